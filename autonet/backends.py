@@ -1,0 +1,57 @@
+"""Registry of gradient backends: name -> ``loss_and_grads``.
+
+Contract every backend honours::
+
+    loss, grads = loss_and_grads(params, X, y, reg=0.0)
+
+- ``params``: dict ``W1, b1, ..., WL, bL``; ``X``: (N, D) float; ``y``: (N,) int in [0, C).
+- ``loss``: float, mean softmax cross-entropy + ``0.5 * reg * sum_l ||W_l||^2``.
+- ``grads``: dict with the same keys, shapes and dtypes as ``params``.
+- ReLU's derivative at exactly 0 is 0.
+
+Backends are imported lazily, so ``manual`` works without autograd installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from autonet.errors import ConfigError
+
+LossAndGrads = Callable[..., tuple]
+
+_REGISTRY: dict[str, str] = {
+    "manual": "manual.network:loss_and_grads",
+    "autograd": "autonet.autograd_loss:loss_and_grads",
+}
+
+
+def available_backends() -> list[str]:
+    """Names accepted by :func:`get_backend`."""
+    return sorted(_REGISTRY)
+
+
+def register_backend(name: str, target: str | LossAndGrads) -> None:
+    """Add a backend: a ``"module:function"`` string or the function itself."""
+    _REGISTRY[name] = target  # type: ignore[assignment]
+
+
+def get_backend(name: str) -> LossAndGrads:
+    """Return the ``loss_and_grads`` function registered as ``name``.
+
+    Raises
+    ------
+    ConfigError (a ValueError)
+        If ``name`` is not registered; the message lists the valid names.
+    """
+    try:
+        target = _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown backend {name!r}; choose one of: {', '.join(available_backends())}"
+        ) from None
+    if callable(target):
+        return target
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
