@@ -1,0 +1,90 @@
+"""Saving and loading trained models as plain ``.npz`` files (no pickles).
+
+A model file holds ``W1, b1, ..., WL, bL``, ``mean_image`` (D,),
+``class_names`` (C,) unicode, ``layer_sizes`` (L+1,) int and
+``format_version``. It loads with ``allow_pickle=False``, so a crafted file
+cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autonet.errors import ModelFileError
+from autonet.fileio import atomic_savez
+from autonet.net import layer_sizes, num_layers
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Model:
+    """A trained network and what is needed to apply it to raw images."""
+
+    params: dict
+    mean_image: np.ndarray
+    class_names: list[str]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return layer_sizes(self.params)
+
+
+def save_model(path: str | os.PathLike, model: Model) -> Path:
+    """Write ``model`` to ``path`` atomically."""
+    arrays = dict(model.params)
+    arrays["mean_image"] = np.asarray(model.mean_image)
+    arrays["class_names"] = np.asarray(model.class_names, dtype=np.str_)
+    arrays["layer_sizes"] = np.asarray(model.layer_sizes, dtype=np.int64)
+    arrays["format_version"] = np.asarray(FORMAT_VERSION)
+    return atomic_savez(path, **arrays)
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Read a model file, checking that its parts fit together.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, not an npz, corrupted, of another format
+        version, or its arrays disagree with ``layer_sizes``.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise ModelFileError(f"{path}: not a readable autonet model file ({e})") from None
+    missing = [k for k in ("W1", "b1", "mean_image", "class_names", "layer_sizes", "format_version")
+               if k not in arrays]
+    if missing:
+        raise ModelFileError(f"{path}: missing arrays {missing}")
+    if int(arrays["format_version"]) != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
+    params = {k: v for k, v in arrays.items() if k[0] in "Wb" and k[1:].isdigit()}
+    sizes = [int(s) for s in arrays["layer_sizes"]]
+    L = num_layers(params)
+    if L != len(sizes) - 1:
+        raise ModelFileError(f"{path}: {L} weight matrices but layer_sizes {sizes}")
+    for i in range(1, L + 1):
+        want_w, want_b = (sizes[i - 1], sizes[i]), (sizes[i],)
+        w, b = params.get(f"W{i}"), params.get(f"b{i}")
+        if w is None or b is None or w.shape != want_w or b.shape != want_b:
+            raise ModelFileError(
+                f"{path}: layer {i} expects W{i}{want_w} and b{i}{want_b}, "
+                f"got {None if w is None else w.shape} and {None if b is None else b.shape}")
+    if arrays["mean_image"].shape != (sizes[0],):
+        raise ModelFileError(f"{path}: mean_image has shape {arrays['mean_image'].shape}, expected ({sizes[0]},)")
+    if arrays["class_names"].shape != (sizes[-1],):
+        raise ModelFileError(f"{path}: {arrays['class_names'].shape[0]} class names for {sizes[-1]} outputs")
+    if not all(np.isfinite(v).all() for v in params.values()):
+        raise ModelFileError(f"{path}: parameters contain NaN or infinite values")
+    return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]])

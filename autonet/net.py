@@ -1,0 +1,195 @@
+"""Parameters, the shared scores-only forward pass, and the seed-API facade.
+
+Parameters are a dict ``W1, b1, ..., WL, bL`` (``W_l``: (fan_in, fan_out),
+``b_l``: (fan_out,)). :func:`scores` is the one prediction path every backend
+shares; training-time forwards live with each backend.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from autonet.errors import ConfigError, DataError
+
+INITS = ("std", "he", "xavier")
+
+
+def num_layers(params: dict) -> int:
+    """Number of affine layers L (the number of ``W`` keys)."""
+    return sum(1 for k in params if k.startswith("W"))
+
+
+def layer_sizes(params: dict) -> list[int]:
+    """``[D, H1, ..., C]`` read off the weight shapes."""
+    L = num_layers(params)
+    return [params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, L + 1)]
+
+
+def init_rng(seed: int | None) -> np.random.Generator:
+    """The generator for weight init, kept apart from the minibatch stream of the same seed."""
+    return np.random.default_rng(None if seed is None else [seed, 1])
+
+
+def init_params(
+    sizes: Sequence[int],
+    std: float = 1e-4,
+    init: str = "std",
+    rng: np.random.Generator | int | None = None,
+    dtype=np.float64,
+) -> dict:
+    """Random weights, zero biases, for layer sizes ``[D, H1, ..., C]``.
+
+    Parameters
+    ----------
+    sizes : at least two positive ints, input size first, classes last
+    std : weight standard deviation for ``init="std"`` (the seed's 1e-4)
+    init : ``"std"`` (N(0, std^2)), ``"he"`` (N(0, 2/fan_in)) or
+        ``"xavier"`` (N(0, 2/(fan_in+fan_out)))
+    rng : numpy Generator or seed
+    dtype : float dtype of every array
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise ConfigError(f"layer sizes must be >= 2 positive ints, got {sizes}")
+    if init not in INITS:
+        raise ConfigError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+    if init == "std" and not std > 0:
+        raise ConfigError(f"std must be > 0, got {std}")
+    rng = np.random.default_rng(rng)
+    params = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        scale = {
+            "std": std,
+            "he": np.sqrt(2.0 / fan_in),
+            "xavier": np.sqrt(2.0 / (fan_in + fan_out)),
+        }[init]
+        params[f"W{i}"] = (scale * rng.standard_normal((fan_in, fan_out))).astype(dtype)
+        params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
+    return params
+
+
+def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None) -> None:
+    """Raise :class:`DataError` naming the problem if ``X``/``y`` do not fit ``params``.
+
+    Checks: X is 2-D with D columns, finite; y is 1-D of N ints in [0, C).
+    """
+    D = params["W1"].shape[0]
+    C = params[f"W{num_layers(params)}"].shape[1]
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataError(f"X must be 2-D (N, D), got shape {X.shape}")
+    if X.shape[1] != D:
+        raise DataError(f"X has {X.shape[1]} features per row; the network expects D={D}")
+    if not np.issubdtype(X.dtype, np.number) or not np.isfinite(X).all():
+        raise DataError("X contains NaN or infinite values" if np.issubdtype(X.dtype, np.number)
+                        else f"X must be numeric, got dtype {X.dtype}")
+    if y is None:
+        return
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise DataError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"y must hold integer labels, got dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= C):
+        raise DataError(f"labels must be in [0, {C}), got range [{y.min()}, {y.max()}]")
+
+
+def scores(params: dict, X: np.ndarray) -> np.ndarray:
+    """Class scores (N, C): ``relu(... relu(X W1 + b1) ...) WL + bL``."""
+    L = num_layers(params)
+    h = X
+    for i in range(1, L):
+        h = h @ params[f"W{i}"]
+        h += params[f"b{i}"]
+        np.maximum(h, 0, out=h)
+    out = h @ params[f"W{L}"]
+    out += params[f"b{L}"]
+    return out
+
+
+def predict(params: dict, X: np.ndarray, batch_size: int = 2000) -> np.ndarray:
+    """Predicted labels (N,) = argmax of :func:`scores` (with every bias, ``b2`` included).
+
+    Evaluated in chunks of ``batch_size`` rows to bound memory.
+    """
+    X = np.asarray(X)
+    return np.concatenate(
+        [scores(params, X[i : i + batch_size]).argmax(axis=1) for i in range(0, len(X), batch_size)]
+        or [np.zeros(0, dtype=np.int64)]
+    )
+
+
+def accuracy(params: dict, X: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of rows of ``X`` whose predicted label equals ``y``."""
+    return float((predict(params, X) == np.asarray(y)).mean())
+
+
+class TwoLayerNet:
+    """The cs231n ``TwoLayerNet`` API, backed by autonet.
+
+    ``input - affine - ReLU - affine - softmax``, trained with softmax loss and
+    L2 regularisation (0.5 factor) on the weights. Code written for the
+    original exercise runs unchanged; every method also takes ``backend=``
+    (``"manual"`` or ``"autograd"``).
+
+    Parameters
+    ----------
+    input_size : D
+    hidden_size : H
+    output_size : C
+    std : weight init standard deviation
+    backend : default backend for :meth:`loss` and :meth:`train`
+    seed : seed for the weights (and, in :meth:`train`, for minibatches);
+        None draws fresh entropy
+    dtype : parameter dtype (float64 by default, as in the exercise)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, std: float = 1e-4,
+                 backend: str = "manual", seed: int | None = None, dtype=np.float64) -> None:
+        from autonet.backends import get_backend
+
+        get_backend(backend)  # fail early on a bad name
+        self.backend = backend
+        self.seed = seed
+        self.params = init_params([input_size, hidden_size, output_size], std=std, rng=init_rng(seed),
+                                  dtype=dtype)
+
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, reg: float = 0.0, backend: str | None = None):
+        """Scores (N, C) when ``y`` is None, else ``(loss, grads)`` from the backend."""
+        from autonet.backends import get_backend
+
+        check_inputs(self.params, X, y)
+        if y is None:
+            return scores(self.params, X)
+        return get_backend(backend or self.backend)(self.params, X, y, reg=reg)
+
+    def train(self, X, y, X_val, y_val, learning_rate: float = 1e-3, learning_rate_decay: float = 0.95,
+              reg: float = 1e-5, num_iters: int = 100, batch_size: int = 200, verbose: bool = False,
+              backend: str | None = None, sampling: str = "replacement") -> dict:
+        """Minibatch SGD with per-epoch learning-rate decay (the exercise's ``train``).
+
+        Returns
+        -------
+        dict with ``loss_history`` (per iteration), ``train_acc_history`` and
+        ``val_acc_history`` (per epoch).
+        """
+        from autonet.train import TrainConfig, Trainer
+        from autonet.backends import get_backend
+
+        check_inputs(self.params, X, y)
+        check_inputs(self.params, X_val, y_val)
+        cfg = TrainConfig(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay, reg=reg,
+                          num_iters=num_iters, batch_size=batch_size, sampling=sampling,
+                          seed=self.seed, print_every=100 if verbose else 0, progress=False)
+        trainer = Trainer(get_backend(backend or self.backend), self.params, X, y, X_val, y_val, cfg)
+        trainer.fit()
+        self.params = trainer.params
+        h = trainer.history
+        return {"loss_history": h["loss"], "train_acc_history": h["train_acc"], "val_acc_history": h["val_acc"]}
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted labels (N,) (unlike the seed, ``b2`` is included)."""
+        check_inputs(self.params, X)
+        return predict(self.params, X)
