@@ -1,0 +1,5 @@
+import sys
+
+from autonet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""``autonet`` command line: one subcommand per module in :mod:`autonet.commands`.
+
+Each command module exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` to a function ``(args) -> int`` (the exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from autonet import __version__
+from autonet.errors import AutonetError
+
+COMMANDS = ("train", "evaluate", "gradcheck")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autonet",
+        description="Fully-connected nets on CIFAR-10, with hand-derived and autograd gradients.",
+    )
+    parser.add_argument("--version", action="version", version=f"autonet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"autonet.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AutonetError as e:
+        print(f"autonet {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

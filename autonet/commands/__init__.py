@@ -1,0 +1,1 @@
+"""Subcommands of the ``autonet`` CLI (see :mod:`autonet.cli`)."""

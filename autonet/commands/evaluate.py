@@ -1,0 +1,50 @@
+"""``autonet evaluate``: accuracy of a saved model on the val or test split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from autonet.commands.common import add_data_arguments
+from autonet.errors import DataError
+from autonet.model_io import load_model
+from autonet.net import accuracy
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="report a saved model's accuracy",
+                       description="Accuracy of MODEL.npz on CIFAR-10's validation or test split. "
+                                   "The model's own mean image is subtracted from the raw pixels.")
+    p.add_argument("model", metavar="MODEL.npz", help="a model.npz written by autonet train")
+    p.add_argument("--split", choices=("val", "test"), default="val", help="(default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_data_arguments(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    import warnings
+
+    from autonet.data import load_cifar10
+
+    model = load_model(args.model)
+    dtype = model.params["W1"].dtype
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if args.split == "val" else "default")
+        data = load_cifar10(args.data_dir, num_val=args.num_val, num_train=1, dtype=dtype,
+                            subtract_mean=False, quiet=args.quiet)
+    X, y = (data.X_val, data.y_val) if args.split == "val" else (data.X_test, data.y_test)
+    if X is None:
+        raise DataError(f"no test split: {data.data_dir} has no test_batch")
+    if X.shape[1] != model.layer_sizes[0]:
+        raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]}")
+    X = X - model.mean_image.astype(dtype)
+    acc = accuracy(model.params, X, y)
+    result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.split} accuracy {acc:.4f} on {len(y)} images ({args.model})")
+    return 0

@@ -1,0 +1,181 @@
+"""One training run from a flat config to a run directory.
+
+A run directory holds::
+
+    config.json    the RunConfig (every flag's value)
+    history.json   loss per iteration; train/val accuracy and lr per epoch
+    history.csv    the per-epoch part, one row per epoch
+    summary.json   backend, val_acc, test_acc (or null), train_seconds, ...
+    model.npz      params, mean image, class names, layer sizes (no pickles)
+    plots/training.png
+
+``autonet train`` and ``autonet sweep`` both go through :func:`run`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from autonet.backends import get_backend
+from autonet.errors import ConfigError
+from autonet.fileio import atomic_write_json, atomic_write_text
+from autonet.model_io import Model, save_model
+from autonet.net import INITS, accuracy, init_params, init_rng
+from autonet.train import TrainConfig, Trainer
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs; defaults reproduce the seed's best sweep entry."""
+
+    backend: str = "manual"  # gradient backend: manual | autograd
+    hidden: tuple = (300,)  # hidden layer sizes; (300,) is the seed's two-layer net
+    init: str = "std"  # weight init: std (the seed's N(0, std^2)) | he | xavier
+    std: float = 1e-4  # weight std for init="std"
+    dtype: str = "float32"  # float32 for speed; float64 for exact comparisons
+    num_val: int = 1000  # validation = the last num_val training images
+    num_train: int | None = None  # use only the first num_train training images (None: all)
+    data_dir: str | None = None  # CIFAR-10 location (else $AUTONET_DATA, else the cache)
+    # TrainConfig fields, flat so that a config is one JSON object / one row of a sweep
+    learning_rate: float = 1.6e-3
+    learning_rate_decay: float = 0.90
+    reg: float = 1e-2
+    num_iters: int = 1600
+    batch_size: int = 400
+    sampling: str = "replacement"
+    update: str = "sgd"
+    seed: int | None = 0
+
+    def validate(self) -> "RunConfig":
+        get_backend(self.backend)
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if any(h <= 0 for h in self.hidden):
+            raise ConfigError(f"hidden sizes must be positive integers, got {list(self.hidden)}")
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.num_val < 1:
+            raise ConfigError(f"num_val must be >= 1, got {self.num_val}")
+        if self.num_train is not None and self.num_train < 1:
+            raise ConfigError(f"num_train must be >= 1, got {self.num_train}")
+        self.train_config()
+        return self
+
+    def train_config(self, **overrides) -> TrainConfig:
+        return TrainConfig.from_dict({**asdict(self), **overrides}).validate()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+def load_data(cfg: RunConfig, quiet: bool = False):
+    """Load CIFAR-10 as ``cfg`` asks (split sizes, dtype, location)."""
+    from autonet.data import load_cifar10
+
+    return load_cifar10(cfg.data_dir, num_val=cfg.num_val, num_train=cfg.num_train,
+                        dtype=DTYPES[cfg.dtype], quiet=quiet)
+
+
+def machine_info() -> dict:
+    """Where a figure was measured: CPU count, platform, numpy version."""
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
+            "python": platform.python_version(), "numpy": np.__version__}
+
+
+def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = False,
+        callbacks: Sequence = ()) -> dict:
+    """Train one network as ``cfg`` says and write its run directory.
+
+    Parameters
+    ----------
+    cfg : the run's configuration (validated here)
+    out_dir : run directory (created)
+    data : an already loaded :class:`autonet.data.CIFAR10` (else loaded from ``cfg``)
+    quiet : no progress bar
+    callbacks : passed to the :class:`Trainer`
+
+    Returns
+    -------
+    The summary dict also written to ``summary.json``.
+    """
+    cfg.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", cfg.to_dict())
+    if data is None:
+        data = load_data(cfg, quiet=quiet)
+    dtype = DTYPES[cfg.dtype]
+    sizes = [data.X_train.shape[1], *cfg.hidden, len(data.class_names)]
+    params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=dtype)
+    trainer = Trainer(get_backend(cfg.backend), params, data.X_train, data.y_train, data.X_val, data.y_val,
+                      cfg.train_config(progress=not quiet), callbacks=callbacks)
+    trainer.fit()
+    return finish(cfg, trainer, data, out)
+
+
+def finish(cfg: RunConfig, trainer: Trainer, data, out: Path) -> dict:
+    """Evaluate a finished trainer and write history, model, summary and plots."""
+    from autonet.plots import plot_training
+
+    params = trainer.params
+    summary = {
+        "backend": cfg.backend,
+        "layer_sizes": [data.X_train.shape[1], *cfg.hidden, len(data.class_names)],
+        "iterations": trainer.iteration,
+        "epochs": trainer.iteration / trainer.iterations_per_epoch,
+        "final_loss": trainer.history["loss"][-1] if trainer.history["loss"] else None,
+        "train_acc": accuracy(params, data.X_train, data.y_train),
+        "val_acc": accuracy(params, data.X_val, data.y_val),
+        "test_acc": accuracy(params, data.X_test, data.y_test) if data.X_test is not None else None,
+        "num_train": int(len(data.y_train)),
+        "num_val": int(len(data.y_val)),
+        "train_seconds": round(trainer.train_seconds, 3),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+    }
+    atomic_write_json(out / "history.json", trainer.history)
+    atomic_write_text(out / "history.csv", history_csv(trainer.history))
+    save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names))
+    plot_training(trainer.history, out / "plots" / "training.png",
+                  title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def history_csv(history: dict) -> str:
+    """Per-epoch rows: epoch, iteration, learning_rate, train_acc, val_acc."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["epoch", "iteration", "learning_rate", "train_acc", "val_acc"])
+    for e, it in enumerate(history["epoch_iteration"]):
+        val = history["val_acc"][e] if e < len(history["val_acc"]) else ""
+        w.writerow([e + 1, it, history["learning_rate"][e], history["train_acc"][e], val])
+    return buf.getvalue()
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
