@@ -1,0 +1,132 @@
+"""The trainer: backend-agnostic, deterministic, integer epochs, divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autonet import TwoLayerNet
+from autonet.backends import get_backend
+from autonet.errors import ConfigError, DivergenceError
+from autonet.net import init_params, predict
+from autonet.train import TrainConfig, Trainer
+
+
+def blobs(rng, n=300, d=20, c=4, spread=3.0):
+    centers = rng.standard_normal((c, d)) * spread
+    y = rng.integers(0, c, n)
+    return centers[y] + rng.standard_normal((n, d)), y
+
+
+@pytest.mark.parametrize("sampling", ["replacement", "epoch"])
+def test_backends_give_the_same_loss_history(rng, sampling):
+    X, y = blobs(rng)
+    params = init_params([20, 16, 4], std=0.1, rng=rng)
+    cfg = TrainConfig(learning_rate=0.05, num_iters=60, batch_size=32, seed=7, sampling=sampling,
+                      learning_rate_decay=0.9, reg=1e-3, progress=False)
+    histories = {}
+    for name in ("manual", "autograd"):
+        t = Trainer(get_backend(name), params, X[:250], y[:250], X[250:], y[250:], cfg)
+        histories[name] = (np.array(t.fit()["loss"]), t.params)
+    lm, pm = histories["manual"]
+    la, pa = histories["autograd"]
+    assert len(lm) == 60
+    np.testing.assert_allclose(lm, la, rtol=1e-10, atol=0)
+    for k in pm:
+        np.testing.assert_allclose(pm[k], pa[k], rtol=1e-9, atol=1e-12)
+    assert lm[-10:].mean() < lm[:10].mean()  # it learned something
+
+
+def test_epochs_are_integers_and_decay_applies(rng):
+    X, y = blobs(rng, n=250)
+    cfg = TrainConfig(learning_rate=0.1, learning_rate_decay=0.5, num_iters=25, batch_size=40, progress=False)
+    t = Trainer(get_backend("manual"), init_params([20, 8, 4], std=0.1, rng=rng), X, y, X, y, cfg)
+    assert t.iterations_per_epoch == 6  # 250 // 40, not 6.25
+    h = t.fit()
+    assert h["epoch_iteration"] == [6, 12, 18, 24]
+    assert h["learning_rate"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+    assert len(h["train_acc"]) == len(h["val_acc"]) == 4
+    assert t.learning_rate == pytest.approx(0.1 * 0.5**4)
+
+
+def test_epoch_sampling_visits_every_row_once_per_epoch(rng):
+    X, y = blobs(rng, n=100)
+    seen = []
+    cfg = TrainConfig(num_iters=4, batch_size=25, sampling="epoch", progress=False)
+
+    def recording(params, Xb, yb, reg=0.0):
+        seen.append(Xb.copy())
+        return get_backend("manual")(params, Xb, yb, reg=reg)
+
+    Trainer(recording, init_params([20, 8, 4], rng=rng), X, y, config=cfg).fit()
+    rows = np.concatenate(seen)
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, X))
+
+
+def test_trainer_does_not_modify_callers_params(rng):
+    X, y = blobs(rng)
+    params = init_params([20, 8, 4], std=0.1, rng=rng)
+    before = {k: v.copy() for k, v in params.items()}
+    Trainer(get_backend("manual"), params, X, y, config=TrainConfig(num_iters=5, batch_size=10, progress=False)).fit()
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+
+
+def test_divergence_names_iteration(rng):
+    X, y = blobs(rng, spread=1e3)
+    cfg = TrainConfig(learning_rate=1e6, num_iters=50, batch_size=20, progress=False)
+    t = Trainer(get_backend("manual"), init_params([20, 8, 4], std=1.0, rng=rng), X * 1e3, y, config=cfg)
+    with np.errstate(all="ignore"), pytest.raises(DivergenceError, match="iteration") as err:
+        t.fit()
+    assert err.value.iteration >= 0
+
+
+@pytest.mark.parametrize("bad", [dict(learning_rate=0), dict(learning_rate=-1), dict(batch_size=0),
+                                 dict(num_iters=-5), dict(reg=-1.0), dict(learning_rate_decay=1.5),
+                                 dict(sampling="bogus"), dict(update="lbfgs"), dict(learning_rate=float("nan"))])
+def test_bad_config_is_refused_by_name(bad):
+    with pytest.raises(ConfigError, match=next(iter(bad)).split("_")[0] if "update" not in bad else "optimizer"):
+        TrainConfig(**bad).validate()
+
+
+def test_state_dict_resumes_exactly(rng):
+    X, y = blobs(rng)
+    params = init_params([20, 8, 4], std=0.1, rng=rng)
+    cfg = TrainConfig(learning_rate=0.05, num_iters=40, batch_size=16, sampling="epoch", progress=False)
+    full = Trainer(get_backend("manual"), params, X, y, X, y, cfg)
+    full.fit()
+    half = Trainer(get_backend("manual"), params, X, y, X, y, TrainConfig(**{**cfg.to_dict(), "num_iters": 17}))
+    half.fit()
+    resumed = Trainer(get_backend("manual"), params, X, y, X, y, cfg)
+    resumed.load_state_dict(half.state_dict())
+    resumed.fit()
+    assert resumed.history["loss"] == full.history["loss"]
+    for k in params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+
+
+# ----- the seed's API -----
+
+
+def test_two_layer_net_facade_runs_exercise_code(rng):
+    X, y = blobs(rng, n=400, d=30, c=3)
+    net = TwoLayerNet(30, 25, 3, std=1e-1, seed=0)
+    assert set(net.params) == {"W1", "b1", "W2", "b2"}
+    assert net.params["W1"].shape == (30, 25) and net.params["b2"].shape == (3,)
+    scores = net.loss(X[:5])
+    assert scores.shape == (5, 3)
+    loss, grads = net.loss(X[:5], y[:5], reg=0.05)
+    loss_a, grads_a = net.loss(X[:5], y[:5], reg=0.05, backend="autograd")
+    assert loss == pytest.approx(loss_a, rel=1e-12)
+    stats = net.train(X[:300], y[:300], X[300:], y[300:], learning_rate=1e-1, learning_rate_decay=0.95,
+                      reg=1e-5, num_iters=100, batch_size=50, verbose=False)
+    assert set(stats) == {"loss_history", "train_acc_history", "val_acc_history"}
+    assert len(stats["loss_history"]) == 100 and len(stats["val_acc_history"]) == 16
+    assert (net.predict(X[300:]) == y[300:]).mean() > 0.8
+
+
+def test_predict_uses_b2(rng):
+    net = TwoLayerNet(4, 3, 2, seed=1)
+    net.params["b2"][:] = [0.0, 1e3]  # b2 alone decides
+    assert (net.predict(rng.standard_normal((10, 4))) == 1).all()
+    assert (predict(net.params, rng.standard_normal((10, 4))) == 1).all()
