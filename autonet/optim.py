@@ -4,15 +4,20 @@ Every rule has the cs231n signature::
 
     next_w, config = rule(w, dw, config)
 
-- ``w``: parameter array (updated in place when possible, and returned);
+- ``w``: parameter array (updated in place, and returned);
 - ``dw``: gradient of the loss with respect to ``w``, same shape;
 - ``config``: dict holding the hyperparameters (``learning_rate`` is set by
-  the trainer before every call) and the rule's per-parameter state
-  (velocities, moments, step count), so saving ``config`` saves the optimizer.
+  the trainer before every call; the others default as each docstring says)
+  and the rule's per-parameter state (velocities, moments, step count), so
+  saving ``config`` saves the optimizer. State arrays are created on the first
+  call with the dtype of ``w``, so float32 training stays float32.
+
+``lr`` below is ``config["learning_rate"]``; every product is elementwise.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -22,13 +27,119 @@ from autonet.errors import ConfigError
 UpdateRule = Callable[[np.ndarray, np.ndarray, dict], tuple]
 
 
+def _state(config: dict, name: str, w: np.ndarray) -> np.ndarray:
+    """``config[name]``, created as zeros like ``w`` on first use."""
+    if name not in config:
+        config[name] = np.zeros_like(w)
+    return config[name]
+
+
 def sgd(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
-    """Vanilla stochastic gradient descent: ``w <- w - learning_rate * dw``."""
+    """Vanilla stochastic gradient descent: ``w <- w - lr * dw``."""
     w -= config["learning_rate"] * dw
     return w, config
 
 
-UPDATE_RULES: dict[str, UpdateRule] = {"sgd": sgd}
+def momentum(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+    """SGD with (heavy-ball) momentum, ``momentum`` mu = 0.9 by default.
+
+    ``v <- mu * v - lr * dw``; ``w <- w + v``. State: ``velocity``.
+    """
+    mu = config.setdefault("momentum", 0.9)
+    v = _state(config, "velocity", w)
+    v *= mu
+    v -= config["learning_rate"] * dw
+    w += v
+    return w, config
+
+
+def nesterov(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+    """Nesterov momentum in the "look-ahead folded into w" form (Bengio et al. 2013, eq. 7).
+
+    ``v_new = mu * v - lr * dw``; ``w <- w - mu * v + (1 + mu) * v_new``
+    (equivalently ``w <- w + mu * v_new - lr * dw``), where ``dw`` is taken at
+    the stored ``w``, which plays the role of the look-ahead point. State: ``velocity``.
+    """
+    mu = config.setdefault("momentum", 0.9)
+    v = _state(config, "velocity", w)
+    v *= mu
+    v -= config["learning_rate"] * dw
+    w += mu * v
+    w -= config["learning_rate"] * dw
+    return w, config
+
+
+def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+    """RMSprop (Tieleman & Hinton 2012): per-entry step scaled by a running RMS of gradients.
+
+    ``s <- rho * s + (1 - rho) * dw**2``; ``w <- w - lr * dw / (sqrt(s) + eps)``,
+    with ``decay_rate`` rho = 0.99 and ``epsilon`` = 1e-8 by default. State: ``cache``.
+    """
+    rho = config.setdefault("decay_rate", 0.99)
+    eps = config.setdefault("epsilon", 1e-8)
+    s = _state(config, "cache", w)
+    s *= rho
+    s += (1 - rho) * dw * dw
+    w -= config["learning_rate"] * dw / (np.sqrt(s) + eps)
+    return w, config
+
+
+def adam(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+    """Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", Algorithm 1).
+
+    With ``beta1`` = 0.9, ``beta2`` = 0.999, ``epsilon`` = 1e-8 by default::
+
+        t <- t + 1
+        m <- beta1 * m + (1 - beta1) * dw
+        v <- beta2 * v + (1 - beta2) * dw**2
+        w <- w - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
+
+    State: ``m``, ``v``, ``t``.
+    """
+    _adam_step(w, dw, config)
+    return w, config
+
+
+def adamw(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+    """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter 2019, Algorithm 2).
+
+    First ``w <- w - lr * weight_decay * w`` (the decay is *not* added to
+    ``dw``, so Adam's per-entry scaling does not weaken it), then the
+    :func:`adam` step. ``weight_decay`` defaults to 0 (plain Adam); the
+    trainer sets it for weight matrices only. The schedule multiplier of the
+    paper is folded into ``lr``.
+    """
+    wd = config.setdefault("weight_decay", 0.0)
+    if wd:
+        w -= (config["learning_rate"] * wd) * w
+    _adam_step(w, dw, config)
+    return w, config
+
+
+def _adam_step(w: np.ndarray, dw: np.ndarray, config: dict) -> None:
+    b1 = config.setdefault("beta1", 0.9)
+    b2 = config.setdefault("beta2", 0.999)
+    eps = config.setdefault("epsilon", 1e-8)
+    m, v = _state(config, "m", w), _state(config, "v", w)
+    config["t"] = t = config.get("t", 0) + 1
+    m *= b1
+    m += (1 - b1) * dw
+    v *= b2
+    v += (1 - b2) * dw * dw
+    # lr * m_hat / (sqrt(v_hat) + eps) with the bias corrections folded into scalars
+    # (python floats, so float32 state is not promoted to float64)
+    step = float(config["learning_rate"]) / (1 - b1**t)
+    w -= step * m / (np.sqrt(v) * (1 / math.sqrt(1 - b2**t)) + eps)
+
+
+UPDATE_RULES: dict[str, UpdateRule] = {
+    "sgd": sgd,
+    "momentum": momentum,
+    "nesterov": nesterov,
+    "rmsprop": rmsprop,
+    "adam": adam,
+    "adamw": adamw,
+}
 
 
 def get_update_rule(name: str) -> UpdateRule:
