@@ -25,6 +25,7 @@ import autograd.numpy as anp
 import numpy as onp
 from autograd import value_and_grad
 from autograd.scipy.special import logsumexp
+from autograd.tracer import getval
 
 
 def relu(z):
@@ -36,18 +37,59 @@ def relu(z):
     return z * (z > 0)
 
 
-def scores(params: dict, X):
-    """Class scores (N, C) of the L-layer ReLU net, in ``autograd.numpy``."""
+LEAKY_SLOPE = 0.01  # leaky ReLU slope for z <= 0 (manual.layers.LEAKY_SLOPE)
+BN_EPS = 1e-5  # added to the batch variance (manual.layers.BN_EPS)
+
+
+def leaky_relu(z):
+    """``z`` where ``z > 0``, else ``0.01 z`` (slope 0.01 at 0, as in ``manual``); a constant multiplier."""
+    return z * onp.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
+
+
+ACTIVATIONS = {"relu": relu, "leaky_relu": leaky_relu, "tanh": anp.tanh}
+
+
+def batchnorm(a, gamma, beta, stats: dict | None = None, layer: int = 0):
+    """Batch normalisation, training mode: standardise each unit over the batch, then scale and shift.
+
+    When ``stats`` is a dict, the batch mean and (biased) variance are stored
+    in it as ``mean<layer>``, ``var<layer>`` (plain arrays, for running averages).
+    """
+    mu = anp.mean(a, axis=0)
+    xc = a - mu
+    var = anp.mean(anp.square(xc), axis=0)
+    if stats is not None:
+        stats[f"mean{layer}"], stats[f"var{layer}"] = getval(mu), getval(var)
+    return gamma * (xc / anp.sqrt(var + BN_EPS)) + beta
+
+
+def scores(params: dict, X, activation: str = "relu", masks=None, bn_stats: dict | None = None):
+    """Class scores (N, C) of the L-layer net, in ``autograd.numpy``.
+
+    Hidden layer ``l``: ``h @ W_l (+ b_l)``, batch norm when ``gamma_l`` is in
+    ``params``, the activation, then times the dropout mask ``masks[l-1]`` if given.
+    """
     L = sum(1 for k in params if k.startswith("W"))
+    act = ACTIVATIONS[activation]
     h = X
     for i in range(1, L):
-        h = relu(h @ params[f"W{i}"] + params[f"b{i}"])
+        a = h @ params[f"W{i}"]
+        if f"b{i}" in params:
+            a = a + params[f"b{i}"]
+        if f"gamma{i}" in params:
+            a = batchnorm(a, params[f"gamma{i}"], params[f"beta{i}"], bn_stats, i)
+        h = act(a)
+        if masks is not None:
+            h = h * masks[i - 1]
     return h @ params[f"W{L}"] + params[f"b{L}"]
 
 
-def loss(params: dict, X, Y, reg: float = 0.0):
-    """Mean softmax cross-entropy against one-hot ``Y`` (N, C) + ``0.5*reg*sum ||W||^2``."""
-    s = scores(params, X)
+def loss(params: dict, X, Y, reg: float = 0.0, **options):
+    """Mean cross-entropy against target rows ``Y`` (N, C) + ``0.5*reg*sum ||W||^2``.
+
+    ``Y`` is one-hot, or the label-smoothed targets; ``options`` go to :func:`scores`.
+    """
+    s = scores(params, X, **options)
     log_probs = s - logsumexp(s, axis=1, keepdims=True)
     data_loss = -anp.sum(log_probs * Y) / X.shape[0]
     reg_loss = sum(anp.sum(anp.square(w)) for k, w in params.items() if k.startswith("W"))
@@ -62,9 +104,38 @@ def one_hot(y, num_classes: int, dtype) -> onp.ndarray:
     return (onp.asarray(y)[:, None] == onp.arange(num_classes)).astype(dtype)
 
 
-def loss_and_grads(params: dict, X, y, reg: float = 0.0):
-    """Backend contract (see :mod:`autonet.backends`): ``(loss, grads)`` via autograd."""
+def dropout_masks(seed, shapes, p: float, dtype) -> list:
+    """Inverted-dropout masks, ``1/(1-p)`` where ``rng.random(shape) >= p`` else 0.
+
+    ``rng = numpy.random.default_rng(seed)``, one draw per hidden layer in
+    order: the convention of ``manual.layers.dropout_mask``, so both backends
+    given the same seed use the same masks.
+    """
+    rng = onp.random.default_rng(seed)
+    dtype = onp.dtype(dtype)
+    return [(rng.random(shape) >= p).astype(dtype) * dtype.type(1.0 / (1.0 - p)) for shape in shapes]
+
+
+def loss_and_grads(params: dict, X, y, reg: float = 0.0, *, activation: str = "relu", dropout: float = 0.0,
+                   seed=None, label_smoothing: float = 0.0, bn_stats: dict | None = None):
+    """Backend contract (see :mod:`autonet.backends`): ``(loss, grads)`` via autograd.
+
+    Options as in ``manual.network.loss_and_grads``: ``activation``,
+    ``dropout`` with its mask ``seed``, ``label_smoothing`` (targets
+    ``(1 - eps) * one_hot + eps / C``), ``bn_stats`` (receives the batch statistics).
+    """
     L = sum(1 for k in params if k.startswith("W"))
-    Y = one_hot(y, params[f"W{L}"].shape[1], X.dtype)
-    value, grads = _loss_and_grads(params, X, Y, float(reg))
+    C = params[f"W{L}"].shape[1]
+    Y = one_hot(y, C, X.dtype)
+    if label_smoothing:
+        Y = (1 - label_smoothing) * Y + X.dtype.type(label_smoothing / C)
+    options = {}
+    if activation != "relu":
+        options["activation"] = activation
+    if dropout:
+        shapes = [(X.shape[0], params[f"W{i}"].shape[1]) for i in range(1, L)]
+        options["masks"] = dropout_masks(seed, shapes, dropout, X.dtype)
+    if bn_stats is not None:
+        options["bn_stats"] = bn_stats
+    value, grads = _loss_and_grads(params, X, Y, float(reg), **options)
     return float(value), grads

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from autonet.errors import ConfigError, DataError
+from manual.layers import ACTIVATIONS, BN_EPS
 
 INITS = ("std", "he", "xavier")
 
@@ -38,6 +39,7 @@ def init_params(
     init: str = "std",
     rng: np.random.Generator | int | None = None,
     dtype=np.float64,
+    batchnorm: bool = False,
 ) -> dict:
     """Random weights, zero biases, for layer sizes ``[D, H1, ..., C]``.
 
@@ -49,6 +51,9 @@ def init_params(
         ``"xavier"`` (N(0, 2/(fan_in+fan_out)))
     rng : numpy Generator or seed
     dtype : float dtype of every array
+    batchnorm : give every hidden layer ``l`` batch-norm parameters ``gamma_l``
+        (ones) and ``beta_l`` (zeros) *instead of* the bias ``b_l``, which the
+        normalisation would cancel; the weights drawn are the same
     """
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or any(s <= 0 for s in sizes):
@@ -66,8 +71,57 @@ def init_params(
             "xavier": np.sqrt(2.0 / (fan_in + fan_out)),
         }[init]
         params[f"W{i}"] = (scale * rng.standard_normal((fan_in, fan_out))).astype(dtype)
-        params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
+        if batchnorm and i < len(sizes) - 1:
+            params[f"gamma{i}"] = np.ones(fan_out, dtype=dtype)
+            params[f"beta{i}"] = np.zeros(fan_out, dtype=dtype)
+        else:
+            params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
     return params
+
+
+def has_batchnorm(params: dict) -> bool:
+    """True when ``params`` holds batch-norm parameters (``gamma1``, ...)."""
+    return "gamma1" in params
+
+
+def init_bn_state(params: dict) -> dict:
+    """Running statistics for a batch-norm net: ``mean_l`` zeros and ``var_l`` ones, (H_l,) each.
+
+    They are not parameters (no gradient); the trainer averages the batch
+    statistics into them and :func:`scores` uses them in evaluation mode.
+    """
+    return {f"{name}{i}": fill(params[f"gamma{i}"].shape, dtype=params[f"gamma{i}"].dtype)
+            for i in range(1, num_layers(params)) if f"gamma{i}" in params
+            for name, fill in (("mean", np.zeros), ("var", np.ones))}
+
+
+def fold_batchnorm(params: dict, state: dict | None) -> dict:
+    """The plain ``W, b`` net that computes what the batch-norm net computes in evaluation mode.
+
+    Evaluation-mode batch norm is affine per unit,
+    ``gamma * (a - mean) / sqrt(var + eps) + beta = s * a + (beta - s * mean)``
+    with ``s = gamma / sqrt(var + eps)``, so it folds into the layer before it:
+    ``W_l <- W_l * s`` (column-wise), ``b_l <- s * (b_l - mean) + beta`` (``b_l = 0``
+    when absent). ``params`` without batch norm are returned unchanged.
+
+    Raises
+    ------
+    ConfigError
+        Batch-norm parameters but no running statistics ``state``.
+    """
+    if not has_batchnorm(params):
+        return params
+    if state is None:
+        raise ConfigError("this net has batch-norm parameters; pass its running statistics (state)")
+    out = {}
+    for i in range(1, num_layers(params) + 1):
+        w, b = params[f"W{i}"], params.get(f"b{i}")
+        if f"gamma{i}" in params:
+            s = params[f"gamma{i}"] / np.sqrt(state[f"var{i}"] + BN_EPS)
+            shift = -state[f"mean{i}"] if b is None else b - state[f"mean{i}"]
+            w, b = w * s, s * shift + params[f"beta{i}"]
+        out[f"W{i}"], out[f"b{i}"] = w, b
+    return out
 
 
 def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None) -> None:
@@ -96,34 +150,47 @@ def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None) -> No
         raise DataError(f"labels must be in [0, {C}), got range [{y.min()}, {y.max()}]")
 
 
-def scores(params: dict, X: np.ndarray) -> np.ndarray:
-    """Class scores (N, C): ``relu(... relu(X W1 + b1) ...) WL + bL``."""
+def scores(params: dict, X: np.ndarray, state: dict | None = None, activation: str = "relu") -> np.ndarray:
+    """Class scores (N, C): ``relu(... relu(X W1 + b1) ...) WL + bL``, evaluation mode.
+
+    Batch norm uses the running statistics ``state`` (see :func:`fold_batchnorm`);
+    dropout is the identity (inverted dropout scales in training instead).
+    ``activation`` names the hidden nonlinearity (``manual.layers.ACTIVATIONS``).
+    """
+    params = fold_batchnorm(params, state)
     L = num_layers(params)
     h = X
     for i in range(1, L):
         h = h @ params[f"W{i}"]
         h += params[f"b{i}"]
-        np.maximum(h, 0, out=h)
+        if activation == "relu":
+            np.maximum(h, 0, out=h)
+        else:
+            h = ACTIVATIONS[activation](h)[0]
     out = h @ params[f"W{L}"]
     out += params[f"b{L}"]
     return out
 
 
-def predict(params: dict, X: np.ndarray, batch_size: int = 2000) -> np.ndarray:
+def predict(params: dict, X: np.ndarray, batch_size: int = 2000, state: dict | None = None,
+            activation: str = "relu") -> np.ndarray:
     """Predicted labels (N,) = argmax of :func:`scores` (with every bias, ``b2`` included).
 
     Evaluated in chunks of ``batch_size`` rows to bound memory.
     """
     X = np.asarray(X)
+    params = fold_batchnorm(params, state)
     return np.concatenate(
-        [scores(params, X[i : i + batch_size]).argmax(axis=1) for i in range(0, len(X), batch_size)]
+        [scores(params, X[i : i + batch_size], activation=activation).argmax(axis=1)
+         for i in range(0, len(X), batch_size)]
         or [np.zeros(0, dtype=np.int64)]
     )
 
 
-def accuracy(params: dict, X: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of rows of ``X`` whose predicted label equals ``y``."""
-    return float((predict(params, X) == np.asarray(y)).mean())
+def accuracy(params: dict, X: np.ndarray, y: np.ndarray, state: dict | None = None,
+             activation: str = "relu") -> float:
+    """Fraction of rows of ``X`` whose predicted label equals ``y`` (evaluation mode, see :func:`scores`)."""
+    return float((predict(params, X, state=state, activation=activation) == np.asarray(y)).mean())
 
 
 class TwoLayerNet:

@@ -20,7 +20,8 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray):
     ----------
     x : (N, D) array
     w : (D, M) array
-    b : (M,) array
+    b : (M,) array, or None for no bias (a layer followed by batch norm,
+        whose mean subtraction would cancel it)
 
     Returns
     -------
@@ -28,7 +29,8 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray):
     cache : tuple ``(x, w)`` for :func:`affine_backward`
     """
     out = x @ w
-    out += b
+    if b is not None:
+        out += b
     return out, (x, w)
 
 
@@ -84,6 +86,127 @@ def relu_backward(dout: np.ndarray, cache) -> np.ndarray:
     return dout * cache
 
 
+# ----- other activations -----
+
+LEAKY_SLOPE = 0.01  # leaky ReLU slope for x <= 0
+
+
+def leaky_relu_forward(x: np.ndarray):
+    """Leaky ReLU ``out = x if x > 0 else 0.01 x``; cache: the mask ``x > 0``."""
+    mask = x > 0
+    return np.where(mask, x, LEAKY_SLOPE * x), mask
+
+
+def leaky_relu_backward(dout: np.ndarray, cache) -> np.ndarray:
+    """``dx = dout * (1 if x > 0 else 0.01)``; at ``x == 0`` the slope 0.01 is used."""
+    return np.where(cache, dout, LEAKY_SLOPE * dout)
+
+
+def tanh_forward(x: np.ndarray):
+    """``out = tanh(x)``; the cache is ``out`` itself."""
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout: np.ndarray, cache) -> np.ndarray:
+    """``dx = dout * (1 - out**2)``, written from the cached output (as sklearn does)."""
+    return dout * (1 - cache * cache)
+
+
+# name -> forward / backward, so a flag picks the hidden nonlinearity (sklearn's ACTIVATIONS/DERIVATIVES)
+ACTIVATIONS = {"relu": relu_forward, "leaky_relu": leaky_relu_forward, "tanh": tanh_forward}
+DERIVATIVES = {"relu": relu_backward, "leaky_relu": leaky_relu_backward, "tanh": tanh_backward}
+
+
+# ----- inverted dropout -----
+
+
+def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype) -> np.ndarray:
+    """Inverted-dropout mask: ``1/(1-p)`` where ``rng.random(shape) >= p``, else 0.
+
+    The draw convention every backend follows, so that backends handed the
+    same generator state draw the same masks: one ``rng.random(shape)`` call
+    (float64 uniforms in [0, 1)) per hidden layer, in layer order.
+    """
+    dtype = np.dtype(dtype)
+    return (rng.random(shape) >= p).astype(dtype) * dtype.type(1.0 / (1.0 - p))
+
+
+def dropout_forward(x: np.ndarray, mask: np.ndarray):
+    """``out = x * mask`` (mask from :func:`dropout_mask`); the scale ``1/(1-p)``
+    keeps ``E[out] = x``, so evaluation uses the layer as the identity."""
+    return x * mask, mask
+
+
+def dropout_backward(dout: np.ndarray, cache) -> np.ndarray:
+    """``dx = dout * mask``: dropped units pass no gradient."""
+    return dout * cache
+
+
+# ----- batch normalisation -----
+
+BN_EPS = 1e-5  # added to the variance; the autograd backend and autonet.net use the same value
+
+
+def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = BN_EPS):
+    """Batch normalisation in training mode (Ioffe & Szegedy 2015, Algorithm 1).
+
+    ``mu = mean_n x``, ``var = mean_n (x - mu)**2`` (biased, over the batch),
+    ``xhat = (x - mu) / sqrt(var + eps)``, ``out = gamma * xhat + beta``.
+
+    Parameters
+    ----------
+    x : (N, H) array
+    gamma, beta : (H,) arrays, scale and shift
+
+    Returns
+    -------
+    out : (N, H) array
+    cache : ``(xhat, gamma, inv_std, mu, var)``; ``mu`` and ``var`` (H,) are
+        the batch statistics a trainer folds into its running averages.
+    """
+    mu = x.mean(axis=0)
+    xc = x - mu
+    var = np.mean(xc * xc, axis=0)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    xhat = xc * inv_std
+    return gamma * xhat + beta, (xhat, gamma, inv_std, mu, var)
+
+
+def batchnorm_backward(dout: np.ndarray, cache):
+    """Backward of :func:`batchnorm_forward` (derived in ``notebooks/04_batchnorm.ipynb``).
+
+    ``dbeta = sum_n dout``, ``dgamma = sum_n dout * xhat`` and, because every
+    ``x[n]`` also moves ``mu`` and ``var``::
+
+        dx = gamma * inv_std / N * (N * dout - dbeta - xhat * dgamma)
+
+    i.e. ``dxhat = gamma * dout`` with its batch mean and its component along
+    ``xhat`` removed, scaled by ``1 / sqrt(var + eps)``.
+
+    Returns
+    -------
+    dx : (N, H), dgamma : (H,), dbeta : (H,)
+    """
+    xhat, gamma, inv_std, _, _ = cache
+    n = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.sum(dout * xhat, axis=0)
+    dx = (gamma * inv_std / n) * (n * dout - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_eval_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
+                           running_var: np.ndarray, eps: float = BN_EPS) -> np.ndarray:
+    """Batch normalisation in evaluation mode: the running statistics replace the batch's.
+
+    ``out = gamma * (x - running_mean) / sqrt(running_var + eps) + beta``, an
+    affine map of each unit, so each example's output no longer depends on
+    the rest of the batch.
+    """
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
+
+
 # ----- sandwich -----
 
 
@@ -103,7 +226,7 @@ def affine_relu_backward(dout: np.ndarray, cache, compute_dx: bool = True):
 # ----- loss -----
 
 
-def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray):
+def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray, smoothing: float = 0.0):
     """Mean softmax cross-entropy and its gradient (seed eqs. (4) and (5)).
 
     ``p = softmax(scores)`` row-wise, computed as ``exp(s - max s)`` so that no
@@ -112,23 +235,35 @@ def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray):
     ``dL/dscores = (p - MaskMat) / N``, where ``MaskMat`` is the one-hot
     (N, C) matrix of the labels.
 
+    With label smoothing ``eps`` (Szegedy et al. 2016) the target row is
+    ``T = (1 - eps) * MaskMat + eps / C`` instead of the one-hot row:
+    ``L = -(1/N) sum_n sum_c T[n, c] log p[n, c]`` and ``dL/dscores = (p - T) / N``
+    (the same shape of result, since every row of ``T`` sums to 1).
+
     Parameters
     ----------
     scores : (N, C) array of class scores
     y : (N,) int array, labels in [0, C)
+    smoothing : eps in [0, 1); 0 is the plain cross-entropy
 
     Returns
     -------
     loss : float
     dscores : (N, C) array, dL/dscores
     """
-    n = scores.shape[0]
+    n, c = scores.shape
     shifted = scores - scores.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     log_probs = shifted - log_norm
     rows = np.arange(n)
     loss = -log_probs[rows, y].sum() / n
     dscores = np.exp(log_probs)
-    dscores[rows, y] -= 1
+    if smoothing:
+        # -(1/N) sum T log p = (1 - eps) * the one-hot loss + eps * mean_n (-(1/C) sum_c log p)
+        loss = (1 - smoothing) * loss - smoothing * log_probs.sum() / (n * c)
+        dscores -= smoothing / c
+        dscores[rows, y] -= 1 - smoothing
+    else:
+        dscores[rows, y] -= 1
     dscores /= n
     return float(loss), dscores

@@ -1,0 +1,242 @@
+"""Deep nets and the new layers: manual vs autograd vs centred finite differences, float64.
+
+Layered as in the rest of the suite: (a) each new layer's backward against
+numerical gradients of ``sum(forward(...) * dout)``; (b) whole nets of 1-4
+hidden layers, for every activation and every training option (dropout with
+shared masks, batch norm in training mode, label smoothing), manual vs
+autograd (to rounding) and each vs finite differences (to 1e-6); (c) one
+hand-worked example.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autonet import autograd_loss
+from autonet.backends import get_backend
+from autonet.gradcheck import numerical_gradient, numerical_param_grads, rel_error
+from autonet.net import init_params
+from manual import layers
+from manual.layers import (
+    batchnorm_backward,
+    batchnorm_eval_forward,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    dropout_mask,
+    softmax_cross_entropy,
+)
+
+manual_lg = get_backend("manual")
+autograd_lg = get_backend("autograd")
+ACTIVATIONS = sorted(layers.ACTIVATIONS)
+
+
+def upstream_check(forward, inputs, dout, grads):
+    """Analytic input gradients vs numerical gradients of ``sum(forward(*inputs)[0] * dout)``.
+
+    Relative 1e-7, absolute 1e-10 for entries so small that the difference's
+    rounding noise (~1e-11) dominates.
+    """
+    for x, g in zip(inputs, grads):
+        num = numerical_gradient(lambda: float(np.sum(forward(*inputs)[0] * dout)), x)
+        np.testing.assert_allclose(g, num, rtol=1e-7, atol=1e-10)
+
+
+# ----- (a) layers -----
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "tanh"])
+def test_activation_backward(name, rng):
+    x = rng.standard_normal((5, 6))
+    out, cache = layers.ACTIVATIONS[name](x)
+    dout = rng.standard_normal(out.shape)
+    upstream_check(layers.ACTIVATIONS[name], (x,), dout, (layers.DERIVATIVES[name](dout, cache),))
+
+
+def test_dropout_mask_scales_kept_units(rng):
+    mask = dropout_mask(np.random.default_rng(3), (400, 50), 0.3, np.float32)
+    assert mask.dtype == np.float32
+    assert set(np.unique(mask)) == {np.float32(0), np.float32(1 / 0.7)}
+    assert abs((mask == 0).mean() - 0.3) < 0.01  # about p of the units dropped
+    assert abs(mask.mean() - 1) < 0.02  # inverted: E[mask] = 1
+    x = rng.standard_normal((4, 5))
+    mask = dropout_mask(np.random.default_rng(0), x.shape, 0.5, x.dtype)
+    out, cache = dropout_forward(x, mask)
+    dout = rng.standard_normal(out.shape)
+    upstream_check(lambda x: dropout_forward(x, mask), (x,), dout, (dropout_backward(dout, cache),))
+
+
+def test_batchnorm_forward_standardises(rng):
+    x = 3 + 2 * rng.standard_normal((50, 4))
+    gamma, beta = np.array([1.0, 2.0, 0.5, 1.0]), np.array([0.0, 1.0, -1.0, 3.0])
+    out, cache = batchnorm_forward(x, gamma, beta)
+    np.testing.assert_allclose(out.mean(axis=0), beta, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=0), gamma, rtol=1e-5)  # eps=1e-5 against var ~4
+    np.testing.assert_allclose(cache[3], x.mean(axis=0))
+    np.testing.assert_allclose(cache[4], x.var(axis=0))
+
+
+def test_batchnorm_backward(rng):
+    x = rng.standard_normal((6, 4)) * 2 + 1
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    out, cache = batchnorm_forward(x, gamma, beta)
+    dout = rng.standard_normal(out.shape)
+    dx, dgamma, dbeta = batchnorm_backward(dout, cache)
+    upstream_check(batchnorm_forward, (x, gamma, beta), dout, (dx, dgamma, dbeta))
+    # every x[n] moves the batch statistics: dx sums to 0 over the batch, and is orthogonal
+    # to xhat up to the eps in the variance (sum_n xhat^2 = N var / (var + eps), not N)
+    np.testing.assert_allclose(dx.sum(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(np.sum(dx * cache[0], axis=0), 0, atol=1e-5)
+
+
+def test_batchnorm_eval_uses_running_statistics(rng):
+    x = rng.standard_normal((3, 4))
+    gamma, beta, mean, var = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4), rng.random(4)
+    out = batchnorm_eval_forward(x, gamma, beta, mean, var)
+    np.testing.assert_allclose(out, gamma * (x - mean) / np.sqrt(var + layers.BN_EPS) + beta)
+    # one row at a time gives the same rows: eval mode does not mix examples
+    np.testing.assert_allclose(batchnorm_eval_forward(x[:1], gamma, beta, mean, var), out[:1])
+
+
+def test_backends_share_constants():
+    assert layers.BN_EPS == autograd_loss.BN_EPS
+    assert layers.LEAKY_SLOPE == autograd_loss.LEAKY_SLOPE
+    assert set(layers.ACTIVATIONS) == set(autograd_loss.ACTIVATIONS)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5])
+def test_label_smoothing_gradient(smoothing, rng):
+    scores, y = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    loss, dscores = softmax_cross_entropy(scores, y, smoothing=smoothing)
+    num = numerical_gradient(lambda: softmax_cross_entropy(scores, y, smoothing=smoothing)[0], scores)
+    assert rel_error(dscores, num) < 1e-7
+    # the definition: -(1/N) sum_n sum_c T[n, c] log p[n, c] with T = (1-eps) one_hot + eps/C
+    log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    T = (1 - smoothing) * np.eye(4)[y] + smoothing / 4
+    assert loss == pytest.approx(-(T * log_p).sum() / 5, rel=1e-12)
+
+
+def test_label_smoothing_hand_worked():
+    # two classes, equal scores: p = [0.5, 0.5]; eps = 0.2, label 0 -> T = [0.9, 0.1]
+    # L = -(0.9 log 0.5 + 0.1 log 0.5) = log 2;  dL/ds = p - T = [-0.4, 0.4]
+    loss, dscores = softmax_cross_entropy(np.zeros((1, 2)), np.array([0]), smoothing=0.2)
+    assert loss == pytest.approx(np.log(2), rel=1e-15)
+    assert dscores[0].tolist() == pytest.approx([-0.4, 0.4], abs=1e-15)
+
+
+# ----- (b) whole nets -----
+
+
+def deep_case(seed: int, hidden: list, n: int = 6, batchnorm: bool = False, d: int = 5, c: int = 3):
+    """float64 params (weights ~ 0.5/sqrt(fan_in)), X (n, d), y (n,); random gamma/beta with batch norm."""
+    rng = np.random.default_rng(seed)
+    params = init_params([d, *hidden, c], init="xavier", rng=rng, batchnorm=batchnorm)
+    for k in params:
+        if k[0] == "b" or k.startswith("gamma"):
+            params[k] = params[k] + 0.3 * rng.standard_normal(params[k].shape)
+    return params, rng.standard_normal((n, d)), rng.integers(0, c, n)
+
+
+def activation_inputs(params: dict, X: np.ndarray) -> list:
+    """The arrays each hidden activation is applied to (dropout acts after, so it does not matter)."""
+    L = sum(1 for k in params if k[0] == "W")
+    out, h = [], X
+    for i in range(1, L):
+        a = h @ params[f"W{i}"] + params.get(f"b{i}", 0)
+        if f"gamma{i}" in params:
+            a = batchnorm_forward(a, params[f"gamma{i}"], params[f"beta{i}"])[0]
+        out.append(a)
+        h = np.tanh(a)  # any activation: only the distance of a from 0 is used
+    return out
+
+
+def assert_grads_close(g: dict, ref: dict, rtol: float, atol: float) -> None:
+    assert g.keys() == ref.keys()
+    for k in g:
+        assert g[k].shape == ref[k].shape and g[k].dtype == ref[k].dtype, k
+        np.testing.assert_allclose(g[k], ref[k], rtol=rtol, atol=atol, err_msg=k)
+
+
+OPTIONS = {
+    "plain": {},
+    "dropout": {"dropout": 0.4, "seed": 11},
+    "batchnorm": {},
+    "smoothing": {"label_smoothing": 0.1},
+    "everything": {"dropout": 0.25, "seed": 5, "label_smoothing": 0.2},
+}
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_deep_net_manual_autograd_numeric(depth, activation, option):
+    hidden = [4, 5, 3, 4][:depth]
+    batchnorm = option in ("batchnorm", "everything")
+    opts = {"activation": activation, **OPTIONS[option]}
+    for seed in range(20):  # finite differences must not straddle a kink of (leaky) ReLU
+        params, X, y = deep_case(seed, hidden, batchnorm=batchnorm)
+        if activation == "tanh" or min(np.abs(a).min() for a in activation_inputs(params, X)) > 1e-4:
+            break
+    loss_m, g_m = manual_lg(params, X, y, reg=0.3, **opts)
+    loss_a, g_a = autograd_lg(params, X, y, reg=0.3, **opts)
+    # forward went well
+    assert loss_m == pytest.approx(loss_a, rel=1e-12)
+    # backward went well
+    assert list(g_m) == list(g_a) == list(params)
+    assert_grads_close(g_m, g_a, rtol=1e-9, atol=1e-13)
+    num = numerical_param_grads(lambda p: manual_lg(p, X, y, reg=0.3, **opts)[0], params)
+    assert_grads_close(g_m, num, rtol=1e-6, atol=1e-9)
+
+
+def test_autograd_check_grads_on_batchnorm_dropout_net():
+    from autograd.test_util import check_grads
+
+    params, X, y = deep_case(0, [4, 5], batchnorm=True)
+    Y = autograd_loss.one_hot(y, 3, X.dtype)
+    masks = autograd_loss.dropout_masks(1, [(6, 4), (6, 5)], 0.3, X.dtype)
+    check_grads(lambda p: autograd_loss.loss(p, X, Y, 0.1, activation="tanh", masks=masks),
+                modes=["rev"], order=1)(params)
+
+
+@pytest.mark.parametrize("lg", [manual_lg, autograd_lg], ids=["manual", "autograd"])
+def test_dropout_masks_follow_the_seed(lg):
+    params, X, y = deep_case(1, [8, 8], n=10)
+    plain = lg(params, X, y)[0]
+    a, b, c = (lg(params, X, y, dropout=0.5, seed=s)[0] for s in (1, 1, 2))
+    assert a == b  # same seed, same masks
+    assert a != c and a != plain  # another seed drops other units
+    assert lg(params, X, y, dropout=0.0, seed=1)[0] == plain
+
+
+@pytest.mark.parametrize("lg", [manual_lg, autograd_lg], ids=["manual", "autograd"])
+def test_bn_stats_are_the_batch_statistics(lg):
+    params, X, y = deep_case(2, [4, 3], batchnorm=True)
+    stats = {}
+    lg(params, X, y, bn_stats=stats)
+    assert sorted(stats) == ["mean1", "mean2", "var1", "var2"]
+    a1 = X @ params["W1"]
+    np.testing.assert_allclose(stats["mean1"], a1.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats["var1"], a1.var(axis=0), rtol=1e-12)
+    assert all(type(v) is np.ndarray for v in stats.values())
+
+
+@pytest.mark.parametrize("lg", [manual_lg, autograd_lg], ids=["manual", "autograd"])
+def test_float32_options_stay_float32(lg):
+    params, X, y = deep_case(3, [6, 5], batchnorm=True)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    stats = {}
+    loss, grads = lg(params, X.astype(np.float32), y, reg=0.1, dropout=0.3, seed=0, label_smoothing=0.1,
+                     bn_stats=stats, activation="leaky_relu")
+    assert np.isfinite(loss)
+    assert all(g.dtype == np.float32 for g in grads.values())
+    assert all(s.dtype == np.float32 for s in stats.values())
+
+
+def test_manual_rejects_bad_options():
+    params, X, y = deep_case(0, [3])
+    with pytest.raises(ValueError, match="activation"):
+        manual_lg(params, X, y, activation="swish")
+    with pytest.raises(ValueError, match="dropout"):
+        manual_lg(params, X, y, dropout=1.0)
