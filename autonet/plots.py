@@ -1,11 +1,28 @@
-"""Matplotlib figures, saved as PNG (the Agg backend; no display needed)."""
+"""Matplotlib figures, saved as PNG; shared by the CLI and the notebooks.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly, not through
+``pyplot``, so calling these functions from a notebook never switches its
+plotting backend and leaves no open figures behind. Each function writes one
+PNG and returns its path.
+
+- :func:`plot_training`: loss per iteration (raw and smoothed), train/val
+  accuracy per epoch.
+- :func:`plot_weight_grid`: first-layer weights as 32x32 colour images.
+- :func:`plot_confusion_matrix`: row-normalised confusion matrix.
+- :func:`plot_misclassified`: a few misclassified images per true class.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+
+from autonet.errors import DataError
+
+DPI = 100  # PNG resolution; figures are sized so that this keeps files small
 
 
 def _pyplot():
@@ -15,6 +32,20 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _figure(figsize: tuple[float, float]):
+    """A new constrained-layout Figure not registered with pyplot."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
 
 
 def smooth(values, window: int) -> np.ndarray:
@@ -28,19 +59,23 @@ def smooth(values, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def plot_training(history: dict, path: str | os.PathLike, title: str = "") -> Path:
+# ----- training curves -----
+
+
+def plot_training(history: dict, path: str | os.PathLike, title: str = "", dpi: int = DPI) -> Path:
     """Loss per iteration (raw and smoothed) above train/val accuracy per epoch.
 
-    ``history`` is a :class:`autonet.train.Trainer` history dict.
+    ``history`` is a :class:`autonet.train.Trainer` history dict (keys
+    ``loss``, ``train_acc``, ``val_acc``).
     """
-    plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 7), constrained_layout=True)
+    fig = _figure((8, 7))
+    ax1, ax2 = fig.subplots(2, 1)
     loss = np.asarray(history["loss"], dtype=float)
     it = np.arange(len(loss))
     ax1.plot(it, loss, color="tab:blue", alpha=0.3, lw=0.8, label="minibatch loss")
     window = max(len(loss) // 50, 1)
     ax1.plot(it, smooth(loss, window), color="tab:blue", lw=2, label=f"moving average ({window} it)")
-    ax1.set_xlabel("iteration")
+    ax1.set_xlabel("iteration (minibatch updates)")
     ax1.set_ylabel("loss (cross-entropy + L2, nats)")
     ax1.set_title("Loss history")
     ax1.legend()
@@ -54,12 +89,183 @@ def plot_training(history: dict, path: str | os.PathLike, title: str = "") -> Pa
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("accuracy (%)")
     ax2.set_title("Classification accuracy history")
-    ax2.legend()
+    if ax2.lines:
+        ax2.legend()
     ax2.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi)
+
+
+# ----- first-layer weights -----
+
+
+def weight_grid(W1: np.ndarray, max_units: int = 64, padding: int = 2) -> np.ndarray:
+    """Tile the first-layer weights into one RGB image, one 32x32 tile per hidden unit.
+
+    Column ``j`` of ``W1`` (D=3072, H) holds hidden unit j's weights on the
+    input pixels, flattened in HWC order like the data rows (see
+    :func:`autonet.data.to_images`). Each tile is min-max scaled to [0, 1] on
+    its own (a constant tile becomes 0.5); tiles fill a near-square grid row
+    by row, separated by ``padding`` white pixels.
+
+    Parameters
+    ----------
+    W1 : (3072, H) array
+    max_units : show the first ``min(H, max_units)`` units
+    padding : pixels between tiles
+
+    Returns
+    -------
+    (rows * (32 + padding) - padding, cols * (32 + padding) - padding, 3) float array in [0, 1]
+    """
+    from autonet.data import IMAGE_SIZE, to_images
+
+    W1 = np.asarray(W1)
+    if W1.ndim != 2 or W1.shape[0] != IMAGE_SIZE:
+        raise DataError(f"W1 must have shape ({IMAGE_SIZE}, H) to be shown as 32x32x3 images, got {W1.shape}")
+    if max_units < 1:
+        raise DataError(f"max_units must be >= 1, got {max_units}")
+    tiles = to_images(W1[:, :max_units].T.astype(np.float64))  # (n, 32, 32, 3)
+    lo = tiles.min(axis=(1, 2, 3), keepdims=True)
+    span = tiles.max(axis=(1, 2, 3), keepdims=True) - lo
+    tiles = np.where(span > 0, (tiles - lo) / np.where(span > 0, span, 1), 0.5)
+    n, h, w, _ = tiles.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    grid = np.ones((rows * (h + padding) - padding, cols * (w + padding) - padding, 3))
+    for k in range(n):
+        r, c = divmod(k, cols)
+        grid[r * (h + padding):r * (h + padding) + h, c * (w + padding):c * (w + padding) + w] = tiles[k]
+    return grid
+
+
+def plot_weight_grid(W1: np.ndarray, path: str | os.PathLike, title: str = "", max_units: int = 64,
+                     dpi: int = DPI) -> Path:
+    """First-layer weights as 32x32 colour images (see :func:`weight_grid`)."""
+    grid = weight_grid(W1, max_units=max_units)
+    n = min(W1.shape[1], max_units)
+    fig = _figure((6, 7))
+    ax = fig.subplots()
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(f"hidden units 1-{n} of {W1.shape[1]}, row by row\n"
+                  "each tile: 32x32 px RGB, min-max scaled per unit")
+    ax.set_title(title or "First-layer weights (W1 columns as images)")
+    return _save(fig, path, dpi)
+
+
+# ----- confusion matrix -----
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts ``M[i, j]`` of examples with true class ``i`` predicted as ``j``.
+
+    Parameters
+    ----------
+    y_true, y_pred : (N,) int arrays with values in [0, num_classes)
+    num_classes : C
+
+    Returns
+    -------
+    (C, C) int64 array; rows sum to the class counts of ``y_true``.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise DataError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
+    for name, v in (("y_true", y_true), ("y_pred", y_pred)):
+        if v.size and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0 or v.max() >= num_classes):
+            raise DataError(f"{name} must hold integer labels in [0, {num_classes}), "
+                            f"got dtype {v.dtype}, range [{v.min()}, {v.max()}]")
+    flat = np.bincount(num_classes * y_true.astype(np.int64) + y_pred, minlength=num_classes ** 2)
+    return flat.reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str | os.PathLike,
+                          title: str = "", dpi: int = DPI) -> Path:
+    """Confusion matrix, each row as a percentage of its true class, counts in the cells.
+
+    ``cm`` is a (C, C) count matrix from :func:`confusion_matrix` (rows: true class).
+    """
+    cm = np.asarray(cm)
+    C = len(class_names)
+    if cm.shape != (C, C):
+        raise DataError(f"cm must have shape ({C}, {C}) for {C} class names, got {cm.shape}")
+    totals = cm.sum(axis=1, keepdims=True)
+    pct = 100 * cm / np.maximum(totals, 1)
+    fig = _figure((7.5, 6.5))
+    ax = fig.subplots()
+    im = ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
+    for i in range(C):
+        for j in range(C):
+            ax.text(j, i, f"{cm[i, j]}", ha="center", va="center", fontsize=8,
+                    color="white" if pct[i, j] > 55 else "black")
+    ax.set_xticks(range(C), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(C), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    acc = np.trace(cm) / max(cm.sum(), 1)
+    ax.set_title(title or f"Confusion matrix: {cm.sum()} images, accuracy {100 * acc:.1f}%")
+    fig.colorbar(im, ax=ax, label="% of the true class (cell text: image count)")
+    return _save(fig, path, dpi)
+
+
+# ----- misclassified examples -----
+
+
+def pick_misclassified(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, per_class: int) -> list:
+    """For each true class ``c``, the indices of its first ``per_class`` misclassified examples.
+
+    Returns
+    -------
+    list of C int arrays (each of length <= ``per_class``, increasing)
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    wrong = y_true != y_pred
+    return [np.flatnonzero(wrong & (y_true == c))[:per_class] for c in range(num_classes)]
+
+
+def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
+                       path: str | os.PathLike, mean_image: np.ndarray | None = None, per_class: int = 5,
+                       title: str = "", dpi: int = DPI) -> Path:
+    """A grid of misclassified images: one row per true class, the first ``per_class`` mistakes.
+
+    Parameters
+    ----------
+    X : (N, 3072) image rows in HWC order, raw pixels (0..255) or
+        mean-subtracted with ``mean_image`` given to add back
+    y_true, y_pred : (N,) int labels
+    class_names : C names
+    mean_image : (3072,) optional, added back before display
+    per_class : mistakes shown per true class (columns)
+    """
+    from autonet.data import to_images
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if per_class < 1:
+        raise DataError(f"per_class must be >= 1, got {per_class}")
+    if not (len(X) == len(y_true) == len(y_pred)):
+        raise DataError(f"X, y_true and y_pred must have the same length, got {len(X)}, {len(y_true)}, {len(y_pred)}")
+    C = len(class_names)
+    picks = pick_misclassified(y_true, y_pred, C, per_class)
+    fig = _figure((1.25 * per_class + 1.4, 1.3 * C + 0.6))
+    axes = fig.subplots(C, per_class, squeeze=False)
+    for c in range(C):
+        for k in range(per_class):
+            ax = axes[c, k]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if k < len(picks[c]):
+                i = picks[c][k]
+                img = to_images(X[i], mean_image)[0]
+                ax.imshow(np.clip(img / 255.0, 0, 1), interpolation="nearest")
+                ax.set_title(f"as {class_names[y_pred[i]]}", fontsize=8)
+            if k == 0:
+                ax.set_ylabel(class_names[c], fontsize=9)
+    n_wrong = int((y_true != y_pred).sum())
+    fig.suptitle(title or f"Misclassified examples ({n_wrong} of {len(y_true)} wrong); "
+                          "row = true class, caption = prediction", fontsize=10)
+    return _save(fig, path, dpi)

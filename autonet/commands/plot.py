@@ -1,0 +1,96 @@
+"""``autonet plot``: regenerate a run directory's figures from its files.
+
+From ``history.json``: ``training.png`` (loss and accuracy curves). From
+``model.npz``: ``weights.png`` (first-layer weights as images). With the
+CIFAR-10 validation split as well: ``confusion.png`` and
+``misclassified.png``. Figures whose inputs are missing are skipped, and the
+command says which and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+from autonet.commands.common import add_data_arguments, positive_int
+from autonet.errors import AutonetError, DataError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plot", help="regenerate a run's figures (curves, weights, confusion matrix)",
+                       description="Redraw the figures of RUN_DIR from history.json and model.npz. The "
+                                   "confusion matrix and misclassified examples need the CIFAR-10 validation "
+                                   "split: looked for in --data-dir, else the run's own data_dir "
+                                   "(config.json), else $AUTONET_DATA, else the user cache (never "
+                                   "downloaded here). --num-val defaults to the run's own value.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
+    p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
+    p.add_argument("--dpi", type=positive_int, default=100, help="PNG resolution (default: %(default)s)")
+    add_data_arguments(p)
+    p.set_defaults(func=main, num_val=None)
+
+
+def _val_predictions(model, config: dict, args: argparse.Namespace):
+    """Raw val rows, labels and the model's predictions; raises AutonetError when no data."""
+    from autonet.data import load_cifar10
+    from autonet.net import predict
+
+    dtype = model.params["W1"].dtype
+    data_dir = args.data_dir or config.get("data_dir")
+    num_val = args.num_val or config.get("num_val") or 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
+        data = load_cifar10(data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False,
+                            download=False, quiet=True)
+    if data.X_val.shape[1] != model.layer_sizes[0]:
+        raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
+    return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype))
+
+
+def main(args: argparse.Namespace) -> int:
+    from autonet import plots
+    from autonet.data import IMAGE_SIZE
+    from autonet.experiment import read_json
+    from autonet.model_io import load_model
+
+    run = Path(args.run_dir)
+    has_history, has_model = (run / "history.json").is_file(), (run / "model.npz").is_file()
+    if not (has_history or has_model):
+        raise DataError(f"{run}: not a run directory (neither history.json nor model.npz found)")
+    out = Path(args.out) if args.out else run / "plots"
+    config = read_json(run / "config.json") if (run / "config.json").is_file() else {}
+    backend = config.get("backend", "?")
+    written, skipped = [], []
+
+    if has_history:
+        written.append(plots.plot_training(read_json(run / "history.json"), out / "training.png",
+                                           title=f"{run.name}: {backend} backend", dpi=args.dpi))
+    else:
+        skipped.append(("training.png", "no history.json"))
+
+    model = load_model(run / "model.npz") if has_model else None
+    if model is None:
+        skipped.append(("weights.png, confusion.png, misclassified.png", "no model.npz"))
+    elif model.layer_sizes[0] != IMAGE_SIZE:
+        skipped.append(("weights.png", f"inputs are not 32x32x3 images (D={model.layer_sizes[0]})"))
+    else:
+        written.append(plots.plot_weight_grid(model.params["W1"], out / "weights.png",
+                                              title=f"{run.name}: first-layer weights", dpi=args.dpi))
+    if model is not None:
+        try:
+            X, y, pred = _val_predictions(model, config, args)
+        except AutonetError as e:
+            skipped.append(("confusion.png, misclassified.png", f"no validation data ({e})"))
+        else:
+            cm = plots.confusion_matrix(y, pred, len(model.class_names))
+            written.append(plots.plot_confusion_matrix(cm, model.class_names, out / "confusion.png", dpi=args.dpi))
+            written.append(plots.plot_misclassified(X, y, pred, model.class_names, out / "misclassified.png",
+                                                    dpi=args.dpi))
+            print(f"validation accuracy {(pred == y).mean():.4f} on {len(y)} images")
+
+    for path in written:
+        print(f"wrote {path}")
+    for names, why in skipped:
+        print(f"skipped {names}: {why}")
+    return 0
