@@ -11,8 +11,20 @@ backends whose gradients agree produce the same loss history.
 One epoch is ``max(N_train // batch_size, 1)`` iterations (an integer, unlike
 the seed's ``num_train / batch_size`` under Python 3). At the end of every
 epoch the trainer records train accuracy (on a fixed, evenly spaced subset of
-``train_acc_samples`` training rows) and validation accuracy, then multiplies
-the learning rate by ``learning_rate_decay``.
+``train_acc_samples`` training rows) and validation accuracy.
+
+The learning rate of every step is a pure function of the iteration
+(:func:`autonet.schedules.learning_rate_at`; the default ``"decay"`` schedule
+is the seed's: times ``learning_rate_decay`` after every epoch), so resuming
+from :meth:`Trainer.state_dict` continues the same schedule exactly.
+
+Deep-net options go to the backend only when they are set, so any function
+with the plain contract still trains plain nets: ``activation``, ``dropout``
+(with a fresh mask ``seed`` drawn from the trainer's generator every step),
+``label_smoothing`` and, for nets with batch norm, ``bn_stats`` (the batch
+statistics the trainer folds into its running averages :attr:`Trainer.bn_state`,
+used for evaluation and saved in the state). Augmentation (``augment``) also
+draws from the trainer's generator, so a resumed run sees the same batches.
 """
 
 from __future__ import annotations
@@ -26,7 +38,10 @@ import numpy as np
 
 from autonet.errors import ConfigError, DivergenceError
 from autonet.net import accuracy
+from autonet.augment import IMAGE_SHAPE, augment_batch, parse_augment
+from autonet.net import ACTIVATIONS, has_batchnorm, init_bn_state
 from autonet.optim import UPDATE_RULES, get_update_rule
+from autonet.schedules import SCHEDULES, learning_rate_at
 
 SAMPLING = ("replacement", "epoch")
 
@@ -42,6 +57,17 @@ class TrainConfig:
     batch_size: int = 400  # rows per minibatch
     sampling: str = "replacement"  # "replacement" (seed: i.i.d. rows) or "epoch" (shuffle, no repeats)
     update: str = "sgd"  # update rule, see autonet.optim
+    schedule: str = "decay"  # lr schedule, see autonet.schedules: decay (the seed's) | step | cosine | constant
+    step_epochs: int = 10  # "step": epochs between drops by learning_rate_decay
+    warmup: float = 0.0  # linear learning-rate warm-up over this many epochs (0: none)
+    momentum: float = 0.9  # mu of update "momentum" / "nesterov"
+    weight_decay: float = 0.0  # decoupled weight decay of the W's, update "adamw" (use instead of reg)
+    activation: str = "relu"  # hidden nonlinearity: relu | leaky_relu | tanh
+    dropout: float = 0.0  # probability of zeroing a hidden unit during training (inverted dropout)
+    label_smoothing: float = 0.0  # eps: targets (1 - eps) * one_hot + eps / C
+    bn_momentum: float = 0.9  # batch norm running stat <- bn_momentum * stat + (1 - bn_momentum) * batch stat
+    augment: tuple = ()  # "flip" and/or "crop": random mirror / shift of each training image
+    crop_padding: int = 4  # "crop": largest shift in pixels
     seed: int | None = 0  # minibatch sampling seed; None draws fresh entropy
     train_acc_samples: int = 1000  # training rows scored for the per-epoch train accuracy
     print_every: int = 0  # print the loss every this many iterations (0: never)
@@ -65,7 +91,27 @@ class TrainConfig:
             raise ConfigError(f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}")
         if self.update not in UPDATE_RULES:
             get_update_rule(self.update)
+        self._validate_deep()
         return self
+
+    def _validate_deep(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not (int(self.step_epochs) == self.step_epochs and self.step_epochs >= 1):
+            raise ConfigError(f"step_epochs must be an integer >= 1, got {self.step_epochs!r}")
+        for name in ("momentum", "dropout", "label_smoothing", "bn_momentum"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float, np.number)) and 0 <= value < 1):
+                raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+        for name in ("warmup", "weight_decay"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be >= 0, got {value!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        self.augment = parse_augment(self.augment)
+        if not (int(self.crop_padding) == self.crop_padding and self.crop_padding >= 0):
+            raise ConfigError(f"crop_padding must be an integer >= 0, got {self.crop_padding!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -95,8 +141,10 @@ class Trainer:
 
     Attributes
     ----------
-    params, iteration, learning_rate, history (``loss`` per iteration;
-    ``train_acc``, ``val_acc``, ``epoch_iteration``, ``learning_rate`` per epoch)
+    params, iteration, learning_rate (of the next step), bn_state (running
+    batch-norm statistics, empty without batch norm), history (``loss`` per
+    iteration; ``train_acc``, ``val_acc``, ``epoch_iteration``, ``learning_rate``
+    (of the epoch's last step) per epoch)
     """
 
     def __init__(self, loss_and_grads, params: dict, X_train, y_train, X_val=None, y_val=None,
@@ -117,13 +165,59 @@ class Trainer:
         self._acc_rows = np.linspace(0, n - 1, k).astype(np.int64)
         self.rng = np.random.default_rng(self.config.seed)
         self.iteration = 0
-        self.learning_rate = float(self.config.learning_rate)
-        self.opt_state: dict[str, dict] = {name: {} for name in self.params}
+        self.opt_state: dict[str, dict] = {name: self._optimizer_config(name) for name in self.params}
+        self.bn_state = init_bn_state(self.params) if has_batchnorm(self.params) else {}
+        if self.config.augment and self.X_train.shape[1] != np.prod(IMAGE_SHAPE):
+            raise ConfigError(f"augment needs rows of 32x32x3 images, got {self.X_train.shape[1]} features "
+                              "(PCA-reduced rows cannot be augmented)")
         self.history: dict[str, list] = {"loss": [], "train_acc": [], "val_acc": [],
                                          "epoch_iteration": [], "learning_rate": []}
         self._perm = np.zeros(0, dtype=np.int64)
         self._pos = 0
         self.train_seconds = 0.0
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (a function of :attr:`iteration` only)."""
+        return self._learning_rate_at(self.iteration)
+
+    def _learning_rate_at(self, iteration: int) -> float:
+        c = self.config
+        return learning_rate_at(iteration, c.learning_rate, self.iterations_per_epoch, c.num_iters,
+                                schedule=c.schedule, decay=c.learning_rate_decay, step_epochs=c.step_epochs,
+                                warmup_iters=round(c.warmup * self.iterations_per_epoch))
+
+    def _optimizer_config(self, name: str) -> dict:
+        """Initial per-parameter config: the rule's hyperparameters (decay only on the ``W``)."""
+        c = self.config
+        if c.update in ("momentum", "nesterov"):
+            return {"momentum": c.momentum}
+        if c.update == "adamw":
+            return {"weight_decay": c.weight_decay if name.startswith("W") else 0.0}
+        return {}
+
+    def _backend_options(self) -> dict:
+        """Keyword options for this step's ``loss_and_grads`` call (only those in use)."""
+        c, options = self.config, {}
+        if c.activation != "relu":
+            options["activation"] = c.activation
+        if c.dropout:
+            options["dropout"] = c.dropout
+            options["seed"] = int(self.rng.integers(2**63))
+        if c.label_smoothing:
+            options["label_smoothing"] = c.label_smoothing
+        if self.bn_state:
+            options["bn_stats"] = {}
+        return options
+
+    def _update_bn_state(self, batch_stats: dict) -> None:
+        m = self.config.bn_momentum
+        for key, running in self.bn_state.items():
+            running *= m
+            running += (1 - m) * batch_stats[key]
+
+    def _accuracy(self, X, y) -> float:
+        return accuracy(self.params, X, y, state=self.bn_state or None, activation=self.config.activation)
 
     # ----- minibatches -----
 
@@ -144,11 +238,18 @@ class Trainer:
         """One minibatch update; returns the minibatch loss (before the update)."""
         idx = self._next_batch()
         X_batch = np.asarray(self.X_train[idx], dtype=self.dtype)
-        loss, grads = self.loss_and_grads(self.params, X_batch, self.y_train[idx], reg=self.config.reg)
+        if self.config.augment:
+            X_batch = augment_batch(X_batch, self.rng, flip="flip" in self.config.augment,
+                                    crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0)
+        options = self._backend_options()
+        loss, grads = self.loss_and_grads(self.params, X_batch, self.y_train[idx], reg=self.config.reg, **options)
         self._check_finite(loss, grads)
+        if self.bn_state:
+            self._update_bn_state(options["bn_stats"])
+        lr = self.learning_rate
         for name, w in self.params.items():
             cfg = self.opt_state[name]
-            cfg["learning_rate"] = self.learning_rate
+            cfg["learning_rate"] = lr
             self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], cfg)
         self.history["loss"].append(float(loss))
         self.iteration += 1
@@ -172,11 +273,10 @@ class Trainer:
     def _end_epoch(self) -> None:
         h = self.history
         h["epoch_iteration"].append(self.iteration)
-        h["learning_rate"].append(self.learning_rate)
-        h["train_acc"].append(accuracy(self.params, self.X_train[self._acc_rows], self.y_train[self._acc_rows]))
+        h["learning_rate"].append(self._learning_rate_at(self.iteration - 1))
+        h["train_acc"].append(self._accuracy(self.X_train[self._acc_rows], self.y_train[self._acc_rows]))
         if self.X_val is not None:
-            h["val_acc"].append(accuracy(self.params, self.X_val, self.y_val))
-        self.learning_rate *= self.config.learning_rate_decay
+            h["val_acc"].append(self._accuracy(self.X_val, self.y_val))
         self._emit("epoch")
 
     def _emit(self, event: str) -> None:
@@ -221,20 +321,21 @@ class Trainer:
             "params": {k: v.copy() for k, v in self.params.items()},
             "opt_state": {k: {n: (np.copy(x) if isinstance(x, np.ndarray) else x) for n, x in s.items()}
                           for k, s in self.opt_state.items()},
+            "bn_state": {k: v.copy() for k, v in self.bn_state.items()},
             "train_seconds": self.train_seconds,
             "config": self.config.to_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict` (the inverse operation)."""
-        self.iteration = int(state["iteration"])
-        self.learning_rate = float(state["learning_rate"])
+        self.iteration = int(state["iteration"])  # the learning rate follows from it
         self.rng.bit_generator.state = state["rng"]
         self._perm = np.asarray(state["perm"], dtype=np.int64)
         self._pos = int(state["pos"])
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.params = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in state["params"].items()}
         self.opt_state = {k: dict(s) for k, s in state["opt_state"].items()}
+        self.bn_state = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in state.get("bn_state", {}).items()}
         self.train_seconds = float(state.get("train_seconds", 0.0))
 
 

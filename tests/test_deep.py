@@ -240,3 +240,128 @@ def test_manual_rejects_bad_options():
         manual_lg(params, X, y, activation="swish")
     with pytest.raises(ValueError, match="dropout"):
         manual_lg(params, X, y, dropout=1.0)
+
+
+# ----- evaluation mode -----
+
+
+def test_scores_in_eval_mode_fold_batchnorm(rng):
+    from autonet.net import fold_batchnorm, init_bn_state, scores
+
+    params, X, _ = deep_case(4, [5, 4], batchnorm=True)
+    state = init_bn_state(params)
+    for k in state:
+        state[k] = state[k] + rng.random(state[k].shape)  # var stays > 0
+    # by hand: affine, eval-mode batch norm with the running statistics, relu; last affine
+    h = X
+    for i in (1, 2):
+        a = batchnorm_eval_forward(h @ params[f"W{i}"], params[f"gamma{i}"], params[f"beta{i}"],
+                                   state[f"mean{i}"], state[f"var{i}"])
+        h = np.maximum(a, 0)
+    expected = h @ params["W3"] + params["b3"]
+    np.testing.assert_allclose(scores(params, X, state=state), expected, rtol=1e-12)
+    folded = fold_batchnorm(params, state)
+    assert sorted(folded) == ["W1", "W2", "W3", "b1", "b2", "b3"]
+    np.testing.assert_allclose(scores(folded, X), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="running statistics"):
+        scores(params, X)
+
+
+# ----- schedules and the trainer -----
+
+
+def test_schedules_by_hand():
+    from autonet.schedules import learning_rate_at
+
+    lr = lambda t, **kw: learning_rate_at(t, 1.0, iterations_per_epoch=10, num_iters=100, **kw)  # noqa: E731
+    # the seed's: x0.5 after every 10 iterations
+    assert [lr(t, decay=0.5) for t in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
+    # step: x0.1 every 2 epochs
+    assert [lr(t, schedule="step", decay=0.1, step_epochs=2) for t in (19, 20, 45)] == pytest.approx([1, 0.1, 0.01])
+    # cosine over 100 iterations: half-way 0.5, the end 0
+    assert [lr(t, schedule="cosine") for t in (0, 50, 100)] == pytest.approx([1.0, 0.5, 0.0], abs=1e-15)
+    # warm-up of 20 iterations: (t+1)/20, then cosine over the remaining 80
+    assert lr(4, schedule="cosine", warmup_iters=20) == pytest.approx(5 / 20)
+    assert lr(20, schedule="cosine", warmup_iters=20) == 1.0
+    assert lr(60, schedule="cosine", warmup_iters=20) == pytest.approx(0.5)
+    assert lr(3, schedule="constant", warmup_iters=4) == 1.0 and lr(99, schedule="constant") == 1.0
+
+
+def blobs(rng, n=240, d=3072, c=4):
+    centers = rng.standard_normal((c, d))
+    y = rng.integers(0, c, n)
+    return centers[y] + rng.standard_normal((n, d)), y
+
+
+DEEP_TRAIN = dict(learning_rate=0.01, num_iters=30, batch_size=16, sampling="epoch", update="adamw",
+                  weight_decay=0.01, schedule="cosine", warmup=0.5, dropout=0.3, label_smoothing=0.1,
+                  augment=("flip", "crop"), crop_padding=2, progress=False)
+
+
+def test_trainer_backends_agree_with_every_option(rng):
+    from autonet.train import TrainConfig, Trainer
+
+    X, y = blobs(rng)
+    params = init_params([3072, 12, 8, 4], init="he", rng=rng, batchnorm=True)
+    runs = {}
+    for name in ("manual", "autograd"):
+        t = Trainer(get_backend(name), params, X[:200], y[:200], X[200:], y[200:], TrainConfig(**DEEP_TRAIN))
+        t.fit()
+        runs[name] = t
+    m, a = runs["manual"], runs["autograd"]
+    np.testing.assert_allclose(m.history["loss"], a.history["loss"], rtol=1e-10)
+    for k in params:
+        np.testing.assert_allclose(m.params[k], a.params[k], rtol=1e-8, atol=1e-12)
+    assert sorted(m.bn_state) == ["mean1", "mean2", "var1", "var2"]
+    for k in m.bn_state:
+        np.testing.assert_allclose(m.bn_state[k], a.bn_state[k], rtol=1e-8, atol=1e-12)
+    assert m.history["val_acc"] == a.history["val_acc"]
+    assert not np.allclose(m.bn_state["var1"], 1.0)  # the running statistics moved
+
+
+def test_trainer_resumes_exactly_with_every_option(rng):
+    from autonet.train import TrainConfig, Trainer
+
+    X, y = blobs(rng)
+    params = init_params([3072, 10, 4], init="he", rng=rng, batchnorm=True, dtype=np.float32)
+    X = X.astype(np.float32)
+    full = Trainer(manual_lg, params, X, y, X[:50], y[:50], TrainConfig(**DEEP_TRAIN))
+    full.fit()
+    half = Trainer(manual_lg, params, X, y, X[:50], y[:50], TrainConfig(**DEEP_TRAIN))
+    for _ in range(13):  # stopped part-way (the cosine schedule depends on the planned num_iters)
+        half.step()
+    state = half.state_dict()
+    resumed = Trainer(manual_lg, params, X, y, X[:50], y[:50], TrainConfig(**DEEP_TRAIN))
+    resumed.load_state_dict(state)
+    assert resumed.learning_rate == full._learning_rate_at(13) != half.config.learning_rate
+    resumed.fit()
+    assert resumed.history == full.history
+    for k in params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+    for k in full.bn_state:
+        np.testing.assert_array_equal(resumed.bn_state[k], full.bn_state[k])
+    assert all(v.dtype == np.float32 for s in resumed.opt_state.values() for v in s.values()
+               if isinstance(v, np.ndarray))
+
+
+def test_adamw_decays_weights_only(rng):
+    from autonet.train import TrainConfig, Trainer
+
+    X, y = blobs(rng, n=40)
+    params = init_params([3072, 6, 4], rng=rng, batchnorm=True)
+    t = Trainer(manual_lg, params, X, y, config=TrainConfig(update="adamw", weight_decay=0.1, num_iters=1,
+                                                            batch_size=8, progress=False))
+    assert {k: s["weight_decay"] for k, s in t.opt_state.items()} == {
+        "W1": 0.1, "gamma1": 0.0, "beta1": 0.0, "W2": 0.1, "b2": 0.0}
+
+
+@pytest.mark.parametrize("bad", [dict(schedule="linear"), dict(dropout=1.0), dict(label_smoothing=-0.1),
+                                 dict(warmup=-1), dict(activation="swish"), dict(augment="flip,rotate"),
+                                 dict(momentum=1.5), dict(step_epochs=0)])
+def test_bad_deep_options_are_refused_by_name(bad):
+    from autonet.errors import ConfigError
+    from autonet.train import TrainConfig
+
+    name = next(iter(bad))
+    with pytest.raises(ConfigError, match=name):
+        TrainConfig(**bad).validate()

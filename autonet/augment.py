@@ -1,0 +1,81 @@
+"""Data augmentation on flat image rows, vectorised, from an explicit Generator.
+
+Rows are images flattened in height-width-channel order (``X.reshape(N, 32, 32, 3)``
+for CIFAR-10, see :mod:`autonet.data`). Every random choice is drawn from the
+``rng`` argument — the trainer passes its own, whose state it checkpoints — so a
+run (and a resumed run) sees the same augmented batches.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from autonet.errors import ConfigError
+
+AUGMENTATIONS = ("flip", "crop")
+IMAGE_SHAPE = (32, 32, 3)
+
+
+def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = False, crop_padding: int = 0,
+                  image_shape: Sequence[int] = IMAGE_SHAPE) -> np.ndarray:
+    """Randomly mirrored and shifted copies of the images in ``X``.
+
+    - ``flip``: each image is mirrored left-right with probability 1/2
+      (draw: ``rng.random(N) < 0.5``);
+    - ``crop_padding = p > 0``: each image is zero-padded by ``p`` pixels on
+      every side and a window of the original size is cut out at a uniformly
+      random offset (draws: ``rng.integers(0, 2p + 1, N)`` for rows, then for
+      columns), i.e. a random shift by up to ``p`` pixels each way, filling
+      with 0 (the mean, for mean-subtracted data); with ``flip`` too, the
+      window is mirrored.
+
+    The draws happen in this order (flips, row offsets, column offsets), and
+    all the pixels move in one fancy-indexing gather.
+
+    Parameters
+    ----------
+    X : (N, H*W*C) array of flat HWC images
+    rng : numpy Generator
+    flip : bool
+    crop_padding : int >= 0
+    image_shape : (H, W, C)
+
+    Returns
+    -------
+    (N, H*W*C) array, a new array of ``X``'s dtype
+    """
+    H, W, C = (int(s) for s in image_shape)
+    if X.ndim != 2 or X.shape[1] != H * W * C:
+        raise ConfigError(f"augmentation needs rows of {H}x{W}x{C} images, got X of shape {X.shape}")
+    if crop_padding < 0:
+        raise ConfigError(f"crop_padding must be >= 0, got {crop_padding}")
+    n, p = X.shape[0], int(crop_padding)
+    images = X.reshape(n, H, W, C)
+    cols = np.broadcast_to(np.arange(W), (n, W))
+    if flip:
+        cols = np.where((rng.random(n) < 0.5)[:, None], cols[:, ::-1], cols)
+    if p:
+        padded = np.zeros((n, H + 2 * p, W + 2 * p, C), dtype=X.dtype)
+        padded[:, p : p + H, p : p + W] = images
+        rows = rng.integers(0, 2 * p + 1, n)[:, None] + np.arange(H)
+        cols = rng.integers(0, 2 * p + 1, n)[:, None] + cols
+        images = padded
+    else:
+        rows = np.broadcast_to(np.arange(H), (n, H))
+    out = images[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.reshape(n, H * W * C)
+
+
+def parse_augment(spec) -> tuple[str, ...]:
+    """``"flip,crop"`` or a sequence of names -> a tuple of names from :data:`AUGMENTATIONS`.
+
+    ``""``, ``"none"`` and ``()`` mean no augmentation.
+    """
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = tuple(n.strip() for n in names if n.strip() and n.strip() != "none")
+    bad = [n for n in names if n not in AUGMENTATIONS]
+    if bad:
+        raise ConfigError(f"augment must be a comma-separated subset of {', '.join(AUGMENTATIONS)}, got {bad[0]!r}")
+    return names

@@ -1,0 +1,151 @@
+"""Input preprocessing fitted on the training split: standardisation, PCA and ZCA whitening.
+
+Each method is an affine map ``x' = (x - center) @ M`` of a flat input row
+(``M`` diagonal for standardisation), fitted on the training rows only and
+then applied to every split. Because it is affine it also folds into the
+first layer of a trained net (:meth:`Preprocessor.fold`), so a saved model
+takes the loader's plain (mean-subtracted) rows and needs no extra step.
+
+Methods (``C`` the covariance of the training rows, ``C = U diag(lam) U^T``):
+
+- ``"mean"``: the identity (the loader already subtracted the mean image);
+- ``"standardize"``: per colour channel, ``(x - mean_c) / std_c`` over all
+  pixels of the training images;
+- ``"pca"``: ``(x - mu) U_k diag(1/sqrt(lam_k + eps))``, the top ``k``
+  principal components, whitened (``k`` columns, no longer an image);
+- ``"zca"``: ``(x - mu) U diag(1/sqrt(lam + eps)) U^T``, whitened and rotated
+  back to pixel space (Bell & Sejnowski 1997), so rows stay images.
+
+``eps = whiten_eps * mean(lam)`` (relative to the average pixel variance)
+keeps the low-variance directions (mostly pixel noise) from being blown up.
+For images, the covariance is symmetrised under left-right mirroring before
+the eigendecomposition, so that ZCA commutes exactly with horizontal flips
+and flip augmentation can act on whitened rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autonet.errors import ConfigError
+
+PREPROCESS = ("mean", "standardize", "pca", "zca")
+IMAGE_SHAPE = (32, 32, 3)
+
+
+@dataclass
+class Preprocessor:
+    """A fitted affine input map ``x' = (x - center) @ M``.
+
+    Attributes
+    ----------
+    method : one of :data:`PREPROCESS`
+    center : (D,) array subtracted first
+    scale : (D,) array, M = diag(scale) (``"standardize"``), else None
+    matrix : (D, K) array M (``"pca"``, ``"zca"``), else None
+    """
+
+    method: str
+    center: np.ndarray
+    scale: np.ndarray | None = None
+    matrix: np.ndarray | None = None
+
+    @property
+    def output_dim(self) -> int | None:
+        """K, the width of transformed rows (None: unchanged)."""
+        return None if self.matrix is None else self.matrix.shape[1]
+
+    def transform(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """``(X - center) @ M`` for (N, D) rows, a new array of X's dtype, computed in row chunks."""
+        if self.method == "mean":
+            return X
+        out = np.empty((X.shape[0], self.output_dim or X.shape[1]), dtype=X.dtype)
+        center = self.center.astype(X.dtype)
+        M = (self.scale if self.matrix is None else self.matrix).astype(X.dtype)
+        for i in range(0, X.shape[0], chunk):
+            block = X[i : i + chunk] - center
+            out[i : i + chunk] = block * M if self.matrix is None else block @ M
+        return out
+
+    def fold(self, params: dict) -> dict:
+        """First-layer weights that act on untransformed rows: same scores for ``x`` as ``params`` for ``x'``.
+
+        ``x' W1 + b1 = (x - center) M W1 + b1``, so ``W1 <- M W1`` and
+        ``b1 <- b1 - center M W1``. ``params`` must hold ``b1`` (fold batch norm first).
+        """
+        if self.method == "mean":
+            return params
+        W1 = params["W1"].astype(np.float64)
+        W = self.scale[:, None] * W1 if self.matrix is None else self.matrix @ W1
+        out = dict(params)
+        out["W1"] = W.astype(params["W1"].dtype)
+        out["b1"] = (params["b1"] - self.center @ W).astype(params["b1"].dtype)
+        return out
+
+    def to_dict(self) -> dict:
+        """Arrays and the method name (for a run directory or a checkpoint)."""
+        d = {"method": self.method, "center": self.center}
+        if self.scale is not None:
+            d["scale"] = self.scale
+        if self.matrix is not None:
+            d["matrix"] = self.matrix
+        return d
+
+
+def fit_preprocess(X: np.ndarray, method: str = "mean", whiten_eps: float = 0.1, pca_components: int = 256,
+                   image_shape=IMAGE_SHAPE, chunk: int = 4096) -> Preprocessor:
+    """Fit ``method`` (see the module docstring) on training rows ``X`` (N, D).
+
+    Parameters
+    ----------
+    X : (N, D) training rows (float32 or float64; statistics accumulate in float64)
+    method : one of :data:`PREPROCESS`
+    whiten_eps : eps of PCA/ZCA, relative to the mean eigenvalue
+    pca_components : k for ``"pca"``
+    image_shape : (H, W, C) of the rows; used for per-channel statistics
+        and the mirror symmetrisation (skipped when D != H*W*C, except that
+        ``"standardize"`` then needs it)
+    """
+    if method not in PREPROCESS:
+        raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESS)}, got {method!r}")
+    n, D = X.shape
+    if method == "mean":
+        return Preprocessor("mean", np.zeros(D))
+    H, W, C = image_shape
+    is_image = D == H * W * C
+    if method == "standardize":
+        if not is_image:
+            raise ConfigError(f"standardize needs rows of {H}x{W}x{C} images, got {D} features")
+        pix = X.reshape(n * H * W, C)
+        mean_c = pix.mean(axis=0, dtype=np.float64)
+        std_c = np.sqrt(np.mean(np.square(pix - mean_c.astype(X.dtype)), axis=0, dtype=np.float64))
+        return Preprocessor("standardize", np.tile(mean_c, H * W), scale=np.tile(1.0 / std_c, H * W))
+    if not (whiten_eps > 0):
+        raise ConfigError(f"whiten_eps must be > 0, got {whiten_eps!r}")
+    mu = X.mean(axis=0, dtype=np.float64)
+    cov = np.zeros((D, D))
+    for i in range(0, n, chunk):  # float32 products per chunk, float64 accumulation
+        block = X[i : i + chunk] - mu.astype(X.dtype)
+        cov += block.T @ block
+    cov /= n
+    if is_image:
+        mirror = mirror_permutation(image_shape)
+        mu = 0.5 * (mu + mu[mirror])
+        cov = 0.5 * (cov + cov[np.ix_(mirror, mirror)])
+    lam, U = np.linalg.eigh(cov)  # ascending
+    lam, U = np.maximum(lam[::-1], 0.0), U[:, ::-1]
+    eps = whiten_eps * lam.mean()
+    if method == "pca":
+        if not 1 <= pca_components <= D:
+            raise ConfigError(f"pca_components must be in [1, {D}], got {pca_components}")
+        k = int(pca_components)
+        return Preprocessor("pca", mu, matrix=U[:, :k] / np.sqrt(lam[:k] + eps))
+    return Preprocessor("zca", mu, matrix=(U / np.sqrt(lam + eps)) @ U.T)
+
+
+def mirror_permutation(image_shape=IMAGE_SHAPE) -> np.ndarray:
+    """Index array ``p`` with ``x[p]`` = the left-right mirror of the flat HWC image ``x``."""
+    H, W, C = image_shape
+    return np.arange(H * W * C).reshape(H, W, C)[:, ::-1, :].ravel()
