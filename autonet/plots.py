@@ -269,3 +269,80 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, cl
     fig.suptitle(title or f"Misclassified examples ({n_wrong} of {len(y_true)} wrong); "
                           "row = true class, caption = prediction", fontsize=10)
     return _save(fig, path, dpi)
+
+
+# ----- sweep heat-map -----
+
+
+def plot_sweep_heatmap(rows: Sequence[dict], path: str | os.PathLike, title: str = "",
+                       x: str = "learning_rate", y: str = "reg", metric: str = "val_acc",
+                       max_cells: int = 12, dpi: int = DPI) -> Path:
+    """Validation accuracy (%) over learning rate x reg, one annotated cell per pair.
+
+    Parameters
+    ----------
+    rows : dicts with keys ``x``, ``y``, ``metric`` and ``status`` (``"ok"``,
+        ``"diverged"``, ...), e.g. the rows of :func:`autonet.sweep.run_sweep`
+    x, y : the keys on the horizontal and vertical axis
+    metric : accuracy in [0, 1] shown as colour and cell text
+    max_cells : when either axis has more distinct values than this (a random
+        search), points are drawn on log axes, coloured by accuracy, instead of cells
+
+    Several rows on one cell (other keys varied): the cell shows the best.
+    A cell whose trials all diverged reads "div"; an untried cell is blank.
+    """
+    ok = [r for r in rows if r.get("status") == "ok"]
+    bad = [r for r in rows if r.get("status") == "diverged"]
+    xs = sorted({float(r[x]) for r in ok + bad})
+    ys = sorted({float(r[y]) for r in ok + bad})
+    if not xs:
+        raise DataError("plot_sweep_heatmap needs at least one finished trial")
+    accs = [100 * float(r[metric]) for r in ok]
+    lo, hi = (min(accs), max(accs)) if accs else (0.0, 100.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    fig = _figure((7.5, 5.5))
+    ax = fig.subplots()
+    label = {"learning_rate": "learning rate (initial)", "reg": "L2 regularization strength reg"}
+    if len(xs) > max_cells or len(ys) > max_cells:
+        im = ax.scatter([r[x] for r in ok], [r[y] for r in ok], c=accs, cmap="viridis", vmin=lo, vmax=hi,
+                        s=60, edgecolors="black", linewidths=0.5)
+        if bad:
+            ax.scatter([r[x] for r in bad], [r[y] for r in bad], marker="x", color="tab:red", label="diverged")
+            ax.legend(loc="best")
+        for r, a in zip(ok, accs):
+            ax.annotate(f"{a:.1f}", (r[x], r[y]), textcoords="offset points", xytext=(0, 6), ha="center",
+                        fontsize=7)
+        for axis, vals in ((ax.set_xscale, xs), (ax.set_yscale, ys)):
+            if min(vals) > 0:
+                axis("log")
+    else:
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for r, a in zip(ok, accs):
+            i, j = ys.index(float(r[y])), xs.index(float(r[x]))
+            grid[i, j] = a if np.isnan(grid[i, j]) else max(grid[i, j], a)
+        diverged = {(ys.index(float(r[y])), xs.index(float(r[x]))) for r in bad}
+        from matplotlib import colormaps
+
+        cmap = colormaps["viridis"].with_extremes(bad="lightgrey")
+        im = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
+        best = np.nanmax(grid) if accs else None
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                v = grid[i, j]
+                if np.isnan(v):
+                    text, colour, weight = ("div" if (i, j) in diverged else ""), "tab:red", "normal"
+                else:
+                    text = f"{v:.1f}"
+                    colour = "white" if (v - lo) / (hi - lo) < 0.5 else "black"
+                    weight = "bold" if v == best else "normal"
+                ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour, fontweight=weight)
+        ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+        ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+    ax.set_xlabel(label.get(x, x))
+    ax.set_ylabel(label.get(y, y))
+    n_div = f", {len(bad)} diverged" if bad else ""
+    ax.set_title(title or f"Sweep: {metric.replace('_', ' ')} over {x} x {y}")
+    fig.colorbar(im, ax=ax, label=f"{'validation' if metric == 'val_acc' else metric} accuracy (%) "
+                                  f"- {len(ok)} trials{n_div}")
+    return _save(fig, path, dpi)

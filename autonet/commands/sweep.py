@@ -1,0 +1,84 @@
+"""``autonet sweep``: grid or random hyperparameter search, locally or on a Dask cluster.
+
+Examples::
+
+    autonet sweep --space examples/seed_grid.toml --out runs/seed-grid          # the seed's 5 x 3 grid
+    autonet sweep --grid learning_rate=1e-3,1.2e-3 --grid reg=1e-4,1e-3 --jobs 2 --out runs/small
+    autonet sweep --space examples/random_two_layer.toml --random 12 --out runs/random
+    autonet sweep --space space.toml --random 40 --scheduler tcp://10.0.0.5:8786 --out runs/big
+
+Flags not searched (``--hidden``, ``--num-iters``, ...) set the base config of
+every trial. Re-running the same command with the same ``--out`` resumes.
+See docs/sweep.md for the space-file format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from autonet.commands.common import add_data_arguments, positive_int
+from autonet.commands.train import add_run_arguments, config_from_args, default_run_dir
+from autonet.sweep import build_space, format_table, plan, run_sweep
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="grid or random hyperparameter search; one run directory per trial",
+                       description="Hyperparameter search. Every trial is an ordinary run directory under "
+                                   "OUT/trials; OUT/results.csv is rewritten after each trial; a finished "
+                                   "trial is skipped when the command is run again.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_run_arguments(p)
+    add_data_arguments(p)
+    g = p.add_argument_group("search")
+    g.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="values of one config key, e.g. learning_rate=1e-3,1.2e-3 or hidden=300,1024x512; "
+                        "repeat for more keys (the grid is their product); replaces the same key of --space")
+    g.add_argument("--space", metavar="FILE", help="search space, .toml or .json (format: docs/sweep.md)")
+    g.add_argument("--random", type=positive_int, default=None, metavar="N",
+                   help="draw N random trials from the space instead of running its grid")
+    g.add_argument("--search-seed", type=int, default=0,
+                   help="seed of the random search (--seed is each trial's init/minibatch seed)")
+    g.add_argument("--jobs", type=positive_int, default=1,
+                   help="local worker processes; BLAS threads per worker = cores // jobs")
+    g.add_argument("--blas-threads", type=positive_int, default=None,
+                   help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the trials on this Dask distributed scheduler (pip install 'autonet[dask]'); "
+                        "the data directory must exist on every worker")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="sweep directory; give it to be able to resume (default: runs/<time>-sweep)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    base = config_from_args(args)
+    if base.data_dir is None and args.scheduler and os.environ.get("AUTONET_DATA"):
+        base.data_dir = os.environ["AUTONET_DATA"]  # workers may not share this process's environment
+    if base.data_dir is not None:
+        base.data_dir = str(Path(base.data_dir).resolve())
+    base.validate()
+    space = build_space(args.space, args.grid)
+    trials = plan(space, base, random=args.random, seed=args.search_seed)
+    out = Path(args.out) if args.out else default_run_dir("sweep")
+    keys = list(space.dims)
+    meta = {"mode": "grid" if args.random is None else "random", "space": space.describe(),
+            "random_trials": args.random, "search_seed": args.search_seed, "base": base.to_dict()}
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    if log:
+        where = args.scheduler or f"{args.jobs} local process{'es' if args.jobs > 1 else ''}"
+        log(f"sweep: {len(trials)} trials ({meta['mode']}) on {where} -> {out}")
+    start = time.perf_counter()
+    rows = run_sweep(trials, out, keys, jobs=args.jobs, scheduler=args.scheduler,
+                     blas_threads=args.blas_threads, meta=meta, log=log)
+    print(format_table(rows, keys))
+    ok = [r for r in rows if r["status"] == "ok"]
+    diverged = sum(r["status"] == "diverged" for r in rows)
+    if ok:
+        best = max(ok, key=lambda r: r["val_acc"])
+        print(f"best: {best['trial']} val acc {best['val_acc']:.4f} (model: {out / 'best_model.npz'})")
+    print(f"{len(ok)} finished, {diverged} diverged, wall time {time.perf_counter() - start:.0f} s; "
+          f"table: {out / 'results.csv'}")
+    return 0

@@ -1,0 +1,289 @@
+"""``autonet sweep``: spaces, trial planning, resume, divergence, executors (on fake data)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autonet.cli import main
+from autonet.errors import ConfigError
+from autonet.experiment import RunConfig
+from autonet.sweep import build_space, load_space, make_trials, parse_space, plan, run_sweep
+from fakedata import make_fake_cifar
+
+ROOT = Path(__file__).resolve().parents[1]
+# tiny nets, few iterations, float64 so that every executor gives bit-identical results
+TINY = ["--hidden", "8", "--num-iters", "12", "--batch-size", "10", "--num-val", "10", "--std", "1e-2",
+        "--dtype", "float64"]
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fake")
+    make_fake_cifar(root, n_per_batch=20, with_test=True)
+    return root
+
+
+def tiny_base(data_dir) -> RunConfig:
+    return RunConfig(hidden=(8,), num_iters=12, batch_size=10, num_val=10, std=1e-2, dtype="float64",
+                     data_dir=str(data_dir))
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sweep(fake_dir, out, *extra) -> int:
+    return main(["sweep", "--data-dir", str(fake_dir), "--out", str(out), "--quiet", *TINY, *extra])
+
+
+# ----- the space -----
+
+
+def test_grid_has_every_combination_with_the_last_key_fastest():
+    space = build_space(grid_flags=["learning_rate=1e-3,2e-3", "reg=1e-4,1e-3,1e-2"])
+    trials = plan(space, RunConfig())
+    assert len(trials) == 6
+    assert [(t.params["learning_rate"], t.params["reg"]) for t in trials] == [
+        (1e-3, 1e-4), (1e-3, 1e-3), (1e-3, 1e-2), (2e-3, 1e-4), (2e-3, 1e-3), (2e-3, 1e-2)]
+    assert len({t.name for t in trials}) == 6
+
+
+def test_seed_grid_file_is_the_seeds_15_trials_in_its_order():
+    trials = plan(load_space(ROOT / "examples" / "seed_grid.toml"), RunConfig())
+    assert len(trials) == 15
+    assert [(t.config["learning_rate"], t.config["reg"]) for t in trials][:4] == [
+        (1e-3, 1e-4), (1e-3, 1e-3), (1e-3, 1e-2), (1.2e-3, 1e-4)]
+    c = trials[0].config
+    assert (c["hidden"], c["num_iters"], c["batch_size"], c["learning_rate_decay"], c["std"]) == \
+        ([300], 1600, 400, 0.90, 1e-4)
+
+
+def test_hidden_values_from_flags_and_files():
+    flag = build_space(grid_flags=["hidden=300,1024x512"])
+    file = parse_space({"hidden": [300, [1024, 512]]})
+    assert flag.dims["hidden"].values == file.dims["hidden"].values == ((300,), (1024, 512))
+
+
+def test_random_search_is_reproducible_by_seed_and_log_uniform_in_range():
+    space = parse_space({"learning_rate": {"log_uniform": [1e-5, 1e-1]}, "reg": [0.0, 1e-3],
+                         "hidden": {"log_uniform": [50, 2000]}, "learning_rate_decay": {"uniform": [0.8, 0.99]}})
+    a, b, c = space.sample(2000, seed=3), space.sample(2000, seed=3), space.sample(2000, seed=4)
+    assert a == b and a != c
+    lr = np.array([p["learning_rate"] for p in a])
+    assert lr.min() >= 1e-5 and lr.max() <= 1e-1
+    # log-uniform: each decade holds about a quarter of the draws (uniform would put ~90% in the top one)
+    decade_share = np.histogram(np.log10(lr), bins=[-5, -4, -3, -2, -1])[0] / len(lr)
+    assert np.all(np.abs(decade_share - 0.25) < 0.05), decade_share
+    assert all(isinstance(p["hidden"], tuple) and len(p["hidden"]) == 1 and 50 <= p["hidden"][0] <= 2000
+               and isinstance(p["hidden"][0], int) for p in a)
+    assert {p["reg"] for p in a} == {0.0, 1e-3}
+    assert all(0.8 <= p["learning_rate_decay"] <= 0.99 for p in a)
+    assert all(float(f"{p['learning_rate']:.3g}") == p["learning_rate"] for p in a)  # 3 significant digits
+    names = [t.name for t in plan(space, RunConfig(), random=5, seed=3)]
+    assert names == [t.name for t in plan(space, RunConfig(), random=5, seed=3)]
+
+
+def test_toml_and_json_space_files_agree(tmp_path):
+    (tmp_path / "s.toml").write_text('learning_rate = {log_uniform = [1e-4, 1e-2]}\nreg = [1e-4, 1e-3]\n'
+                                     'hidden = 300\nsampling = "epoch"\n')
+    (tmp_path / "s.json").write_text(json.dumps({"learning_rate": {"log_uniform": [1e-4, 1e-2]},
+                                                 "reg": [1e-4, 1e-3], "hidden": 300, "sampling": "epoch"}))
+    toml, js = load_space(tmp_path / "s.toml"), load_space(tmp_path / "s.json")
+    assert toml.dims == js.dims
+    assert toml.sample(4, seed=0) == js.sample(4, seed=0)
+    assert not toml.is_grid
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"learning_rte": [1e-3]}, "unknown key 'learning_rte'"),
+    ({"num_val": [10, 20]}, "num_val shapes the data"),
+    ({"reg": []}, "reg: empty list"),
+    ({"reg": {"gaussian": [0, 1]}}, "unknown distribution 'gaussian'"),
+    ({"reg": {"log_uniform": [1e-2, 1e-4]}}, "low < high"),
+    ({"reg": {"log_uniform": [0, 1e-2]}}, "log_uniform needs low > 0"),
+    ({"reg": {"uniform": [1e-3]}}, r"takes \[low, high\]"),
+    ({"reg": {"uniform": [0, 1], "log_uniform": [1, 2]}}, "one key"),
+    ({"learning_rate": "fast"}, "learning_rate = 'fast' is not a number"),
+    ({"learning_rate_decay": [0.9, 1.5]}, "learning_rate_decay must be in"),
+    ({"learning_rate_decay": {"uniform": [0.5, 1.5]}}, "learning_rate_decay must be in"),
+    ({"num_iters": 12.5}, "num_iters = 12.5 is not an integer"),
+    ({"hidden": [[300, "wide"]]}, "hidden"),
+    ({"sampling": {"uniform": [0, 1]}}, "needs a numeric key"),
+    ({"epochs": 2, "num_iters": 100}, "not both"),
+    ({}, "the space is empty"),
+])
+def test_bad_spaces_are_one_line_config_errors(space, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_space(space, "space.toml")
+
+
+def test_space_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("reg = [1e-4, \n")
+    with pytest.raises(ConfigError, match=r"bad.toml: not valid TOML"):
+        load_space(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_space(tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match=r"\.toml or \.json"):
+        load_space(tmp_path / "space.yaml")
+    with pytest.raises(ConfigError, match="a range can only be sampled; add --random N"):
+        plan(parse_space({"reg": {"log_uniform": [1e-4, 1e-2]}}), RunConfig())
+    with pytest.raises(ConfigError, match="expected KEY=V1,V2"):
+        build_space(grid_flags=["reg"])
+    with pytest.raises(ConfigError, match="nothing to sweep"):
+        build_space()
+
+
+def test_cli_reports_a_bad_space_and_exits_2(fake_dir, tmp_path, capsys):
+    assert sweep(fake_dir, tmp_path / "s", "--grid", "learning_rate=1e-3,oops") == 2
+    assert "autonet sweep: error: --grid learning_rate: learning_rate = 'oops' is not a number" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_trial_names_hash_the_whole_config_but_not_the_data_location(tmp_path):
+    space = build_space(grid_flags=["reg=1e-3,1e-2", "hidden=50"])
+    a = plan(space, RunConfig(data_dir="/x"))[0].name
+    assert a == plan(space, RunConfig(data_dir="/elsewhere"))[0].name
+    assert a != plan(space, RunConfig(num_iters=99))[0].name
+    assert a.startswith("reg=0.001-")  # only varied keys in the name; fixed hidden=50 is in the hash
+
+
+# ----- running sweeps -----
+
+
+def test_csv_is_complete_after_every_trial_and_best_model_copied(fake_dir, tmp_path):
+    trials = make_trials(tiny_base(fake_dir), [{"learning_rate": lr} for lr in (1e-4, 1e-3, 1e-2)])
+    seen = []
+
+    def check(trial, result):
+        rows = read_csv(tmp_path / "s" / "results.csv")
+        assert [r["trial"] for r in rows] == [t.name for t in trials]  # every trial, always
+        done = [r for r in rows if r["status"] == "ok"]
+        assert len(done) == len(seen) + 1
+        assert all(r["val_acc"] and r["train_acc"] and r["train_seconds"] for r in done)
+        assert all(r["status"] == "pending" and r["val_acc"] == "" for r in rows if r not in done)
+        seen.append(trial.name)
+
+    rows = run_sweep(trials, tmp_path / "s", ["learning_rate"], log=None, on_result=check)
+    assert seen == [t.name for t in trials]
+    best = max(rows, key=lambda r: r["val_acc"])
+    assert json.loads((tmp_path / "s" / "best.json").read_text())["trial"] == best["trial"]
+    assert (tmp_path / "s" / "best_model.npz").read_bytes() == \
+        (tmp_path / "s" / "trials" / best["trial"] / "model.npz").read_bytes()
+    assert (tmp_path / "s" / "heatmap.png").stat().st_size > 0
+    for t in trials:
+        for name in ("config.json", "history.json", "summary.json", "model.npz", "plots/training.png"):
+            assert (tmp_path / "s" / "trials" / t.name / name).is_file()
+
+
+def test_a_diverged_trial_is_marked_and_the_sweep_goes_on(fake_dir, tmp_path, capsys):
+    out = tmp_path / "s"
+    blow_up = ["--grid", "learning_rate=1e6,1e-3", "--dtype", "float32", "--std", "1e-4"]
+    assert sweep(fake_dir, out, *blow_up) == 0
+    rows = read_csv(out / "results.csv")
+    assert [r["status"] for r in rows] == ["diverged", "ok"]
+    assert "non-finite" in rows[0]["error"] and rows[0]["val_acc"] == ""
+    diverged_dir = out / "trials" / rows[0]["trial"]
+    assert (diverged_dir / "diverged.json").is_file() and not (diverged_dir / "summary.json").exists()
+    printed = capsys.readouterr().out
+    assert "1 finished, 1 diverged" in printed and printed.index(" ok") < printed.index("diverged")
+    # resuming does not retry a diverged trial either
+    mtime = (diverged_dir / "diverged.json").stat().st_mtime_ns
+    assert sweep(fake_dir, out, *blow_up) == 0
+    assert (diverged_dir / "diverged.json").stat().st_mtime_ns == mtime
+
+
+def test_rerunning_the_command_resumes_without_retraining(fake_dir, tmp_path, capsys):
+    out = tmp_path / "s"
+    args = ["--grid", "learning_rate=1e-3,2e-3", "--grid", "reg=0,1e-3"]
+    assert sweep(fake_dir, out, *args) == 0
+    first = read_csv(out / "results.csv")
+    stamps = {r["trial"]: (out / "trials" / r["trial"] / "model.npz").stat().st_mtime_ns for r in first}
+    capsys.readouterr()
+
+    assert main(["sweep", "--data-dir", str(fake_dir), "--out", str(out), *TINY, *args]) == 0
+    assert "4 of 4 trials already finished" in capsys.readouterr().out
+    assert {t: (out / "trials" / t / "model.npz").stat().st_mtime_ns for t in stamps} == stamps
+    assert read_csv(out / "results.csv") == first
+
+    # a crash mid-trial leaves a run dir without summary.json: only that trial runs again
+    victim = first[2]["trial"]
+    (out / "trials" / victim / "summary.json").unlink()
+    assert sweep(fake_dir, out, *args) == 0
+    again = {t: (out / "trials" / t / "model.npz").stat().st_mtime_ns for t in stamps}
+    assert [t for t in stamps if again[t] != stamps[t]] == [victim]
+    assert _results(out) == {r["trial"]: (r["status"], r["train_acc"], r["val_acc"], r["final_loss"])
+                             for r in first}  # same seed, same numbers
+
+
+def test_epochs_set_the_number_of_iterations(fake_dir, tmp_path):
+    trials = make_trials(tiny_base(fake_dir), [{"epochs": 2.0}])
+    rows = run_sweep(trials, tmp_path / "s", ["epochs"], log=None)
+    assert rows[0]["iterations"] == 2 * (90 // 10)
+    assert json.loads((tmp_path / "s" / "trials" / trials[0].name / "config.json").read_text())["num_iters"] == 18
+
+
+def _results(out: Path) -> dict:
+    rows = read_csv(out / "results.csv")
+    return {r["trial"]: (r["status"], r["train_acc"], r["val_acc"], r["final_loss"]) for r in rows}
+
+
+def _models_equal(a: Path, b: Path, names) -> bool:
+    for name in names:
+        with np.load(a / "trials" / name / "model.npz") as za, np.load(b / "trials" / name / "model.npz") as zb:
+            if not all(np.array_equal(za[k], zb[k]) for k in za.files):
+                return False
+    return True
+
+
+def test_two_jobs_give_the_same_results_as_one(fake_dir, tmp_path):
+    grid = ["--grid", "learning_rate=1e-3,3e-3", "--grid", "reg=0,1e-2"]
+    assert sweep(fake_dir, tmp_path / "one", *grid, "--jobs", "1") == 0
+    assert sweep(fake_dir, tmp_path / "two", *grid, "--jobs", "2") == 0
+    one, two = _results(tmp_path / "one"), _results(tmp_path / "two")
+    assert len(one) == 4 and one == two
+    assert _models_equal(tmp_path / "one", tmp_path / "two", one)
+
+
+def test_executor_arguments_are_checked(fake_dir, tmp_path):
+    trials = make_trials(tiny_base(fake_dir), [{"reg": 0.0}])
+    with pytest.raises(ConfigError, match="exceeds the"):
+        run_sweep(trials, tmp_path / "a", ["reg"], jobs=10_000, log=None)
+    with pytest.raises(ConfigError, match="not both"):
+        run_sweep(trials, tmp_path / "b", ["reg"], jobs=2, scheduler="tcp://127.0.0.1:1", log=None)
+
+
+def test_dask_cluster_runs_the_trials_into_the_sweep_directory(fake_dir, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    grid = ["--grid", "learning_rate=1e-3,3e-3", "--grid", "reg=1e-2"]
+    assert sweep(fake_dir, tmp_path / "local", *grid) == 0
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        assert sweep(fake_dir, tmp_path / "dask", *grid, "--scheduler", cluster.scheduler_address) == 0
+    local, remote = _results(tmp_path / "local"), _results(tmp_path / "dask")
+    assert len(remote) == 2 and remote == local
+    assert _models_equal(tmp_path / "local", tmp_path / "dask", remote)
+    for name in remote:
+        assert (tmp_path / "dask" / "trials" / name / "plots" / "training.png").is_file()
+
+
+def test_heatmap_cells_and_scatter(tmp_path):
+    from autonet.plots import plot_sweep_heatmap
+
+    grid_rows = [{"learning_rate": lr, "reg": reg, "val_acc": 0.1 * i, "status": "ok"}
+                 for i, (lr, reg) in enumerate([(1e-3, 1e-4), (1e-3, 1e-2), (2e-3, 1e-4)])]
+    grid_rows.append({"learning_rate": 1e3, "reg": 1e-4, "val_acc": None, "status": "diverged"})
+    assert plot_sweep_heatmap(grid_rows, tmp_path / "grid.png").stat().st_size > 0
+    rng = np.random.default_rng(0)
+    scattered = [{"learning_rate": float(10 ** rng.uniform(-4, -2)), "reg": float(10 ** rng.uniform(-5, -1)),
+                  "val_acc": float(rng.uniform(0.3, 0.5)), "status": "ok"} for _ in range(20)]
+    assert plot_sweep_heatmap(scattered, tmp_path / "scatter.png").stat().st_size > 0
+    with pytest.raises(Exception, match="at least one finished trial"):
+        plot_sweep_heatmap([], tmp_path / "none.png")
