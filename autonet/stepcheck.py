@@ -117,7 +117,7 @@ def autograd_grad_wrt(params: dict, X: np.ndarray, y: np.ndarray, name: str) -> 
 
 
 def check_step(name: str, manual: np.ndarray, reference: np.ndarray, tol: float = DEFAULT_TOL,
-               verbose: bool = True) -> float:
+               verbose: bool = True, reference_name: str = "autograd") -> float:
     """Compare one hand-derived quantity with autograd's; raise if they disagree.
 
     Parameters
@@ -127,6 +127,7 @@ def check_step(name: str, manual: np.ndarray, reference: np.ndarray, tol: float 
     reference : autograd's array for the same quantity
     tol : largest accepted :func:`autonet.gradcheck.rel_error`
     verbose : print ``name``, shape and relative error
+    reference_name : what ``reference`` came from, for the messages
 
     Returns
     -------
@@ -140,15 +141,15 @@ def check_step(name: str, manual: np.ndarray, reference: np.ndarray, tol: float 
     """
     a, b = np.asarray(manual), np.asarray(reference)
     if a.shape != b.shape:
-        raise AssertionError(f"{name}: manual shape {a.shape} differs from autograd's {b.shape}")
+        raise AssertionError(f"{name}: manual shape {a.shape} differs from {reference_name}'s {b.shape}")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise AssertionError(f"{name}: non-finite values (manual finite: {bool(np.isfinite(a).all())}, "
-                             f"autograd finite: {bool(np.isfinite(b).all())})")
+                             f"{reference_name} finite: {bool(np.isfinite(b).all())})")
     err = rel_error(a, b)
     ok = err <= tol
     if verbose:
-        print(f"{name:<28} shape {str(a.shape):<10} rel. error vs autograd {err:.1e}  "
+        print(f"{name:<28} shape {str(a.shape):<10} rel. error vs {reference_name} {err:.1e}  "
               f"{'ok' if ok else 'WRONG'}")
     if not ok:
-        raise AssertionError(f"{name}: relative error {err:.3e} vs autograd exceeds tolerance {tol:.0e}")
+        raise AssertionError(f"{name}: relative error {err:.3e} vs {reference_name} exceeds tolerance {tol:.0e}")
     return err

@@ -48,6 +48,15 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
     return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype))
 
 
+def _training_title(run: Path, config: dict, summary: dict) -> str:
+    """The title ``autonet train`` gives the figure, when summary.json allows; else the run's name."""
+    try:
+        return (f"{summary['backend']} backend, layers {summary['layer_sizes']}, "
+                f"val acc {summary['val_acc']:.3f}")
+    except (KeyError, TypeError, ValueError):
+        return f"{run.name}: {config.get('backend', 'unknown')} backend"
+
+
 def main(args: argparse.Namespace) -> int:
     from autonet import plots
     from autonet.data import IMAGE_SIZE
@@ -60,12 +69,12 @@ def main(args: argparse.Namespace) -> int:
         raise DataError(f"{run}: not a run directory (neither history.json nor model.npz found)")
     out = Path(args.out) if args.out else run / "plots"
     config = read_json(run / "config.json") if (run / "config.json").is_file() else {}
-    backend = config.get("backend", "?")
+    summary = read_json(run / "summary.json") if (run / "summary.json").is_file() else {}
     written, skipped = [], []
 
     if has_history:
         written.append(plots.plot_training(read_json(run / "history.json"), out / "training.png",
-                                           title=f"{run.name}: {backend} backend", dpi=args.dpi))
+                                           title=_training_title(run, config, summary), dpi=args.dpi))
     else:
         skipped.append(("training.png", "no history.json"))
 
@@ -75,8 +84,7 @@ def main(args: argparse.Namespace) -> int:
     elif model.layer_sizes[0] != IMAGE_SIZE:
         skipped.append(("weights.png", f"inputs are not 32x32x3 images (D={model.layer_sizes[0]})"))
     else:
-        written.append(plots.plot_weight_grid(model.params["W1"], out / "weights.png",
-                                              title=f"{run.name}: first-layer weights", dpi=args.dpi))
+        written.append(plots.plot_weight_grid(model.params["W1"], out / "weights.png", dpi=args.dpi))
     if model is not None:
         try:
             X, y, pred = _val_predictions(model, config, args)
