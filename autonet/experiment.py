@@ -8,6 +8,7 @@ A run directory holds::
     summary.json   backend, val_acc, test_acc (or null), train_seconds, ...
     model.npz      params, mean image, class names, layer sizes (no pickles)
     plots/training.png
+    checkpoint.npz the trainer's full state (when checkpointing; see autonet.checkpoint)
 
 ``autonet train`` and ``autonet sweep`` both go through :func:`run`.
 """
@@ -20,6 +21,7 @@ import json
 import os
 import platform
 import time
+import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Sequence
@@ -27,10 +29,12 @@ from typing import Sequence
 import numpy as np
 
 from autonet.backends import get_backend
-from autonet.errors import ConfigError
+from autonet.checkpoint import CHECKPOINT_NAME, Checkpointer
+from autonet.errors import ConfigError, DivergenceError
 from autonet.fileio import atomic_write_json, atomic_write_text
 from autonet.model_io import Model, save_model
 from autonet.net import INITS, accuracy, init_params, init_rng
+from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.train import TrainConfig, Trainer
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -106,7 +110,8 @@ def machine_info() -> dict:
 
 
 def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = False,
-        callbacks: Sequence = ()) -> dict:
+        callbacks: Sequence = (), checkpoint_every: int | None = None, resume: bool = False,
+        interrupts: InterruptGuard | None = None) -> dict:
     """Train one network as ``cfg`` says and write its run directory.
 
     Parameters
@@ -116,24 +121,77 @@ def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = Fal
     data : an already loaded :class:`autonet.data.CIFAR10` (else loaded from ``cfg``)
     quiet : no progress bar
     callbacks : passed to the :class:`Trainer`
+    checkpoint_every : write ``out_dir/checkpoint.npz`` every this many iterations
+        and at the end (0: only at the end and on interrupt; None: never)
+    resume : continue from ``out_dir/checkpoint.npz``; ``cfg`` must be the
+        run's own config (a mismatch raises ModelFileError naming it)
+    interrupts : an entered :class:`InterruptGuard`: on SIGINT/SIGTERM the
+        trainer stops after its current iteration, a checkpoint is written
+        (when checkpointing) and :class:`Interrupted` propagates
 
     Returns
     -------
     The summary dict also written to ``summary.json``.
+
+    Raises
+    ------
+    DivergenceError
+        Non-finite loss or gradient; the message says where the last good
+        checkpoint is (the file is never overwritten by a non-finite state).
     """
     cfg.validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "config.json", cfg.to_dict())
+    if not resume:
+        atomic_write_json(out / "config.json", cfg.to_dict())
     if data is None:
         data = load_data(cfg, quiet=quiet)
     dtype = DTYPES[cfg.dtype]
     sizes = [data.X_train.shape[1], *cfg.hidden, len(data.class_names)]
     params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=dtype)
+    ckpt = None
+    if checkpoint_every is not None or resume:
+        ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
+    extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
     trainer = Trainer(get_backend(cfg.backend), params, data.X_train, data.y_train, data.X_val, data.y_val,
-                      cfg.train_config(progress=not quiet), callbacks=callbacks)
-    trainer.fit()
+                      cfg.train_config(progress=not quiet), callbacks=[*callbacks, *extra])
+    if resume:
+        ckpt.remove_stale_temporaries()
+        ckpt.restore(trainer)
+    _fit(trainer, ckpt, interrupts)
     return finish(cfg, trainer, data, out)
+
+
+def checkpoint_meta(cfg: RunConfig, data) -> dict:
+    """What a checkpoint must match to be resumed: the config (bar data_dir) and the data."""
+    config = {k: v for k, v in cfg.to_dict().items() if k != "data_dir"}
+    sample = data.X_train[:: max(1, len(data.X_train) // 64)]
+    fingerprint = {"n_train": int(len(data.y_train)), "n_val": int(len(data.y_val)),
+                   "dim": int(data.X_train.shape[1]), "classes": len(data.class_names),
+                   "labels_crc32": zlib.crc32(np.ascontiguousarray(data.y_train, dtype=np.int64).tobytes()),
+                   "rows_crc32": zlib.crc32(np.ascontiguousarray(sample).tobytes())}
+    return {"config": config, "data": fingerprint}
+
+
+def _fit(trainer: Trainer, ckpt: Checkpointer | None, interrupts: InterruptGuard | None) -> None:
+    """``trainer.fit()``, saving a checkpoint on interrupt and saying where it is on divergence."""
+    try:
+        if interrupts is None:
+            trainer.fit()
+        else:
+            with interrupts.deferred():
+                trainer.fit()
+    except Interrupted as e:
+        if ckpt is not None:
+            ckpt.save(trainer)
+        e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
+        raise
+    except DivergenceError as e:
+        if ckpt is None:
+            raise
+        last = ckpt.describe()
+        where = f"last good checkpoint: {last}" if last else "no checkpoint had been written"
+        raise DivergenceError(f"{e}; {where}", iteration=e.iteration, name=e.name) from None
 
 
 def finish(cfg: RunConfig, trainer: Trainer, data, out: Path) -> dict:

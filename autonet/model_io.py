@@ -9,7 +9,6 @@ cannot run code.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +45,36 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
     return atomic_savez(path, **arrays)
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zip
+
+
+def read_npz(path: str | os.PathLike, what: str = "model file") -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, never unpickling anything.
+
+    Raises
+    ------
+    ModelFileError
+        Naming ``path`` and the problem: missing, not an npz archive, holds
+        pickled (object) arrays, or damaged (bad CRC, truncated, ...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such {what}")
+    with open(path, "rb") as f:
+        if f.read(4) not in _ZIP_MAGIC:
+            raise ModelFileError(f"{path}: not an autonet {what} (not an .npz archive)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise ModelFileError(f"{path}: the {what} holds pickled objects; refused (autonet never unpickles "
+                                 f"{what}s)") from None
+        raise ModelFileError(f"{path}: corrupted {what} ({e})") from None
+    except Exception as e:  # a damaged zip surfaces as many builtin types (BadZipFile, NotImplementedError, ...)
+        raise ModelFileError(f"{path}: corrupted {what} ({type(e).__name__}: {e})") from None
+
+
 def load_model(path: str | os.PathLike) -> Model:
     """Read a model file, checking that its parts fit together.
 
@@ -56,17 +85,16 @@ def load_model(path: str | os.PathLike) -> Model:
         version, or its arrays disagree with ``layer_sizes``.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ModelFileError(f"{path}: not a readable autonet model file ({e})") from None
+    arrays = read_npz(path, "model file")
     missing = [k for k in ("W1", "b1", "mean_image", "class_names", "layer_sizes", "format_version")
                if k not in arrays]
     if missing:
         raise ModelFileError(f"{path}: missing arrays {missing}")
+    for k, kinds, ndim in (("format_version", "iu", 0), ("layer_sizes", "iu", 1), ("class_names", "U", 1),
+                           ("mean_image", "iuf", 1)):
+        if arrays[k].dtype.kind not in kinds or arrays[k].ndim != ndim:
+            raise ModelFileError(f"{path}: {k} is a {arrays[k].ndim}-D {arrays[k].dtype} array; "
+                                 f"expected {ndim}-D of kind {kinds!r}")
     if int(arrays["format_version"]) != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
     params = {k: v for k, v in arrays.items() if k[0] in "Wb" and k[1:].isdigit()}
@@ -85,6 +113,9 @@ def load_model(path: str | os.PathLike) -> Model:
         raise ModelFileError(f"{path}: mean_image has shape {arrays['mean_image'].shape}, expected ({sizes[0]},)")
     if arrays["class_names"].shape != (sizes[-1],):
         raise ModelFileError(f"{path}: {arrays['class_names'].shape[0]} class names for {sizes[-1]} outputs")
+    if any(v.dtype.kind != "f" for v in params.values()):
+        raise ModelFileError(f"{path}: parameters must be float arrays, got "
+                             f"{sorted({str(v.dtype) for v in params.values()})}")
     if not all(np.isfinite(v).all() for v in params.values()):
         raise ModelFileError(f"{path}: parameters contain NaN or infinite values")
     return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]])

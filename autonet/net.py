@@ -7,6 +7,7 @@ shares; training-time forwards live with each backend.
 
 from __future__ import annotations
 
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -55,13 +56,17 @@ def init_params(
         (ones) and ``beta_l`` (zeros) *instead of* the bias ``b_l``, which the
         normalisation would cancel; the weights drawn are the same
     """
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or any(s <= 0 for s in sizes):
-        raise ConfigError(f"layer sizes must be >= 2 positive ints, got {sizes}")
-    if init not in INITS:
+    try:
+        ints = [operator.index(s) for s in sizes]
+    except TypeError:
+        raise ConfigError(f"layer sizes must be >= 2 positive ints, got {sizes!r}") from None
+    if len(ints) < 2 or any(s <= 0 for s in ints):
+        raise ConfigError(f"layer sizes must be >= 2 positive ints, got {ints}")
+    sizes = ints
+    if not isinstance(init, str) or init not in INITS:
         raise ConfigError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
-    if init == "std" and not std > 0:
-        raise ConfigError(f"std must be > 0, got {std}")
+    if init == "std" and not (isinstance(std, (int, float, np.integer, np.floating)) and np.isfinite(std) and std > 0):
+        raise ConfigError(f"std must be a finite number > 0, got {std!r}")
     rng = np.random.default_rng(rng)
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
@@ -124,30 +129,43 @@ def fold_batchnorm(params: dict, state: dict | None) -> dict:
     return out
 
 
-def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None) -> None:
+def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None,
+                 names: tuple[str, str] = ("X", "y")) -> None:
     """Raise :class:`DataError` naming the problem if ``X``/``y`` do not fit ``params``.
 
-    Checks: X is 2-D with D columns, finite; y is 1-D of N ints in [0, C).
+    Checks: X is a 2-D real (int or float) array with D columns and no NaN or
+    inf; y is 1-D with one integer label in [0, C) per row of X. ``names``
+    are the argument names used in messages (e.g. ``("X_val", "y_val")``).
+    Costs two reductions over X (min and max; no temporary of X's size).
     """
+    xn, yn = names
     D = params["W1"].shape[0]
     C = params[f"W{num_layers(params)}"].shape[1]
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except (ValueError, TypeError) as e:  # ragged nested lists
+        raise DataError(f"{xn} must be a 2-D numeric array (N, D): {e}") from None
     if X.ndim != 2:
-        raise DataError(f"X must be 2-D (N, D), got shape {X.shape}")
+        raise DataError(f"{xn} must be 2-D (N, D), got shape {X.shape}")
     if X.shape[1] != D:
-        raise DataError(f"X has {X.shape[1]} features per row; the network expects D={D}")
-    if not np.issubdtype(X.dtype, np.number) or not np.isfinite(X).all():
-        raise DataError("X contains NaN or infinite values" if np.issubdtype(X.dtype, np.number)
-                        else f"X must be numeric, got dtype {X.dtype}")
+        raise DataError(f"{xn} has {X.shape[1]} features per row; the network expects D={D}")
+    if X.dtype.kind not in "iuf":
+        raise DataError(f"{xn} must hold real numbers (int or float), got dtype {X.dtype}")
+    # min/max propagate NaN and expose +-inf, without an (N, D) boolean temporary
+    if X.size and not (np.isfinite(X.min()) and np.isfinite(X.max())):
+        raise DataError(f"{xn} contains NaN or infinite values")
     if y is None:
         return
-    y = np.asarray(y)
+    try:
+        y = np.asarray(y)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{yn} must be a 1-D array of integer labels: {e}") from None
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise DataError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"y must hold integer labels, got dtype {y.dtype}")
+        raise DataError(f"{yn} must have shape ({X.shape[0]},) to match {xn}, got {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise DataError(f"{yn} must hold integer labels, got dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= C):
-        raise DataError(f"labels must be in [0, {C}), got range [{y.min()}, {y.max()}]")
+        raise DataError(f"{yn} labels must be in [0, {C}), got range [{y.min()}, {y.max()}]")
 
 
 def scores(params: dict, X: np.ndarray, state: dict | None = None, activation: str = "relu") -> np.ndarray:
@@ -228,9 +246,13 @@ class TwoLayerNet:
         from autonet.backends import get_backend
 
         check_inputs(self.params, X, y)
+        X = np.asarray(X, dtype=self.params["W1"].dtype)
         if y is None:
             return scores(self.params, X)
-        return get_backend(backend or self.backend)(self.params, X, y, reg=reg)
+        loss_and_grads = get_backend(backend or self.backend)
+        if not (isinstance(reg, (int, float, np.integer, np.floating)) and np.isfinite(reg) and reg >= 0):
+            raise ConfigError(f"reg must be a finite number >= 0, got {reg!r}")
+        return loss_and_grads(self.params, X, np.asarray(y), reg=reg)
 
     def train(self, X, y, X_val, y_val, learning_rate: float = 1e-3, learning_rate_decay: float = 0.95,
               reg: float = 1e-5, num_iters: int = 100, batch_size: int = 200, verbose: bool = False,
@@ -245,11 +267,10 @@ class TwoLayerNet:
         from autonet.train import TrainConfig, Trainer
         from autonet.backends import get_backend
 
-        check_inputs(self.params, X, y)
-        check_inputs(self.params, X_val, y_val)
         cfg = TrainConfig(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay, reg=reg,
                           num_iters=num_iters, batch_size=batch_size, sampling=sampling,
                           seed=self.seed, print_every=100 if verbose else 0, progress=False)
+        # the Trainer validates X, y, X_val, y_val and cfg once, before the first step
         trainer = Trainer(get_backend(backend or self.backend), self.params, X, y, X_val, y_val, cfg)
         trainer.fit()
         self.params = trainer.params

@@ -36,8 +36,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from autonet.errors import ConfigError, DivergenceError
-from autonet.net import accuracy
+from autonet.errors import ConfigError, DataError, DivergenceError
+from autonet.net import accuracy, check_inputs
 from autonet.augment import IMAGE_SHAPE, augment_batch, parse_augment
 from autonet.net import ACTIVATIONS, has_batchnorm, init_bn_state
 from autonet.optim import UPDATE_RULES, get_update_rule
@@ -78,20 +78,28 @@ class TrainConfig:
         positive = {"learning_rate": self.learning_rate, "num_iters": self.num_iters,
                     "batch_size": self.batch_size}
         for name, value in positive.items():
-            if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
+            if not (_is_real(value) and np.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be > 0, got {value!r}")
         for name in ("num_iters", "batch_size"):
             if int(getattr(self, name)) != getattr(self, name):
                 raise ConfigError(f"{name} must be an integer, got {getattr(self, name)!r}")
-        if not (0 < self.learning_rate_decay <= 1):
+        if not (_is_real(self.learning_rate_decay) and 0 < self.learning_rate_decay <= 1):
             raise ConfigError(f"learning_rate_decay must be in (0, 1], got {self.learning_rate_decay!r}")
-        if not (np.isfinite(self.reg) and self.reg >= 0):
+        if not (_is_real(self.reg) and np.isfinite(self.reg) and self.reg >= 0):
             raise ConfigError(f"reg must be >= 0, got {self.reg!r}")
-        if self.sampling not in SAMPLING:
+        if not isinstance(self.sampling, str) or self.sampling not in SAMPLING:
             raise ConfigError(f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}")
+        if not isinstance(self.update, str):
+            raise ConfigError(f"update must be the name of an update rule, got {self.update!r}")
         if self.update not in UPDATE_RULES:
             get_update_rule(self.update)
         self._validate_deep()
+        if self.seed is not None and not (_is_int(self.seed) and self.seed >= 0):
+            raise ConfigError(f"seed must be an integer >= 0 or None, got {self.seed!r}")
+        if not (_is_int(self.train_acc_samples) and self.train_acc_samples >= 1):
+            raise ConfigError(f"train_acc_samples must be an integer >= 1, got {self.train_acc_samples!r}")
+        if not (_is_int(self.print_every) and self.print_every >= 0):
+            raise ConfigError(f"print_every must be an integer >= 0, got {self.print_every!r}")
         return self
 
     def _validate_deep(self) -> None:
@@ -123,6 +131,15 @@ class TrainConfig:
         return asdict(self)
 
 
+def _is_real(value) -> bool:
+    """An int or float (numpy's too), but not a bool, str or complex."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 Callback = Callable[[str, "Trainer"], None]
 
 
@@ -135,6 +152,8 @@ class Trainer:
     params : dict ``W1, b1, ...``; copied, the caller's arrays are not modified
     X_train, y_train : (N, D) data and (N,) labels
     X_val, y_val : validation data and labels (may be None: no val accuracy)
+        -- all four are validated once, here, with :func:`autonet.net.check_inputs`
+        (DataError naming the argument), never inside the training loop
     config : :class:`TrainConfig`
     callbacks : callables ``cb(event, trainer)`` with ``event`` in
         ``"iteration"``, ``"epoch"``, ``"end"``
@@ -154,7 +173,13 @@ class Trainer:
         self.update_rule = get_update_rule(self.config.update)
         self.params = {k: np.array(v, copy=True) for k, v in params.items()}
         self.dtype = self.params["W1"].dtype
-        self.X_train, self.y_train = X_train, np.asarray(y_train)
+        check_inputs(self.params, X_train, y_train, names=("X_train", "y_train"))
+        if (X_val is None) != (y_val is None):
+            raise DataError("X_val and y_val must be given together (or both be None)")
+        if X_val is not None:
+            check_inputs(self.params, X_val, y_val, names=("X_val", "y_val"))
+            X_val, y_val = np.asarray(X_val), np.asarray(y_val)
+        self.X_train, self.y_train = np.asarray(X_train), np.asarray(y_train)
         self.X_val, self.y_val = X_val, y_val
         self.callbacks = list(callbacks)
         n = len(self.y_train)
@@ -260,7 +285,7 @@ class Trainer:
     def _check_finite(self, loss: float, grads: dict) -> None:
         if not np.isfinite(loss):
             raise DivergenceError(
-                f"non-finite loss ({loss}) at iteration {self.iteration}; "
+                f"non-finite loss ({loss}) at iteration {self.iteration} ({_largest_param(self.params)}); "
                 f"try a smaller learning rate (now {self.learning_rate:g})",
                 iteration=self.iteration, name="loss")
         for name, g in grads.items():
@@ -337,6 +362,15 @@ class Trainer:
         self.opt_state = {k: dict(s) for k, s in state["opt_state"].items()}
         self.bn_state = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in state.get("bn_state", {}).items()}
         self.train_seconds = float(state.get("train_seconds", 0.0))
+
+
+def _largest_param(params: dict) -> str:
+    """Name the parameter to blame for a non-finite loss: the first non-finite one, else the largest."""
+    for name, w in params.items():
+        if not np.isfinite(w).all():
+            return f"parameter {name} holds NaN/inf"
+    name = max(params, key=lambda k: float(np.abs(params[k]).max(initial=0.0)))
+    return f"largest parameter {name}, max |{name}| = {float(np.abs(params[name]).max(initial=0.0)):.3g}"
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
+
+import numpy as np
 
 from autonet.backends import available_backends
 from autonet.commands.common import (
     add_data_arguments,
     int_list,
     nonnegative_float,
+    nonnegative_int,
     positive_float,
     positive_int,
 )
-from autonet.experiment import DTYPES, RunConfig, run
+from autonet.checkpoint import CHECKPOINT_NAME
+from autonet.errors import ConfigError, DivergenceError
+from autonet.experiment import DTYPES, RunConfig, read_json, run
+from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.net import INITS
 from autonet.optim import UPDATE_RULES
 from autonet.train import SAMPLING
 
 _D = RunConfig()
+CHECKPOINT_EVERY = 100  # default period of --checkpoint-every, in iterations
+EXIT_DIVERGED = 3  # exit status of a diverged run (bad input/config: 2; interrupt: 128 + signal)
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,13 +87,77 @@ def register(sub) -> None:
     add_data_arguments(p)
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run directory (default: runs/<time>-<backend>)")
+    p.add_argument("--checkpoint-every", type=nonnegative_int, default=CHECKPOINT_EVERY, metavar="N",
+                   help="write RUN_DIR/checkpoint.npz every N iterations and at the end "
+                        "(0: only at the end and on Ctrl-C/SIGTERM)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its checkpoint, with its config.json "
+                        "(only --data-dir, --checkpoint-every and --quiet may be given with it)")
     p.set_defaults(func=main)
 
 
+def resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
+    """The saved config and directory of the run ``--resume`` names."""
+    out = Path(args.resume)
+    path = out / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"--resume {out}: no config.json there; expected a run directory written by autonet train")
+    given = _explicit_run_flags(args)
+    if given or (args.out and Path(args.out) != out):
+        flags = ", ".join(given + (["--out"] if args.out and Path(args.out) != out else []))
+        raise ConfigError(f"--resume continues with the settings in {path}; drop {flags}")
+    try:
+        saved = read_json(path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--resume {out}: cannot read config.json ({e})") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"--resume {out}: config.json does not hold a config object")
+    if args.data_dir is not None:
+        saved["data_dir"] = args.data_dir
+    if not (out / CHECKPOINT_NAME).is_file():
+        raise ConfigError(f"--resume {out}: no {CHECKPOINT_NAME} there (the run was stopped before its first "
+                          "checkpoint); start it again without --resume")
+    return RunConfig.from_dict(saved).validate(), out
+
+
+def _explicit_run_flags(args: argparse.Namespace) -> list[str]:
+    """Run-config flags whose value differs from the default (i.e. given on the command line)."""
+    blank = argparse.ArgumentParser(add_help=False)
+    add_run_arguments(blank)
+    add_data_arguments(blank)
+    defaults = vars(blank.parse_args([]))
+    names = {f.name for f in fields(RunConfig)} - {"data_dir"}
+    return ["--" + k.replace("_", "-") for k in sorted(names & set(defaults))
+            if getattr(args, k, defaults[k]) != defaults[k]]
+
+
+def interrupted_message(command: str, e: Interrupted, out: Path) -> str:
+    """What was saved and how to continue, after SIGINT/SIGTERM."""
+    path = out / CHECKPOINT_NAME
+    if not path.is_file():
+        return f"autonet {command}: interrupted by {e.signame} before the first checkpoint; nothing to resume"
+    saved = getattr(e, "checkpoint", None) or str(path)
+    return (f"autonet {command}: interrupted by {e.signame}; checkpoint: {saved}\n"
+            f"resume with: autonet train --resume {shlex.quote(str(out))}")
+
+
 def main(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args).validate()
-    out = Path(args.out) if args.out else default_run_dir(cfg.backend)
-    summary = run(cfg, out, quiet=args.quiet)
+    if args.resume:
+        cfg, out = resume_config(args)
+    else:
+        cfg = config_from_args(args).validate()
+        out = Path(args.out) if args.out else default_run_dir(cfg.backend)
+    # Overflow on the way to divergence is reported once, by the trainer's finite check.
+    with InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            summary = run(cfg, out, quiet=args.quiet, checkpoint_every=args.checkpoint_every,
+                          resume=bool(args.resume), interrupts=guard)
+        except Interrupted as e:
+            print(interrupted_message(args.command, e, out), file=sys.stderr)
+            return e.exit_code
+        except DivergenceError as e:
+            print(f"autonet {args.command}: error: {e}", file=sys.stderr)
+            return EXIT_DIVERGED
     test = "n/a (no test_batch)" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"
     print(f"backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
           f"test acc {test}, {summary['train_seconds']:.1f} s")

@@ -1,0 +1,600 @@
+"""The catalogue of faults and bad inputs in docs/reliability.md, one test per row.
+
+Training runs here are tiny (fake CIFAR folders of 100 images, hidden 8,
+float64) so that resumed and uninterrupted runs can be compared bit for bit.
+Processes that must really be killed run the CLI in a subprocess whose
+``Trainer.step`` sleeps a little per iteration, so there is time to hit it
+mid-run; the sleep changes nothing numerically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autonet import checkpoint, data
+from autonet.backends import get_backend
+from autonet.checkpoint import (
+    CHECKPOINT_NAME,
+    Checkpointer,
+    check_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from autonet.cli import main
+from autonet.errors import ConfigError, DataError, DivergenceError, ModelFileError
+from autonet.experiment import RunConfig, load_data, run
+from autonet.interrupts import InterruptGuard, Interrupted
+from autonet.model_io import Model, save_model
+from autonet.net import TwoLayerNet, init_params
+from autonet.train import TrainConfig, Trainer
+from fakedata import make_fake_cifar
+
+ITERS = 60
+EVERY = 10
+
+
+# ----- helpers -----
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory) -> Path:
+    return make_fake_cifar(tmp_path_factory.mktemp("data"), n_per_batch=20, with_test=True).parent
+
+
+def train_args(fake_dir: Path, out: Path, every: int = EVERY) -> list[str]:
+    return ["train", "--data-dir", str(fake_dir), "--out", str(out), "--hidden", "8", "--num-val", "10",
+            "--batch-size", "10", "--dtype", "float64", "--std", "1e-2", "--learning-rate", "1e-3",
+            "--sampling", "epoch", "--num-iters", str(ITERS), "--checkpoint-every", str(every), "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reference(fake_dir, tmp_path_factory) -> Path:
+    """An uninterrupted run of :func:`train_args`."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    assert main(train_args(fake_dir, out)) == 0
+    return out
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Bit-for-bit equal final parameters and loss history."""
+    with np.load(a / "model.npz") as za, np.load(b / "model.npz") as zb:
+        keys = [k for k in za.files if k[0] in "Wb" and k[1:].isdigit()]
+        assert keys and za["W1"].dtype == np.float64
+        for k in keys:
+            np.testing.assert_array_equal(za[k], zb[k], err_msg=k)
+    ha, hb = (json.loads((p / "history.json").read_text()) for p in (a, b))
+    assert ha["loss"] == hb["loss"] and len(ha["loss"]) == ITERS
+
+
+SLOW_CLI = """
+import sys, time
+from autonet import train
+_step = train.Trainer.step
+def slow_step(self):
+    time.sleep(float(sys.argv[1]))
+    return _step(self)
+train.Trainer.step = slow_step
+from autonet.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def start_slow_cli(args: list[str], delay: float, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+    with open(log, "wb") as f:
+        return subprocess.Popen([sys.executable, "-c", SLOW_CLI, str(delay), *args], stdout=f, stderr=f, env=env)
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, "the training process ended before the test could interrupt it"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def checkpoint_iteration(path: Path) -> int:
+    return int(load_checkpoint(path)[0]["iteration"])
+
+
+def exit_code(argv: list[str]) -> int:
+    """``main(argv)``, with argparse's SystemExit turned into its code."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return int(e.code)
+
+
+# ----- kill, interrupt, resume -----
+
+
+def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(fake_dir, reference, tmp_path):
+    out = tmp_path / "run"
+    proc = start_slow_cli(train_args(fake_dir, out), 0.02, tmp_path / "log")
+    wait_for(lambda: (out / CHECKPOINT_NAME).is_file(), proc)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert not (out / "summary.json").exists(), "the run was not killed mid-run"
+    assert 0 < checkpoint_iteration(out / CHECKPOINT_NAME) < ITERS
+    stale = out / f".{CHECKPOINT_NAME}.killedwhilewriting.tmp"  # what a kill during a write leaves
+    stale.write_bytes(b"PK\x03\x04 half a zip")
+
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert_same_run(out, reference)
+    assert not stale.exists()
+    assert checkpoint_iteration(out / CHECKPOINT_NAME) == ITERS
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_writes_checkpoint_prints_resume_hint_and_exits_nonzero(fake_dir, reference, tmp_path, sig, code):
+    out = tmp_path / "run"
+    log = tmp_path / "log"
+    proc = start_slow_cli(train_args(fake_dir, out), 0.02, log)
+    wait_for(lambda: (out / CHECKPOINT_NAME).is_file(), proc)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code
+    text = log.read_text()
+    assert f"interrupted by {sig.name}" in text
+    assert f"resume with: autonet train --resume {out}" in text
+    saved = checkpoint_iteration(out / CHECKPOINT_NAME)
+    assert f"(iteration {saved})" in text and 0 < saved < ITERS
+    assert not (out / "summary.json").exists()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert_same_run(out, reference)
+
+
+def test_second_ctrl_c_exits_at_once_without_a_new_checkpoint(fake_dir, tmp_path):
+    out = tmp_path / "run"
+    log = tmp_path / "log"
+    proc = start_slow_cli(train_args(fake_dir, out, every=2), 0.3, log)
+    wait_for(lambda: (out / CHECKPOINT_NAME).is_file(), proc)
+    before = (out / CHECKPOINT_NAME).read_bytes()
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: "SIGINT received" in log.read_text(), proc)
+    proc.send_signal(signal.SIGINT)  # arrives while the 0.3 s step is still running
+    assert proc.wait(timeout=60) == 130
+    assert "SIGINT again: exiting at once" in log.read_text()
+    assert "resume with" not in log.read_text()
+    iteration = checkpoint_iteration(out / CHECKPOINT_NAME)
+    assert iteration % 2 == 0 and (out / CHECKPOINT_NAME).read_bytes() == before
+    assert [p.name for p in out.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_interrupt_guard_defers_the_first_signal_and_exits_on_the_second():
+    """In-process, deterministic: the first SIGINT only sets a flag; check() raises; a second exits 130."""
+    said = io.StringIO()
+    with InterruptGuard(stream=said) as guard:
+        with guard.deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the handler runs here, and must not raise
+            assert guard.signum == signal.SIGINT
+            with pytest.raises(Interrupted) as e:
+                guard.check("iteration", None)
+            assert e.value.exit_code == 130
+            with pytest.raises(SystemExit) as e2:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.5)
+            assert e2.value.code == 130
+    assert "stopping after this iteration" in said.getvalue() and "again" in said.getvalue()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_interrupt_outside_training_is_immediate(fake_dir, tmp_path, monkeypatch, capsys):
+    """Before training starts (here: while data loads) the first Ctrl-C stops at once."""
+    import autonet.experiment
+
+    real_load = autonet.experiment.load_data
+
+    def ctrl_c_while_loading(cfg, quiet=False):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler raises in here
+        return real_load(cfg, quiet=quiet)
+
+    monkeypatch.setattr(autonet.experiment, "load_data", ctrl_c_while_loading)
+    assert main(train_args(fake_dir, tmp_path / "run")) == 130
+    err = capsys.readouterr().err
+    assert "autonet train: interrupted by SIGINT before the first checkpoint; nothing to resume" in err
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
+def _small_cfg(**kw) -> RunConfig:
+    base = dict(hidden=(8,), num_val=10, batch_size=10, dtype="float64", std=1e-2, learning_rate=1e-3,
+                num_iters=30)
+    return RunConfig(**{**base, **kw})
+
+
+class StopAt:
+    """Callback that interrupts the run like a Ctrl-C would, after ``n`` iterations."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, event, trainer) -> None:
+        if event == "iteration" and trainer.iteration == self.n:
+            raise Interrupted(signal.SIGINT)
+
+
+@pytest.mark.parametrize("sampling, update", [("replacement", "sgd"), ("epoch", "adam"), ("epoch", "momentum")])
+def test_resume_through_the_api_is_bit_exact(fake_dir, tmp_path, sampling, update):
+    cfg = _small_cfg(data_dir=str(fake_dir), sampling=sampling, update=update)
+    d = load_data(cfg, quiet=True)
+    full = run(cfg, tmp_path / "full", data=d, quiet=True)
+    with pytest.raises(Interrupted) as e:
+        run(cfg, tmp_path / "cut", data=d, quiet=True, checkpoint_every=7, callbacks=[StopAt(13)])
+    assert e.value.checkpoint.endswith("(iteration 13)")
+    resumed = run(cfg, tmp_path / "cut", data=d, quiet=True, checkpoint_every=7, resume=True)
+    assert resumed["final_loss"] == full["final_loss"]
+    h_full = json.loads((tmp_path / "full" / "history.json").read_text())
+    h_res = json.loads((tmp_path / "cut" / "history.json").read_text())
+    assert h_res == h_full
+    with np.load(tmp_path / "full" / "model.npz") as a, np.load(tmp_path / "cut" / "model.npz") as b:
+        for k in ("W1", "b1", "W2", "b2"):
+            np.testing.assert_array_equal(a[k], b[k])
+
+
+# ----- atomic checkpoint files -----
+
+
+def _state(value: float) -> dict:
+    return {"iteration": int(value), "params": {"W1": np.full((3, 2), value), "b1": np.zeros(2)}}
+
+
+@pytest.mark.parametrize("where", ["mid-write", "before-rename"])
+def test_crash_during_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch, where):
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(path, _state(1.0))
+    if where == "mid-write":
+        def crash(f, arrays):
+            f.write(b"PK\x03\x04" + b"\0" * 100)  # the start of a zip, then the process "dies"
+            raise KeyboardInterrupt
+        monkeypatch.setattr(checkpoint, "_write_arrays", crash)
+        expected = KeyboardInterrupt
+    else:
+        def no_rename(src, dst):
+            raise OSError("disk full")
+        monkeypatch.setattr("autonet.fileio.os.replace", no_rename)
+        expected = OSError
+    with pytest.raises(expected):
+        save_checkpoint(path, _state(2.0))
+    state, _ = load_checkpoint(path)
+    assert state["iteration"] == 1 and (state["params"]["W1"] == 1.0).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]  # no temporary left
+
+
+def test_state_of_any_structure_round_trips_exactly(tmp_path):
+    """New trainer state needs no checkpoint code: nested dicts, lists, numpy scalars, big ints."""
+    rng = np.random.default_rng(5)
+    state = {
+        "iteration": 7, "flag": True, "nothing": None, "name": "adam",
+        "rng": rng.bit_generator.state,  # 128-bit ints
+        "loss": [float(x) for x in rng.standard_normal(40)] + [float("nan")],
+        "short": [0.1, 0.2],
+        "opt_state": {"W1": {"t": np.int64(3), "beta": np.float32(0.9), "m": rng.standard_normal((4, 3)).astype(np.float32)}},
+        "later": {"added": {"by": {"someone": [np.arange(3), (1, 2.5, "x")]}}},
+    }
+    path = save_checkpoint(tmp_path / "c.npz", state, meta={"config": {"hidden": [8]}})
+    back, meta = load_checkpoint(path)
+    assert meta == {"config": {"hidden": [8]}}
+    assert back["rng"] == state["rng"] and back["iteration"] == 7 and back["flag"] is True and back["nothing"] is None
+    assert back["loss"][:40] == state["loss"][:40] and np.isnan(back["loss"][40]) and back["short"] == [0.1, 0.2]
+    w = back["opt_state"]["W1"]
+    assert type(w["t"]) is np.int64 and type(w["beta"]) is np.float32 and w["beta"] == np.float32(0.9)
+    np.testing.assert_array_equal(w["m"], state["opt_state"]["W1"]["m"]) and w["m"].dtype == np.float32
+    got = back["later"]["added"]["by"]["someone"]
+    np.testing.assert_array_equal(got[0], np.arange(3))
+    assert got[1] == [1, 2.5, "x"]  # tuples come back as lists
+    with pytest.raises(TypeError, match="object array"):
+        save_checkpoint(tmp_path / "bad.npz", {"x": np.array([{}], dtype=object)})
+    with pytest.raises(TypeError, match="set"):
+        save_checkpoint(tmp_path / "bad.npz", {"x": {1, 2}})
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_non_finite_state_is_never_saved(tmp_path):
+    ck = Checkpointer(tmp_path / CHECKPOINT_NAME, every=1)
+
+    class T:
+        iteration = 4
+        params = {"W1": np.ones((2, 2)), "b1": np.zeros(2)}
+
+        def state_dict(self):
+            return {"iteration": self.iteration, "params": self.params}
+
+    t = T()
+    assert ck.save(t) and checkpoint_iteration(ck.path) == 4
+    t.iteration, t.params = 5, {"W1": np.array([[1.0, np.inf], [0, 0]]), "b1": np.zeros(2)}
+    assert ck.save(t) is False
+    assert checkpoint_iteration(ck.path) == 4 and ck.describe().endswith("(iteration 4)")
+
+
+# ----- damaged, foreign and mismatched checkpoints -----
+
+
+@pytest.fixture
+def good_checkpoint(tmp_path) -> Path:
+    state = {"iteration": 3, "params": init_params([6, 4, 3], rng=0),
+             "history": {"loss": [float(i) for i in range(50)]}}
+    return save_checkpoint(tmp_path / CHECKPOINT_NAME, state, meta={"config": {"hidden": [4]}})
+
+
+def test_bit_flip_in_checkpoint_is_reported_as_corrupted(good_checkpoint):
+    blob = bytearray(good_checkpoint.read_bytes())
+    start = blob.index(b"\x93NUMPY")  # first array member's header; its data follows
+    blob[start + 200] ^= 0xFF
+    good_checkpoint.write_bytes(bytes(blob))
+    with pytest.raises(ModelFileError, match=r"corrupted.*CRC|CRC.*corrupted|corrupted"):
+        load_checkpoint(good_checkpoint)
+
+
+@pytest.mark.parametrize("keep", [0, 30, 0.5, -1], ids=["empty", "header", "half", "last-byte"])
+def test_truncated_checkpoint_is_refused(good_checkpoint, keep):
+    blob = good_checkpoint.read_bytes()
+    cut = {0: 0, 30: 30, 0.5: len(blob) // 2, -1: len(blob) - 1}[keep]
+    good_checkpoint.write_bytes(blob[:cut])
+    with pytest.raises(ModelFileError, match=str(good_checkpoint.name)):
+        load_checkpoint(good_checkpoint)
+
+
+def test_checkpoint_with_pickled_objects_is_refused_and_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch '{marker}'",)
+
+    path = tmp_path / CHECKPOINT_NAME
+    header = np.frombuffer(json.dumps({"format": "autonet-checkpoint", "version": 1,
+                                       "tree": {"state": {"x": {"__ndarray__": "a0"}}, "meta": {}}}).encode(),
+                           dtype=np.uint8)
+    np.savez(path, a0=np.array([Payload()], dtype=object), header=header)
+    with pytest.raises(ModelFileError, match="holds pickled objects; refused"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_a_model_file_is_not_a_checkpoint(tmp_path):
+    path = save_model(tmp_path / "model.npz", Model(init_params([6, 4, 3], rng=0), np.zeros(6), list("abc")))
+    with pytest.raises(ModelFileError, match="not an autonet checkpoint"):
+        load_checkpoint(path)
+
+
+def test_missing_checkpoint_file(tmp_path):
+    with pytest.raises(ModelFileError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "nope.npz")
+
+
+def test_checkpoint_of_another_architecture_names_both(good_checkpoint):
+    state, meta = load_checkpoint(good_checkpoint)
+    with pytest.raises(ModelFileError, match=r"architecture mismatch.*\[6, 4, 3\].*\[6, 5, 3\]"):
+        check_checkpoint(good_checkpoint, state, meta, {}, init_params([6, 5, 3], rng=0))
+    with pytest.raises(ModelFileError, match="float64, this run uses float32"):
+        check_checkpoint(good_checkpoint, state, meta, {}, init_params([6, 4, 3], rng=0, dtype=np.float32))
+    check_checkpoint(good_checkpoint, state, meta, {"config": {"hidden": [4]}}, init_params([6, 4, 3], rng=0))
+
+
+def test_resume_with_edited_config_names_the_difference(fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    _copy_run(reference, out)
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["learning_rate"] = 0.5
+    (out / "config.json").write_text(json.dumps(cfg))
+    assert main(["train", "--resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "config.learning_rate=0.001 in the checkpoint, 0.5 in the run" in err
+
+
+def test_resume_on_other_data_is_refused(reference, tmp_path, capsys):
+    other = make_fake_cifar(tmp_path / "other", n_per_batch=20, with_test=True, seed=9).parent
+    out = tmp_path / "run"
+    _copy_run(reference, out)
+    assert main(["train", "--resume", str(out), "--data-dir", str(other), "--quiet"]) == 2
+    assert "data.labels_crc32=" in capsys.readouterr().err
+
+
+def _copy_run(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True)
+    for name in ("config.json", CHECKPOINT_NAME):
+        (dst / name).write_bytes((src / name).read_bytes())
+
+
+@pytest.mark.parametrize("case", ["no-config", "no-checkpoint", "run-flags"])
+def test_resume_usage_errors(reference, tmp_path, capsys, case):
+    out = tmp_path / "run"
+    out.mkdir()
+    argv = ["train", "--resume", str(out), "--quiet"]
+    if case != "no-config":
+        (out / "config.json").write_bytes((reference / "config.json").read_bytes())
+    if case == "run-flags":
+        (out / CHECKPOINT_NAME).write_bytes((reference / CHECKPOINT_NAME).read_bytes())
+        argv += ["--lr", "0.1", "--hidden", "9"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    want = {"no-config": "no config.json there", "no-checkpoint": "no checkpoint.npz there",
+            "run-flags": "drop --hidden, --learning-rate"}[case]
+    assert want in err and err.count("\n") == 1
+
+
+# ----- divergence -----
+
+
+def test_divergence_exits_3_with_one_line_and_keeps_the_last_good_checkpoint(fake_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--data-dir", str(fake_dir), "--out", str(out), "--hidden", "8", "--num-val", "10",
+            "--batch-size", "10", "--std", "1", "--learning-rate", "3", "--num-iters", "200",
+            "--checkpoint-every", "1", "--quiet"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("autonet train: error: non-finite")
+    assert "at iteration" in err and "parameter W" in err and "last good checkpoint" in err
+    state, _ = load_checkpoint(out / CHECKPOINT_NAME)
+    assert f"(iteration {state['iteration']})" in err
+    assert all(np.isfinite(v).all() for v in state["params"].values())
+    assert not (out / "summary.json").exists()
+
+
+def test_divergence_through_the_api_names_iteration_and_parameter(rng):
+    X = rng.standard_normal((40, 5)) * 1e3
+    y = rng.integers(0, 3, 40)
+    t = Trainer(get_backend("manual"), init_params([5, 4, 3], std=1.0, rng=rng), X, y,
+                config=TrainConfig(learning_rate=1e6, num_iters=50, batch_size=20, progress=False))
+    with np.errstate(all="ignore"), pytest.raises(DivergenceError) as e:
+        t.fit()
+    assert f"at iteration {e.value.iteration}" in str(e.value)
+    named = e.value.name if e.value.name != "loss" else str(e.value).split("parameter ")[1][:2]
+    assert named in t.params
+
+
+# ----- API inputs: validated once, up front -----
+
+
+def _bad_inputs(case: str, rng) -> tuple:
+    X, y = rng.standard_normal((30, 6)), rng.integers(0, 3, 30)
+    return {
+        "X-1d": (X[:, 0], y, "must be 2-D"),
+        "X-wrong-D": (X[:, :5], y, "expects D=6"),
+        "X-nan": (np.where(np.arange(6) == 2, np.nan, X), y, "NaN or infinite"),
+        "X-inf": (np.where(np.arange(6) == 2, -np.inf, X), y, "NaN or infinite"),
+        "X-strings": (X.astype(str), y, "real numbers"),
+        "y-out-of-range": (X, np.where(np.arange(30) == 4, 3, y), r"labels must be in \[0, 3\)"),
+        "y-negative": (X, np.where(np.arange(30) == 4, -1, y), r"labels must be in \[0, 3\)"),
+        "y-float": (X, y.astype(float), "integer labels"),
+        "N-mismatch": (X, y[:29], r"must have shape \(30,\)"),
+    }[case]
+
+
+CASES = ["X-1d", "X-wrong-D", "X-nan", "X-inf", "X-strings", "y-out-of-range", "y-negative", "y-float", "N-mismatch"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_trainer_refuses_bad_inputs_by_name(rng, case):
+    X, y, match = _bad_inputs(case, rng)
+    params = init_params([6, 4, 3], rng=rng)
+    cfg = TrainConfig(num_iters=2, batch_size=5, progress=False)
+    with pytest.raises(DataError, match="X_train|y_train") as e:
+        Trainer(get_backend("manual"), params, X, y, config=cfg)
+    assert e.match(match)
+    good_X, good_y = rng.standard_normal((30, 6)), rng.integers(0, 3, 30)
+    with pytest.raises(DataError, match="X_val|y_val") as e:
+        Trainer(get_backend("manual"), params, good_X, good_y, X, y, config=cfg)
+    assert e.match(match)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_two_layer_net_refuses_bad_inputs_by_name(rng, case):
+    X, y, match = _bad_inputs(case, rng)
+    net = TwoLayerNet(6, 4, 3, seed=0)
+    with pytest.raises(DataError, match=match):
+        net.loss(X, y)
+    with pytest.raises(DataError, match=match):
+        net.train(X, y, X, y, num_iters=2, batch_size=5)
+    if case.startswith("X"):
+        with pytest.raises(DataError, match=match):
+            net.predict(X)
+
+
+def test_val_data_must_come_in_pairs(rng):
+    with pytest.raises(DataError, match="X_val and y_val must be given together"):
+        Trainer(get_backend("manual"), init_params([6, 4, 3], rng=rng), rng.standard_normal((30, 6)),
+                rng.integers(0, 3, 30), X_val=rng.standard_normal((5, 6)), config=TrainConfig(progress=False))
+
+
+def test_inputs_are_checked_once_not_per_iteration(rng, monkeypatch):
+    import autonet.train
+
+    calls = []
+    real = autonet.train.check_inputs
+    monkeypatch.setattr(autonet.train, "check_inputs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    X, y = rng.standard_normal((30, 6)), rng.integers(0, 3, 30)
+    Trainer(get_backend("manual"), init_params([6, 4, 3], rng=rng), X, y, X, y,
+            config=TrainConfig(num_iters=25, batch_size=5, progress=False)).fit()
+    assert len(calls) == 2  # train and val, once each; not 25 times
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(input_size="3072", hidden_size=4, output_size=3), "layer sizes"),
+    (dict(input_size=6, hidden_size=0, output_size=3), "layer sizes"),
+    (dict(input_size=6, hidden_size=4, output_size=3, std=float("inf")), "std"),
+    (dict(input_size=6, hidden_size=4, output_size=3, backend="torch"), "unknown backend"),
+], ids=["size-str", "size-0", "std-inf", "backend"])
+def test_two_layer_net_constructor_refuses_bad_values(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        TwoLayerNet(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [dict(seed=-1), dict(seed=1.5), dict(learning_rate_decay="0.9"), dict(reg="0"),
+                                 dict(update=["sgd"]), dict(train_acc_samples=0), dict(learning_rate=True)])
+def test_train_config_refuses_wrong_types_by_name(bad):
+    name = next(iter(bad))
+    with pytest.raises(ConfigError, match=name):
+        TrainConfig(**bad).validate()
+
+
+# ----- CLI values -----
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--lr=-1e-3", None, r"--lr: expected a positive number, got '-1e-3'"),
+    ("--num-iters", "0", "expected a positive integer"),
+    ("--hidden", "300,0", "expected a positive integer"),
+    ("--update", "lbfgs", "invalid choice"),
+    ("--seed", "-1", "seed must be an integer >= 0"),
+    ("--learning-rate-decay", "1.5", r"learning_rate_decay must be in \(0, 1\]"),
+    ("--checkpoint-every", "-1", "expected an integer >= 0"),
+    ("--num-val", "100", r"num_val must be an integer in \[0, 100\)"),
+], ids=["lr-negative", "num-iters-0", "hidden-0", "update", "seed", "decay", "checkpoint-every", "num-val"])
+def test_cli_values_are_refused_by_name(fake_dir, tmp_path, capsys, flag, value, message):
+    code = exit_code(["train", "--data-dir", str(fake_dir), "--out", str(tmp_path / "r"), "--quiet",
+                      "--num-val", "10", flag, *([] if value is None else [value])])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith(("autonet train: error:", "autonet: error:"))
+    assert re.search(message, err), err
+
+
+# ----- other untrusted input: downloads and model files -----
+
+
+def test_ctrl_c_during_download_leaves_no_partial_file(tmp_path, monkeypatch):
+    def interrupted_fetch(url, out, timeout, quiet):
+        out.write(b"\x1f\x8b" + b"\0" * 1000)  # part of an archive, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data, "_fetch", interrupted_fetch)
+    target = tmp_path / "cache" / "autonet"
+    with pytest.raises(KeyboardInterrupt):
+        data.download_cifar10(target, url="http://127.0.0.1:9/x.tar.gz", quiet=True)
+    assert not (tmp_path / "cache").exists()  # nothing left, not even the folders it made
+
+
+def test_model_for_other_inputs_is_a_clear_error(fake_dir, tmp_path, capsys):
+    path = save_model(tmp_path / "model.npz", Model(init_params([6, 4, 10], rng=0), np.zeros(6),
+                                                     [str(i) for i in range(10)]))
+    assert main(["evaluate", str(path), "--data-dir", str(fake_dir), "--num-val", "10"]) == 2
+    assert "model expects 6 inputs, data has 3072" in capsys.readouterr().err
+
+
+def test_a_pickle_posing_as_a_checkpoint_is_refused_unread(tmp_path):
+    """A pickle where a checkpoint is expected: refused without unpickling."""
+    marker = tmp_path / "pwned"
+    path = tmp_path / CHECKPOINT_NAME
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch '{marker}'",)
+
+    path.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ModelFileError):
+        load_checkpoint(path)
+    assert not marker.exists()
