@@ -76,6 +76,7 @@ def plot_training(history: dict, path: str | os.PathLike, title: str = "", dpi: 
     window = max(len(loss) // 50, 1)
     ax1.plot(it, smooth(loss, window), color="tab:blue", lw=2, label=f"moving average ({window} it)")
     ax1.set_xlabel("iteration (minibatch updates)")
+    ax1.xaxis.get_major_locator().set_params(integer=True)
     ax1.set_ylabel("loss (cross-entropy + L2, nats)")
     ax1.set_title("Loss history")
     ax1.legend()
@@ -87,6 +88,7 @@ def plot_training(history: dict, path: str | os.PathLike, title: str = "", dpi: 
         ax2.plot(np.arange(1, len(history["val_acc"]) + 1), 100 * np.asarray(history["val_acc"]), "s-",
                  color="tab:green", label="validation")
     ax2.set_xlabel("epoch")
+    ax2.xaxis.get_major_locator().set_params(integer=True)
     ax2.set_ylabel("accuracy (%)")
     ax2.set_title("Classification accuracy history")
     if ax2.lines:
