@@ -130,3 +130,18 @@ def test_predict_uses_b2(rng):
     net.params["b2"][:] = [0.0, 1e3]  # b2 alone decides
     assert (net.predict(rng.standard_normal((10, 4))) == 1).all()
     assert (predict(net.params, rng.standard_normal((10, 4))) == 1).all()
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from autonet.fileio import atomic_write_json
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_json(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
