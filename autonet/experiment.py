@@ -33,7 +33,9 @@ from autonet.checkpoint import CHECKPOINT_NAME, Checkpointer
 from autonet.errors import ConfigError, DivergenceError
 from autonet.fileio import atomic_write_json, atomic_write_text
 from autonet.model_io import Model, save_model
-from autonet.net import INITS, accuracy, init_params, init_rng
+from autonet.net import INITS, accuracy, fold_batchnorm, init_params, init_rng
+from autonet.augment import parse_augment
+from autonet.preprocess import PREPROCESS, Preprocessor, fit_preprocess
 from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.train import TrainConfig, Trainer
 
@@ -61,6 +63,21 @@ class RunConfig:
     sampling: str = "replacement"
     update: str = "sgd"
     seed: int | None = 0
+    # deep-net options (docs/deep.md); the defaults leave the seed's recipe unchanged
+    batchnorm: bool = False  # batch norm after every hidden affine layer
+    preprocess: str = "mean"  # mean (the seed's) | standardize | pca | zca, fitted on the training split
+    whiten_eps: float = 0.1  # pca/zca: eps added to the eigenvalues, relative to their mean
+    pca_components: int = 256  # pca: dimensions kept
+    schedule: str = "decay"
+    step_epochs: int = 10
+    warmup: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+    label_smoothing: float = 0.0
+    bn_momentum: float = 0.9
+    augment: tuple = ()
+    crop_padding: int = 4
 
     def validate(self) -> "RunConfig":
         get_backend(self.backend)
@@ -75,6 +92,17 @@ class RunConfig:
             raise ConfigError(f"num_val must be >= 1, got {self.num_val}")
         if self.num_train is not None and self.num_train < 1:
             raise ConfigError(f"num_train must be >= 1, got {self.num_train}")
+        if self.preprocess not in PREPROCESS:
+            raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESS)}, got {self.preprocess!r}")
+        if not (isinstance(self.whiten_eps, (int, float)) and self.whiten_eps > 0):
+            raise ConfigError(f"whiten_eps must be > 0, got {self.whiten_eps!r}")
+        if not (isinstance(self.pca_components, int) and 1 <= self.pca_components <= 3072):
+            raise ConfigError(f"pca_components must be an integer in [1, 3072], got {self.pca_components!r}")
+        self.augment = parse_augment(self.augment)
+        if self.preprocess == "pca" and self.augment:
+            raise ConfigError("augment needs image rows; PCA-reduced rows cannot be flipped or cropped "
+                              "(use preprocess zca or standardize)")
+        self.batchnorm = bool(self.batchnorm)
         self.train_config()
         return self
 
@@ -92,7 +120,54 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["augment"] = list(self.augment)
         return d
+
+
+def preprocess_data(cfg: RunConfig, data):
+    """Fit ``cfg.preprocess`` on the training split; returns it and a transformed copy of ``data``."""
+    from dataclasses import replace
+
+    pre = fit_preprocess(data.X_train, cfg.preprocess, whiten_eps=cfg.whiten_eps,
+                         pca_components=cfg.pca_components)
+    if pre.method == "mean":
+        return pre, data
+    return pre, replace(data, X_train=pre.transform(data.X_train), X_val=pre.transform(data.X_val),
+                        X_test=None if data.X_test is None else pre.transform(data.X_test))
+
+
+def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
+    """The trained net as a plain ``W, b`` ReLU net on the loader's rows.
+
+    Batch norm (eval mode, running statistics) and the input preprocessing are
+    affine, so both fold into the weights (:func:`autonet.net.fold_batchnorm`,
+    :meth:`autonet.preprocess.Preprocessor.fold`); dropout is the identity at
+    evaluation. ``autonet evaluate`` and ``predict`` then need nothing else.
+    """
+    params = fold_batchnorm(trainer.params, trainer.bn_state or None)
+    return params if pre is None else pre.fold(params)
+
+
+# ----- presets: named recipes; single fields can still be overridden -----
+
+PRESETS: dict[str, dict] = {
+    # the seed's two-layer net: 3072-300-10, std 1e-4, SGD lr 1.6e-3 x0.90 per epoch, reg 1e-2,
+    # 1600 iterations of batch 400 (13 epochs); the RunConfig defaults
+    "seed": {},
+    # the best fully-connected recipe found (docs/deep.md): about an hour on 2 cores
+    "best": {"hidden": (2048, 1024, 512), "init": "he", "batchnorm": True, "preprocess": "zca",
+             "update": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05, "reg": 0.0,
+             "schedule": "cosine", "warmup": 1.0, "dropout": 0.2, "label_smoothing": 0.1,
+             "augment": ("flip", "crop"), "crop_padding": 2, "sampling": "epoch", "batch_size": 256,
+             "num_iters": 191 * 30},
+}
+
+
+def preset_config(name: str, **overrides) -> RunConfig:
+    """The :data:`PRESETS` entry ``name`` with ``overrides`` laid over it (not validated)."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    return RunConfig.from_dict({**PRESETS[name], **overrides})
 
 
 def load_data(cfg: RunConfig, quiet: bool = False):
@@ -147,19 +222,21 @@ def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = Fal
     if data is None:
         data = load_data(cfg, quiet=quiet)
     dtype = DTYPES[cfg.dtype]
-    sizes = [data.X_train.shape[1], *cfg.hidden, len(data.class_names)]
-    params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=dtype)
+    pre, train = preprocess_data(cfg, data)  # fitted on the training split only
+    sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
+    params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=dtype,
+                         batchnorm=cfg.batchnorm)
     ckpt = None
     if checkpoint_every is not None or resume:
         ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
     extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
-    trainer = Trainer(get_backend(cfg.backend), params, data.X_train, data.y_train, data.X_val, data.y_val,
+    trainer = Trainer(get_backend(cfg.backend), params, train.X_train, train.y_train, train.X_val, train.y_val,
                       cfg.train_config(progress=not quiet), callbacks=[*callbacks, *extra])
     if resume:
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
     _fit(trainer, ckpt, interrupts)
-    return finish(cfg, trainer, data, out)
+    return finish(cfg, trainer, data, out, pre)
 
 
 def checkpoint_meta(cfg: RunConfig, data) -> dict:
@@ -194,11 +271,15 @@ def _fit(trainer: Trainer, ckpt: Checkpointer | None, interrupts: InterruptGuard
         raise DivergenceError(f"{e}; {where}", iteration=e.iteration, name=e.name) from None
 
 
-def finish(cfg: RunConfig, trainer: Trainer, data, out: Path) -> dict:
-    """Evaluate a finished trainer and write history, model, summary and plots."""
+def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor | None = None) -> dict:
+    """Evaluate a finished trainer and write history, model, summary and plots.
+
+    ``data`` holds the loader's rows; the model evaluated and saved is
+    :func:`export_params` (batch norm and ``pre`` folded in).
+    """
     from autonet.plots import plot_training
 
-    params = trainer.params
+    params = export_params(trainer, pre)
     summary = {
         "backend": cfg.backend,
         "layer_sizes": [data.X_train.shape[1], *cfg.hidden, len(data.class_names)],

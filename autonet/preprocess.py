@@ -122,22 +122,43 @@ def fit_preprocess(X: np.ndarray, method: str = "mean", whiten_eps: float = 0.1,
         mean_c = pix.mean(axis=0, dtype=np.float64)
         std_c = np.sqrt(np.mean(np.square(pix - mean_c.astype(X.dtype)), axis=0, dtype=np.float64))
         return Preprocessor("standardize", np.tile(mean_c, H * W), scale=np.tile(1.0 / std_c, H * W))
-    if not (whiten_eps > 0):
+    if not (whiten_eps > 0):  # checked before the expensive part
         raise ConfigError(f"whiten_eps must be > 0, got {whiten_eps!r}")
+    mu, lam, U = covariance_eigen(X, image_shape if is_image else None, chunk)
+    return whitening(method, mu, lam, U, whiten_eps, pca_components)
+
+
+def covariance_eigen(X: np.ndarray, image_shape=IMAGE_SHAPE, chunk: int = 4096):
+    """Mean ``mu`` (D,), eigenvalues ``lam`` (D,, descending) and eigenvectors ``U`` (D, D) of the rows' covariance.
+
+    The expensive part of PCA/ZCA (a D x D covariance from float32 chunk
+    products accumulated in float64, then ``eigh``), separate from the
+    choice of ``eps`` and ``k``. With ``image_shape``, the mean and the
+    covariance are first averaged with their left-right mirror images.
+    """
+    n, D = X.shape
     mu = X.mean(axis=0, dtype=np.float64)
     cov = np.zeros((D, D))
-    for i in range(0, n, chunk):  # float32 products per chunk, float64 accumulation
+    for i in range(0, n, chunk):
         block = X[i : i + chunk] - mu.astype(X.dtype)
         cov += block.T @ block
     cov /= n
-    if is_image:
+    if image_shape is not None:
         mirror = mirror_permutation(image_shape)
         mu = 0.5 * (mu + mu[mirror])
         cov = 0.5 * (cov + cov[np.ix_(mirror, mirror)])
     lam, U = np.linalg.eigh(cov)  # ascending
-    lam, U = np.maximum(lam[::-1], 0.0), U[:, ::-1]
+    return mu, np.maximum(lam[::-1], 0.0), U[:, ::-1]
+
+
+def whitening(method: str, mu: np.ndarray, lam: np.ndarray, U: np.ndarray, whiten_eps: float = 0.1,
+              pca_components: int = 256) -> Preprocessor:
+    """The ``"pca"`` or ``"zca"`` :class:`Preprocessor` from :func:`covariance_eigen`'s output."""
+    if not (whiten_eps > 0):
+        raise ConfigError(f"whiten_eps must be > 0, got {whiten_eps!r}")
     eps = whiten_eps * lam.mean()
     if method == "pca":
+        D = len(lam)
         if not 1 <= pca_components <= D:
             raise ConfigError(f"pca_components must be in [1, {D}], got {pca_components}")
         k = int(pca_components)

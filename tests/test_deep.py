@@ -365,3 +365,67 @@ def test_bad_deep_options_are_refused_by_name(bad):
     name = next(iter(bad))
     with pytest.raises(ConfigError, match=name):
         TrainConfig(**bad).validate()
+
+
+# ----- run directories, presets, the command line -----
+
+DEEP_FLAGS = ["--hidden", "8,6", "--batchnorm", "--dropout", "0.2", "--preprocess", "standardize",
+              "--augment", "flip,crop", "--update", "adamw", "--weight-decay", "0.01", "--schedule", "cosine",
+              "--warmup", "1", "--label-smoothing", "0.1", "--num-iters", "20", "--batch-size", "10",
+              "--lr", "1e-3", "--init", "he", "--num-val", "10", "--quiet"]
+
+
+def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
+    import json
+
+    from autonet.cli import main
+    from autonet.experiment import RunConfig, export_params, load_data, preprocess_data
+    from autonet.net import predict
+    from autonet.train import Trainer
+    from fakedata import make_fake_cifar
+
+    make_fake_cifar(tmp_path / "d", n_per_batch=20, with_test=True)
+    out = tmp_path / "run"
+    assert main(["train", "--data-dir", str(tmp_path / "d"), "--out", str(out), *DEEP_FLAGS]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["batchnorm"] is True and config["augment"] == ["flip", "crop"] and config["hidden"] == [8, 6]
+    summary = json.loads((out / "summary.json").read_text())
+    with np.load(out / "model.npz") as z:
+        assert sorted(k for k in z.files if k[0] in "Wb") == ["W1", "W2", "W3", "b1", "b2", "b3"]
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(tmp_path / "d"), "--num-val", "10",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == summary["val_acc"]
+
+    # the folded plain net predicts what the trained one does in eval mode on preprocessed rows
+    cfg = RunConfig.from_dict(config).validate()
+    data = load_data(cfg, quiet=True)
+    pre, train = preprocess_data(cfg, data)
+    params = init_params([3072, 8, 6, 10], init="he", rng=0, batchnorm=True, dtype=np.float32)
+    t = Trainer(manual_lg, params, train.X_train, train.y_train, config=cfg.train_config(progress=False))
+    t.fit()
+    plain = export_params(t, pre)
+    np.testing.assert_array_equal(predict(plain, data.X_val), predict(t.params, train.X_val, state=t.bn_state))
+
+
+def test_presets_and_overrides():
+    from autonet.commands.train import config_from_args
+    from autonet.cli import build_parser
+    from autonet.experiment import PRESETS, RunConfig
+
+    parse = lambda *argv: config_from_args(build_parser().parse_args(["train", *argv]))  # noqa: E731
+    assert parse() == RunConfig() == parse("--preset", "seed")
+    best = parse("--preset", "best")
+    assert best == RunConfig.from_dict(PRESETS["best"]) and best != RunConfig()
+    tweaked = parse("--preset", "best", "--update", "sgd", "--no-batchnorm", "--augment", "none")
+    assert (tweaked.update, tweaked.batchnorm, tweaked.augment) == ("sgd", False, ())
+    assert tweaked.hidden == best.hidden  # the rest stays the preset's
+    assert parse("--update", "sgd") == RunConfig()  # giving a seed value explicitly changes nothing
+
+
+def test_pca_with_augmentation_is_refused():
+    from autonet.errors import ConfigError
+    from autonet.experiment import RunConfig
+
+    with pytest.raises(ConfigError, match="augment"):
+        RunConfig(preprocess="pca", augment=("flip",)).validate()

@@ -23,7 +23,10 @@ from autonet.commands.common import (
 )
 from autonet.checkpoint import CHECKPOINT_NAME
 from autonet.errors import ConfigError, DivergenceError
-from autonet.experiment import DTYPES, RunConfig, read_json, run
+from autonet.augment import parse_augment
+from autonet.experiment import DTYPES, PRESETS, RunConfig, preset_config, read_json, run
+from autonet.preprocess import PREPROCESS
+from autonet.schedules import SCHEDULES
 from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.net import INITS
 from autonet.optim import UPDATE_RULES
@@ -34,37 +37,92 @@ CHECKPOINT_EVERY = 100  # default period of --checkpoint-every, in iterations
 EXIT_DIVERGED = 3  # exit status of a diverged run (bad input/config: 2; interrupt: 128 + signal)
 
 
+def _fraction(text: str) -> float:
+    """A number in [0, 1) (dropout, label smoothing, momenta)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _augment_list(text: str) -> tuple[str, ...]:
+    try:
+        return parse_augment(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags for every :class:`RunConfig` field (shared with ``autonet sweep``)."""
-    p.add_argument("--backend", choices=available_backends(), default=_D.backend,
-                   help="where gradients come from (default: %(default)s)")
-    p.add_argument("--hidden", type=int_list, default=_D.hidden, metavar="H[,H...]",
-                   help="hidden layer sizes, comma-separated (default: 300)")
-    p.add_argument("--init", choices=INITS, default=_D.init, help="weight init (default: %(default)s)")
-    p.add_argument("--std", type=positive_float, default=_D.std,
-                   help="weight std for --init std (default: %(default)s)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=_D.dtype, help="(default: %(default)s)")
-    p.add_argument("--num-train", type=positive_int, default=None,
-                   help="use only the first NUM_TRAIN training images (default: all 49000)")
-    p.add_argument("--learning-rate", "--lr", type=positive_float, default=_D.learning_rate,
-                   help="initial learning rate (default: %(default)s)")
-    p.add_argument("--learning-rate-decay", type=positive_float, default=_D.learning_rate_decay,
-                   help="lr multiplier after each epoch, in (0, 1] (default: %(default)s)")
-    p.add_argument("--reg", type=nonnegative_float, default=_D.reg,
-                   help="L2 strength, loss += 0.5*reg*sum ||W||^2 (default: %(default)s)")
-    p.add_argument("--num-iters", type=positive_int, default=_D.num_iters,
-                   help="minibatch iterations (default: %(default)s)")
-    p.add_argument("--batch-size", type=positive_int, default=_D.batch_size, help="(default: %(default)s)")
-    p.add_argument("--sampling", choices=SAMPLING, default=_D.sampling,
-                   help="minibatches drawn with replacement (the seed) or shuffled epochs (default: %(default)s)")
-    p.add_argument("--update", choices=sorted(UPDATE_RULES), default=_D.update,
-                   help="update rule (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=_D.seed, help="seed for init and minibatches (default: %(default)s)")
+    """Flags for every :class:`RunConfig` field (shared with ``autonet sweep``).
+
+    A flag not given is absent from the namespace (``default=SUPPRESS``), so
+    :func:`config_from_args` can lay the given flags over a ``--preset``; the
+    help shows the seed preset's value of each.
+    """
+    d, S = _D, argparse.SUPPRESS
+    p.add_argument("--preset", choices=sorted(PRESETS), default=S,
+                   help="the recipe the other flags modify: 'seed' (the seed's two-layer net, the defaults "
+                        "below) or 'best' (the best fully-connected recipe, docs/deep.md; about an hour "
+                        "on 2 cores) (default: seed)")
+    p.add_argument("--backend", choices=available_backends(), default=S,
+                   help=f"where gradients come from (seed: {d.backend})")
+    p.add_argument("--hidden", type=int_list, default=S, metavar="H[,H...]",
+                   help="hidden layer sizes, comma-separated, e.g. 1024,1024,512 (seed: 300)")
+    p.add_argument("--init", choices=INITS, default=S, help=f"weight init (seed: {d.init})")
+    p.add_argument("--std", type=positive_float, default=S, help=f"weight std for --init std (seed: {d.std})")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=S, help=f"(seed: {d.dtype})")
+    p.add_argument("--num-train", type=positive_int, default=S,
+                   help="use only the first NUM_TRAIN training images (seed: all 49000)")
+    p.add_argument("--learning-rate", "--lr", type=positive_float, default=S,
+                   help=f"initial (peak) learning rate (seed: {d.learning_rate})")
+    p.add_argument("--learning-rate-decay", type=positive_float, default=S,
+                   help=f"lr multiplier per epoch (--schedule decay) or per step (step), in (0, 1] "
+                        f"(seed: {d.learning_rate_decay})")
+    p.add_argument("--reg", type=nonnegative_float, default=S,
+                   help=f"L2 strength, loss += 0.5*reg*sum ||W||^2 (seed: {d.reg})")
+    p.add_argument("--num-iters", type=positive_int, default=S, help=f"minibatch iterations (seed: {d.num_iters})")
+    p.add_argument("--batch-size", type=positive_int, default=S, help=f"(seed: {d.batch_size})")
+    p.add_argument("--sampling", choices=SAMPLING, default=S,
+                   help=f"minibatches drawn with replacement (the seed) or shuffled epochs (seed: {d.sampling})")
+    p.add_argument("--update", choices=sorted(UPDATE_RULES), default=S, help=f"update rule (seed: {d.update})")
+    p.add_argument("--seed", type=int, default=S, help=f"seed for init and minibatches (seed: {d.seed})")
+    g = p.add_argument_group("deep nets (docs/deep.md)")
+    g.add_argument("--schedule", choices=SCHEDULES, default=S,
+                   help=f"learning-rate schedule: decay (x decay per epoch), step (x decay every --step-epochs), "
+                        f"cosine (to 0 at the last iteration), constant (seed: {d.schedule})")
+    g.add_argument("--step-epochs", type=positive_int, default=S, help=f"for --schedule step (seed: {d.step_epochs})")
+    g.add_argument("--warmup", type=nonnegative_float, default=S,
+                   help=f"linear learning-rate warm-up, in epochs (seed: {d.warmup})")
+    g.add_argument("--momentum", type=_fraction, default=S, help=f"for --update momentum/nesterov (seed: {d.momentum})")
+    g.add_argument("--weight-decay", type=nonnegative_float, default=S,
+                   help=f"decoupled weight decay of the W's, for --update adamw (seed: {d.weight_decay})")
+    g.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=S,
+                   help="batch normalisation after every hidden affine layer (seed: off)")
+    g.add_argument("--dropout", type=_fraction, default=S,
+                   help=f"probability of dropping a hidden unit in training (seed: {d.dropout})")
+    g.add_argument("--label-smoothing", type=_fraction, default=S, help=f"(seed: {d.label_smoothing})")
+    g.add_argument("--preprocess", choices=PREPROCESS, default=S,
+                   help=f"input map fitted on the training split: mean (subtract the mean image), standardize "
+                        f"(per channel), pca, zca (whitening) (seed: {d.preprocess})")
+    g.add_argument("--whiten-eps", type=positive_float, default=S,
+                   help=f"pca/zca regulariser, relative to the mean eigenvalue (seed: {d.whiten_eps})")
+    g.add_argument("--pca-components", type=positive_int, default=S, help=f"for --preprocess pca (seed: {d.pca_components})")
+    g.add_argument("--augment", type=_augment_list, default=S, metavar="flip,crop",
+                   help="random training-image changes: flip (mirror), crop (shift by up to --crop-padding "
+                        "pixels), comma-separated, or none (seed: none)")
+    g.add_argument("--crop-padding", type=nonnegative_int, default=S, help=f"(seed: {d.crop_padding})")
+    g.add_argument("--bn-momentum", type=_fraction, default=S,
+                   help=f"running-statistics momentum of batch norm (seed: {d.bn_momentum})")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The ``--preset`` (default: seed) with every flag given on the command line laid over it."""
     names = {f.name for f in fields(RunConfig)}
-    return RunConfig.from_dict({k: v for k, v in vars(args).items() if k in names})
+    return preset_config(getattr(args, "preset", "seed"),
+                         **{k: v for k, v in vars(args).items() if k in names})
 
 
 def default_run_dir(backend: str, root: str = "runs") -> Path:
@@ -81,7 +139,8 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a network on CIFAR-10 and save a run directory",
                        description="Train a fully-connected net on CIFAR-10. Defaults: the seed's best "
                                    "two-layer configuration (3072-300-10, lr 1.6e-3, reg 1e-2, "
-                                   "1600 iterations of batch 400, decay 0.90 per epoch).",
+                                   "1600 iterations of batch 400, decay 0.90 per epoch); --preset best "
+                                   "is the best deep recipe (docs/deep.md). Flags override the preset.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_run_arguments(p)
     add_data_arguments(p)
@@ -121,14 +180,18 @@ def resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
 
 
 def _explicit_run_flags(args: argparse.Namespace) -> list[str]:
-    """Run-config flags whose value differs from the default (i.e. given on the command line)."""
+    """Run-config flags given on the command line.
+
+    :func:`add_run_arguments` flags are absent unless given (``default=SUPPRESS``);
+    the others (``--num-val``) count when their value differs from the default.
+    """
     blank = argparse.ArgumentParser(add_help=False)
     add_run_arguments(blank)
     add_data_arguments(blank)
     defaults = vars(blank.parse_args([]))
-    names = {f.name for f in fields(RunConfig)} - {"data_dir"}
-    return ["--" + k.replace("_", "-") for k in sorted(names & set(defaults))
-            if getattr(args, k, defaults[k]) != defaults[k]]
+    names = ({f.name for f in fields(RunConfig)} | {"preset"}) - {"data_dir"}
+    return ["--" + k.replace("_", "-") for k in sorted(names)
+            if hasattr(args, k) and (k not in defaults or getattr(args, k) != defaults[k])]
 
 
 def interrupted_message(command: str, e: Interrupted, out: Path) -> str:
