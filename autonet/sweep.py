@@ -88,12 +88,14 @@ _RUN_DEFAULTS = RunConfig()
 
 
 def _kind(key: str) -> str:
-    """How values of ``key`` are read: sizes | int | float | str | bool."""
+    """How values of ``key`` are read: sizes (hidden) | tuple | int | float | str | bool."""
     if key == "epochs":
         return "float"
+    if key == "hidden":
+        return "sizes"
     default = getattr(_RUN_DEFAULTS, key)
     if isinstance(default, tuple):
-        return "sizes"
+        return "tuple"  # e.g. augment: names, "flip+crop" on the command line
     for kind in (bool, int, float, str):  # bool before int: bool is an int subclass
         if isinstance(default, kind):
             return kind.__name__
@@ -121,6 +123,12 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             if not sizes or any(isinstance(h, bool) or not isinstance(h, int) for h in sizes):
                 raise ValueError
             value = sizes
+        elif kind == "tuple":
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split("+") if v.strip()]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError
+            value = tuple(value)
         elif kind in ("int", "float"):
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError
@@ -139,7 +147,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         elif not isinstance(value, str):
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        example = {"sizes": "300 or [1024, 512]", "int": "an integer", "float": "a number",
+        example = {"sizes": "300 or [1024, 512]", "tuple": 'a list of names or "a+b"',
+                   "int": "an integer", "float": "a number",
                    "bool": "true or false", "str": "a string"}[kind]
         raise ConfigError(f"{source}: {key} = {value!r} is not {example}") from None
     if key == "epochs":
@@ -320,7 +329,7 @@ class Trial:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, (tuple, list)):
-        return "x".join(str(v) for v in value)
+        return ("x" if all(isinstance(v, int) for v in value) else "+").join(str(v) for v in value)
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

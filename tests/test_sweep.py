@@ -70,6 +70,15 @@ def test_hidden_values_from_flags_and_files():
     assert flag.dims["hidden"].values == file.dims["hidden"].values == ((300,), (1024, 512))
 
 
+def test_tuple_options_take_plus_separated_names_on_the_command_line():
+    flag = build_space(grid_flags=["augment=flip,flip+crop"])
+    file = parse_space({"augment": ["flip", ["flip", "crop"]]})
+    assert flag.dims["augment"].values == file.dims["augment"].values == (("flip",), ("flip", "crop"))
+    assert plan(flag, RunConfig())[1].name.startswith("augment=flip+crop-")
+    with pytest.raises(ConfigError, match="--grid augment: augment must be"):
+        build_space(grid_flags=["augment=spin"])
+
+
 def test_random_search_is_reproducible_by_seed_and_log_uniform_in_range():
     space = parse_space({"learning_rate": {"log_uniform": [1e-5, 1e-1]}, "reg": [0.0, 1e-3],
                          "hidden": {"log_uniform": [50, 2000]}, "learning_rate_decay": {"uniform": [0.8, 0.99]}})
