@@ -167,6 +167,8 @@ def main(argv=None) -> int:
                    help="BLAS threads for numpy and torch (default: numpy's current count)")
     p.add_argument("--reps", type=int, default=None, help="interleaved repetitions per case")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated (default: %(default)s)")
+    p.add_argument("--nets", default=None, metavar="NET@BATCH,...",
+                   help="subset of cases, e.g. deep@256 (default: seed@200,seed@400,deep@256)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
     p.add_argument("--backends", default="manual,autograd",
                    help="autonet backends to time, comma-separated (default: %(default)s)")
@@ -177,7 +179,10 @@ def main(argv=None) -> int:
     block = 0.01 if args.tiny else 0.05 if args.quick else 0.1
     gap = args.gap if args.gap is not None else (0.0 if args.tiny else 0.1)
     gemm_n = 256 if args.tiny else 2048
+    gemm_reps = 5 if args.tiny or args.quick else 10
     cases = TINY_CASES if args.tiny else CASES
+    if args.nets:
+        cases = [c for c in cases if f"{c[0]}@{c[1]}" in args.nets.split(",")]
     dtypes = [d for d in args.dtypes.split(",") if d]
 
     torch = None if args.no_torch else common.torch_or_none()
@@ -194,14 +199,14 @@ def main(argv=None) -> int:
                   else "torch: skipped (--no-torch)")
         ceiling, gemm_rows = {}, []
         for dtype in dtypes:
-            best, med = gemm_rate(dtype, gemm_n, reps=5)
+            best, med = gemm_rate(dtype, gemm_n, reps=gemm_reps)
             ceiling[dtype] = best
             row = [dtype, f"{gemm_n}^3", f"{best:.1f} (median {med:.1f})"]
             if torch is not None:
-                t_best, t_med = gemm_rate(dtype, gemm_n, reps=5, torch=torch)
+                t_best, t_med = gemm_rate(dtype, gemm_n, reps=gemm_reps, torch=torch)
                 row.append(f"{t_best:.1f} (median {t_med:.1f})")
             gemm_rows.append(row)
-        print("\nGEMM ceiling (best of 5 square products; 'peak' below = numpy's best):\n")
+        print(f"\nGEMM ceiling (best of {gemm_reps} square products; 'peak' below = numpy's best):\n")
         print(common.markdown_table(["dtype", "GEMM", "numpy GFLOP/s"]
                                     + (["torch GFLOP/s"] if torch is not None else []), gemm_rows))
         results = []

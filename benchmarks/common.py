@@ -105,6 +105,14 @@ def print_header(title: str, torch=None) -> None:
     for line in machine_lines(torch):
         print(line)
     print(f"load average before (1/5/15 min): {load_average()}")
+    try:
+        busy = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+    except OSError:
+        busy = False
+    if busy:
+        print("WARNING: the machine is busy. Other processes make multi-threaded BLAS/OpenMP timings "
+              "erratic (a thread descheduled mid-GEMM stalls its partner); re-run on a quiet machine, "
+              "or compare with --threads 1.")
 
 
 @contextmanager
