@@ -5,7 +5,7 @@ Examples::
     autonet sweep --space examples/seed_grid.toml --out runs/seed-grid          # the seed's 5 x 3 grid
     autonet sweep --grid learning_rate=1e-3,1.2e-3 --grid reg=1e-4,1e-3 --jobs 2 --out runs/small
     autonet sweep --space examples/random_two_layer.toml --random 12 --out runs/random
-    autonet sweep --space space.toml --random 40 --scheduler tcp://10.0.0.5:8786 --out runs/big
+    autonet sweep --space space.toml --random 40 --scheduler tcp://SCHEDULER_HOST:8786 --out runs/big
 
 Flags not searched (``--hidden``, ``--num-iters``, ...) set the base config of
 every trial. Re-running the same command with the same ``--out`` resumes.
