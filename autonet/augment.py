@@ -75,7 +75,9 @@ def parse_augment(spec) -> tuple[str, ...]:
 
     ``""``, ``"none"`` and ``()`` mean no augmentation.
     """
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = spec.split(",") if isinstance(spec, str) else spec
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"augment must be names like 'flip,crop', got {spec!r}")
     names = tuple(n.strip() for n in names if n.strip() and n.strip() != "none")
     bad = [n for n in names if n not in AUGMENTATIONS]
     if bad:

@@ -103,22 +103,22 @@ class TrainConfig:
         return self
 
     def _validate_deep(self) -> None:
-        if self.schedule not in SCHEDULES:
+        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if not (int(self.step_epochs) == self.step_epochs and self.step_epochs >= 1):
+        if not (_is_int(self.step_epochs) and self.step_epochs >= 1):
             raise ConfigError(f"step_epochs must be an integer >= 1, got {self.step_epochs!r}")
         for name in ("momentum", "dropout", "label_smoothing", "bn_momentum"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float, np.number)) and 0 <= value < 1):
+            if not (_is_real(value) and 0 <= value < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
         for name in ("warmup", "weight_decay"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value >= 0):
+            if not (_is_real(value) and np.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be >= 0, got {value!r}")
-        if self.activation not in ACTIVATIONS:
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
         self.augment = parse_augment(self.augment)
-        if not (int(self.crop_padding) == self.crop_padding and self.crop_padding >= 0):
+        if not (_is_int(self.crop_padding) and self.crop_padding >= 0):
             raise ConfigError(f"crop_padding must be an integer >= 0, got {self.crop_padding!r}")
 
     @classmethod
