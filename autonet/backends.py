@@ -2,10 +2,15 @@
 
 Contract every backend honours::
 
-    loss, grads = loss_and_grads(params, X, y, reg=0.0)
+    loss, grads = loss_and_grads(params, X, y, reg=0.0, *, activation="relu", dropout=0.0,
+                                 seed=None, label_smoothing=0.0, bn_stats=None)
 
-- ``params``: dict ``W1, b1, ..., WL, bL``; ``X``: (N, D) float; ``y``: (N,) int in [0, C).
-- ``loss``: float, mean softmax cross-entropy + ``0.5 * reg * sum_l ||W_l||^2``.
+- ``params``: dict ``W1, b1, ..., WL, bL`` (batch-norm nets: ``gamma_l, beta_l`` instead of
+  the hidden ``b_l``); ``X``: (N, D) float; ``y``: (N,) int in [0, C).
+- keyword options (see docs/deep.md): dropout masks are drawn from ``seed``, so two
+  backends given the same seed use the same masks; ``bn_stats``, when a dict is given,
+  receives the batch statistics.
+- ``loss``: float, mean (label-smoothed) softmax cross-entropy + ``0.5 * reg * sum_l ||W_l||^2``.
 - ``grads``: dict with the same keys, shapes and dtypes as ``params``.
 - ReLU's derivative at exactly 0 is 0.
 
