@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autonet import checkpoint, data
+from autonet import checkpoint
 from autonet.backends import get_backend
 from autonet.checkpoint import (
     CHECKPOINT_NAME,
@@ -33,6 +33,7 @@ from autonet.checkpoint import (
     save_checkpoint,
 )
 from autonet.cli import main
+from autonet.data import download as fetch
 from autonet.errors import ConfigError, DataError, DivergenceError, ModelFileError
 from autonet.experiment import RunConfig, load_data, run
 from autonet.interrupts import InterruptGuard, Interrupted
@@ -571,10 +572,10 @@ def test_ctrl_c_during_download_leaves_no_partial_file(tmp_path, monkeypatch):
         out.write(b"\x1f\x8b" + b"\0" * 1000)  # part of an archive, then Ctrl-C
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_fetch", interrupted_fetch)
+    monkeypatch.setattr(fetch, "_fetch", interrupted_fetch)
     target = tmp_path / "cache" / "autonet"
     with pytest.raises(KeyboardInterrupt):
-        data.download_cifar10(target, url="http://127.0.0.1:9/x.tar.gz", quiet=True)
+        fetch.download_cifar10(target, url="http://127.0.0.1:9/x.tar.gz", quiet=True)
     assert not (tmp_path / "cache").exists()  # nothing left, not even the folders it made
 
 
