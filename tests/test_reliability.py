@@ -38,7 +38,8 @@ from autonet.errors import ConfigError, DataError, DivergenceError, ModelFileErr
 from autonet.experiment import RunConfig, load_data, run
 from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.model_io import Model, save_model
-from autonet.net import TwoLayerNet, init_params
+from autonet.facade import TwoLayerNet
+from autonet.net import init_params
 from autonet.train import TrainConfig, Trainer
 from fakedata import make_fake_cifar
 
