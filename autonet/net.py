@@ -8,6 +8,7 @@ shares; training-time forwards live with each backend.
 from __future__ import annotations
 
 import operator
+from types import ModuleType
 from typing import Sequence
 
 import numpy as np
@@ -38,7 +39,7 @@ def init_params(
     sizes: Sequence[int],
     std: float = 1e-4,
     init: str = "std",
-    rng: np.random.Generator | int | None = None,
+    rng: np.random.Generator | np.random.RandomState | ModuleType | int | None = None,
     dtype=np.float64,
     batchnorm: bool = False,
 ) -> dict:
@@ -50,7 +51,11 @@ def init_params(
     std : weight standard deviation for ``init="std"`` (the seed's 1e-4)
     init : ``"std"`` (N(0, std^2)), ``"he"`` (N(0, 2/fan_in)) or
         ``"xavier"`` (N(0, 2/(fan_in+fan_out)))
-    rng : numpy Generator or seed
+    rng : where the weights come from: a numpy ``Generator``, a legacy
+        ``RandomState``, the module ``numpy.random`` itself (NumPy's global
+        state: ``W_l = scale * np.random.randn(fan_in, fan_out)`` in layer
+        order, exactly as the exercise draws them), or a seed for
+        ``np.random.default_rng`` (int or None)
     dtype : float dtype of every array
     batchnorm : give every hidden layer ``l`` batch-norm parameters ``gamma_l``
         (ones) and ``beta_l`` (zeros) *instead of* the bias ``b_l``, which the
@@ -67,7 +72,8 @@ def init_params(
         raise ConfigError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
     if init == "std" and not (isinstance(std, (int, float, np.integer, np.floating)) and np.isfinite(std) and std > 0):
         raise ConfigError(f"std must be a finite number > 0, got {std!r}")
-    rng = np.random.default_rng(rng)
+    if not (rng is np.random or isinstance(rng, (np.random.Generator, np.random.RandomState))):
+        rng = np.random.default_rng(rng)
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         scale = {
