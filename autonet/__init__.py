@@ -8,6 +8,6 @@ __version__ = "0.1.0"
 
 from autonet.backends import available_backends, get_backend  # noqa: E402
 from autonet.estimator import MLPClassifier  # noqa: E402
-from autonet.net import TwoLayerNet  # noqa: E402
+from autonet.facade import TwoLayerNet  # noqa: E402
 
 __all__ = ["MLPClassifier", "TwoLayerNet", "get_backend", "available_backends", "__version__"]

@@ -12,7 +12,7 @@ Training is :class:`autonet.train.Trainer` with the backend named by
 ``backend`` (``"manual"``: hand-derived gradients; ``"autograd"``: the
 derivative of the forward loss), so in float64 with the same ``random_state``
 both backends give the same model. Every training option of the run schema
-(:class:`autonet.experiment.RunConfig` / :class:`autonet.train.TrainConfig`)
+(:class:`autonet.run.RunConfig` / :class:`autonet.train.TrainConfig`)
 is a constructor parameter with the same name and default
 (``tests/test_estimator.py`` asserts they match), except:
 
@@ -48,7 +48,7 @@ import numpy as np
 
 from autonet.backends import get_backend
 from autonet.errors import AutonetError, ConfigError, DataError
-from autonet.experiment import DTYPES, RunConfig
+from autonet.run import DTYPES, RunConfig
 from autonet.net import init_params, init_rng, scores
 from autonet.preprocess import Preprocessor, fit_preprocess
 from autonet.train import Trainer

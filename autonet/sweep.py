@@ -11,7 +11,7 @@ A sweep directory holds::
 
 The space
 ---------
-A mapping from :class:`~autonet.experiment.RunConfig` field names (plus
+A mapping from :class:`~autonet.run.RunConfig` field names (plus
 ``epochs``) to one of:
 
 - a scalar: the value is fixed, e.g. ``num_iters = 1600``;
@@ -71,8 +71,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from autonet.errors import ConfigError, DivergenceError
-from autonet.experiment import RunConfig, load_data, read_json, run
-from autonet.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from autonet.run import RunConfig, load_data, read_json, run
+from autonet.storage.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 DATA_KEYS = ("data_dir", "num_val", "num_train", "dtype")
 EXTRA_KEYS = ("epochs",)

@@ -18,7 +18,7 @@ import pytest
 from autonet import MLPClassifier
 from autonet.errors import ConfigError, DataError
 from autonet.estimator import NotFittedError
-from autonet.experiment import RunConfig
+from autonet.run import RunConfig
 from autonet.train import TrainConfig
 
 # a recipe for standardised tabular data (the schema defaults are the CIFAR-10 seed recipe)
