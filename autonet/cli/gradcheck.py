@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from autonet.backends import available_backends, get_backend
-from autonet.commands.common import int_list, nonnegative_float, positive_float, positive_int
+from autonet.cli.common import int_list, nonnegative_float, positive_float, positive_int
 from autonet.errors import ConfigError
 from autonet.gradcheck import FLOOR_ULPS, H, MIN_H, RTOL, GradcheckReport, check_gradients, forward_loss
 from autonet.net import init_params
