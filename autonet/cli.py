@@ -14,7 +14,7 @@ from typing import Sequence
 from autonet import __version__
 from autonet.errors import AutonetError
 
-COMMANDS = ("train", "evaluate", "gradcheck", "plot", "sweep")
+COMMANDS = ("train", "evaluate", "gradcheck", "check", "plot", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
