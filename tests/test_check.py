@@ -250,3 +250,16 @@ def test_help_states_exit_codes(capsys):
     assert "Exit 0" in out and "--json" in out and "--l2" in out
 
 
+
+
+@pytest.mark.parametrize("backend", ["manual", "autograd"])
+def test_autonets_own_TwoLayerNet_passes_the_check(backend):
+    """The exercise-compatible class itself: toy init from the global RNG, scores, loss, gradients, predict."""
+    from autonet import TwoLayerNet
+
+    class Net(TwoLayerNet):
+        def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+            super().__init__(input_size, hidden_size, output_size, std, backend=backend)
+
+    report = assert_gradients_match(Net)
+    assert {c.quantity for c in report.checks} >= {"init", "predict", "scores"}
