@@ -409,7 +409,7 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
 
 
 def test_presets_and_overrides():
-    from autonet.commands.train import config_from_args
+    from autonet.cli.train import config_from_args
     from autonet.cli import build_parser
     from autonet.run import PRESETS, RunConfig
 

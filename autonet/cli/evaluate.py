@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from autonet.commands.common import add_data_arguments
+from autonet.cli.common import add_data_arguments
 from autonet.errors import DataError
 from autonet.storage.models import load_model
 from autonet.net import accuracy

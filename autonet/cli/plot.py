@@ -13,7 +13,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from autonet.commands.common import add_data_arguments, positive_int
+from autonet.cli.common import add_data_arguments, positive_int
 from autonet.errors import AutonetError, DataError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from autonet.commands.common import positive_float
+from autonet.cli.common import positive_float
 
 
 def register(sub) -> None:

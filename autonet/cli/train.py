@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from autonet.backends import available_backends
-from autonet.commands.common import (
+from autonet.cli.common import (
     add_data_arguments,
     int_list,
     nonnegative_float,
