@@ -7,6 +7,7 @@ the forward loss with the autograd package. Both plug into one trainer.
 __version__ = "0.1.0"
 
 from autonet.backends import available_backends, get_backend  # noqa: E402
-from autonet.net import TwoLayerNet  # noqa: E402
+from autonet.estimator import MLPClassifier  # noqa: E402
+from autonet.facade import TwoLayerNet  # noqa: E402
 
-__all__ = ["TwoLayerNet", "get_backend", "available_backends", "__version__"]
+__all__ = ["MLPClassifier", "TwoLayerNet", "get_backend", "available_backends", "__version__"]

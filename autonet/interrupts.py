@@ -3,7 +3,7 @@
 While training runs inside :meth:`InterruptGuard.deferred`, the first signal
 only sets a flag: the trainer finishes its current iteration, the
 :meth:`InterruptGuard.check` callback raises :class:`Interrupted`, and the
-caller saves a checkpoint (see :func:`autonet.experiment.run`). Outside that
+caller saves a checkpoint (see :func:`autonet.run.run`). Outside that
 window (loading data, writing results) the first signal raises
 :class:`Interrupted` at once. A second signal always exits at once with
 ``SystemExit(128 + signum)``, without a checkpoint; the previous checkpoint

@@ -1,4 +1,4 @@
-"""Parameters, the shared scores-only forward pass, and the seed-API facade.
+"""Parameters and the shared scores-only forward pass.
 
 Parameters are a dict ``W1, b1, ..., WL, bL`` (``W_l``: (fan_in, fan_out),
 ``b_l``: (fan_out,)). :func:`scores` is the one prediction path every backend
@@ -8,6 +8,7 @@ shares; training-time forwards live with each backend.
 from __future__ import annotations
 
 import operator
+from types import ModuleType
 from typing import Sequence
 
 import numpy as np
@@ -38,7 +39,7 @@ def init_params(
     sizes: Sequence[int],
     std: float = 1e-4,
     init: str = "std",
-    rng: np.random.Generator | int | None = None,
+    rng: np.random.Generator | np.random.RandomState | ModuleType | int | None = None,
     dtype=np.float64,
     batchnorm: bool = False,
 ) -> dict:
@@ -50,7 +51,11 @@ def init_params(
     std : weight standard deviation for ``init="std"`` (the seed's 1e-4)
     init : ``"std"`` (N(0, std^2)), ``"he"`` (N(0, 2/fan_in)) or
         ``"xavier"`` (N(0, 2/(fan_in+fan_out)))
-    rng : numpy Generator or seed
+    rng : where the weights come from: a numpy ``Generator``, a legacy
+        ``RandomState``, the module ``numpy.random`` itself (NumPy's global
+        state: ``W_l = scale * np.random.randn(fan_in, fan_out)`` in layer
+        order, exactly as the exercise draws them), or a seed for
+        ``np.random.default_rng`` (int or None)
     dtype : float dtype of every array
     batchnorm : give every hidden layer ``l`` batch-norm parameters ``gamma_l``
         (ones) and ``beta_l`` (zeros) *instead of* the bias ``b_l``, which the
@@ -67,7 +72,8 @@ def init_params(
         raise ConfigError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
     if init == "std" and not (isinstance(std, (int, float, np.integer, np.floating)) and np.isfinite(std) and std > 0):
         raise ConfigError(f"std must be a finite number > 0, got {std!r}")
-    rng = np.random.default_rng(rng)
+    if not (rng is np.random or isinstance(rng, (np.random.Generator, np.random.RandomState))):
+        rng = np.random.default_rng(rng)
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         scale = {
@@ -209,75 +215,3 @@ def accuracy(params: dict, X: np.ndarray, y: np.ndarray, state: dict | None = No
              activation: str = "relu") -> float:
     """Fraction of rows of ``X`` whose predicted label equals ``y`` (evaluation mode, see :func:`scores`)."""
     return float((predict(params, X, state=state, activation=activation) == np.asarray(y)).mean())
-
-
-class TwoLayerNet:
-    """The cs231n ``TwoLayerNet`` API, backed by autonet.
-
-    ``input - affine - ReLU - affine - softmax``, trained with softmax loss and
-    L2 regularisation (0.5 factor) on the weights. Code written for the
-    original exercise runs unchanged; every method also takes ``backend=``
-    (``"manual"`` or ``"autograd"``).
-
-    Parameters
-    ----------
-    input_size : D
-    hidden_size : H
-    output_size : C
-    std : weight init standard deviation
-    backend : default backend for :meth:`loss` and :meth:`train`
-    seed : seed for the weights (and, in :meth:`train`, for minibatches);
-        None draws fresh entropy
-    dtype : parameter dtype (float64 by default, as in the exercise)
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, std: float = 1e-4,
-                 backend: str = "manual", seed: int | None = None, dtype=np.float64) -> None:
-        from autonet.backends import get_backend
-
-        get_backend(backend)  # fail early on a bad name
-        self.backend = backend
-        self.seed = seed
-        self.params = init_params([input_size, hidden_size, output_size], std=std, rng=init_rng(seed),
-                                  dtype=dtype)
-
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None, reg: float = 0.0, backend: str | None = None):
-        """Scores (N, C) when ``y`` is None, else ``(loss, grads)`` from the backend."""
-        from autonet.backends import get_backend
-
-        check_inputs(self.params, X, y)
-        X = np.asarray(X, dtype=self.params["W1"].dtype)
-        if y is None:
-            return scores(self.params, X)
-        loss_and_grads = get_backend(backend or self.backend)
-        if not (isinstance(reg, (int, float, np.integer, np.floating)) and np.isfinite(reg) and reg >= 0):
-            raise ConfigError(f"reg must be a finite number >= 0, got {reg!r}")
-        return loss_and_grads(self.params, X, np.asarray(y), reg=reg)
-
-    def train(self, X, y, X_val, y_val, learning_rate: float = 1e-3, learning_rate_decay: float = 0.95,
-              reg: float = 1e-5, num_iters: int = 100, batch_size: int = 200, verbose: bool = False,
-              backend: str | None = None, sampling: str = "replacement") -> dict:
-        """Minibatch SGD with per-epoch learning-rate decay (the exercise's ``train``).
-
-        Returns
-        -------
-        dict with ``loss_history`` (per iteration), ``train_acc_history`` and
-        ``val_acc_history`` (per epoch).
-        """
-        from autonet.train import TrainConfig, Trainer
-        from autonet.backends import get_backend
-
-        cfg = TrainConfig(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay, reg=reg,
-                          num_iters=num_iters, batch_size=batch_size, sampling=sampling,
-                          seed=self.seed, print_every=100 if verbose else 0, progress=False)
-        # the Trainer validates X, y, X_val, y_val and cfg once, before the first step
-        trainer = Trainer(get_backend(backend or self.backend), self.params, X, y, X_val, y_val, cfg)
-        trainer.fit()
-        self.params = trainer.params
-        h = trainer.history
-        return {"loss_history": h["loss"], "train_acc_history": h["train_acc"], "val_acc_history": h["val_acc"]}
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted labels (N,) (unlike the seed, ``b2`` is included)."""
-        check_inputs(self.params, X)
-        return predict(self.params, X)

@@ -125,6 +125,7 @@ def fit_preprocess(X: np.ndarray, method: str = "mean", whiten_eps: float = 10.0
         pix = X.reshape(n * H * W, C)
         mean_c = pix.mean(axis=0, dtype=np.float64)
         std_c = np.sqrt(np.mean(np.square(pix - mean_c.astype(X.dtype)), axis=0, dtype=np.float64))
+        std_c[std_c == 0] = 1.0  # a constant channel is only centred (as sklearn's StandardScaler does)
         return Preprocessor("standardize", np.tile(mean_c, H * W), scale=np.tile(1.0 / std_c, H * W))
     if not (whiten_eps > 0):  # checked before the expensive part
         raise ConfigError(f"whiten_eps must be > 0, got {whiten_eps!r}")

@@ -144,6 +144,9 @@ def _is_int(value) -> bool:
 
 Callback = Callable[[str, "Trainer"], None]
 
+BatchSampler = Callable[[int, int], np.ndarray]
+"""``sampler(n, batch_size)`` -> (batch_size,) row indices into the ``n`` training rows."""
+
 
 class Trainer:
     """Minibatch training of ``params`` with a backend's ``loss_and_grads``.
@@ -159,6 +162,12 @@ class Trainer:
     config : :class:`TrainConfig`
     callbacks : callables ``cb(event, trainer)`` with ``event`` in
         ``"iteration"``, ``"epoch"``, ``"end"``
+    sampler : where minibatches come from, a :data:`BatchSampler`. None (the
+        default): the trainer's own generator seeded by ``config.seed``,
+        following ``config.sampling``, whose state :meth:`state_dict` saves so a
+        resumed run sees the same batches. A given sampler keeps its own state
+        (not saved); :class:`autonet.facade.TwoLayerNet` passes one drawing from
+        NumPy's global random state, as the exercise does.
     fast : take the in-place fast paths (equal bit for bit to the reference
         path taken with ``fast=False``, which calls the update rule of
         :mod:`autonet.optim` on every parameter)
@@ -172,7 +181,8 @@ class Trainer:
     """
 
     def __init__(self, loss_and_grads, params: dict, X_train, y_train, X_val=None, y_val=None,
-                 config: TrainConfig | None = None, callbacks: Iterable[Callback] = (), fast: bool = True) -> None:
+                 config: TrainConfig | None = None, callbacks: Iterable[Callback] = (),
+                 sampler: BatchSampler | None = None, fast: bool = True) -> None:
         self.config = (config or TrainConfig()).validate()
         self.loss_and_grads = loss_and_grads
         if fast and ManualWorkspace.is_reference(loss_and_grads):  # the same step into preallocated buffers
@@ -192,6 +202,7 @@ class Trainer:
         self.X_train, self.y_train = np.asarray(X_train), np.asarray(y_train)
         self.X_val, self.y_val = X_val, y_val
         self.callbacks = list(callbacks)
+        self.sampler = sampler
         n = len(self.y_train)
         if n == 0:
             raise ConfigError("the training set is empty")
@@ -258,6 +269,8 @@ class Trainer:
 
     def _next_batch(self) -> np.ndarray:
         n, b = len(self.y_train), self.config.batch_size
+        if self.sampler is not None:
+            return self.sampler(n, b)
         if self.config.sampling == "replacement":
             return self.rng.integers(0, n, size=b)
         if self._pos + b > len(self._perm):

@@ -37,7 +37,7 @@ def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def say(stage, note=""): print(f"{stage}\t{peak():.0f}\t{note}", flush=True)
 say("python started")
 import numpy as np
-from autonet.experiment import RunConfig, load_data, finish
+from autonet.run import RunConfig, load_data, finish
 from autonet.backends import get_backend
 from autonet.net import init_params, init_rng
 from autonet.train import Trainer

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from autonet.cli import main
-from autonet.model_io import Model, load_model, save_model
+from autonet.storage.models import Model, load_model, save_model
 from autonet.errors import ModelFileError
 from fakedata import make_fake_cifar
 

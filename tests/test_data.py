@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from autonet import data
+from autonet.data import download as fetch
 from autonet.data import (
     BATCH_DIR,
     default_cache_dir,
@@ -483,7 +484,7 @@ def test_download_goes_to_the_chosen_place(monkeypatch, tmp_path, source):
         calls.append(Path(target_dir))
         return make_fake_cifar(target_dir)
 
-    monkeypatch.setattr(data, "download_cifar10", fake_download)
+    monkeypatch.setattr(fetch, "download_cifar10", fake_download)
     found = locate_cifar10(place if source == "argument" else None, download=True, quiet=True)
     assert calls == [place] and found == place / BATCH_DIR
     assert locate_cifar10(place if source == "argument" else None, download=True) == found
@@ -552,8 +553,8 @@ def test_download_good_archive(server, tmp_path):
 def test_load_cifar10_downloads_on_first_use(server, tmp_path, monkeypatch):
     base, www, hits = server
     md5 = make_fake_archive(www / "cifar.tar.gz", n_per_batch=10)
-    monkeypatch.setattr(data, "CIFAR10_URL", f"{base}/cifar.tar.gz")
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5.upper())  # case-insensitive
+    monkeypatch.setattr(fetch, "CIFAR10_URL", f"{base}/cifar.tar.gz")
+    monkeypatch.setattr(fetch, "CIFAR10_MD5", md5.upper())  # case-insensitive
     target = tmp_path / "new" / "deeper"
     d = load_cifar10(target, num_val=5, quiet=True)
     assert d.data_dir == target / BATCH_DIR and d.X_test is not None

@@ -379,7 +379,7 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
     import json
 
     from autonet.cli import main
-    from autonet.experiment import RunConfig, export_params, load_data, preprocess_data
+    from autonet.run import RunConfig, export_params, load_data, preprocess_data
     from autonet.net import predict
     from autonet.train import Trainer
     from fakedata import make_fake_cifar
@@ -409,9 +409,9 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
 
 
 def test_presets_and_overrides():
-    from autonet.commands.train import config_from_args
+    from autonet.cli.train import config_from_args
     from autonet.cli import build_parser
-    from autonet.experiment import PRESETS, RunConfig
+    from autonet.run import PRESETS, RunConfig
 
     parse = lambda *argv: config_from_args(build_parser().parse_args(["train", *argv]))  # noqa: E731
     assert parse() == RunConfig() == parse("--preset", "seed")
@@ -425,7 +425,7 @@ def test_presets_and_overrides():
 
 def test_pca_with_augmentation_is_refused():
     from autonet.errors import ConfigError
-    from autonet.experiment import RunConfig
+    from autonet.run import RunConfig
 
     with pytest.raises(ConfigError, match="augment"):
         RunConfig(preprocess="pca", augment=("flip",)).validate()

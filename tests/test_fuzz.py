@@ -23,11 +23,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from autonet.backends import available_backends, get_backend
-from autonet.checkpoint import Checkpointer, load_checkpoint, save_checkpoint
+from autonet.storage.checkpoints import Checkpointer, load_checkpoint, save_checkpoint
 from autonet.data import load_batch
 from autonet.errors import AutonetError
-from autonet.model_io import Model, load_model, save_model
-from autonet.net import TwoLayerNet, init_params
+from autonet.storage.models import Model, load_model, save_model
+from autonet.facade import TwoLayerNet
+from autonet.net import init_params
 from autonet.train import TrainConfig, Trainer
 from fakedata import fake_batch, write_pickle
 

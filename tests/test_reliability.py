@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autonet import checkpoint, data
+from autonet.storage import checkpoints
 from autonet.backends import get_backend
-from autonet.checkpoint import (
+from autonet.storage.checkpoints import (
     CHECKPOINT_NAME,
     Checkpointer,
     check_checkpoint,
@@ -33,11 +33,13 @@ from autonet.checkpoint import (
     save_checkpoint,
 )
 from autonet.cli import main
+from autonet.data import download as fetch
 from autonet.errors import ConfigError, DataError, DivergenceError, ModelFileError
-from autonet.experiment import RunConfig, load_data, run
+from autonet.run import RunConfig, load_data, run
 from autonet.interrupts import InterruptGuard, Interrupted
-from autonet.model_io import Model, save_model
-from autonet.net import TwoLayerNet, init_params
+from autonet.storage.models import Model, save_model
+from autonet.facade import TwoLayerNet
+from autonet.net import init_params
 from autonet.train import TrainConfig, Trainer
 from fakedata import make_fake_cifar
 
@@ -193,16 +195,16 @@ def test_interrupt_guard_defers_the_first_signal_and_exits_on_the_second():
 
 def test_interrupt_outside_training_is_immediate(fake_dir, tmp_path, monkeypatch, capsys):
     """Before training starts (here: while data loads) the first Ctrl-C stops at once."""
-    import autonet.experiment
+    import autonet.run
 
-    real_load = autonet.experiment.load_data
+    real_load = autonet.run.load_data
 
     def ctrl_c_while_loading(cfg, quiet=False):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.5)  # the handler raises in here
         return real_load(cfg, quiet=quiet)
 
-    monkeypatch.setattr(autonet.experiment, "load_data", ctrl_c_while_loading)
+    monkeypatch.setattr(autonet.run, "load_data", ctrl_c_while_loading)
     assert main(train_args(fake_dir, tmp_path / "run")) == 130
     err = capsys.readouterr().err
     assert "autonet train: interrupted by SIGINT before the first checkpoint; nothing to resume" in err
@@ -259,12 +261,12 @@ def test_crash_during_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypa
         def crash(f, arrays):
             f.write(b"PK\x03\x04" + b"\0" * 100)  # the start of a zip, then the process "dies"
             raise KeyboardInterrupt
-        monkeypatch.setattr(checkpoint, "_write_arrays", crash)
+        monkeypatch.setattr(checkpoints, "_write_arrays", crash)
         expected = KeyboardInterrupt
     else:
         def no_rename(src, dst):
             raise OSError("disk full")
-        monkeypatch.setattr("autonet.fileio.os.replace", no_rename)
+        monkeypatch.setattr("autonet.storage.files.os.replace", no_rename)
         expected = OSError
     with pytest.raises(expected):
         save_checkpoint(path, _state(2.0))
@@ -571,10 +573,10 @@ def test_ctrl_c_during_download_leaves_no_partial_file(tmp_path, monkeypatch):
         out.write(b"\x1f\x8b" + b"\0" * 1000)  # part of an archive, then Ctrl-C
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_fetch", interrupted_fetch)
+    monkeypatch.setattr(fetch, "_fetch", interrupted_fetch)
     target = tmp_path / "cache" / "autonet"
     with pytest.raises(KeyboardInterrupt):
-        data.download_cifar10(target, url="http://127.0.0.1:9/x.tar.gz", quiet=True)
+        fetch.download_cifar10(target, url="http://127.0.0.1:9/x.tar.gz", quiet=True)
     assert not (tmp_path / "cache").exists()  # nothing left, not even the folders it made
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from autonet.cli import main
 from autonet.errors import ConfigError
-from autonet.experiment import RunConfig
+from autonet.run import RunConfig
 from autonet.sweep import build_space, load_space, make_trials, parse_space, plan, run_sweep
 from fakedata import make_fake_cifar
 

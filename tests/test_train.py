@@ -136,7 +136,7 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    from autonet.fileio import atomic_write_json
+    from autonet.storage.files import atomic_write_json
 
     old = os.umask(0o022)
     try:

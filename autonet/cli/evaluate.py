@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 
-from autonet.commands.common import add_data_arguments
+from autonet.cli.common import add_data_arguments
 from autonet.errors import DataError
-from autonet.model_io import load_model
+from autonet.storage.models import load_model
 from autonet.net import accuracy
 
 

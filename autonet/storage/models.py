@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from autonet.errors import ModelFileError
-from autonet.fileio import atomic_savez
+from autonet.storage.files import atomic_savez
 from autonet.net import layer_sizes, num_layers
 
 FORMAT_VERSION = 1

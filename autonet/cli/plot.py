@@ -13,7 +13,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from autonet.commands.common import add_data_arguments, positive_int
+from autonet.cli.common import add_data_arguments, positive_int
 from autonet.errors import AutonetError, DataError
 
 
@@ -60,8 +60,8 @@ def _training_title(run: Path, config: dict, summary: dict) -> str:
 def main(args: argparse.Namespace) -> int:
     from autonet import plots
     from autonet.data import IMAGE_SIZE
-    from autonet.experiment import read_json
-    from autonet.model_io import load_model
+    from autonet.run import read_json
+    from autonet.storage.models import load_model
 
     run = Path(args.run_dir)
     has_history, has_model = (run / "history.json").is_file(), (run / "model.npz").is_file()

@@ -1,7 +1,9 @@
-"""``autonet`` command line: one subcommand per module in :mod:`autonet.commands`.
+"""``autonet`` command line: one subcommand per module of this package.
 
-Each command module exposes ``register(subparsers)``, which adds its parser
-and sets ``func`` to a function ``(args) -> int`` (the exit status).
+Each command module (``autonet.cli.train``, ``.evaluate``, ``.gradcheck``,
+``.plot``, ``.sweep``) exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` to a function ``(args) -> int`` (the exit status); flags and
+argument types shared by several commands live in :mod:`autonet.cli.common`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"autonet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"autonet.commands.{name}").register(sub)
+        importlib.import_module(f"autonet.cli.{name}").register(sub)
     return parser
 
 
@@ -38,6 +40,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autonet {args.command}: error: {e}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

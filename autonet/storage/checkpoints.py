@@ -13,7 +13,7 @@ into a UTF-8 JSON ``header`` that points at them::
 
 Python floats survive exactly (JSON writes ``repr``, the shortest string that
 reads back to the same double; long float lists are stored as float64 arrays).
-The file is written with :func:`autonet.fileio.atomic_write` (temporary file,
+The file is written with :func:`autonet.storage.files.atomic_write` (temporary file,
 fsync, rename), so a crash at any moment leaves the previous checkpoint
 intact, and read with ``allow_pickle=False``, so a crafted file cannot run
 code. ``meta`` describes what the state belongs to (config, data); on resume
@@ -32,8 +32,8 @@ from typing import IO, Any
 import numpy as np
 
 from autonet.errors import ModelFileError
-from autonet.fileio import atomic_write
-from autonet.model_io import read_npz
+from autonet.storage.files import atomic_write
+from autonet.storage.models import read_npz
 from autonet.net import layer_sizes
 
 FORMAT = "autonet-checkpoint"

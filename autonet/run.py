@@ -8,7 +8,7 @@ A run directory holds::
     summary.json   backend, val_acc, test_acc (or null), train_seconds, ...
     model.npz      params, mean image, class names, layer sizes (no pickles)
     plots/training.png
-    checkpoint.npz the trainer's full state (when checkpointing; see autonet.checkpoint)
+    checkpoint.npz the trainer's full state (when checkpointing; see autonet.storage.checkpoints)
 
 ``autonet train`` and ``autonet sweep`` both go through :func:`run`.
 """
@@ -29,10 +29,10 @@ from typing import Sequence
 import numpy as np
 
 from autonet.backends import get_backend
-from autonet.checkpoint import CHECKPOINT_NAME, Checkpointer
+from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.errors import ConfigError, DivergenceError
-from autonet.fileio import atomic_write_json, atomic_write_text
-from autonet.model_io import Model, save_model
+from autonet.storage.files import atomic_write_json, atomic_write_text
+from autonet.storage.models import Model, save_model
 from autonet.net import INITS, accuracy, fold_batchnorm, init_params, init_rng
 from autonet.augment import parse_augment
 from autonet.preprocess import PREPROCESS, Preprocessor, fit_preprocess

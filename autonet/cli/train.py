@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from autonet.backends import available_backends
-from autonet.commands.common import (
+from autonet.cli.common import (
     add_data_arguments,
     int_list,
     nonnegative_float,
@@ -21,10 +21,10 @@ from autonet.commands.common import (
     positive_float,
     positive_int,
 )
-from autonet.checkpoint import CHECKPOINT_NAME
+from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.errors import ConfigError, DivergenceError
 from autonet.augment import parse_augment
-from autonet.experiment import DTYPES, PRESETS, RunConfig, preset_config, read_json, run
+from autonet.run import DTYPES, PRESETS, RunConfig, preset_config, read_json, run
 from autonet.preprocess import PREPROCESS
 from autonet.schedules import SCHEDULES
 from autonet.interrupts import InterruptGuard, Interrupted

@@ -19,8 +19,8 @@ import os
 import time
 from pathlib import Path
 
-from autonet.commands.common import add_data_arguments, positive_int
-from autonet.commands.train import add_run_arguments, config_from_args, default_run_dir
+from autonet.cli.common import add_data_arguments, positive_int
+from autonet.cli.train import add_run_arguments, config_from_args, default_run_dir
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
 

@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from autonet.backends import available_backends, get_backend
-from autonet.commands.common import int_list, nonnegative_float, positive_int
+from autonet.cli.common import int_list, nonnegative_float, positive_int
 from autonet.gradcheck import numerical_param_grads, rel_error
 from autonet.net import init_params
 

@@ -1,1 +1,0 @@
-"""Subcommands of the ``autonet`` CLI (see :mod:`autonet.cli`)."""

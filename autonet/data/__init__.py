@@ -1,0 +1,41 @@
+"""CIFAR-10: find it, download and verify it, load it safely, split it.
+
+Four jobs, one module each:
+
+- :mod:`autonet.data.locate` -- which folder holds the batches
+  (``data_dir`` argument, then ``$AUTONET_DATA``, then the per-user cache);
+- :mod:`autonet.data.download` -- fetch the official archive, check its md5,
+  extract it with every member vetted;
+- :mod:`autonet.data.safe_pickle` -- the restricted unpickler and the
+  validation of batch and meta files;
+- :mod:`autonet.data.cifar10` -- split into train / validation / test and
+  convert to flat float rows in HWC order.
+
+Typical use::
+
+    from autonet.data import load_cifar10
+    data = load_cifar10()            # 49,000 train / 1,000 val, float32, mean-subtracted
+    data.X_train.reshape(-1, 32, 32, 3)   # images, height x width x channel
+"""
+
+from autonet.data.cifar10 import CIFAR10, load_cifar10, to_images
+from autonet.data.cifar10_format import BATCH_DIR, CLASS_COUNT, IMAGE_SHAPE, IMAGE_SIZE
+from autonet.data.download import CIFAR10_MD5, CIFAR10_URL, download_cifar10
+from autonet.data.locate import default_cache_dir, locate_cifar10
+from autonet.data.safe_pickle import load_batch
+
+__all__ = [
+    "BATCH_DIR",
+    "CIFAR10",
+    "CIFAR10_MD5",
+    "CIFAR10_URL",
+    "CLASS_COUNT",
+    "IMAGE_SHAPE",
+    "IMAGE_SIZE",
+    "default_cache_dir",
+    "download_cifar10",
+    "load_batch",
+    "load_cifar10",
+    "locate_cifar10",
+    "to_images",
+]

@@ -1,0 +1,250 @@
+"""CIFAR-10 as arrays: split the training batches, convert CHW bytes to HWC floats.
+
+Typical use::
+
+    from autonet.data import load_cifar10
+    data = load_cifar10()            # 49,000 train / 1,000 val, float32, mean-subtracted
+    data.X_train.shape               # (49000, 3072)
+    data.X_train.reshape(-1, 32, 32, 3)   # images, height x width x channel
+
+Rows of every ``X`` are flattened in height-width-channel (HWC) order, as in
+cs231n, so ``X.reshape(-1, 32, 32, 3)`` yields images. The official batches
+store channel planes (CHW); :func:`~autonet.data.safe_pickle.load_batch`
+returns that raw order.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autonet.data.cifar10_format import (
+    IMAGE_SHAPE,
+    IMAGE_SIZE,
+    META_FILE,
+    TEST_BATCH,
+    TRAIN_BATCHES,
+)
+from autonet.data.locate import locate_cifar10
+from autonet.data.safe_pickle import load_batch, load_class_names
+from autonet.errors import ConfigError, DataError
+
+
+@dataclass
+class CIFAR10:
+    """CIFAR-10 split into train / validation / (optional) test.
+
+    Rows of every ``X`` are flattened images in HWC order, so
+    ``X.reshape(-1, 32, 32, 3)`` gives ``(N, height, width, channel)``.
+
+    Attributes
+    ----------
+    X_train : np.ndarray, shape (N_train, 3072)
+        Training images, in the requested float dtype; mean-subtracted when
+        loaded with ``subtract_mean=True``.
+    y_train : np.ndarray of int64, shape (N_train,)
+        Labels in ``[0, 10)``.
+    X_val, y_val : np.ndarray, shapes (N_val, 3072) and (N_val,)
+        Validation split: the last ``num_val`` of the 50,000 training-batch images.
+    X_test, y_test : np.ndarray or None, shapes (N_test, 3072) and (N_test,)
+        ``test_batch`` when the folder has it, else ``None``.
+    mean_image : np.ndarray, shape (3072,)
+        Mean of the training split only (same dtype as ``X_train``); add it
+        back to undo the subtraction.
+    class_names : list of str
+        ``label_names`` from ``batches.meta``; ``class_names[y]`` names label ``y``.
+    data_dir : Path
+        The ``cifar-10-batches-py`` folder the data was read from.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
+    mean_image: np.ndarray
+    class_names: list[str]
+    data_dir: Path
+
+
+def _chw_to_hwc_into(raw: np.ndarray, out: np.ndarray) -> None:
+    """Write uint8 CHW rows ``raw`` into the float rows ``out`` as HWC.
+
+    One pass that converts and permutes at once, so no intermediate copy of
+    the batch in another dtype is made.
+    """
+    n = raw.shape[0]
+    out.reshape(n, 32, 32, 3)[...] = raw.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def _gather_rows(batches: list[np.ndarray], start: int, stop: int, dtype: np.dtype) -> np.ndarray:
+    """Rows ``start:stop`` of the (virtual) concatenation of ``batches``, as HWC ``dtype``."""
+    out = np.empty((stop - start, IMAGE_SIZE), dtype=dtype)
+    offset = 0
+    for raw in batches:
+        lo, hi = max(start, offset), min(stop, offset + raw.shape[0])
+        if lo < hi:
+            _chw_to_hwc_into(raw[lo - offset : hi - offset], out[lo - start : hi - start])
+        offset += raw.shape[0]
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_split(total: int, num_val: int, num_train: int | None) -> int:
+    """Validate the split sizes; return the number of training images."""
+    if not _is_int(num_val) or not 0 <= num_val < total:
+        raise ConfigError(f"num_val must be an integer in [0, {total}), got {num_val!r}")
+    available = total - num_val
+    if num_train is None:
+        return available
+    if not _is_int(num_train) or not 1 <= num_train <= available:
+        raise ConfigError(
+            f"num_train must be an integer in [1, {available}] ({total} images minus "
+            f"num_val={num_val}), got {num_train!r}"
+        )
+    return int(num_train)
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise ConfigError(f"dtype {dtype!r} is not a numpy dtype") from exc
+    if dt.kind != "f":
+        raise ConfigError(f"dtype must be a floating type such as float32, got {dt}")
+    return dt
+
+
+def load_cifar10(
+    data_dir: str | os.PathLike | None = None,
+    num_val: int = 1000,
+    num_train: int | None = None,
+    dtype: Any = np.float32,
+    subtract_mean: bool = True,
+    download: bool = True,
+    quiet: bool = False,
+) -> CIFAR10:
+    """Load CIFAR-10 as flat HWC rows, split into train / validation / test.
+
+    ``data_batch_1`` .. ``data_batch_5`` are concatenated (50,000 images). The
+    validation split is the *last* ``num_val`` of them, the training split the
+    first ``50000 - num_val``, cut to the first ``num_train`` if given. The
+    test split is ``test_batch`` when present; otherwise ``X_test`` and
+    ``y_test`` are None and a ``UserWarning`` says so.
+
+    The mean image is computed over the (possibly truncated) training split
+    only and, when ``subtract_mean``, subtracted in place from every split.
+    Each split is converted from uint8 straight into ``dtype``; no float64
+    copy of the data is ever made (full float32 data is about 0.6 GB).
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        Folder that is or contains ``cifar-10-batches-py``; see :func:`locate_cifar10`.
+    num_val : int
+        Validation images, taken from the end of the training batches.
+    num_train : int, optional
+        Keep only the first ``num_train`` training images (small budgets).
+    dtype : numpy float dtype
+        dtype of every ``X`` and of ``mean_image``.
+    subtract_mean : bool
+        Subtract the training mean image from every split.
+    download : bool
+        Download the archive when no data is found.
+    quiet : bool
+        No download message or progress bar.
+
+    Returns
+    -------
+    CIFAR10
+        ``X_*`` have shape (N, 3072) in HWC order (``X.reshape(-1, 32, 32, 3)``
+        gives images); ``y_*`` are int64 of shape (N,).
+
+    Raises
+    ------
+    DataError
+        Data missing (with ``download=False``) or a file is missing, truncated,
+        malformed or unsafe.
+    DownloadError
+        The download was needed and failed.
+    ConfigError
+        ``num_val``, ``num_train`` or ``dtype`` is invalid.
+    """
+    dt = _float_dtype(dtype)
+    folder = locate_cifar10(data_dir, download=download, quiet=quiet)
+    class_names = load_class_names(folder / META_FILE)
+    loaded = [load_batch(folder / name) for name in TRAIN_BATCHES]
+    raws = [X for X, _ in loaded]
+    labels = np.concatenate([y for _, y in loaded])
+    del loaded
+    total = labels.shape[0]
+    n_train = _check_split(total, num_val, num_train)
+
+    X_train = _gather_rows(raws, 0, n_train, dt)
+    X_val = _gather_rows(raws, total - num_val, total, dt)
+    del raws
+    y_train = labels[:n_train].copy()
+    y_val = labels[total - num_val :].copy()
+    X_test, y_test = _load_test(folder, dt)
+
+    # float64 accumulator without a float64 copy of X: the reduction casts in small buffers.
+    mean_image = (X_train.sum(axis=0, dtype=np.float64) / n_train).astype(dt)
+    if subtract_mean:
+        for X in (X_train, X_val, X_test):
+            if X is not None:
+                X -= mean_image
+    return CIFAR10(X_train, y_train, X_val, y_val, X_test, y_test, mean_image, class_names, folder)
+
+
+def _load_test(folder: Path, dtype: np.dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
+    path = folder / TEST_BATCH
+    if not path.exists():
+        warnings.warn(
+            f"{folder} has no {TEST_BATCH}: no test split is available (X_test and y_test "
+            "are None). Tune and report on the validation split.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None, None
+    raw, y = load_batch(path)
+    return _gather_rows([raw], 0, raw.shape[0], dtype), y
+
+
+def to_images(X: np.ndarray, mean_image: np.ndarray | None = None) -> np.ndarray:
+    """Turn flat HWC rows back into images for plotting.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (N, 3072) or (3072,)
+        Rows as returned by :func:`load_cifar10` (HWC order).
+    mean_image : np.ndarray, shape (3072,), optional
+        Added back first, undoing mean subtraction.
+
+    Returns
+    -------
+    np.ndarray of float, shape (N, 32, 32, 3)
+        A new array (``X`` is not modified); pixel values are on the 0..255
+        scale when the mean has been restored, e.g. ``plt.imshow(img / 255)``.
+    """
+    X = np.asarray(X)
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[1] != IMAGE_SIZE:
+        raise DataError(f"expected rows of {IMAGE_SIZE} values, got shape {X.shape}")
+    dtype = X.dtype if X.dtype.kind == "f" else np.float64
+    images = X.astype(dtype, copy=True)
+    if mean_image is not None:
+        mean = np.asarray(mean_image)
+        if mean.shape != (IMAGE_SIZE,):
+            raise DataError(f"mean_image should have shape ({IMAGE_SIZE},), got {mean.shape}")
+        images += mean
+    return images.reshape(-1, *IMAGE_SHAPE)

@@ -1,0 +1,208 @@
+"""Download the official CIFAR-10 archive, verify its md5, and extract it safely.
+
+The archive is streamed to a temporary file, checked *before* it is opened,
+every member is vetted for path safety, and the extracted folder is renamed
+into place only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Iterable
+
+from autonet.data.cifar10_format import BATCH_DIR, META_FILE, TRAIN_BATCHES
+from autonet.errors import DownloadError
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+
+_CHUNK = 1 << 20  # download read size, bytes
+
+
+def download_cifar10(
+    target_dir: str | os.PathLike,
+    url: str = CIFAR10_URL,
+    md5: str = CIFAR10_MD5,
+    quiet: bool = False,
+    timeout: float = 60,
+) -> Path:
+    """Download the CIFAR-10 python archive, verify it, extract it into ``target_dir``.
+
+    The archive is streamed to a temporary file inside ``target_dir``, its md5
+    is checked *before* it is opened, every member is checked for path safety,
+    and it is extracted into a temporary folder that is renamed into place only
+    when complete. The archive itself is not kept.
+
+    Parameters
+    ----------
+    target_dir : path-like
+        Folder to put ``cifar-10-batches-py`` in (created if needed).
+    url : str
+        Archive URL.
+    md5 : str
+        Expected md5 hex digest of the archive.
+    quiet : bool
+        No message, no progress bar (the bar is also off when stderr is not a TTY).
+    timeout : float
+        Socket timeout in seconds.
+
+    Returns
+    -------
+    Path
+        ``target_dir / "cifar-10-batches-py"``. If it already exists nothing
+        is downloaded.
+
+    Raises
+    ------
+    DownloadError
+        Network or HTTP failure, md5 mismatch, unreadable or unsafe archive,
+        archive without the expected files. No partial files are left behind,
+        and folders this call created are removed again.
+    """
+    target = Path(target_dir).expanduser()
+    final = target / BATCH_DIR
+    if final.is_dir():
+        return final
+    created = _missing_ancestors(target)
+    tmp_archive: Path | None = None
+    tmp_extract: Path | None = None
+    try:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=target, prefix=".cifar-10-python.", suffix=".part")
+        except OSError as exc:
+            raise DownloadError(f"cannot write to download folder {target}: {exc}") from exc
+        tmp_archive = Path(name)
+        if not quiet:
+            print(f"Downloading CIFAR-10 from {url} to {target}", file=sys.stderr)
+        with os.fdopen(fd, "wb") as out:
+            digest = _fetch(url, out, timeout=timeout, quiet=quiet)
+        if digest.lower() != md5.lower():
+            raise DownloadError(
+                f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
+                "The download is corrupt or not the official archive; nothing was extracted."
+            )
+        tmp_extract = Path(tempfile.mkdtemp(dir=target, prefix=".cifar-10-extract."))
+        _safe_extract(tmp_archive, tmp_extract, url)
+        _rename_into_place(tmp_extract / BATCH_DIR, final)
+        return final
+    finally:
+        # Runs on success, on errors and on Ctrl-C alike.
+        _cleanup(tmp_archive, tmp_extract)
+        if not final.is_dir():
+            _remove_empty(created)
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def _remove_empty(folders: Iterable[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _cleanup(tmp_archive: Path | None, tmp_extract: Path | None) -> None:
+    if tmp_archive is not None:
+        tmp_archive.unlink(missing_ok=True)
+    if tmp_extract is not None:
+        shutil.rmtree(tmp_extract, ignore_errors=True)
+
+
+def _fetch(url: str, out: BinaryIO, timeout: float, quiet: bool) -> str:
+    """Stream ``url`` into ``out``; return the md5 hex digest of what was read."""
+    from tqdm import tqdm
+
+    digest = hashlib.md5()
+    received = 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            show = not quiet and sys.stderr.isatty()
+            with tqdm(total=total, unit="B", unit_scale=True, disable=not show,
+                      desc="cifar-10-python.tar.gz", file=sys.stderr) as bar:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise DownloadError(f"download of {url} failed: {exc.reason}") from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # timeouts, resets, bad URL
+        raise DownloadError(f"download of {url} failed: {type(exc).__name__}: {exc}") from exc
+    if total is not None and received != total:
+        raise DownloadError(f"download of {url} incomplete: got {received} of {total} bytes")
+    return digest.hexdigest()
+
+
+def _safe_extract(archive: Path, dest: Path, url: str) -> None:
+    """Extract the checked archive into ``dest`` after vetting every member."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member)
+            _check_complete(members)
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+                tar.extractall(dest, members=members, filter="data")
+            else:
+                tar.extractall(dest, members=members)
+    except DownloadError:
+        raise
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        raise DownloadError(
+            f"cannot extract archive from {url}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    """Refuse anything but plain files and folders strictly under ``cifar-10-batches-py/``."""
+    name = member.name
+    parts = PurePosixPath(name).parts
+    if name.startswith(("/", "\\")):
+        raise DownloadError(f"unsafe archive: absolute path {name!r}")
+    if ".." in parts or "\\" in name:
+        raise DownloadError(f"unsafe archive: path {name!r} escapes the target folder")
+    if not (member.isfile() or member.isdir()):
+        raise DownloadError(f"unsafe archive: {name!r} is a link, device or other special file")
+    if not parts or parts[0] != BATCH_DIR:
+        raise DownloadError(
+            f"unexpected archive member {name!r}: everything must be under {BATCH_DIR}/"
+        )
+
+
+def _check_complete(members: list[tarfile.TarInfo]) -> None:
+    names = {str(PurePosixPath(m.name)) for m in members if m.isfile()}
+    missing = [n for n in (*TRAIN_BATCHES, META_FILE) if f"{BATCH_DIR}/{n}" not in names]
+    if missing:
+        raise DownloadError(f"archive is missing {', '.join(f'{BATCH_DIR}/{n}' for n in missing)}")
+
+
+def _rename_into_place(src: Path, final: Path) -> None:
+    try:
+        os.rename(src, final)
+    except OSError as exc:
+        # Another process may have finished the same download first: keep theirs.
+        if not final.is_dir():
+            raise DownloadError(f"cannot move extracted data to {final}: {exc}") from exc

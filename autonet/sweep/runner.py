@@ -1,0 +1,191 @@
+"""Running trials: one trial into a run directory, and the executors that run many.
+
+Every executor (this process, joblib worker processes, a Dask cluster) calls
+:func:`run_trial` and yields ``(trial, result)`` as trials finish; :func:`run_sweep`
+hands each result to the same :class:`~autonet.sweep.record.SweepRecorder`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from autonet.errors import ConfigError, DivergenceError
+from autonet.run import RunConfig, load_data, run
+from autonet.storage.files import atomic_write_json
+from autonet.sweep.record import DIVERGED_FILE, METRICS, SweepRecorder, finished_result, metrics, one_line
+from autonet.sweep.trials import Trial, iterations_for
+
+_DATA_LOCK = threading.Lock()
+_DATA: list = []  # at most one (key, CIFAR10) pair per process
+
+
+def shared_data(cfg: RunConfig):
+    """The data ``cfg`` asks for, loaded once per process and reused by every trial in it."""
+    key = (cfg.data_dir, os.environ.get("AUTONET_DATA"), cfg.num_val, cfg.num_train, cfg.dtype)
+    with _DATA_LOCK:
+        if not _DATA or _DATA[0][0] != key:
+            _DATA.clear()  # free the previous data set before loading another
+            _DATA.append((key, load_data(cfg, quiet=True)))
+        return _DATA[0][1]
+
+
+@contextmanager
+def _blas_threads(n: int | None):
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None, ship: bool = False) -> dict:
+    """Train ``trial`` into ``run_dir`` and return its result row.
+
+    ``ship=True`` (remote workers) trains into a temporary folder and returns
+    its files as ``result["files"]`` (relative path -> bytes) for the caller to
+    write. A :class:`DivergenceError` is recorded in ``diverged.json`` and the
+    row's ``status`` is ``"diverged"``; any other error propagates.
+    """
+    out = Path(tempfile.mkdtemp(prefix="autonet-trial-")) if ship else Path(run_dir)
+    try:
+        config = dict(trial.config)
+        epochs = config.pop("epochs", None)
+        cfg = RunConfig.from_dict(config).validate()
+        # Overflow is the expected way for a too-large learning rate to fail; the
+        # trainer's finite check turns it into DivergenceError, recorded below.
+        with _blas_threads(blas_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            data = shared_data(cfg)
+            if epochs is not None:
+                cfg.num_iters = iterations_for(epochs, len(data.y_train), cfg.batch_size)
+            try:
+                result = metrics(run(cfg, out, data=data, quiet=True))
+            except DivergenceError as e:
+                result = {"status": "diverged", **{k: None for k in METRICS}, "error": str(e)}
+                atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration,
+                                                        "name": e.name})
+        result["name"] = trial.name
+        if ship:
+            result["files"] = {p.relative_to(out).as_posix(): p.read_bytes()
+                               for p in sorted(out.rglob("*")) if p.is_file()}
+        return result
+    finally:
+        if ship:
+            shutil.rmtree(out, ignore_errors=True)
+
+# ----- executors: each yields (trial, result) as trials finish -----
+
+
+def _serial(pending, trials_dir, blas_threads):
+    for t in pending:
+        yield t, run_trial(t, str(trials_dir / t.name), blas_threads)
+
+
+def _joblib(pending, trials_dir, jobs, blas_threads):
+    from joblib import Parallel, delayed
+
+    by_name = {t.name: t for t in pending}
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")
+    for result in parallel(delayed(run_trial)(t, str(trials_dir / t.name), blas_threads) for t in pending):
+        yield by_name[result["name"]], result
+
+
+def _dask(pending, scheduler, blas_threads):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask: pip install 'autonet[dask]'") from None
+    by_name = {t.name: t for t in pending}
+    token = hashlib.sha1(f"{time.time_ns()}-{os.getpid()}".encode()).hexdigest()[:8]
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as e:
+        raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+    with client:
+        futures = [client.submit(run_trial, t, None, blas_threads, True, key=f"autonet-{t.name}-{token}",
+                                 pure=False) for t in pending]
+        for future in as_completed(futures):
+            result = future.result()
+            yield by_name[result["name"]], result
+
+
+def local_blas_threads(jobs: int) -> int:
+    """BLAS threads per worker so that ``jobs * threads <= cores``."""
+    from joblib import cpu_count
+
+    cores = cpu_count()
+    if jobs > cores:
+        raise ConfigError(f"--jobs {jobs} exceeds the {cores} CPU cores available here")
+    return max(1, cores // jobs)
+
+
+def run_sweep(trials: Sequence[Trial], sweep_dir: str | os.PathLike, keys: Sequence[str], *,
+              jobs: int = 1, scheduler: str | None = None, blas_threads: int | None = None,
+              meta: Mapping | None = None, log: Callable[[str], None] | None = print,
+              on_result: Callable[[Trial, dict], None] | None = None) -> list[dict]:
+    """Run every trial not yet finished in ``sweep_dir``; return all rows (trial order).
+
+    Parameters
+    ----------
+    trials : from :func:`plan` / :func:`make_trials`
+    sweep_dir : created; trial ``t`` runs in ``sweep_dir/trials/<t.name>``
+    keys : the searched keys (columns of results.csv)
+    jobs : local worker processes (joblib); 1 runs in this process
+    scheduler : ``tcp://HOST:PORT`` of a Dask scheduler (excludes ``jobs > 1``)
+    blas_threads : BLAS threads per trial; default ``cores // jobs`` for
+        ``jobs > 1``, else unlimited (Dask workers keep their own setting)
+    meta : written to ``sweep.json`` (what was asked, for the record)
+    log : one line per finished trial (None: silent)
+    on_result : called after each trial is recorded (tests, progress hooks)
+    """
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    if scheduler and jobs > 1:
+        raise ConfigError("give --jobs N or --scheduler, not both (Dask workers set the parallelism)")
+    if jobs > 1 and blas_threads is None:
+        blas_threads = local_blas_threads(jobs)
+    out = Path(sweep_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "sweep.json", {**(meta or {}), "keys": list(keys), "trials": [t.name for t in trials]})
+    rec = SweepRecorder(trials, out, keys)
+    pending = []
+    for t in trials:
+        done = finished_result(rec.run_dir(t))
+        if done is None:
+            pending.append(t)
+        else:
+            rec.record(t, done)
+    rec.write_csv()
+    if log and len(pending) < len(trials):
+        log(f"resuming: {len(trials) - len(pending)} of {len(trials)} trials already finished, skipped")
+    if scheduler:
+        results = _dask(pending, scheduler, blas_threads)
+    elif jobs > 1:
+        results = _joblib(pending, out / "trials", jobs, blas_threads)
+    else:
+        results = _serial(pending, out / "trials", blas_threads)
+    for k, (trial, result) in enumerate(results, start=1):
+        rec.record(trial, result)
+        if log:
+            log(f"[{k}/{len(pending)}] {trial.name}: {one_line(result)}")
+        if on_result:
+            on_result(trial, result)
+    rows = rec.rows()
+    finished = [r for r in rows if r["status"] != "pending"]
+    if any(r["status"] == "ok" for r in finished):
+        from autonet.plots import plot_sweep_heatmap
+
+        plot_sweep_heatmap(finished, out / "heatmap.png", title=f"Sweep {out.name}: validation accuracy")
+    return rows
+

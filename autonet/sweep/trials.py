@@ -1,0 +1,74 @@
+"""Trials: the points of a space on top of a base config, each with a stable name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from autonet.run import RunConfig
+from autonet.sweep.space import Space
+
+_SHORT = {"learning_rate": "lr", "learning_rate_decay": "decay", "batch_size": "bs", "num_iters": "iters"}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One point of the space: its searched ``params`` and full ``config`` (RunConfig dict + epochs)."""
+
+    index: int
+    name: str
+    params: dict
+    config: dict
+
+
+def format_value(value: Any) -> str:
+    """A searched value as written in trial names and tables: ``1024x512``, ``flip+crop``, ``0.001``."""
+    if isinstance(value, (tuple, list)):
+        return ("x" if all(isinstance(v, int) for v in value) else "+").join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def trial_name(params: Mapping, config: Mapping) -> str:
+    """``<key=value_...>-<8 hex digits of sha1(config without data_dir)>``; ``params``: the varied keys."""
+    canon = json.dumps({k: v for k, v in config.items() if k != "data_dir"}, sort_keys=True, default=list)
+    digest = hashlib.sha1(canon.encode()).hexdigest()[:8]
+    slug = "_".join(f"{_SHORT.get(k, k)}={format_value(v)}" for k, v in params.items())
+    slug = "".join(c if c.isalnum() or c in "=_.+-x" else "-" for c in slug)[:80]
+    return f"{slug}-{digest}" if slug else f"trial-{digest}"
+
+
+def make_trials(base: RunConfig, points: Iterable[Mapping], name_keys: Sequence[str] | None = None) -> list[Trial]:
+    """Trials from searched points on top of ``base``; later duplicates are dropped.
+
+    ``name_keys``: the keys that appear in trial names (default: every key of a point).
+    """
+    base_dict = base.to_dict()
+    trials, seen = [], set()
+    for point in points:
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in point.items()}
+        config = {**base_dict, **params}
+        if "epochs" in params:
+            config.pop("num_iters")
+        check = {k: v for k, v in config.items() if k != "epochs"}
+        RunConfig.from_dict(check).validate()
+        name = trial_name({k: v for k, v in params.items() if name_keys is None or k in name_keys}, config)
+        if name not in seen:
+            seen.add(name)
+            trials.append(Trial(len(trials), name, params, config))
+    return trials
+
+
+def plan(space: Space, base: RunConfig, random: int | None = None, seed: int = 0) -> list[Trial]:
+    """The grid of ``space`` (``random`` None) or ``random`` points drawn with ``seed``."""
+    points = space.grid() if random is None else space.sample(random, seed)
+    varied = [k for k, d in space.dims.items() if d.kind != "values" or len(d.values) > 1]
+    return make_trials(base, points, name_keys=varied)
+
+
+def iterations_for(epochs: float, num_train: int, batch_size: int) -> int:
+    """``round(epochs * max(num_train // batch_size, 1))``, at least 1 (the trainer's epoch)."""
+    return max(1, round(epochs * max(num_train // batch_size, 1)))
