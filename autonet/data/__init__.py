@@ -1,6 +1,6 @@
-"""CIFAR-10: find it, download and verify it, load it safely, split it.
+"""Datasets: find them, download and verify them, load them safely, split them.
 
-Four jobs, one module each:
+CIFAR-10, four jobs, one module each:
 
 - :mod:`autonet.data.locate` -- which folder holds the batches
   (``data_dir`` argument, then ``$AUTONET_DATA``, then the per-user cache);
@@ -11,6 +11,10 @@ Four jobs, one module each:
 - :mod:`autonet.data.cifar10` -- split into train / validation / test and
   convert to flat float rows in HWC order.
 
+MNIST and Fashion-MNIST (the official gzip IDX files, parsed without pickle):
+:mod:`autonet.data.idx`; loaded into a :class:`autonet.data.dataset.Dataset`
+(the same splits as CIFAR-10, plus the input's ``image_shape``).
+
 Typical use::
 
     from autonet.data import load_cifar10
@@ -20,7 +24,9 @@ Typical use::
 
 from autonet.data.cifar10 import CIFAR10, load_cifar10, to_images
 from autonet.data.cifar10_format import BATCH_DIR, CLASS_COUNT, IMAGE_SHAPE, IMAGE_SIZE
+from autonet.data.dataset import Dataset
 from autonet.data.download import CIFAR10_MD5, CIFAR10_URL, download_cifar10
+from autonet.data.idx import IDX_SOURCES, load_idx_dataset, read_idx
 from autonet.data.locate import default_cache_dir, locate_cifar10
 from autonet.data.safe_pickle import load_batch
 
@@ -30,12 +36,16 @@ __all__ = [
     "CIFAR10_MD5",
     "CIFAR10_URL",
     "CLASS_COUNT",
+    "Dataset",
+    "IDX_SOURCES",
     "IMAGE_SHAPE",
     "IMAGE_SIZE",
     "default_cache_dir",
     "download_cifar10",
     "load_batch",
     "load_cifar10",
+    "load_idx_dataset",
     "locate_cifar10",
+    "read_idx",
     "to_images",
 ]

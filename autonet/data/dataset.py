@@ -1,0 +1,77 @@
+"""A loaded dataset of any shape: the splits, the training mean, class names, input shape.
+
+:class:`autonet.data.CIFAR10` is the CIFAR-10 instance of the same layout;
+:class:`Dataset` holds every other source (MNIST, Fashion-MNIST, an ``.npz``
+file). Rows of every ``X`` are flat; when the inputs are images,
+``X.reshape(-1, *image_shape)`` gives them in height-width-channel order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Dataset:
+    """Train / validation / (optional) test splits of flat rows.
+
+    Attributes
+    ----------
+    X_train, y_train : (N_train, D) float rows (mean-subtracted when loaded so) and (N_train,) int64 labels
+    X_val, y_val : the validation split, the same layout
+    X_test, y_test : the test split, or None when the source has none
+    mean_image : (D,) mean of the training rows (subtracted from every split when loaded so)
+    class_names : ``class_names[y]`` names label ``y``; labels lie in ``[0, len(class_names))``
+    data_dir : where the data was read from
+    image_shape : ``(H, W, C)`` when the rows are images (D = H*W*C), else None
+    name : the dataset's name (``"mnist"``, ``"fashion-mnist"``, or the file name)
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
+    mean_image: np.ndarray
+    class_names: list[str]
+    data_dir: Path
+    image_shape: tuple[int, int, int] | None = None
+    name: str = ""
+
+
+def split_dataset(X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None, y_test: np.ndarray | None, *,
+                  class_names: list[str], data_dir: Path, image_shape: tuple[int, int, int] | None, name: str,
+                  num_val: int = 1000, num_train: int | None = None, dtype=np.float32,
+                  subtract_mean: bool = True) -> Dataset:
+    """Split validated rows as :func:`autonet.data.load_cifar10` splits CIFAR-10.
+
+    The validation split is the *last* ``num_val`` rows of ``X``, the training
+    split the first ``N - num_val`` (cut to the first ``num_train``); every
+    split is converted to ``dtype`` and, when ``subtract_mean``, has the
+    training mean (accumulated in float64) subtracted.
+
+    Parameters
+    ----------
+    X : (N, D) rows (any real dtype, e.g. uint8 pixels); y : (N,) labels in [0, len(class_names))
+    X_test, y_test : the test split or None
+    """
+    from autonet.data.cifar10 import _check_split, _float_dtype
+
+    dt = _float_dtype(dtype)
+    total = len(y)
+    n_train = _check_split(total, num_val, num_train)
+    X_train = X[:n_train].astype(dt)
+    X_val = X[total - num_val :].astype(dt)
+    X_te = None if X_test is None else X_test.astype(dt)
+    mean_image = (X_train.sum(axis=0, dtype=np.float64) / n_train).astype(dt)
+    if subtract_mean:
+        for part in (X_train, X_val, X_te):
+            if part is not None:
+                part -= mean_image
+    as_labels = lambda v: None if v is None else np.asarray(v, dtype=np.int64).copy()  # noqa: E731
+    return Dataset(X_train, as_labels(y[:n_train]), X_val, as_labels(y[total - num_val :]), X_te,
+                   as_labels(y_test), mean_image, list(class_names), Path(data_dir), image_shape, name)
