@@ -184,3 +184,13 @@ def test_autograd_path_has_no_handwritten_derivatives():
     text = (ROOT / "autonet" / "autograd_loss.py").read_text()
     for forbidden in ("defvjp", "defjvp", "primitive", "import manual", "from manual", "dscores"):
         assert forbidden not in text, forbidden
+
+
+@pytest.mark.parametrize("backend", ["manual", "autograd"])
+def test_backend_passes_the_check_battery(backend):
+    """The battery ``autonet check`` runs on students' code (exercise toy, sizes 1 and 2, reg 0 and > 0,
+    ReLU kinks, scores of 1000) passes on autonet's own backends, so a third backend is held to the same cases."""
+    from autonet.testing import assert_backend_passes
+
+    report = assert_backend_passes(backend)
+    assert len(report.checks) >= 60 and not report.diagnoses
