@@ -38,7 +38,8 @@ import numpy as np
 
 from autonet.errors import ConfigError, DataError, DivergenceError
 from autonet.net import accuracy, check_inputs
-from autonet.augment import IMAGE_SHAPE, augment_batch, parse_augment
+from autonet.augment import augment_batch, parse_augment
+from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.net import ACTIVATIONS, has_batchnorm, init_bn_state
 from autonet.fused_update import FusedUpdate
 from autonet.workspace import ManualWorkspace
