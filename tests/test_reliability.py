@@ -160,12 +160,16 @@ def test_signal_writes_checkpoint_prints_resume_hint_and_exits_nonzero(fake_dir,
 def test_second_ctrl_c_exits_at_once_without_a_new_checkpoint(fake_dir, tmp_path):
     out = tmp_path / "run"
     log = tmp_path / "log"
-    proc = start_slow_cli(train_args(fake_dir, out, every=2), 0.3, log)
+    proc = start_slow_cli(train_args(fake_dir, out, every=2), 1.0, log)
     wait_for(lambda: (out / CHECKPOINT_NAME).is_file(), proc)
     before = (out / CHECKPOINT_NAME).read_bytes()
+    # The checkpoint appears before the rest of its iteration's callbacks (the interrupt check among
+    # them) have run; a SIGINT in that gap stops the run at once, and the second one then meets the
+    # default handler. Waiting 0.3 s puts both signals inside the next 1 s step.
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     wait_for(lambda: "SIGINT received" in log.read_text(), proc)
-    proc.send_signal(signal.SIGINT)  # arrives while the 0.3 s step is still running
+    proc.send_signal(signal.SIGINT)  # arrives while the 1 s step is still running
     assert proc.wait(timeout=60) == 130
     assert "SIGINT again: exiting at once" in log.read_text()
     assert "resume with" not in log.read_text()
