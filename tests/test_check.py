@@ -16,7 +16,12 @@ import pytest
 
 from autonet.checking import TargetError, check_two_layer
 from autonet.cli import main
-from autonet.testing import assert_backend_passes, assert_gradients_match, assert_layers_match, check
+from autonet.testing import (
+    assert_backend_passes,
+    assert_gradients_match,
+    assert_layers_match,
+    check,
+)
 
 STUDENTS = Path(__file__).resolve().parent / "students"
 
