@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from autonet.backends import get_backend
+from autonet.data.cifar10_format import IMAGE_SIZE
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.errors import ConfigError, DivergenceError
 from autonet.storage.files import atomic_write_json, atomic_write_text
@@ -96,8 +97,8 @@ class RunConfig:
             raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESS)}, got {self.preprocess!r}")
         if not (isinstance(self.whiten_eps, (int, float)) and self.whiten_eps > 0):
             raise ConfigError(f"whiten_eps must be > 0, got {self.whiten_eps!r}")
-        if not (isinstance(self.pca_components, int) and 1 <= self.pca_components <= 3072):
-            raise ConfigError(f"pca_components must be an integer in [1, 3072], got {self.pca_components!r}")
+        if not (isinstance(self.pca_components, int) and 1 <= self.pca_components <= IMAGE_SIZE):
+            raise ConfigError(f"pca_components must be an integer in [1, {IMAGE_SIZE}], got {self.pca_components!r}")
         self.augment = parse_augment(self.augment)
         if self.preprocess == "pca" and self.augment:
             raise ConfigError("augment needs image rows; PCA-reduced rows cannot be flipped or cropped "

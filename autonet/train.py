@@ -38,8 +38,11 @@ import numpy as np
 
 from autonet.errors import ConfigError, DataError, DivergenceError
 from autonet.net import accuracy, check_inputs
-from autonet.augment import IMAGE_SHAPE, augment_batch, parse_augment
+from autonet.augment import augment_batch, parse_augment
+from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.net import ACTIVATIONS, has_batchnorm, init_bn_state
+from autonet.fused_update import FusedUpdate
+from autonet.workspace import ManualWorkspace
 from autonet.optim import UPDATE_RULES, get_update_rule
 from autonet.schedules import SCHEDULES, learning_rate_at
 
@@ -166,6 +169,9 @@ class Trainer:
         resumed run sees the same batches. A given sampler keeps its own state
         (not saved); :class:`autonet.facade.TwoLayerNet` passes one drawing from
         NumPy's global random state, as the exercise does.
+    fast : take the in-place fast paths (equal bit for bit to the reference
+        path taken with ``fast=False``, which calls the update rule of
+        :mod:`autonet.optim` on every parameter)
 
     Attributes
     ----------
@@ -177,10 +183,15 @@ class Trainer:
 
     def __init__(self, loss_and_grads, params: dict, X_train, y_train, X_val=None, y_val=None,
                  config: TrainConfig | None = None, callbacks: Iterable[Callback] = (),
-                 sampler: BatchSampler | None = None) -> None:
+                 sampler: BatchSampler | None = None, fast: bool = True) -> None:
         self.config = (config or TrainConfig()).validate()
         self.loss_and_grads = loss_and_grads
+        if fast and ManualWorkspace.is_reference(loss_and_grads):  # the same step into preallocated buffers
+            self.loss_and_grads = ManualWorkspace(params)
         self.update_rule = get_update_rule(self.config.update)
+        # the same rule applied in place, block by block (equal bit for bit, see autonet.fused_update)
+        self._fused_update = (FusedUpdate(self.config.update)
+                              if fast and FusedUpdate.supports(self.config.update) else None)
         self.params = {k: np.array(v, copy=True) for k, v in params.items()}
         self.dtype = self.params["W1"].dtype
         check_inputs(self.params, X_train, y_train, names=("X_train", "y_train"))
@@ -285,10 +296,13 @@ class Trainer:
         if self.bn_state:
             self._update_bn_state(options["bn_stats"])
         lr = self.learning_rate
-        for name, w in self.params.items():
-            cfg = self.opt_state[name]
+        for cfg in self.opt_state.values():
             cfg["learning_rate"] = lr
-            self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], cfg)
+        if self._fused_update is not None:
+            self._fused_update(self.params, grads, self.opt_state)
+        else:
+            for name, w in self.params.items():
+                self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], self.opt_state[name])
         self.history["loss"].append(float(loss))
         self.iteration += 1
         if self.iteration % self.iterations_per_epoch == 0:
