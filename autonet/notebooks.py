@@ -62,8 +62,9 @@ def execute_notebook(path: Path, kernel_name: str, budget: str = "small"):
     old = os.environ.get("AUTONET_NB_BUDGET")
     os.environ["AUTONET_NB_BUDGET"] = budget
     try:
+        # no timings and one output per stream: a re-execution changes only what the code changed
         nbclient.NotebookClient(nb, kernel_name=kernel_name, timeout=TIMEOUT, record_timing=False,
-                                resources={"metadata": {"path": str(path.parent)}}).execute()
+                                coalesce_streams=True, resources={"metadata": {"path": str(path.parent)}}).execute()
     finally:
         if old is None:
             os.environ.pop("AUTONET_NB_BUDGET", None)
