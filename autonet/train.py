@@ -290,8 +290,21 @@ class Trainer:
         if self.config.augment:
             X_batch = augment_batch(X_batch, self.rng, flip="flip" in self.config.augment,
                                     crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0)
+        loss = self.update_on_batch(X_batch, self.y_train[idx])
+        self.history["loss"].append(loss)
+        self.iteration += 1
+        if self.iteration % self.iterations_per_epoch == 0:
+            self._end_epoch()
+        return float(loss)
+
+    def update_on_batch(self, X_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """Forward, backward and the parameter update on one given batch; returns its loss.
+
+        The body of :meth:`step` after the batch is drawn: no history, no
+        iteration count, no epoch end (so a benchmark can time just this).
+        """
         options = self._backend_options()
-        loss, grads = self.loss_and_grads(self.params, X_batch, self.y_train[idx], reg=self.config.reg, **options)
+        loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
         self._check_finite(loss, grads)
         if self.bn_state:
             self._update_bn_state(options["bn_stats"])
@@ -303,10 +316,6 @@ class Trainer:
         else:
             for name, w in self.params.items():
                 self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], self.opt_state[name])
-        self.history["loss"].append(float(loss))
-        self.iteration += 1
-        if self.iteration % self.iterations_per_epoch == 0:
-            self._end_epoch()
         return float(loss)
 
     def _check_finite(self, loss: float, grads: dict) -> None:
