@@ -6,6 +6,7 @@ import argparse
 import json
 
 from autonet.cli.common import add_data_arguments
+from autonet.cli.plot import check_classes
 from autonet.errors import DataError
 from autonet.storage.models import load_model
 from autonet.net import accuracy
@@ -38,6 +39,9 @@ def main(args: argparse.Namespace) -> int:
         raise DataError(f"no test split: {data.data_dir} has no test_batch")
     if X.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]}")
+    check_classes(model, data.class_names)
+    if len(y) == 0:
+        raise DataError(f"the {args.split} split is empty: no accuracy to report")
     X = X - model.mean_image.astype(dtype)
     acc = accuracy(model.params, X, y)
     result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc}
