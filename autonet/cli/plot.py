@@ -1,9 +1,9 @@
 """``autonet plot``: regenerate a run directory's figures from its files.
 
 From ``history.json``: ``training.png`` (loss and accuracy curves). From
-``model.npz``: ``weights.png`` (first-layer weights as images). With the
-CIFAR-10 validation split as well: ``confusion.png`` and
-``misclassified.png``. Figures whose inputs are missing are skipped, and the
+``model.npz``: ``weights.png`` (first-layer weights as images, when the inputs
+are images). With the validation split of the model's dataset as well:
+``confusion.png`` and ``misclassified.png``. Figures whose inputs are missing are skipped, and the
 command says which and why.
 """
 
@@ -13,7 +13,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, positive_int
+from autonet.cli.common import add_data_arguments, add_dataset_argument, positive_int
 from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.plots import MAX_DPI
 
@@ -63,20 +63,21 @@ def output_dir(out: Path) -> Path:
 def register(sub) -> None:
     p = sub.add_parser("plot", help="regenerate a run's figures (curves, weights, confusion matrix)",
                        description="Redraw the figures of RUN_DIR from history.json and model.npz. The "
-                                   "confusion matrix and misclassified examples need the CIFAR-10 validation "
-                                   "split: looked for in --data-dir, else the run's own data_dir "
+                                   "confusion matrix and misclassified examples need the validation split of "
+                                   "the model's dataset (or --dataset): looked for in --data-dir, else the run's own data_dir "
                                    "(config.json), else $AUTONET_DATA, else the user cache (never "
                                    "downloaded here). --num-val defaults to the run's own value.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     p.add_argument("--dpi", type=_dpi, default=100, help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)")
+    add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p)
     p.set_defaults(func=main, num_val=None)
 
 
 def _val_predictions(model, config: dict, args: argparse.Namespace):
     """Raw val rows, labels and the model's predictions; raises AutonetError when no data."""
-    from autonet.data import load_cifar10
+    from autonet.data import load_dataset
     from autonet.net import predict
 
     dtype = model.params["W1"].dtype
@@ -84,20 +85,22 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
     num_val = args.num_val or config.get("num_val") or 1000
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
-        data = load_cifar10(data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False,
-                            download=False, quiet=True)
+        data = load_dataset(args.dataset or model.dataset or "cifar10", data_dir, num_val=num_val, num_train=1,
+                            dtype=dtype, subtract_mean=False, download=False, quiet=True)
     if data.X_val.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
-    return (data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype)),
-            list(data.class_names))
+    check_classes(model, data.class_names, args.dataset or model.dataset or "cifar10")
+    return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype))
 
 
-def check_classes(model, data_classes) -> None:
-    """:class:`DataError` unless the model's classes are the data's (a 5-class model on 10-class data)."""
+class ClassMismatch(DataError):
+    """The model's classes are not the data's: an error, not a reason to skip a figure."""
+
+
+def check_classes(model, data_classes, source: str) -> None:
+    """:class:`ClassMismatch` unless the model has as many classes as the data (a 5-class model on 10-class data)."""
     if len(model.class_names) != len(data_classes):
-        raise DataError(f"the model has {len(model.class_names)} classes ({', '.join(model.class_names[:5])}"
-                        f"{', ...' if len(model.class_names) > 5 else ''}), the data has {len(data_classes)}: "
-                        "not this model's data")
+        raise ClassMismatch(f"model has {len(model.class_names)} classes, {source} has {len(data_classes)}")
 
 
 def _training_title(run: Path, config: dict, summary: dict) -> str:
@@ -111,7 +114,6 @@ def _training_title(run: Path, config: dict, summary: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from autonet import plots
-    from autonet.data import IMAGE_SIZE
     from autonet.storage.models import load_model
 
     run = Path(args.run_dir)
@@ -138,21 +140,26 @@ def main(args: argparse.Namespace) -> int:
     model = load_model(run / "model.npz") if has_model else None
     if model is None:
         skipped.append(("weights.png, confusion.png, misclassified.png", "no model.npz"))
-    elif model.layer_sizes[0] != IMAGE_SIZE:
-        skipped.append(("weights.png", f"inputs are not 32x32x3 images (D={model.layer_sizes[0]})"))
+    elif model.image_shape is None or model.image_shape[2] not in (1, 3):
+        skipped.append(("weights.png", f"inputs are not grey or colour images (D={model.layer_sizes[0]})"))
     else:
-        written.append(plots.plot_weight_grid(model.params["W1"], out / "weights.png", dpi=args.dpi))
+        written.append(plots.plot_weight_grid(model.params["W1"], out / "weights.png", dpi=args.dpi,
+                                              image_shape=model.image_shape))
     if model is not None:
         try:
-            X, y, pred, data_classes = _val_predictions(model, config, args)
+            X, y, pred = _val_predictions(model, config, args)
+        except ClassMismatch:
+            raise
         except AutonetError as e:
             skipped.append(("confusion.png, misclassified.png", f"no validation data ({e})"))
         else:
-            check_classes(model, data_classes)
             cm = plots.confusion_matrix(y, pred, len(model.class_names))
             written.append(plots.plot_confusion_matrix(cm, model.class_names, out / "confusion.png", dpi=args.dpi))
-            written.append(plots.plot_misclassified(X, y, pred, model.class_names, out / "misclassified.png",
-                                                    dpi=args.dpi))
+            if model.image_shape is not None and model.image_shape[2] in (1, 3):
+                written.append(plots.plot_misclassified(X, y, pred, model.class_names, out / "misclassified.png",
+                                                        dpi=args.dpi, image_shape=model.image_shape))
+            else:
+                skipped.append(("misclassified.png", "inputs are not images"))
             print(f"validation accuracy {(pred == y).mean():.4f} on {len(y)} images")
 
     for path in written:
