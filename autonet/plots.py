@@ -15,8 +15,8 @@ PNG and returns its path.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -369,7 +369,7 @@ def plot_sweep_heatmap(rows: Sequence[dict], path: str | os.PathLike, title: str
         if bad:
             ax.scatter([r[x] for r in bad], [r[y] for r in bad], marker="x", color="tab:red", label="diverged")
             ax.legend(loc="best")
-        for r, a in zip(ok, accs):
+        for r, a in zip(ok, accs, strict=True):
             ax.annotate(f"{a:.1f}", (r[x], r[y]), textcoords="offset points", xytext=(0, 6), ha="center",
                         fontsize=7)
         for axis, vals in ((ax.set_xscale, xs), (ax.set_yscale, ys)):
@@ -377,7 +377,7 @@ def plot_sweep_heatmap(rows: Sequence[dict], path: str | os.PathLike, title: str
                 axis("log")
     else:
         grid = np.full((len(ys), len(xs)), np.nan)
-        for r, a in zip(ok, accs):
+        for r, a in zip(ok, accs, strict=True):
             i, j = ys.index(float(r[y])), xs.index(float(r[x]))
             grid[i, j] = a if np.isnan(grid[i, j]) else max(grid[i, j], a)
         diverged = {(ys.index(float(r[y])), xs.index(float(r[x]))) for r in bad}

@@ -23,23 +23,23 @@ import os
 import platform
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
+from autonet.augment import parse_augment
 from autonet.backends import get_backend
 from autonet.data.cifar10_format import IMAGE_SIZE
-from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.errors import ConfigError, DivergenceError, WriteError
+from autonet.interrupts import Interrupted, InterruptGuard
+from autonet.net import INITS, accuracy, fold_batchnorm, init_params, init_rng
+from autonet.preprocess import PREPROCESS, Preprocessor, fit_preprocess
+from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.storage.files import atomic_write_json, atomic_write_text
 from autonet.storage.lock import LOCK_NAME, RunLock
 from autonet.storage.models import Model, save_model
-from autonet.net import INITS, accuracy, fold_batchnorm, init_params, init_rng
-from autonet.augment import parse_augment
-from autonet.preprocess import PREPROCESS, Preprocessor, fit_preprocess
-from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.train import TrainConfig, Trainer
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -87,7 +87,7 @@ class RunConfig:
     augment: tuple = ()
     crop_padding: int = 4
 
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         get_backend(self.backend)
         self.hidden = tuple(int(h) for h in self.hidden)
         if any(h <= 0 for h in self.hidden):
@@ -118,7 +118,7 @@ class RunConfig:
         return TrainConfig.from_dict({**asdict(self), **overrides}).validate()
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -278,6 +278,7 @@ def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, inte
                       cfg.train_config(progress=not quiet), callbacks=[*callbacks, *extra],
                       image_shape=input_shape(data))
     if resume:
+        assert ckpt is not None
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
     else:

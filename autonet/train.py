@@ -31,20 +31,20 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
-from typing import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-from autonet.errors import ConfigError, DataError, DivergenceError
-from autonet.net import accuracy, check_inputs
 from autonet.augment import augment_batch, check_crop_padding, parse_augment
 from autonet.data.cifar10_format import IMAGE_SHAPE
-from autonet.net import ACTIVATIONS, has_batchnorm, init_bn_state
+from autonet.errors import ConfigError, DataError, DivergenceError
 from autonet.fused_update import FusedUpdate
-from autonet.workspace import ManualWorkspace
+from autonet.net import ACTIVATIONS, accuracy, check_inputs, has_batchnorm, init_bn_state
 from autonet.optim import UPDATE_RULES, get_update_rule
 from autonet.schedules import SCHEDULES, learning_rate_at
+from autonet.workspace import ManualWorkspace
 
 SAMPLING = ("replacement", "epoch")
 
@@ -76,7 +76,7 @@ class TrainConfig:
     print_every: int = 0  # print the loss every this many iterations (0: never)
     progress: bool = True  # tqdm bar (shown only when stderr is a terminal)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise :class:`ConfigError` naming the first invalid value."""
         positive = {"learning_rate": self.learning_rate, "num_iters": self.num_iters,
                     "batch_size": self.batch_size}
@@ -125,7 +125,7 @@ class TrainConfig:
             raise ConfigError(f"crop_padding must be an integer >= 0, got {self.crop_padding!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         """Build from a dict, ignoring keys that are not fields (e.g. CLI-only flags)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
@@ -252,7 +252,8 @@ class Trainer:
 
     def _backend_options(self) -> dict:
         """Keyword options for this step's ``loss_and_grads`` call (only those in use)."""
-        c, options = self.config, {}
+        c = self.config
+        options: dict[str, Any] = {}
         if c.activation != "relu":
             options["activation"] = c.activation
         if c.dropout:

@@ -29,9 +29,9 @@ import sys
 import time
 import warnings
 
+import common
 import numpy as np
 
-import common
 from autonet.augment import augment_batch
 from autonet.backends import get_backend
 from autonet.data import load_cifar10

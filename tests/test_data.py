@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 
 from autonet import data
-from autonet.data import download as fetch
 from autonet.data import (
     BATCH_DIR,
     default_cache_dir,
@@ -34,8 +33,8 @@ from autonet.data import (
     locate_cifar10,
     to_images,
 )
+from autonet.data import download as fetch
 from autonet.errors import AutonetError, ConfigError, DataError, DownloadError
-
 from fakedata import (
     CLASS_NAMES,
     make_fake_archive,

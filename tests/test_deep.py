@@ -39,7 +39,7 @@ def upstream_check(forward, inputs, dout, grads):
     Relative 1e-7, absolute 1e-10 for entries so small that the difference's
     rounding noise (~1e-11) dominates.
     """
-    for x, g in zip(inputs, grads):
+    for x, g in zip(inputs, grads, strict=True):
         num = numerical_gradient(lambda: float(np.sum(forward(*inputs)[0] * dout)), x)
         np.testing.assert_allclose(g, num, rtol=1e-7, atol=1e-10)
 
@@ -379,8 +379,8 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
     import json
 
     from autonet.cli import main
-    from autonet.run import RunConfig, export_params, load_data, preprocess_data
     from autonet.net import predict
+    from autonet.run import RunConfig, export_params, load_data, preprocess_data
     from autonet.train import Trainer
     from fakedata import make_fake_cifar
 
@@ -409,8 +409,8 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
 
 
 def test_presets_and_overrides():
-    from autonet.cli.train import config_from_args
     from autonet.cli import build_parser
+    from autonet.cli.train import config_from_args
     from autonet.run import PRESETS, RunConfig
 
     parse = lambda *argv: config_from_args(build_parser().parse_args(["train", *argv]))  # noqa: E731

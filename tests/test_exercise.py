@@ -140,7 +140,7 @@ def test_minibatches_are_the_exercise_draws():
     np.random.randn(6, 5), np.random.randn(5, 3)
     expected = [X[np.random.choice(50, 7)] for _ in range(3)]
     assert len(seen) == 3
-    for got, want in zip(seen, expected):
+    for got, want in zip(seen, expected, strict=True):
         np.testing.assert_array_equal(got, want)
 
 

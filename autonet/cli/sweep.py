@@ -23,7 +23,7 @@ from pathlib import Path
 
 from autonet.cli.common import add_data_arguments, positive_int
 from autonet.cli.train import add_run_arguments, config_from_args, default_run_dir
-from autonet.interrupts import InterruptGuard, Interrupted
+from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
 

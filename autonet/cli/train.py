@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autonet.augment import parse_augment
 from autonet.backends import available_backends
 from autonet.cli.common import (
     add_data_arguments,
@@ -21,15 +22,14 @@ from autonet.cli.common import (
     positive_float,
     positive_int,
 )
-from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.errors import ConfigError, DivergenceError
-from autonet.augment import parse_augment
-from autonet.run import CHECKPOINT_EVERY, DTYPES, PRESETS, SUMMARY_NAME, RunConfig, preset_config, read_json, run
-from autonet.preprocess import PREPROCESS
-from autonet.schedules import SCHEDULES
-from autonet.interrupts import InterruptGuard, Interrupted
+from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.net import INITS
 from autonet.optim import UPDATE_RULES
+from autonet.preprocess import PREPROCESS
+from autonet.run import CHECKPOINT_EVERY, DTYPES, PRESETS, SUMMARY_NAME, RunConfig, preset_config, read_json, run
+from autonet.schedules import SCHEDULES
+from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.train import SAMPLING
 
 _D = RunConfig()

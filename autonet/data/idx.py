@@ -30,7 +30,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from autonet.data.dataset import Dataset, split_dataset
 from autonet.data.locate import _chosen_place
 from autonet.errors import DataError, DownloadError
 
-IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+IDX_TYPES: dict[int, np.dtype] = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions
 LABELS_MAGIC = 0x00000801  # uint8, 1 dimension
@@ -111,7 +111,7 @@ def read_idx(path: str | os.PathLike, magic: int | None = None, max_bytes: int =
         with open(path, "rb") as raw:
             compressed = raw.read(2) == b"\x1f\x8b"
         with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
-            return _parse(f, path, magic, max_bytes)
+            return _parse(cast(BinaryIO, f), path, magic, max_bytes)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: not a readable IDX file ({type(exc).__name__}: {exc})") from None
 

@@ -33,9 +33,9 @@ from typing import IO, Any
 import numpy as np
 
 from autonet.errors import ModelFileError
+from autonet.net import layer_sizes
 from autonet.storage.files import atomic_write
 from autonet.storage.models import read_npz
-from autonet.net import layer_sizes
 
 FORMAT = "autonet-checkpoint"
 VERSION = 1

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from autonet.errors import ModelFileError
-from autonet.storage.files import atomic_savez
 from autonet.net import layer_sizes, num_layers
+from autonet.storage.files import atomic_savez
 
 FORMAT_VERSION = 1
 
@@ -145,4 +145,7 @@ def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int
     if shape.size and (shape.min() < 1 or int(np.prod(shape)) != D):
         raise ModelFileError(f"{path}: image_shape {tuple(int(s) for s in shape)} does not hold the "
                              f"{D} inputs of the first layer")
-    return (tuple(int(s) for s in shape) if shape.size else None), str(dataset)
+    if not shape.size:
+        return None, str(dataset)
+    height, width, channels = (int(s) for s in shape)
+    return (height, width, channels), str(dataset)

@@ -13,9 +13,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -68,7 +68,11 @@ def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None
     :class:`~autonet.interrupts.Interrupted` after the checkpoint is written
     (``interrupts``: the caller's entered guard).
     """
-    out = Path(tempfile.mkdtemp(prefix="autonet-trial-")) if ship else Path(run_dir)
+    if ship:
+        out = Path(tempfile.mkdtemp(prefix="autonet-trial-"))
+    else:
+        assert run_dir is not None, "run_dir is required unless ship=True"
+        out = Path(run_dir)
     try:
         config = dict(trial.config)
         epochs = config.pop("epochs", None)

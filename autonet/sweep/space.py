@@ -13,9 +13,10 @@ import json
 import math
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -185,7 +186,7 @@ class Space:
             raise ConfigError(f"{', '.join(ranged)}: a range can only be sampled; add --random N, "
                               "or give a list of values for a grid")
         keys = list(self.dims)
-        return [dict(zip(keys, combo)) for combo in itertools.product(*(self.dims[k].values for k in keys))]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(self.dims[k].values for k in keys))]
 
     def sample(self, n: int, seed: int) -> list[dict]:
         """``n`` points drawn with ``default_rng(seed)``, key by key in order."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from autonet.run import RunConfig
 from autonet.sweep.space import Space
@@ -47,7 +48,8 @@ def make_trials(base: RunConfig, points: Iterable[Mapping], name_keys: Sequence[
     ``name_keys``: the keys that appear in trial names (default: every key of a point).
     """
     base_dict = base.to_dict()
-    trials, seen = [], set()
+    trials: list[Trial] = []
+    seen: set[str] = set()
     for point in points:
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in point.items()}
         config = {**base_dict, **params}
