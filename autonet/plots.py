@@ -33,10 +33,12 @@ def _figure(figsize: tuple[float, float]):
 
 
 def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` atomically, in the format its suffix names (default PNG)."""
+    from autonet.storage.files import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    return path
+    fmt = path.suffix[1:].lower() or "png"
+    return atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format=fmt))
 
 
 def smooth(values, window: int) -> np.ndarray:

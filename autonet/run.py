@@ -9,6 +9,7 @@ A run directory holds::
     model.npz      params, mean image, class names, layer sizes (no pickles)
     plots/training.png
     checkpoint.npz the trainer's full state (when checkpointing; see autonet.storage.checkpoints)
+    .lock          held (fcntl.flock) by the one process writing the directory; see autonet.storage.lock
 
 ``autonet train`` and ``autonet sweep`` both go through :func:`run`.
 """
@@ -31,8 +32,9 @@ import numpy as np
 from autonet.backends import get_backend
 from autonet.data.cifar10_format import IMAGE_SIZE
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
-from autonet.errors import ConfigError, DivergenceError
+from autonet.errors import ConfigError, DivergenceError, WriteError
 from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file
+from autonet.storage.lock import LOCK_NAME, RunLock
 from autonet.storage.models import Model, save_model
 from autonet.net import INITS, accuracy, fold_batchnorm, init_params, init_rng
 from autonet.augment import parse_augment
@@ -41,6 +43,11 @@ from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.train import TrainConfig, Trainer
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+SUMMARY_NAME = "summary.json"
+CHECKPOINT_EVERY = 100  # default checkpoint period of autonet train and of every sweep trial, in iterations
+# What a run writes into its directory; ``overwrite=True`` removes exactly these.
+RUN_FILES = ("config.json", "history.json", "history.csv", SUMMARY_NAME, "model.npz", CHECKPOINT_NAME,
+             "plots/training.png", "diverged.json")
 
 
 @dataclass
@@ -187,7 +194,7 @@ def machine_info() -> dict:
 
 def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = False,
         callbacks: Sequence = (), checkpoint_every: int | None = None, resume: bool = False,
-        interrupts: InterruptGuard | None = None) -> dict:
+        interrupts: InterruptGuard | None = None, overwrite: bool = False) -> dict:
     """Train one network as ``cfg`` says and write its run directory.
 
     Parameters
@@ -204,20 +211,35 @@ def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = Fal
     interrupts : an entered :class:`InterruptGuard`: on SIGINT/SIGTERM the
         trainer stops after its current iteration, a checkpoint is written
         (when checkpointing) and :class:`Interrupted` propagates
+    overwrite : replace the run files of a directory that is not empty
+        (otherwise such a directory is refused, see :func:`open_run_dir`)
 
     Returns
     -------
-    The summary dict also written to ``summary.json``.
+    The summary dict also written to ``summary.json``. Resuming a run that
+    has finished changes nothing and returns its summary, with
+    ``"already_finished": True``.
 
     Raises
     ------
     DivergenceError
         Non-finite loss or gradient; the message says where the last good
         checkpoint is (the file is never overwritten by a non-finite state).
+    RunDirBusy
+        Another process is writing ``out_dir``.
+    WriteError
+        A file could not be written (disk full, read-only); the message says
+        where the last good checkpoint is and how to resume.
     """
     cfg.validate()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with open_run_dir(out, resume=resume, overwrite=overwrite):
+        if resume and (out / SUMMARY_NAME).is_file():
+            return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+        return _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts)
+
+
+def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
     if not resume:
         atomic_write_json(out / "config.json", cfg.to_dict())
     if data is None:
@@ -237,7 +259,98 @@ def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = Fal
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
     _fit(trainer, ckpt, interrupts)
-    return finish(cfg, trainer, data, out, pre)
+    try:
+        return finish(cfg, trainer, data, out, pre)
+    except WriteError as e:
+        raise _with_resume_hint(e, ckpt, out) from None
+
+
+# ----- the run directory: one writer, never someone else's files -----
+
+
+def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> RunLock:
+    """Create and lock ``out`` for one run; the returned lock is held (release it, or use ``with``).
+
+    A new run (``resume`` False) refuses a directory that holds anything but
+    a lock file, unless ``overwrite``, which removes the files a run writes
+    (:data:`RUN_FILES`) and keeps anything else. The check is repeated once
+    the lock is held, so two processes started on one empty directory cannot
+    both pass it.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is a file or below one, or holds another run or other files.
+    RunDirBusy
+        Another live process holds the directory's lock (message names its PID).
+    WriteError
+        ``out`` cannot be created or written (read-only, no space).
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the run")
+    if not resume:
+        _refuse_occupied(out, overwrite)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
+    except OSError as e:
+        raise WriteError.from_os_error(e, out) from None
+    lock = RunLock(out).acquire()
+    try:
+        if not resume:
+            _refuse_occupied(out, overwrite)
+            if overwrite:
+                _remove_run_files(out)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _refuse_occupied(out: Path, overwrite: bool) -> None:
+    try:
+        entries = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME)
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
+    except OSError as e:
+        raise WriteError.from_os_error(e, out) from None
+    if not entries or overwrite:
+        return
+    if "config.json" in entries:
+        if SUMMARY_NAME in entries:
+            what, hint = "a finished run", ""
+        elif CHECKPOINT_NAME in entries:
+            what, hint = "another run", f"resume it with --resume {out}, "
+        else:
+            what, hint = "another run (stopped before its first checkpoint)", ""
+        raise ConfigError(f"--out {out}: holds {what} (config.json); refusing to overwrite it: "
+                          f"{hint}choose another --out, or add --overwrite to replace it")
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise ConfigError(f"--out {out}: not empty ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
+                      f"{shown}); choose another --out, or add --overwrite to write the run into it")
+
+
+def _remove_run_files(out: Path) -> None:
+    for rel in RUN_FILES:
+        (out / rel).unlink(missing_ok=True)
+    for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> WriteError:
+    """``e`` with where the last good checkpoint is and how to continue."""
+    last = ckpt.describe() if ckpt is not None else None
+    if last:
+        tail = f"; last good checkpoint: {last}; free space or fix permissions, then resume with: " \
+               f"autonet train --resume {out}"
+    else:
+        tail = "; no checkpoint was written"
+    err = WriteError(f"{e}{tail}")
+    err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
+    return err
 
 
 def checkpoint_meta(cfg: RunConfig, data) -> dict:
@@ -261,9 +374,14 @@ def _fit(trainer: Trainer, ckpt: Checkpointer | None, interrupts: InterruptGuard
                 trainer.fit()
     except Interrupted as e:
         if ckpt is not None:
-            ckpt.save(trainer)
+            try:
+                ckpt.save(trainer)
+            except WriteError:
+                pass  # the previous checkpoint is intact; describe() still names it
         e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
         raise
+    except WriteError as e:  # disk full or read-only while saving a checkpoint
+        raise _with_resume_hint(e, ckpt, Path(ckpt.path).parent if ckpt else Path(".")) from None
     except DivergenceError as e:
         if ckpt is None:
             raise
@@ -301,7 +419,7 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
     save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names))
     plot_training(trainer.history, out / "plots" / "training.png",
                   title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
-    atomic_write_json(out / "summary.json", summary)
+    atomic_write_json(out / SUMMARY_NAME, summary)
     return summary
 
 

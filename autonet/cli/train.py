@@ -24,7 +24,7 @@ from autonet.cli.common import (
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.errors import ConfigError, DivergenceError
 from autonet.augment import parse_augment
-from autonet.run import DTYPES, PRESETS, RunConfig, preset_config, read_json, run
+from autonet.run import CHECKPOINT_EVERY, DTYPES, PRESETS, SUMMARY_NAME, RunConfig, preset_config, read_json, run
 from autonet.preprocess import PREPROCESS
 from autonet.schedules import SCHEDULES
 from autonet.interrupts import InterruptGuard, Interrupted
@@ -33,7 +33,6 @@ from autonet.optim import UPDATE_RULES
 from autonet.train import SAMPLING
 
 _D = RunConfig()
-CHECKPOINT_EVERY = 100  # default period of --checkpoint-every, in iterations
 EXIT_DIVERGED = 3  # exit status of a diverged run (bad input/config: 2; interrupt: 128 + signal)
 
 
@@ -145,7 +144,11 @@ def register(sub) -> None:
     add_run_arguments(p)
     add_data_arguments(p)
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="run directory (default: runs/<time>-<backend>)")
+                   help="run directory (default: runs/<time>-<backend>); refused if it holds anything, "
+                        "unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out name a directory that holds another run (its run files are replaced) "
+                        "or other files (kept)")
     p.add_argument("--checkpoint-every", type=nonnegative_int, default=CHECKPOINT_EVERY, metavar="N",
                    help="write RUN_DIR/checkpoint.npz every N iterations and at the end "
                         "(0: only at the end and on Ctrl-C/SIGTERM)")
@@ -173,7 +176,9 @@ def resume_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
         raise ConfigError(f"--resume {out}: config.json does not hold a config object")
     if args.data_dir is not None:
         saved["data_dir"] = args.data_dir
-    if not (out / CHECKPOINT_NAME).is_file():
+    if args.overwrite:
+        raise ConfigError("--resume continues a run; --overwrite would replace it: give one of them")
+    if not (out / CHECKPOINT_NAME).is_file() and not (out / SUMMARY_NAME).is_file():
         raise ConfigError(f"--resume {out}: no {CHECKPOINT_NAME} there (the run was stopped before its first "
                           "checkpoint); start it again without --resume")
     return RunConfig.from_dict(saved).validate(), out
@@ -214,13 +219,19 @@ def main(args: argparse.Namespace) -> int:
     with InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             summary = run(cfg, out, quiet=args.quiet, checkpoint_every=args.checkpoint_every,
-                          resume=bool(args.resume), interrupts=guard)
+                          resume=bool(args.resume), interrupts=guard, overwrite=args.overwrite)
         except Interrupted as e:
             print(interrupted_message(args.command, e, out), file=sys.stderr)
             return e.exit_code
         except DivergenceError as e:
             print(f"autonet {args.command}: error: {e}", file=sys.stderr)
             return EXIT_DIVERGED
+    if summary.get("already_finished"):
+        val = summary.get("val_acc")
+        print(f"{out}: this run has already finished ({summary.get('iterations')} iterations, val acc "
+              f"{val:.4f}); nothing to resume, nothing changed" if isinstance(val, float) else
+              f"{out}: this run has already finished; nothing to resume, nothing changed")
+        return 0
     test = "n/a (no test_batch)" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"
     print(f"backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
           f"test acc {test}, {summary['train_seconds']:.1f} s")
