@@ -322,6 +322,43 @@ def test_non_finite_state_is_never_saved(tmp_path):
     assert checkpoint_iteration(ck.path) == 4 and ck.describe().endswith("(iteration 4)")
 
 
+def test_periodic_saves_take_at_most_max_overhead_of_the_time(tmp_path, monkeypatch):
+    # a fake clock: every step takes 1 s, every save 10 s; every=1 asks for a save after each step
+    clock = [0.0]
+    monkeypatch.setattr(checkpoints.time, "perf_counter", lambda: clock[0])
+    saved = []
+
+    def slow_save(path, state, meta=None):
+        clock[0] += 10.0
+        saved.append(state["iteration"])
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", slow_save)
+    ck = Checkpointer(tmp_path / CHECKPOINT_NAME, every=1, max_overhead=0.02)
+
+    class T:
+        iteration = 0
+        params = {"W1": np.ones((2, 2))}
+
+        def state_dict(self):
+            return {"iteration": self.iteration}
+
+    t = T()
+    for _ in range(3000):
+        clock[0] += 1.0
+        t.iteration += 1
+        ck("iteration", t)
+    assert saved[0] == 1 and 5 <= len(saved) < 10  # saves k+1 waits until 500 (k+1) s: 2% of the time
+    assert ck.save_seconds <= 0.02 * clock[0] + 10.0  # the budget, give or take the last save
+    ck("end", t)
+    assert saved[-1] == 3000  # the end is always saved
+    unlimited = Checkpointer(tmp_path / "other.npz", every=1, max_overhead=0)
+    saved.clear()
+    for _ in range(5):
+        t.iteration += 1
+        unlimited("iteration", t)
+    assert len(saved) == 5
+
+
 # ----- damaged, foreign and mismatched checkpoints -----
 
 
