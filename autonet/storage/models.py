@@ -70,10 +70,7 @@ _FIXED = {  # name: (ndim, dtype kinds)
 }
 
 
-_DESCRIPTION = {  # optional members: name: (allowed shapes, dtype kinds)
-    "dataset": (((),), "U"),
-    "image_shape": (((0,), (3,)), "iu"),
-}
+_DESCRIPTION = ("dataset", "image_shape")  # optional members describing the inputs
 
 
 def _param_names(names) -> list[str]:
@@ -120,11 +117,10 @@ def _check_headers(path: Path, headers: dict, read) -> None:
         raise ModelFileError(f"{path}: mean_image has shape {headers['mean_image'][0]}, expected ({sizes[0]},)")
     if headers["class_names"][0] != (sizes[-1],):
         raise ModelFileError(f"{path}: {headers['class_names'][0][0]} class names for {sizes[-1]} outputs")
-    for k, (shapes, kinds) in _DESCRIPTION.items():
-        if k in headers and (headers[k][0] not in shapes or headers[k][1].kind not in kinds
-                             or headers[k][1].itemsize > MAX_CLASS_NAME_BYTES):
-            raise ModelFileError(f"{path}: {k} is {headers[k][1]}{list(headers[k][0])}; expected "
-                                 f"{' or '.join(str(list(s)) for s in shapes)} of kind {kinds!r}")
+    for k in _DESCRIPTION:  # their types are checked by _input_description; here only their size
+        if k in headers and (math.prod(headers[k][0]) > 3 or headers[k][1].itemsize > MAX_CLASS_NAME_BYTES):
+            raise ModelFileError(f"{path}: {k} is {headers[k][1]}{list(headers[k][0])}; far larger than a "
+                                 f"{k} can be")
     # Arrays a later format may add (preprocessing, ...): numbers or text, no larger than a D x D matrix.
     limit = (sizes[0] + 1) * sizes[0] * 8
     for k in sorted(set(headers) - set(_FIXED) - set(_DESCRIPTION) - set(params)):
