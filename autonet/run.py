@@ -137,11 +137,16 @@ def preprocess_data(cfg: RunConfig, data):
     from dataclasses import replace
 
     pre = fit_preprocess(data.X_train, cfg.preprocess, whiten_eps=cfg.whiten_eps,
-                         pca_components=cfg.pca_components)
+                         pca_components=cfg.pca_components, image_shape=input_shape(data))
     if pre.method == "mean":
         return pre, data
     return pre, replace(data, X_train=pre.transform(data.X_train), X_val=pre.transform(data.X_val),
                         X_test=None if data.X_test is None else pre.transform(data.X_test))
+
+
+def input_shape(data) -> tuple[int, int, int]:
+    """``data.image_shape``, or ``(1, 1, D)`` for rows that are not images (each feature its own channel)."""
+    return data.image_shape or (1, 1, data.X_train.shape[1])
 
 
 def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
@@ -233,20 +238,36 @@ def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = Fal
     """
     cfg.validate()
     out = Path(out_dir)
+    created = not out.exists()
     with open_run_dir(out, resume=resume, overwrite=overwrite):
         if resume and (out / SUMMARY_NAME).is_file():
             return {**read_json(out / SUMMARY_NAME), "already_finished": True}
-        return _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts)
+        try:
+            return _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts)
+        except BaseException:
+            if created:
+                _remove_if_unused(out)  # refused before training: leave no run directory behind
+            raise
+
+
+def _remove_if_unused(out: Path) -> None:
+    """Remove ``out`` if it holds nothing but its lock file (the run never wrote anything)."""
+    try:
+        if [p.name for p in out.iterdir()] == [LOCK_NAME]:
+            (out / LOCK_NAME).unlink()
+            out.rmdir()
+    except OSError:
+        pass
 
 
 def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
-    if not resume:
-        atomic_write_json(out / "config.json", cfg.to_dict())
+    """Everything is checked (data, memory, config against the checkpoint) before config.json is written."""
     if data is None:
         data = load_data(cfg, quiet=quiet)
     dtype = DTYPES[cfg.dtype]
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
+    check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
     params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=dtype,
                          batchnorm=cfg.batchnorm)
     ckpt = None
@@ -254,10 +275,13 @@ def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, inte
         ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
     extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
     trainer = Trainer(get_backend(cfg.backend), params, train.X_train, train.y_train, train.X_val, train.y_val,
-                      cfg.train_config(progress=not quiet), callbacks=[*callbacks, *extra])
+                      cfg.train_config(progress=not quiet), callbacks=[*callbacks, *extra],
+                      image_shape=input_shape(data))
     if resume:
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
+    else:
+        atomic_write_json(out / "config.json", cfg.to_dict())
     _fit(trainer, ckpt, interrupts)
     try:
         return finish(cfg, trainer, data, out, pre)
@@ -353,6 +377,21 @@ def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> Wr
     return err
 
 
+def check_memory(cfg: RunConfig, sizes: list[int], n_train: int, checkpoint: bool = True) -> None:
+    """Refuse, before allocating, a run whose parameters, optimizer state and batch would not fit."""
+    from autonet.augment import check_crop_padding
+    from autonet.memory import check_fits, training_bytes
+
+    if "crop" in cfg.augment:
+        check_crop_padding(cfg.crop_padding)  # before its canvas is counted
+    rows = cfg.batch_size if cfg.sampling == "replacement" else min(cfg.batch_size, n_train)
+    parts = training_bytes(sizes, rows, np.dtype(DTYPES[cfg.dtype]).itemsize, cfg.update,
+                           crop_padding=cfg.crop_padding if "crop" in cfg.augment else None, checkpoint=checkpoint)
+    hint = "lower --hidden or --batch-size" + (", or use --dtype float32" if cfg.dtype != "float32" else "")
+    check_fits(parts, what=f"a {'-'.join(map(str, sizes))} net with batch {rows} ({cfg.dtype}, {cfg.update})",
+               hint=hint)
+
+
 def checkpoint_meta(cfg: RunConfig, data) -> dict:
     """What a checkpoint must match to be resumed: the config (bar data_dir) and the data."""
     config = {k: v for k, v in cfg.to_dict().items() if k != "data_dir"}
@@ -400,6 +439,7 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
 
     params = export_params(trainer, pre)
     summary = {
+        "dataset": data.name,
         "backend": cfg.backend,
         "layer_sizes": [data.X_train.shape[1], *cfg.hidden, len(data.class_names)],
         "iterations": trainer.iteration,
@@ -416,7 +456,8 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
     }
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
-    save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names))
+    save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
+                                        image_shape=data.image_shape, dataset=data.name))
     plot_training(trainer.history, out / "plots" / "training.png",
                   title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
     atomic_write_json(out / SUMMARY_NAME, summary)
