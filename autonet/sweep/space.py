@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -20,10 +21,12 @@ import numpy as np
 
 from autonet.errors import ConfigError
 from autonet.run import RunConfig
+from autonet.storage.files import read_regular_file
 
 DATA_KEYS = ("data_dir", "num_val", "num_train", "dtype")
 EXTRA_KEYS = ("epochs",)
 RANGES = ("log_uniform", "uniform")
+MAX_SPACE_BYTES = 1 << 20  # a space file is a few lines
 _RUN_DEFAULTS = RunConfig()
 
 
@@ -210,18 +213,20 @@ def parse_space(obj: Any, source: str = "space") -> Space:
 
 
 def load_space(path: str | os.PathLike) -> Space:
-    """Read a space file: ``.toml`` (tomllib) or ``.json``."""
+    """Read a space file: ``.toml`` (tomllib; tomli on Python 3.10) or ``.json``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
         raise ConfigError(f"space file {path}: expected a .toml or .json file")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"space file {path}: cannot read it ({e.strerror or e})") from None
+    if not os.path.lexists(path):
+        raise ConfigError(f"space file {path}: cannot read it (No such file or directory)")
+    raw = read_regular_file(path, MAX_SPACE_BYTES, "space file", ConfigError)
     try:
         if suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10: the same parser, as a package
+                import tomli as tomllib
 
             obj = tomllib.loads(raw.decode("utf-8"))
         else:
