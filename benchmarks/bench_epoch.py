@@ -36,7 +36,8 @@ from autonet.augment import augment_batch
 from autonet.backends import get_backend
 from autonet.data import load_cifar10
 from autonet.net import init_params, init_rng
-from autonet.train import TrainConfig, Trainer
+from autonet.config import Config
+from autonet.train import Trainer
 
 TARGET = 0.85
 SEED_INIT, DEEP_INIT = dict(init="std", std=1e-4), dict(init="he")
@@ -52,7 +53,7 @@ POOL = 8  # pre-gathered batches for the step-only loop
 def epoch_runs(backend: str, data, sizes, batch: int, dtype, init: dict, sampling: str, augment=()):
     """Two closures, each running one epoch: through the Trainer, and step-only."""
     params = init_params(sizes, rng=init_rng(0), dtype=dtype, **init)
-    cfg = TrainConfig(batch_size=batch, sampling=sampling, train_acc_samples=100, progress=False,
+    cfg = Config(batch_size=batch, sampling=sampling, train_acc_samples=100, progress=False,
                       augment=augment)
     n = len(data.y_train)
     iters = max(n // batch, 1)
@@ -67,7 +68,7 @@ def epoch_runs(backend: str, data, sizes, batch: int, dtype, init: dict, samplin
 
     def end_to_end():
         trainer = Trainer(get_backend(backend), params, data.X_train, data.y_train,
-                          config=TrainConfig(**{**cfg.to_dict(), "num_iters": iters, "seed": next(seeds)}))
+                          config=Config(**{**cfg.to_dict(), "num_iters": iters, "seed": next(seeds)}))
         start = time.perf_counter()
         trainer.fit()
         return time.perf_counter() - start

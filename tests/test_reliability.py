@@ -35,12 +35,13 @@ from autonet.storage.checkpoints import (
 from autonet.cli import main
 from autonet.data import download as fetch
 from autonet.errors import ConfigError, DataError, DivergenceError, ModelFileError
-from autonet.run import RunConfig, load_data, run
+from autonet.run import load_data, run
 from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.storage.models import Model, save_model
 from autonet.facade import TwoLayerNet
 from autonet.net import init_params
-from autonet.train import TrainConfig, Trainer
+from autonet.config import Config
+from autonet.train import Trainer
 from fakedata import make_fake_cifar
 
 ITERS = 60
@@ -211,10 +212,10 @@ def test_interrupt_outside_training_is_immediate(fake_dir, tmp_path, monkeypatch
     assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
 
 
-def _small_cfg(**kw) -> RunConfig:
+def _small_cfg(**kw) -> Config:
     base = dict(hidden=(8,), num_val=10, batch_size=10, dtype="float64", std=1e-2, learning_rate=1e-3,
                 num_iters=30)
-    return RunConfig(**{**base, **kw})
+    return Config(**{**base, **kw})
 
 
 class StopAt:
@@ -450,7 +451,7 @@ def test_divergence_through_the_api_names_iteration_and_parameter(rng):
     X = rng.standard_normal((40, 5)) * 1e3
     y = rng.integers(0, 3, 40)
     t = Trainer(get_backend("manual"), init_params([5, 4, 3], std=1.0, rng=rng), X, y,
-                config=TrainConfig(learning_rate=1e6, num_iters=50, batch_size=20, progress=False))
+                config=Config(learning_rate=1e6, num_iters=50, batch_size=20, progress=False))
     with np.errstate(all="ignore"), pytest.raises(DivergenceError) as e:
         t.fit()
     assert f"at iteration {e.value.iteration}" in str(e.value)
@@ -483,7 +484,7 @@ CASES = ["X-1d", "X-wrong-D", "X-nan", "X-inf", "X-strings", "y-out-of-range", "
 def test_trainer_refuses_bad_inputs_by_name(rng, case):
     X, y, match = _bad_inputs(case, rng)
     params = init_params([6, 4, 3], rng=rng)
-    cfg = TrainConfig(num_iters=2, batch_size=5, progress=False)
+    cfg = Config(num_iters=2, batch_size=5, progress=False)
     with pytest.raises(DataError, match="X_train|y_train") as e:
         Trainer(get_backend("manual"), params, X, y, config=cfg)
     assert e.match(match)
@@ -509,7 +510,7 @@ def test_two_layer_net_refuses_bad_inputs_by_name(rng, case):
 def test_val_data_must_come_in_pairs(rng):
     with pytest.raises(DataError, match="X_val and y_val must be given together"):
         Trainer(get_backend("manual"), init_params([6, 4, 3], rng=rng), rng.standard_normal((30, 6)),
-                rng.integers(0, 3, 30), X_val=rng.standard_normal((5, 6)), config=TrainConfig(progress=False))
+                rng.integers(0, 3, 30), X_val=rng.standard_normal((5, 6)), config=Config(progress=False))
 
 
 def test_inputs_are_checked_once_not_per_iteration(rng, monkeypatch):
@@ -520,7 +521,7 @@ def test_inputs_are_checked_once_not_per_iteration(rng, monkeypatch):
     monkeypatch.setattr(autonet.train, "check_inputs", lambda *a, **k: calls.append(1) or real(*a, **k))
     X, y = rng.standard_normal((30, 6)), rng.integers(0, 3, 30)
     Trainer(get_backend("manual"), init_params([6, 4, 3], rng=rng), X, y, X, y,
-            config=TrainConfig(num_iters=25, batch_size=5, progress=False)).fit()
+            config=Config(num_iters=25, batch_size=5, progress=False)).fit()
     assert len(calls) == 2  # train and val, once each; not 25 times
 
 
@@ -540,18 +541,18 @@ def test_two_layer_net_constructor_refuses_bad_values(kwargs, match):
 def test_train_config_refuses_wrong_types_by_name(bad):
     name = next(iter(bad))
     with pytest.raises(ConfigError, match=name):
-        TrainConfig(**bad).validate()
+        Config(**bad)
 
 
 # ----- CLI values -----
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--lr=-1e-3", None, r"--lr: expected a positive number, got '-1e-3'"),
-    ("--num-iters", "0", "expected a positive integer"),
-    ("--hidden", "300,0", "expected a positive integer"),
-    ("--update", "lbfgs", "invalid choice"),
-    ("--seed", "-1", "seed must be an integer >= 0"),
+    ("--lr=-1e-3", None, r"learning_rate must be > 0, got -0.001"),
+    ("--num-iters", "0", r"num_iters must be an integer in \[1, .*\], got 0"),
+    ("--hidden", "300,0", r"hidden must be positive integers .*, got \(300, 0\)"),
+    ("--update", "lbfgs", "update must be one of .*, got 'lbfgs'"),
+    ("--seed", "-1", r"seed must be an integer in \[0, .*\] or none, got -1"),
     ("--learning-rate-decay", "1.5", r"learning_rate_decay must be in \(0, 1\]"),
     ("--checkpoint-every", "-1", "expected an integer >= 0"),
     ("--num-val", "100", r"num_val must be an integer in \[0, 100\)"),

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from autonet.cli.common import add_data_arguments
+from autonet.cli.common import add_data_arguments, data_options
 from autonet.errors import DataError
 from autonet.storage.models import load_model
 from autonet.net import accuracy
@@ -33,7 +33,8 @@ def main(args: argparse.Namespace) -> int:
     dtype = model.params["W1"].dtype
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if args.split == "val" else "default")
-        data = load_cifar10(args.data_dir, num_val=args.num_val, num_train=1, dtype=dtype,
+        data_dir, num_val = data_options(args)
+        data = load_cifar10(data_dir, num_val=num_val, num_train=1, dtype=dtype,
                             subtract_mean=False, quiet=args.quiet)
     X, y = (data.X_val, data.y_val) if args.split == "val" else (data.X_test, data.y_test)
     if X is None:
@@ -41,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
     if X.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]}")
     X = X - model.mean_image.astype(dtype)
-    acc = accuracy(model.params, X, y)
+    acc = accuracy(model.params, X, y, activation=model.activation)
     result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc}
     if args.json:
         print(json.dumps(result))

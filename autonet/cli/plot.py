@@ -13,7 +13,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, positive_int
+from autonet.cli.common import add_data_arguments, data_options, positive_int
 from autonet.errors import AutonetError, DataError
 
 
@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     p.add_argument("--dpi", type=positive_int, default=100, help="PNG resolution (default: %(default)s)")
     add_data_arguments(p)
-    p.set_defaults(func=main, num_val=None)
+    p.set_defaults(func=main)
 
 
 def _val_predictions(model, config: dict, args: argparse.Namespace):
@@ -37,15 +37,15 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
     from autonet.net import predict
 
     dtype = model.params["W1"].dtype
-    data_dir = args.data_dir or config.get("data_dir")
-    num_val = args.num_val or config.get("num_val") or 1000
+    data_dir, num_val = data_options(args, data_dir=config.get("data_dir"), num_val=config.get("num_val"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
         data = load_cifar10(data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False,
                             download=False, quiet=True)
     if data.X_val.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
-    return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype))
+    return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype),
+                                           activation=model.activation)
 
 
 def _training_title(run: Path, config: dict, summary: dict) -> str:

@@ -1,8 +1,9 @@
 """Saving and loading trained models as plain ``.npz`` files (no pickles).
 
 A model file holds ``W1, b1, ..., WL, bL``, ``mean_image`` (D,),
-``class_names`` (C,) unicode, ``layer_sizes`` (L+1,) int and
-``format_version``. It loads with ``allow_pickle=False``, so a crafted file
+``class_names`` (C,) unicode, ``layer_sizes`` (L+1,) int, ``activation`` (a
+0-d unicode array naming the hidden nonlinearity; files without it are ReLU
+nets) and ``format_version``. It loads with ``allow_pickle=False``, so a crafted file
 cannot run code.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from autonet.errors import ModelFileError
 from autonet.storage.files import atomic_savez
-from autonet.net import layer_sizes, num_layers
+from autonet.net import ACTIVATIONS, layer_sizes, num_layers
 
 FORMAT_VERSION = 1
 
@@ -29,6 +30,7 @@ class Model:
     mean_image: np.ndarray
     class_names: list[str]
     meta: dict = field(default_factory=dict)
+    activation: str = "relu"  # the hidden nonlinearity (autonet.net.ACTIVATIONS)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -41,6 +43,7 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
     arrays["mean_image"] = np.asarray(model.mean_image)
     arrays["class_names"] = np.asarray(model.class_names, dtype=np.str_)
     arrays["layer_sizes"] = np.asarray(model.layer_sizes, dtype=np.int64)
+    arrays["activation"] = np.asarray(model.activation, dtype=np.str_)
     arrays["format_version"] = np.asarray(FORMAT_VERSION)
     return atomic_savez(path, **arrays)
 
@@ -118,4 +121,9 @@ def load_model(path: str | os.PathLike) -> Model:
                              f"{sorted({str(v.dtype) for v in params.values()})}")
     if not all(np.isfinite(v).all() for v in params.values()):
         raise ModelFileError(f"{path}: parameters contain NaN or infinite values")
-    return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]])
+    activation = arrays.get("activation", np.asarray("relu"))
+    if activation.dtype.kind != "U" or activation.ndim != 0 or str(activation) not in ACTIVATIONS:
+        raise ModelFileError(f"{path}: activation must name one of {', '.join(ACTIVATIONS)}, "
+                             f"got a {activation.ndim}-D {activation.dtype} array")
+    return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]],
+                 activation=str(activation))
