@@ -13,10 +13,10 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError
 
 AUGMENTATIONS = ("flip", "crop")
-IMAGE_SHAPE = (32, 32, 3)
 
 
 def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = False, crop_padding: int = 0,

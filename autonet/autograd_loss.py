@@ -27,6 +27,8 @@ from autograd import value_and_grad
 from autograd.scipy.special import logsumexp
 from autograd.tracer import getval
 
+from autonet.net import num_layers
+
 
 def relu(z):
     """``max(0, z)`` as ``z * 1[z > 0]``, so autograd's derivative at 0 is 0.
@@ -69,7 +71,7 @@ def scores(params: dict, X, activation: str = "relu", masks=None, bn_stats: dict
     Hidden layer ``l``: ``h @ W_l (+ b_l)``, batch norm when ``gamma_l`` is in
     ``params``, the activation, then times the dropout mask ``masks[l-1]`` if given.
     """
-    L = sum(1 for k in params if k.startswith("W"))
+    L = num_layers(params)
     act = ACTIVATIONS[activation]
     h = X
     for i in range(1, L):
@@ -124,7 +126,7 @@ def loss_and_grads(params: dict, X, y, reg: float = 0.0, *, activation: str = "r
     ``dropout`` with its mask ``seed``, ``label_smoothing`` (targets
     ``(1 - eps) * one_hot + eps / C``), ``bn_stats`` (receives the batch statistics).
     """
-    L = sum(1 for k in params if k.startswith("W"))
+    L = num_layers(params)
     C = params[f"W{L}"].shape[1]
     Y = one_hot(y, C, X.dtype)
     if label_smoothing:

@@ -15,13 +15,9 @@ import numpy as np
 
 from autonet.errors import ConfigError, DataError
 from manual.layers import ACTIVATIONS, BN_EPS
+from manual.network import num_layers
 
 INITS = ("std", "he", "xavier")
-
-
-def num_layers(params: dict) -> int:
-    """Number of affine layers L (the number of ``W`` keys)."""
-    return sum(1 for k in params if k.startswith("W"))
 
 
 def layer_sizes(params: dict) -> list[int]:

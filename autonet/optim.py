@@ -26,6 +26,10 @@ from autonet.errors import ConfigError
 
 UpdateRule = Callable[[np.ndarray, np.ndarray, dict], tuple]
 
+# hyperparameter defaults of the rules (each rule stores them in its config on first use)
+DEFAULTS = {"momentum": 0.9, "decay_rate": 0.99, "epsilon": 1e-8, "beta1": 0.9, "beta2": 0.999,
+            "weight_decay": 0.0}
+
 
 def _state(config: dict, name: str, w: np.ndarray) -> np.ndarray:
     """``config[name]``, created as zeros like ``w`` on first use."""
@@ -45,7 +49,7 @@ def momentum(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, d
 
     ``v <- mu * v - lr * dw``; ``w <- w + v``. State: ``velocity``.
     """
-    mu = config.setdefault("momentum", 0.9)
+    mu = config.setdefault("momentum", DEFAULTS["momentum"])
     v = _state(config, "velocity", w)
     v *= mu
     v -= config["learning_rate"] * dw
@@ -60,7 +64,7 @@ def nesterov(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, d
     (equivalently ``w <- w + mu * v_new - lr * dw``), where ``dw`` is taken at
     the stored ``w``, which plays the role of the look-ahead point. State: ``velocity``.
     """
-    mu = config.setdefault("momentum", 0.9)
+    mu = config.setdefault("momentum", DEFAULTS["momentum"])
     v = _state(config, "velocity", w)
     v *= mu
     v -= config["learning_rate"] * dw
@@ -75,8 +79,8 @@ def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, di
     ``s <- rho * s + (1 - rho) * dw**2``; ``w <- w - lr * dw / (sqrt(s) + eps)``,
     with ``decay_rate`` rho = 0.99 and ``epsilon`` = 1e-8 by default. State: ``cache``.
     """
-    rho = config.setdefault("decay_rate", 0.99)
-    eps = config.setdefault("epsilon", 1e-8)
+    rho = config.setdefault("decay_rate", DEFAULTS["decay_rate"])
+    eps = config.setdefault("epsilon", DEFAULTS["epsilon"])
     s = _state(config, "cache", w)
     s *= rho
     s += (1 - rho) * dw * dw
@@ -109,7 +113,7 @@ def adamw(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict
     trainer sets it for weight matrices only. The schedule multiplier of the
     paper is folded into ``lr``.
     """
-    wd = config.setdefault("weight_decay", 0.0)
+    wd = config.setdefault("weight_decay", DEFAULTS["weight_decay"])
     if wd:
         w -= (config["learning_rate"] * wd) * w
     _adam_step(w, dw, config)
@@ -117,9 +121,9 @@ def adamw(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict
 
 
 def _adam_step(w: np.ndarray, dw: np.ndarray, config: dict) -> None:
-    b1 = config.setdefault("beta1", 0.9)
-    b2 = config.setdefault("beta2", 0.999)
-    eps = config.setdefault("epsilon", 1e-8)
+    b1 = config.setdefault("beta1", DEFAULTS["beta1"])
+    b2 = config.setdefault("beta2", DEFAULTS["beta2"])
+    eps = config.setdefault("epsilon", DEFAULTS["epsilon"])
     m, v = _state(config, "m", w), _state(config, "v", w)
     config["t"] = t = config.get("t", 0) + 1
     m *= b1

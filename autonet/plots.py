@@ -25,15 +25,6 @@ from autonet.errors import DataError
 DPI = 100  # PNG resolution; figures are sized so that this keeps files small
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _figure(figsize: tuple[float, float]):
     """A new constrained-layout Figure not registered with pyplot."""
     from matplotlib.figure import Figure

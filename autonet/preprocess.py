@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError
 
 PREPROCESS = ("mean", "standardize", "pca", "zca")
-IMAGE_SHAPE = (32, 32, 3)
 
 
 @dataclass
@@ -88,14 +88,6 @@ class Preprocessor:
         out["b1"] = (params["b1"] - self.center @ W).astype(params["b1"].dtype)
         return out
 
-    def to_dict(self) -> dict:
-        """Arrays and the method name (for a run directory or a checkpoint)."""
-        d = {"method": self.method, "center": self.center}
-        if self.scale is not None:
-            d["scale"] = self.scale
-        if self.matrix is not None:
-            d["matrix"] = self.matrix
-        return d
 
 
 def fit_preprocess(X: np.ndarray, method: str = "mean", whiten_eps: float = 10.0, pca_components: int = 256,

@@ -34,12 +34,15 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from autonet.augment import IMAGE_SHAPE, augment_batch
+from autonet.augment import augment_batch
 from autonet.config import SAMPLING, Config
+from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError, DataError, DivergenceError
+from autonet.fused_update import FusedUpdate
 from autonet.net import accuracy, check_inputs, has_batchnorm, init_bn_state
 from autonet.optim import get_update_rule
 from autonet.schedules import learning_rate_at
+from autonet.workspace import ManualWorkspace
 
 TrainConfig = Config  # the name of the trainer's config before the one schema (autonet.config)
 __all__ = ["SAMPLING", "Callback", "BatchSampler", "Trainer", "TrainConfig"]
@@ -71,6 +74,9 @@ class Trainer:
         resumed run sees the same batches. A given sampler keeps its own state
         (not saved); :class:`autonet.facade.TwoLayerNet` passes one drawing from
         NumPy's global random state, as the exercise does.
+    fast : take the in-place fast paths (equal bit for bit to the reference
+        path taken with ``fast=False``, which calls the update rule of
+        :mod:`autonet.optim` on every parameter)
     progress : report progress while fitting (:mod:`autonet.progress`: a bar in
         a terminal or notebook, one line per epoch when stderr is piped);
         None: ``config.progress``
@@ -85,13 +91,18 @@ class Trainer:
 
     def __init__(self, loss_and_grads, params: dict, X_train, y_train, X_val=None, y_val=None,
                  config: Config | None = None, callbacks: Iterable[Callback] = (),
-                 sampler: BatchSampler | None = None, progress: bool | None = None) -> None:
+                 sampler: BatchSampler | None = None, fast: bool = True, progress: bool | None = None) -> None:
         if config is not None and not isinstance(config, Config):
             raise ConfigError(f"config must be an autonet.config.Config, got {type(config).__name__}")
         self.config = config if config is not None else Config()
         self.progress = self.config.progress if progress is None else bool(progress)
         self.loss_and_grads = loss_and_grads
+        if fast and ManualWorkspace.is_reference(loss_and_grads):  # the same step into preallocated buffers
+            self.loss_and_grads = ManualWorkspace(params)
         self.update_rule = get_update_rule(self.config.update)
+        # the same rule applied in place, block by block (equal bit for bit, see autonet.fused_update)
+        self._fused_update = (FusedUpdate(self.config.update)
+                              if fast and FusedUpdate.supports(self.config.update) else None)
         self.params = {k: np.array(v, copy=True) for k, v in params.items()}
         self.dtype = self.params["W1"].dtype
         check_inputs(self.params, X_train, y_train, names=("X_train", "y_train"))
@@ -190,20 +201,32 @@ class Trainer:
         if self.config.augment:
             X_batch = augment_batch(X_batch, self.rng, flip="flip" in self.config.augment,
                                     crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0)
+        loss = self.update_on_batch(X_batch, self.y_train[idx])
+        self.history["loss"].append(loss)
+        self.iteration += 1
+        if self.iteration % self.iterations_per_epoch == 0:
+            self._end_epoch()
+        return float(loss)
+
+    def update_on_batch(self, X_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """Forward, backward and the parameter update on one given batch; returns its loss.
+
+        The body of :meth:`step` after the batch is drawn: no history, no
+        iteration count, no epoch end (so a benchmark can time just this).
+        """
         options = self._backend_options()
-        loss, grads = self.loss_and_grads(self.params, X_batch, self.y_train[idx], reg=self.config.reg, **options)
+        loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
         self._check_finite(loss, grads)
         if self.bn_state:
             self._update_bn_state(options["bn_stats"])
         lr = self.learning_rate
-        for name, w in self.params.items():
-            cfg = self.opt_state[name]
+        for cfg in self.opt_state.values():
             cfg["learning_rate"] = lr
-            self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], cfg)
-        self.history["loss"].append(float(loss))
-        self.iteration += 1
-        if self.iteration % self.iterations_per_epoch == 0:
-            self._end_epoch()
+        if self._fused_update is not None:
+            self._fused_update(self.params, grads, self.opt_state)
+        else:
+            for name, w in self.params.items():
+                self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], self.opt_state[name])
         return float(loss)
 
     def _check_finite(self, loss: float, grads: dict) -> None:

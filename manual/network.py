@@ -83,7 +83,7 @@ def loss_and_grads(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0,
     data_loss, dscores = softmax_cross_entropy(scores, y, smoothing=label_smoothing)
 
     weights = [params[f"W{i}"] for i in range(1, L + 1)]
-    reg_loss = 0.5 * reg * sum(float(np.vdot(w, w)) for w in weights)
+    reg_loss = 0.5 * reg * sum(float(np.vdot(w, w)) for w in weights) if reg else 0.0
 
     grads = {}
     dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dscores, last_cache, compute_dx=L > 1)

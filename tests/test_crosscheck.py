@@ -3,9 +3,10 @@
 Tolerances: manual vs autograd <= 1e-10 (the two compute the same sums in a
 different order, so they agree to rounding); each vs finite differences
 (h = 1e-5) <= 1e-6 with weights of order 0.1, the exercise's threshold.
-A centred difference carries rounding noise of about eps*|L|/h ~ 1e-11, so
-an entry whose true value is below ~1e-5 cannot be checked to 1e-6
-*relative*: such entries are held to an absolute 1e-10 instead (see
+A centred difference carries rounding noise of about eps*|L|/h, 1e-11 to
+5e-11 for losses of order 1, so an entry with |g| + |num| below ~1e-4 cannot
+be checked to 1e-6 *relative* (1e-6 of 1e-5 is 1e-11, the noise itself):
+such entries are held to an absolute 1e-10 instead (see
 :func:`assert_close_to_numeric`). Finite differences are not used *on* ReLU kinks: there the centred
 difference is the average of the one-sided slopes (0.5), while every autonet
 backend uses the subgradient 0, so on kinks only the backends are compared.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from autonet.backends import available_backends, get_backend
@@ -52,7 +53,7 @@ def test_manual_matches_autograd(sizes, n, reg, seed, kinks):
     assert max_rel_error(g_m, g_a) <= 1e-10
 
 
-def assert_close_to_numeric(grads: dict, num: dict, rel: float = 1e-6, small: float = 1e-5) -> None:
+def assert_close_to_numeric(grads: dict, num: dict, rel: float = 1e-6, small: float = 1e-4) -> None:
     """Relative error <= rel where |g|+|num| >= small; absolute error <= 1e-10 below."""
     for k in grads:
         g, n = grads[k], num[k]
@@ -65,6 +66,7 @@ def assert_close_to_numeric(grads: dict, num: dict, rel: float = 1e-6, small: fl
 @settings(max_examples=25, deadline=None)
 @given(sizes=st.lists(st.sampled_from([1, 2, 3, 4]), min_size=2, max_size=4), n=st.sampled_from([1, 2, 3, 5]),
        reg=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 2**32 - 1))
+@example(sizes=[2, 4, 3, 4], n=5, reg=0.0, seed=5103)  # W1 entry 6.7e-6 with 1.4e-11 of noise
 @pytest.mark.parametrize("backend", ["manual", "autograd"])
 def test_backend_matches_finite_differences(backend, sizes, n, reg, seed):
     params, X, y = random_case(np.random.default_rng(seed), sizes, n)
@@ -184,3 +186,13 @@ def test_autograd_path_has_no_handwritten_derivatives():
     text = (ROOT / "autonet" / "autograd_loss.py").read_text()
     for forbidden in ("defvjp", "defjvp", "primitive", "import manual", "from manual", "dscores"):
         assert forbidden not in text, forbidden
+
+
+@pytest.mark.parametrize("backend", ["manual", "autograd"])
+def test_backend_passes_the_check_battery(backend):
+    """The battery ``autonet check`` runs on students' code (exercise toy, sizes 1 and 2, reg 0 and > 0,
+    ReLU kinks, scores of 1000) passes on autonet's own backends, so a third backend is held to the same cases."""
+    from autonet.testing import assert_backend_passes
+
+    report = assert_backend_passes(backend)
+    assert len(report.checks) >= 60 and not report.diagnoses

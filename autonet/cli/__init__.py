@@ -1,6 +1,6 @@
 """``autonet`` command line: one subcommand per module of this package.
 
-Each command module (``autonet.cli.train``, ``.evaluate``, ``.gradcheck``,
+Each command module (``autonet.cli.train``, ``.evaluate``, ``.gradcheck``, ``.check``,
 ``.plot``, ``.sweep``) exposes ``register(subparsers)``, which adds its parser
 and sets ``func`` to a function ``(args) -> int`` (the exit status); flags and
 argument types shared by several commands live in :mod:`autonet.cli.common`.
@@ -16,7 +16,7 @@ from typing import Sequence
 from autonet import __version__
 from autonet.errors import AutonetError
 
-COMMANDS = ("train", "evaluate", "gradcheck", "plot", "sweep")
+COMMANDS = ("train", "evaluate", "gradcheck", "check", "plot", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,6 +42,7 @@ def _number_type(parse, accept, expected: str):
 
 positive_int = _number_type(int, lambda v: v > 0, "a positive integer")
 nonnegative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 nonnegative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from autonet.cli.common import add_data_arguments, data_options
 from autonet.errors import DataError
 from autonet.storage.models import load_model

@@ -12,8 +12,10 @@ CIFAR-10, four jobs, one module each:
   convert to flat float rows in HWC order.
 
 MNIST and Fashion-MNIST (the official gzip IDX files, parsed without pickle):
-:mod:`autonet.data.idx`; loaded into a :class:`autonet.data.dataset.Dataset`
-(the same splits as CIFAR-10, plus the input's ``image_shape``).
+:mod:`autonet.data.idx`; any dataset as one ``.npz`` file: :mod:`autonet.data.npz`.
+Both load into a :class:`autonet.data.dataset.Dataset` (the same splits as
+CIFAR-10, plus the input's ``image_shape``); :func:`load_dataset` takes a name
+or an ``.npz`` path.
 
 Typical use::
 
@@ -27,6 +29,8 @@ from autonet.data.cifar10_format import BATCH_DIR, CLASS_COUNT, IMAGE_SHAPE, IMA
 from autonet.data.dataset import Dataset
 from autonet.data.download import CIFAR10_MD5, CIFAR10_URL, download_cifar10
 from autonet.data.idx import IDX_SOURCES, load_idx_dataset, read_idx
+from autonet.data.load import DATASETS, load_dataset
+from autonet.data.npz import load_npz_dataset
 from autonet.data.locate import default_cache_dir, locate_cifar10
 from autonet.data.safe_pickle import load_batch
 
@@ -36,6 +40,7 @@ __all__ = [
     "CIFAR10_MD5",
     "CIFAR10_URL",
     "CLASS_COUNT",
+    "DATASETS",
     "Dataset",
     "IDX_SOURCES",
     "IMAGE_SHAPE",
@@ -44,7 +49,9 @@ __all__ = [
     "download_cifar10",
     "load_batch",
     "load_cifar10",
+    "load_dataset",
     "load_idx_dataset",
+    "load_npz_dataset",
     "locate_cifar10",
     "read_idx",
     "to_images",

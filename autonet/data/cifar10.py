@@ -72,6 +72,15 @@ class CIFAR10:
     class_names: list[str]
     data_dir: Path
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channel) of the images: ``X.reshape(-1, *image_shape)``."""
+        return IMAGE_SHAPE
+
+    @property
+    def name(self) -> str:
+        return "cifar10"
+
 
 def _chw_to_hwc_into(raw: np.ndarray, out: np.ndarray) -> None:
     """Write uint8 CHW rows ``raw`` into the float rows ``out`` as HWC.

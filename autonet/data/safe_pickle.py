@@ -1,23 +1,34 @@
 """Load CIFAR-10 pickles without letting them run code, and validate what they hold.
 
-The batches are Python pickles. They are loaded through an unpickler that
-admits only the few globals that numpy array reconstruction needs, so a
-tampered file raises :class:`~autonet.errors.DataError` instead of running code.
+The batches are Python pickles. A file is read only if it is a regular file
+of bounded size (:func:`~autonet.storage.files.read_regular_file`), its
+opcode stream is vetted before anything is built
+(:func:`~autonet.data.pickle_scan.scan_pickle`: no code, no shared or deeply
+nested containers, no oversized arrays), and it is then loaded through an
+unpickler that admits only the few globals that numpy array reconstruction
+needs. A tampered file raises :class:`~autonet.errors.DataError` instead of
+running code, crashing, hanging or exhausting memory.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import pickle
+import reprlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from autonet.data.cifar10_format import CLASS_COUNT, IMAGE_SIZE
+from autonet.data.pickle_scan import scan_pickle
 from autonet.errors import DataError
+from autonet.storage.files import read_regular_file
 
+MAX_BATCH_BYTES = 256 << 20  # an official batch is 31 MB; room for protocol 0 and larger test batches
+MAX_META_BYTES = 1 << 20  # the official batches.meta is 158 bytes
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
@@ -76,15 +87,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
 
-def _unpickle(path: Path) -> Any:
-    """Load one pickle file through :class:`_RestrictedUnpickler`."""
+def _unpickle(path: Path, max_bytes: int) -> Any:
+    """Load one pickle file of at most ``max_bytes``: read, vet, then unpickle restricted."""
+    if not os.path.lexists(path):
+        raise DataError(f"{path}: file is missing")
+    blob = read_regular_file(path, max_bytes, "CIFAR-10 file", DataError)
+    scan_pickle(blob, path)
     try:
-        with open(path, "rb") as f:
-            return _RestrictedUnpickler(f, path).load()
+        return _RestrictedUnpickler(io.BytesIO(blob), path).load()
     except DataError:
         raise
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: file is missing") from exc
     except EOFError as exc:
         raise DataError(f"{path}: file is truncated or empty (pickle ended early)") from exc
     except pickle.UnpicklingError as exc:
@@ -92,14 +104,31 @@ def _unpickle(path: Path) -> Any:
     except OSError as exc:
         raise DataError(f"{path}: cannot read file: {exc}") from exc
     except Exception as exc:  # malformed opcodes surface as many builtin types
-        raise DataError(f"{path}: corrupt pickle: {type(exc).__name__}: {exc}") from exc
+        raise DataError(f"{path}: corrupt pickle: {type(exc).__name__}: {_brief(exc)}") from exc
+
+
+def _brief(value: Any) -> str:
+    """A bounded description of ``value`` for a one-line message, whatever its size."""
+    if isinstance(value, BaseException):
+        return str(value)[:200]
+    return _SHORT_REPR.repr(value)
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
+_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = 4
+_SHORT_REPR.maxlevel = 2
 
 
 def _normalise_keys(obj: Any, path: Path) -> dict[str, Any]:
     """Python 2 pickles have byte-string keys, Python 3 ones str keys: return str keys."""
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a dict, found {type(obj).__name__}")
-    return {k.decode("latin-1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+    out = {k.decode("latin-1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+    odd = next((k for k in out if not isinstance(k, str)), None)
+    if odd is not None:
+        raise DataError(f"{path}: a key that is a {type(odd).__name__}, not a string: {_brief(odd)}")
+    return out
 
 
 def _check_pixels(data: Any, path: Path) -> np.ndarray:
@@ -121,6 +150,13 @@ def _check_pixels(data: Any, path: Path) -> np.ndarray:
 def _check_labels(labels: Any, n: int, path: Path) -> np.ndarray:
     if not isinstance(labels, (list, tuple, np.ndarray)):
         raise DataError(f"{path}: 'labels' should be a list, found {type(labels).__name__}")
+    if len(labels) != n:
+        raise DataError(f"{path}: {len(labels)} labels for {n} images")
+    if not isinstance(labels, np.ndarray):
+        # np.asarray sizes a string array by its longest element: vet element types first
+        odd = next((v for v in labels if not isinstance(v, (int, np.integer)) or isinstance(v, bool)), None)
+        if odd is not None:
+            raise DataError(f"{path}: 'labels' should be integers, found a {type(odd).__name__}: {_brief(odd)}")
     try:
         arr = np.asarray(labels)
     except (ValueError, TypeError) as exc:
@@ -158,17 +194,17 @@ def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         Missing, truncated, malformed or unsafe file; the message names the path.
     """
     path = Path(path)
-    batch = _normalise_keys(_unpickle(path), path)
+    batch = _normalise_keys(_unpickle(path, MAX_BATCH_BYTES), path)
     for key in ("data", "labels"):
         if key not in batch:
-            raise DataError(f"{path}: no {key!r} entry (keys: {sorted(map(str, batch))})")
+            raise DataError(f"{path}: no {key!r} entry (keys: {_brief(sorted(batch))})")
     X = _check_pixels(batch["data"], path)
     y = _check_labels(batch["labels"], X.shape[0], path)
     return X, y
 
 
 def load_class_names(path: Path) -> list[str]:
-    meta = _normalise_keys(_unpickle(path), path)
+    meta = _normalise_keys(_unpickle(path, MAX_META_BYTES), path)
     names = meta.get("label_names")
     if not isinstance(names, list) or len(names) != CLASS_COUNT:
         raise DataError(f"{path}: 'label_names' should be a list of {CLASS_COUNT} names")
@@ -177,6 +213,6 @@ def load_class_names(path: Path) -> list[str]:
         if isinstance(name, bytes):
             name = name.decode("utf-8", errors="replace")
         if not isinstance(name, str):
-            raise DataError(f"{path}: class name {name!r} is not a string")
+            raise DataError(f"{path}: class name {len(out)} is a {type(name).__name__}, not a string: {_brief(name)}")
         out.append(name)
     return out

@@ -1,18 +1,27 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written file.
+"""Atomic file writes, and the one guarded way to open a file autonet reads.
 
 Each writer puts the bytes in a temporary file in the target's directory,
 flushes and fsyncs it, then ``os.replace``-s it over the target, which POSIX
 guarantees to be atomic within one file system.
+
+Every file autonet reads from a user-given path (data batches, model files,
+checkpoints, config, space and summary files) is opened through
+:func:`open_regular_file` / :func:`read_regular_file`: a FIFO, device,
+socket or directory is refused before a single byte is read (reading a FIFO
+would block forever, a device may never end), and so is a file larger than
+what the caller can need.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any, BinaryIO, Callable, IO
 
 import numpy as np
 
@@ -83,3 +92,85 @@ def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     buf = io.BytesIO()
     np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
     return atomic_write_bytes(path, buf.getvalue())
+
+
+# ----- reading -----
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str,
+                      error: type[Exception]) -> BinaryIO:
+    """Open ``path`` for reading in binary mode, refusing anything but a regular file.
+
+    The file is opened with ``O_NONBLOCK`` (so opening a FIFO with no writer
+    returns at once instead of blocking), then ``fstat``-ed *on the open
+    descriptor* -- no window between the check and the read -- and only a
+    regular file of at most ``max_bytes`` is handed back, in blocking mode.
+
+    Parameters
+    ----------
+    path : the file
+    max_bytes : largest size accepted (the most the caller can ever need)
+    what : what the file is, for messages ("model file", "checkpoint", ...)
+    error : exception class raised, with a one-line message naming ``path``
+
+    Raises
+    ------
+    error
+        ``{path}: no such {what}``, ``{path}: is a FIFO, not a regular file;
+        refusing to read it as a {what}``, ``{path}: {what} of N bytes is
+        larger than the M bytes ...``, or ``{path}: cannot read {what} (...)``.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except OSError as e:
+        try:  # a socket cannot be opened at all (ENXIO): say what it is
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        if not stat.S_ISREG(mode):
+            raise error(f"{path}: is {_kind(mode)}, not a regular file; refusing to read it as a {what}") from None
+        raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to read it as a {what}")
+        if st.st_size > max_bytes:
+            raise error(f"{path}: {what} of {st.st_size:,} bytes is larger than the {max_bytes:,} bytes "
+                        f"a {what} can need; refused")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str,
+                      error: type[Exception]) -> bytes:
+    """All bytes of the regular file ``path`` (at most ``max_bytes``); see :func:`open_regular_file`.
+
+    A file that grows past ``max_bytes`` while being read is refused too.
+    """
+    with open_regular_file(path, max_bytes, what, error) as f:
+        size = os.fstat(f.fileno()).st_size
+        chunks, total = [], 0
+        try:
+            # one read of the stat size (a buffer of max_bytes would be allocated up front), then
+            # bounded chunks in case the file grew since
+            while chunk := f.read(size + 1 if not chunks else 1 << 20):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > max_bytes:
+                    raise error(f"{path}: {what} is larger than the {max_bytes:,} bytes a {what} can need; refused")
+        except OSError as e:
+            raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -10,7 +10,7 @@ cannot run code.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,6 @@ class Model:
     params: dict
     mean_image: np.ndarray
     class_names: list[str]
-    meta: dict = field(default_factory=dict)
     activation: str = "relu"  # the hidden nonlinearity (autonet.net.ACTIVATIONS)
 
     @property

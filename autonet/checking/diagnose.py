@@ -1,0 +1,378 @@
+"""From failed checks to *where* the fault enters, and *what* it is when its signature is known.
+
+Localisation follows the backward pass. With ``g = dL/dFC2_out`` from (5),
+``W2`` and ``b2`` come from ``g`` by (6), (7); ``W1`` and ``b1`` from
+``dL/dFC1_out`` by (9), (10), which (8) makes from ``g``. So:
+
+- scores wrong: the forward pass (1)-(3);
+- all four gradients wrong (on ``reg = 0``, where no L2 term hides anything): (5);
+- ``W2``, ``b2`` right, ``W1`` and ``b1`` wrong: (8);
+- one gradient wrong alone: the equation producing it, (6), (7), (9) or (10);
+- right at ``reg = 0``, wrong at ``reg > 0``: the L2 term of (6)/(9) (or a regularised bias).
+
+Recognised signatures (each tested against the candidate it names, never
+guessed from the pattern alone): the seed's printed (8), ``max(dL/dH_out, 0)``;
+a missing ReLU mask; a missing (or doubled) 1/N; a gradient of flipped sign;
+an L2 gradient off by a factor, including the later edition's ``reg*||W||^2``
+convention; a bias regularised or summed with ``keepdims``; a loss summed
+instead of averaged; softmax without the max shift overflowing; ``predict``
+without ``b2``; inputs modified in place; the exercise's initialisation not
+drawn from NumPy's global random state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autonet.checking.equations import PRODUCED_BY, SEED_ERRATA
+from autonet.checking.report import Diagnosis
+from autonet.checking.target import PARAM_NAMES
+
+SIG_TOL = 1e-6  # a candidate "matches" when within this relative error
+
+
+def _scale(g: np.ndarray, r: np.ndarray) -> float | None:
+    """The k with ``g == k * r`` (to SIG_TOL), or None."""
+    g, r = np.ravel(np.asarray(g, dtype=np.float64)), np.ravel(np.asarray(r, dtype=np.float64))
+    if g.shape != r.shape or not (np.all(np.isfinite(g)) and np.all(np.isfinite(r))):
+        return None
+    rr = float(r @ r)
+    if rr == 0:
+        return None
+    k = float(g @ r) / rr
+    scale = max(np.linalg.norm(g), np.linalg.norm(r))
+    return k if np.linalg.norm(g - k * r) <= SIG_TOL * scale else None
+
+
+def _matches(g, candidate) -> bool:
+    g = np.asarray(g, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if g.size != candidate.size:
+        return False
+    g = g.reshape(candidate.shape)
+    scale = max(np.abs(candidate).max(initial=0.0), 1e-12)
+    return bool(np.all(np.isfinite(g)) and np.abs(g - candidate).max() <= SIG_TOL * scale)
+
+
+def _near(k: float | None, value: float) -> bool:
+    return k is not None and abs(k - value) <= 1e-6 * max(1.0, abs(value))
+
+
+def _failing(runs, quantity, where=lambda r: True) -> list:
+    return [r for r in runs if quantity in r.checks and not r.checks[quantity].ok and where(r)]
+
+
+def diagnose(runs: list, extra: dict, target, l2: str = "half") -> list[Diagnosis]:
+    """Diagnoses for a two-layer check's :class:`~autonet.checking.twolayer.CaseRun` list."""
+    out: list[Diagnosis] = []
+    out += _exceptions(runs)
+    out += _mutation(extra.get("inputs"))
+    out += _init(extra.get("init"))
+    ok_runs = [r for r in runs if r.error is None]
+    normal = [r for r in ok_runs if not r.case.kinks and not r.case.overflow]
+    out += _overflow(ok_runs, normal)
+    forward = _forward(normal)
+    out += forward
+    if not forward:  # downstream of wrong scores every comparison is moot
+        loss_diag = _loss(normal, l2)
+        out += loss_diag
+        out += _gradients(normal, l2, loss_diag)
+        out += _kinks(ok_runs, normal)
+    out += _predict(extra)
+    if not out and any(not c.ok for r in runs for c in r.checks.values()):
+        bad = sorted({q for r in runs for q, c in r.checks.items() if not c.ok})
+        out.append(Diagnosis(f"{', '.join(bad)} differ from autonet's on some cases (see the table)", wrong=bad))
+    return out
+
+
+def _exceptions(runs) -> list[Diagnosis]:
+    failed = [r for r in runs if r.error is not None]
+    if not failed:
+        return []
+    first = failed[0]
+    return [Diagnosis(f"raised on {len(failed)} of {len(runs)} cases, first on {first.label}: {first.error}",
+                      signature="exception")]
+
+
+def _mutation(check) -> list[Diagnosis]:
+    if check is None or check.ok:
+        return []
+    return [Diagnosis(f"inputs modified in place: {check.note.partition(': ')[2]}",
+                      signature="in-place",
+                      detail=["The caller's arrays change under it: the training loop then steps from "
+                              "corrupted weights or data.",
+                              "Compute into new arrays (X = X - m, not X -= m; dW = W.copy() before +=)."])]
+
+
+def _init(check) -> list[Diagnosis]:
+    if check is None or check.ok:
+        return []
+    return [Diagnosis("np.random.seed(0); Net(4, 10, 3, std=0.1) does not draw the exercise's toy weights",
+                      signature="init",
+                      detail=["The exercise draws W1 = std * np.random.randn(D, H), b1 = zeros(H), "
+                              "W2 = std * np.random.randn(H, C), b2 = zeros(C), in that order, from NumPy's "
+                              "global state; otherwise its hard-coded correct_scores cannot match."])]
+
+
+def _overflow(ok_runs, normal) -> list[Diagnosis]:
+    big = [r for r in ok_runs if r.case.overflow]
+    finite_elsewhere = all(np.isfinite(r.loss) for r in normal)
+
+    def blew_up(r):
+        return not (np.isfinite(r.loss) and all(np.all(np.isfinite(g)) for g in r.grads.values()))
+
+    if not big or not finite_elsewhere or not blew_up(big[0]):
+        return []
+    r = big[0]
+    return [Diagnosis(f"softmax overflows on scores of about {np.abs(r.ref.scores).max():.0f}: "
+                      f"loss {r.loss}", equations=[4], wrong=["loss"], signature="no-max-shift",
+                      detail=["exp(score) overflows float64 beyond ~709, so the softmax is computed without "
+                              "subtracting each row's max.",
+                              "Use exp(s - s.max(axis=1, keepdims=True)): a per-row constant leaves softmax "
+                              "unchanged."])]
+
+
+def _forward(normal) -> list[Diagnosis]:
+    bad = _failing(normal, "scores")
+    if not bad:
+        return []
+    candidates = {
+        "b2 is left out of (3)": (3, "no-b2", lambda p, X: np.maximum(X @ p["W1"] + p["b1"], 0) @ p["W2"]),
+        "b1 is left out of (1)": (1, "no-b1", lambda p, X: np.maximum(X @ p["W1"], 0) @ p["W2"] + p["b2"]),
+        "the ReLU (2) is missing": (2, "no-relu", lambda p, X: (X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]),
+        "a ReLU is also applied to the scores": (
+            3, "relu-on-scores", lambda p, X: np.maximum(np.maximum(X @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"], 0)),
+    }
+    for what, (eq, sig, fn) in candidates.items():
+        if all(_matches(r.scores, fn(r.case.params, r.case.X)) for r in bad):
+            return [Diagnosis(f"forward pass: {what}", equations=[eq], wrong=["scores"], signature=sig,
+                              detail=["Every loss and gradient downstream is computed from these scores: "
+                                      "fix the forward pass first."])]
+    return [Diagnosis("forward pass: the scores differ", equations=[3], wrong=["scores"],
+                      detail=["The fault is in (1)-(3): FC1_out = X.W1 + b1, H_out = max(0, FC1_out), "
+                              "FC2_out = H_out.W2 + b2.", "Fix the forward pass first: every later check "
+                              "depends on it."])]
+
+
+def _l2_sum(params, biases=False) -> float:
+    keys = ("W1", "W2", "b1", "b2") if biases else ("W1", "W2")
+    return float(sum(np.sum(params[k] ** 2) for k in keys))
+
+
+def _loss(normal, l2) -> list[Diagnosis]:
+    bad = [r for r in _failing(normal, "loss") if r.checks.get("scores") is None or r.checks["scores"].ok]
+    if not bad:
+        return []
+    data_bad = [r for r in bad if r.case.reg == 0]
+    if data_bad:
+        if all(_near(r.loss / r.ref.data_loss, r.case.X.shape[0]) for r in data_bad):
+            return [Diagnosis("the data loss is summed over the N examples, not averaged", equations=[4],
+                              wrong=["loss"], signature="loss-sum",
+                              detail=["L = -(1/N) sum_n log final_output[n, y_n]: divide by N."])]
+        return [Diagnosis("the data loss differs (reg = 0)", equations=[4], wrong=["loss"],
+                          detail=["L = -(1/N) sum_n log final_output[n, y_n], final_output the softmax of the "
+                                  "scores."])]
+    expected = 0.5 if l2 == "half" else 1.0
+    ks = [(r.loss - r.ref.data_loss) / (r.case.reg * _l2_sum(r.case.params)) for r in bad]
+    kb = [(r.loss - r.ref.data_loss) / (r.case.reg * _l2_sum(r.case.params, True)) for r in bad]
+    if all(_near(k, expected) for k in kb):
+        return [Diagnosis("the L2 term of the loss includes the biases", wrong=["loss"],
+                          signature="loss-l2-biases",
+                          detail=["Regularise the weights only: reg * (||W1||^2 + ||W2||^2)."])]
+    k = ks[0]
+    if not all(_near(x, k) for x in ks):
+        return [Diagnosis("the loss is right at reg = 0 but its L2 term is not a multiple of "
+                          "reg * (||W1||^2 + ||W2||^2)", wrong=["loss"], signature="loss-l2")]
+    detail = [f"Your L2 term is {k:g} * reg * (||W1||^2 + ||W2||^2); this check expects {expected:g} * reg * (...)."]
+    if _near(k, 1.0) and l2 == "half":
+        detail.append("That is the later edition's convention (no 0.5): if your assignment asks for it, "
+                      "run the check with --l2 full.")
+    elif _near(k, 0.5) and l2 == "full":
+        detail.append("That is the seed edition's convention (0.5 * reg): run the check with --l2 half.")
+    elif _near(k, 0.0):
+        detail = ["The loss has no L2 term: add 0.5 * reg * (||W1||^2 + ||W2||^2)."]
+    return [Diagnosis(f"the L2 term of the loss is {k:g} * reg * sum ||W||^2", wrong=["loss"],
+                      signature="loss-l2-factor", detail=detail)]
+
+
+def _shape_diag(runs, p) -> Diagnosis | None:
+    for r in runs:
+        got, want = np.shape(r.grads[p]), r.case.params[p].shape
+        if got != want:
+            why = ("summed with keepdims=True (or reshaped)" if int(np.prod(got)) == int(np.prod(want))
+                   else "summed over the wrong axis" if p.startswith("b") else "transposed or built from the "
+                   "wrong arrays")
+            return Diagnosis(f"d{p} has shape {got}, but {p} has shape {want}: {why}", equations=[PRODUCED_BY[p]],
+                             wrong=[p], signature="bias-shape" if p.startswith("b") else "shape",
+                             detail=["A gradient has its parameter's shape; a bias gradient sums over the N rows "
+                                     "(axis 0) to shape (H,) or (C,)."])
+    return None
+
+
+def _gradients(normal, l2, loss_diag) -> list[Diagnosis]:
+    out = []
+    zero = [r for r in normal if r.case.reg == 0]
+    positive = [r for r in normal if r.case.reg > 0]
+    wrong0 = [p for p in PARAM_NAMES if _failing(zero, p)]
+    wrong_reg = [p for p in PARAM_NAMES if p not in wrong0 and _failing(positive, p)]
+    right = [p for p in PARAM_NAMES if p not in wrong0]
+    fd_note = _fd_note(normal)
+
+    if set(wrong0) == set(PARAM_NAMES):
+        out.append(_all_four(zero, fd_note))
+    elif wrong0 and not {"W2", "b2"} & set(wrong0) and {"W1", "b1"} <= set(wrong0):
+        out.append(_relu(zero, right, fd_note))
+    else:
+        for p in wrong0:
+            d = _shape_diag(zero, p) or _one_gradient(zero, p, right, fd_note)
+            out.append(d)
+    if wrong_reg:
+        out += _l2_gradient(positive, wrong_reg, [p for p in PARAM_NAMES if p not in wrong_reg and p not in wrong0],
+                            l2, loss_diag)
+    return out
+
+
+def _fd_note(normal) -> str:
+    fd = [r.checks["fd"] for r in normal if "fd" in r.checks]
+    if not fd:
+        return ""
+    if all(c.ok for c in fd):
+        return ("Finite differences of your own loss agree with your gradients: the gradients fit your loss, "
+                "so the loss itself is a different function.")
+    return "Finite differences of your own loss disagree with your gradients too: the backward pass is wrong."
+
+
+def _all_four(zero, fd_note) -> Diagnosis:
+    bad = [r for r in zero if any(not r.checks[p].ok for p in PARAM_NAMES)]
+    ks = [[_scale(r.grads[p], r.ref.data_grads[p]) for p in PARAM_NAMES] for r in bad]
+    if bad and all(all(_near(k, r.case.X.shape[0]) for k in row) for r, row in zip(bad, ks)):
+        return Diagnosis("every gradient is N times too large: the 1/N of (5) is missing", equations=[5],
+                         wrong=list(PARAM_NAMES), signature="missing-1/N",
+                         detail=[f"The seed's (5) is {SEED_ERRATA[5]}.",
+                                 "The loss is a mean over the N examples, so dL/dFC2_out = (final_output - MaskMat) "
+                                 "/ N (right at N = 1, where the cases agree)."])
+    if bad and all(all(_near(k, -1.0) for k in row) for row in ks):
+        return Diagnosis("every gradient has the wrong sign", equations=[5], wrong=list(PARAM_NAMES),
+                         signature="sign",
+                         detail=["dL/dFC2_out = final_output - MaskMat (over N), not MaskMat - final_output; "
+                                 "the update then subtracts the gradient."])
+    return Diagnosis("all four gradients are wrong: the fault enters at dL/dFC2_out, before (6), (7), (9), (10)",
+                     equations=[5], wrong=list(PARAM_NAMES), detail=[fd_note] if fd_note else [])
+
+
+def _relu(zero, right, fd_note) -> Diagnosis:
+    from autonet.checking.twolayer import relu_variant_grads
+
+    bad = [r for r in zero if not (r.checks["W1"].ok and r.checks["b1"].ok)]
+    for variant, (sig, title, detail) in {
+        "clip": ("relu-clip", "the ReLU gradient is clipped by its sign, max(dL/dH_out, 0), instead of masked "
+                 "by the forward input", [f"That is the seed's own (8), {SEED_ERRATA[8]}.",
+                                          "Zero dL/dH_out where FC1_out <= 0 (dhidden[FC1_out <= 0] = 0); keep "
+                                          "negative gradients of live units."]),
+        "none": ("relu-unmasked", "the ReLU gradient is not applied: dL/dFC1_out = dL/dH_out",
+                 ["Units that were 0 in the forward pass (FC1_out <= 0) pass no gradient: mask by "
+                  "1[FC1_out > 0]."]),
+    }.items():
+        if bad and all(_matches(r.grads[k], relu_variant_grads(r.case, r.ref, variant)[k])
+                       for r in bad for k in ("W1", "b1")):
+            return Diagnosis(title, equations=[8], wrong=["W1", "b1"], right=right, signature=sig, detail=detail)
+    return Diagnosis("W1 and b1 are wrong while W2 and b2 are right: the fault enters between dL/dFC2_out and "
+                     "dL/dFC1_out", equations=[8], wrong=["W1", "b1"], right=right,
+                     detail=[fd_note] if fd_note else [])
+
+
+def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
+    eq = PRODUCED_BY[p]
+    bad = _failing(zero, p)
+    ks = [_scale(r.grads[p], r.ref.data_grads[p]) for r in bad]
+    ns = [r.case.X.shape[0] for r in bad]
+    others = [q for q in right if q != p]
+    if ks and all(_near(k, 1.0 / n) for k, n in zip(ks, ns)):
+        return Diagnosis(f"d{p} is N times too small: averaged over the N rows although (5) already divided by N",
+                         equations=[eq], wrong=[p], right=others, signature="bias-mean" if p[0] == "b" else "scale",
+                         detail=["Sum over the rows (np.sum(..., axis=0)), do not take the mean: dL/dFC_out "
+                                 "already carries the 1/N."])
+    if ks and all(_near(k, float(n)) for k, n in zip(ks, ns)):
+        return Diagnosis(f"d{p} is N times too large", equations=[eq], wrong=[p], right=others, signature="scale-N",
+                         detail=["It misses the 1/N the other gradients have: build it from the same dL/dFC_out."])
+    if ks and all(_near(k, -1.0) for k in ks):
+        return Diagnosis(f"d{p} has the wrong sign", equations=[eq], wrong=[p], right=others, signature="sign")
+    if ks and all(k is not None for k in ks) and all(_near(k, ks[0]) for k in ks):
+        return Diagnosis(f"d{p} is {ks[0]:g} times the right value", equations=[eq], wrong=[p], right=others,
+                         signature="scale")
+    return Diagnosis(f"d{p} is wrong while {', '.join(others) or 'nothing else'} "
+                     f"{'is' if len(others) == 1 else 'are'} right", equations=[eq], wrong=[p], right=others,
+                     detail=[fd_note] if fd_note else [])
+
+
+def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
+    from autonet.checking.twolayer import L2_FACTORS
+
+    expected = L2_FACTORS[l2]
+    out = []
+    ws = [p for p in wrong if p.startswith("W")]
+    for p in [p for p in wrong if p.startswith("b")]:
+        ks = [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p]) for r in _failing(positive, p)]
+        sig, title = (("bias-regularised", f"d{p} includes an L2 term: the bias is regularised")
+                      if ks and all(k is not None for k in ks) else (None, f"d{p} is right at reg = 0, wrong at reg > 0"))
+        out.append(Diagnosis(title, equations=[7 if p == "b2" else 10], wrong=[p], right=right, signature=sig,
+                             detail=["Only the weights are regularised: the bias gradient has no reg term."]))
+    if ws:
+        ks = [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p])
+              for p in ws for r in _failing(positive, p)]
+        eq = [PRODUCED_BY[p] for p in ws]
+        if ks and all(k is not None for k in ks) and all(_near(k, ks[0]) for k in ks):
+            k = ks[0]
+            detail = [f"Your L2 gradient is {_times(k)}reg * W; with this loss's L2 term it must be "
+                      f"{_times(expected)}reg * W (the data part, checked at reg = 0, is right)."]
+            consistent = any(d.signature == "loss-l2-factor" for d in loss_diag)
+            if _near(k, 2.0) and l2 == "half":
+                detail.append("2 * reg * W is the gradient of the later edition's reg * ||W||^2"
+                              + (", and your loss uses that convention too: run the check with --l2 full."
+                                 if consistent else ", but your loss is 0.5 * reg * ||W||^2: make them agree."))
+            elif _near(k, 1.0) and l2 == "full":
+                detail.append("reg * W belongs to the seed edition's loss 0.5 * reg * ||W||^2"
+                              + (": run the check with --l2 half." if consistent else "."))
+            elif _near(k, 0.0):
+                detail = ["The L2 gradient is missing: add reg * W (the derivative of 0.5 * reg * ||W||^2)."]
+            out.append(Diagnosis(f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
+                                 equations=eq, wrong=ws, right=right, signature="l2-factor", detail=detail))
+        else:
+            out.append(Diagnosis(f"{', '.join(ws)} right at reg = 0 but wrong at reg > 0: the L2 term of the "
+                                 "gradient", equations=eq, wrong=ws, right=right))
+    return out
+
+
+def _times(k: float) -> str:
+    return "" if _near(k, 1.0) else f"{k:g} * "
+
+
+def _kinks(ok_runs, normal) -> list[Diagnosis]:
+    kink = [r for r in ok_runs if r.case.kinks]
+    if not kink or _failing(normal, "W1") or _failing(normal, "b1"):
+        return []
+    bad = [k for k in ("W1", "b1") if _failing(kink, k)]
+    if not bad:
+        return []
+    return [Diagnosis("on the ReLU kink (FC1_out exactly 0) the gradient is neither subgradient", equations=[8],
+                      wrong=bad, signature="kink",
+                      detail=["At FC1_out == 0 the derivative of max(0, .) is any value in [0, 1]; autonet uses 0 "
+                              "(mask FC1_out > 0), the mask FC1_out >= 0 gives 1. Both pass; this is neither."])]
+
+
+def _predict(extra) -> list[Diagnosis]:
+    check = extra.get("predict")
+    if check is None or check.ok:
+        return []
+    from autonet.checking import cases
+
+    case = cases.predict_case(np.random.default_rng(7))
+    got = extra.get("predicted")
+    p = case.params
+    without_b2 = (np.maximum(case.X @ p["W1"] + p["b1"], 0) @ p["W2"]).argmax(axis=1)
+    if got is not None and np.shape(got) == without_b2.shape and np.array_equal(got, without_b2):
+        return [Diagnosis("predict drops b2: it takes the argmax of H_out . W2, not of the scores", equations=[3],
+                          wrong=["predict"], signature="predict-no-b2",
+                          detail=["predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the seed's "
+                                  "predict forgets + b2)."])]
+    return [Diagnosis(f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"])]

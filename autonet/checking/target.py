@@ -1,0 +1,341 @@
+"""Find, import and call the code under check, containing whatever it does.
+
+A target is named ``path/to/file.py:Name`` or ``package.module:Name``.
+Importing it runs the user's code: every import and every call goes through
+:func:`guarded`, which turns any exception (``SystemExit`` included) into a
+one-line :class:`UserCodeError`, sends the code's prints to stderr (so
+``--json`` output stays parseable), silences floating-point warnings (an
+overflow is *measured* by the checks, not warned about) and, when a time
+limit is given and the platform allows, stops a call that runs too long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import signal
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from autonet.errors import AutonetError
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+
+class TargetError(AutonetError, ValueError):
+    """The target cannot be found, imported, or does not have the API a check needs (CLI exit 2)."""
+
+
+class UserCodeError(Exception):
+    """The checked code raised, exited or ran out of time; ``str()`` is one line."""
+
+
+class _TimeUp(BaseException):
+    pass
+
+
+def one_line(e: BaseException) -> str:
+    """``"TypeError: message"``, first line only, at most 200 characters."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None):
+    usable = (seconds is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def guarded(call: Callable[[], Any], what: str, time_limit: float | None = None) -> Any:
+    """``call()`` with the user's exceptions, prints, warnings and global RNG contained.
+
+    NumPy's global random state is restored afterwards, so checking code that
+    draws from it does not change what the caller draws next.
+
+    Raises
+    ------
+    UserCodeError
+        ``"<what> raised TypeError: ..."``, ``"<what> called exit(1)"`` or
+        ``"<what> took longer than 10 s"``.
+    """
+    state = np.random.get_state()
+    try:
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            with _time_limit(time_limit):
+                return call()
+    except _TimeUp:
+        raise UserCodeError(f"{what} took longer than {time_limit:g} s") from None
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as e:
+        raise UserCodeError(f"{what} called exit({e.code})") from None
+    except BaseException as e:  # the user's code may raise anything
+        raise UserCodeError(f"{what} raised {one_line(e)}") from None
+    finally:
+        np.random.set_state(state)
+
+
+def _package_root(path: Path) -> tuple[Path, str]:
+    """The folder to put on ``sys.path`` and the dotted module name of ``path``.
+
+    A file inside packages (folders with ``__init__.py``, like the exercise's
+    ``cs231n/classifiers/neural_net.py``) is imported as ``cs231n.classifiers.neural_net``,
+    so its relative imports work.
+    """
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, ".".join(parts)
+
+
+def import_module(spec: str, time_limit: float | None = None):
+    """Import ``path/to/file.py`` or ``package.module``; :class:`TargetError` (one line) if it fails."""
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            raise TargetError(f"{spec} is a folder: name a .py file in it (FILE.py or FILE.py:Name)")
+        if not path.is_file():
+            raise TargetError(f"no such file: {spec}")
+        root, name = _package_root(path.resolve())
+        sys.path.insert(0, str(root))
+        try:
+            if name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(path.resolve()):
+                del sys.modules[name]  # a module of the same name from elsewhere
+            return guarded(lambda: importlib.import_module(name), f"importing {spec}", time_limit)
+        except UserCodeError as e:
+            raise TargetError(str(e)) from None
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(root))
+    if not all(part.isidentifier() for part in spec.split(".")):
+        raise TargetError(f"{spec!r} is neither a .py file nor a dotted module name")
+    try:
+        return guarded(lambda: importlib.import_module(spec), f"importing {spec}", time_limit)
+    except UserCodeError as e:
+        raise TargetError(str(e)) from None
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``"a/b.py:Net"`` -> ``("a/b.py", "Net")``; ``"a/b.py"`` -> ``("a/b.py", None)``.
+
+    The last colon splits, so a Windows drive letter (``C:\\x.py:Net``) survives.
+    """
+    module, sep, name = spec.rpartition(":")
+    if not sep or not name.isidentifier() or not module:
+        return spec, None
+    return module, name
+
+
+def resolve(spec: str, time_limit: float | None = None) -> tuple[Any, str]:
+    """The object ``spec`` names and its display label; :class:`TargetError` naming what is missing."""
+    module_spec, name = split_spec(spec)
+    if name is None:
+        raise TargetError(f"{spec!r} names no object: write FILE.py:Name or package.module:Name")
+    module = import_module(module_spec, time_limit)
+    if not hasattr(module, name):
+        public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
+        raise TargetError(f"{module_spec} has no {name!r} (it defines: {', '.join(public) or 'nothing'})")
+    return getattr(module, name), spec
+
+
+class TwoLayerTarget:
+    """Common interface over the two shapes of API a two-layer check accepts.
+
+    ``scores(params, X)``, ``loss_and_grads(params, X, y, reg)``,
+    ``predict(params, X)`` (None when absent) and ``init(D, H, C, std)``
+    (the parameters a fresh object draws; None for a function). Each call
+    hands the target fresh copies; :attr:`mutated` lists what the last call
+    changed in place.
+    """
+
+    kind = "function"
+    has_scores = False
+    has_predict = False
+    has_init = False
+
+    def __init__(self, obj: Any, label: str, time_limit: float | None = None) -> None:
+        self.obj = obj
+        self.label = label
+        self.time_limit = time_limit
+        self.mutated: list[str] = []
+
+    def _guard(self, call, what):
+        return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}", self.time_limit)
+
+    def _record_mutation(self, before: dict, after: dict, X0, X) -> None:
+        self.mutated = [f"params[{k!r}]" for k in before
+                        if k in after and not _same(before[k], after[k])]
+        if not _same(X0, X):
+            self.mutated.insert(0, "X")
+
+    def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
+        p, X1, y1 = ({k: v.copy() for k, v in params.items()}, X.copy(), y.copy())
+        out = self._guard(lambda: self.obj(p, X1, y1, reg), "loss_and_grads(params, X, y, reg)")
+        self._record_mutation(params, p, X, X1)
+        return check_loss_return(out, "loss_and_grads(params, X, y, reg)")
+
+
+class ClassTarget(TwoLayerTarget):
+    """A class with the exercise's API: ``Cls(D, H, C, std)``, ``.params``, ``.loss(X, y=None, reg=0.0)``."""
+
+    kind = "class"
+    has_scores = True
+    has_init = True
+
+    def __init__(self, obj: Any, label: str, time_limit: float | None = None) -> None:
+        super().__init__(obj, label, time_limit)
+        self.has_predict = callable(getattr(obj, "predict", None))
+
+    def new(self, D: int, H: int, C: int, std: float = 0.1):
+        """A fresh instance (drawing from NumPy's global state, restored afterwards)."""
+        net = self._guard(lambda: self.obj(D, H, C, std), f"__init__({D}, {H}, {C}, std={std})")
+        params = getattr(net, "params", None)
+        if not isinstance(params, dict):
+            raise TargetError(f"{self.label}: an instance has no dict attribute 'params' "
+                              f"(got {type(params).__name__})")
+        missing = [k for k in PARAM_NAMES if k not in params]
+        if missing:
+            raise TargetError(f"{self.label}: params has no {', '.join(missing)} (keys: {sorted(params)})")
+        expect = {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
+        for k, shape in expect.items():
+            got = np.shape(params[k])
+            if got != shape:
+                raise TargetError(f"{self.label}({D}, {H}, {C}): params[{k!r}] has shape {got}, expected {shape}")
+        return net
+
+    def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
+        """The parameters ``np.random.seed(seed); Cls(D, H, C, std)`` draws (global state restored)."""
+        def draw():
+            np.random.seed(seed)
+            return self.new(D, H, C, std)
+        state = np.random.get_state()
+        try:
+            net = draw()
+        finally:
+            np.random.set_state(state)
+        return {k: np.array(net.params[k], dtype=np.float64, copy=True) for k in PARAM_NAMES}
+
+    def _loaded(self, params: dict):
+        D, H = params["W1"].shape
+        net = self.new(D, H, params["W2"].shape[1])
+        copies = {k: v.copy() for k, v in params.items()}
+        for k in PARAM_NAMES:
+            net.params[k] = copies[k]
+        return net
+
+    def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
+        net, X1 = self._loaded(params), X.copy()
+        out = self._guard(lambda: net.loss(X1), "loss(X)")
+        self._record_mutation(params, net.params, X, X1)
+        arr = np.asarray(out) if isinstance(out, np.ndarray) else None
+        if arr is None or arr.ndim != 2:
+            raise TargetError(f"{self.label}.loss(X) must return the scores, an (N, C) array; "
+                              f"got {_describe(out)}")
+        return arr
+
+    def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
+        net, X1, y1 = self._loaded(params), X.copy(), y.copy()
+        out = self._guard(lambda: net.loss(X1, y=y1, reg=reg), "loss(X, y, reg)")
+        self._record_mutation(params, net.params, X, X1)
+        return check_loss_return(out, f"{self.label}.loss(X, y, reg)")
+
+    def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> Callable[[], float]:
+        """A no-argument loss reading ``params`` live (for finite differences, which perturb them)."""
+        net = self._loaded(params)
+        for k in PARAM_NAMES:
+            net.params[k] = params[k]
+        return lambda: float(self._guard(lambda: net.loss(X.copy(), y=y.copy(), reg=reg), "loss(X, y, reg)")[0])
+
+    def predict(self, params: dict, X: np.ndarray) -> np.ndarray:
+        net, X1 = self._loaded(params), X.copy()
+        out = self._guard(lambda: net.predict(X1), "predict(X)")
+        self._record_mutation(params, net.params, X, X1)
+        return np.asarray(out)
+
+
+class FunctionTarget(TwoLayerTarget):
+    """A function with the backend contract ``loss_and_grads(params, X, y, reg) -> (loss, grads)``."""
+
+    def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> Callable[[], float]:
+        return lambda: float(self._guard(lambda: self.obj(params, X.copy(), y.copy(), reg),
+                                         "loss_and_grads(params, X, y, reg)")[0])
+
+
+def _same(a, b) -> bool:
+    try:
+        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b, equal_nan=True))
+    except TypeError:
+        return a is b
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"an array of shape {x.shape}"
+    if isinstance(x, (tuple, list)):
+        return f"a {type(x).__name__} of {len(x)}"
+    return type(x).__name__
+
+
+def check_loss_return(out: Any, what: str) -> tuple[float, dict]:
+    """``(loss, grads)`` as the contract says, or :class:`TargetError` saying what came back instead."""
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TargetError(f"{what} must return (loss, grads); got {_describe(out)}")
+    loss, grads = out
+    if not isinstance(grads, dict):
+        raise TargetError(f"{what} must return (loss, grads) with grads a dict; got grads as {_describe(grads)}")
+    missing = [k for k in PARAM_NAMES if k not in grads]
+    if missing:
+        raise TargetError(f"{what}: grads has no {', '.join(missing)} (keys: {sorted(grads)})")
+    try:
+        loss = float(np.asarray(loss).reshape(()))
+    except (TypeError, ValueError):
+        raise TargetError(f"{what}: loss must be a number; got {_describe(loss)}") from None
+    return loss, {k: np.asarray(grads[k], dtype=np.float64) for k in PARAM_NAMES}
+
+
+def two_layer_target(obj: Any, label: str | None = None, time_limit: float | None = None) -> TwoLayerTarget:
+    """Wrap a class (exercise API) or a function (backend contract); :class:`TargetError` if it is neither."""
+    label = label or getattr(obj, "__qualname__", None) or repr(obj)
+    if inspect.isclass(obj):
+        if not callable(getattr(obj, "loss", None)):
+            raise TargetError(f"{label} is a class without a loss(X, y=None, reg=0.0) method")
+        try:
+            inspect.signature(obj).bind(4, 10, 3, 0.1)
+        except (TypeError, ValueError):
+            raise TargetError(f"{label}(input_size, hidden_size, output_size, std) does not accept four "
+                              "arguments") from None
+        return ClassTarget(obj, label, time_limit)
+    if callable(obj):
+        try:
+            inspect.signature(obj).bind({}, None, None, 0.0)
+        except TypeError:
+            raise TargetError(f"{label} does not accept (params, X, y, reg)") from None
+        except ValueError:
+            pass  # builtins without a signature: try calling
+        return FunctionTarget(obj, label, time_limit)
+    raise TargetError(f"{label} is a {type(obj).__name__}, not a class or a function")
