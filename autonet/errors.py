@@ -10,7 +10,12 @@ from __future__ import annotations
 
 
 class AutonetError(Exception):
-    """Base class of every error autonet raises deliberately."""
+    """Base class of every error autonet raises deliberately.
+
+    ``exit_code`` is the command line's exit status for it (2: bad input).
+    """
+
+    exit_code = 2
 
 
 class ConfigError(AutonetError, ValueError):
@@ -44,3 +49,32 @@ class DivergenceError(AutonetError, FloatingPointError):
         super().__init__(message)
         self.iteration = iteration
         self.name = name
+
+
+class RunDirBusy(AutonetError, OSError):
+    """Another live process is writing the run (or sweep) directory; ``pid`` is its PID (or None)."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+class WriteError(AutonetError, OSError):
+    """A file could not be written: disk full, read-only folder, no permission.
+
+    Exit status 74 (``EX_IOERR`` of sysexits.h): the input was fine, the
+    machine could not store the result.
+    """
+
+    exit_code = 74
+
+    @classmethod
+    def from_os_error(cls, e: OSError, path=None) -> "WriteError":
+        """``cannot write PATH: No space left on device`` from the OSError ``e``."""
+        where = path if path is not None else (e.filename or "a file")
+        err = cls(f"cannot write {where}: {e.strerror or e}")
+        err.errno, err.strerror, err.filename = e.errno, e.strerror, str(where)
+        return err
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

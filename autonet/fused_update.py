@@ -15,11 +15,17 @@ The per-parameter ``config`` dicts are the rules' own (hyperparameters,
 step count ``t``), created and read exactly as the rules do, so a trainer can
 switch between the rules and this class at any step, and checkpoints hold the
 same state either way.
+
+The blocks are shared out between threads (as many as numpy's BLAS uses,
+read once with threadpoolctl): numpy releases the GIL inside each ufunc, and
+the update is memory- and ufunc-bound, so two cores halve its time. Which
+thread updates a block does not change a single bit of it.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -34,92 +40,128 @@ class FusedUpdate:
     Parameters
     ----------
     name : a key of :data:`autonet.optim.UPDATE_RULES`
+    threads : threads sharing the blocks; None: numpy's BLAS thread count at the first call
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, threads: int | None = None) -> None:
         if not self.supports(name):
             raise ValueError(f"no fused form of update rule {name!r}")
         self.name = name
-        self._kernel = getattr(self, f"_{name}")
-        self._buffers: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
+        self._prepare = getattr(self, f"_{name}")
+        self._block = getattr(self, f"_{name}_block")
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._buffers: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def supports(cls, name: str) -> bool:
         """True when rule ``name`` of :data:`autonet.optim.UPDATE_RULES` has a fused form here."""
-        return name in UPDATE_RULES and callable(getattr(cls, f"_{name}", None))
+        return name in UPDATE_RULES and callable(getattr(cls, f"_{name}_block", None))
 
-    def __call__(self, params: dict, grads: dict, configs: dict) -> None:
-        """Update every ``params[k]`` in place from ``grads[k]`` and ``configs[k]`` (as the rule would)."""
+    def __call__(self, params: dict, grads: dict, configs: dict, l2: dict | None = None) -> None:
+        """Update every ``params[k]`` in place from ``grads[k]`` and ``configs[k]`` (as the rule would).
+
+        ``l2``: optional ``{key: reg}``; the rule then gets ``dw + reg * w``
+        (computed block by block, into ``dw``), the gradient of
+        ``0.5 * reg * ||w||^2`` added where the update reads it anyway.
+        """
+        jobs = []
         for key, w in params.items():
             dw, config = grads[key], configs[key]
+            reg = l2.get(key, 0.0) if l2 else 0.0
             if w.dtype != dw.dtype or w.shape != dw.shape or not (w.flags.c_contiguous and dw.flags.c_contiguous):
+                if reg:
+                    dw += reg * w
                 UPDATE_RULES[self.name](w, dw, config)  # the rule itself handles what blocks cannot
                 continue
-            self._kernel(w, dw, config)
+            states, scalars = self._prepare(w, config)
+            jobs.append(((w, dw, *states), scalars, reg))
+        blocks = [(arrays, scalars, reg) for whole, scalars, reg in jobs for arrays in _split(whole)]
+        threads = self._thread_count()
+        if threads < 2 or len(blocks) < 2:
+            self._run(blocks, 0)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="autonet-update")
+        share = -(-len(blocks) // threads)
+        futures = [self._pool.submit(self._run, blocks[k * share:(k + 1) * share], k) for k in range(1, threads)]
+        self._run(blocks[:share], 0)
+        for f in futures:
+            f.result()
 
-    # ----- blocks -----
+    def _thread_count(self) -> int:
+        if self.threads is None:
+            from threadpoolctl import threadpool_info
 
-    def _blocks(self, *arrays: np.ndarray):
-        """Yield ``(block of each array..., t1, t2)`` over the flattened arrays (all the same size)."""
-        flat = [a.reshape(-1) for a in arrays]
-        dtype = flat[0].dtype
-        step = max(1, BLOCK_BYTES // dtype.itemsize)
-        if dtype not in self._buffers:
-            self._buffers[dtype] = (np.empty(step, dtype), np.empty(step, dtype))
-        b1, b2 = self._buffers[dtype]
-        n = flat[0].size
-        for i in range(0, n, step):
-            j = min(i + step, n)
-            yield (*(a[i:j] for a in flat), b1[: j - i], b2[: j - i])
+            self.threads = max([int(i.get("num_threads") or 1) for i in threadpool_info()
+                                if i.get("user_api") == "blas"] or [1])
+        return self.threads
+
+    def _run(self, blocks: list, worker: int) -> None:
+        """Apply the rule to ``blocks`` with worker ``worker``'s two scratch buffers."""
+        for (w, dw, *states), scalars, reg in blocks:
+            key = (worker, w.dtype)
+            if key not in self._buffers:
+                self._buffers[key] = (np.empty(_block_size(w.dtype), w.dtype), np.empty(_block_size(w.dtype), w.dtype))
+            t1, t2 = (b[: w.size] for b in self._buffers[key])
+            if reg:
+                np.multiply(reg, w, out=t1)  # dw += reg * w (as manual.network adds it)
+                np.add(dw, t1, out=dw)
+            self._block(w, dw, *states, t1, t2, *scalars)
 
     # ----- the rules, operation for operation as in autonet.optim -----
+    # _<rule>(w, config) reads/creates the config entries as the rule does and returns
+    # (state arrays, scalars); _<rule>_block(w, dw, *states, t1, t2, *scalars) updates one block.
 
-    def _sgd(self, w, dw, config) -> None:
-        lr = config["learning_rate"]
-        for w_, dw_, t1, _ in self._blocks(w, dw):
-            np.multiply(lr, dw_, out=t1)  # w -= lr * dw
-            np.subtract(w_, t1, out=w_)
+    def _sgd(self, w, config):
+        return (), (config["learning_rate"],)
 
-    def _momentum(self, w, dw, config) -> None:
+    @staticmethod
+    def _sgd_block(w, dw, t1, t2, lr) -> None:
+        np.multiply(lr, dw, out=t1)  # w -= lr * dw
+        np.subtract(w, t1, out=w)
+
+    def _momentum(self, w, config):
         mu = config.setdefault("momentum", DEFAULTS["momentum"])
-        lr = config["learning_rate"]
-        v = _state(config, "velocity", w)
-        for w_, dw_, v_, t1, _ in self._blocks(w, dw, v):
-            np.multiply(v_, mu, out=v_)  # v *= mu
-            np.multiply(lr, dw_, out=t1)  # v -= lr * dw
-            np.subtract(v_, t1, out=v_)
-            np.add(w_, v_, out=w_)  # w += v
+        return (_state(config, "velocity", w),), (mu, config["learning_rate"])
 
-    def _nesterov(self, w, dw, config) -> None:
-        mu = config.setdefault("momentum", DEFAULTS["momentum"])
-        lr = config["learning_rate"]
-        v = _state(config, "velocity", w)
-        for w_, dw_, v_, t1, _ in self._blocks(w, dw, v):
-            np.multiply(v_, mu, out=v_)  # v *= mu
-            np.multiply(lr, dw_, out=t1)  # v -= lr * dw
-            np.subtract(v_, t1, out=v_)
-            np.multiply(mu, v_, out=t1)  # w += mu * v
-            np.add(w_, t1, out=w_)
-            np.multiply(lr, dw_, out=t1)  # w -= lr * dw
-            np.subtract(w_, t1, out=w_)
+    @staticmethod
+    def _momentum_block(w, dw, v, t1, t2, mu, lr) -> None:
+        np.multiply(v, mu, out=v)  # v *= mu
+        np.multiply(lr, dw, out=t1)  # v -= lr * dw
+        np.subtract(v, t1, out=v)
+        np.add(w, v, out=w)  # w += v
 
-    def _rmsprop(self, w, dw, config) -> None:
+    _nesterov = _momentum
+
+    @staticmethod
+    def _nesterov_block(w, dw, v, t1, t2, mu, lr) -> None:
+        np.multiply(v, mu, out=v)  # v *= mu
+        np.multiply(lr, dw, out=t1)  # v -= lr * dw
+        np.subtract(v, t1, out=v)
+        np.multiply(mu, v, out=t1)  # w += mu * v
+        np.add(w, t1, out=w)
+        np.multiply(lr, dw, out=t1)  # w -= lr * dw
+        np.subtract(w, t1, out=w)
+
+    def _rmsprop(self, w, config):
         rho = config.setdefault("decay_rate", DEFAULTS["decay_rate"])
         eps = config.setdefault("epsilon", DEFAULTS["epsilon"])
-        lr = config["learning_rate"]
-        s = _state(config, "cache", w)
-        for w_, dw_, s_, t1, t2 in self._blocks(w, dw, s):
-            np.multiply(s_, rho, out=s_)  # s *= rho
-            np.multiply(1 - rho, dw_, out=t1)  # s += (1 - rho) * dw * dw
-            np.multiply(t1, dw_, out=t1)
-            np.add(s_, t1, out=s_)
-            np.multiply(lr, dw_, out=t1)  # w -= lr * dw / (sqrt(s) + eps)
-            np.sqrt(s_, out=t2)
-            np.add(t2, eps, out=t2)
-            np.divide(t1, t2, out=t1)
-            np.subtract(w_, t1, out=w_)
+        return (_state(config, "cache", w),), (rho, eps, config["learning_rate"])
 
-    def _adam(self, w, dw, config, decay: float = 0.0) -> None:
+    @staticmethod
+    def _rmsprop_block(w, dw, s, t1, t2, rho, eps, lr) -> None:
+        np.multiply(s, rho, out=s)  # s *= rho
+        np.multiply(1 - rho, dw, out=t1)  # s += (1 - rho) * dw * dw
+        np.multiply(t1, dw, out=t1)
+        np.add(s, t1, out=s)
+        np.multiply(lr, dw, out=t1)  # w -= lr * dw / (sqrt(s) + eps)
+        np.sqrt(s, out=t2)
+        np.add(t2, eps, out=t2)
+        np.divide(t1, t2, out=t1)
+        np.subtract(w, t1, out=w)
+
+    def _adam(self, w, config, decay: float = 0.0):
         b1 = config.setdefault("beta1", DEFAULTS["beta1"])
         b2 = config.setdefault("beta2", DEFAULTS["beta2"])
         eps = config.setdefault("epsilon", DEFAULTS["epsilon"])
@@ -127,24 +169,40 @@ class FusedUpdate:
         config["t"] = t = config.get("t", 0) + 1
         step = float(config["learning_rate"]) / (1 - b1**t)
         unbias = 1 / math.sqrt(1 - b2**t)
-        for w_, dw_, m_, v_, t1, t2 in self._blocks(w, dw, m, v):
-            if decay:
-                np.multiply(decay, w_, out=t1)  # w -= (lr * weight_decay) * w
-                np.subtract(w_, t1, out=w_)
-            np.multiply(m_, b1, out=m_)  # m = b1 * m + (1 - b1) * dw
-            np.multiply(1 - b1, dw_, out=t1)
-            np.add(m_, t1, out=m_)
-            np.multiply(v_, b2, out=v_)  # v = b2 * v + (1 - b2) * dw * dw
-            np.multiply(1 - b2, dw_, out=t1)
-            np.multiply(t1, dw_, out=t1)
-            np.add(v_, t1, out=v_)
-            np.multiply(step, m_, out=t1)  # w -= step * m / (sqrt(v) * unbias + eps)
-            np.sqrt(v_, out=t2)
-            np.multiply(t2, unbias, out=t2)
-            np.add(t2, eps, out=t2)
-            np.divide(t1, t2, out=t1)
-            np.subtract(w_, t1, out=w_)
+        return (m, v), (decay, b1, b2, eps, step, unbias)
 
-    def _adamw(self, w, dw, config) -> None:
+    @staticmethod
+    def _adam_block(w, dw, m, v, t1, t2, decay, b1, b2, eps, step, unbias) -> None:
+        if decay:
+            np.multiply(decay, w, out=t1)  # w -= (lr * weight_decay) * w
+            np.subtract(w, t1, out=w)
+        np.multiply(m, b1, out=m)  # m = b1 * m + (1 - b1) * dw
+        np.multiply(1 - b1, dw, out=t1)
+        np.add(m, t1, out=m)
+        np.multiply(v, b2, out=v)  # v = b2 * v + (1 - b2) * dw * dw
+        np.multiply(1 - b2, dw, out=t1)
+        np.multiply(t1, dw, out=t1)
+        np.add(v, t1, out=v)
+        np.multiply(step, m, out=t1)  # w -= step * m / (sqrt(v) * unbias + eps)
+        np.sqrt(v, out=t2)
+        np.multiply(t2, unbias, out=t2)
+        np.add(t2, eps, out=t2)
+        np.divide(t1, t2, out=t1)
+        np.subtract(w, t1, out=w)
+
+    def _adamw(self, w, config):
         wd = config.setdefault("weight_decay", DEFAULTS["weight_decay"])
-        self._adam(w, dw, config, decay=config["learning_rate"] * wd)
+        return self._adam(w, config, decay=config["learning_rate"] * wd)
+
+    _adamw_block = _adam_block
+
+
+def _block_size(dtype: np.dtype) -> int:
+    return max(1, BLOCK_BYTES // np.dtype(dtype).itemsize)
+
+
+def _split(arrays: tuple) -> list[tuple]:
+    """The flattened ``arrays`` (all the same size) cut into matching blocks of :data:`BLOCK_BYTES`."""
+    flat = [a.reshape(-1) for a in arrays]
+    n, step = flat[0].size, _block_size(flat[0].dtype)
+    return [tuple(a[i:i + step] for a in flat) for i in range(0, n, step)]

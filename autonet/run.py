@@ -9,6 +9,7 @@ A run directory holds::
     model.npz      params, mean image, class names, layer sizes (no pickles)
     plots/training.png
     checkpoint.npz the trainer's full state (when checkpointing; see autonet.storage.checkpoints)
+    .lock          held (fcntl.flock) by the one process writing the directory; see autonet.storage.lock
 
 ``autonet train`` and ``autonet sweep`` both go through :func:`run`.
 """
@@ -30,27 +31,40 @@ import numpy as np
 from autonet.backends import get_backend
 from autonet.config import DTYPES, PRESETS, Config, identity, preset
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
-from autonet.errors import DivergenceError
+from autonet.errors import ConfigError, DivergenceError, WriteError
 from autonet.storage.files import atomic_write_json, atomic_write_text
+from autonet.storage.lock import LOCK_NAME, RunLock
 from autonet.storage.models import Model, save_model
 from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
 from autonet.preprocess import Preprocessor, fit_preprocess
 from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.train import Trainer, epoch_mean_losses
 
-__all__ = ["DTYPES", "PRESETS", "Config", "checkpoint_meta", "export_params", "finish", "history_csv",
-           "load_data", "machine_info", "preprocess_data", "preset", "read_json", "run"]
+SUMMARY_NAME = "summary.json"
+CHECKPOINT_EVERY = 100  # default checkpoint period of autonet train and of every sweep trial, in iterations
+# What a run writes into its directory; ``overwrite=True`` removes exactly these.
+RUN_FILES = ("config.json", "history.json", "history.csv", SUMMARY_NAME, "model.npz", CHECKPOINT_NAME,
+             "plots/training.png", "diverged.json")
+
+__all__ = ["CHECKPOINT_EVERY", "DTYPES", "PRESETS", "RUN_FILES", "SUMMARY_NAME", "Config", "checkpoint_meta",
+           "export_params", "finish", "history_csv", "load_data", "machine_info", "open_run_dir",
+           "preprocess_data", "preset", "read_json", "run"]
 
 def preprocess_data(cfg: Config, data):
     """Fit ``cfg.preprocess`` on the training split; returns it and a transformed copy of ``data``."""
     from dataclasses import replace
 
     pre = fit_preprocess(data.X_train, cfg.preprocess, whiten_eps=cfg.whiten_eps,
-                         pca_components=cfg.pca_components)
+                         pca_components=cfg.pca_components, image_shape=input_shape(data))
     if pre.method == "mean":
         return pre, data
     return pre, replace(data, X_train=pre.transform(data.X_train), X_val=pre.transform(data.X_val),
                         X_test=None if data.X_test is None else pre.transform(data.X_test))
+
+
+def input_shape(data) -> tuple[int, int, int]:
+    """``data.image_shape``, or ``(1, 1, D)`` for rows that are not images (each feature its own channel)."""
+    return data.image_shape or (1, 1, data.X_train.shape[1])
 
 
 def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
@@ -81,7 +95,7 @@ def machine_info() -> dict:
 
 def run(cfg: Config, out_dir: str | os.PathLike, data=None, quiet: bool = False,
         callbacks: Sequence = (), checkpoint_every: int | None = None, resume: bool = False,
-        interrupts: InterruptGuard | None = None) -> dict:
+        interrupts: InterruptGuard | None = None, overwrite: bool = False) -> dict:
     """Train one network as ``cfg`` says and write its run directory.
 
     Parameters
@@ -99,26 +113,50 @@ def run(cfg: Config, out_dir: str | os.PathLike, data=None, quiet: bool = False,
     interrupts : an entered :class:`InterruptGuard`: on SIGINT/SIGTERM the
         trainer stops after its current iteration, a checkpoint is written
         (when checkpointing) and :class:`Interrupted` propagates
+    overwrite : replace the run files of a directory that is not empty
+        (otherwise such a directory is refused, see :func:`open_run_dir`)
 
     Returns
     -------
-    The summary dict also written to ``summary.json``.
+    The summary dict also written to ``summary.json``. Resuming a run that
+    has finished changes nothing and returns its summary, with
+    ``"already_finished": True``.
 
     Raises
     ------
     DivergenceError
         Non-finite loss or gradient; the message says where the last good
         checkpoint is (the file is never overwritten by a non-finite state).
+    RunDirBusy
+        Another process is writing ``out_dir``.
+    WriteError
+        A file could not be written (disk full, read-only); the message says
+        where the last good checkpoint is and how to resume.
     """
+    out = Path(out_dir)
+    if resume and (out / SUMMARY_NAME).is_file():  # finished: nothing to load
+        with open_run_dir(out, resume=True):
+            if (out / SUMMARY_NAME).is_file():
+                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+    if not resume:
+        _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
+    # Every input is read and checked before the directory is created, so a run that cannot
+    # start (no data, a bad data folder, a preprocessing that does not fit) leaves nothing behind.
     if data is None:
         data = load_data(cfg, quiet=quiet)
-    dtype = DTYPES[cfg.dtype]
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
-    params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=dtype,
+    params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype],
                          batchnorm=cfg.batchnorm)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with open_run_dir(out, resume=resume, overwrite=overwrite):
+        if resume and (out / SUMMARY_NAME).is_file():
+            return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+        return _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume,
+                           interrupts)
+
+
+def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume,
+                interrupts) -> dict:
     if not resume:
         atomic_write_json(out / "config.json", cfg.to_dict())
     ckpt = None
@@ -126,12 +164,104 @@ def run(cfg: Config, out_dir: str | os.PathLike, data=None, quiet: bool = False,
         ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
     extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
     trainer = Trainer(get_backend(cfg.backend), params, train.X_train, train.y_train, train.X_val, train.y_val,
-                      cfg, callbacks=[*callbacks, *extra], progress=cfg.progress and not quiet)
+                      cfg, callbacks=[*callbacks, *extra], progress=cfg.progress and not quiet,
+                      image_shape=input_shape(data))
     if resume:
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
     _fit(trainer, ckpt, interrupts)
-    return finish(cfg, trainer, data, out, pre)
+    try:
+        return finish(cfg, trainer, data, out, pre)
+    except WriteError as e:
+        raise _with_resume_hint(e, ckpt, out) from None
+
+
+# ----- the run directory: one writer, never someone else's files -----
+
+
+def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> RunLock:
+    """Create and lock ``out`` for one run; the returned lock is held (release it, or use ``with``).
+
+    A new run (``resume`` False) refuses a directory that holds anything but
+    a lock file, unless ``overwrite``, which removes the files a run writes
+    (:data:`RUN_FILES`) and keeps anything else. The check is repeated once
+    the lock is held, so two processes started on one empty directory cannot
+    both pass it.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is a file or below one, or holds another run or other files.
+    RunDirBusy
+        Another live process holds the directory's lock (message names its PID).
+    WriteError
+        ``out`` cannot be created or written (read-only, no space).
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the run")
+    if not resume:
+        _refuse_occupied(out, overwrite)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
+    except OSError as e:
+        raise WriteError.from_os_error(e, out) from None
+    lock = RunLock(out).acquire()
+    try:
+        if not resume:
+            _refuse_occupied(out, overwrite)
+            if overwrite:
+                _remove_run_files(out)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _refuse_occupied(out: Path, overwrite: bool) -> None:
+    try:
+        entries = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME)
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
+    except OSError as e:
+        raise WriteError.from_os_error(e, out) from None
+    if not entries or overwrite:
+        return
+    if "config.json" in entries:
+        if SUMMARY_NAME in entries:
+            what, hint = "a finished run", ""
+        elif CHECKPOINT_NAME in entries:
+            what, hint = "another run", f"resume it with --resume {out}, "
+        else:
+            what, hint = "another run (stopped before its first checkpoint)", ""
+        raise ConfigError(f"--out {out}: holds {what} (config.json); refusing to overwrite it: "
+                          f"{hint}choose another --out, or add --overwrite to replace it")
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise ConfigError(f"--out {out}: not empty ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
+                      f"{shown}); choose another --out, or add --overwrite to write the run into it")
+
+
+def _remove_run_files(out: Path) -> None:
+    for rel in RUN_FILES:
+        (out / rel).unlink(missing_ok=True)
+    for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> WriteError:
+    """``e`` with where the last good checkpoint is and how to continue."""
+    last = ckpt.describe() if ckpt is not None else None
+    if last:
+        tail = f"; last good checkpoint: {last}; free space or fix permissions, then resume with: " \
+               f"autonet train --resume {out}"
+    else:
+        tail = "; no checkpoint was written"
+    err = WriteError(f"{e}{tail}")
+    err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
+    return err
 
 
 def checkpoint_meta(cfg: Config, data) -> dict:
@@ -155,9 +285,14 @@ def _fit(trainer: Trainer, ckpt: Checkpointer | None, interrupts: InterruptGuard
                 trainer.fit()
     except Interrupted as e:
         if ckpt is not None:
-            ckpt.save(trainer)
+            try:
+                ckpt.save(trainer)
+            except WriteError:
+                pass  # the previous checkpoint is intact; describe() still names it
         e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
         raise
+    except WriteError as e:  # disk full or read-only while saving a checkpoint
+        raise _with_resume_hint(e, ckpt, Path(ckpt.path).parent if ckpt else Path(".")) from None
     except DivergenceError as e:
         if ckpt is None:
             raise
@@ -176,6 +311,7 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
 
     params = export_params(trainer, pre)
     summary = {
+        "dataset": data.name,
         "backend": cfg.backend,
         "layer_sizes": [data.X_train.shape[1], *cfg.hidden, len(data.class_names)],
         "iterations": trainer.iteration,
@@ -194,10 +330,11 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
     save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
+                                        image_shape=data.image_shape, dataset=data.name,
                                         activation=cfg.activation))
     plot_training(trainer.history, out / "plots" / "training.png",
                   title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
-    atomic_write_json(out / "summary.json", summary)
+    atomic_write_json(out / SUMMARY_NAME, summary)
     return summary
 
 

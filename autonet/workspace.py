@@ -24,7 +24,6 @@ from manual.layers import (
     BN_EPS,
     DERIVATIVES,
     ACTIVATIONS,
-    dropout_mask,
     softmax_cross_entropy,
 )
 from manual.network import loss_and_grads as manual_loss_and_grads
@@ -64,6 +63,8 @@ class ManualWorkspace:
         self.a = [empty(h) for h in widths[:-1]]  # affine output, then (in place) the layer's output
         self.relu_mask = [np.empty((n, h), bool) for h in widths[:-1]]
         self.drop_mask = [empty(h) for h in widths[:-1]]
+        self.uniforms = [np.empty((n, h)) for h in widths[:-1]]  # float64: dropout_mask's draw
+        self.keep = [np.empty((n, h), bool) for h in widths[:-1]]
         self.xhat = [empty(h) for h in widths[:-1]] if self.batchnorm else []
         self.tmp = [empty(h) for h in widths[:-1]]
         self.dh = [empty(h) for h in widths[:-1]]  # dL/d(output of hidden layer l)
@@ -72,11 +73,18 @@ class ManualWorkspace:
 
     def __call__(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0, *,
                  activation: str = "relu", dropout: float = 0.0, seed=None, label_smoothing: float = 0.0,
-                 bn_stats: dict | None = None):
-        """The backend contract (see :mod:`autonet.backends`); gradients are :attr:`grads`."""
+                 bn_stats: dict | None = None, l2_gradient: bool = True):
+        """The backend contract (see :mod:`autonet.backends`); gradients are :attr:`grads`.
+
+        ``l2_gradient=False`` leaves ``reg * W`` out of the ``W`` gradients (the
+        loss still holds the L2 term): for a caller that adds it itself,
+        inside its update (:class:`autonet.fused_update.FusedUpdate` ``l2=``).
+        """
         if activation != "relu" or set(params) != set(self.keys) or X.dtype != params["W1"].dtype:
-            return manual_loss_and_grads(params, X, y, reg, activation=activation, dropout=dropout, seed=seed,
-                                         label_smoothing=label_smoothing, bn_stats=bn_stats)
+            loss, grads = manual_loss_and_grads(params, X, y, reg if l2_gradient else 0.0, activation=activation,
+                                                dropout=dropout, seed=seed, label_smoothing=label_smoothing,
+                                                bn_stats=bn_stats)
+            return (loss if l2_gradient else loss + self._reg_loss(params, reg)), grads
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         L, g, n = self.L, self.grads, X.shape[0]
@@ -104,16 +112,17 @@ class ManualWorkspace:
                     bn_stats[f"mean{i}"], bn_stats[f"var{i}"] = mu, var
             np.greater(a, 0, out=self.relu_mask[i - 1])  # relu_forward: x * (x > 0)
             np.multiply(a, self.relu_mask[i - 1], out=a)
-            if dropout:  # dropout_forward with dropout_mask's draw
+            if dropout:  # dropout_forward; the mask drawn as dropout_mask draws it
                 mask = self.drop_mask[i - 1]
-                mask[...] = dropout_mask(rng, a.shape, dropout, a.dtype)
+                rng.random(out=self.uniforms[i - 1])
+                np.greater_equal(self.uniforms[i - 1], dropout, out=self.keep[i - 1])
+                np.multiply(self.keep[i - 1], a.dtype.type(1.0 / (1.0 - dropout)), out=mask)
                 np.multiply(a, mask, out=a)
             h = a
         np.matmul(h, params[f"W{L}"], out=self.scores)
         self.scores += params[f"b{L}"]
         data_loss, dscores = softmax_cross_entropy(self.scores, y, smoothing=label_smoothing)
-        reg_loss = (0.5 * reg * sum(float(np.vdot(params[f"W{i}"], params[f"W{i}"])) for i in range(1, L + 1))
-                    if reg else 0.0)
+        reg_loss = self._reg_loss(params, reg)
 
         # backward (affine_backward, relu_backward, dropout_backward, batchnorm_backward)
         d = dscores
@@ -132,12 +141,16 @@ class ManualWorkspace:
                 np.sum(d, axis=0, out=g[f"b{i}"])
             if i > 1:
                 np.matmul(d, params[f"W{i}"].T, out=self.dh[i - 2])
-        if reg:
+        if reg and l2_gradient:
             for i in range(1, L + 1):  # d/dW of 0.5*reg*||W||^2
                 tmp = self._reg_tmp.setdefault(f"W{i}", np.empty_like(params[f"W{i}"]))
                 np.multiply(reg, params[f"W{i}"], out=tmp)
                 g[f"W{i}"] += tmp
         return data_loss + reg_loss, g
+
+    def _reg_loss(self, params: dict, reg: float) -> float:
+        """``0.5 * reg * sum_l ||W_l||^2``, summed as :mod:`manual.network` sums it."""
+        return 0.5 * reg * sum(float(np.vdot(params[f"W{i}"], params[f"W{i}"])) for i in range(1, self.L + 1)) if reg else 0.0
 
     def _batchnorm_backward(self, i: int, dout, params: dict, inv_std, g: dict):
         """``dx = (gamma * inv_std / N) * (N * dout - dbeta - xhat * dgamma)``, into ``tmp[i]``."""

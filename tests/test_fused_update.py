@@ -72,3 +72,38 @@ def test_unknown_rule_has_no_fused_form():
     assert not FusedUpdate.supports("lbfgs")
     with pytest.raises(ValueError, match="lbfgs"):
         FusedUpdate("lbfgs")
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_any_number_of_threads_gives_the_same_bits(threads, monkeypatch):
+    monkeypatch.setattr(fused_update, "BLOCK_BYTES", 800)
+    params, grads = _problem(np.float32, seed=2)
+    ref = {k: v.copy() for k, v in params.items()}
+    ref_cfg, cfg = _configs("adamw"), _configs("adamw")
+    for g in grads:
+        for k in SHAPES:
+            ref_cfg[k]["learning_rate"] = cfg[k]["learning_rate"] = 1e-2
+            UPDATE_RULES["adamw"](ref[k], g[k].copy(), ref_cfg[k])
+        FusedUpdate("adamw", threads=threads)(params, {k: v.copy() for k, v in g.items()}, cfg)
+    for k in SHAPES:
+        np.testing.assert_array_equal(params[k], ref[k], strict=True)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum"])
+def test_l2_term_folded_into_the_update_equals_adding_it_to_the_gradient(name, monkeypatch):
+    # manual.network adds reg * W to dW; the fused update may add it block by block instead
+    monkeypatch.setattr(fused_update, "BLOCK_BYTES", 1000)
+    params, grads = _problem(np.float32, seed=4)
+    ref = {k: v.copy() for k, v in params.items()}
+    reg = {k: 0.3 for k in SHAPES if k.startswith("W")}
+    ref_cfg, cfg = _configs(name), _configs(name)
+    for g in grads:
+        for k in SHAPES:
+            ref_cfg[k]["learning_rate"] = cfg[k]["learning_rate"] = 0.05
+            dw = g[k].copy()
+            if k in reg:
+                dw += reg[k] * ref[k]
+            UPDATE_RULES[name](ref[k], dw, ref_cfg[k])
+        FusedUpdate(name)(params, {k: v.copy() for k, v in g.items()}, cfg, l2=reg)
+    for k in SHAPES:
+        np.testing.assert_array_equal(params[k], ref[k], strict=True)

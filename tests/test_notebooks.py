@@ -1,38 +1,36 @@
-"""The notebooks in ``notebooks/`` run top to bottom; committed ones are clean or fully executed.
+"""The notebooks in ``notebooks/`` run top to bottom, and are committed executed.
 
-Each notebook is executed in a fresh kernel by nbclient with the small data
-budget (``AUTONET_NB_BUDGET=small``): every cell must finish without an
-exception, and the notebooks assert their own numeric checks. A person running
-them without that variable gets the full data. Deselect with ``-m "not notebooks"``.
+Each notebook is executed afresh, in memory, in a kernel running this
+interpreter (:func:`autonet.notebooks.execute_notebook`, nbclient) with the
+small data budget (``AUTONET_NB_BUDGET=small``): every cell must finish without
+an exception, and the notebooks assert their own numeric checks. The committed
+files are never written here; ``python -m autonet.notebooks`` re-executes them
+in place. Deselect with ``-m "not notebooks"``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+from autonet.notebooks import NOTEBOOK_DIR
+
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-KERNEL = "autonet-tests"
-MAX_BYTES = 200_000  # a committed notebook, outputs included
-EXECUTED = {"05_check_your_own.ipynb"}
+MAX_BYTES = 2_000_000  # executed, with PNG figures; a notebook beyond this is carrying something it should not
+OUTSIDE = re.compile(r"\.\./shared|/work/|shared/seed|/home/|/tmp/")  # paths that exist on one machine only
 
 
 @pytest.fixture(scope="module")
-def kernel_name(tmp_path_factory):
-    """A kernel spec that runs *this* interpreter, found first via JUPYTER_PATH.
-
-    A user-level ``python3`` kernel could point at another Python without autonet.
-    """
+def kernel_name():
     pytest.importorskip("nbclient", reason="notebook tests need the [notebooks] extra")
-    kernelspec = pytest.importorskip("ipykernel.kernelspec", reason="notebook tests need the [notebooks] extra")
-    root = tmp_path_factory.mktemp("jupyter")
-    kernelspec.write_kernel_spec(root / "kernels" / KERNEL, overrides={"display_name": "autonet tests"})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JUPYTER_PATH", str(root))
-        yield KERNEL
+    pytest.importorskip("ipykernel", reason="notebook tests need the [notebooks] extra")
+    from autonet.notebooks import this_python_kernel
+
+    with this_python_kernel() as name:
+        yield name
 
 
 def test_the_notebooks_are_there():
@@ -42,30 +40,42 @@ def test_the_notebooks_are_there():
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_top_to_bottom(path, kernel_name, monkeypatch):
-    import nbclient
-    import nbformat
+def test_notebook_runs_top_to_bottom(path, kernel_name):
+    from autonet.notebooks import execute_notebook
 
-    monkeypatch.setenv("AUTONET_NB_BUDGET", "small")
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, kernel_name=kernel_name, timeout=300,
-                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
-    client.execute()  # a failing cell raises CellExecutionError with its source and traceback
+    before = path.read_bytes()
+    nb = execute_notebook(path, kernel_name, budget="small")  # a failing cell raises CellExecutionError
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    assert path.read_bytes() == before  # the committed notebook is not written by the tests
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebooks_are_committed_clean_or_fully_executed(path):
-    """A committed notebook is either source only or executed top to bottom in one run: execution
-    counts 1, 2, ..., n with no gap and no error output, so its outputs are what its code printed.
-    The notebooks in EXECUTED must be executed (their outputs are what a reader sees on a repository page)."""
+def test_notebooks_are_committed_executed(path):
+    """Every code cell ran, in order, in one kernel, without an error; numbers and figures are in the file."""
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size} bytes"
-    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
-    counts = [c["execution_count"] for c in cells]
-    if path.name not in EXECUTED and not any(counts) and not any(c["outputs"] for c in cells):
-        return
-    assert counts == list(range(1, len(cells) + 1)), (
-        f"{path.name}: execution counts {counts}: re-execute it top to bottom in a fresh kernel")
-    errors = [i for i, c in enumerate(cells) if any(o["output_type"] == "error" for o in c["outputs"])]
-    assert not errors, f"{path.name}: code cells {errors} end in an error"
+    code = [c for c in _cells(path) if c["cell_type"] == "code"]
+    counts = [c["execution_count"] for c in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name}: execution counts {counts}; re-execute it top to bottom: python -m autonet.notebooks "
+        f"{path.stem}")
+    outputs = [o for c in code for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"], f"{path.name} was committed with an error"
+    assert any(o["output_type"] in ("stream", "execute_result") for o in outputs), f"{path.name} shows no numbers"
+
+
+def test_the_figures_are_committed():
+    figures = {p.name: sum("image/png" in o.get("data", {}) for c in _cells(p) if c["cell_type"] == "code"
+                           for o in c["outputs"]) for p in NOTEBOOKS}
+    assert figures["02_two_layer_exercise.ipynb"] >= 6, figures
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_refer_to_nothing_outside_the_repository(path):
+    text = path.read_text(encoding="utf-8")
+    hits = sorted({m.group(0) for m in OUTSIDE.finditer(text)})
+    assert not hits, f"{path.name} refers to {hits}"

@@ -164,6 +164,7 @@ def test_second_ctrl_c_exits_at_once_without_a_new_checkpoint(fake_dir, tmp_path
     proc = start_slow_cli(train_args(fake_dir, out, every=2), 0.3, log)
     wait_for(lambda: (out / CHECKPOINT_NAME).is_file(), proc)
     before = (out / CHECKPOINT_NAME).read_bytes()
+    time.sleep(0.1)  # past the iteration that wrote it (its interrupt check included), into the next 0.3 s step
     proc.send_signal(signal.SIGINT)
     wait_for(lambda: "SIGINT received" in log.read_text(), proc)
     proc.send_signal(signal.SIGINT)  # arrives while the 0.3 s step is still running
@@ -320,6 +321,43 @@ def test_non_finite_state_is_never_saved(tmp_path):
     t.iteration, t.params = 5, {"W1": np.array([[1.0, np.inf], [0, 0]]), "b1": np.zeros(2)}
     assert ck.save(t) is False
     assert checkpoint_iteration(ck.path) == 4 and ck.describe().endswith("(iteration 4)")
+
+
+def test_periodic_saves_take_at_most_max_overhead_of_the_time(tmp_path, monkeypatch):
+    # a fake clock: every step takes 1 s, every save 10 s; every=1 asks for a save after each step
+    clock = [0.0]
+    monkeypatch.setattr(checkpoints.time, "perf_counter", lambda: clock[0])
+    saved = []
+
+    def slow_save(path, state, meta=None):
+        clock[0] += 10.0
+        saved.append(state["iteration"])
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", slow_save)
+    ck = Checkpointer(tmp_path / CHECKPOINT_NAME, every=1, max_overhead=0.02)
+
+    class T:
+        iteration = 0
+        params = {"W1": np.ones((2, 2))}
+
+        def state_dict(self):
+            return {"iteration": self.iteration}
+
+    t = T()
+    for _ in range(3000):
+        clock[0] += 1.0
+        t.iteration += 1
+        ck("iteration", t)
+    assert saved[0] == 1 and 5 <= len(saved) < 10  # saves k+1 waits until 500 (k+1) s: 2% of the time
+    assert ck.save_seconds <= 0.02 * clock[0] + 10.0  # the budget, give or take the last save
+    ck("end", t)
+    assert saved[-1] == 3000  # the end is always saved
+    unlimited = Checkpointer(tmp_path / "other.npz", every=1, max_overhead=0)
+    saved.clear()
+    for _ in range(5):
+        t.iteration += 1
+        unlimited("iteration", t)
+    assert len(saved) == 5
 
 
 # ----- damaged, foreign and mismatched checkpoints -----
@@ -601,3 +639,182 @@ def test_a_pickle_posing_as_a_checkpoint_is_refused_unread(tmp_path):
     with pytest.raises(ModelFileError):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+# ----- one writer per run directory; --out never clobbers; finished runs stay finished -----
+
+
+def test_a_second_writer_is_refused_naming_the_pid_and_a_killed_holder_leaves_no_stale_lock(
+        fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    proc = start_slow_cli(train_args(fake_dir, out), 0.05, tmp_path / "log")
+    wait_for(lambda: (out / CHECKPOINT_NAME).is_file(), proc)
+    # a resume while the run is live, and a fresh run forced onto its directory: both refused, nothing touched
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != CHECKPOINT_NAME}
+    assert main(["train", "--resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"in use by another autonet process (PID {proc.pid})" in err
+    assert exit_code([*train_args(fake_dir, out), "--overwrite"]) == 2
+    assert f"(PID {proc.pid})" in capsys.readouterr().err
+    assert proc.poll() is None, "the first writer must not be disturbed"
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name in before} == before
+    proc.send_signal(signal.SIGKILL)  # the kernel drops a flock with its process: no stale lock
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert (out / ".lock").read_text().strip() == str(proc.pid)  # the file stays, the lock does not
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert_same_run(out, reference)
+
+
+def test_run_lock_in_process_names_the_holder(tmp_path):
+    from autonet.errors import RunDirBusy
+    from autonet.storage.lock import RunLock
+
+    code = ("import sys, time; from autonet.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+            "print('locked', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        with pytest.raises(RunDirBusy, match=f"PID {holder.pid}") as e:
+            RunLock(tmp_path).acquire()
+        assert e.value.pid == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(tmp_path) as lock:  # free again once the holder is gone
+        assert lock.held and (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+
+
+@pytest.mark.parametrize("case", ["finished", "checkpointed", "other-files"])
+def test_out_refuses_a_directory_that_holds_anything_unless_overwrite(fake_dir, reference, tmp_path, capsys,
+                                                                      case):
+    out = tmp_path / "run"
+    out.mkdir()
+    if case == "other-files":
+        (out / "notes.txt").write_text("mine")
+    else:
+        names = ["config.json", CHECKPOINT_NAME] + (["summary.json"] if case == "finished" else [])
+        for name in names:
+            (out / name).write_bytes((reference / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    argv = train_args(fake_dir, out)
+    argv[argv.index("--hidden") + 1] = "9"  # another run's settings
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert ("refusing to overwrite it" in err) != (case == "other-files")
+    assert ("not empty (1 entry: notes.txt)" in err) == (case == "other-files")
+    assert "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"} == before  # config.json intact
+    if case == "checkpointed":
+        assert f"resume it with --resume {out}" in err
+        assert main(["train", "--resume", str(out), "--quiet"]) == 0  # the original run can still be resumed
+        assert_same_run(out, reference)
+    assert main([*argv, "--overwrite"]) == 0
+    assert json.loads((out / "config.json").read_text())["hidden"] == [9]
+    if case == "other-files":
+        assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("where", ["file", "dev-null", "below-a-file"])
+def test_out_that_is_a_file_is_one_line_exit_2(fake_dir, tmp_path, capsys, where):
+    (tmp_path / "f").write_text("x")
+    out = {"file": tmp_path / "f", "dev-null": Path(os.devnull), "below-a-file": tmp_path / "f" / "run"}[where]
+    assert main(train_args(fake_dir, out)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"autonet train: error: --out {out}:")
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_resuming_a_finished_run_says_so_and_changes_nothing(fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    for p in reference.rglob("*"):
+        if p.is_file():
+            (out / p.relative_to(reference)).parent.mkdir(parents=True, exist_ok=True)
+            (out / p.relative_to(reference)).write_bytes(p.read_bytes())
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"{out}: this run has already finished ({ITERS} iterations, val acc ")
+    assert "nothing to resume, nothing changed" in said
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before
+
+
+# ----- disk full, read-only output -----
+
+
+def test_disk_full_mid_run_is_one_line_keeps_the_last_checkpoint_and_says_how_to_resume(
+        fake_dir, reference, tmp_path, capsys, monkeypatch):
+    import errno
+
+    out = tmp_path / "run"
+    real = checkpoints._write_arrays
+    calls = []
+
+    def full_after_two(f, arrays):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(f, arrays)
+
+    monkeypatch.setattr(checkpoints, "_write_arrays", full_after_two)
+    assert main(train_args(fake_dir, out)) == 74
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"autonet train: error: cannot write {out / CHECKPOINT_NAME}: No space left on device; "
+                          f"last good checkpoint: {out / CHECKPOINT_NAME} (iteration {2 * EVERY}); ")
+    assert err.rstrip().endswith(f"resume with: autonet train --resume {out}")
+    assert checkpoint_iteration(out / CHECKPOINT_NAME) == 2 * EVERY
+    assert [p.name for p in out.iterdir() if p.suffix == ".tmp"] == []
+    monkeypatch.setattr(checkpoints, "_write_arrays", real)  # space freed
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert_same_run(out, reference)
+
+
+def test_disk_full_while_writing_results_keeps_the_checkpoint(fake_dir, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import autonet.storage.files as files
+
+    real = files.atomic_write
+
+    def full(f):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def full_for_models(path, write):  # the disk fills up just as the model is written
+        return real(path, full if Path(path).name == "model.npz" else write)
+
+    monkeypatch.setattr(files, "atomic_write", full_for_models)
+    out = tmp_path / "run"
+    assert main(train_args(fake_dir, out)) == 74
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model.npz: No space left on device" in err
+    assert f"last good checkpoint: {out / CHECKPOINT_NAME} (iteration {ITERS})" in err
+    assert checkpoint_iteration(out / CHECKPOINT_NAME) == ITERS
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_directory_is_one_line(fake_dir, tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert main(train_args(fake_dir, ro / "run")) == 74
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Permission denied" in err
+    finally:
+        ro.chmod(0o755)
+
+
+def test_read_only_file_system_is_one_line(fake_dir, tmp_path, capsys, monkeypatch):
+    """What a read-only mount says (EROFS), simulated: the first file written is refused."""
+    import errno
+
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr("autonet.storage.files.tempfile.mkstemp", read_only)
+    assert main(train_args(fake_dir, tmp_path / "run")) == 74
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config.json: Read-only file system" in err

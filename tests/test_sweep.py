@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shlex
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +317,112 @@ def test_heatmap_cells_and_scatter(tmp_path):
     assert plot_sweep_heatmap(scattered, tmp_path / "scatter.png").stat().st_size > 0
     with pytest.raises(Exception, match="at least one finished trial"):
         plot_sweep_heatmap([], tmp_path / "none.png")
+
+
+# ----- the sweep directory: its own space, one writer, Ctrl-C -----
+
+
+def test_a_different_space_is_refused_and_extend_adds_to_the_sweep(fake_dir, tmp_path, capsys):
+    out = tmp_path / "s"
+    first = ["--grid", "learning_rate=1e-3 | 2e-3"]
+    assert sweep(fake_dir, out, *first) == 0
+    kept = {name: (out / name).read_bytes() for name in ("results.csv", "best_model.npz", "best.json")}
+    capsys.readouterr()
+
+    other = ["--grid", "learning_rate=1e-5"]
+    assert sweep(fake_dir, out, *other) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"autonet sweep: error: --out {out}: holds a sweep over "
+                                                   "another space (space.learning_rate=")
+    assert "add --extend" in err
+    assert {name: (out / name).read_bytes() for name in kept} == kept  # nothing replaced
+    assert sweep(fake_dir, out, *first, "--hidden", "9") == 2  # another base config is another sweep too
+    assert "base.hidden=[8] in the checkpoint, [9] in the run" in capsys.readouterr().err
+
+    assert sweep(fake_dir, out, *other, "--extend") == 0
+    rows = read_csv(out / "results.csv")
+    assert [r["learning_rate"] for r in rows] == ["0.001", "0.002", "1e-05"]
+    assert all(r["status"] == "ok" for r in rows)
+    best = json.loads((out / "best.json").read_text())["trial"]
+    assert best == max(rows, key=lambda r: float(r["val_acc"]))["trial"]
+    # both commands now resume the whole, extended sweep
+    capsys.readouterr()
+    for args in (first, other):
+        assert main(["sweep", "--data-dir", str(fake_dir), "--out", str(out), *TINY, *args]) == 0
+        assert "3 of 3 trials already finished" in capsys.readouterr().out
+
+
+def test_a_sweep_refuses_a_directory_that_is_not_a_sweep(fake_dir, tmp_path, capsys):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    assert sweep(fake_dir, out, "--grid", "reg=0 | 1e-3") == 2
+    assert "not a sweep directory (no sweep.json; holds config.json)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]
+
+
+def test_a_second_sweep_process_on_one_directory_is_refused(fake_dir, tmp_path, capsys):
+    from autonet.storage.lock import RunLock
+
+    out = tmp_path / "s"
+    out.mkdir()
+    code = ("import sys, time; from autonet.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+            "print('locked', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        assert sweep(fake_dir, out, "--grid", "reg=0 | 1e-3") == 2
+        assert f"in use by another autonet process (PID {holder.pid})" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(out):
+        pass
+
+
+SLOW_SWEEP = """
+import sys, time
+from autonet import train
+_step = train.Trainer.step
+def slow_step(self):
+    time.sleep(0.05)
+    return _step(self)
+train.Trainer.step = slow_step
+from autonet.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_during_a_sweep_checkpoints_the_trial_says_how_to_resume_and_exits_130(fake_dir, tmp_path):
+    import signal
+
+    grid = ["--grid", "learning_rate=1e-3 | 2e-3", "--num-iters", "40"]
+    argv = ["sweep", "--data-dir", str(fake_dir), "--quiet", *TINY, *grid]
+    assert main([*argv, "--out", str(tmp_path / "reference")]) == 0
+    out = tmp_path / "s"
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SWEEP, *argv, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("trials/*/config.json")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.5)  # some iterations into the first trial
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    notice, hint = err.splitlines()
+    assert notice.startswith("SIGINT received: stopping after this iteration to write a checkpoint")
+    assert hint.startswith("autonet sweep: interrupted by SIGINT; ") and "resume with: autonet sweep " in hint
+    (trial,) = [p for p in (out / "trials").iterdir()]
+    from autonet.storage.checkpoints import load_checkpoint
+
+    state, _ = load_checkpoint(trial / "checkpoint.npz")
+    assert 0 < state["iteration"] < 40, "the running trial's progress is in its checkpoint"
+    assert not (trial / "summary.json").exists()
+    resume = shlex.split(hint.split("resume with: ")[1])
+    assert resume[0] == "autonet" and main(resume[1:]) == 0
+    assert _results(out) == _results(tmp_path / "reference")  # resumed trials end bit for bit the same
+    assert _models_equal(out, tmp_path / "reference", _results(out))

@@ -34,9 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for "resume with: ..." hints
     try:
         return int(args.func(args) or 0)
     except AutonetError as e:
         print(f"autonet {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (train and sweep checkpoint first)
+        print(f"autonet {args.command}: interrupted", file=sys.stderr)
+        return 130
 

@@ -54,6 +54,15 @@ def int_list(text: str) -> tuple[int, ...]:
     return tuple(positive_int(p) for p in parts)
 
 
+DATASET_HELP = ("cifar10, mnist, fashion-mnist (the official files, downloaded and checksum-verified on first "
+                "use), or FILE.npz holding X_train, y_train and optionally X_test, y_test, class_names")
+
+
+def add_dataset_argument(parser: argparse.ArgumentParser, default_help: str) -> None:
+    """``--dataset NAME_OR_FILE`` (absent from the namespace's meaning: see ``default_help``)."""
+    parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=f"{DATASET_HELP} ({default_help})")
+
+
 def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from autonet.cli.common import (
 )
 from autonet.cli.train import default_run_dir
 from autonet.config import Config
+from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
 
@@ -58,7 +61,11 @@ def register(sub) -> None:
                    help="run the trials on this Dask distributed scheduler (pip install 'autonet[dask]'); "
                         "the data directory must exist on every worker")
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="sweep directory; give it to be able to resume (default: runs/<time>-sweep)")
+                   help="sweep directory; give it to be able to resume (default: runs/<time>-sweep). "
+                        "A directory holding a sweep of another space is refused, unless --extend")
+    p.add_argument("--extend", action="store_true",
+                   help="add this space's trials to the sweep already in --out (results cover both) "
+                        "instead of refusing a different space")
     add_quiet_argument(p)
     p.set_defaults(func=main)
 
@@ -82,8 +89,17 @@ def main(args: argparse.Namespace) -> int:
         where = args.scheduler or f"{args.jobs} local process{'es' if args.jobs > 1 else ''}"
         log(f"sweep: {len(trials)} trials ({meta['mode']}) on {where} -> {out}")
     start = time.perf_counter()
-    rows = run_sweep(trials, out, keys, jobs=args.jobs, scheduler=args.scheduler,
-                     blas_threads=args.blas_threads, meta=meta, log=log)
+    with InterruptGuard() as guard:
+        try:
+            rows = run_sweep(trials, out, keys, jobs=args.jobs, scheduler=args.scheduler,
+                             blas_threads=args.blas_threads, meta=meta, log=log, extend=args.extend,
+                             interrupts=guard)
+        except KeyboardInterrupt as e:  # Interrupted, or a KeyboardInterrupt raised inside a worker pool
+            code = e.exit_code if isinstance(e, Interrupted) else 130
+            name = e.signame if isinstance(e, Interrupted) else "SIGINT"
+            print(f"autonet sweep: interrupted by {name}; finished trials are kept and a stopped trial resumes "
+                  f"from its checkpoint; resume with: {resume_command(args, out)}", file=sys.stderr)
+            return code
     print(format_table(rows, keys))
     ok = [r for r in rows if r["status"] == "ok"]
     diverged = sum(r["status"] == "diverged" for r in rows)
@@ -93,3 +109,13 @@ def main(args: argparse.Namespace) -> int:
     print(f"{len(ok)} finished, {diverged} diverged, wall time {time.perf_counter() - start:.0f} s; "
           f"table: {out / 'results.csv'}")
     return 0
+
+
+def resume_command(args: argparse.Namespace, out: Path) -> str:
+    """The command line that continues this sweep (the same one, with ``--out`` made explicit)."""
+    argv = list(getattr(args, "argv", None) or [])
+    if not argv:
+        return f"the same autonet sweep command with --out {shlex.quote(str(out))}"
+    if args.out is None:
+        argv += ["--out", str(out)]
+    return "autonet " + shlex.join(argv)

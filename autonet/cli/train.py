@@ -22,10 +22,9 @@ from autonet.cli.common import (
 from autonet.config import Config, names
 from autonet.errors import ConfigError, DivergenceError
 from autonet.interrupts import InterruptGuard, Interrupted
-from autonet.run import run
+from autonet.run import CHECKPOINT_EVERY, SUMMARY_NAME, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 
-CHECKPOINT_EVERY = 100  # default period of --checkpoint-every, in iterations
 EXIT_DIVERGED = 3  # exit status of a diverged run (bad input/config: 2; interrupt: 128 + signal)
 
 def default_run_dir(backend: str, root: str = "runs") -> Path:
@@ -48,7 +47,11 @@ def register(sub) -> None:
     add_config_arguments(p)
     g = p.add_argument_group("this run")
     g.add_argument("--out", default=None, metavar="DIR",
-                   help="run directory (default: runs/<time>-<backend>)")
+                   help="run directory (default: runs/<time>-<backend>); refused if it holds anything, "
+                        "unless --overwrite")
+    g.add_argument("--overwrite", action="store_true",
+                   help="let --out name a directory that holds another run (its run files are replaced) "
+                        "or other files (kept)")
     g.add_argument("--checkpoint-every", type=nonnegative_int, default=CHECKPOINT_EVERY, metavar="N",
                    help="write RUN_DIR/checkpoint.npz every N iterations and at the end "
                         "(0: only at the end and on Ctrl-C/SIGTERM) (default: %(default)s)")
@@ -70,7 +73,9 @@ def resume_config(args: argparse.Namespace) -> tuple[Config, Path]:
         flags = ", ".join(given + (["--out"] if args.out and Path(args.out) != out else []))
         raise ConfigError(f"--resume continues with the settings in {path}; drop {flags}")
     saved = read_config_file(path)
-    if not (out / CHECKPOINT_NAME).is_file():
+    if args.overwrite:
+        raise ConfigError("--resume continues a run; --overwrite would replace it: give one of them")
+    if not (out / CHECKPOINT_NAME).is_file() and not (out / SUMMARY_NAME).is_file():
         raise ConfigError(f"--resume {out}: no {CHECKPOINT_NAME} there (the run was stopped before its first "
                           "checkpoint); start it again without --resume")
     data_dir = {"data_dir": args.data_dir} if hasattr(args, "data_dir") else {}
@@ -102,13 +107,19 @@ def main(args: argparse.Namespace) -> int:
     with InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             summary = run(cfg, out, quiet=args.quiet, checkpoint_every=args.checkpoint_every,
-                          resume=bool(args.resume), interrupts=guard)
+                          resume=bool(args.resume), interrupts=guard, overwrite=args.overwrite)
         except Interrupted as e:
             print(interrupted_message(args.command, e, out), file=sys.stderr)
             return e.exit_code
         except DivergenceError as e:
             print(f"autonet {args.command}: error: {e}", file=sys.stderr)
             return EXIT_DIVERGED
+    if summary.get("already_finished"):
+        val = summary.get("val_acc")
+        print(f"{out}: this run has already finished ({summary.get('iterations')} iterations, val acc "
+              f"{val:.4f}); nothing to resume, nothing changed" if isinstance(val, float) else
+              f"{out}: this run has already finished; nothing to resume, nothing changed")
+        return 0
     test = "n/a (no test_batch)" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"
     print(f"backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
           f"test acc {test}, {summary['train_seconds']:.1f} s")

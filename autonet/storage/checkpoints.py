@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -225,22 +226,44 @@ class Checkpointer:
     ``"end"`` event. A state whose parameters are not all finite is never
     saved, so the file on disk is always the last good state.
 
+    Saving costs time (the best recipe's state is 107 MB), so a periodic save
+    is skipped -- deferred to a later multiple of ``every`` -- while the time
+    spent saving plus the last save's duration would exceed ``max_overhead``
+    of the time since the first event: checkpointing then takes at most that
+    fraction of the training time, saving every ``every`` iterations where
+    that is cheap and at a fixed time interval (about the last save's duration
+    / ``max_overhead``) where it is not. Saves at the end, on an interrupt and
+    through :meth:`save` are never skipped.
+
     Parameters
     ----------
     path : checkpoint file
     every : period in iterations (0: only at the end and on explicit :meth:`save`)
     meta : JSON-able description of the run, stored and checked on :meth:`restore`
+    max_overhead : largest fraction of the elapsed time spent on periodic saves (0: no limit)
     """
 
-    def __init__(self, path: str | os.PathLike, every: int = 0, meta: dict | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, every: int = 0, meta: dict | None = None,
+                 max_overhead: float = 0.02) -> None:
         self.path = Path(path)
         self.every = int(every)
         self.meta = dict(meta or {})
+        self.max_overhead = float(max_overhead)
         self.saved_iteration: int | None = None
+        self.save_seconds = 0.0  # time spent in save() so far
+        self._last_save_seconds = 0.0
+        self._started: float | None = None  # time of the first event
 
     def __call__(self, event: str, trainer) -> None:
-        if event == "end" or (event == "iteration" and self.every and trainer.iteration % self.every == 0):
+        now = time.perf_counter()
+        if self._started is None:
+            self._started = now
+        if event == "end":
             self.save(trainer)
+        elif event == "iteration" and self.every and trainer.iteration % self.every == 0:
+            budget = self.max_overhead * (now - self._started)
+            if not self.max_overhead or self.save_seconds + self._last_save_seconds <= budget:
+                self.save(trainer)
 
     def save(self, trainer) -> bool:
         """Write the trainer's state now; False (nothing written) if a parameter is non-finite."""
@@ -248,7 +271,10 @@ class Checkpointer:
             return True
         if not all(np.isfinite(p).all() for p in trainer.params.values()):
             return False
+        start = time.perf_counter()
         save_checkpoint(self.path, trainer.state_dict(), self.meta)
+        self._last_save_seconds = time.perf_counter() - start
+        self.save_seconds += self._last_save_seconds
         self.saved_iteration = trainer.iteration
         return True
 

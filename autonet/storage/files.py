@@ -25,16 +25,27 @@ from typing import Any, BinaryIO, Callable, IO
 
 import numpy as np
 
+from autonet.errors import WriteError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(fileobj)`` on a temporary file, then move it to ``path``.
 
     The temporary file is removed if ``write`` raises, so no partial file is
     left behind either at ``path`` or beside it.
+
+    Raises
+    ------
+    WriteError
+        An ``OSError`` on the way (disk full, read-only folder, no
+        permission), as one line naming ``path``; the old file is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise WriteError.from_os_error(e, path) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
         with os.fdopen(fd, "wb") as f:
@@ -42,11 +53,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
+        if isinstance(e, OSError) and not isinstance(e, WriteError):
+            raise WriteError.from_os_error(e, path) from None
         raise
     _fsync_dir(path.parent)
     return path

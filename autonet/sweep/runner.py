@@ -21,8 +21,12 @@ import numpy as np
 
 from autonet.errors import ConfigError, DivergenceError
 from autonet.config import Config
-from autonet.run import load_data, run
+from autonet.interrupts import InterruptGuard
+from autonet.run import CHECKPOINT_EVERY, load_data, run
+from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.storage.files import atomic_write_json
+from autonet.storage.lock import LOCK_NAME, RunLock
+from autonet.sweep.directory import SWEEP_FILE, reconcile
 from autonet.sweep.record import DIVERGED_FILE, METRICS, SweepRecorder, finished_result, metrics, one_line
 from autonet.sweep.trials import Trial, iterations_for
 
@@ -51,13 +55,19 @@ def _blas_threads(n: int | None):
         yield
 
 
-def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None, ship: bool = False) -> dict:
+def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None, ship: bool = False,
+              interrupts: InterruptGuard | None = None) -> dict:
     """Train ``trial`` into ``run_dir`` and return its result row.
 
+    The trial checkpoints like ``autonet train`` (every :data:`CHECKPOINT_EVERY`
+    iterations); a run directory holding a checkpoint but no result is resumed
+    from it, so a sweep stopped mid-trial loses at most that many iterations.
     ``ship=True`` (remote workers) trains into a temporary folder and returns
     its files as ``result["files"]`` (relative path -> bytes) for the caller to
     write. A :class:`DivergenceError` is recorded in ``diverged.json`` and the
-    row's ``status`` is ``"diverged"``; any other error propagates.
+    row's ``status`` is ``"diverged"``; any other error propagates, as does
+    :class:`~autonet.interrupts.Interrupted` after the checkpoint is written
+    (``interrupts``: the caller's entered guard).
     """
     out = Path(tempfile.mkdtemp(prefix="autonet-trial-")) if ship else Path(run_dir)
     try:
@@ -68,8 +78,10 @@ def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None
             data = shared_data(cfg)
             if epochs is not None:
                 cfg = cfg.replace(num_iters=iterations_for(epochs, len(data.y_train), cfg.batch_size))
-            try:
-                result = metrics(run(cfg, out, data=data, quiet=True))
+            resume = (out / CHECKPOINT_NAME).is_file()
+            try:  # a trial's directory is its own (named by its config's hash): a partial one is replaced
+                result = metrics(run(cfg, out, data=data, quiet=True, checkpoint_every=CHECKPOINT_EVERY,
+                                     resume=resume, overwrite=not resume, interrupts=interrupts))
             except DivergenceError as e:
                 result = {"status": "diverged", **{k: None for k in METRICS}, "error": str(e)}
                 atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration,
@@ -77,7 +89,7 @@ def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None
         result["name"] = trial.name
         if ship:
             result["files"] = {p.relative_to(out).as_posix(): p.read_bytes()
-                               for p in sorted(out.rglob("*")) if p.is_file()}
+                               for p in sorted(out.rglob("*")) if p.is_file() and p.name != LOCK_NAME}
         return result
     finally:
         if ship:
@@ -86,9 +98,9 @@ def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None
 # ----- executors: each yields (trial, result) as trials finish -----
 
 
-def _serial(pending, trials_dir, blas_threads):
+def _serial(pending, trials_dir, blas_threads, interrupts=None):
     for t in pending:
-        yield t, run_trial(t, str(trials_dir / t.name), blas_threads)
+        yield t, run_trial(t, str(trials_dir / t.name), blas_threads, interrupts=interrupts)
 
 
 def _joblib(pending, trials_dir, jobs, blas_threads):
@@ -132,7 +144,8 @@ def local_blas_threads(jobs: int) -> int:
 def run_sweep(trials: Sequence[Trial], sweep_dir: str | os.PathLike, keys: Sequence[str], *,
               jobs: int = 1, scheduler: str | None = None, blas_threads: int | None = None,
               meta: Mapping | None = None, log: Callable[[str], None] | None = print,
-              on_result: Callable[[Trial, dict], None] | None = None) -> list[dict]:
+              on_result: Callable[[Trial, dict], None] | None = None, extend: bool = False,
+              interrupts: InterruptGuard | None = None) -> list[dict]:
     """Run every trial not yet finished in ``sweep_dir``; return all rows (trial order).
 
     Parameters
@@ -144,9 +157,23 @@ def run_sweep(trials: Sequence[Trial], sweep_dir: str | os.PathLike, keys: Seque
     scheduler : ``tcp://HOST:PORT`` of a Dask scheduler (excludes ``jobs > 1``)
     blas_threads : BLAS threads per trial; default ``cores // jobs`` for
         ``jobs > 1``, else unlimited (Dask workers keep their own setting)
-    meta : written to ``sweep.json`` (what was asked, for the record)
+    meta : written to ``sweep.json`` (what was asked); with ``trials`` it is the
+        sweep's identity (:mod:`autonet.sweep.directory`): a directory holding
+        a sweep of another identity is refused unless ``extend``
     log : one line per finished trial (None: silent)
     on_result : called after each trial is recorded (tests, progress hooks)
+    extend : add ``trials`` to the sweep recorded in ``sweep_dir`` instead of
+        refusing a different space; the results then cover both
+    interrupts : an entered :class:`InterruptGuard`; on SIGINT/SIGTERM the
+        running trial (in this process) writes a checkpoint and
+        :class:`~autonet.interrupts.Interrupted` propagates
+
+    Raises
+    ------
+    ConfigError
+        ``sweep_dir`` holds something else, or a sweep of another space.
+    RunDirBusy
+        Another process is writing ``sweep_dir``.
     """
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
@@ -155,8 +182,27 @@ def run_sweep(trials: Sequence[Trial], sweep_dir: str | os.PathLike, keys: Seque
     if jobs > 1 and blas_threads is None:
         blas_threads = local_blas_threads(jobs)
     out = Path(sweep_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "sweep.json", {**(meta or {}), "keys": list(keys), "trials": [t.name for t in trials]})
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the sweep")
+    if out.is_dir():
+        reconcile(out, trials, keys, meta, extend)  # refuse before writing anything
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
+    except OSError as e:
+        from autonet.errors import WriteError
+
+        raise WriteError.from_os_error(e, out) from None
+    with RunLock(out):
+        return _run_sweep_locked(out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result,
+                                 extend, interrupts)
+
+
+def _run_sweep_locked(out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result, extend,
+                      interrupts) -> list[dict]:
+    trials, keys, record = reconcile(out, trials, keys, meta, extend)
+    atomic_write_json(out / SWEEP_FILE, record)
     rec = SweepRecorder(trials, out, keys)
     pending = []
     for t in trials:
@@ -173,7 +219,7 @@ def run_sweep(trials: Sequence[Trial], sweep_dir: str | os.PathLike, keys: Seque
     elif jobs > 1:
         results = _joblib(pending, out / "trials", jobs, blas_threads)
     else:
-        results = _serial(pending, out / "trials", blas_threads)
+        results = _serial(pending, out / "trials", blas_threads, interrupts)
     for k, (trial, result) in enumerate(results, start=1):
         rec.record(trial, result)
         if log:

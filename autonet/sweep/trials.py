@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from autonet.config import Config, identity
@@ -19,15 +19,22 @@ class Trial:
 
     ``params``: the searched values; ``config``: the recorded config dict (plus
     ``epochs``, without ``num_iters``, when the space gives epochs); ``cfg``:
-    the same as a validated :class:`Config` (``num_iters`` of the base when
-    ``epochs`` is given: the runner sets it once the data size is known).
+    the same as a validated :class:`Config`, built from ``config`` when not
+    given (a trial read back from ``sweep.json``). With ``epochs``, ``cfg`` has
+    the base's ``num_iters``: the runner sets it once the data size is known.
     """
 
     index: int
     name: str
     params: dict
     config: dict
-    cfg: Config
+    cfg: Config | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.cfg is None:
+            options = {k: v for k, v in self.config.items() if k != "epochs"}
+            object.__setattr__(self, "cfg", Config.from_dict({**options, "progress": False},
+                                                              source=f"trial {self.name}"))
 
 
 def format_value(value: Any) -> str:

@@ -1,0 +1,106 @@
+"""One writer per run directory: an OS file lock held for the run's life.
+
+``RUN_DIR/.lock`` is locked with ``fcntl.flock(LOCK_EX | LOCK_NB)`` and holds
+the writer's PID. The kernel drops a ``flock`` when the process holding it
+dies, however it dies (exit, exception, SIGKILL, OOM kill), so a lock can
+never be stale: a file left behind by a killed run is just a file, and the
+next writer takes the lock and overwrites the PID. A second writer is refused
+at once with :class:`RunDirBusy` naming the holder's PID, instead of two
+processes interleaving checkpoints and deleting each other's temporary files.
+
+The lock file is never deleted: unlinking it would let a third process lock a
+new inode while the second still holds the old one. On systems without
+``fcntl`` (Windows) the lock is a no-op.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from autonet.errors import RunDirBusy, WriteError
+
+LOCK_NAME = ".lock"
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+
+class RunLock:
+    """Exclusive, non-blocking lock on ``directory/.lock`` (the directory must exist).
+
+    Use as a context manager, or :meth:`acquire` / :meth:`release`::
+
+        with RunLock(run_dir):
+            ...   # this process is the only writer of run_dir
+
+    Raises
+    ------
+    RunDirBusy
+        Another live process holds the lock; the message names its PID.
+    WriteError
+        The lock file cannot be created (read-only directory, disk full).
+    """
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / LOCK_NAME
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> "RunLock":
+        if self._fd is not None:
+            return self
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise WriteError.from_os_error(e, self.path) from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                holder = _read_pid(fd)
+                os.close(fd)
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise WriteError.from_os_error(e, self.path) from None
+                who = f"PID {holder}" if holder else "another process"
+                raise RunDirBusy(f"{self.directory}: in use by another autonet process ({who}); a run directory "
+                                 "has one writer: wait for it to finish or stop it, then try again",
+                                 pid=holder) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass  # the lock is what matters; the PID is only for the message
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        os.close(fd)  # closing the last descriptor drops the flock
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and text.isascii() else None
