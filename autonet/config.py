@@ -235,7 +235,7 @@ class Choice(Kind):
 class Sizes(Kind):
     """Layer sizes: positive integers, ``1024,512`` (text) or ``[1024, 512]`` (JSON); ``none``: no layer."""
 
-    high: int = 65536
+    high: int = 10**8  # a sanity bound; whether a net fits in memory is checked against the machine
 
     expects = "comma-separated positive integers, e.g. 300 or 1024,512"
 
@@ -411,7 +411,7 @@ class Config:
                                       aliases=("lr_decay",))
     reg: float = _opt(1e-2, NONNEGATIVE, "L2 strength: loss += 0.5 * reg * sum ||W||^2")
     num_iters: int = _opt(1600, Int(1, 10**9), "minibatch iterations in all")
-    batch_size: int = _opt(400, Int(1, 10**7), "rows per minibatch")
+    batch_size: int = _opt(400, Int(1, 10**10), "rows per minibatch")
     sampling: str = _opt("replacement", Choice(SAMPLING),
                          "minibatch rows drawn with replacement (the seed's) or shuffled epochs")
     update: str = _opt("sgd", Choice(tuple(sorted(UPDATE_RULES))), "update rule (autonet.optim)")
