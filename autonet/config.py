@@ -2,7 +2,7 @@
 
 :class:`Config` is a frozen dataclass (nanoGPT's ``GPTConfig`` pattern) whose
 fields carry :class:`Option` metadata. Everything that names an option derives
-from it: the ``autonet train``/``sweep`` flags (:mod:`autonet.cli.options`),
+from it: the ``autonet train``/``sweep`` flags (:mod:`autonet.cli.common`),
 the sweep's value grammar (:mod:`autonet.sweep.space`), the presets,
 ``config.json``, the trainer's hyperparameters and the
 :class:`~autonet.estimator.MLPClassifier` parameters.
@@ -38,7 +38,7 @@ import numpy as np
 
 # the names each choice accepts are owned by the module that implements them
 from autonet.augment import AUGMENTATIONS
-from autonet.data import IMAGE_SIZE
+from autonet.data import DATASETS
 from autonet.errors import ConfigError
 from autonet.net import ACTIVATIONS, INITS
 from autonet.optim import UPDATE_RULES
@@ -315,6 +315,32 @@ class Names(Kind):
 
 
 @dataclass(frozen=True)
+class Dataset(Kind):
+    """A dataset name (``names``) or the path of an ``.npz`` file: any other non-empty text."""
+
+    names: tuple = ()
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        return f"one of {', '.join(self.names)} or the path of an .npz file"
+
+    def from_text(self, text: str) -> Any:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"expected {self.expects}, got {_show(text)}")
+        return text
+
+    def check(self, name: str, value: Any) -> Any:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            raise self._refuse(name, value)
+        return value
+
+    def metavar(self) -> str:
+        return "NAME_OR_FILE"
+
+
+@dataclass(frozen=True)
 class PathText(Kind):
     """A file-system path, or None (not set)."""
 
@@ -397,13 +423,17 @@ class Config:
     std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
     dtype: str = _opt("float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons",
                       group=NET, search=False)
+    dataset: str = _opt("cifar10", Dataset(DATASETS), "cifar10, mnist, fashion-mnist (the official files, "
+                        "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
+                        "and optionally X_test, y_test, class_names", group=DATA, search=False)
     num_val: int = _opt(1000, Int(1, 10**7), "validation split = the last NUM_VAL training images",
                         group=DATA, search=False)
     num_train: int | None = _opt(None, Int(1, 10**8, optional=True),
                                  "use only the first NUM_TRAIN training images (none: all)",
                                  group=DATA, search=False)
-    data_dir: str | None = _opt(None, PathText(), "folder holding (or being) cifar-10-batches-py; unset: "
-                                "$AUTONET_DATA, else the user cache (downloaded on first use)",
+    data_dir: str | None = _opt(None, PathText(), "folder holding (or being) cifar-10-batches-py, or holding "
+                                "mnist/ or fashion-mnist/; unset: $AUTONET_DATA, else the user cache (downloaded "
+                                "on first use)",
                                 group=DATA, search=False)
     learning_rate: float = _opt(1.6e-3, POSITIVE, "initial (peak) learning rate", aliases=("lr",))
     learning_rate_decay: float = _opt(0.90, Float(0.0, 1.0, low_open=True),
@@ -422,7 +452,8 @@ class Config:
                            "(subtract the mean image), standardize (per channel), pca, zca (whitening)",
                            group=DEEP)
     whiten_eps: float = _opt(10.0, POSITIVE, "pca/zca regulariser, relative to the mean eigenvalue", group=DEEP)
-    pca_components: int = _opt(256, Int(1, IMAGE_SIZE), "dimensions kept by --preprocess pca", group=DEEP)
+    pca_components: int = _opt(256, Int(1, 10**7), "dimensions kept by --preprocess pca (at most the input's; "
+                               "checked when PCA is fitted)", group=DEEP)
     schedule: str = _opt("decay", Choice(SCHEDULES), "learning-rate schedule: decay (x decay per epoch), "
                          "step (x decay every --step-epochs), cosine (to 0 at the end), constant", group=DEEP)
     step_epochs: int = _opt(10, Int(1, 10**6), "epochs between drops of --schedule step", group=DEEP)
@@ -480,7 +511,7 @@ def _validate(cfg: Config) -> None:
 
 # options added to the schema after run directories were first written (config.json, checkpoints,
 # sweep trial names): left out of identities while at their defaults, so earlier runs still match
-LATER_OPTIONS = ("activation", "train_acc_samples")
+LATER_OPTIONS = ("activation", "dataset", "train_acc_samples")
 
 
 def identity(config: Mapping[str, Any]) -> dict:

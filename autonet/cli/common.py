@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autonet.config import PRESETS, Bool, Config, canonical_keys, default, names, option
+from autonet.data import DATASETS
 from autonet.errors import ConfigError
 
 CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config.json is about 1 KB
@@ -54,8 +55,7 @@ def int_list(text: str) -> tuple[int, ...]:
     return tuple(positive_int(p) for p in parts)
 
 
-DATASET_HELP = ("cifar10, mnist, fashion-mnist (the official files, downloaded and checksum-verified on first "
-                "use), or FILE.npz holding X_train, y_train and optionally X_test, y_test, class_names")
+DATASET_HELP = option("dataset").help
 
 
 def add_dataset_argument(parser: argparse.ArgumentParser, default_help: str) -> None:
@@ -165,7 +165,10 @@ def config_options(args: argparse.Namespace) -> dict[str, Any]:
     if hasattr(args, "config") and hasattr(args, "preset"):
         raise ConfigError("give --config FILE or --preset, not both (flags modify either)")
     start = read_config_file(args.config) if hasattr(args, "config") else PRESETS[getattr(args, "preset", "seed")]
-    return {**start, **given_options(args)}
+    given = given_options(args)
+    if "dataset" in given and given["dataset"] not in DATASETS:  # a file: absolute, so a resume finds it too
+        given["dataset"] = str(Path(given["dataset"]).expanduser().resolve())
+    return {**start, **given}
 
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:

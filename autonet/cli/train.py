@@ -38,8 +38,9 @@ def default_run_dir(backend: str, root: str = "runs") -> Path:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a network on CIFAR-10 and save a run directory",
-                       description="Train a fully-connected net on CIFAR-10. Defaults: the seed's best "
+    p = sub.add_parser("train", help="train a network (CIFAR-10, MNIST, Fashion-MNIST, an .npz) and save a run "
+                                     "directory",
+                       description="Train a fully-connected net on CIFAR-10 (or --dataset). Defaults: the seed's best "
                                    "two-layer configuration (3072-300-10, lr 1.6e-3, reg 1e-2, "
                                    "1600 iterations of batch 400, decay 0.90 per epoch); --preset best "
                                    "is the best deep recipe (docs/deep.md); --config RUN_DIR/config.json "
@@ -121,7 +122,7 @@ def main(args: argparse.Namespace) -> int:
               f"{out}: this run has already finished; nothing to resume, nothing changed")
         return 0
     test = "n/a (no test_batch)" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"
-    print(f"backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
+    print(f"{summary['dataset']}, backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
           f"test acc {test}, {summary['train_seconds']:.1f} s")
     print(f"run directory: {out}")
     if not args.quiet:

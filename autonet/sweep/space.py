@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,12 +24,13 @@ import numpy as np
 
 from autonet.config import Float, Int, Sizes, canonical, check_value, names, option, parse_value
 from autonet.errors import ConfigError
+from autonet.storage.files import read_regular_file
 
 EPOCHS = "epochs"  # a key besides the options: num_iters = round(epochs * iterations per epoch)
 EPOCHS_KIND = Float(0.0, 1e6, low_open=True)
 RANGES = ("log_uniform", "uniform")
 GRID_SEPARATOR = "|"
-SPACE_FILE_LIMIT = 1 << 20  # bytes
+MAX_SPACE_BYTES = 1 << 20  # a space file is a few lines
 
 
 def _kind(key: str):
@@ -190,21 +192,20 @@ def parse_space(obj: Any, source: str = "space") -> Space:
 
 
 def load_space(path: str | os.PathLike) -> Space:
-    """Read a space file: ``.toml`` (tomllib) or ``.json``."""
+    """Read a space file: ``.toml`` (tomllib; tomli on Python 3.10) or ``.json``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
         raise ConfigError(f"space file {path}: expected a .toml or .json file")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(SPACE_FILE_LIMIT + 1)
-    except OSError as e:
-        raise ConfigError(f"space file {path}: cannot read it ({e.strerror or e})") from None
-    if len(raw) > SPACE_FILE_LIMIT:
-        raise ConfigError(f"space file {path}: larger than {SPACE_FILE_LIMIT} bytes")
+    if not os.path.lexists(path):
+        raise ConfigError(f"space file {path}: cannot read it (No such file or directory)")
+    raw = read_regular_file(path, MAX_SPACE_BYTES, "space file", ConfigError)
     try:
         if suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10: the same parser, as a package
+                import tomli as tomllib
 
             obj = tomllib.loads(raw.decode("utf-8"))
         else:
