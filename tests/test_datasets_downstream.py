@@ -194,7 +194,7 @@ def test_a_sweep_over_an_npz_dataset(tmp_path, rng):
     np.savez(tmp_path / "s.npz", X_train=X, y_train=y)
     out = tmp_path / "sweep"
     assert main(["sweep", "--dataset", str(tmp_path / "s.npz"), "--out", str(out), "--quiet",
-                 "--grid", "learning_rate=1e-3,3e-3", *[a for a in SMALL if a != "--quiet"][:-2]]) == 0
+                 "--grid", "learning_rate=1e-3 | 3e-3", *[a for a in SMALL if a != "--quiet"][:-2]]) == 0
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "ok"]
