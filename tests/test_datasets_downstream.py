@@ -9,10 +9,11 @@ import pytest
 
 from autonet import plots
 from autonet.backends import get_backend
+from autonet.config import Config
 from autonet.errors import ConfigError, ModelFileError
 from autonet.net import init_params
 from autonet.storage.models import Model, load_model, save_model
-from autonet.train import TrainConfig, Trainer
+from autonet.train import Trainer
 
 
 def test_model_files_record_input_shape_and_dataset(tmp_path):
@@ -63,7 +64,7 @@ def test_weight_and_misclassified_plots_take_grey_images(tmp_path, rng):
 def test_the_trainer_augments_images_of_the_given_shape(rng):
     X = rng.standard_normal((64, 28 * 28))
     y = np.arange(64) % 3
-    cfg = TrainConfig(num_iters=4, batch_size=16, augment=("flip", "crop"), crop_padding=2, progress=False)
+    cfg = Config(num_iters=4, batch_size=16, augment=("flip", "crop"), crop_padding=2, progress=False)
     params = init_params([784, 8, 3], std=0.01, rng=0)
     t = Trainer(get_backend("manual"), params, X, y, config=cfg, image_shape=(28, 28, 1))
     t.fit()
@@ -193,7 +194,7 @@ def test_a_sweep_over_an_npz_dataset(tmp_path, rng):
     np.savez(tmp_path / "s.npz", X_train=X, y_train=y)
     out = tmp_path / "sweep"
     assert main(["sweep", "--dataset", str(tmp_path / "s.npz"), "--out", str(out), "--quiet",
-                 "--grid", "learning_rate=1e-3,3e-3", *[a for a in SMALL if a != "--quiet"][:-2]]) == 0
+                 "--grid", "learning_rate=1e-3 | 3e-3", *[a for a in SMALL if a != "--quiet"][:-2]]) == 0
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "ok"]
