@@ -243,6 +243,7 @@ def worker():
 @pytest.mark.parametrize("kind, name, what", [
     ("model", "model.npz", "model file"), ("checkpoint", CHECKPOINT_NAME, "checkpoint"),
     ("space", "space.toml", "space file"), ("json", "config.json", "JSON file"),
+    ("config", "my-config.json", "config file"), ("run-json", "history.json", "run file"),
 ])
 def test_a_fifo_is_refused_at_once_wherever_a_file_is_read(worker, tmp_path, kind, name, what):
     os.mkfifo(tmp_path / name)

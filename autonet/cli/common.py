@@ -143,14 +143,13 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def read_config_file(path: str | os.PathLike) -> dict:
     """The options of a saved ``config.json``, keys canonical (ConfigError naming an unknown key)."""
+    from autonet.storage.files import read_regular_file
+
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(CONFIG_FILE_LIMIT + 1)
-    except OSError as e:
-        raise ConfigError(f"config file {path}: cannot read it ({e.strerror or e})") from None
-    if len(raw) > CONFIG_FILE_LIMIT:
-        raise ConfigError(f"config file {path}: larger than {CONFIG_FILE_LIMIT} bytes; not a config.json")
+    if not os.path.lexists(path):
+        raise ConfigError(f"config file {path}: cannot read it (No such file or directory)")
+    # a regular file only: a FIFO would block forever, a device might never end
+    raw = read_regular_file(path, CONFIG_FILE_LIMIT, "config file", ConfigError)
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError) as e:
