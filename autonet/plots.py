@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import DataError
 
 DPI = 100  # PNG resolution; figures are sized so that this keeps files small
@@ -95,33 +96,50 @@ def plot_training(history: dict, path: str | os.PathLike, title: str = "", dpi: 
 # ----- first-layer weights -----
 
 
-def weight_grid(W1: np.ndarray, max_units: int = 64, padding: int = 2) -> np.ndarray:
-    """Tile the first-layer weights into one RGB image, one 32x32 tile per hidden unit.
+def as_images(X: np.ndarray, image_shape=IMAGE_SHAPE, mean_image: np.ndarray | None = None) -> np.ndarray:
+    """Flat HWC rows (N, H*W*C) or one row as images (N, H, W, 3): grey (C=1) repeated to RGB.
 
-    Column ``j`` of ``W1`` (D=3072, H) holds hidden unit j's weights on the
-    input pixels, flattened in HWC order like the data rows (see
-    :func:`autonet.data.to_images`). Each tile is min-max scaled to [0, 1] on
+    ``mean_image`` (D,) is added back first. A new float array; ``X`` is not modified.
+    """
+    H, W, C = image_shape
+    X = np.asarray(X, dtype=np.float64)
+    X = X[None, :] if X.ndim == 1 else X
+    if X.ndim != 2 or X.shape[1] != H * W * C or C not in (1, 3):
+        raise DataError(f"rows of shape {X.shape[1:]} cannot be shown as {H}x{W}x{C} images")
+    if mean_image is not None:
+        X = X + np.asarray(mean_image, dtype=np.float64)
+    images = X.reshape(-1, H, W, C)
+    return np.repeat(images, 3, axis=3) if C == 1 else images
+
+
+def weight_grid(W1: np.ndarray, max_units: int = 64, padding: int = 2, image_shape=IMAGE_SHAPE) -> np.ndarray:
+    """Tile the first-layer weights into one RGB image, one HxW tile per hidden unit.
+
+    Column ``j`` of ``W1`` (D, H) holds hidden unit j's weights on the input
+    pixels, flattened in HWC order like the data rows (``image_shape``, CIFAR-10's
+    32x32x3 by default; grey images are shown grey). Each tile is min-max scaled to [0, 1] on
     its own (a constant tile becomes 0.5); tiles fill a near-square grid row
     by row, separated by ``padding`` white pixels.
 
     Parameters
     ----------
-    W1 : (3072, H) array
+    W1 : (D, H) array, D = prod(image_shape)
     max_units : show the first ``min(H, max_units)`` units
     padding : pixels between tiles
+    image_shape : (height, width, channels), channels 1 or 3
 
     Returns
     -------
-    (rows * (32 + padding) - padding, cols * (32 + padding) - padding, 3) float array in [0, 1]
+    (rows * (h + padding) - padding, cols * (w + padding) - padding, 3) float array in [0, 1]
     """
-    from autonet.data import IMAGE_SIZE, to_images
-
     W1 = np.asarray(W1)
-    if W1.ndim != 2 or W1.shape[0] != IMAGE_SIZE:
-        raise DataError(f"W1 must have shape ({IMAGE_SIZE}, H) to be shown as 32x32x3 images, got {W1.shape}")
+    D = int(np.prod(image_shape))
+    if W1.ndim != 2 or W1.shape[0] != D:
+        H, W, C = image_shape
+        raise DataError(f"W1 must have shape ({D}, H) to be shown as {H}x{W}x{C} images, got {W1.shape}")
     if max_units < 1:
         raise DataError(f"max_units must be >= 1, got {max_units}")
-    tiles = to_images(W1[:, :max_units].T.astype(np.float64))  # (n, 32, 32, 3)
+    tiles = as_images(W1[:, :max_units].T, image_shape)  # (n, h, w, 3)
     lo = tiles.min(axis=(1, 2, 3), keepdims=True)
     span = tiles.max(axis=(1, 2, 3), keepdims=True) - lo
     tiles = np.where(span > 0, (tiles - lo) / np.where(span > 0, span, 1), 0.5)
@@ -136,9 +154,10 @@ def weight_grid(W1: np.ndarray, max_units: int = 64, padding: int = 2) -> np.nda
 
 
 def plot_weight_grid(W1: np.ndarray, path: str | os.PathLike, title: str = "", max_units: int = 64,
-                     dpi: int = DPI) -> Path:
-    """First-layer weights as 32x32 colour images (see :func:`weight_grid`)."""
-    grid = weight_grid(W1, max_units=max_units)
+                     dpi: int = DPI, image_shape=IMAGE_SHAPE) -> Path:
+    """First-layer weights as images of ``image_shape`` (see :func:`weight_grid`)."""
+    grid = weight_grid(W1, max_units=max_units, image_shape=image_shape)
+    H, W, C = image_shape
     n = min(W1.shape[1], max_units)
     fig = _figure((6, 7))
     ax = fig.subplots()
@@ -146,7 +165,7 @@ def plot_weight_grid(W1: np.ndarray, path: str | os.PathLike, title: str = "", m
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel(f"hidden units 1-{n} of {W1.shape[1]}, row by row\n"
-                  "each tile: 32x32 px RGB, min-max scaled per unit")
+                  f"each tile: {H}x{W} px {'RGB' if C == 3 else 'grey'}, min-max scaled per unit")
     ax.set_title(title or "First-layer weights (W1 columns as images)")
     return _save(fig, path, dpi)
 
@@ -223,19 +242,20 @@ def pick_misclassified(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
 
 def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
                        path: str | os.PathLike, mean_image: np.ndarray | None = None, per_class: int = 5,
-                       title: str = "", dpi: int = DPI) -> Path:
+                       title: str = "", dpi: int = DPI, image_shape=IMAGE_SHAPE) -> Path:
     """A grid of misclassified images: one row per true class, the first ``per_class`` mistakes.
 
     Parameters
     ----------
-    X : (N, 3072) image rows in HWC order, raw pixels (0..255) or
+    X : (N, D) image rows in HWC order, raw pixels (0..255) or
         mean-subtracted with ``mean_image`` given to add back
     y_true, y_pred : (N,) int labels
     class_names : C names
-    mean_image : (3072,) optional, added back before display
+    mean_image : (D,) optional, added back before display
     per_class : mistakes shown per true class (columns)
+    image_shape : (H, W, C) with H*W*C = D (CIFAR-10's by default); pixels outside
+        0..255 are min-max scaled per image for display
     """
-    from autonet.data import to_images
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if per_class < 1:
@@ -255,8 +275,8 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, cl
                 side.set_visible(False)
             if k < len(picks[c]):
                 i = picks[c][k]
-                img = to_images(X[i], mean_image)[0]
-                ax.imshow(np.clip(img / 255.0, 0, 1), interpolation="nearest")
+                img = as_images(X[i], image_shape, mean_image)[0]
+                ax.imshow(_displayable(img), interpolation="nearest")
                 ax.set_title(f"as {class_names[y_pred[i]]}", fontsize=8)
             if k == 0:
                 ax.set_ylabel(class_names[c], fontsize=9)
@@ -264,6 +284,14 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, cl
     fig.suptitle(title or f"Misclassified examples ({n_wrong} of {len(y_true)} wrong); "
                           "row = true class, caption = prediction", fontsize=10)
     return _save(fig, path, dpi)
+
+
+def _displayable(img: np.ndarray) -> np.ndarray:
+    """Pixels on the 0..255 scale (give or take rounding) divided by 255; anything else min-max scaled to [0, 1]."""
+    lo, hi = float(img.min()), float(img.max())
+    if lo >= -1 and hi <= 256:
+        return np.clip(img / 255.0, 0, 1)
+    return (img - lo) / (hi - lo) if hi > lo else np.full_like(img, 0.5)
 
 
 # ----- sweep heat-map -----

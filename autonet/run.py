@@ -137,11 +137,16 @@ def preprocess_data(cfg: RunConfig, data):
     from dataclasses import replace
 
     pre = fit_preprocess(data.X_train, cfg.preprocess, whiten_eps=cfg.whiten_eps,
-                         pca_components=cfg.pca_components)
+                         pca_components=cfg.pca_components, image_shape=input_shape(data))
     if pre.method == "mean":
         return pre, data
     return pre, replace(data, X_train=pre.transform(data.X_train), X_val=pre.transform(data.X_val),
                         X_test=None if data.X_test is None else pre.transform(data.X_test))
+
+
+def input_shape(data) -> tuple[int, int, int]:
+    """``data.image_shape``, or ``(1, 1, D)`` for rows that are not images (each feature its own channel)."""
+    return data.image_shape or (1, 1, data.X_train.shape[1])
 
 
 def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
@@ -254,7 +259,8 @@ def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, inte
         ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
     extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
     trainer = Trainer(get_backend(cfg.backend), params, train.X_train, train.y_train, train.X_val, train.y_val,
-                      cfg.train_config(progress=not quiet), callbacks=[*callbacks, *extra])
+                      cfg.train_config(progress=not quiet), callbacks=[*callbacks, *extra],
+                      image_shape=input_shape(data))
     if resume:
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
@@ -400,6 +406,7 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
 
     params = export_params(trainer, pre)
     summary = {
+        "dataset": data.name,
         "backend": cfg.backend,
         "layer_sizes": [data.X_train.shape[1], *cfg.hidden, len(data.class_names)],
         "iterations": trainer.iteration,
@@ -416,7 +423,8 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
     }
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
-    save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names))
+    save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
+                                        image_shape=data.image_shape, dataset=data.name))
     plot_training(trainer.history, out / "plots" / "training.png",
                   title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
     atomic_write_json(out / SUMMARY_NAME, summary)

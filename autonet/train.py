@@ -183,7 +183,8 @@ class Trainer:
 
     def __init__(self, loss_and_grads, params: dict, X_train, y_train, X_val=None, y_val=None,
                  config: TrainConfig | None = None, callbacks: Iterable[Callback] = (),
-                 sampler: BatchSampler | None = None, fast: bool = True) -> None:
+                 sampler: BatchSampler | None = None, fast: bool = True,
+                 image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> None:
         self.config = (config or TrainConfig()).validate()
         self.loss_and_grads = loss_and_grads
         if fast and ManualWorkspace.is_reference(loss_and_grads):  # the same step into preallocated buffers
@@ -214,8 +215,10 @@ class Trainer:
         self.iteration = 0
         self.opt_state: dict[str, dict] = {name: self._optimizer_config(name) for name in self.params}
         self.bn_state = init_bn_state(self.params) if has_batchnorm(self.params) else {}
-        if self.config.augment and self.X_train.shape[1] != np.prod(IMAGE_SHAPE):
-            raise ConfigError(f"augment needs rows of 32x32x3 images, got {self.X_train.shape[1]} features "
+        self.image_shape = tuple(image_shape)
+        if self.config.augment and self.X_train.shape[1] != np.prod(self.image_shape):
+            H, W, C = self.image_shape
+            raise ConfigError(f"augment needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
                               "(PCA-reduced rows cannot be augmented)")
         self.history: dict[str, list] = {"loss": [], "train_acc": [], "val_acc": [],
                                          "epoch_iteration": [], "learning_rate": []}
@@ -289,7 +292,8 @@ class Trainer:
         X_batch = np.asarray(self.X_train[idx], dtype=self.dtype)
         if self.config.augment:
             X_batch = augment_batch(X_batch, self.rng, flip="flip" in self.config.augment,
-                                    crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0)
+                                    crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0,
+                                    image_shape=self.image_shape)
         loss = self.update_on_batch(X_batch, self.y_train[idx])
         self.history["loss"].append(loss)
         self.iteration += 1

@@ -16,7 +16,12 @@ import pytest
 
 from autonet.checking import TargetError, check_two_layer
 from autonet.cli import main
-from autonet.testing import assert_backend_passes, assert_gradients_match, assert_layers_match, check
+from autonet.testing import (
+    assert_backend_passes,
+    assert_gradients_match,
+    assert_layers_match,
+    check,
+)
 
 STUDENTS = Path(__file__).resolve().parent / "students"
 
@@ -33,6 +38,7 @@ BUGS = {
     "inplace.py": ({"in-place"}, set(), "params['W1']"),
     "no_b1.py": ({"no-b1"}, {1}, "b1 is left out of (1)"),
     "later_edition.py": ({"loss-l2-factor", "l2-factor"}, {6, 9}, "--l2 full"),
+    "loss_sum.py": ({"loss-sum"}, {4}, "summed over the N examples"),
 }
 
 
@@ -145,6 +151,30 @@ def test_a_crash_inside_loss_is_a_failed_check_not_a_traceback(tmp_path, capsys)
     assert code == 1
     assert [d["signature"] for d in report["diagnoses"]] == ["exception"]
     assert "AssertionError" in report["diagnoses"][0]["title"]
+
+
+def test_the_other_subgradient_on_the_kink_passes_with_a_note(tmp_path, capsys):
+    src = (STUDENTS / "correct_net.py").read_text().replace("dhidden[fc1 <= 0] = 0", "dhidden[fc1 < 0] = 0")
+    (tmp_path / "ge.py").write_text(src)
+    code, report = run_json(capsys, f"{tmp_path / 'ge.py'}:TwoLayerNet")
+    assert code == 0
+    notes = [c["note"] for c in report["checks"] if c["case"].startswith("ReLU kinks")]
+    assert any("both are subgradients" in n for n in notes)
+    # a gradient that is wrong only on the kink (there, the sign flipped) is caught
+    src = (STUDENTS / "correct_net.py").read_text().replace(
+        "dhidden[fc1 <= 0] = 0", "dhidden[fc1 < 0] = 0\n        dhidden[fc1 == 0] *= -1")
+    (tmp_path / "half.py").write_text(src)
+    code, report = run_json(capsys, f"{tmp_path / 'half.py'}:TwoLayerNet")
+    assert code == 1 and [d["signature"] for d in report["diagnoses"]] == ["kink"]
+
+
+def test_a_loss_that_hangs_is_stopped_and_reported(tmp_path, capsys):
+    src = (STUDENTS / "correct_net.py").read_text().replace(
+        "        N = X.shape[0]\n", "        N = X.shape[0]\n        while N == 1:\n            pass\n")
+    (tmp_path / "hang.py").write_text(src)
+    code, report = run_json(capsys, f"{tmp_path / 'hang.py'}:TwoLayerNet", "--time-limit", "0.3")
+    assert code == 1
+    assert "took longer than 0.3 s" in report["diagnoses"][0]["title"]
 
 
 def test_prints_in_user_code_do_not_corrupt_json(tmp_path, capsys):

@@ -354,10 +354,10 @@ def _kinks(ok_runs, normal) -> list[Diagnosis]:
     bad = [k for k in ("W1", "b1") if _failing(kink, k)]
     if not bad:
         return []
-    return [Diagnosis("on the ReLU kink (FC1_out exactly 0) the gradient is neither subgradient", equations=[8],
-                      wrong=bad, signature="kink",
-                      detail=["At FC1_out == 0 the derivative of max(0, .) is any value in [0, 1]; autonet uses 0 "
-                              "(mask FC1_out > 0), the mask FC1_out >= 0 gives 1. Both pass; this is neither."])]
+    return [Diagnosis("on the ReLU kink (FC1_out exactly 0) the gradient follows neither convention",
+                      equations=[8], wrong=bad, signature="kink",
+                      detail=["Right everywhere else. At FC1_out == 0 max(0, .) has no derivative; autonet uses 0 "
+                              "(mask FC1_out > 0), the mask FC1_out >= 0 uses 1. Either passes; this is neither."])]
 
 
 def _predict(extra) -> list[Diagnosis]:

@@ -36,10 +36,19 @@ def int_list(text: str) -> tuple[int, ...]:
     return tuple(positive_int(p) for p in parts)
 
 
+DATASET_HELP = ("cifar10, mnist, fashion-mnist (the official files, downloaded and checksum-verified on first "
+                "use), or FILE.npz holding X_train, y_train and optionally X_test, y_test, class_names")
+
+
+def add_dataset_argument(parser: argparse.ArgumentParser, default_help: str) -> None:
+    """``--dataset NAME_OR_FILE`` (absent from the namespace's meaning: see ``default_help``)."""
+    parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=f"{DATASET_HELP} ({default_help})")
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, metavar="DIR",
-                        help="folder holding (or being) cifar-10-batches-py; default: $AUTONET_DATA, "
-                             "else the user cache (downloaded on first use)")
+                        help="folder holding (or being) cifar-10-batches-py, or holding mnist/ or "
+                             "fashion-mnist/; default: $AUTONET_DATA, else the user cache (downloaded on first use)")
     parser.add_argument("--num-val", type=positive_int, default=1000,
                         help="validation split = the last NUM_VAL training images (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or chatter")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from autonet.cli.common import add_data_arguments
+from autonet.cli.common import add_data_arguments, add_dataset_argument
 from autonet.errors import DataError
 from autonet.storage.models import load_model
 from autonet.net import accuracy
@@ -13,11 +13,13 @@ from autonet.net import accuracy
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="report a saved model's accuracy",
-                       description="Accuracy of MODEL.npz on CIFAR-10's validation or test split. "
-                                   "The model's own mean image is subtracted from the raw pixels.")
+                       description="Accuracy of MODEL.npz on the validation or test split of the dataset "
+                                   "it was trained on (or --dataset). The model's own mean image is subtracted "
+                                   "from the raw rows.")
     p.add_argument("model", metavar="MODEL.npz", help="a model.npz written by autonet train")
     p.add_argument("--split", choices=("val", "test"), default="val", help="(default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p)
     p.set_defaults(func=main)
 
@@ -25,19 +27,22 @@ def register(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     import warnings
 
-    from autonet.data import load_cifar10
+    from autonet.data import load_dataset
 
     model = load_model(args.model)
     dtype = model.params["W1"].dtype
+    source = args.dataset or model.dataset or "cifar10"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if args.split == "val" else "default")
-        data = load_cifar10(args.data_dir, num_val=args.num_val, num_train=1, dtype=dtype,
+        data = load_dataset(source, args.data_dir, num_val=args.num_val, num_train=1, dtype=dtype,
                             subtract_mean=False, quiet=args.quiet)
     X, y = (data.X_val, data.y_val) if args.split == "val" else (data.X_test, data.y_test)
     if X is None:
-        raise DataError(f"no test split: {data.data_dir} has no test_batch")
+        raise DataError(f"no test split: {source} at {data.data_dir} has none")
     if X.shape[1] != model.layer_sizes[0]:
-        raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]}")
+        raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]} ({source})")
+    if len(data.class_names) != len(model.class_names):
+        raise DataError(f"model has {len(model.class_names)} classes, {source} has {len(data.class_names)}")
     X = X - model.mean_image.astype(dtype)
     acc = accuracy(model.params, X, y)
     result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc}

@@ -1,9 +1,9 @@
 """``autonet plot``: regenerate a run directory's figures from its files.
 
 From ``history.json``: ``training.png`` (loss and accuracy curves). From
-``model.npz``: ``weights.png`` (first-layer weights as images). With the
-CIFAR-10 validation split as well: ``confusion.png`` and
-``misclassified.png``. Figures whose inputs are missing are skipped, and the
+``model.npz``: ``weights.png`` (first-layer weights as images, when the inputs
+are images). With the validation split of the model's dataset as well:
+``confusion.png`` and ``misclassified.png``. Figures whose inputs are missing are skipped, and the
 command says which and why.
 """
 
@@ -13,27 +13,28 @@ import argparse
 import warnings
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, positive_int
+from autonet.cli.common import add_data_arguments, add_dataset_argument, positive_int
 from autonet.errors import AutonetError, DataError
 
 
 def register(sub) -> None:
     p = sub.add_parser("plot", help="regenerate a run's figures (curves, weights, confusion matrix)",
                        description="Redraw the figures of RUN_DIR from history.json and model.npz. The "
-                                   "confusion matrix and misclassified examples need the CIFAR-10 validation "
-                                   "split: looked for in --data-dir, else the run's own data_dir "
+                                   "confusion matrix and misclassified examples need the validation split of "
+                                   "the model's dataset (or --dataset): looked for in --data-dir, else the run's own data_dir "
                                    "(config.json), else $AUTONET_DATA, else the user cache (never "
                                    "downloaded here). --num-val defaults to the run's own value.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     p.add_argument("--dpi", type=positive_int, default=100, help="PNG resolution (default: %(default)s)")
+    add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p)
     p.set_defaults(func=main, num_val=None)
 
 
 def _val_predictions(model, config: dict, args: argparse.Namespace):
     """Raw val rows, labels and the model's predictions; raises AutonetError when no data."""
-    from autonet.data import load_cifar10
+    from autonet.data import load_dataset
     from autonet.net import predict
 
     dtype = model.params["W1"].dtype
@@ -41,8 +42,8 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
     num_val = args.num_val or config.get("num_val") or 1000
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
-        data = load_cifar10(data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False,
-                            download=False, quiet=True)
+        data = load_dataset(args.dataset or model.dataset or "cifar10", data_dir, num_val=num_val, num_train=1,
+                            dtype=dtype, subtract_mean=False, download=False, quiet=True)
     if data.X_val.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
     return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype))
@@ -59,7 +60,6 @@ def _training_title(run: Path, config: dict, summary: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from autonet import plots
-    from autonet.data import IMAGE_SIZE
     from autonet.run import read_json
     from autonet.storage.models import load_model
 
@@ -81,10 +81,11 @@ def main(args: argparse.Namespace) -> int:
     model = load_model(run / "model.npz") if has_model else None
     if model is None:
         skipped.append(("weights.png, confusion.png, misclassified.png", "no model.npz"))
-    elif model.layer_sizes[0] != IMAGE_SIZE:
-        skipped.append(("weights.png", f"inputs are not 32x32x3 images (D={model.layer_sizes[0]})"))
+    elif model.image_shape is None or model.image_shape[2] not in (1, 3):
+        skipped.append(("weights.png", f"inputs are not grey or colour images (D={model.layer_sizes[0]})"))
     else:
-        written.append(plots.plot_weight_grid(model.params["W1"], out / "weights.png", dpi=args.dpi))
+        written.append(plots.plot_weight_grid(model.params["W1"], out / "weights.png", dpi=args.dpi,
+                                              image_shape=model.image_shape))
     if model is not None:
         try:
             X, y, pred = _val_predictions(model, config, args)
@@ -93,8 +94,11 @@ def main(args: argparse.Namespace) -> int:
         else:
             cm = plots.confusion_matrix(y, pred, len(model.class_names))
             written.append(plots.plot_confusion_matrix(cm, model.class_names, out / "confusion.png", dpi=args.dpi))
-            written.append(plots.plot_misclassified(X, y, pred, model.class_names, out / "misclassified.png",
-                                                    dpi=args.dpi))
+            if model.image_shape is not None and model.image_shape[2] in (1, 3):
+                written.append(plots.plot_misclassified(X, y, pred, model.class_names, out / "misclassified.png",
+                                                        dpi=args.dpi, image_shape=model.image_shape))
+            else:
+                skipped.append(("misclassified.png", "inputs are not images"))
             print(f"validation accuracy {(pred == y).mean():.4f} on {len(y)} images")
 
     for path in written:

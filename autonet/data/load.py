@@ -18,8 +18,8 @@ DATASETS = ("cifar10", *IDX_SOURCES)  # the named ones; anything else is a path 
 
 
 def load_dataset(source: str = "cifar10", data_dir: str | os.PathLike | None = None, num_val: int = 1000,
-                 num_train: int | None = None, dtype: Any = np.float32, download: bool = True,
-                 quiet: bool = False) -> CIFAR10 | Dataset:
+                 num_train: int | None = None, dtype: Any = np.float32, subtract_mean: bool = True,
+                 download: bool = True, quiet: bool = False) -> CIFAR10 | Dataset:
     """Load ``source`` split into train / validation / test, mean-subtracted, as flat rows.
 
     Parameters
@@ -27,7 +27,7 @@ def load_dataset(source: str = "cifar10", data_dir: str | os.PathLike | None = N
     source : ``"cifar10"``, ``"mnist"``, ``"fashion-mnist"`` (found in or downloaded to
         ``data_dir``, else ``$AUTONET_DATA``, else the user cache), or the path of an
         ``.npz`` file (:mod:`autonet.data.npz`; ``data_dir`` and ``download`` do not apply)
-    num_val, num_train, dtype : as for :func:`autonet.data.load_cifar10`
+    num_val, num_train, dtype, subtract_mean : as for :func:`autonet.data.load_cifar10`
 
     Returns
     -------
@@ -35,12 +35,12 @@ def load_dataset(source: str = "cifar10", data_dir: str | os.PathLike | None = N
     class_names, image_shape, name``.
     """
     if source == "cifar10":
-        return load_cifar10(data_dir, num_val=num_val, num_train=num_train, dtype=dtype, download=download,
-                            quiet=quiet)
+        return load_cifar10(data_dir, num_val=num_val, num_train=num_train, dtype=dtype,
+                            subtract_mean=subtract_mean, download=download, quiet=quiet)
     if source in IDX_SOURCES:
         return load_idx_dataset(source, data_dir, num_val=num_val, num_train=num_train, dtype=dtype,
-                                download=download, quiet=quiet)
+                                subtract_mean=subtract_mean, download=download, quiet=quiet)
     path = Path(str(source)).expanduser()
     if not path.is_file():
         raise DataError(f"dataset {source!r} is neither one of {', '.join(DATASETS)} nor an existing .npz file")
-    return load_npz_dataset(path, num_val=num_val, num_train=num_train, dtype=dtype)
+    return load_npz_dataset(path, num_val=num_val, num_train=num_train, dtype=dtype, subtract_mean=subtract_mean)

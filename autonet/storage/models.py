@@ -1,9 +1,12 @@
 """Saving and loading trained models as plain ``.npz`` files (no pickles).
 
 A model file holds ``W1, b1, ..., WL, bL``, ``mean_image`` (D,),
-``class_names`` (C,) unicode, ``layer_sizes`` (L+1,) int and
-``format_version``. It loads with ``allow_pickle=False``, so a crafted file
-cannot run code.
+``class_names`` (C,) unicode, ``layer_sizes`` (L+1,) int, ``dataset`` (the
+name it was trained on, 0-d unicode), ``image_shape`` ((3,) int: H, W, C with
+H*W*C = D, or (0,) when the inputs are not images) and ``format_version``.
+Files written before datasets other than CIFAR-10 existed lack ``dataset`` and
+``image_shape``; they are CIFAR-10 models. It loads with
+``allow_pickle=False``, so a crafted file cannot run code.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class Model:
     params: dict
     mean_image: np.ndarray
     class_names: list[str]
+    image_shape: tuple[int, int, int] | None = None  # (H, W, C) of the input rows, None: not images
+    dataset: str = ""  # what it was trained on: cifar10, mnist, fashion-mnist or an .npz file name
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -40,6 +45,8 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
     arrays["mean_image"] = np.asarray(model.mean_image)
     arrays["class_names"] = np.asarray(model.class_names, dtype=np.str_)
     arrays["layer_sizes"] = np.asarray(model.layer_sizes, dtype=np.int64)
+    arrays["image_shape"] = np.asarray(model.image_shape or (), dtype=np.int64)
+    arrays["dataset"] = np.asarray(model.dataset, dtype=np.str_)
     arrays["format_version"] = np.asarray(FORMAT_VERSION)
     return atomic_savez(path, **arrays)
 
@@ -117,4 +124,25 @@ def load_model(path: str | os.PathLike) -> Model:
                              f"{sorted({str(v.dtype) for v in params.values()})}")
     if not all(np.isfinite(v).all() for v in params.values()):
         raise ModelFileError(f"{path}: parameters contain NaN or infinite values")
-    return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]])
+    image_shape, dataset = _input_description(path, arrays, sizes[0])
+    return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]],
+                 image_shape=image_shape, dataset=dataset)
+
+
+def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int, int] | None, str]:
+    """``image_shape`` and ``dataset`` of a model file; a file without them is a CIFAR-10 model."""
+    if "dataset" not in arrays and "image_shape" not in arrays:
+        from autonet.data.cifar10_format import IMAGE_SHAPE
+
+        return (IMAGE_SHAPE if D == int(np.prod(IMAGE_SHAPE)) else None), "cifar10"
+    dataset, shape = arrays.get("dataset"), arrays.get("image_shape")
+    if dataset is None or dataset.dtype.kind != "U" or dataset.ndim != 0:
+        raise ModelFileError(f"{path}: dataset must be a 0-d unicode array, got "
+                             f"{None if dataset is None else f'{dataset.ndim}-D {dataset.dtype}'}")
+    if shape is None or shape.dtype.kind not in "iu" or shape.shape not in ((0,), (3,)):
+        raise ModelFileError(f"{path}: image_shape must be 3 integers (H, W, C) or empty, got "
+                             f"{None if shape is None else f'{shape.dtype} of shape {shape.shape}'}")
+    if shape.size and (shape.min() < 1 or int(np.prod(shape)) != D):
+        raise ModelFileError(f"{path}: image_shape {tuple(int(s) for s in shape)} does not hold the "
+                             f"{D} inputs of the first layer")
+    return (tuple(int(s) for s in shape) if shape.size else None), str(dataset)
