@@ -19,6 +19,13 @@ from autonet.errors import ConfigError
 AUGMENTATIONS = ("flip", "crop")
 
 
+def check_crop_padding(crop_padding: int, image_shape: Sequence[int] = IMAGE_SHAPE) -> None:
+    """Raise :class:`ConfigError` unless ``0 <= crop_padding <`` the image side (a shift of a whole image is no crop)."""
+    side = min(int(image_shape[0]), int(image_shape[1]))
+    if not 0 <= crop_padding < side:
+        raise ConfigError(f"crop_padding must be smaller than the image side ({side} pixels), got {crop_padding}")
+
+
 def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = False, crop_padding: int = 0,
                   image_shape: Sequence[int] = IMAGE_SHAPE) -> np.ndarray:
     """Randomly mirrored and shifted copies of the images in ``X``.

@@ -68,6 +68,12 @@ def init_params(
         raise ConfigError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
     if init == "std" and not (isinstance(std, (int, float, np.integer, np.floating)) and np.isfinite(std) and std > 0):
         raise ConfigError(f"std must be a finite number > 0, got {std!r}")
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:
+        kind = None
+    if kind != "f" or np.dtype(dtype).itemsize < 4:
+        raise ConfigError(f"dtype must be a float type (float32 or float64), got {getattr(dtype, '__name__', dtype)!r}")
     if not (rng is np.random or isinstance(rng, (np.random.Generator, np.random.RandomState))):
         rng = np.random.default_rng(rng)
     params = {}
@@ -154,8 +160,15 @@ def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None,
     if X.dtype.kind not in "iuf":
         raise DataError(f"{xn} must hold real numbers (int or float), got dtype {X.dtype}")
     # min/max propagate NaN and expose +-inf, without an (N, D) boolean temporary
-    if X.size and not (np.isfinite(X.min()) and np.isfinite(X.max())):
-        raise DataError(f"{xn} contains NaN or infinite values")
+    if X.size:
+        lo, hi = X.min(), X.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise DataError(f"{xn} contains NaN or infinite values")
+        dtype = params["W1"].dtype
+        big = max(abs(float(lo)), abs(float(hi)))
+        if dtype.kind == "f" and big > float(np.finfo(dtype).max):
+            raise DataError(f"{xn} holds values up to {big:.3g}, beyond {dtype}'s range "
+                            f"(largest {float(np.finfo(dtype).max):.3g}): scale the inputs, or use float64")
     if y is None:
         return
     try:

@@ -24,6 +24,39 @@ from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import DataError
 
 DPI = 100  # PNG resolution; figures are sized so that this keeps files small
+MAX_DPI = 1200  # the largest figure (10 x 10 in) is then 12000 x 12000 pixels, about 550 MB of RGBA
+
+
+def check_dpi(dpi) -> int:
+    """``dpi`` if it is an integer in [1, MAX_DPI], else :class:`~autonet.errors.ConfigError`."""
+    from autonet.errors import ConfigError
+
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 1 <= dpi <= MAX_DPI:
+        raise ConfigError(f"dpi must be an integer in [1, {MAX_DPI}], got {dpi!r}")
+    return int(dpi)
+
+
+def check_history(history) -> dict:
+    """``history`` if it is a training history a figure can be drawn from, else :class:`DataError`.
+
+    A dict with ``loss`` (list of numbers, one per iteration) and optionally
+    ``train_acc``/``val_acc`` (lists of numbers, one per epoch); NaN/inf are
+    allowed (a diverged run's loss), other types are not.
+    """
+    if not isinstance(history, dict):
+        raise DataError(f"history must be a JSON object with a 'loss' list, got {type(history).__name__}")
+    for key in ("loss", "train_acc", "val_acc"):
+        if key not in history:
+            if key == "loss":
+                raise DataError("history has no 'loss' list")
+            continue
+        values = history[key]
+        if not isinstance(values, list):
+            raise DataError(f"history '{key}' must be a list of numbers, got {type(values).__name__}")
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise DataError(f"history '{key}'[{i}] must be a number, got {v!r:.40}")
+    return history
 
 
 def _figure(figsize: tuple[float, float]):
@@ -37,6 +70,7 @@ def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
     """Write ``fig`` to ``path`` atomically, in the format its suffix names (default PNG)."""
     from autonet.storage.files import atomic_write
 
+    dpi = check_dpi(dpi)
     path = Path(path)
     fmt = path.suffix[1:].lower() or "png"
     return atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format=fmt))
@@ -62,6 +96,8 @@ def plot_training(history: dict, path: str | os.PathLike, title: str = "", dpi: 
     ``history`` is a :class:`autonet.train.Trainer` history dict (keys
     ``loss``, ``train_acc``, ``val_acc``).
     """
+    check_history(history)
+    check_dpi(dpi)
     fig = _figure((8, 7))
     ax1, ax2 = fig.subplots(2, 1)
     loss = np.asarray(history["loss"], dtype=float)

@@ -238,20 +238,36 @@ def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = Fal
     """
     cfg.validate()
     out = Path(out_dir)
+    created = not out.exists()
     with open_run_dir(out, resume=resume, overwrite=overwrite):
         if resume and (out / SUMMARY_NAME).is_file():
             return {**read_json(out / SUMMARY_NAME), "already_finished": True}
-        return _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts)
+        try:
+            return _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts)
+        except BaseException:
+            if created:
+                _remove_if_unused(out)  # refused before training: leave no run directory behind
+            raise
+
+
+def _remove_if_unused(out: Path) -> None:
+    """Remove ``out`` if it holds nothing but its lock file (the run never wrote anything)."""
+    try:
+        if [p.name for p in out.iterdir()] == [LOCK_NAME]:
+            (out / LOCK_NAME).unlink()
+            out.rmdir()
+    except OSError:
+        pass
 
 
 def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
-    if not resume:
-        atomic_write_json(out / "config.json", cfg.to_dict())
+    """Everything is checked (data, memory, config against the checkpoint) before config.json is written."""
     if data is None:
         data = load_data(cfg, quiet=quiet)
     dtype = DTYPES[cfg.dtype]
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
+    check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
     params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=dtype,
                          batchnorm=cfg.batchnorm)
     ckpt = None
@@ -264,6 +280,8 @@ def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, inte
     if resume:
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
+    else:
+        atomic_write_json(out / "config.json", cfg.to_dict())
     _fit(trainer, ckpt, interrupts)
     try:
         return finish(cfg, trainer, data, out, pre)
@@ -357,6 +375,21 @@ def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> Wr
     err = WriteError(f"{e}{tail}")
     err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
     return err
+
+
+def check_memory(cfg: RunConfig, sizes: list[int], n_train: int, checkpoint: bool = True) -> None:
+    """Refuse, before allocating, a run whose parameters, optimizer state and batch would not fit."""
+    from autonet.augment import check_crop_padding
+    from autonet.memory import check_fits, training_bytes
+
+    if "crop" in cfg.augment:
+        check_crop_padding(cfg.crop_padding)  # before its canvas is counted
+    rows = cfg.batch_size if cfg.sampling == "replacement" else min(cfg.batch_size, n_train)
+    parts = training_bytes(sizes, rows, np.dtype(DTYPES[cfg.dtype]).itemsize, cfg.update,
+                           crop_padding=cfg.crop_padding if "crop" in cfg.augment else None, checkpoint=checkpoint)
+    hint = "lower --hidden or --batch-size" + (", or use --dtype float32" if cfg.dtype != "float32" else "")
+    check_fits(parts, what=f"a {'-'.join(map(str, sizes))} net with batch {rows} ({cfg.dtype}, {cfg.update})",
+               hint=hint)
 
 
 def checkpoint_meta(cfg: RunConfig, data) -> dict:

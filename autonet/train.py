@@ -38,7 +38,7 @@ import numpy as np
 
 from autonet.errors import ConfigError, DataError, DivergenceError
 from autonet.net import accuracy, check_inputs
-from autonet.augment import augment_batch, parse_augment
+from autonet.augment import augment_batch, check_crop_padding, parse_augment
 from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.net import ACTIVATIONS, has_batchnorm, init_bn_state
 from autonet.fused_update import FusedUpdate
@@ -200,6 +200,8 @@ class Trainer:
             raise DataError("X_val and y_val must be given together (or both be None)")
         if X_val is not None:
             check_inputs(self.params, X_val, y_val, names=("X_val", "y_val"))
+            if len(X_val) == 0:  # its accuracy would be NaN
+                raise DataError("X_val is empty (0 rows): give at least one validation row, or X_val=None")
             X_val, y_val = np.asarray(X_val), np.asarray(y_val)
         self.X_train, self.y_train = np.asarray(X_train), np.asarray(y_train)
         self.X_val, self.y_val = X_val, y_val
@@ -220,6 +222,8 @@ class Trainer:
             H, W, C = self.image_shape
             raise ConfigError(f"augment needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
                               "(PCA-reduced rows cannot be augmented)")
+        if "crop" in self.config.augment:
+            check_crop_padding(self.config.crop_padding, IMAGE_SHAPE)
         self.history: dict[str, list] = {"loss": [], "train_acc": [], "val_acc": [],
                                          "epoch_iteration": [], "learning_rate": []}
         self._perm = np.zeros(0, dtype=np.int64)
@@ -313,7 +317,7 @@ class Trainer:
         if fold_l2:
             options["l2_gradient"] = False
         loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
-        self._check_finite(loss, grads)
+        self._check_finite(loss, grads, X_batch)
         if self.bn_state:
             self._update_bn_state(options["bn_stats"])
         lr = self.learning_rate
@@ -327,11 +331,11 @@ class Trainer:
                 self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], self.opt_state[name])
         return float(loss)
 
-    def _check_finite(self, loss: float, grads: dict) -> None:
+    def _check_finite(self, loss: float, grads: dict, X_batch: np.ndarray | None = None) -> None:
         if not np.isfinite(loss):
             raise DivergenceError(
                 f"non-finite loss ({loss}) at iteration {self.iteration} ({_largest_param(self.params)}); "
-                f"try a smaller learning rate (now {self.learning_rate:g})",
+                f"{self._divergence_cause(X_batch)}",
                 iteration=self.iteration, name="loss")
         for name, g in grads.items():
             # a finite vdot(g, g) (one BLAS pass, 10x faster than g.sum()) means every entry is finite and
@@ -339,8 +343,35 @@ class Trainer:
             if not np.isfinite(np.vdot(g, g)) and not np.isfinite(g.sum()):
                 raise DivergenceError(
                     f"non-finite gradient of {name} at iteration {self.iteration}; "
-                    f"try a smaller learning rate (now {self.learning_rate:g})",
+                    f"{self._divergence_cause(X_batch)}",
                     iteration=self.iteration, name=name)
+
+    def _divergence_cause(self, X_batch: np.ndarray | None) -> str:
+        """What to change: the learning rate, unless nothing has been updated yet.
+
+        At iteration 0 no update has happened, so the learning rate cannot be
+        to blame: the starting point overflows, from weights initialised too
+        large or inputs too large for the forward pass in this dtype.
+        """
+        x = float(np.abs(X_batch).max(initial=0.0)) if X_batch is not None and X_batch.size else 0.0
+        if self.iteration > 0:
+            if x > 1e6:
+                return (f"the inputs are very large (max |x| = {x:.3g} in this batch): scale them (e.g. "
+                        f"--preprocess standardize), or try a smaller learning rate (now {self.learning_rate:g})")
+            return f"try a smaller learning rate (now {self.learning_rate:g})"
+        name = max((k for k in self.params if k.startswith("W")),
+                   key=lambda k: float(np.abs(self.params[k]).max(initial=0.0)))
+        w = float(np.abs(self.params[name]).max(initial=0.0))
+        head = "before any update, so not the learning rate: "
+        if not np.isfinite(x):
+            return head + f"the inputs overflow {self.dtype} (scale them, or use float64)"
+        if w > 10 and x <= 1e4:
+            return head + "the initial weights are too large; lower the init std (--std) or use --init he"
+        if x > 1e4:
+            return head + (f"the inputs are too large for {self.dtype} arithmetic (max |x| = {x:.3g} in this "
+                           "batch); scale them (e.g. --preprocess standardize)")
+        return head + (f"the forward pass overflows {self.dtype} at the initial point (max |x| = {x:.3g}, "
+                       f"max |{name}| = {w:.3g}); lower the init std (--std) or scale the inputs")
 
     def _end_epoch(self) -> None:
         h = self.history

@@ -78,6 +78,15 @@ def test_the_fault_is_located_between_right_and_wrong_parameters(capsys):
     assert d["wrong"] == ["b2"] and set(d["right"]) == {"W1", "b1", "W2"}
 
 
+def test_a_forward_fault_in_a_function_is_found_from_its_loss(capsys):
+    code, report = run_json(capsys, f"{STUDENTS / 'no_b1.py'}:loss_and_grads")
+    assert code == 1
+    assert [(d["signature"], d["equations"]) for d in report["diagnoses"]] == [("no-b1", [1])]
+    # and a loss summed over N is not mistaken for a forward fault
+    code, report = run_json(capsys, f"{STUDENTS / 'loss_sum.py'}:loss_and_grads")
+    assert [d["signature"] for d in report["diagnoses"]] == ["loss-sum"]
+
+
 def test_the_later_edition_passes_under_its_own_convention(capsys):
     code, report = run_json(capsys, f"{STUDENTS / 'later_edition.py'}:TwoLayerNet", "--l2", "full")
     assert code == 0 and report["diagnoses"] == []

@@ -751,20 +751,21 @@ def test_disk_full_mid_run_is_one_line_keeps_the_last_checkpoint_and_says_how_to
     real = checkpoints._write_arrays
     calls = []
 
-    def full_after_two(f, arrays):
+    def full_after_one(f, arrays):
         calls.append(1)
-        if len(calls) > 2:
+        if len(calls) > 1:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(f, arrays)
 
-    monkeypatch.setattr(checkpoints, "_write_arrays", full_after_two)
+    monkeypatch.setattr(checkpoints, "_write_arrays", full_after_one)
     assert main(train_args(fake_dir, out)) == 74
     err = capsys.readouterr().err
+    saved = checkpoint_iteration(out / CHECKPOINT_NAME)
+    assert 0 < saved < ITERS and len(calls) >= 2
     assert err.count("\n") == 1
     assert err.startswith(f"autonet train: error: cannot write {out / CHECKPOINT_NAME}: No space left on device; "
-                          f"last good checkpoint: {out / CHECKPOINT_NAME} (iteration {2 * EVERY}); ")
+                          f"last good checkpoint: {out / CHECKPOINT_NAME} (iteration {saved}); ")
     assert err.rstrip().endswith(f"resume with: autonet train --resume {out}")
-    assert checkpoint_iteration(out / CHECKPOINT_NAME) == 2 * EVERY
     assert [p.name for p in out.iterdir() if p.suffix == ".tmp"] == []
     monkeypatch.setattr(checkpoints, "_write_arrays", real)  # space freed
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
@@ -817,3 +818,125 @@ def test_read_only_file_system_is_one_line(fake_dir, tmp_path, capsys, monkeypat
     assert main(train_args(fake_dir, tmp_path / "run")) == 74
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "config.json: Read-only file system" in err
+
+
+# ----- memory, divergence causes -----
+
+
+@pytest.mark.parametrize("flags, part", [
+    (["--hidden", "1000000"], "parameters"),
+    (["--batch-size", "1000000000", "--sampling", "replacement"], "batch"),
+    (["--hidden", "99999999999999999999"], "parameters"),
+    (["--hidden", "100000,100000,100000", "--update", "adam"], "optimizer state"),
+], ids=["hidden", "batch", "huge-int", "adam-state"])
+def test_a_run_that_cannot_fit_in_memory_is_refused_up_front(fake_dir, tmp_path, capsys, monkeypatch, flags, part):
+    import autonet.memory
+
+    monkeypatch.setattr(autonet.memory, "available_bytes", lambda: (8 * 2**30, "MemAvailable in /proc/meminfo"))
+    out = tmp_path / "run"
+    argv = train_args(fake_dir, out)
+    for flag, value in zip(flags[::2], flags[1::2]):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(r"needs about [\d.e+]+ [KMGTP]iB of memory \(", err), err
+    assert part in err and "this machine has 8.0 GiB available (MemAvailable in /proc/meminfo)" in err
+    assert not out.exists()  # refused before the run directory was made
+
+
+def test_available_memory_is_read_from_proc_meminfo_or_sysconf():
+    import autonet.memory
+
+    have, source = autonet.memory.available_bytes()
+    assert have > 0 and source in ("MemAvailable in /proc/meminfo", "free physical pages (sysconf)")
+    parts = autonet.memory.training_bytes([3072, 300, 10], 400, 4, "adam")
+    P = 3072 * 300 + 300 + 300 * 10 + 10
+    assert parts["parameters"] == 4 * P and parts["optimizer state"] == 8 * P and parts["checkpoint"] == 12 * P
+    assert parts["batch"] == 400 * (3072 + 4 * 300 + 30) * 4
+
+
+def test_divergence_at_the_first_step_blames_the_init_scale_not_the_learning_rate(fake_dir, tmp_path, capsys):
+    argv = train_args(fake_dir, tmp_path / "run")
+    argv[argv.index("--std") + 1] = "1e200"
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at iteration 0" in err and "learning rate (now" not in err
+    assert "before any update, so not the learning rate: the initial weights are too large; lower the init " \
+           "std (--std)" in err
+
+
+def test_inputs_beyond_float32_are_refused_and_huge_inputs_are_named(rng):
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    cfg = TrainConfig(num_iters=5, batch_size=20, progress=False)
+    with pytest.raises(DataError, match=r"X_train holds values up to [\d.]+e\+300, beyond float32's range"):
+        Trainer(get_backend("manual"), init_params([5, 4, 3], rng=0, dtype=np.float32), X * 1e300, y, config=cfg)
+    t = Trainer(get_backend("manual"), init_params([5, 4, 3], rng=0, dtype=np.float32), X * 1e30, y, config=cfg)
+    with np.errstate(all="ignore"), pytest.raises(DivergenceError, match=r"the inputs are very large \(max \|x\| ="):
+        t.fit()
+
+
+# ----- plot, evaluate and API odds and ends: one line, exit 2 -----
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("history.json", '{"loss": [1.0', "history.json: not valid JSON"),
+    ("history.json", "[1, 2]", "history.json: expected a JSON object, got list"),
+    ("history.json", '{"loss": [1.0, "a"]}', "history.json: history 'loss'[1] must be a number, got 'a'"),
+    ("history.json", '{"val_acc": [0.1]}', "history.json: history has no 'loss' list"),
+    ("history.json", "[" * 100000 + "]" * 100000, "history.json: "),
+    ("config.json", "{", "config.json: not valid JSON"),
+    ("summary.json", '"s"', "summary.json: expected a JSON object, got str"),
+], ids=["truncated", "list", "string-loss", "no-loss", "deep", "config", "summary"])
+def test_plot_refuses_bad_run_files_in_one_line(reference, tmp_path, capsys, name, text, message):
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in ("config.json", "history.json", "summary.json"):
+        (run / f).write_bytes((reference / f).read_bytes())
+    (run / name).write_text(text)
+    assert exit_code(["plot", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"autonet plot: error: {run / name}"[:40]) and message in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dpi", "100000"], "argument --dpi: expected an integer in [1, 1200], got '100000'"),
+    (["--dpi", "0"], "argument --dpi: expected a positive integer, got '0'"),
+    (["--out", os.devnull], f"--out {os.devnull}: exists and is not a directory"),
+    (["--out", "FILE"], "exists and is not a directory"),
+    (["--out", "FILE/plots"], "is a file, not a directory"),
+], ids=["dpi-huge", "dpi-0", "dev-null", "file", "below-a-file"])
+def test_plot_refuses_absurd_dpi_and_out(reference, tmp_path, capsys, argv, message):
+    (tmp_path / "FILE").write_text("x")
+    argv = [a.replace("FILE", str(tmp_path / "FILE")) for a in argv]
+    assert exit_code(["plot", str(reference), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith(("autonet plot: error:", "autonet: error:")) and message in err
+    assert (tmp_path / "FILE").read_text() == "x"
+
+
+def test_a_model_of_other_classes_is_refused_by_evaluate_and_plot(fake_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "model.npz", Model(init_params([3072, 4, 5], rng=0), np.zeros(3072), list("abcde")))
+    assert main(["evaluate", str(run / "model.npz"), "--data-dir", str(fake_dir), "--num-val", "10"]) == 2
+    assert main(["plot", str(run), "--data-dir", str(fake_dir), "--num-val", "10"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"autonet {c}: error: model has 5 classes, cifar10 has 10" for c in ("evaluate", "plot")]
+
+
+def test_empty_validation_set_int_dtype_and_whole_image_crop_are_refused(fake_dir, tmp_path, capsys, rng):
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    X, y = rng.standard_normal((6, 4)), np.arange(6) % 2
+    with pytest.raises(DataError, match=r"X_val is empty \(0 rows\)"):
+        net.train(X, y, X[:0], y[:0], num_iters=2, batch_size=2)
+    for dtype in (np.int32, "banana", np.float16):
+        with pytest.raises(ConfigError, match="dtype must be a float type"):
+            TwoLayerNet(4, 3, 2, dtype=dtype)
+    out = tmp_path / "run"
+    assert main([*train_args(fake_dir, out), "--augment", "crop", "--crop-padding", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "crop_padding must be smaller than the image side (32 pixels), got 32" in err
+    assert not out.exists()

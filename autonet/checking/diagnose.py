@@ -132,22 +132,43 @@ def _overflow(ok_runs, normal) -> list[Diagnosis]:
                               "unchanged."])]
 
 
+FORWARD_FAULTS = {  # what -> (equation, signature, the scores that fault computes)
+    "b2 is left out of (3)": (3, "no-b2", lambda p, X: np.maximum(X @ p["W1"] + p["b1"], 0) @ p["W2"]),
+    "b1 is left out of (1)": (1, "no-b1", lambda p, X: np.maximum(X @ p["W1"], 0) @ p["W2"] + p["b2"]),
+    "the ReLU (2) is missing": (2, "no-relu", lambda p, X: (X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]),
+    "a ReLU is also applied to the scores": (
+        3, "relu-on-scores", lambda p, X: np.maximum(np.maximum(X @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"], 0)),
+}
+
+
+def _mean_cross_entropy(scores: np.ndarray, y: np.ndarray) -> float:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(y)), y].mean())
+
+
 def _forward(normal) -> list[Diagnosis]:
+    """A wrong forward pass, from the scores (classes) or, for a function, from its loss at reg = 0."""
     bad = _failing(normal, "scores")
+    from_loss = not bad and not any("scores" in r.checks for r in normal)
+    if from_loss:
+        bad = [r for r in _failing(normal, "loss") if r.case.reg == 0]
     if not bad:
         return []
-    candidates = {
-        "b2 is left out of (3)": (3, "no-b2", lambda p, X: np.maximum(X @ p["W1"] + p["b1"], 0) @ p["W2"]),
-        "b1 is left out of (1)": (1, "no-b1", lambda p, X: np.maximum(X @ p["W1"], 0) @ p["W2"] + p["b2"]),
-        "the ReLU (2) is missing": (2, "no-relu", lambda p, X: (X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]),
-        "a ReLU is also applied to the scores": (
-            3, "relu-on-scores", lambda p, X: np.maximum(np.maximum(X @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"], 0)),
-    }
-    for what, (eq, sig, fn) in candidates.items():
-        if all(_matches(r.scores, fn(r.case.params, r.case.X)) for r in bad):
-            return [Diagnosis(f"forward pass: {what}", equations=[eq], wrong=["scores"], signature=sig,
-                              detail=["Every loss and gradient downstream is computed from these scores: "
-                                      "fix the forward pass first."])]
+    for what, (eq, sig, fn) in FORWARD_FAULTS.items():
+        if from_loss:
+            hit = all(_near(r.loss, _mean_cross_entropy(fn(r.case.params, r.case.X), r.case.y)) for r in bad)
+        else:
+            hit = all(_matches(r.scores, fn(r.case.params, r.case.X)) for r in bad)
+        if hit:
+            evidence = ("your loss at reg = 0 is the cross-entropy of exactly those scores" if from_loss
+                        else "your scores are exactly those")
+            return [Diagnosis(f"forward pass: {what}", equations=[eq], wrong=["loss" if from_loss else "scores"],
+                              signature=sig,
+                              detail=[f"Evidence: {evidence}.", "Every loss and gradient downstream is computed "
+                                      "from these scores: fix the forward pass first."])]
+    if from_loss:
+        return []  # a function has no scores to blame: the loss diagnosis speaks
     return [Diagnosis("forward pass: the scores differ", equations=[3], wrong=["scores"],
                       detail=["The fault is in (1)-(3): FC1_out = X.W1 + b1, H_out = max(0, FC1_out), "
                               "FC2_out = H_out.W2 + b2.", "Fix the forward pass first: every later check "

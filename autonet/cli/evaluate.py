@@ -43,6 +43,8 @@ def main(args: argparse.Namespace) -> int:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]} ({source})")
     if len(data.class_names) != len(model.class_names):
         raise DataError(f"model has {len(model.class_names)} classes, {source} has {len(data.class_names)}")
+    if len(y) == 0:
+        raise DataError(f"the {args.split} split of {source} is empty: no accuracy to report")
     X = X - model.mean_image.astype(dtype)
     acc = accuracy(model.params, X, y)
     result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc}

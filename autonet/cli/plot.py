@@ -14,7 +14,50 @@ import warnings
 from pathlib import Path
 
 from autonet.cli.common import add_data_arguments, add_dataset_argument, positive_int
-from autonet.errors import AutonetError, DataError
+from autonet.errors import AutonetError, ConfigError, DataError
+from autonet.plots import MAX_DPI
+
+MAX_JSON_BYTES = 256 * 2**20  # a million-iteration history is about 20 MB
+
+
+def _dpi(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_DPI:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_DPI}], got {text!r}")
+    return value
+
+
+def read_run_json(path: Path) -> dict:
+    """A run file (history, config, summary) as a dict; :class:`DataError` in one line otherwise."""
+    import json
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise DataError(f"{path}: {size:,} bytes, more than a run file can be ({MAX_JSON_BYTES:,})")
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    except RecursionError:
+        raise DataError(f"{path}: not valid JSON (nested too deeply)") from None
+    except ValueError as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def output_dir(out: Path) -> Path:
+    """``out`` if a directory can be made there: refuses a file, a device or a path below a file."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, not a directory")
+            break
+    return out
 
 
 def register(sub) -> None:
@@ -26,7 +69,7 @@ def register(sub) -> None:
                                    "downloaded here). --num-val defaults to the run's own value.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
-    p.add_argument("--dpi", type=positive_int, default=100, help="PNG resolution (default: %(default)s)")
+    p.add_argument("--dpi", type=_dpi, default=100, help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)")
     add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p)
     p.set_defaults(func=main, num_val=None)
@@ -46,7 +89,18 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
                             dtype=dtype, subtract_mean=False, download=False, quiet=True)
     if data.X_val.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
+    check_classes(model, data.class_names, args.dataset or model.dataset or "cifar10")
     return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype))
+
+
+class ClassMismatch(DataError):
+    """The model's classes are not the data's: an error, not a reason to skip a figure."""
+
+
+def check_classes(model, data_classes, source: str) -> None:
+    """:class:`ClassMismatch` unless the model has as many classes as the data (a 5-class model on 10-class data)."""
+    if len(model.class_names) != len(data_classes):
+        raise ClassMismatch(f"model has {len(model.class_names)} classes, {source} has {len(data_classes)}")
 
 
 def _training_title(run: Path, config: dict, summary: dict) -> str:
@@ -60,20 +114,25 @@ def _training_title(run: Path, config: dict, summary: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from autonet import plots
-    from autonet.run import read_json
     from autonet.storage.models import load_model
 
     run = Path(args.run_dir)
     has_history, has_model = (run / "history.json").is_file(), (run / "model.npz").is_file()
     if not (has_history or has_model):
         raise DataError(f"{run}: not a run directory (neither history.json nor model.npz found)")
-    out = Path(args.out) if args.out else run / "plots"
-    config = read_json(run / "config.json") if (run / "config.json").is_file() else {}
-    summary = read_json(run / "summary.json") if (run / "summary.json").is_file() else {}
+    out = output_dir(Path(args.out) if args.out else run / "plots")
+    config = read_run_json(run / "config.json") if (run / "config.json").is_file() else {}
+    summary = read_run_json(run / "summary.json") if (run / "summary.json").is_file() else {}
+    history = read_run_json(run / "history.json") if has_history else None
+    if history is not None:
+        try:
+            plots.check_history(history)
+        except DataError as e:
+            raise DataError(f"{run / 'history.json'}: {e}") from None
     written, skipped = [], []
 
-    if has_history:
-        written.append(plots.plot_training(read_json(run / "history.json"), out / "training.png",
+    if history is not None:
+        written.append(plots.plot_training(history, out / "training.png",
                                            title=_training_title(run, config, summary), dpi=args.dpi))
     else:
         skipped.append(("training.png", "no history.json"))
@@ -89,6 +148,8 @@ def main(args: argparse.Namespace) -> int:
     if model is not None:
         try:
             X, y, pred = _val_predictions(model, config, args)
+        except ClassMismatch:
+            raise
         except AutonetError as e:
             skipped.append(("confusion.png, misclassified.png", f"no validation data ({e})"))
         else:

@@ -1,0 +1,118 @@
+"""Will a training run fit in memory? An estimate, checked before anything is allocated.
+
+A net of ``--hidden 1000000`` or a ``--batch-size 1000000000`` used to end in
+a raw ``MemoryError`` or, worse, the kernel's OOM killer taking the machine
+down with it. :func:`check_fits` adds up what training holds at once and
+refuses, in one line naming the parts, a run that needs more than the memory
+this machine has available now.
+
+What is counted (bytes, ``s`` = the float dtype's size, ``P`` = parameter count)::
+
+    parameters        P * s  (the trainer's copy)
+    gradients         P * s
+    optimizer state   slots * P * s   (sgd 0; momentum, nesterov, rmsprop 1; adam, adamw 2)
+    checkpoint        (1 + slots) * P * s   (the in-memory .npz written every N iterations, if any)
+    batch             b * (D + 4 * sum(hidden) + 3 * C) * s   (inputs; each hidden layer's
+                      pre-activation, activation and their gradients; scores, probabilities
+                      and their gradient), with b = the rows of one minibatch
+    augmentation      b * (H + 2p) * (W + 2p) * 3 * s + b * D * s   (the zero-padded crop canvas
+                      and the augmented copy), when augmenting
+
+The data set itself is already loaded when this runs (it is not counted
+again). The estimate is a floor -- numpy temporaries come on top -- so a
+refusal is certain to be right, and a run just under the limit may still be
+tight.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from autonet.errors import ConfigError
+
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+
+
+def available_bytes() -> tuple[int, str] | None:
+    """Memory available to a new allocation now, and where the figure came from.
+
+    ``MemAvailable`` of ``/proc/meminfo`` (Linux: free memory plus the page
+    cache that can be dropped), else ``os.sysconf`` free physical pages times
+    the page size; None if neither is known.
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "free physical pages (sysconf)"
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def training_bytes(sizes: Sequence[int], batch_rows: int, itemsize: int, update: str = "sgd",
+                   crop_padding: int | None = None, image_shape: Sequence[int] = (32, 32, 3),
+                   checkpoint: bool = True) -> dict[str, int]:
+    """The parts of the estimate in the module docstring, in bytes (exact Python ints, no overflow).
+
+    Parameters
+    ----------
+    sizes : layer sizes ``[D, H1, ..., C]``
+    batch_rows : rows of one minibatch
+    itemsize : bytes per float (4 for float32, 8 for float64)
+    update : the update rule (its state slots)
+    crop_padding : the crop augmentation's padding, or None when not cropping/augmenting
+    image_shape : (H, W, C) of an image row, for the crop canvas
+    checkpoint : whether checkpoints are written (their in-memory archive counts)
+    """
+    sizes = [int(s) for s in sizes]
+    P = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    slots = OPTIMIZER_SLOTS.get(update, 2)
+    b, D, C = int(batch_rows), sizes[0], sizes[-1]
+    parts = {
+        "parameters": P * itemsize,
+        "gradients": P * itemsize,
+        "optimizer state": slots * P * itemsize,
+        "checkpoint": (1 + slots) * P * itemsize if checkpoint else 0,
+        "batch": b * (D + 4 * sum(sizes[1:-1]) + 3 * C) * itemsize,
+    }
+    if crop_padding is not None:
+        H, W, ch = (int(s) for s in image_shape)
+        p = int(crop_padding)
+        parts["augmentation"] = (b * (H + 2 * p) * (W + 2 * p) * ch + b * D) * itemsize
+    return parts
+
+
+def human(n: int | float) -> str:
+    """``12.3 GiB``, ``512 MiB``, ``80 KiB``, ``12 B``; astronomically large counts in powers of ten."""
+    n = float(n)
+    for unit, scale in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            value = n / scale
+            if unit == "PiB" and value >= 1e4:
+                return f"{value:.1e} PiB"
+            return f"{value:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def check_fits(parts: dict[str, int], what: str = "this run", hint: str = "") -> None:
+    """Raise :class:`ConfigError` if ``sum(parts)`` exceeds :func:`available_bytes`.
+
+    The message names the total, its largest parts and the available memory.
+    Nothing is checked when the available memory is unknown.
+    """
+    avail = available_bytes()
+    if avail is None:
+        return
+    have, source = avail
+    need = sum(parts.values())
+    if need <= have:
+        return
+    largest = sorted(((v, k) for k, v in parts.items() if v), reverse=True)[:3]
+    detail = ", ".join(f"{k} {human(v)}" for v, k in largest)
+    raise ConfigError(f"{what} needs about {human(need)} of memory ({detail}); this machine has "
+                      f"{human(have)} available ({source}){'; ' + hint if hint else ''}")
