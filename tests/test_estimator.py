@@ -37,9 +37,9 @@ def sklearn_or_skip():
 
 # ----- the parameters are the schema's -----
 
-# schema fields that are not estimator parameters: the CIFAR-10 data options, replaced by the
+# schema fields that are not estimator parameters: the data options (fit takes X, y), replaced by the
 # sklearn-style validation split (early_stopping, validation_fraction, n_iter_no_change, tol)
-DATA_FIELDS = {"num_val", "num_train", "data_dir"}
+DATA_FIELDS = {"dataset", "num_val", "num_train", "data_dir"}
 RENAMED = {"hidden": "hidden_layer_sizes", "seed": "random_state"}
 ESTIMATOR_ONLY = {"early_stopping", "validation_fraction", "n_iter_no_change", "tol"}
 

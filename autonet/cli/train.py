@@ -14,6 +14,7 @@ import numpy as np
 
 from autonet.backends import available_backends
 from autonet.cli.common import (
+    DATASET_HELP,
     add_data_arguments,
     int_list,
     nonnegative_float,
@@ -24,6 +25,7 @@ from autonet.cli.common import (
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.errors import ConfigError, DivergenceError
 from autonet.augment import parse_augment
+from autonet.data import DATASETS
 from autonet.run import CHECKPOINT_EVERY, DTYPES, PRESETS, SUMMARY_NAME, RunConfig, preset_config, read_json, run
 from autonet.preprocess import PREPROCESS
 from autonet.schedules import SCHEDULES
@@ -66,6 +68,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="the recipe the other flags modify: 'seed' (the seed's two-layer net, the defaults "
                         "below) or 'best' (the best fully-connected recipe, docs/deep.md; about an hour "
                         "on 2 cores) (default: seed)")
+    p.add_argument("--dataset", default=S, metavar="NAME_OR_FILE", help=f"{DATASET_HELP} (seed: {d.dataset})")
     p.add_argument("--backend", choices=available_backends(), default=S,
                    help=f"where gradients come from (seed: {d.backend})")
     p.add_argument("--hidden", type=int_list, default=S, metavar="H[,H...]",
@@ -120,8 +123,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The ``--preset`` (default: seed) with every flag given on the command line laid over it."""
     names = {f.name for f in fields(RunConfig)}
-    return preset_config(getattr(args, "preset", "seed"),
-                         **{k: v for k, v in vars(args).items() if k in names})
+    given = {k: v for k, v in vars(args).items() if k in names}
+    if "dataset" in given and given["dataset"] not in DATASETS:  # a file: absolute, so a resume finds it too
+        given["dataset"] = str(Path(given["dataset"]).expanduser().resolve())
+    return preset_config(getattr(args, "preset", "seed"), **given)
 
 
 def default_run_dir(backend: str, root: str = "runs") -> Path:
@@ -135,8 +140,9 @@ def default_run_dir(backend: str, root: str = "runs") -> Path:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a network on CIFAR-10 and save a run directory",
-                       description="Train a fully-connected net on CIFAR-10. Defaults: the seed's best "
+    p = sub.add_parser("train", help="train a network (CIFAR-10, MNIST, Fashion-MNIST, an .npz) and save a run "
+                                     "directory",
+                       description="Train a fully-connected net on CIFAR-10 (or --dataset). Defaults: the seed's best "
                                    "two-layer configuration (3072-300-10, lr 1.6e-3, reg 1e-2, "
                                    "1600 iterations of batch 400, decay 0.90 per epoch); --preset best "
                                    "is the best deep recipe (docs/deep.md). Flags override the preset.",
@@ -233,7 +239,7 @@ def main(args: argparse.Namespace) -> int:
               f"{out}: this run has already finished; nothing to resume, nothing changed")
         return 0
     test = "n/a (no test_batch)" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"
-    print(f"backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
+    print(f"{summary['dataset']}, backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
           f"test acc {test}, {summary['train_seconds']:.1f} s")
     print(f"run directory: {out}")
     if not args.quiet:

@@ -35,7 +35,7 @@ _DATA: list = []  # at most one (key, CIFAR10) pair per process
 
 def shared_data(cfg: RunConfig):
     """The data ``cfg`` asks for, loaded once per process and reused by every trial in it."""
-    key = (cfg.data_dir, os.environ.get("AUTONET_DATA"), cfg.num_val, cfg.num_train, cfg.dtype)
+    key = (cfg.dataset, cfg.data_dir, os.environ.get("AUTONET_DATA"), cfg.num_val, cfg.num_train, cfg.dtype)
     with _DATA_LOCK:
         if not _DATA or _DATA[0][0] != key:
             _DATA.clear()  # free the previous data set before loading another

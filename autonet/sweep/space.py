@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -210,7 +211,7 @@ def parse_space(obj: Any, source: str = "space") -> Space:
 
 
 def load_space(path: str | os.PathLike) -> Space:
-    """Read a space file: ``.toml`` (tomllib) or ``.json``."""
+    """Read a space file: ``.toml`` (tomllib; tomli on Python 3.10) or ``.json``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
@@ -221,7 +222,10 @@ def load_space(path: str | os.PathLike) -> Space:
         raise ConfigError(f"space file {path}: cannot read it ({e.strerror or e})") from None
     try:
         if suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10: the same parser, as a package
+                import tomli as tomllib
 
             obj = tomllib.loads(raw.decode("utf-8"))
         else:
