@@ -3,10 +3,10 @@
 A rule of :mod:`autonet.optim` is a handful of whole-array numpy expressions
 (Adam: about a dozen), and each one streams the parameter, its gradient and
 its state through memory once and allocates a full-size temporary. For the
-9 M parameters of ``--preset best`` that is most of a step. :class:`FusedUpdate`
+9 M parameters of ``--preset best`` that was a third of a step. :class:`FusedUpdate`
 runs *the same float operations in the same order* -- so the result is equal
 bit for bit, which ``tests/test_fused_update.py`` checks for every rule -- but
-over blocks of :data:`BLOCK_BYTES`, with every temporary in one of two
+over blocks of :data:`BLOCK_BYTES`, with every temporary in one of a few
 preallocated block buffers: a block of ``w``, ``dw`` and the state is read
 from memory once and stays in cache while all the passes run over it.
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from autonet.optim import DEFAULTS, UPDATE_RULES, _state
 
-BLOCK_BYTES = 1 << 18  # 256 KiB of each array per block: w, dw, state and two buffers fit in a 2 MiB L2
+BLOCK_BYTES = 1 << 18  # 256 KiB of each array per block: w, dw, state and three buffers fit in a 2 MiB L2
 
 
 class FusedUpdate:
@@ -51,7 +51,7 @@ class FusedUpdate:
         self._block = getattr(self, f"_{name}_block")
         self.threads = threads
         self._pool: ThreadPoolExecutor | None = None
-        self._buffers: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._buffers: dict[tuple, tuple[np.ndarray, ...]] = {}
 
     @classmethod
     def supports(cls, name: str) -> bool:
@@ -62,8 +62,9 @@ class FusedUpdate:
         """Update every ``params[k]`` in place from ``grads[k]`` and ``configs[k]`` (as the rule would).
 
         ``l2``: optional ``{key: reg}``; the rule then gets ``dw + reg * w``
-        (computed block by block, into ``dw``), the gradient of
-        ``0.5 * reg * ||w||^2`` added where the update reads it anyway.
+        (computed block by block into a scratch buffer; ``grads`` are never
+        modified), the gradient of ``0.5 * reg * ||w||^2`` added where the
+        update reads it anyway.
         """
         jobs = []
         for key, w in params.items():
@@ -98,15 +99,16 @@ class FusedUpdate:
         return self.threads
 
     def _run(self, blocks: list, worker: int) -> None:
-        """Apply the rule to ``blocks`` with worker ``worker``'s two scratch buffers."""
+        """Apply the rule to ``blocks`` with worker ``worker``'s three scratch buffers."""
         for (w, dw, *states), scalars, reg in blocks:
             key = (worker, w.dtype)
             if key not in self._buffers:
-                self._buffers[key] = (np.empty(_block_size(w.dtype), w.dtype), np.empty(_block_size(w.dtype), w.dtype))
-            t1, t2 = (b[: w.size] for b in self._buffers[key])
-            if reg:
-                np.multiply(reg, w, out=t1)  # dw += reg * w (as manual.network adds it)
-                np.add(dw, t1, out=dw)
+                self._buffers[key] = tuple(np.empty(_block_size(w.dtype), w.dtype) for _ in range(3))
+            t1, t2, g = (b[: w.size] for b in self._buffers[key])
+            if reg:  # g = dw + reg * w, as manual.network adds it; dw itself is only read (never written back)
+                np.multiply(reg, w, out=g)
+                np.add(dw, g, out=g)
+                dw = g
             self._block(w, dw, *states, t1, t2, *scalars)
 
     # ----- the rules, operation for operation as in autonet.optim -----

@@ -25,14 +25,14 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from autonet.backends import get_backend
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.errors import ConfigError, DivergenceError, WriteError
-from autonet.storage.files import atomic_write_json, atomic_write_text
+from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file
 from autonet.storage.lock import LOCK_NAME, RunLock
 from autonet.storage.models import Model, save_model
 from autonet.net import INITS, accuracy, fold_batchnorm, init_params, init_rng
@@ -478,6 +478,20 @@ def history_csv(history: dict) -> str:
     return buf.getvalue()
 
 
-def read_json(path: str | os.PathLike) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+MAX_JSON_BYTES = 64 << 20  # config, summary and history files of a run (a history is ~100 bytes per epoch)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON value in ``path``, a regular UTF-8 file of at most :data:`MAX_JSON_BYTES`.
+
+    Raises
+    ------
+    ConfigError
+        ``{path}: no such JSON file``, not a regular file (a FIFO would block
+        forever), too large, not UTF-8 or not valid JSON -- one line.
+    """
+    raw = read_regular_file(path, MAX_JSON_BYTES, "JSON file", ConfigError)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: [[[[...]]]] nested too deep
+        raise ConfigError(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None

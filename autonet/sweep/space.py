@@ -21,10 +21,12 @@ import numpy as np
 
 from autonet.errors import ConfigError
 from autonet.run import RunConfig
+from autonet.storage.files import read_regular_file
 
 DATA_KEYS = ("data_dir", "num_val", "num_train", "dtype")
 EXTRA_KEYS = ("epochs",)
 RANGES = ("log_uniform", "uniform")
+MAX_SPACE_BYTES = 1 << 20  # a space file is a few lines
 _RUN_DEFAULTS = RunConfig()
 
 
@@ -216,10 +218,9 @@ def load_space(path: str | os.PathLike) -> Space:
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
         raise ConfigError(f"space file {path}: expected a .toml or .json file")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"space file {path}: cannot read it ({e.strerror or e})") from None
+    if not os.path.lexists(path):
+        raise ConfigError(f"space file {path}: cannot read it (No such file or directory)")
+    raw = read_regular_file(path, MAX_SPACE_BYTES, "space file", ConfigError)
     try:
         if suffix == ".toml":
             if sys.version_info >= (3, 11):
