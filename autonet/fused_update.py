@@ -25,6 +25,7 @@ thread updates a block does not change a single bit of it.
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -51,7 +52,17 @@ class FusedUpdate:
         self._block = getattr(self, f"_{name}_block")
         self.threads = threads
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self._buffers: dict[tuple, tuple[np.ndarray, ...]] = {}
+
+    def __getstate__(self) -> dict:
+        """Picklable (a trainer may be): without the thread pool and the scratch buffers."""
+        return {**self.__dict__, "_pool": None, "_buffers": {}, "_prepare": None, "_block": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._prepare = getattr(self, f"_{self.name}")
+        self._block = getattr(self, f"_{self.name}_block")
 
     @classmethod
     def supports(cls, name: str) -> bool:
@@ -82,8 +93,9 @@ class FusedUpdate:
         if threads < 2 or len(blocks) < 2:
             self._run(blocks, 0)
             return
-        if self._pool is None:
+        if self._pool is None or self._pool_pid != os.getpid():  # a forked child has none of the threads
             self._pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="autonet-update")
+            self._pool_pid = os.getpid()
         share = -(-len(blocks) // threads)
         futures = [self._pool.submit(self._run, blocks[k * share:(k + 1) * share], k) for k in range(1, threads)]
         self._run(blocks[:share], 0)

@@ -37,7 +37,8 @@ from autonet.augment import augment_batch
 from autonet.backends import get_backend
 from autonet.data import load_cifar10
 from autonet.net import init_params, init_rng
-from autonet.train import TrainConfig, Trainer
+from autonet.config import Config
+from autonet.train import Trainer
 
 TARGET = 0.95
 SEED_INIT, DEEP_INIT = dict(init="std", std=1e-4), dict(init="he")
@@ -53,7 +54,7 @@ POOL = 8  # pre-gathered batches for the step-only loop
 def epoch_runs(backend: str, data, sizes, batch: int, dtype, init: dict, sampling: str, augment=()):
     """Two closures, each running one epoch: through the Trainer, and step-only."""
     params = init_params(sizes, rng=init_rng(0), dtype=dtype, **init)
-    cfg = TrainConfig(batch_size=batch, sampling=sampling, train_acc_samples=100, progress=False,
+    cfg = Config(batch_size=batch, sampling=sampling, train_acc_samples=100, progress=False,
                       augment=augment)
     n = len(data.y_train)
     iters = max(n // batch, 1)
@@ -64,13 +65,13 @@ def epoch_runs(backend: str, data, sizes, batch: int, dtype, init: dict, samplin
         pool.append((np.ascontiguousarray(data.X_train[idx], dtype=dtype), data.y_train[idx]))
     # the step-only loop: the trainer's own update (its fast path) on batches gathered beforehand
     bare = Trainer(get_backend(backend), params, pool[0][0], pool[0][1],
-                   config=TrainConfig(**{**cfg.to_dict(), "augment": ()}))
+                   config=cfg.replace(augment=()))
     steps = [(lambda X=X, y=y: bare.update_on_batch(X, y)) for X, y in pool]
     seeds = iter(range(10**6))
 
     def end_to_end():
         trainer = Trainer(get_backend(backend), params, data.X_train, data.y_train,
-                          config=TrainConfig(**{**cfg.to_dict(), "num_iters": iters, "seed": next(seeds)}))
+                          config=cfg.replace(num_iters=iters, seed=next(seeds)))
         start = time.perf_counter()
         trainer.fit()
         return time.perf_counter() - start

@@ -40,19 +40,20 @@ def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def say(stage, note=""): print(f"{stage}\t{peak():.0f}\t{note}", flush=True)
 say("python started")
 import numpy as np
-from autonet.run import RunConfig, load_data, finish
+from autonet.config import Config
+from autonet.run import load_data, finish
 from autonet.backends import get_backend
 from autonet.net import init_params, init_rng
 from autonet.train import Trainer
 say("autonet imported")
-cfg = RunConfig(dtype=sys.argv[1], num_iters=int(sys.argv[2]), data_dir=sys.argv[3] or None).validate()
+cfg = Config(dtype=sys.argv[1], num_iters=int(sys.argv[2]), data_dir=sys.argv[3] or None)
 data = load_data(cfg, quiet=True)
 nbytes = sum(a.nbytes for a in (data.X_train, data.X_val, data.X_test) if a is not None)
 say("load_cifar10", f"X arrays {nbytes / 2**20:.0f} MB, dtype {data.X_train.dtype}")
 params = init_params([data.X_train.shape[1], *cfg.hidden, 10], std=cfg.std, init=cfg.init,
                      rng=init_rng(cfg.seed), dtype=np.dtype(cfg.dtype))
 trainer = Trainer(get_backend(cfg.backend), params, data.X_train, data.y_train, data.X_val, data.y_val,
-                  cfg.train_config(progress=False))
+                  cfg, progress=False)
 say("Trainer built")
 trainer.fit()
 say("fit", f"{trainer.iteration} iterations")

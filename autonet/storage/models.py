@@ -5,7 +5,8 @@ A model file holds ``W1, b1, ..., WL, bL``, ``mean_image`` (D,),
 name it was trained on, 0-d unicode), ``image_shape`` ((3,) int: H, W, C with
 H*W*C = D, or (0,) when the inputs are not images) and ``format_version``.
 Files written before datasets other than CIFAR-10 existed lack ``dataset`` and
-``image_shape``; they are CIFAR-10 models. It loads with
+``image_shape``; they are CIFAR-10 models. ``activation`` (0-d unicode) names
+the hidden nonlinearity; files without it are ReLU nets. It loads with
 ``allow_pickle=False``, so a crafted file cannot run code, and through
 :func:`autonet.storage.safe_npz.read_npz`, so every member's shape is checked
 against ``layer_sizes`` before it is inflated.
@@ -23,7 +24,7 @@ import numpy as np
 from autonet.errors import ModelFileError
 from autonet.storage.files import atomic_savez
 from autonet.storage.safe_npz import read_npz
-from autonet.net import layer_sizes
+from autonet.net import ACTIVATIONS, layer_sizes
 
 FORMAT_VERSION = 1
 
@@ -37,6 +38,7 @@ class Model:
     class_names: list[str]
     image_shape: tuple[int, int, int] | None = None  # (H, W, C) of the input rows, None: not images
     dataset: str = ""  # what it was trained on: cifar10, mnist, fashion-mnist or an .npz file name
+    activation: str = "relu"  # the hidden nonlinearity (autonet.net.ACTIVATIONS)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -51,6 +53,7 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
     arrays["layer_sizes"] = np.asarray(model.layer_sizes, dtype=np.int64)
     arrays["image_shape"] = np.asarray(model.image_shape or (), dtype=np.int64)
     arrays["dataset"] = np.asarray(model.dataset, dtype=np.str_)
+    arrays["activation"] = np.asarray(model.activation, dtype=np.str_)
     arrays["format_version"] = np.asarray(FORMAT_VERSION)
     return atomic_savez(path, **arrays)
 
@@ -70,7 +73,7 @@ _FIXED = {  # name: (ndim, dtype kinds)
 }
 
 
-_DESCRIPTION = ("dataset", "image_shape")  # optional members describing the inputs
+_DESCRIPTION = ("dataset", "image_shape", "activation")  # optional members describing the inputs and the net
 
 
 def _param_names(names) -> list[str]:
@@ -167,7 +170,18 @@ def load_model(path: str | os.PathLike) -> Model:
     params = {k: arrays[k] for k in _param_names(arrays)}
     image_shape, dataset = _input_description(path, arrays, int(arrays["layer_sizes"][0]))
     return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]],
-                 image_shape=image_shape, dataset=dataset)
+                 image_shape=image_shape, dataset=dataset, activation=_activation(path, arrays))
+
+
+def _activation(path: Path, arrays: dict) -> str:
+    """The model's hidden nonlinearity; ``relu`` for a file written before it was recorded."""
+    if "activation" not in arrays:
+        return "relu"
+    a = arrays["activation"]
+    if a.dtype.kind != "U" or a.ndim != 0 or str(a) not in ACTIVATIONS:
+        shown = repr(str(a)) if a.dtype.kind == "U" and a.ndim == 0 else f"a {a.ndim}-D {a.dtype} array"
+        raise ModelFileError(f"{path}: activation must name one of {', '.join(ACTIVATIONS)}, got {shown}")
+    return str(a)
 
 
 def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int, int] | None, str]:
