@@ -110,10 +110,15 @@ def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress and no chatter")
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--data-dir``, ``--num-val`` and ``--quiet`` for commands that read data but do not train."""
+def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str | None = None) -> None:
+    """``--data-dir``, ``--num-val`` and ``--quiet`` for commands that read data but do not train.
+
+    ``num_val_default``: what ``--num-val`` defaults to in words, when not the schema's default.
+    """
     parser.add_argument("--data-dir", default=None, metavar="DIR", help=help_text("data_dir"))
-    parser.add_argument("--num-val", default=None, metavar="N", help=help_text("num_val"))
+    num_val_help = help_text("num_val") if num_val_default is None else \
+        f"{option('num_val').help} (default: {num_val_default})"
+    parser.add_argument("--num-val", default=None, metavar="N", help=num_val_help)
     add_quiet_argument(parser)
 
 

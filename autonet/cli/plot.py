@@ -71,7 +71,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     p.add_argument("--dpi", type=_dpi, default=100, help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)")
     add_dataset_argument(p, "default: the dataset the model was trained on")
-    add_data_arguments(p)
+    add_data_arguments(p, num_val_default="the run's own, from its config.json")
     p.set_defaults(func=main)
 
 
