@@ -117,7 +117,7 @@ class TwoLayerNet:
         """
         cfg = Config(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay, reg=reg,
                      num_iters=num_iters, batch_size=batch_size, sampling=sampling,
-                          seed=self.seed, print_every=100 if verbose else 0, progress=False)
+                     seed=self.seed, print_every=100 if verbose else 0, progress=False)
         loss_options = {} if backend is None else {"backend": backend}
 
         def loss_and_grads(params: dict, X_batch: np.ndarray, y_batch: np.ndarray, reg: float):

@@ -31,13 +31,13 @@ def read_run_json(path: Path) -> dict:
     """A run file (history, config, summary) as a dict; :class:`DataError` in one line otherwise."""
     import json
 
+    from autonet.storage.files import read_regular_file
+
+    # a regular file only: a FIFO would block forever, a device might never end
+    raw = read_regular_file(path, MAX_JSON_BYTES, "run file", DataError)
     try:
-        size = path.stat().st_size
-        if size > MAX_JSON_BYTES:
-            raise DataError(f"{path}: {size:,} bytes, more than a run file can be ({MAX_JSON_BYTES:,})")
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except (OSError, UnicodeDecodeError) as e:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
         raise DataError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
     except RecursionError:
         raise DataError(f"{path}: not valid JSON (nested too deeply)") from None
@@ -71,7 +71,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     p.add_argument("--dpi", type=_dpi, default=100, help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)")
     add_dataset_argument(p, "default: the dataset the model was trained on")
-    add_data_arguments(p)
+    add_data_arguments(p, num_val_default="the run's own, from its config.json")
     p.set_defaults(func=main)
 
 
