@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from autonet.backends import available_backends, get_backend
-from autonet.gradcheck import max_rel_error, numerical_param_grads, rel_error
+from autonet.gradcheck import max_rel_error, numerical_param_grads, rel_error, sampled_numerical_gradient
 from autonet.net import init_params
 from netcases import random_case
 
@@ -77,8 +77,7 @@ def test_backend_matches_finite_differences(backend, sizes, n, reg, seed):
     h = X
     for i in range(1, len(sizes) - 1):
         z = h @ params[f"W{i}"] + params[f"b{i}"]
-        if np.abs(z).min() < 1e-4:
-            return
+        assume(np.abs(z).min() >= 1e-4)  # a skipped case must not count as a pass
         h = np.maximum(z, 0)
     assert_close_to_numeric(grads, num)
 
@@ -106,13 +105,8 @@ def test_seed_scale_weights_finite_differences(rng):
                 if k == "W1" and (np.abs(z[:, i[1]]) <= h * np.abs(X[:, i[0]])).any():
                     continue  # the step would cross a kink
                 checked += 1
-                old = params[k][i]
-                params[k][i] = old + 1e-5
-                fp = lg(params, X, y, reg=0.1)[0]
-                params[k][i] = old - 1e-5
-                fm = lg(params, X, y, reg=0.1)[0]
-                params[k][i] = old
-                num = (fp - fm) / 2e-5
+                flat = np.ravel_multi_index(i, params[k].shape)
+                (num,) = sampled_numerical_gradient(lambda lg=lg: lg(params, X, y, reg=0.1)[0], params[k], [flat], h)
                 assert abs(num - g[k][i]) / max(1e-8, abs(num) + abs(g[k][i])) < 1e-5
         assert checked >= 20
 
