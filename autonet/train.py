@@ -81,14 +81,14 @@ class TrainConfig:
         positive = {"learning_rate": self.learning_rate, "num_iters": self.num_iters,
                     "batch_size": self.batch_size}
         for name, value in positive.items():
-            if not (_is_real(value) and np.isfinite(value) and value > 0):
+            if not (_is_real(value) and _finite(value) and value > 0):
                 raise ConfigError(f"{name} must be > 0, got {value!r}")
         for name in ("num_iters", "batch_size"):
             if int(getattr(self, name)) != getattr(self, name):
                 raise ConfigError(f"{name} must be an integer, got {getattr(self, name)!r}")
         if not (_is_real(self.learning_rate_decay) and 0 < self.learning_rate_decay <= 1):
             raise ConfigError(f"learning_rate_decay must be in (0, 1], got {self.learning_rate_decay!r}")
-        if not (_is_real(self.reg) and np.isfinite(self.reg) and self.reg >= 0):
+        if not (_is_real(self.reg) and _finite(self.reg) and self.reg >= 0):
             raise ConfigError(f"reg must be >= 0, got {self.reg!r}")
         if not isinstance(self.sampling, str) or self.sampling not in SAMPLING:
             raise ConfigError(f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}")
@@ -116,7 +116,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
         for name in ("warmup", "weight_decay"):
             value = getattr(self, name)
-            if not (_is_real(value) and np.isfinite(value) and value >= 0):
+            if not (_is_real(value) and _finite(value) and value >= 0):
                 raise ConfigError(f"{name} must be >= 0, got {value!r}")
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
@@ -137,6 +137,11 @@ class TrainConfig:
 def _is_real(value) -> bool:
     """An int or float (numpy's too), but not a bool, str or complex."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:
+    """Not NaN or inf; a Python int of any size is finite (np.isfinite cannot take one above 2**64)."""
+    return isinstance(value, (int, np.integer)) or bool(np.isfinite(value))
 
 
 def _is_int(value) -> bool:

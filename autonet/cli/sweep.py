@@ -21,10 +21,20 @@ import sys
 import time
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, positive_int
+from autonet.cli.common import add_data_arguments, nonnegative_int, positive_int
 from autonet.cli.train import add_run_arguments, config_from_args, default_run_dir
 from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.sweep import build_space, format_table, plan, run_sweep
+
+
+MAX_BLAS_THREADS = 1024  # more than any machine's cores; larger counts overflow the BLAS libraries' C ints
+
+
+def _threads(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_BLAS_THREADS:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_BLAS_THREADS}], got {text!r}")
+    return value
 
 
 def register(sub) -> None:
@@ -42,11 +52,11 @@ def register(sub) -> None:
     g.add_argument("--space", metavar="FILE", help="search space, .toml or .json (format: docs/sweep.md)")
     g.add_argument("--random", type=positive_int, default=None, metavar="N",
                    help="draw N random trials from the space instead of running its grid")
-    g.add_argument("--search-seed", type=int, default=0,
+    g.add_argument("--search-seed", type=nonnegative_int, default=0,
                    help="seed of the random search (--seed is each trial's init/minibatch seed)")
     g.add_argument("--jobs", type=positive_int, default=1,
                    help="local worker processes; BLAS threads per worker = cores // jobs")
-    g.add_argument("--blas-threads", type=positive_int, default=None,
+    g.add_argument("--blas-threads", type=_threads, default=None,
                    help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)")
     g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run the trials on this Dask distributed scheduler (pip install 'autonet[dask]'); "

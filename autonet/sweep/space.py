@@ -24,6 +24,7 @@ from autonet.run import RunConfig
 DATA_KEYS = ("data_dir", "num_val", "num_train", "dtype")
 EXTRA_KEYS = ("epochs",)
 RANGES = ("log_uniform", "uniform")
+MAX_TRIALS = 100_000  # more trials than a sweep directory (one run directory each) can sensibly hold
 _RUN_DEFAULTS = RunConfig()
 
 
@@ -184,12 +185,16 @@ class Space:
             raise ConfigError(f"{', '.join(ranged)}: a range can only be sampled; add --random N, "
                               "or give a list of values for a grid")
         keys = list(self.dims)
+        size = math.prod(len(self.dims[k].values) for k in keys)
+        if size > MAX_TRIALS:
+            raise ConfigError(f"the grid has {size:,} trials; a sweep takes at most {MAX_TRIALS:,} "
+                              "(give fewer values, or sample it with --random N)")
         return [dict(zip(keys, combo)) for combo in itertools.product(*(self.dims[k].values for k in keys))]
 
     def sample(self, n: int, seed: int) -> list[dict]:
         """``n`` points drawn with ``default_rng(seed)``, key by key in order."""
-        if n < 1:
-            raise ConfigError(f"the number of random trials must be >= 1, got {n}")
+        if not 1 <= n <= MAX_TRIALS:
+            raise ConfigError(f"the number of random trials must be in [1, {MAX_TRIALS:,}], got {n}")
         rng = np.random.default_rng(seed)
         return [{k: d.sample(rng) for k, d in self.dims.items()} for _ in range(n)]
 
