@@ -17,6 +17,9 @@ choice measured; see ``benchmarks/``):
   backward pass to float64; the product's VJP is ``g * mask`` in g's dtype.
 - L2 as ``sum(square(W))``, not ``sum(W * W)``: the product's VJP makes two
   full-size contributions that must then be added; ``square`` makes one.
+- log-sum-exp written out (:func:`logsumexp`), not ``autograd.scipy``'s: that
+  one comes with a hand-written derivative (and needs scipy); this one is
+  plain ``autograd.numpy``, so its derivative is derived like everything else.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import autograd.numpy as anp
 import numpy as onp
 from autograd import value_and_grad
-from autograd.scipy.special import logsumexp
 from autograd.tracer import getval
 
 from autonet.net import num_layers
@@ -86,13 +88,26 @@ def scores(params: dict, X, activation: str = "relu", masks=None, bn_stats: dict
     return h @ params[f"W{L}"] + params[f"b{L}"]
 
 
+def logsumexp(s):
+    """Row-wise ``log sum_j exp(s[n, j])``, shape (N, 1), without overflow; dtype of ``s``.
+
+    ``m + log sum_j exp(s[n, j] - m)`` with ``m = max_j s[n, j]``: every
+    exponent is <= 0, and the largest term is exactly 1. ``m`` is held
+    constant (its value is taken out of the trace): the identity holds for
+    any ``m``, so the derivative is ``softmax(s)`` exactly, and autograd's
+    derivative of ``max`` (ties split as ``1/count``, float64) never enters.
+    """
+    m = onp.max(getval(s), axis=1, keepdims=True)
+    return m + anp.log(anp.sum(anp.exp(s - m), axis=1, keepdims=True))
+
+
 def loss(params: dict, X, Y, reg: float = 0.0, **options):
     """Mean cross-entropy against target rows ``Y`` (N, C) + ``0.5*reg*sum ||W||^2``.
 
     ``Y`` is one-hot, or the label-smoothed targets; ``options`` go to :func:`scores`.
     """
     s = scores(params, X, **options)
-    log_probs = s - logsumexp(s, axis=1, keepdims=True)
+    log_probs = s - logsumexp(s)
     data_loss = -anp.sum(log_probs * Y) / X.shape[0]
     reg_loss = sum(anp.sum(anp.square(w)) for k, w in params.items() if k.startswith("W"))
     return data_loss + 0.5 * reg * reg_loss

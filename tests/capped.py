@@ -27,8 +27,13 @@ _CHILD = textwrap.dedent("""
     from autonet.errors import AutonetError
     from autonet.data import load_batch
     from autonet.data.safe_pickle import load_class_names
+    from autonet.storage.models import load_model
+    from autonet.storage.checkpoints import load_checkpoint
+    from autonet.sweep.space import load_space
+    from autonet.run import read_json
     from pathlib import Path
-    LOADERS = {"batch": load_batch, "meta": lambda p: load_class_names(Path(p))}
+    LOADERS = {"batch": load_batch, "meta": lambda p: load_class_names(Path(p)), "model": load_model,
+               "checkpoint": load_checkpoint, "space": load_space, "json": read_json}
     sys.stdout.write("ready\\n"); sys.stdout.flush()
     for line in sys.stdin:
         kind, path = json.loads(line)

@@ -39,6 +39,7 @@ BUGS = {
     "no_b1.py": ({"no-b1"}, {1}, "b1 is left out of (1)"),
     "later_edition.py": ({"loss-l2-factor", "l2-factor"}, {6, 9}, "--l2 full"),
     "loss_sum.py": ({"loss-sum"}, {4}, "summed over the N examples"),
+    "float32.py": ({"precision"}, set(), "dW1 float32"),
 }
 
 

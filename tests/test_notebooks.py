@@ -43,6 +43,9 @@ def test_the_notebooks_are_there():
 def test_notebook_runs_top_to_bottom(path, kernel_name):
     from autonet.notebooks import execute_notebook
 
+    for module in json.loads(path.read_text(encoding="utf-8"))["metadata"].get("autonet", {}).get("requires", []):
+        pytest.importorskip(module, reason=f"{path.name} needs {module} (pip install -e '.[test]')")
+
     before = path.read_bytes()
     nb = execute_notebook(path, kernel_name, budget="small")  # a failing cell raises CellExecutionError
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]

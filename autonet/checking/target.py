@@ -315,7 +315,7 @@ def check_loss_return(out: Any, what: str) -> tuple[float, dict]:
         loss = float(np.asarray(loss).reshape(()))
     except (TypeError, ValueError):
         raise TargetError(f"{what}: loss must be a number; got {_describe(loss)}") from None
-    return loss, {k: np.asarray(grads[k], dtype=np.float64) for k in PARAM_NAMES}
+    return loss, {k: np.asarray(grads[k]) for k in PARAM_NAMES}  # dtype kept: a float32 result is diagnosed
 
 
 def two_layer_target(obj: Any, label: str | None = None, time_limit: float | None = None) -> TwoLayerTarget:

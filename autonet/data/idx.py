@@ -38,6 +38,7 @@ from autonet.data import download as fetch
 from autonet.data.dataset import Dataset, split_dataset
 from autonet.data.locate import _chosen_place
 from autonet.errors import DataError, DownloadError
+from autonet.storage.files import open_regular_file
 
 IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -107,13 +108,15 @@ def read_idx(path: str | os.PathLike, magic: int | None = None, max_bytes: int =
         data, or bytes after the declared data.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as raw:
+    # a regular file only (a FIFO would block forever); gzip adds at most ~0.1% to incompressible data
+    with open_regular_file(path, 2 * max_bytes + (1 << 20), "IDX file", DataError) as raw:
+        try:
             compressed = raw.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
-            return _parse(f, path, magic, max_bytes)
-    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: not a readable IDX file ({type(exc).__name__}: {exc})") from None
+            raw.seek(0)
+            with (gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw) as f:
+                return _parse(f, path, magic, max_bytes)
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            raise DataError(f"{path}: not a readable IDX file ({type(exc).__name__}: {exc})") from None
 
 
 def _parse(f: BinaryIO, path: Path, magic: int | None, max_bytes: int) -> np.ndarray:

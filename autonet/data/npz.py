@@ -29,6 +29,7 @@ import numpy as np
 
 from autonet.data.dataset import Dataset, split_dataset
 from autonet.errors import DataError
+from autonet.storage.files import open_regular_file
 
 NPZ_KEYS = ("X_train", "y_train", "X_test", "y_test", "class_names")
 MAX_NPZ_BYTES = 8 << 30  # uncompressed size of all members together
@@ -70,7 +71,8 @@ def load_npz_dataset(path: str | os.PathLike, num_val: int = 1000, num_train: in
 
 def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
     try:
-        with zipfile.ZipFile(path) as z:
+        # the file cap leaves room for zip overhead; the members are checked against max_bytes below
+        with open_regular_file(path, max_bytes + (1 << 20), ".npz dataset", DataError) as f, zipfile.ZipFile(f) as z:
             infos = z.infolist()
     except (OSError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: not a readable .npz file ({e})") from None

@@ -34,7 +34,8 @@ import numpy as np
 
 from autonet.errors import ModelFileError
 from autonet.storage.files import atomic_write
-from autonet.storage.models import read_npz
+from autonet.storage.safe_npz import read_npz
+from autonet.storage.trainer_state import StateFieldError, check_trainer_state
 from autonet.net import layer_sizes
 
 FORMAT = "autonet-checkpoint"
@@ -43,6 +44,8 @@ CHECKPOINT_NAME = "checkpoint.npz"
 
 _ARRAY = "__ndarray__"
 _MIN_LIST_AS_ARRAY = 16  # float lists at least this long are stored as one float64 array
+MAX_CHECKPOINT_BYTES = 8 << 30  # without a trainer to size it (load_checkpoint called directly)
+MAX_HEADER_BYTES = 64 << 20
 
 
 # ----- structure <-> (JSON tree, arrays) -----
@@ -123,8 +126,18 @@ def save_checkpoint(path: str | os.PathLike, state: dict, meta: dict | None = No
     return atomic_write(path, lambda f: _write_arrays(f, arrays))
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
+def _check_header_size(headers: dict) -> None:
+    shape, dtype = headers.get("header", ((0,), np.dtype(np.uint8)))
+    if dtype.itemsize * int(np.prod(shape)) > MAX_HEADER_BYTES:
+        raise ModelFileError(f"checkpoint header of {dtype}{list(shape)} is larger than {MAX_HEADER_BYTES:,} bytes")
+
+
+def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYTES) -> tuple[dict, dict]:
     """Read a checkpoint written by :func:`save_checkpoint`; returns ``(state, meta)``.
+
+    ``max_bytes`` bounds the file and what its arrays inflate to; both are
+    checked from the zip directory and the ``.npy`` headers before any array
+    is inflated.
 
     Raises
     ------
@@ -134,7 +147,13 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
         does not fit its arrays.
     """
     path = Path(path)
-    arrays = read_npz(path, "checkpoint")
+    def check(headers: dict, read) -> None:
+        try:
+            _check_header_size(headers)
+        except ModelFileError as e:
+            raise ModelFileError(f"{path}: {e}") from None
+
+    arrays = read_npz(path, "checkpoint", max_bytes=max_bytes, check_headers=check)
     raw = arrays.pop("header", None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(f"{path}: not an autonet checkpoint (no header)")
@@ -219,6 +238,14 @@ def check_checkpoint(path: str | os.PathLike, state: dict, meta: dict, expected_
 # ----- the trainer callback -----
 
 
+def _state_budget(trainer) -> int:
+    """The most bytes a checkpoint of ``trainer`` can need: parameters with up to four optimizer arrays
+    each, the epoch permutation, two float64 histories per iteration, and 64 MiB for the rest
+    (generator state, JSON header)."""
+    params = sum(np.asarray(v).nbytes for v in trainer.params.values())
+    return 5 * params + 8 * len(trainer.y_train) + 16 * trainer.config.num_iters + (64 << 20)
+
+
 class Checkpointer:
     """Trainer callback that saves ``trainer.state_dict()`` to ``path``.
 
@@ -279,9 +306,19 @@ class Checkpointer:
         return True
 
     def restore(self, trainer) -> None:
-        """Load :attr:`path`, check it fits ``trainer`` and :attr:`meta`, continue from it."""
-        state, meta = load_checkpoint(self.path)
+        """Load :attr:`path`, check it fits ``trainer`` and :attr:`meta`, continue from it.
+
+        Every field of the saved state is checked against what ``trainer``
+        itself would save (:func:`~autonet.storage.trainer_state.check_trainer_state`)
+        before the trainer takes it; the file may not inflate to more than
+        the trainer's state can need.
+        """
+        state, meta = load_checkpoint(self.path, max_bytes=_state_budget(trainer))
         check_checkpoint(self.path, state, meta, self.meta, trainer.params)
+        try:
+            check_trainer_state(state, trainer)
+        except StateFieldError as e:
+            raise ModelFileError(f"{self.path}: checkpoint field {e.field}: {e.problem}") from None
         try:
             trainer.load_state_dict(state)
         except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -5,12 +5,16 @@ A model file holds ``W1, b1, ..., WL, bL``, ``mean_image`` (D,),
 name it was trained on, 0-d unicode), ``image_shape`` ((3,) int: H, W, C with
 H*W*C = D, or (0,) when the inputs are not images) and ``format_version``.
 Files written before datasets other than CIFAR-10 existed lack ``dataset`` and
-``image_shape``; they are CIFAR-10 models. It loads with
-``allow_pickle=False``, so a crafted file cannot run code.
+``image_shape``; they are CIFAR-10 models. ``activation`` (0-d unicode) names
+the hidden nonlinearity; files without it are ReLU nets. It loads with
+``allow_pickle=False``, so a crafted file cannot run code, and through
+:func:`autonet.storage.safe_npz.read_npz`, so every member's shape is checked
+against ``layer_sizes`` before it is inflated.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +23,8 @@ import numpy as np
 
 from autonet.errors import ModelFileError
 from autonet.storage.files import atomic_savez
-from autonet.net import layer_sizes, num_layers
+from autonet.storage.safe_npz import read_npz
+from autonet.net import ACTIVATIONS, layer_sizes
 
 FORMAT_VERSION = 1
 
@@ -33,6 +38,7 @@ class Model:
     class_names: list[str]
     image_shape: tuple[int, int, int] | None = None  # (H, W, C) of the input rows, None: not images
     dataset: str = ""  # what it was trained on: cifar10, mnist, fashion-mnist or an .npz file name
+    activation: str = "relu"  # the hidden nonlinearity (autonet.net.ACTIVATIONS)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -47,86 +53,135 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
     arrays["layer_sizes"] = np.asarray(model.layer_sizes, dtype=np.int64)
     arrays["image_shape"] = np.asarray(model.image_shape or (), dtype=np.int64)
     arrays["dataset"] = np.asarray(model.dataset, dtype=np.str_)
+    arrays["activation"] = np.asarray(model.activation, dtype=np.str_)
     arrays["format_version"] = np.asarray(FORMAT_VERSION)
     return atomic_savez(path, **arrays)
 
 
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zip
+# The largest model file read: a 3072-100000-10 float32 net is 1.2 GB.
+MAX_MODEL_BYTES = 4 << 30
+MAX_LAYERS = 1000
+MAX_CLASS_NAME_BYTES = 4 * 256  # 256 characters of numpy unicode
+# Beyond 2**24 a float32 input plus or minus the mean loses whole units: no real mean image is that large.
+MAX_ABS_MEAN = float(2**24)
+
+_FIXED = {  # name: (ndim, dtype kinds)
+    "format_version": (0, "iu"),
+    "layer_sizes": (1, "iu"),
+    "class_names": (1, "U"),
+    "mean_image": (1, "iuf"),
+}
 
 
-def read_npz(path: str | os.PathLike, what: str = "model file") -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` at ``path``, never unpickling anything.
+_DESCRIPTION = ("dataset", "image_shape", "activation")  # optional members describing the inputs and the net
 
-    Raises
-    ------
-    ModelFileError
-        Naming ``path`` and the problem: missing, not an npz archive, holds
-        pickled (object) arrays, or damaged (bad CRC, truncated, ...).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such {what}")
-    with open(path, "rb") as f:
-        if f.read(4) not in _ZIP_MAGIC:
-            raise ModelFileError(f"{path}: not an autonet {what} (not an .npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise ModelFileError(f"{path}: the {what} holds pickled objects; refused (autonet never unpickles "
-                                 f"{what}s)") from None
-        raise ModelFileError(f"{path}: corrupted {what} ({e})") from None
-    except Exception as e:  # a damaged zip surfaces as many builtin types (BadZipFile, NotImplementedError, ...)
-        raise ModelFileError(f"{path}: corrupted {what} ({type(e).__name__}: {e})") from None
+
+def _param_names(names) -> list[str]:
+    return [k for k in names if len(k) > 1 and k[0] in "Wb" and k[1:].isdigit()]
+
+
+def _check_headers(path: Path, headers: dict, read) -> None:
+    """Refuse a model whose arrays are not exactly what its ``layer_sizes`` needs, before inflating them."""
+    missing = [k for k in ("W1", "b1", "mean_image", "class_names", "layer_sizes", "format_version")
+               if k not in headers]
+    if missing:
+        raise ModelFileError(f"{path}: missing arrays {missing}")
+    for k, (ndim, kinds) in _FIXED.items():
+        shape, dtype = headers[k]
+        if dtype.kind not in kinds or len(shape) != ndim:
+            raise ModelFileError(f"{path}: {k} is a {len(shape)}-D {dtype} array; expected {ndim}-D of kind {kinds!r}")
+    if not 2 <= headers["layer_sizes"][0][0] <= MAX_LAYERS + 1:
+        raise ModelFileError(f"{path}: layer_sizes has {headers['layer_sizes'][0][0]} entries; expected 2 to "
+                             f"{MAX_LAYERS + 1}")
+    if headers["class_names"][1].itemsize > MAX_CLASS_NAME_BYTES:
+        raise ModelFileError(f"{path}: class names of up to {headers['class_names'][1].itemsize // 4} characters; "
+                             f"at most {MAX_CLASS_NAME_BYTES // 4} are allowed")
+    version = int(read("format_version"))
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {version}, expected {FORMAT_VERSION}")
+    sizes = [int(s) for s in read("layer_sizes")]
+    if any(s < 1 for s in sizes):
+        raise ModelFileError(f"{path}: layer_sizes {sizes} must be positive")
+    params = _param_names(headers)
+    L = len(params) // 2 if len(params) % 2 == 0 else -1
+    if L != len(sizes) - 1:
+        raise ModelFileError(f"{path}: {sum(k[0] == 'W' for k in params)} weight matrices but layer_sizes {sizes}")
+    for i in range(1, L + 1):
+        want_w, want_b = (sizes[i - 1], sizes[i]), (sizes[i],)
+        w, b = headers.get(f"W{i}"), headers.get(f"b{i}")
+        if w is None or b is None or w[0] != want_w or b[0] != want_b:
+            raise ModelFileError(
+                f"{path}: layer {i} expects W{i}{want_w} and b{i}{want_b}, "
+                f"got {None if w is None else w[0]} and {None if b is None else b[0]}")
+    kinds = sorted({str(headers[k][1]) for k in params if headers[k][1].kind != "f"})
+    if kinds:
+        raise ModelFileError(f"{path}: parameters must be float arrays, got {kinds}")
+    if headers["mean_image"][0] != (sizes[0],):
+        raise ModelFileError(f"{path}: mean_image has shape {headers['mean_image'][0]}, expected ({sizes[0]},)")
+    if headers["class_names"][0] != (sizes[-1],):
+        raise ModelFileError(f"{path}: {headers['class_names'][0][0]} class names for {sizes[-1]} outputs")
+    for k in _DESCRIPTION:  # their types are checked by _input_description; here only their size
+        if k in headers and (math.prod(headers[k][0]) > 3 or headers[k][1].itemsize > MAX_CLASS_NAME_BYTES):
+            raise ModelFileError(f"{path}: {k} is {headers[k][1]}{list(headers[k][0])}; far larger than a "
+                                 f"{k} can be")
+    # Arrays a later format may add (preprocessing, ...): numbers or text, no larger than a D x D matrix.
+    limit = (sizes[0] + 1) * sizes[0] * 8
+    for k in sorted(set(headers) - set(_FIXED) - set(_DESCRIPTION) - set(params)):
+        shape, dtype = headers[k]
+        if dtype.kind not in "biufU" or math.prod(shape) * dtype.itemsize > limit:
+            raise ModelFileError(f"{path}: unexpected array {k} ({dtype}{list(shape)}) in a model for "
+                                 f"{sizes[0]} inputs; refused")
+
+
+def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Every float array finite, and the mean image in range; the message names the array."""
+    for k, v in arrays.items():
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            bad = np.flatnonzero(~np.isfinite(v.ravel()))
+            raise ModelFileError(f"{path}: {k} holds NaN or infinite values ({bad.size} of {v.size}, first "
+                                 f"{v.ravel()[bad[0]]} at flat index {bad[0]})")
+    mean = arrays["mean_image"]
+    if mean.size and np.abs(mean).max() > MAX_ABS_MEAN:
+        i = int(np.abs(mean).argmax())
+        raise ModelFileError(f"{path}: mean_image holds {mean[i]:.4g} at index {i}; a mean image must lie "
+                             f"within +-2**24 = {MAX_ABS_MEAN:.0f}")
 
 
 def load_model(path: str | os.PathLike) -> Model:
     """Read a model file, checking that its parts fit together.
 
+    Every member's shape and dtype are checked against ``layer_sizes``
+    before any array data is inflated (a zip bomb is refused unread), and
+    every float array -- weights, biases, ``mean_image``, anything else --
+    must be finite.
+
     Raises
     ------
     ModelFileError
-        The file is missing, not an npz, corrupted, of another format
-        version, or its arrays disagree with ``layer_sizes``.
+        The file is missing or not a regular file, not an npz, corrupted, of
+        another format version, its arrays disagree with ``layer_sizes``, or
+        an array holds NaN/inf (or an impossible mean image); the message
+        names the array.
     """
     path = Path(path)
-    arrays = read_npz(path, "model file")
-    missing = [k for k in ("W1", "b1", "mean_image", "class_names", "layer_sizes", "format_version")
-               if k not in arrays]
-    if missing:
-        raise ModelFileError(f"{path}: missing arrays {missing}")
-    for k, kinds, ndim in (("format_version", "iu", 0), ("layer_sizes", "iu", 1), ("class_names", "U", 1),
-                           ("mean_image", "iuf", 1)):
-        if arrays[k].dtype.kind not in kinds or arrays[k].ndim != ndim:
-            raise ModelFileError(f"{path}: {k} is a {arrays[k].ndim}-D {arrays[k].dtype} array; "
-                                 f"expected {ndim}-D of kind {kinds!r}")
-    if int(arrays["format_version"]) != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
-    params = {k: v for k, v in arrays.items() if k[0] in "Wb" and k[1:].isdigit()}
-    sizes = [int(s) for s in arrays["layer_sizes"]]
-    L = num_layers(params)
-    if L != len(sizes) - 1:
-        raise ModelFileError(f"{path}: {L} weight matrices but layer_sizes {sizes}")
-    for i in range(1, L + 1):
-        want_w, want_b = (sizes[i - 1], sizes[i]), (sizes[i],)
-        w, b = params.get(f"W{i}"), params.get(f"b{i}")
-        if w is None or b is None or w.shape != want_w or b.shape != want_b:
-            raise ModelFileError(
-                f"{path}: layer {i} expects W{i}{want_w} and b{i}{want_b}, "
-                f"got {None if w is None else w.shape} and {None if b is None else b.shape}")
-    if arrays["mean_image"].shape != (sizes[0],):
-        raise ModelFileError(f"{path}: mean_image has shape {arrays['mean_image'].shape}, expected ({sizes[0]},)")
-    if arrays["class_names"].shape != (sizes[-1],):
-        raise ModelFileError(f"{path}: {arrays['class_names'].shape[0]} class names for {sizes[-1]} outputs")
-    if any(v.dtype.kind != "f" for v in params.values()):
-        raise ModelFileError(f"{path}: parameters must be float arrays, got "
-                             f"{sorted({str(v.dtype) for v in params.values()})}")
-    if not all(np.isfinite(v).all() for v in params.values()):
-        raise ModelFileError(f"{path}: parameters contain NaN or infinite values")
-    image_shape, dataset = _input_description(path, arrays, sizes[0])
+    arrays = read_npz(path, "model file", max_bytes=MAX_MODEL_BYTES,
+                      check_headers=lambda headers, read: _check_headers(path, headers, read))
+    _check_values(path, arrays)
+    params = {k: arrays[k] for k in _param_names(arrays)}
+    image_shape, dataset = _input_description(path, arrays, int(arrays["layer_sizes"][0]))
     return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]],
-                 image_shape=image_shape, dataset=dataset)
+                 image_shape=image_shape, dataset=dataset, activation=_activation(path, arrays))
+
+
+def _activation(path: Path, arrays: dict) -> str:
+    """The model's hidden nonlinearity; ``relu`` for a file written before it was recorded."""
+    if "activation" not in arrays:
+        return "relu"
+    a = arrays["activation"]
+    if a.dtype.kind != "U" or a.ndim != 0 or str(a) not in ACTIVATIONS:
+        shown = repr(str(a)) if a.dtype.kind == "U" and a.ndim == 0 else f"a {a.ndim}-D {a.dtype} array"
+        raise ModelFileError(f"{path}: activation must name one of {', '.join(ACTIVATIONS)}, got {shown}")
+    return str(a)
 
 
 def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int, int] | None, str]:

@@ -1,0 +1,195 @@
+"""Check a loaded trainer state field by field before the trainer takes it.
+
+A checkpoint can be a well-formed ``.npz`` and still lie: a permutation out of
+range or 2-D, a negative, huge or infinite iteration, optimizer moments of the
+wrong shape, a string where the loss history holds numbers, a generator state
+numpy would reject deep inside training. :func:`check_trainer_state` compares
+the state with a *template* built from the trainer itself -- its own
+:meth:`~autonet.train.Trainer.state_dict`, and the optimizer state its update
+rule creates after one step -- so the schema follows whatever the trainer
+saves, and adds the few range rules a template cannot express (iteration
+within ``num_iters``, ``perm`` a permutation of the training rows, ``pos``
+within it, ``train_seconds`` finite and >= 0). Every refusal names the field.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+# state_dict keys that checkpoints written by earlier versions may lack (load_state_dict defaults them)
+_OPTIONAL = frozenset({"bn_state", "train_seconds", "learning_rate", "config"})
+
+
+class StateFieldError(ValueError):
+    """A field of a trainer state is missing or wrong; ``field`` is its path (``opt_state/W1/m``)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field, self.problem = field, problem
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"a {value.ndim}-D {value.dtype} array of shape {value.shape}"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, (float, np.floating))
+
+
+def _like(value: Any, template: Any, field: str) -> None:
+    """``value`` has the type, keys, shape and dtype of ``template``; float arrays and numbers are finite."""
+    if isinstance(template, dict):
+        if not isinstance(value, dict):
+            raise StateFieldError(field, f"expected a dict, got {_describe(value)}")
+        missing = sorted(set(template) - set(value))
+        if missing:
+            raise StateFieldError(f"{field}/{missing[0]}", "missing")
+        unknown = sorted(map(str, set(value) - set(template)))
+        if unknown:
+            raise StateFieldError(f"{field}/{unknown[0]}", "unknown to this trainer")
+        for k, t in template.items():
+            _like(value[k], t, f"{field}/{k}")
+    elif isinstance(template, np.ndarray):
+        if not isinstance(value, np.ndarray) or value.shape != template.shape or value.dtype != template.dtype:
+            raise StateFieldError(field, f"expected a {template.dtype} array of shape {template.shape}, "
+                                         f"got {_describe(value)}")
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            raise StateFieldError(field, "holds NaN or infinite values")
+    elif isinstance(template, (bool, np.bool_)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise StateFieldError(field, f"expected a bool, got {_describe(value)}")
+    elif _is_int(template):
+        if not _is_int(value):
+            raise StateFieldError(field, f"expected an integer, got {_describe(value)}")
+    elif isinstance(template, (float, np.floating)) or template is None:
+        if value is None and template is None:
+            return
+        if not _is_real(value) or not math.isfinite(float(value)):
+            raise StateFieldError(field, f"expected a finite number, got {_describe(value)}")
+    elif isinstance(template, str):
+        if not isinstance(value, str):
+            raise StateFieldError(field, f"expected a string, got {_describe(value)}")
+    elif isinstance(template, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise StateFieldError(field, f"expected a list, got {_describe(value)}")
+        if template:
+            if len(value) != len(template):
+                raise StateFieldError(field, f"expected {len(template)} entries, got {len(value)}")
+            for i, (v, t) in enumerate(zip(value, template)):
+                _like(v, t, f"{field}/{i}")
+
+
+def _optimizer_template(trainer, name: str) -> tuple[dict, dict]:
+    """(state before the first step, state after one step) of parameter ``name``'s optimizer."""
+    fresh = trainer.opt_state[name]
+    stepped = {k: (np.copy(v) if isinstance(v, np.ndarray) else v) for k, v in fresh.items()}
+    stepped["learning_rate"] = 0.0
+    w = np.array(trainer.params[name], copy=True)
+    trainer.update_rule(w, np.zeros_like(w), stepped)
+    return fresh, stepped
+
+
+def _check_opt_state(value: Any, trainer) -> None:
+    if not isinstance(value, dict) or set(value) != set(trainer.params):
+        got = sorted(map(str, value)) if isinstance(value, dict) else _describe(value)
+        raise StateFieldError("opt_state", f"expected one entry per parameter {sorted(trainer.params)}, got {got}")
+    for name, state in value.items():
+        fresh, stepped = _optimizer_template(trainer, name)
+        where = f"opt_state/{name}"
+        if not isinstance(state, dict):
+            raise StateFieldError(where, f"expected a dict, got {_describe(state)}")
+        missing = sorted(set(fresh) - set(state))
+        if missing:
+            raise StateFieldError(f"{where}/{missing[0]}", "missing")
+        unknown = sorted(map(str, set(state) - set(stepped)))
+        if unknown:
+            raise StateFieldError(f"{where}/{unknown[0]}", f"unknown to the {trainer.config.update} optimizer")
+        for k, v in state.items():
+            template = fresh.get(k) if stepped[k] is None else stepped[k]
+            if k == "learning_rate":
+                template = None  # None until the first step, then a float
+            _like(v, template, f"{where}/{k}")
+            if _is_int(v) and v < 0:
+                raise StateFieldError(f"{where}/{k}", f"must be >= 0, got {v}")
+
+
+def _check_rng(value: Any, trainer) -> None:
+    template = trainer.rng.bit_generator.state
+    if not isinstance(value, dict) or value.get("bit_generator") != template["bit_generator"]:
+        got = value.get("bit_generator") if isinstance(value, dict) else _describe(value)
+        raise StateFieldError("rng", f"expected a {template['bit_generator']} generator state, got {got!r}")
+    probe = type(trainer.rng.bit_generator)()
+    try:
+        probe.state = value
+    except Exception as e:  # numpy raises ValueError, TypeError, KeyError or OverflowError
+        raise StateFieldError("rng", f"not a valid {template['bit_generator']} state ({type(e).__name__}: "
+                                     f"{str(e)[:80]})") from None
+
+
+def _check_history(value: Any, template: dict) -> None:
+    _like(value, {k: [] for k in template}, "history")
+    for k, entries in value.items():
+        for i, v in enumerate(entries):
+            if not _is_real(v):
+                raise StateFieldError(f"history/{k}", f"expected numbers, found {_describe(v)} at index {i}")
+
+
+def check_trainer_state(state: Any, trainer) -> None:
+    """Raise :class:`StateFieldError` naming the first field of ``state`` that ``trainer`` cannot take.
+
+    Parameters
+    ----------
+    state : a state as :meth:`Trainer.state_dict` returns it (e.g. from a checkpoint)
+    trainer : the :class:`~autonet.train.Trainer` that is to load it
+    """
+    if not isinstance(state, dict):
+        raise StateFieldError("state", f"expected a dict, got {_describe(state)}")
+    template = trainer.state_dict()
+    missing = sorted(set(template) - set(state) - _OPTIONAL)
+    if missing:
+        raise StateFieldError(missing[0], "missing")
+    unknown = sorted(map(str, set(state) - set(template)))
+    if unknown:
+        raise StateFieldError(unknown[0], "unknown to this trainer")
+
+    iteration = state["iteration"]
+    limit = trainer.config.num_iters
+    if not _is_int(iteration) or not 0 <= iteration <= limit:
+        raise StateFieldError("iteration", f"expected an integer in [0, {limit}] (num_iters), got "
+                                           f"{_describe(iteration)}")
+    n = len(trainer.y_train)
+    perm = state["perm"]
+    if (not isinstance(perm, np.ndarray) or perm.ndim != 1 or perm.dtype.kind not in "iu"
+            or len(perm) not in (0, n)):
+        raise StateFieldError("perm", f"expected a 1-D integer array of length {n} (or 0), got {_describe(perm)}")
+    if len(perm) and not np.array_equal(np.sort(perm), np.arange(n)):
+        raise StateFieldError("perm", f"not a permutation of the {n} training rows (values from {perm.min()} "
+                                      f"to {perm.max()}, {n - len(np.unique(perm))} repeated)")
+    pos = state["pos"]
+    if not _is_int(pos) or not 0 <= pos <= max(len(perm), 0):
+        raise StateFieldError("pos", f"expected an integer in [0, {len(perm)}] (the length of perm), got "
+                                     f"{_describe(pos)}")
+    if "train_seconds" in state:
+        t = state["train_seconds"]
+        if not _is_real(t) or not math.isfinite(float(t)) or t < 0:
+            raise StateFieldError("train_seconds", f"expected a finite number >= 0, got {_describe(t)}")
+    if "learning_rate" in state:
+        _like(state["learning_rate"], 0.0, "learning_rate")
+    if "config" in state and not isinstance(state["config"], dict):
+        raise StateFieldError("config", f"expected a dict, got {_describe(state['config'])}")
+    _check_rng(state["rng"], trainer)
+    _check_history(state["history"], template["history"])
+    _like(state["params"], template["params"], "params")
+    if "bn_state" in state:
+        _like(state["bn_state"], template["bn_state"], "bn_state")
+    _check_opt_state(state["opt_state"], trainer)
