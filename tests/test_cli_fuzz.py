@@ -36,8 +36,13 @@ class StopAtFirstStep(Exception):
 
 
 def _numeric(action: argparse.Action) -> bool:
-    if not action.option_strings or action.type is None or action.choices is not None:
+    """A flag taking a number: an argparse ``type`` that parses one, or a numeric schema option (parsed later)."""
+    if not action.option_strings or action.choices is not None or action.nargs == 0:
         return False
+    if action.type is None:
+        from autonet.config import _FIELDS, Float, Int, Sizes, option
+
+        return action.dest in _FIELDS and isinstance(option(action.dest).kind, (Int, Float, Sizes))
     for probe in ("1", "0.5"):
         try:
             action.type(probe)
@@ -84,7 +89,7 @@ def _base(command: str, root: Path, run: Path, out: Path) -> list[str]:
     tiny = ["--hidden", "4", "--num-iters", "2", "--batch-size", "5", "--quiet"]
     return {
         "train": ["train", *data, *tiny, "--out", str(out)],
-        "sweep": ["sweep", *data, *tiny, "--grid", "reg=0,0.001", "--out", str(out)],
+        "sweep": ["sweep", *data, *tiny, "--grid", "reg=0|0.001", "--out", str(out)],
         "evaluate": ["evaluate", str(run / "model.npz"), *data],
         "plot": ["plot", str(run), *data, "--out", str(out)],
         "gradcheck": ["gradcheck", "--sizes", "3,4,2", "--batch", "2", "--num-checks", "2"],
