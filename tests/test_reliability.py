@@ -609,7 +609,7 @@ def test_cli_values_are_refused_by_name(fake_dir, tmp_path, capsys, flag, value,
 
 
 def test_ctrl_c_during_download_leaves_no_partial_file(tmp_path, monkeypatch):
-    def interrupted_fetch(url, out, timeout, quiet):
+    def interrupted_fetch(url, out, timeout, quiet, **limits):  # limits: deadline, max_bytes
         out.write(b"\x1f\x8b" + b"\0" * 1000)  # part of an archive, then Ctrl-C
         raise KeyboardInterrupt
 
