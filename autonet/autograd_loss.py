@@ -24,6 +24,8 @@ choice measured; see ``benchmarks/``):
 
 from __future__ import annotations
 
+from typing import Any
+
 import autograd.numpy as anp
 import numpy as onp
 from autograd import value_and_grad
@@ -146,7 +148,7 @@ def loss_and_grads(params: dict, X, y, reg: float = 0.0, *, activation: str = "r
     Y = one_hot(y, C, X.dtype)
     if label_smoothing:
         Y = (1 - label_smoothing) * Y + X.dtype.type(label_smoothing / C)
-    options = {}
+    options: dict[str, Any] = {}
     if activation != "relu":
         options["activation"] = activation
     if dropout:

@@ -20,7 +20,7 @@ Backends are imported lazily, so ``manual`` works without autograd installed.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from autonet.errors import ConfigError
 

@@ -69,7 +69,7 @@ class WriteError(AutonetError, OSError):
     exit_code = 74
 
     @classmethod
-    def from_os_error(cls, e: OSError, path=None) -> "WriteError":
+    def from_os_error(cls, e: OSError, path=None) -> WriteError:
         """``cannot write PATH: No space left on device`` from the OSError ``e``."""
         where = path if path is not None else (e.filename or "a file")
         err = cls(f"cannot write {where}: {e.strerror or e}")

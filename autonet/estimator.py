@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 
 from autonet.backends import get_backend
-from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.config import DTYPES, Config, names
+from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.net import init_params, init_rng, scores
-from autonet.preprocess import Preprocessor, fit_preprocess
+from autonet.preprocess import fit_preprocess
 from autonet.train import Trainer
 
 PREDICT_CHUNK = 2000  # rows scored at a time, to bound memory
@@ -170,7 +170,7 @@ class MLPClassifier:
         """The constructor parameters and their values (no nested estimators, so ``deep`` changes nothing)."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params) -> "MLPClassifier":
+    def set_params(self, **params) -> MLPClassifier:
         """Set constructor parameters (validated at the next ``fit``); returns self."""
         valid = self._param_names()
         for name, value in params.items():
@@ -233,7 +233,7 @@ class MLPClassifier:
 
     # ----- fitting -----
 
-    def fit(self, X, y) -> "MLPClassifier":
+    def fit(self, X, y) -> MLPClassifier:
         """Train a fresh network on ``X`` (N, D) and labels ``y`` (N,); returns self.
 
         Labels may be any sortable values (ints, strings, ...); they are
@@ -273,7 +273,7 @@ class MLPClassifier:
         del self._best
         return self
 
-    def partial_fit(self, X, y, classes=None) -> "MLPClassifier":
+    def partial_fit(self, X, y, classes=None) -> MLPClassifier:
         """One pass over ``X``, ``y`` (``max(N // batch_size, 1)`` minibatch steps), continuing the model.
 
         The first call (on an unfitted estimator) must name every label that
@@ -327,7 +327,8 @@ class MLPClassifier:
     def _reset(self) -> None:
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
             delattr(self, name)
-        self._best = None
+        self._best: tuple[dict, dict] | None = None
+        self._best_score = -np.inf
         self._since_best = 0
 
     def _set_input_info(self, X: np.ndarray, names: np.ndarray | None) -> None:
@@ -558,11 +559,11 @@ def _stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) 
 
     Raises DataError when a side would be empty.
     """
-    val = []
+    picked: list[int] = []
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)
-        val.extend(rng.permutation(rows)[: int(round(fraction * len(rows)))])
-    val = np.sort(np.asarray(val, dtype=np.int64))
+        picked.extend(rng.permutation(rows)[: int(round(fraction * len(rows)))])
+    val = np.sort(np.asarray(picked, dtype=np.int64))
     train = np.setdiff1d(np.arange(len(y)), val)
     if len(val) == 0 or len(train) == 0:
         raise DataError(f"validation_fraction={fraction} of {len(y)} rows leaves an empty "

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from autonet.backends import get_backend
+from autonet.config import Config
 from autonet.errors import ConfigError
 from autonet.net import check_inputs, init_params, init_rng, predict, scores
-from autonet.config import Config
 from autonet.train import BatchSampler, Trainer
 
 REG_CONVENTIONS = {"half": 1.0, "full": 2.0}
@@ -117,7 +117,7 @@ class TwoLayerNet:
         """
         cfg = Config(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay, reg=reg,
                      num_iters=num_iters, batch_size=batch_size, sampling=sampling,
-                          seed=self.seed, print_every=100 if verbose else 0, progress=False)
+                     seed=self.seed, print_every=100 if verbose else 0, progress=False)
         loss_options = {} if backend is None else {"backend": backend}
 
         def loss_and_grads(params: dict, X_batch: np.ndarray, y_batch: np.ndarray, reg: float):

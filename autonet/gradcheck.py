@@ -3,16 +3,17 @@ sampled, noise-aware gradient check behind ``autonet gradcheck``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from autonet.net import scores
 from manual.layers import softmax_cross_entropy
 
 
-def rel_error(x: np.ndarray, y: np.ndarray) -> float:
+def rel_error(x: ArrayLike, y: ArrayLike) -> float:
     """The exercise's ``max |x - y| / max(1e-8, |x| + |y|)``, elementwise max."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.shape != y.shape:
@@ -81,7 +82,7 @@ def noise_floor(loss: float, h: float | np.ndarray = H) -> float | np.ndarray:
     return FLOOR_ULPS * EPS * max(1.0, abs(loss)) / h
 
 
-def within_tolerance(analytic: np.ndarray, reference: np.ndarray, floor: float | np.ndarray,
+def within_tolerance(analytic: np.ndarray | float, reference: np.ndarray | float, floor: float | np.ndarray,
                      rtol: float = RTOL) -> np.ndarray:
     """Elementwise ``|a - r| <= rtol * max(|a|, |r|) + floor``; NaN or inf anywhere is False."""
     a, r = np.asarray(analytic, dtype=np.float64), np.asarray(reference, dtype=np.float64)
@@ -312,7 +313,7 @@ def check_gradients(backends: dict[str, Callable], params: dict, X: np.ndarray, 
             report.restepped[p] = int((steps < h).sum() + skipped.sum())
         for b in backends:
             report.checks.append(EntryCheck(b, p, w.shape, indices, picked[b], numeric,
-                                            noise_floor(reference, steps), skipped))
+                                            np.asarray(noise_floor(reference, steps)), skipped))
     names = list(backends)
     for other in names[1:]:
         for p in params:

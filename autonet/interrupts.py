@@ -17,8 +17,9 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -35,6 +36,7 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         self.signum = int(signum)
         self.signame = signal.Signals(signum).name
+        self.checkpoint: str | None = None  # "PATH (iteration N)" once the caller has saved one
         super().__init__(self.signame)
 
     @property
@@ -60,9 +62,9 @@ class InterruptGuard:
         self.stream = stream
         self.signum: int | None = None
         self._defer = False
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "InterruptGuard":
+    def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
             for s in self.signums:
                 self._previous[s] = signal.signal(s, self._handle)
@@ -88,7 +90,7 @@ class InterruptGuard:
                   "(press Ctrl-C again to quit at once)")
 
     @contextmanager
-    def deferred(self) -> Iterator["InterruptGuard"]:
+    def deferred(self) -> Iterator[InterruptGuard]:
         """Within this block the first signal only sets a flag for :meth:`check`."""
         self.check()
         self._defer = True

@@ -27,7 +27,7 @@ tight.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from autonet.errors import ConfigError
 
@@ -70,7 +70,7 @@ def training_bytes(sizes: Sequence[int], batch_rows: int, itemsize: int, update:
     checkpoint : whether checkpoints are written (their in-memory archive counts)
     """
     sizes = [int(s) for s in sizes]
-    P = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    P = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     slots = OPTIMIZER_SLOTS.get(update, 2)
     b, D, C = int(batch_rows), sizes[0], sizes[-1]
     parts = {

@@ -8,8 +8,8 @@ shares; training-time forwards live with each backend.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def init_params(
     if not (rng is np.random or isinstance(rng, (np.random.Generator, np.random.RandomState))):
         rng = np.random.default_rng(rng)
     params = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
         scale = {
             "std": std,
             "he": np.sqrt(2.0 / fan_in),

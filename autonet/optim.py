@@ -18,7 +18,7 @@ Every rule has the cs231n signature::
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -67,7 +67,9 @@ class Preprocessor:
             return X
         out = np.empty((X.shape[0], self.output_dim or X.shape[1]), dtype=X.dtype)
         center = self.center.astype(X.dtype)
-        M = (self.scale if self.matrix is None else self.matrix).astype(X.dtype)
+        M = self.matrix if self.matrix is not None else self.scale
+        assert M is not None  # every method but "mean" has a scale or a matrix
+        M = M.astype(X.dtype)
         for i in range(0, X.shape[0], chunk):
             block = X[i : i + chunk] - center
             out[i : i + chunk] = block * M if self.matrix is None else block @ M
@@ -82,7 +84,11 @@ class Preprocessor:
         if self.method == "mean":
             return params
         W1 = params["W1"].astype(np.float64)
-        W = self.scale[:, None] * W1 if self.matrix is None else self.matrix @ W1
+        if self.matrix is not None:
+            W = self.matrix @ W1
+        else:
+            assert self.scale is not None  # every method but "mean" has a scale or a matrix
+            W = self.scale[:, None] * W1
         out = dict(params)
         out["W1"] = W.astype(params["W1"].dtype)
         out["b1"] = (params["b1"] - self.center @ W).astype(params["b1"].dtype)

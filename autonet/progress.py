@@ -29,13 +29,13 @@ def in_notebook() -> bool:
 class BarProgress:
     """A tqdm bar over the iterations; the postfix shows the loss and the next step's learning rate."""
 
-    def __init__(self, trainer: "Trainer") -> None:
+    def __init__(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=trainer.config.num_iters, initial=trainer.iteration, desc="train", unit="it",
                         dynamic_ncols=True)
 
-    def iteration(self, trainer: "Trainer", loss: float) -> None:
+    def iteration(self, trainer: Trainer, loss: float) -> None:
         self.bar.update(1)
         if trainer.iteration % 10 == 0:
             self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{trainer.learning_rate:.3g}", refresh=False)
@@ -47,12 +47,12 @@ class BarProgress:
 class EpochLines:
     """One line per finished epoch on ``stream``: mean loss, accuracies, learning rate, elapsed time."""
 
-    def __init__(self, trainer: "Trainer", stream: TextIO | None = None) -> None:
+    def __init__(self, trainer: Trainer, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.epochs_seen = len(trainer.history["epoch_iteration"])
         self.start = time.perf_counter() - trainer.train_seconds
 
-    def iteration(self, trainer: "Trainer", loss: float) -> None:
+    def iteration(self, trainer: Trainer, loss: float) -> None:
         h = trainer.history
         if len(h["epoch_iteration"]) == self.epochs_seen:
             return
@@ -67,7 +67,7 @@ class EpochLines:
         pass
 
 
-def progress_reporter(trainer: "Trainer", stream: TextIO | None = None) -> BarProgress | EpochLines:
+def progress_reporter(trainer: Trainer, stream: TextIO | None = None) -> BarProgress | EpochLines:
     """A bar in a terminal or notebook, else per-epoch lines."""
     stream = stream if stream is not None else sys.stderr
     isatty = getattr(stream, "isatty", None)

@@ -23,21 +23,22 @@ import os
 import platform
 import time
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from autonet.backends import get_backend
 from autonet.config import DTYPES, PRESETS, Config, identity, preset
-from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.errors import ConfigError, DivergenceError, WriteError
+from autonet.interrupts import Interrupted, InterruptGuard
+from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
+from autonet.preprocess import Preprocessor, fit_preprocess
+from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file
 from autonet.storage.lock import LOCK_NAME, RunLock
 from autonet.storage.models import Model, save_model
-from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
-from autonet.preprocess import Preprocessor, fit_preprocess
-from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.train import Trainer, epoch_mean_losses
 
 SUMMARY_NAME = "summary.json"
@@ -182,6 +183,7 @@ def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint
                       cfg, callbacks=[*callbacks, *extra], progress=cfg.progress and not quiet,
                       image_shape=input_shape(data))
     if resume:
+        assert ckpt is not None
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
     else:
@@ -339,7 +341,7 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     ``data`` holds the loader's rows; the model evaluated and saved is
     :func:`export_params` (batch norm and ``pre`` folded in).
     """
-    from autonet.plots import plot_training
+    from autonet.plots import plot_training, save_figure
 
     params = export_params(trainer, pre)
     summary = {
@@ -364,8 +366,9 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
                                         image_shape=data.image_shape, dataset=data.name,
                                         activation=cfg.activation))
-    plot_training(trainer.history, out / "plots" / "training.png",
-                  title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
+    save_figure(plot_training(trainer.history, title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, "
+                                                   f"val acc {summary['val_acc']:.3f}"),
+                out / "plots" / "training.png")
     atomic_write_json(out / SUMMARY_NAME, summary)
     return summary
 
@@ -375,7 +378,7 @@ def history_csv(history: dict) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["epoch", "iteration", "learning_rate", "loss", "train_acc", "val_acc"])
-    for e, (it, loss) in enumerate(zip(history["epoch_iteration"], epoch_mean_losses(history))):
+    for e, (it, loss) in enumerate(zip(history["epoch_iteration"], epoch_mean_losses(history), strict=False)):
         val = history["val_acc"][e] if e < len(history["val_acc"]) else ""
         w.writerow([e + 1, it, history["learning_rate"][e], loss, history["train_acc"][e], val])
     return buf.getvalue()

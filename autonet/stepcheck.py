@@ -29,7 +29,7 @@ Typical use::
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from autograd import grad

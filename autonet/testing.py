@@ -19,7 +19,8 @@ cases they pass.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from autonet.checking.cases import Case, battery
 from autonet.checking.report import Report

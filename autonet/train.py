@@ -30,7 +30,8 @@ draws from the trainer's generator, so a resumed run sees the same batches.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -163,7 +164,8 @@ class Trainer:
 
     def _backend_options(self) -> dict:
         """Keyword options for this step's ``loss_and_grads`` call (only those in use)."""
-        c, options = self.config, {}
+        c = self.config
+        options: dict[str, Any] = {}
         if c.activation != "relu":
             options["activation"] = c.activation
         if c.dropout:

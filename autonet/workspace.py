@@ -18,12 +18,12 @@ the layer functions of :mod:`manual.layers` (so still exact, just allocating).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from manual.layers import (
     BN_EPS,
-    DERIVATIVES,
-    ACTIVATIONS,
     softmax_cross_entropy,
 )
 from manual.network import loss_and_grads as manual_loss_and_grads
@@ -92,7 +92,7 @@ class ManualWorkspace:
         rng = np.random.default_rng(seed) if dropout else None
 
         # forward: affine (- batchnorm) - relu (- dropout), in the buffer a[l]
-        inv_std = [None] * L
+        inv_std: list[Any] = [None] * L
         h = X
         for i in range(1, L):
             a, xhat, tmp = self.a[i - 1], (self.xhat[i - 1] if self.batchnorm else None), self.tmp[i - 1]
@@ -100,6 +100,7 @@ class ManualWorkspace:
             if f"b{i}" in params:
                 a += params[f"b{i}"]
             if self.batchnorm:  # batchnorm_forward
+                assert xhat is not None
                 mu = a.mean(axis=0)
                 np.subtract(a, mu, out=xhat)  # xc
                 np.multiply(xhat, xhat, out=tmp)
@@ -114,6 +115,7 @@ class ManualWorkspace:
             np.multiply(a, self.relu_mask[i - 1], out=a)
             if dropout:  # dropout_forward; the mask drawn as dropout_mask draws it
                 mask = self.drop_mask[i - 1]
+                assert rng is not None
                 rng.random(out=self.uniforms[i - 1])
                 np.greater_equal(self.uniforms[i - 1], dropout, out=self.keep[i - 1])
                 np.multiply(self.keep[i - 1], a.dtype.type(1.0 / (1.0 - dropout)), out=mask)

@@ -30,14 +30,14 @@ import sys
 import time
 import warnings
 
+import common
 import numpy as np
 
-import common
 from autonet.augment import augment_batch
 from autonet.backends import get_backend
+from autonet.config import Config
 from autonet.data import load_cifar10
 from autonet.net import init_params, init_rng
-from autonet.config import Config
 from autonet.train import Trainer
 
 TARGET = 0.95

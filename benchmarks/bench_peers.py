@@ -50,9 +50,8 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 
 LR, REG = 1e-3, 1e-2
 CASES = {  # name -> (layer sizes, batch)
@@ -88,7 +87,7 @@ def initial_params(sizes, dtype: str, batchnorm: bool = False) -> dict:
 def floor_step(sizes, n: int, dtype: str):
     """The GEMMs of one step, preallocated: forward ``h@W``, ``dW = h^T d`` and ``dX = d W^T`` (not layer 1)."""
     rng = np.random.default_rng(0)
-    weights = [(0.01 * rng.standard_normal((a, b))).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    weights = [(0.01 * rng.standard_normal((a, b))).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     h = [rng.standard_normal((n, sizes[0])).astype(dtype)] + [np.empty((n, b), dtype) for b in sizes[1:]]
     d = [np.empty((n, a), dtype) for a in sizes[:-1]] + [rng.standard_normal((n, sizes[-1])).astype(dtype)]
     dw = [np.empty_like(w) for w in weights]
@@ -136,7 +135,6 @@ def best_recipe_step(backend: str, rows: int, dtype: str, sizes=None):
 
 def torch_peer_step(sizes, n: int, dtype: str):
     import torch
-
     from bench_step import torch_step
 
     X, y = random_case(sizes, n, dtype)
@@ -293,7 +291,7 @@ def median_ms(per_pass) -> float:
 
 def paired(per_pass_a, per_pass_b) -> float:
     """Median over passes of (median step time of a) / (median step time of b)."""
-    return float(np.median([np.median(a) / np.median(b) for a, b in zip(per_pass_a, per_pass_b)]))
+    return float(np.median([np.median(a) / np.median(b) for a, b in zip(per_pass_a, per_pass_b, strict=True)]))
 
 
 def cell(times: dict, peer: str) -> str:
@@ -313,7 +311,7 @@ def goal_table(times: dict, cases: dict) -> str:
         if case == "best":
             continue
         t = times[case]
-        ratio = lambda a, b, goal, at_least: (verdict(paired(t[a], t[b]), goal, at_least)  # noqa: E731
+        ratio = lambda a, b, goal, at_least, t=t: (verdict(paired(t[a], t[b]), goal, at_least)  # noqa: E731
                                               if a in t and b in t else "skipped")
         rows.append(["-".join(map(str, sizes)), n] + [cell(t, p) for p in ("manual", "autograd", "torch", "jax", "floor")]
                     + [ratio("floor", "manual", GOAL_FLOOR, True), ratio("autograd", "manual", GOAL_AUTOGRAD, False),

@@ -36,9 +36,9 @@ import argparse
 import sys
 import time
 
+import common
 import numpy as np
 
-import common
 from autonet.net import init_params
 
 LR, REG = 1e-3, 1e-2
@@ -54,7 +54,7 @@ TARGET_VS_TORCH, TARGET_AUTOGRAD = 1.2, 1.5
 
 def step_flops(n: int, sizes) -> float:
     """Analytic FLOPs of one forward + backward: ``3 F - 2 N D H1``, ``F = 2 N sum fan_in fan_out``."""
-    forward = 2.0 * n * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    forward = 2.0 * n * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     return 3.0 * forward - 2.0 * n * sizes[0] * sizes[1]
 
 
@@ -150,7 +150,7 @@ def table(results: list, ceiling: dict) -> str:
                 row.append(f"{rate:.1f} ({100 * rate / ceiling[dtype]:.0f}%)")
             else:
                 row.append("skipped")
-        paired = lambda a, b: np.asarray(times[a]) / np.asarray(times[b])  # noqa: E731
+        paired = lambda a, b, times=times: np.asarray(times[a]) / np.asarray(times[b])  # noqa: E731
         row.append(common.fmt_ratio(paired("torch", "manual"), TARGET_VS_TORCH, True)
                    if {"torch", "manual"} <= set(times) else "skipped")
         row.append(common.fmt_ratio(paired("autograd", "manual"), TARGET_AUTOGRAD, False)

@@ -10,8 +10,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -210,9 +210,9 @@ def interleaved(fns: dict[str, Callable[[], object]], reps: int, block_seconds: 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub markdown table with columns padded to equal width."""
-    cols = [list(map(str, col)) for col in zip(header, *rows)]
+    cols = [list(map(str, col)) for col in zip(header, *rows, strict=True)]
     widths = [max(len(c) for c in col) for col in cols]
-    fmt = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    fmt = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
     lines = [fmt(list(map(str, header))), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += [fmt(list(map(str, row))) for row in rows]
     return "\n".join(lines)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 import bench_step
 import common
+import numpy as np
+
 from autonet.net import init_params
 
 NETS = {"seed200": (200, (3072, 300, 10)), "seed400": (400, (3072, 300, 10)),

@@ -47,7 +47,7 @@ def images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     rng.shuffle(y)
     base = templates()[y]
     shifts = rng.integers(-6, 7, (n, 2))
-    X = np.stack([np.roll(img, tuple(s), axis=(0, 1)) for img, s in zip(base, shifts)])
+    X = np.stack([np.roll(img, tuple(s), axis=(0, 1)) for img, s in zip(base, shifts, strict=True)])
     X = X * rng.uniform(60, 255, (n, 1, 1)) + rng.normal(0, 80, X.shape)
     return np.clip(X, 0, 255).astype(np.uint8), y.astype(np.uint8)
 

@@ -13,7 +13,7 @@ import numpy as np
 # ----- affine -----
 
 
-def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray):
+def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None):
     """Affine layer ``out = x @ w + b`` (seed eqs. (1) and (3)).
 
     Parameters

@@ -77,6 +77,7 @@ def loss_and_grads(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0,
                 bn_stats[f"mean{i}"], bn_stats[f"var{i}"] = bn_cache[3], bn_cache[4]
         h, act_cache = act_forward(a)
         if dropout:
+            assert rng is not None  # drawn above whenever dropout > 0
             h, mask = dropout_forward(h, dropout_mask(rng, h.shape, dropout, h.dtype))
         caches.append((fc_cache, bn_cache, act_cache, mask))
     scores, last_cache = affine_forward(h, params[f"W{L}"], params[f"b{L}"])

@@ -32,8 +32,11 @@ _CHILD = textwrap.dedent("""
     from autonet.storage.checkpoints import load_checkpoint
     from autonet.sweep.space import load_space
     from autonet.run import read_json
+    from autonet.cli.common import read_config_file
+    from autonet.cli.plot import read_run_json
     from pathlib import Path
-    LOADERS = {"batch": load_batch, "meta": lambda p: load_class_names(Path(p)), "model": load_model,
+    LOADERS = {"config": read_config_file, "run-json": lambda p: read_run_json(Path(p)),
+               "batch": load_batch, "meta": lambda p: load_class_names(Path(p)), "model": load_model,
                "checkpoint": load_checkpoint, "space": load_space, "json": read_json}
     sys.stdout.write("ready\\n"); sys.stdout.flush()
     for line in sys.stdin:

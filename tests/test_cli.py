@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,8 @@ import numpy as np
 import pytest
 
 from autonet.cli import main
-from autonet.storage.models import Model, load_model, save_model
 from autonet.errors import ModelFileError
+from autonet.storage.models import Model, load_model, save_model
 from fakedata import make_fake_cifar
 
 SMALL = ["--hidden", "8", "--num-iters", "12", "--batch-size", "10", "--num-val", "10", "--quiet",

@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 
 from autonet import data
-from autonet.data import download as fetch
 from autonet.data import (
     BATCH_DIR,
     default_cache_dir,
@@ -34,8 +33,8 @@ from autonet.data import (
     locate_cifar10,
     to_images,
 )
+from autonet.data import download as fetch
 from autonet.errors import AutonetError, ConfigError, DataError, DownloadError
-
 from fakedata import (
     CLASS_NAMES,
     make_fake_archive,
@@ -556,9 +555,9 @@ def test_load_cifar10_downloads_on_first_use(server, tmp_path, monkeypatch):
     monkeypatch.setattr(fetch, "CIFAR10_URL", f"{base}/cifar.tar.gz")
     monkeypatch.setattr(fetch, "CIFAR10_MD5", md5.upper())  # case-insensitive
     target = tmp_path / "new" / "deeper"
-    d = load_cifar10(target, num_val=5, quiet=True)
+    d = load_cifar10(target, num_val=5, download=True, quiet=True)
     assert d.data_dir == target / BATCH_DIR and d.X_test is not None
-    load_cifar10(target, num_val=5, quiet=True)
+    load_cifar10(target, num_val=5, download=True, quiet=True)
     assert hits == ["/cifar.tar.gz"]
 
 

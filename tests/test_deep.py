@@ -39,7 +39,7 @@ def upstream_check(forward, inputs, dout, grads):
     Relative 1e-7, absolute 1e-10 for entries so small that the difference's
     rounding noise (~1e-11) dominates.
     """
-    for x, g in zip(inputs, grads):
+    for x, g in zip(inputs, grads, strict=True):
         num = numerical_gradient(lambda: float(np.sum(forward(*inputs)[0] * dout)), x)
         np.testing.assert_allclose(g, num, rtol=1e-7, atol=1e-10)
 
@@ -362,8 +362,8 @@ def test_adamw_decays_weights_only(rng):
                                  dict(warmup=-1), dict(activation="swish"), dict(augment="flip,rotate"),
                                  dict(momentum=1.5), dict(step_epochs=0)])
 def test_bad_deep_options_are_refused_by_name(bad):
-    from autonet.errors import ConfigError
     from autonet.config import Config
+    from autonet.errors import ConfigError
 
     name = next(iter(bad))
     with pytest.raises(ConfigError, match=name):
@@ -383,8 +383,8 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
 
     from autonet.cli import main
     from autonet.config import Config
-    from autonet.run import export_params, load_data, preprocess_data
     from autonet.net import predict
+    from autonet.run import export_params, load_data, preprocess_data
     from autonet.train import Trainer
     from fakedata import make_fake_cifar
 
@@ -413,8 +413,8 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
 
 
 def test_presets_and_overrides():
-    from autonet.cli.train import config_from_args
     from autonet.cli import build_parser
+    from autonet.cli.train import config_from_args
     from autonet.config import PRESETS, Config
 
     parse = lambda *argv: config_from_args(build_parser().parse_args(["train", *argv]))  # noqa: E731
@@ -428,8 +428,8 @@ def test_presets_and_overrides():
 
 
 def test_pca_with_augmentation_is_refused():
-    from autonet.errors import ConfigError
     from autonet.config import Config
+    from autonet.errors import ConfigError
 
     with pytest.raises(ConfigError, match="augment"):
         Config(preprocess="pca", augment=("flip",))

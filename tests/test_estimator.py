@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from autonet import MLPClassifier
+from autonet.config import Config
 from autonet.errors import ConfigError, DataError
 from autonet.estimator import NotFittedError
-from autonet.config import Config
 
 # a recipe for standardised tabular data (the schema defaults are the CIFAR-10 seed recipe)
 FAST = dict(init="he", update="adam", learning_rate=1e-2, num_iters=200, batch_size=32, reg=1e-4, progress=False)

@@ -140,7 +140,7 @@ def test_minibatches_are_the_exercise_draws():
     np.random.randn(6, 5), np.random.randn(5, 3)
     expected = [X[np.random.choice(50, 7)] for _ in range(3)]
     assert len(seen) == 3
-    for got, want in zip(seen, expected):
+    for got, want in zip(seen, expected, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -202,3 +202,26 @@ def test_overridden_loss_sees_the_current_params():
 def test_reg_convention_refuses_unknown_values(bad):
     with pytest.raises(ConfigError, match="reg_convention"):
         TwoLayerNet(4, 3, 2, reg_convention=bad)
+
+
+def test_epoch_sampling_from_the_global_state_covers_every_row_once_per_epoch():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 6)), rng.integers(0, 3, 12)
+    seen = []
+
+    class Recording(TwoLayerNet):
+        def loss(self, X_batch, y_batch=None, reg=0.0):
+            if y_batch is not None:
+                seen.append(X_batch.copy())
+            return super().loss(X_batch, y_batch, reg=reg)
+
+    runs = []
+    for _ in range(2):
+        seen.clear()
+        np.random.seed(5)
+        Recording(6, 5, 3, std=0.01).train(X, y, X, y, num_iters=6, batch_size=4, sampling="epoch")
+        runs.append(np.concatenate(seen))
+    rows = [tuple(r) for r in runs[0]]
+    for epoch in (rows[:12], rows[12:]):  # 3 batches of 4 per epoch
+        assert sorted(epoch) == sorted(tuple(r) for r in X)
+    np.testing.assert_array_equal(runs[0], runs[1])  # np.random.seed reproduces it

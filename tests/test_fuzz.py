@@ -23,13 +23,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from autonet.backends import available_backends, get_backend
-from autonet.storage.checkpoints import Checkpointer, load_checkpoint, save_checkpoint
+from autonet.config import Config
 from autonet.data import load_batch
 from autonet.errors import AutonetError
-from autonet.storage.models import Model, load_model, save_model
 from autonet.facade import TwoLayerNet
 from autonet.net import init_params
-from autonet.config import Config
+from autonet.storage.checkpoints import Checkpointer, load_checkpoint, save_checkpoint
+from autonet.storage.models import Model, load_model, save_model
 from autonet.train import Trainer
 from fakedata import fake_batch, write_pickle
 

@@ -19,7 +19,7 @@ from manual.layers import (
 
 def upstream_check(forward, inputs, dout, grads):
     """Compare analytic input grads with numerical grads of sum(forward(...) * dout)."""
-    for x, g in zip(inputs, grads):
+    for x, g in zip(inputs, grads, strict=True):
         num = numerical_gradient(lambda: float(np.sum(forward(*inputs)[0] * dout)), x)
         assert rel_error(g, num) < 1e-7
 

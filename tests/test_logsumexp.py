@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import autograd.numpy as anp
 import numpy as np
 import pytest
-import autograd.numpy as anp
 from autograd import grad
 
 from autonet.autograd_loss import logsumexp

@@ -23,8 +23,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autonet.storage import checkpoints
 from autonet.backends import get_backend
+from autonet.cli import main
+from autonet.config import Config
+from autonet.data import download as fetch
+from autonet.errors import ConfigError, DataError, DivergenceError, ModelFileError
+from autonet.facade import TwoLayerNet
+from autonet.interrupts import Interrupted, InterruptGuard
+from autonet.net import init_params
+from autonet.run import load_data, run
+from autonet.storage import checkpoints
 from autonet.storage.checkpoints import (
     CHECKPOINT_NAME,
     Checkpointer,
@@ -32,15 +40,7 @@ from autonet.storage.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from autonet.cli import main
-from autonet.data import download as fetch
-from autonet.errors import ConfigError, DataError, DivergenceError, ModelFileError
-from autonet.run import load_data, run
-from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.storage.models import Model, save_model
-from autonet.facade import TwoLayerNet
-from autonet.net import init_params
-from autonet.config import Config
 from autonet.train import Trainer
 from fakedata import make_fake_cifar
 
@@ -837,7 +837,7 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_up_front(fake_dir, tmp_path,
     monkeypatch.setattr(autonet.memory, "available_bytes", lambda: (8 * 2**30, "MemAvailable in /proc/meminfo"))
     out = tmp_path / "run"
     argv = train_args(fake_dir, out)
-    for flag, value in zip(flags[::2], flags[1::2]):
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
         if flag in argv:
             argv[argv.index(flag) + 1] = value
         else:

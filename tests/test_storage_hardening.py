@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from autonet.cli import main
+from autonet.config import Config
 from autonet.errors import ConfigError, ModelFileError
 from autonet.net import init_params
-from autonet.config import Config
 from autonet.run import load_data, read_json, run
-from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer, load_checkpoint, save_checkpoint
+from autonet.storage.checkpoints import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from autonet.storage.models import Model, load_model, save_model
 from autonet.sweep.space import load_space
 from capped import CappedWorker
@@ -243,6 +243,7 @@ def worker():
 @pytest.mark.parametrize("kind, name, what", [
     ("model", "model.npz", "model file"), ("checkpoint", CHECKPOINT_NAME, "checkpoint"),
     ("space", "space.toml", "space file"), ("json", "config.json", "JSON file"),
+    ("config", "my-config.json", "config file"), ("run-json", "history.json", "run file"),
 ])
 def test_a_fifo_is_refused_at_once_wherever_a_file_is_read(worker, tmp_path, kind, name, what):
     os.mkfifo(tmp_path / name)
@@ -271,3 +272,15 @@ def test_the_run_directory_files_still_read(resumable):
     _, _, run_dir = resumable
     assert read_json(run_dir / "config.json")["update"] == "adam"
     assert json.loads((run_dir / "summary.json").read_text()) == read_json(run_dir / "summary.json")
+
+
+def test_an_npz_dataset_whose_header_lies_is_refused_before_allocating(tmp_path):
+    from autonet.data.npz import load_npz_dataset
+    from autonet.errors import DataError
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)})
+    _zip(tmp_path / "liar.npz", {"X_train.npy": head.getvalue() + bytes(800), "y_train.npy": _npy(np.arange(10) % 2)})
+    with pytest.raises(DataError, match=r"member X_train declares float64\[100000, 100000\] \(80,000,000,000 bytes\) "
+                                        r"but inflates to 800 bytes of data; refused before inflating"):
+        load_npz_dataset(tmp_path / "liar.npz", num_val=1)

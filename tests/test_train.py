@@ -7,9 +7,9 @@ import pytest
 
 from autonet import TwoLayerNet
 from autonet.backends import get_backend
+from autonet.config import Config
 from autonet.errors import ConfigError, DivergenceError
 from autonet.net import init_params, predict
-from autonet.config import Config
 from autonet.train import Trainer
 
 

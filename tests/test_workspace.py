@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from autonet.backends import get_backend
-from autonet.net import init_params
 from autonet.config import Config
+from autonet.net import init_params
 from autonet.train import Trainer
 from autonet.workspace import ManualWorkspace
 from manual.network import loss_and_grads as reference

@@ -283,7 +283,7 @@ def _fd_note(normal) -> str:
 def _all_four(zero, fd_note) -> Diagnosis:
     bad = [r for r in zero if any(not r.checks[p].ok for p in PARAM_NAMES)]
     ks = [[_scale(r.grads[p], r.ref.data_grads[p]) for p in PARAM_NAMES] for r in bad]
-    if bad and all(all(_near(k, r.case.X.shape[0]) for k in row) for r, row in zip(bad, ks)):
+    if bad and all(all(_near(k, r.case.X.shape[0]) for k in row) for r, row in zip(bad, ks, strict=True)):
         return Diagnosis("every gradient is N times too large: the 1/N of (5) is missing", equations=[5],
                          wrong=list(PARAM_NAMES), signature="missing-1/N",
                          detail=[f"The seed's (5) is {SEED_ERRATA[5]}.",
@@ -325,18 +325,19 @@ def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
     ks = [_scale(r.grads[p], r.ref.data_grads[p]) for r in bad]
     ns = [r.case.X.shape[0] for r in bad]
     others = [q for q in right if q != p]
-    if ks and all(_near(k, 1.0 / n) for k, n in zip(ks, ns)):
+    if ks and all(_near(k, 1.0 / n) for k, n in zip(ks, ns, strict=True)):
         return Diagnosis(f"d{p} is N times too small: averaged over the N rows although (5) already divided by N",
                          equations=[eq], wrong=[p], right=others, signature="bias-mean" if p[0] == "b" else "scale",
                          detail=["Sum over the rows (np.sum(..., axis=0)), do not take the mean: dL/dFC_out "
                                  "already carries the 1/N."])
-    if ks and all(_near(k, float(n)) for k, n in zip(ks, ns)):
+    if ks and all(_near(k, float(n)) for k, n in zip(ks, ns, strict=True)):
         return Diagnosis(f"d{p} is N times too large", equations=[eq], wrong=[p], right=others, signature="scale-N",
                          detail=["It misses the 1/N the other gradients have: build it from the same dL/dFC_out."])
     if ks and all(_near(k, -1.0) for k in ks):
         return Diagnosis(f"d{p} has the wrong sign", equations=[eq], wrong=[p], right=others, signature="sign")
-    if ks and all(k is not None for k in ks) and all(_near(k, ks[0]) for k in ks):
-        return Diagnosis(f"d{p} is {ks[0]:g} times the right value", equations=[eq], wrong=[p], right=others,
+    known = [k for k in ks if k is not None]
+    if ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known):
+        return Diagnosis(f"d{p} is {known[0]:g} times the right value", equations=[eq], wrong=[p], right=others,
                          signature="scale")
     return Diagnosis(f"d{p} is wrong while {', '.join(others) or 'nothing else'} "
                      f"{'is' if len(others) == 1 else 'are'} right", equations=[eq], wrong=[p], right=others,
@@ -359,8 +360,9 @@ def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
         ks = [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p])
               for p in ws for r in _failing(positive, p)]
         eq = [PRODUCED_BY[p] for p in ws]
-        if ks and all(k is not None for k in ks) and all(_near(k, ks[0]) for k in ks):
-            k = ks[0]
+        known = [k for k in ks if k is not None]
+        if ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known):
+            k = known[0]
             detail = [f"Your L2 gradient is {_times(k)}reg * W; with this loss's L2 term it must be "
                       f"{_times(expected)}reg * W (the data part, checked at reg = 0, is right)."]
             consistent = any(d.signature == "loss-l2-factor" for d in loss_diag)

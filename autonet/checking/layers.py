@@ -22,7 +22,8 @@ and the report says which.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -179,7 +180,10 @@ def _softmax(pair: _Pair, rng: np.random.Generator) -> None:
                                want_loss)
         ok_dx = pair.compare(f"softmax_loss dx{label}", "autonet", dx, want_dx)
         if not shift:
-            (ndx,) = _numeric(lambda x=x, y=y: float(pair.call("softmax_loss", x, y)[0]), x)
+            def loss_at(x: np.ndarray = x, y: np.ndarray = y) -> float:
+                return float(pair.call("softmax_loss", x, y)[0])
+
+            (ndx,) = _numeric(loss_at, x)
             pair.compare(f"softmax_loss dx{label}", "numeric", dx, ndx, FD_TOL)
             if not ok_dx and _close(dx, want_dx * x.shape[0]):
                 pair.diagnose("softmax_loss: dx is N times too large, the 1/N of (5) is missing", "missing-1/N",

@@ -19,8 +19,9 @@ import signal
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +61,7 @@ def _time_limit(seconds: float | None):
         raise _TimeUp
 
     previous = signal.signal(signal.SIGALRM, _raise)
+    assert seconds is not None  # `usable` above
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
@@ -183,6 +185,19 @@ class TwoLayerTarget:
         self.label = label
         self.time_limit = time_limit
         self.mutated: list[str] = []
+
+    # Provided by the subclasses that have them (see has_scores, has_predict, has_init).
+    def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> Callable[[], float]:
+        raise NotImplementedError
+
+    def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, params: dict, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
+        raise NotImplementedError
 
     def _guard(self, call, what):
         return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}", self.time_limit)

@@ -174,6 +174,7 @@ def run_case(target: TwoLayerTarget, case: Case, l2: str = "half", first: bool =
     if run.scores is not None:
         run.checks["scores"] = _compare(label, "scores", run.scores, [ref.by_backend[n][0] for n in refs])
     run.checks["loss"] = _compare(label, "loss", run.loss, [ref.by_backend[n][1] for n in refs])
+    assert run.grads is not None  # no error, so the call returned gradients
     for k in PARAM_NAMES:
         run.checks[k] = _compare(label, k, run.grads[k], [ref.by_backend[n][2][k] for n in refs],
                                  expected_shape=case.params[k].shape)
@@ -191,6 +192,7 @@ def _accept_other_subgradient(run: CaseRun, l2: str) -> None:
     if not bad:
         return
     ge = relu_variant_grads(run.case, run.ref, "ge", l2)
+    assert run.grads is not None  # checked: some gradient entries were compared
     if all(run.grads[k].shape == ge[k].shape and rel_error(run.grads[k], ge[k]) <= TOL for k in ("W1", "b1")):
         for k in bad:
             c = run.checks[k]

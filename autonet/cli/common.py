@@ -110,10 +110,15 @@ def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress and no chatter")
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--data-dir``, ``--num-val`` and ``--quiet`` for commands that read data but do not train."""
+def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str | None = None) -> None:
+    """``--data-dir``, ``--num-val`` and ``--quiet`` for commands that read data but do not train.
+
+    ``num_val_default``: what ``--num-val`` defaults to in words, when not the schema's default.
+    """
     parser.add_argument("--data-dir", default=None, metavar="DIR", help=help_text("data_dir"))
-    parser.add_argument("--num-val", default=None, metavar="N", help=help_text("num_val"))
+    num_val_help = help_text("num_val") if num_val_default is None else \
+        f"{option('num_val').help} (default: {num_val_default})"
+    parser.add_argument("--num-val", default=None, metavar="N", help=num_val_help)
     add_quiet_argument(parser)
 
 
@@ -143,14 +148,13 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def read_config_file(path: str | os.PathLike) -> dict:
     """The options of a saved ``config.json``, keys canonical (ConfigError naming an unknown key)."""
+    from autonet.storage.files import read_regular_file
+
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(CONFIG_FILE_LIMIT + 1)
-    except OSError as e:
-        raise ConfigError(f"config file {path}: cannot read it ({e.strerror or e})") from None
-    if len(raw) > CONFIG_FILE_LIMIT:
-        raise ConfigError(f"config file {path}: larger than {CONFIG_FILE_LIMIT} bytes; not a config.json")
+    if not os.path.lexists(path):
+        raise ConfigError(f"config file {path}: cannot read it (No such file or directory)")
+    # a regular file only: a FIFO would block forever, a device might never end
+    raw = read_regular_file(path, CONFIG_FILE_LIMIT, "config file", ConfigError)
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError) as e:

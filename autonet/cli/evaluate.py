@@ -7,8 +7,8 @@ import json
 
 from autonet.cli.common import add_data_arguments, add_dataset_argument, data_options
 from autonet.errors import DataError
-from autonet.storage.models import load_model
 from autonet.net import accuracy
+from autonet.storage.models import load_model
 
 
 def register(sub) -> None:
@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
         data = load_dataset(source, data_dir, num_val=num_val, num_train=1, dtype=dtype,
                             subtract_mean=False, quiet=args.quiet)
     X, y = (data.X_val, data.y_val) if args.split == "val" else (data.X_test, data.y_test)
-    if X is None:
+    if X is None or y is None:
         raise DataError(f"no test split: {source} at {data.data_dir} has none")
     if X.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]} ({source})")

@@ -11,7 +11,7 @@ import numpy as np
 from autonet.backends import available_backends, get_backend
 from autonet.cli.common import int_list, nonnegative_float, nonnegative_int, positive_float, positive_int
 from autonet.errors import ConfigError
-from autonet.gradcheck import FLOOR_ULPS, H, MIN_H, RTOL, GradcheckReport, check_gradients, forward_loss
+from autonet.gradcheck import FLOOR_ULPS, MIN_H, RTOL, GradcheckReport, H, check_gradients, forward_loss
 from autonet.net import init_params
 
 MAX_PARAMETERS = 50_000_000  # 400 MB of float64 weights, several copies alive during the check
@@ -52,7 +52,7 @@ def _random_problem(args: argparse.Namespace) -> tuple[dict, np.ndarray, np.ndar
     sizes = list(args.sizes)
     if len(sizes) < 2:
         raise ConfigError(f"--sizes needs at least an input and a class count, got {','.join(map(str, sizes))}")
-    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     if count > MAX_PARAMETERS:
         raise ConfigError(f"--sizes {','.join(map(str, sizes))} has {count:,} parameters; "
                           f"gradcheck takes at most {MAX_PARAMETERS:,}")

@@ -31,7 +31,7 @@ from autonet.cli.common import (
 )
 from autonet.cli.train import default_run_dir
 from autonet.config import Config
-from autonet.interrupts import InterruptGuard, Interrupted
+from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
 

@@ -21,7 +21,7 @@ from autonet.cli.common import (
 )
 from autonet.config import Config, names
 from autonet.errors import ConfigError, DivergenceError
-from autonet.interrupts import InterruptGuard, Interrupted
+from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.run import CHECKPOINT_EVERY, SUMMARY_NAME, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 

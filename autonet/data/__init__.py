@@ -30,8 +30,8 @@ from autonet.data.dataset import Dataset
 from autonet.data.download import CIFAR10_MD5, CIFAR10_URL, download_cifar10
 from autonet.data.idx import IDX_SOURCES, load_idx_dataset, read_idx
 from autonet.data.load import DATASETS, load_dataset
-from autonet.data.npz import load_npz_dataset
 from autonet.data.locate import default_cache_dir, locate_cifar10
+from autonet.data.npz import load_npz_dataset
 from autonet.data.safe_pickle import load_batch
 
 __all__ = [

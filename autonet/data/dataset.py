@@ -72,6 +72,6 @@ def split_dataset(X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None, y_tes
         for part in (X_train, X_val, X_te):
             if part is not None:
                 part -= mean_image
-    as_labels = lambda v: None if v is None else np.asarray(v, dtype=np.int64).copy()  # noqa: E731
+    as_labels = lambda v: np.asarray(v, dtype=np.int64).copy()  # noqa: E731
     return Dataset(X_train, as_labels(y[:n_train]), X_val, as_labels(y[total - num_val :]), X_te,
-                   as_labels(y_test), mean_image, list(class_names), Path(data_dir), image_shape, name)
+                   None if y_test is None else as_labels(y_test), mean_image, list(class_names), Path(data_dir), image_shape, name)

@@ -17,8 +17,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 from autonet.data.cifar10_format import BATCH_DIR, META_FILE, TRAIN_BATCHES
 from autonet.errors import DownloadError

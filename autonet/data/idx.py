@@ -24,23 +24,24 @@ from __future__ import annotations
 
 import gzip
 import os
+import shlex
 import struct
 import sys
 import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
 from autonet.data import download as fetch
 from autonet.data.dataset import Dataset, split_dataset
-from autonet.data.locate import _chosen_place
+from autonet.data.locate import _chosen_place, may_download
 from autonet.errors import DataError, DownloadError
 from autonet.storage.files import open_regular_file
 
-IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+IDX_TYPES: dict[int, np.dtype] = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions
 LABELS_MAGIC = 0x00000801  # uint8, 1 dimension
@@ -117,7 +118,7 @@ def read_idx(path: str | os.PathLike, magic: int | None = None, max_bytes: int =
             compressed = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
             with (gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw) as f:
-                return _parse(f, path, magic, max_bytes)
+                return _parse(cast(BinaryIO, f), path, magic, max_bytes)
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise DataError(f"{path}: not a readable IDX file ({type(exc).__name__}: {exc})") from None
 
@@ -166,12 +167,13 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool = True)
 
 # ----- finding and downloading -----
 
-def locate_idx(name: str, data_dir: str | os.PathLike | None = None, download: bool = True,
+def locate_idx(name: str, data_dir: str | os.PathLike | None = None, download: bool | None = None,
                quiet: bool = False) -> Path:
     """The folder holding dataset ``name``'s four files: ``<place>/<name>``, downloaded there if missing.
 
     ``<place>`` is chosen as for CIFAR-10 (:func:`autonet.data.locate_cifar10`): the
-    ``data_dir`` argument, else ``$AUTONET_DATA``, else the per-user cache.
+    ``data_dir`` argument, else ``$AUTONET_DATA``, else the per-user cache; as
+    there, ``download=None`` downloads only into the per-user cache.
     """
     source = _source(name)
     place, why = _chosen_place(data_dir)
@@ -179,10 +181,10 @@ def locate_idx(name: str, data_dir: str | os.PathLike | None = None, download: b
     missing = [f for f, _ in source.files.values() if not (folder / f).is_file()]
     if not missing:
         return folder
-    if download:
+    if may_download(download, why):
         return download_idx(folder, source.base_url, source.files, quiet=quiet)
     raise DataError(f"{source.name} not found: {folder} (chosen by {why}) lacks {', '.join(missing)}; "
-                    f"allow download to fetch them from {source.base_url}")
+                    f"get them with: autonet download --dataset {source.name} {shlex.quote(str(place))}")
 
 
 def download_idx(folder: str | os.PathLike, base_url: str, files: dict[str, tuple[str, str]],
@@ -243,7 +245,7 @@ def _source(name: str) -> IdxSource:
 
 def load_idx_dataset(name: str, data_dir: str | os.PathLike | None = None, num_val: int = 1000,
                      num_train: int | None = None, dtype: Any = np.float32, subtract_mean: bool = True,
-                     download: bool = True, quiet: bool = False) -> Dataset:
+                     download: bool | None = None, quiet: bool = False) -> Dataset:
     """Load MNIST or Fashion-MNIST as flat rows, split as :func:`autonet.data.load_cifar10` splits CIFAR-10.
 
     Rows are the 28x28 images flattened row-major (784 values on the 0..255

@@ -291,9 +291,9 @@ def scan_pickle(blob: bytes, path: Path) -> None:
         valid pickle (truncated or corrupt): ...`` when the opcodes do not parse.
     """
     scanner = _Scanner(len(blob))
-    pos = 0
+    pos: int | None = 0
     try:
-        for count, (op, arg, pos) in enumerate(pickletools.genops(io.BytesIO(blob))):
+        for count, (op, arg, pos) in enumerate(pickletools.genops(io.BytesIO(blob))):  # noqa: B007 (pos: after the loop)
             if count >= MAX_OPCODES:
                 raise _Refused(f"more than {MAX_OPCODES:,} opcodes (a CIFAR-10 batch has about 40,000)")
             scanner.step(op.name, arg)

@@ -49,12 +49,12 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
     try:
         from numpy._core import multiarray, numeric  # numpy >= 2
     except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray, numeric
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
     allowed: dict[tuple[str, str], Any] = {}
     for package in ("numpy.core", "numpy._core"):
         allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
         # Protocol-5 pickles rebuild arrays from a buffer instead.
-        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
+        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer  # type: ignore[attr-defined]
     allowed[("numpy", "ndarray")] = np.ndarray
     allowed[("numpy", "dtype")] = np.dtype
     allowed[("_codecs", "encode")] = _latin1_encode
@@ -208,7 +208,7 @@ def load_class_names(path: Path) -> list[str]:
     names = meta.get("label_names")
     if not isinstance(names, list) or len(names) != CLASS_COUNT:
         raise DataError(f"{path}: 'label_names' should be a list of {CLASS_COUNT} names")
-    out = []
+    out: list[str] = []
     for name in names:
         if isinstance(name, bytes):
             name = name.decode("utf-8", errors="replace")

@@ -33,10 +33,10 @@ from typing import IO, Any
 import numpy as np
 
 from autonet.errors import ModelFileError
+from autonet.net import layer_sizes
 from autonet.storage.files import atomic_write
 from autonet.storage.safe_npz import read_npz
 from autonet.storage.trainer_state import StateFieldError, check_trainer_state
-from autonet.net import layer_sizes
 
 FORMAT = "autonet-checkpoint"
 VERSION = 1

@@ -20,8 +20,9 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, IO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """``np.savez`` to ``path`` atomically (no pickled objects allowed)."""
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # numpy stubs: allow_pickle
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -175,7 +176,8 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str,
     """
     with open_regular_file(path, max_bytes, what, error) as f:
         size = os.fstat(f.fileno()).st_size
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         try:
             # one read of the stat size (a buffer of max_bytes would be allocated up front), then
             # bounded chunks in case the file grew since

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from autonet.errors import ModelFileError
+from autonet.net import ACTIVATIONS, layer_sizes
 from autonet.storage.files import atomic_savez
 from autonet.storage.safe_npz import read_npz
-from autonet.net import ACTIVATIONS, layer_sizes
 
 FORMAT_VERSION = 1
 
@@ -113,9 +113,9 @@ def _check_headers(path: Path, headers: dict, read) -> None:
             raise ModelFileError(
                 f"{path}: layer {i} expects W{i}{want_w} and b{i}{want_b}, "
                 f"got {None if w is None else w[0]} and {None if b is None else b[0]}")
-    kinds = sorted({str(headers[k][1]) for k in params if headers[k][1].kind != "f"})
-    if kinds:
-        raise ModelFileError(f"{path}: parameters must be float arrays, got {kinds}")
+    non_float = sorted({str(headers[k][1]) for k in params if headers[k][1].kind != "f"})
+    if non_float:
+        raise ModelFileError(f"{path}: parameters must be float arrays, got {non_float}")
     if headers["mean_image"][0] != (sizes[0],):
         raise ModelFileError(f"{path}: mean_image has shape {headers['mean_image'][0]}, expected ({sizes[0]},)")
     if headers["class_names"][0] != (sizes[-1],):
@@ -200,4 +200,7 @@ def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int
     if shape.size and (shape.min() < 1 or int(np.prod(shape)) != D):
         raise ModelFileError(f"{path}: image_shape {tuple(int(s) for s in shape)} does not hold the "
                              f"{D} inputs of the first layer")
-    return (tuple(int(s) for s in shape) if shape.size else None), str(dataset)
+    if not shape.size:
+        return None, str(dataset)
+    height, width, channels = (int(s) for s in shape)
+    return (height, width, channels), str(dataset)

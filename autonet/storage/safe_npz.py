@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -34,7 +34,7 @@ Headers = dict[str, tuple[tuple[int, ...], np.dtype]]
 
 def read_npz(path: str | os.PathLike, what: str = "model file", *, max_bytes: int = 8 << 30,
              check_headers: Callable[[Headers, Callable[[str], np.ndarray]], None] | None = None,
-             ) -> dict[str, np.ndarray]:
+             error: type[Exception] = ModelFileError) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``: headers checked first, nothing unpickled.
 
     Parameters
@@ -43,6 +43,8 @@ def read_npz(path: str | os.PathLike, what: str = "model file", *, max_bytes: in
     what : what it is, for messages ("model file", "checkpoint")
     max_bytes : most bytes the archive may hold, compressed (file size) and
         uncompressed (sum of its members)
+    error : the exception class raised (:class:`ModelFileError` for models
+        and checkpoints, :class:`~autonet.errors.DataError` for datasets)
     check_headers : called as ``check_headers(headers, read)`` with every
         member's declared (shape, dtype) before any array data is inflated;
         ``read(name)`` inflates one member of at most 64 KiB (to look at
@@ -57,6 +59,15 @@ def read_npz(path: str | os.PathLike, what: str = "model file", *, max_bytes: in
         damaged (bad CRC, truncated, unsupported compression, ...).
     """
     path = Path(path)
+    try:
+        return _read(path, what, max_bytes, check_headers)
+    except ModelFileError as e:
+        if error is ModelFileError:
+            raise
+        raise error(str(e)) from None
+
+
+def _read(path: Path, what: str, max_bytes: int, check_headers) -> dict[str, np.ndarray]:
     with open_regular_file(path, max_bytes, what, ModelFileError) as f:
         if f.read(4) not in _ZIP_MAGIC:
             raise ModelFileError(f"{path}: not an autonet {what} (not an .npz archive)")

@@ -85,7 +85,7 @@ def _like(value: Any, template: Any, field: str) -> None:
         if template:
             if len(value) != len(template):
                 raise StateFieldError(field, f"expected {len(template)} entries, got {len(value)}")
-            for i, (v, t) in enumerate(zip(value, template)):
+            for i, (v, t) in enumerate(zip(value, template, strict=True)):
                 _like(v, t, f"{field}/{i}")
 
 

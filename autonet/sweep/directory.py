@@ -14,8 +14,9 @@ the results cover both.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from autonet.errors import ConfigError
 from autonet.run import read_json

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from autonet.errors import ConfigError
 from autonet.run import read_json
@@ -75,6 +75,7 @@ class SweepRecorder:
 
     def _better(self, trial: Trial) -> bool:
         """Higher val accuracy; on a tie the earlier trial (the same winner in any completion order)."""
+        assert self.best is not None
         best, new = self.results[self.best.name]["val_acc"], self.results[trial.name]["val_acc"]
         return new > best or (new == best and trial.index < self.best.index)
 
@@ -124,6 +125,6 @@ def format_table(rows: Sequence[Mapping], keys: Sequence[str]) -> str:
                      f"{r['train_acc']:.4f}" if ok else "-", f"{r['val_acc']:.4f}" if ok else "-",
                      f"{r['train_seconds']:.1f}" if ok else "-", r["status"]])
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(b, widths)) for b in body]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(b, widths, strict=True)) for b in body]
     return "\n".join(lines)

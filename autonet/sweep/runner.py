@@ -13,14 +13,14 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from autonet.errors import ConfigError, DivergenceError
 from autonet.config import Config
+from autonet.errors import ConfigError, DivergenceError
 from autonet.interrupts import InterruptGuard
 from autonet.run import CHECKPOINT_EVERY, load_data, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
@@ -69,9 +69,14 @@ def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None
     :class:`~autonet.interrupts.Interrupted` after the checkpoint is written
     (``interrupts``: the caller's entered guard).
     """
-    out = Path(tempfile.mkdtemp(prefix="autonet-trial-")) if ship else Path(run_dir)
+    if ship:
+        out = Path(tempfile.mkdtemp(prefix="autonet-trial-"))
+    else:
+        assert run_dir is not None, "run_dir is required unless ship=True"
+        out = Path(run_dir)
     try:
         epochs, cfg = trial.config.get("epochs"), trial.cfg
+        assert cfg is not None, "a trial to run is built by make_trials, which sets cfg"
         # Overflow is the expected way for a too-large learning rate to fail; the
         # trainer's finite check turns it into DivergenceError, recorded below.
         with _blas_threads(blas_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -229,8 +234,8 @@ def _run_sweep_locked(out, trials, keys, jobs, scheduler, blas_threads, meta, lo
     rows = rec.rows()
     finished = [r for r in rows if r["status"] != "pending"]
     if any(r["status"] == "ok" for r in finished):
-        from autonet.plots import plot_sweep_heatmap
+        from autonet.plots import plot_sweep_heatmap, save_figure
 
-        plot_sweep_heatmap(finished, out / "heatmap.png", title=f"Sweep {out.name}: validation accuracy")
+        save_figure(plot_sweep_heatmap(finished, title=f"Sweep {out.name}: validation accuracy"), out / "heatmap.png")
     return rows
 

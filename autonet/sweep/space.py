@@ -16,9 +16,10 @@ import json
 import math
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ class Space:
         if size > MAX_TRIALS:
             raise ConfigError(f"the grid has {size:,} trials; a sweep takes at most {MAX_TRIALS:,} "
                               "(give fewer values, or sample it with --random N)")
-        return [dict(zip(keys, combo)) for combo in itertools.product(*(self.dims[k].values for k in keys))]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(self.dims[k].values for k in keys))]
 
     def sample(self, n: int, seed: int) -> list[dict]:
         """``n`` points drawn with ``default_rng(seed)``, key by key in order."""

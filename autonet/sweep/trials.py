@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from autonet.config import Config, identity
 from autonet.sweep.space import Space
@@ -61,7 +62,8 @@ def make_trials(base: Config, points: Iterable[Mapping], name_keys: Sequence[str
     Each trial's config is built (validated) once, here. ``name_keys``: the keys
     that appear in trial names (default: every key of a point).
     """
-    trials, seen = [], set()
+    trials: list[Trial] = []
+    seen: set[str] = set()
     for point in points:
         options = {k: v for k, v in point.items() if k != "epochs"}
         cfg = base.replace(progress=False, **options)
