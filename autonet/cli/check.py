@@ -7,7 +7,6 @@ import json
 
 from autonet.cli.common import positive_float
 
-
 MAX_TIME_LIMIT = 86400.0  # one day; larger values overflow the timers that enforce the limit
 
 

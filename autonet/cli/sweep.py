@@ -34,7 +34,6 @@ from autonet.config import Config
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
-
 MAX_BLAS_THREADS = 1024  # more than any machine's cores; larger counts overflow the BLAS libraries' C ints
 
 
