@@ -89,13 +89,13 @@ def training_bytes(sizes: Sequence[int], batch_rows: int, itemsize: int, update:
 
 def human(n: int | float) -> str:
     """``12.3 GiB``, ``512 MiB``, ``80 KiB``, ``12 B``; astronomically large counts in powers of ten."""
+    if n >= 10**4 * 2**50:  # exact digits: the count may be beyond any float (--hidden 10**400)
+        digits = str(int(n) // 2**50)
+        return f"{digits[0]}.{digits[1]}e+{len(digits) - 1:02d} PiB"
     n = float(n)
     for unit, scale in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
-            value = n / scale
-            if unit == "PiB" and value >= 1e4:
-                return f"{value:.1e} PiB"
-            return f"{value:.1f} {unit}"
+            return f"{n / scale:.1f} {unit}"
     return f"{n:.0f} B"
 
 

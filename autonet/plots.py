@@ -26,7 +26,7 @@ from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import DataError
 
 DPI = 100  # PNG resolution; figures are sized so that this keeps files small
-MAX_DPI = 1200  # the largest figure (10 x 10 in) is then 12000 x 12000 pixels, about 550 MB of RGBA
+MAX_DPI = 600  # the largest figure (10 x 10 in) is then 6000 x 6000 pixels, about 140 MB of RGBA
 
 
 def check_dpi(dpi) -> int:

@@ -211,6 +211,7 @@ def test_interrupt_outside_training_is_immediate(fake_dir, tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert "autonet train: interrupted by SIGINT before the first checkpoint; nothing to resume" in err
     assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+    assert not (tmp_path / "run").exists()  # the directory it had just made is gone again
 
 
 def _small_cfg(**kw) -> Config:
@@ -905,7 +906,7 @@ def test_plot_refuses_bad_run_files_in_one_line(reference, tmp_path, capsys, nam
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--dpi", "100000"], "argument --dpi: expected an integer in [1, 1200], got '100000'"),
+    (["--dpi", "100000"], "argument --dpi: expected an integer in [1, 600], got '100000'"),
     (["--dpi", "0"], "argument --dpi: expected a positive integer, got '0'"),
     (["--out", os.devnull], f"--out {os.devnull}: exists and is not a directory"),
     (["--out", "FILE"], "exists and is not a directory"),

@@ -337,7 +337,7 @@ def test_a_different_space_is_refused_and_extend_adds_to_the_sweep(fake_dir, tmp
     assert "add --extend" in err
     assert {name: (out / name).read_bytes() for name in kept} == kept  # nothing replaced
     assert sweep(fake_dir, out, *first, "--hidden", "9") == 2  # another base config is another sweep too
-    assert "base.hidden=[8] in the checkpoint, [9] in the run" in capsys.readouterr().err
+    assert "base.hidden=[8] recorded there, [9] now" in capsys.readouterr().err
 
     assert sweep(fake_dir, out, *other, "--extend") == 0
     rows = read_csv(out / "results.csv")

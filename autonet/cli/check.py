@@ -7,6 +7,15 @@ import json
 
 from autonet.cli.common import positive_float
 
+MAX_TIME_LIMIT = 86400.0  # one day; larger values overflow the timers that enforce the limit
+
+
+def _seconds(text: str) -> float:
+    value = positive_float(text)
+    if value > MAX_TIME_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds in (0, {MAX_TIME_LIMIT:g}], got {text!r}")
+    return value
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -28,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--l2", choices=("half", "full"), default="half",
                    help="L2 term of the loss: half = 0.5*reg*||W||^2 (the seed's edition and autonet's), "
                         "full = reg*||W||^2 (later editions)")
-    p.add_argument("--time-limit", type=positive_float, default=10.0, metavar="SECONDS",
+    p.add_argument("--time-limit", type=_seconds, default=10.0, metavar="SECONDS",
                    help="longest a single call of the checked code may run")
     p.add_argument("--json", action="store_true", help="print the report as JSON (for graders)")
     p.set_defaults(func=main)

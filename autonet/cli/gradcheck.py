@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from autonet.backends import available_backends, get_backend
-from autonet.cli.common import int_list, nonnegative_float, positive_float, positive_int
+from autonet.cli.common import int_list, nonnegative_float, nonnegative_int, positive_float, positive_int
 from autonet.errors import ConfigError
 from autonet.gradcheck import FLOOR_ULPS, MIN_H, RTOL, GradcheckReport, H, check_gradients, forward_loss
 from autonet.net import init_params
@@ -44,7 +44,7 @@ def register(sub) -> None:
                    help="entries checked per parameter, every entry of smaller ones (default: %(default)s)")
     p.add_argument("--backend", action="append", choices=available_backends(), default=None,
                    help="check only this backend (repeatable); default: all")
-    p.add_argument("--seed", type=int, default=0, help="seed of the net, the data and the sampled entries (default: %(default)s)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the net, the data and the sampled entries (default: %(default)s)")
     p.set_defaults(func=main)
 
 
@@ -56,6 +56,12 @@ def _random_problem(args: argparse.Namespace) -> tuple[dict, np.ndarray, np.ndar
     if count > MAX_PARAMETERS:
         raise ConfigError(f"--sizes {','.join(map(str, sizes))} has {count:,} parameters; "
                           f"gradcheck takes at most {MAX_PARAMETERS:,}")
+    from autonet.memory import check_fits
+
+    N = args.batch  # float64 inputs, and per layer activations, their gradients and the differenced copies
+    check_fits({"inputs": N * sizes[0] * 8, "activations": 4 * N * sum(sizes[1:]) * 8, "parameters": 4 * count * 8},
+               what=f"gradcheck with --batch {N} and --sizes {','.join(map(str, sizes))}",
+               hint="lower --batch or --sizes")
     rng = np.random.default_rng(args.seed)
     if args.std is None:
         params = init_params(sizes, init="he", rng=rng)

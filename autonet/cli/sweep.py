@@ -34,6 +34,15 @@ from autonet.config import Config
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
+MAX_BLAS_THREADS = 1024  # more than any machine's cores; larger counts overflow the BLAS libraries' C ints
+
+
+def _threads(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_BLAS_THREADS:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_BLAS_THREADS}], got {text!r}")
+    return value
+
 
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="grid or random hyperparameter search; one run directory per trial",
@@ -55,7 +64,7 @@ def register(sub) -> None:
                    help="seed of the random search; --seed is each trial's init/minibatch seed (default: 0)")
     g.add_argument("--jobs", type=positive_int, default=1,
                    help="local worker processes; BLAS threads per worker = cores // jobs (default: 1)")
-    g.add_argument("--blas-threads", type=positive_int, default=None,
+    g.add_argument("--blas-threads", type=_threads, default=None,
                    help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)")
     g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run the trials on this Dask distributed scheduler (pip install 'autonet[dask]'); "

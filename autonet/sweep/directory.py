@@ -90,7 +90,8 @@ def reconcile(out: Path, trials: Sequence[Trial], keys: Sequence[str], meta: Map
         return old, _merge_keys(recorded.get("keys"), keys), {**recorded, **_normal(dict(meta or {}))}
     if not extend:
         diffs = _differences(known[-1], ident, "") if known else ["its trials differ"]
-        what = "; ".join(d.lstrip(".") for d in diffs[:3])
+        what = "; ".join(d.lstrip(".").replace(" in the checkpoint", " recorded there").replace(" in the run", " now")
+                         for d in diffs[:3])
         raise ConfigError(f"--out {out}: holds a sweep over another space ({what}); re-run its own command "
                           "to resume it, add --extend to add these trials to it, or choose another --out")
     if not isinstance(records, list):

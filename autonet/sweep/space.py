@@ -32,6 +32,7 @@ EPOCHS_KIND = Float(0.0, 1e6, low_open=True)
 RANGES = ("log_uniform", "uniform")
 GRID_SEPARATOR = "|"
 MAX_SPACE_BYTES = 1 << 20  # a space file is a few lines
+MAX_TRIALS = 100_000  # more trials than a sweep directory (one run directory each) can sensibly hold
 
 
 def _kind(key: str):
@@ -162,12 +163,16 @@ class Space:
             raise ConfigError(f"{', '.join(ranged)}: a range can only be sampled; add --random N, "
                               "or give a list of values for a grid")
         keys = list(self.dims)
+        size = math.prod(len(self.dims[k].values) for k in keys)
+        if size > MAX_TRIALS:
+            raise ConfigError(f"the grid has {size:,} trials; a sweep takes at most {MAX_TRIALS:,} "
+                              "(give fewer values, or sample it with --random N)")
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(self.dims[k].values for k in keys))]
 
     def sample(self, n: int, seed: int) -> list[dict]:
         """``n`` points drawn with ``default_rng(seed)``, key by key in order."""
-        if n < 1:
-            raise ConfigError(f"the number of random trials must be >= 1, got {n}")
+        if not 1 <= n <= MAX_TRIALS:
+            raise ConfigError(f"the number of random trials must be in [1, {MAX_TRIALS:,}], got {n}")
         rng = np.random.default_rng(seed)
         return [{k: d.sample(rng) for k, d in self.dims.items()} for _ in range(n)]
 
