@@ -86,6 +86,11 @@ class RunConfig:
     bn_momentum: float = 0.9
     augment: tuple = ()
     crop_padding: int = 4
+    # accuracy options (docs/deep.md, "Accuracy options"); off by default, not yet measured
+    mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) (0: off)
+    cutmix: float = 0.0  # alpha of cutmix's Beta(alpha, alpha) (0: off)
+    ema_decay: float = 0.0  # evaluate and save a moving average of the weights (0: off)
+    tta: str = "none"  # none | flip: score each image as the mean with its mirror (saved in the model)
 
     def validate(self) -> "RunConfig":
         get_backend(self.backend)
@@ -113,6 +118,10 @@ class RunConfig:
         if self.preprocess == "pca" and self.augment:
             raise ConfigError("augment needs image rows; PCA-reduced rows cannot be flipped or cropped "
                               "(use preprocess zca or standardize)")
+        for name, on in (("cutmix", self.cutmix), ("tta", self.tta != "none")):
+            if self.preprocess == "pca" and on:
+                raise ConfigError(f"{name} needs image rows; PCA-reduced rows are not images "
+                                  "(use preprocess zca or standardize)")
         self.batchnorm = bool(self.batchnorm)
         self.train_config()
         return self
@@ -155,12 +164,15 @@ def input_shape(data) -> tuple[int, int, int]:
 def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
     """The trained net as a plain ``W, b`` ReLU net on the loader's rows.
 
-    Batch norm (eval mode, running statistics) and the input preprocessing are
-    affine, so both fold into the weights (:func:`autonet.net.fold_batchnorm`,
-    :meth:`autonet.preprocess.Preprocessor.fold`); dropout is the identity at
-    evaluation. ``autonet evaluate`` and ``predict`` then need nothing else.
+    The net is :meth:`Trainer.evaluation_params` (the moving average, with
+    ``ema_decay``). Batch norm (eval mode, running statistics) and the input
+    preprocessing are affine, so both fold into the weights
+    (:func:`autonet.net.fold_batchnorm`, :meth:`autonet.preprocess.Preprocessor.fold`);
+    dropout is the identity at evaluation. ``autonet evaluate`` and ``predict``
+    then need nothing else but the model's ``tta``.
     """
-    params = fold_batchnorm(trainer.params, trainer.bn_state or None)
+    params, bn_state = trainer.evaluation_params()
+    params = fold_batchnorm(params, bn_state or None)
     return params if pre is None else pre.fold(params)
 
 
@@ -177,6 +189,10 @@ PRESETS: dict[str, dict] = {
              "augment": ("flip", "crop"), "crop_padding": 2, "sampling": "epoch", "batch_size": 256,
              "num_iters": 36 * (49000 // 256)},  # 36 epochs
 }
+# one hidden layer, no augmentation: the measured two-layer recipe of docs/deep.md (59.3% val,
+# 110.6 s on the quiet 2-core machine), 15 epochs of batches of 200; not yet tuned for issue 14's >= 60%
+PRESETS["two-layer"] = {**PRESETS["best"], "hidden": (1000,), "augment": (), "dropout": 0.5, "weight_decay": 0.1,
+                        "batch_size": 200, "num_iters": 15 * (49000 // 200)}
 
 
 def preset_config(name: str, **overrides) -> RunConfig:
@@ -268,6 +284,9 @@ def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, inte
     if data is None:
         data = load_data(cfg, quiet=quiet)
     dtype = DTYPES[cfg.dtype]
+    if data.image_shape is None and (cfg.tta != "none" or cfg.cutmix):
+        what = "tta" if cfg.tta != "none" else "cutmix"
+        raise ConfigError(f"{what} needs images; the rows of {data.name} are not images")
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
     check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
@@ -441,6 +460,7 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
     from autonet.plots import plot_training
 
     params = export_params(trainer, pre)
+    tta = {"tta": cfg.tta, "image_shape": input_shape(data)}
     summary = {
         "dataset": data.name,
         "backend": cfg.backend,
@@ -448,9 +468,9 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
         "iterations": trainer.iteration,
         "epochs": trainer.iteration / trainer.iterations_per_epoch,
         "final_loss": trainer.history["loss"][-1] if trainer.history["loss"] else None,
-        "train_acc": accuracy(params, data.X_train, data.y_train),
-        "val_acc": accuracy(params, data.X_val, data.y_val),
-        "test_acc": accuracy(params, data.X_test, data.y_test) if data.X_test is not None else None,
+        "train_acc": accuracy(params, data.X_train, data.y_train, **tta),
+        "val_acc": accuracy(params, data.X_val, data.y_val, **tta),
+        "test_acc": accuracy(params, data.X_test, data.y_test, **tta) if data.X_test is not None else None,
         "num_train": int(len(data.y_train)),
         "num_val": int(len(data.y_val)),
         "train_seconds": round(trainer.train_seconds, 3),
@@ -460,7 +480,7 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
     save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
-                                        image_shape=data.image_shape, dataset=data.name))
+                                        image_shape=data.image_shape, dataset=data.name, tta=cfg.tta))
     plot_training(trainer.history, out / "plots" / "training.png",
                   title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
     atomic_write_json(out / SUMMARY_NAME, summary)

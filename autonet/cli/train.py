@@ -30,7 +30,7 @@ from autonet.run import CHECKPOINT_EVERY, DTYPES, PRESETS, SUMMARY_NAME, RunConf
 from autonet.preprocess import PREPROCESS
 from autonet.schedules import SCHEDULES
 from autonet.interrupts import InterruptGuard, Interrupted
-from autonet.net import INITS
+from autonet.net import INITS, TTA_MODES
 from autonet.optim import UPDATE_RULES
 from autonet.train import SAMPLING
 
@@ -46,6 +46,17 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _beta_alpha(text: str) -> float:
+    """A Beta parameter alpha in [0, 100] (0: off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 100], got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 100], got {text!r}")
     return value
 
 
@@ -66,8 +77,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     d, S = _D, argparse.SUPPRESS
     p.add_argument("--preset", choices=sorted(PRESETS), default=S,
                    help="the recipe the other flags modify: 'seed' (the seed's two-layer net, the defaults "
-                        "below) or 'best' (the best fully-connected recipe, docs/deep.md; about an hour "
-                        "on 2 cores) (default: seed)")
+                        "below), 'best' (the best fully-connected recipe, docs/deep.md; about an hour "
+                        "on 2 cores) or 'two-layer' (one hidden layer, no augmentation; about 2 minutes) "
+                        "(default: seed)")
     p.add_argument("--dataset", default=S, metavar="NAME_OR_FILE", help=f"{DATASET_HELP} (seed: {d.dataset})")
     p.add_argument("--backend", choices=available_backends(), default=S,
                    help=f"where gradients come from (seed: {d.backend})")
@@ -118,6 +130,19 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crop-padding", type=nonnegative_int, default=S, help=f"(seed: {d.crop_padding})")
     g.add_argument("--bn-momentum", type=_fraction, default=S,
                    help=f"running-statistics momentum of batch norm (seed: {d.bn_momentum})")
+    a = p.add_argument_group("accuracy options (docs/deep.md; off by default, not yet measured)")
+    a.add_argument("--mixup", type=_beta_alpha, default=S,
+                   help=f"mixup: blend every training batch with a permutation of itself, weight ~ "
+                        f"Beta(alpha, alpha), against the blended targets; alpha, 0: off (seed: {d.mixup})")
+    a.add_argument("--cutmix", type=_beta_alpha, default=S,
+                   help=f"cutmix: paste a random box of a partner image, targets weighted by area; alpha of "
+                        f"Beta(alpha, alpha), 0: off; with --mixup too, each batch picks one (seed: {d.cutmix})")
+    a.add_argument("--ema-decay", type=_fraction, default=S,
+                   help=f"evaluate and save an exponential moving average of the weights with this decay, "
+                        f"e.g. 0.999; 0: off (seed: {d.ema_decay})")
+    a.add_argument("--tta", choices=TTA_MODES, default=S,
+                   help=f"test-time augmentation: flip scores each image as the mean with its mirror image, "
+                        f"in validation, the summary and the saved model (seed: {d.tta})")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
