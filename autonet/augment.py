@@ -77,21 +77,6 @@ def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = False, c
     return out.reshape(n, H * W * C)
 
 
-def parse_augment(spec) -> tuple[str, ...]:
-    """``"flip,crop"`` or a sequence of names -> a tuple of names from :data:`AUGMENTATIONS`.
-
-    ``""``, ``"none"`` and ``()`` mean no augmentation.
-    """
-    names = spec.split(",") if isinstance(spec, str) else spec
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"augment must be names like 'flip,crop', got {spec!r}")
-    names = tuple(n.strip() for n in names if n.strip() and n.strip() != "none")
-    bad = [n for n in names if n not in AUGMENTATIONS]
-    if bad:
-        raise ConfigError(f"augment must be a comma-separated subset of {', '.join(AUGMENTATIONS)}, got {bad[0]!r}")
-    return names
-
-
 def mix_batch(X: np.ndarray, y: np.ndarray, rng: np.random.Generator, mixup: float = 0.0, cutmix: float = 0.0,
               image_shape: Sequence[int] = IMAGE_SHAPE) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
     """Blend every row of a batch with another row of it: mixup or cutmix, and the mixed targets.

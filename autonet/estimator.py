@@ -11,9 +11,9 @@ sklearn is imported only by ``__sklearn_tags__``, which only sklearn calls.
 Training is :class:`autonet.train.Trainer` with the backend named by
 ``backend`` (``"manual"``: hand-derived gradients; ``"autograd"``: the
 derivative of the forward loss), so in float64 with the same ``random_state``
-both backends give the same model. Every training option of the run schema
-(:class:`autonet.run.RunConfig` / :class:`autonet.train.TrainConfig`)
-is a constructor parameter with the same name and default
+both backends give the same model. Every training option of the one schema
+(:class:`autonet.config.Config`) is a constructor parameter with the same
+name and default
 (``tests/test_estimator.py`` asserts they match), except:
 
 - ``hidden_layer_sizes`` is the schema's ``hidden``, ``random_state`` its ``seed``;
@@ -41,14 +41,13 @@ from __future__ import annotations
 import inspect
 import sys
 import warnings
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
 from autonet.backends import get_backend
 from autonet.errors import AutonetError, ConfigError, DataError
-from autonet.run import DTYPES, RunConfig
+from autonet.config import DTYPES, Config, names
 from autonet.net import init_params, init_rng, scores
 from autonet.preprocess import Preprocessor, fit_preprocess
 from autonet.train import Trainer
@@ -205,28 +204,21 @@ class MLPClassifier:
 
     # ----- configuration -----
 
-    def _run_config(self) -> RunConfig:
-        """The schema object these parameters describe, validated (ConfigError names the bad value)."""
-        schema = {f.name for f in fields(RunConfig)}
+    def _config(self, seed: int) -> Config:
+        """The schema object these parameters describe (with ``seed``), validated once (ConfigError naming it)."""
+        schema = set(names())
         values = {k: v for k, v in self.get_params().items() if k in schema}
-        hidden = self.hidden_layer_sizes
-        values["hidden"] = (hidden,) if isinstance(hidden, (int, np.integer)) else hidden
-        values["seed"] = 0  # the real seed comes from random_state, see _seed()
+        values["hidden"] = self.hidden_layer_sizes
+        values["seed"] = seed
         try:
-            cfg = RunConfig(**values).validate()
+            cfg = Config(**values)
             for name, on in (("cutmix", cfg.cutmix), ("tta", cfg.tta != "none")):
                 if on:
                     raise ConfigError(f"{name} needs image rows; {type(self).__name__} takes feature vectors "
                                       f"(got {name}={getattr(cfg, name)!r})")
             return cfg
-        except (TypeError, ValueError) as e:
-            if isinstance(e, ConfigError):
-                raise
+        except TypeError as e:
             raise ConfigError(f"invalid parameter: {e}") from None
-
-    def _train_config(self, cfg: RunConfig, seed: int):
-        return cfg.train_config(seed=seed, train_acc_samples=self.train_acc_samples,
-                                print_every=self.print_every, progress=self.progress)
 
     def _check_early_stopping(self) -> None:
         if not isinstance(self.early_stopping, (bool, np.bool_)):
@@ -259,7 +251,8 @@ class MLPClassifier:
         Labels may be any sortable values (ints, strings, ...); they are
         mapped to ``0..C-1`` through :attr:`classes_`.
         """
-        cfg = self._run_config()
+        seed = self._seed()
+        cfg = self._config(seed)
         self._check_early_stopping()
         dtype = DTYPES[cfg.dtype]
         X, names = _check_X(X, dtype)
@@ -267,7 +260,6 @@ class MLPClassifier:
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise DataError(f"y has only one class ({classes[0]!r}); a classifier needs at least 2 classes")
-        seed = self._seed()
         X_val = y_val = None
         if self.early_stopping:
             train, val = _stratified_split(y_idx, self.validation_fraction, np.random.default_rng([seed, 2]))
@@ -281,8 +273,7 @@ class MLPClassifier:
         params = init_params([X.shape[1], *cfg.hidden, len(classes)], std=cfg.std, init=cfg.init,
                              rng=init_rng(seed), dtype=dtype, batchnorm=cfg.batchnorm)
         callbacks = [self._early_stopping_callback()] if self.early_stopping else []
-        trainer = Trainer(get_backend(cfg.backend), params, X, y_idx, X_val, y_val,
-                          self._train_config(cfg, seed), callbacks=callbacks)
+        trainer = Trainer(get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=callbacks)
         try:
             trainer.fit()
         except _EarlyStop:
@@ -302,9 +293,10 @@ class MLPClassifier:
         (``num_iters`` is only the horizon of the ``"cosine"`` schedule).
         ``early_stopping`` does not apply.
         """
-        cfg = self._run_config()
-        dtype = DTYPES[cfg.dtype]
         first = not hasattr(self, "params_")
+        seed = self._seed() if first else self._seed_used
+        cfg = self._config(seed)
+        dtype = DTYPES[cfg.dtype]
         if first:
             if classes is None:
                 raise DataError("classes must be given on the first call to partial_fit")
@@ -323,7 +315,6 @@ class MLPClassifier:
             raise DataError(f"y holds labels not in classes: {unseen[:5].tolist()!r}")
         y_idx = np.searchsorted(known, y)
         if first:
-            seed = self._seed()
             self._reset()
             self._set_input_info(X, names)
             self.classes_ = known
@@ -332,9 +323,8 @@ class MLPClassifier:
                                  std=cfg.std, init=cfg.init, rng=init_rng(seed), dtype=dtype,
                                  batchnorm=cfg.batchnorm)
         else:
-            seed, params = self._seed_used, self.params_
-        trainer = Trainer(get_backend(cfg.backend), params, self._transform(X), y_idx,
-                          config=self._train_config(cfg, seed))
+            params = self.params_
+        trainer = Trainer(get_backend(cfg.backend), params, self._transform(X), y_idx, config=cfg)
         if not first:
             trained = {} if "params" in self._trainer_state else {"params": self.params_, "bn_state": self.bn_state_}
             trainer.load_state_dict(dict(self._trainer_state, **trained, history=self.history_,
@@ -356,7 +346,7 @@ class MLPClassifier:
         if names is not None:
             self.feature_names_in_ = names
 
-    def _fit_preprocessing(self, X: np.ndarray, cfg: RunConfig) -> None:
+    def _fit_preprocessing(self, X: np.ndarray, cfg: Config) -> None:
         self.mean_ = X.mean(axis=0, dtype=np.float64)
         Xc = X - self.mean_.astype(X.dtype)
         self.preprocessor_ = fit_preprocess(Xc, cfg.preprocess, whiten_eps=cfg.whiten_eps,

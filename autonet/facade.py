@@ -11,7 +11,8 @@ import numpy as np
 from autonet.backends import get_backend
 from autonet.errors import ConfigError
 from autonet.net import check_inputs, init_params, init_rng, predict, scores
-from autonet.train import BatchSampler, TrainConfig, Trainer
+from autonet.config import Config
+from autonet.train import BatchSampler, Trainer
 
 REG_CONVENTIONS = {"half": 1.0, "full": 2.0}
 """L2 term for ``reg``: "half" is ``0.5 * reg * sum ||W||^2`` (the seed's and the
@@ -114,8 +115,8 @@ class TwoLayerNet:
         dict with ``loss_history`` (per iteration), ``train_acc_history`` and
         ``val_acc_history`` (per epoch).
         """
-        cfg = TrainConfig(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay, reg=reg,
-                          num_iters=num_iters, batch_size=batch_size, sampling=sampling,
+        cfg = Config(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay, reg=reg,
+                     num_iters=num_iters, batch_size=batch_size, sampling=sampling,
                           seed=self.seed, print_every=100 if verbose else 0, progress=False)
         loss_options = {} if backend is None else {"backend": backend}
 

@@ -3,10 +3,10 @@
 A rule of :mod:`autonet.optim` is a handful of whole-array numpy expressions
 (Adam: about a dozen), and each one streams the parameter, its gradient and
 its state through memory once and allocates a full-size temporary. For the
-9 M parameters of ``--preset best`` that is most of a step. :class:`FusedUpdate`
+9 M parameters of ``--preset best`` that was a third of a step. :class:`FusedUpdate`
 runs *the same float operations in the same order* -- so the result is equal
 bit for bit, which ``tests/test_fused_update.py`` checks for every rule -- but
-over blocks of :data:`BLOCK_BYTES`, with every temporary in one of two
+over blocks of :data:`BLOCK_BYTES`, with every temporary in one of a few
 preallocated block buffers: a block of ``w``, ``dw`` and the state is read
 from memory once and stays in cache while all the passes run over it.
 
@@ -25,13 +25,14 @@ thread updates a block does not change a single bit of it.
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from autonet.optim import DEFAULTS, UPDATE_RULES, _state
 
-BLOCK_BYTES = 1 << 18  # 256 KiB of each array per block: w, dw, state and two buffers fit in a 2 MiB L2
+BLOCK_BYTES = 1 << 18  # 256 KiB of each array per block: w, dw, state and three buffers fit in a 2 MiB L2
 
 
 class FusedUpdate:
@@ -51,7 +52,17 @@ class FusedUpdate:
         self._block = getattr(self, f"_{name}_block")
         self.threads = threads
         self._pool: ThreadPoolExecutor | None = None
-        self._buffers: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._pool_pid = 0
+        self._buffers: dict[tuple, tuple[np.ndarray, ...]] = {}
+
+    def __getstate__(self) -> dict:
+        """Picklable (a trainer may be): without the thread pool and the scratch buffers."""
+        return {**self.__dict__, "_pool": None, "_buffers": {}, "_prepare": None, "_block": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._prepare = getattr(self, f"_{self.name}")
+        self._block = getattr(self, f"_{self.name}_block")
 
     @classmethod
     def supports(cls, name: str) -> bool:
@@ -62,8 +73,9 @@ class FusedUpdate:
         """Update every ``params[k]`` in place from ``grads[k]`` and ``configs[k]`` (as the rule would).
 
         ``l2``: optional ``{key: reg}``; the rule then gets ``dw + reg * w``
-        (computed block by block, into ``dw``), the gradient of
-        ``0.5 * reg * ||w||^2`` added where the update reads it anyway.
+        (computed block by block into a scratch buffer; ``grads`` are never
+        modified), the gradient of ``0.5 * reg * ||w||^2`` added where the
+        update reads it anyway.
         """
         jobs = []
         for key, w in params.items():
@@ -81,8 +93,9 @@ class FusedUpdate:
         if threads < 2 or len(blocks) < 2:
             self._run(blocks, 0)
             return
-        if self._pool is None:
+        if self._pool is None or self._pool_pid != os.getpid():  # a forked child has none of the threads
             self._pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="autonet-update")
+            self._pool_pid = os.getpid()
         share = -(-len(blocks) // threads)
         futures = [self._pool.submit(self._run, blocks[k * share:(k + 1) * share], k) for k in range(1, threads)]
         self._run(blocks[:share], 0)
@@ -98,15 +111,16 @@ class FusedUpdate:
         return self.threads
 
     def _run(self, blocks: list, worker: int) -> None:
-        """Apply the rule to ``blocks`` with worker ``worker``'s two scratch buffers."""
+        """Apply the rule to ``blocks`` with worker ``worker``'s three scratch buffers."""
         for (w, dw, *states), scalars, reg in blocks:
             key = (worker, w.dtype)
             if key not in self._buffers:
-                self._buffers[key] = (np.empty(_block_size(w.dtype), w.dtype), np.empty(_block_size(w.dtype), w.dtype))
-            t1, t2 = (b[: w.size] for b in self._buffers[key])
-            if reg:
-                np.multiply(reg, w, out=t1)  # dw += reg * w (as manual.network adds it)
-                np.add(dw, t1, out=dw)
+                self._buffers[key] = tuple(np.empty(_block_size(w.dtype), w.dtype) for _ in range(3))
+            t1, t2, g = (b[: w.size] for b in self._buffers[key])
+            if reg:  # g = dw + reg * w, as manual.network adds it; dw itself is only read (never written back)
+                np.multiply(reg, w, out=g)
+                np.add(dw, g, out=g)
+                dw = g
             self._block(w, dw, *states, t1, t2, *scalars)
 
     # ----- the rules, operation for operation as in autonet.optim -----

@@ -2,7 +2,7 @@
 
 A run directory holds::
 
-    config.json    the RunConfig (every flag's value)
+    config.json    the autonet.config.Config (every recorded option)
     history.json   loss per iteration; train/val accuracy and lr per epoch
     history.csv    the per-epoch part, one row per epoch
     summary.json   backend, val_acc, test_acc (or null), train_seconds, ...
@@ -23,128 +23,34 @@ import os
 import platform
 import time
 import zlib
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from autonet.backends import get_backend
+from autonet.config import DTYPES, PRESETS, Config, identity, preset
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.errors import ConfigError, DivergenceError, WriteError
 from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file
 from autonet.storage.lock import LOCK_NAME, RunLock
 from autonet.storage.models import Model, save_model
-from autonet.net import INITS, accuracy, fold_batchnorm, init_params, init_rng
-from autonet.augment import parse_augment
-from autonet.preprocess import PREPROCESS, Preprocessor, fit_preprocess
+from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
+from autonet.preprocess import Preprocessor, fit_preprocess
 from autonet.interrupts import InterruptGuard, Interrupted
-from autonet.train import TrainConfig, Trainer
+from autonet.train import Trainer, epoch_mean_losses
 
-DTYPES = {"float32": np.float32, "float64": np.float64}
 SUMMARY_NAME = "summary.json"
 CHECKPOINT_EVERY = 100  # default checkpoint period of autonet train and of every sweep trial, in iterations
 # What a run writes into its directory; ``overwrite=True`` removes exactly these.
 RUN_FILES = ("config.json", "history.json", "history.csv", SUMMARY_NAME, "model.npz", CHECKPOINT_NAME,
              "plots/training.png", "diverged.json")
 
+__all__ = ["CHECKPOINT_EVERY", "DTYPES", "PRESETS", "RUN_FILES", "SUMMARY_NAME", "Config", "checkpoint_meta",
+           "export_params", "finish", "history_csv", "load_data", "machine_info", "open_run_dir",
+           "preprocess_data", "preset", "read_json", "run"]
 
-@dataclass
-class RunConfig:
-    """Everything one run needs; defaults reproduce the seed's best sweep entry."""
-
-    backend: str = "manual"  # gradient backend: manual | autograd
-    hidden: tuple = (300,)  # hidden layer sizes; (300,) is the seed's two-layer net
-    init: str = "std"  # weight init: std (the seed's N(0, std^2)) | he | xavier
-    std: float = 1e-4  # weight std for init="std"
-    dtype: str = "float32"  # float32 for speed; float64 for exact comparisons
-    dataset: str = "cifar10"  # cifar10 | mnist | fashion-mnist | the path of an .npz file (autonet.data.npz)
-    num_val: int = 1000  # validation = the last num_val training images
-    num_train: int | None = None  # use only the first num_train training images (None: all)
-    data_dir: str | None = None  # where named datasets are (else $AUTONET_DATA, else the cache)
-    # TrainConfig fields, flat so that a config is one JSON object / one row of a sweep
-    learning_rate: float = 1.6e-3
-    learning_rate_decay: float = 0.90
-    reg: float = 1e-2
-    num_iters: int = 1600
-    batch_size: int = 400
-    sampling: str = "replacement"
-    update: str = "sgd"
-    seed: int | None = 0
-    # deep-net options (docs/deep.md); the defaults leave the seed's recipe unchanged
-    batchnorm: bool = False  # batch norm after every hidden affine layer
-    preprocess: str = "mean"  # mean (the seed's) | standardize | pca | zca, fitted on the training split
-    whiten_eps: float = 10.0  # pca/zca: eps added to the eigenvalues, relative to their mean (docs/deep.md)
-    pca_components: int = 256  # pca: dimensions kept
-    schedule: str = "decay"
-    step_epochs: int = 10
-    warmup: float = 0.0
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    dropout: float = 0.0
-    label_smoothing: float = 0.0
-    bn_momentum: float = 0.9
-    augment: tuple = ()
-    crop_padding: int = 4
-    # accuracy options (docs/deep.md, "Accuracy options"); off by default, not yet measured
-    mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) (0: off)
-    cutmix: float = 0.0  # alpha of cutmix's Beta(alpha, alpha) (0: off)
-    ema_decay: float = 0.0  # evaluate and save a moving average of the weights (0: off)
-    tta: str = "none"  # none | flip: score each image as the mean with its mirror (saved in the model)
-
-    def validate(self) -> "RunConfig":
-        get_backend(self.backend)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        if any(h <= 0 for h in self.hidden):
-            raise ConfigError(f"hidden sizes must be positive integers, got {list(self.hidden)}")
-        if self.init not in INITS:
-            raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if not (isinstance(self.dataset, str) and self.dataset):
-            raise ConfigError(f"dataset must be a name or an .npz path, got {self.dataset!r}")
-        if self.num_val < 1:
-            raise ConfigError(f"num_val must be >= 1, got {self.num_val}")
-        if self.num_train is not None and self.num_train < 1:
-            raise ConfigError(f"num_train must be >= 1, got {self.num_train}")
-        if self.preprocess not in PREPROCESS:
-            raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESS)}, got {self.preprocess!r}")
-        if not (isinstance(self.whiten_eps, (int, float)) and self.whiten_eps > 0):
-            raise ConfigError(f"whiten_eps must be > 0, got {self.whiten_eps!r}")
-        # the upper bound, the data's width, is checked when PCA is fitted
-        if not (isinstance(self.pca_components, int) and self.pca_components >= 1):
-            raise ConfigError(f"pca_components must be an integer >= 1, got {self.pca_components!r}")
-        self.augment = parse_augment(self.augment)
-        if self.preprocess == "pca" and self.augment:
-            raise ConfigError("augment needs image rows; PCA-reduced rows cannot be flipped or cropped "
-                              "(use preprocess zca or standardize)")
-        for name, on in (("cutmix", self.cutmix), ("tta", self.tta != "none")):
-            if self.preprocess == "pca" and on:
-                raise ConfigError(f"{name} needs image rows; PCA-reduced rows are not images "
-                                  "(use preprocess zca or standardize)")
-        self.batchnorm = bool(self.batchnorm)
-        self.train_config()
-        return self
-
-    def train_config(self, **overrides) -> TrainConfig:
-        return TrainConfig.from_dict({**asdict(self), **overrides}).validate()
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        d["augment"] = list(self.augment)
-        return d
-
-
-def preprocess_data(cfg: RunConfig, data):
+def preprocess_data(cfg: Config, data):
     """Fit ``cfg.preprocess`` on the training split; returns it and a transformed copy of ``data``."""
     from dataclasses import replace
 
@@ -176,33 +82,7 @@ def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
     return params if pre is None else pre.fold(params)
 
 
-# ----- presets: named recipes; single fields can still be overridden -----
-
-PRESETS: dict[str, dict] = {
-    # the seed's two-layer net: 3072-300-10, std 1e-4, SGD lr 1.6e-3 x0.90 per epoch, reg 1e-2,
-    # 1600 iterations of batch 400 (13 epochs); the RunConfig defaults
-    "seed": {},
-    # the best fully-connected recipe found (docs/deep.md): about an hour on 2 cores
-    "best": {"hidden": (2048, 1024, 512), "init": "he", "batchnorm": True, "preprocess": "zca", "whiten_eps": 10.0,
-             "update": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05, "reg": 0.0,
-             "schedule": "cosine", "warmup": 1.0, "dropout": 0.2, "label_smoothing": 0.1,
-             "augment": ("flip", "crop"), "crop_padding": 2, "sampling": "epoch", "batch_size": 256,
-             "num_iters": 36 * (49000 // 256)},  # 36 epochs
-}
-# one hidden layer, no augmentation: the measured two-layer recipe of docs/deep.md (59.3% val,
-# 110.6 s on the quiet 2-core machine), 15 epochs of batches of 200; not yet tuned for issue 14's >= 60%
-PRESETS["two-layer"] = {**PRESETS["best"], "hidden": (1000,), "augment": (), "dropout": 0.5, "weight_decay": 0.1,
-                        "batch_size": 200, "num_iters": 15 * (49000 // 200)}
-
-
-def preset_config(name: str, **overrides) -> RunConfig:
-    """The :data:`PRESETS` entry ``name`` with ``overrides`` laid over it (not validated)."""
-    if name not in PRESETS:
-        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
-    return RunConfig.from_dict({**PRESETS[name], **overrides})
-
-
-def load_data(cfg: RunConfig, quiet: bool = False):
+def load_data(cfg: Config, quiet: bool = False):
     """Load ``cfg.dataset`` as ``cfg`` asks (split sizes, dtype, location)."""
     from autonet.data import load_dataset
 
@@ -216,17 +96,18 @@ def machine_info() -> dict:
             "python": platform.python_version(), "numpy": np.__version__}
 
 
-def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = False,
+def run(cfg: Config, out_dir: str | os.PathLike, data=None, quiet: bool = False,
         callbacks: Sequence = (), checkpoint_every: int | None = None, resume: bool = False,
         interrupts: InterruptGuard | None = None, overwrite: bool = False) -> dict:
     """Train one network as ``cfg`` says and write its run directory.
 
     Parameters
     ----------
-    cfg : the run's configuration (validated here)
-    out_dir : run directory (created)
+    cfg : the run's configuration (a Config is valid by construction)
+    out_dir : run directory (created once the data has loaded, so a run that
+        cannot start leaves no directory behind)
     data : an already loaded :class:`autonet.data.CIFAR10` (else loaded from ``cfg``)
-    quiet : no progress bar
+    quiet : no progress report and no loader chatter
     callbacks : passed to the :class:`Trainer`
     checkpoint_every : write ``out_dir/checkpoint.npz`` every this many iterations
         and at the end (0: only at the end and on interrupt; None: never)
@@ -255,17 +136,35 @@ def run(cfg: RunConfig, out_dir: str | os.PathLike, data=None, quiet: bool = Fal
         A file could not be written (disk full, read-only); the message says
         where the last good checkpoint is and how to resume.
     """
-    cfg.validate()
     out = Path(out_dir)
+    if resume and (out / SUMMARY_NAME).is_file():  # finished: nothing to load
+        with open_run_dir(out, resume=True):
+            if (out / SUMMARY_NAME).is_file():
+                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+    if not resume:
+        _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
+    # Every input is read and checked (data, preprocessing, memory, initial weights) before the
+    # directory is created, so a run that cannot start leaves no run directory behind.
+    if data is None:
+        data = load_data(cfg, quiet=quiet)
+    if data.image_shape is None and (cfg.tta != "none" or cfg.cutmix):
+        what = "tta" if cfg.tta != "none" else "cutmix"
+        raise ConfigError(f"{what} needs images; the rows of {data.name} are not images")
+    pre, train = preprocess_data(cfg, data)  # fitted on the training split only
+    sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
+    check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
+    params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype],
+                         batchnorm=cfg.batchnorm)
     created = not out.exists()
     with open_run_dir(out, resume=resume, overwrite=overwrite):
         if resume and (out / SUMMARY_NAME).is_file():
             return {**read_json(out / SUMMARY_NAME), "already_finished": True}
         try:
-            return _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts)
+            return _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume,
+                               interrupts)
         except BaseException:
             if created:
-                _remove_if_unused(out)  # refused before training: leave no run directory behind
+                _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
             raise
 
 
@@ -279,25 +178,14 @@ def _remove_if_unused(out: Path) -> None:
         pass
 
 
-def _run_locked(cfg, out, data, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
-    """Everything is checked (data, memory, config against the checkpoint) before config.json is written."""
-    if data is None:
-        data = load_data(cfg, quiet=quiet)
-    dtype = DTYPES[cfg.dtype]
-    if data.image_shape is None and (cfg.tta != "none" or cfg.cutmix):
-        what = "tta" if cfg.tta != "none" else "cutmix"
-        raise ConfigError(f"{what} needs images; the rows of {data.name} are not images")
-    pre, train = preprocess_data(cfg, data)  # fitted on the training split only
-    sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
-    check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
-    params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=dtype,
-                         batchnorm=cfg.batchnorm)
+def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume,
+                interrupts) -> dict:
     ckpt = None
     if checkpoint_every is not None or resume:
         ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
     extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
     trainer = Trainer(get_backend(cfg.backend), params, train.X_train, train.y_train, train.X_val, train.y_val,
-                      cfg.train_config(progress=not quiet), callbacks=[*callbacks, *extra],
+                      cfg, callbacks=[*callbacks, *extra], progress=cfg.progress and not quiet,
                       image_shape=input_shape(data))
     if resume:
         ckpt.remove_stale_temporaries()
@@ -399,7 +287,7 @@ def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> Wr
     return err
 
 
-def check_memory(cfg: RunConfig, sizes: list[int], n_train: int, checkpoint: bool = True) -> None:
+def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool = True) -> None:
     """Refuse, before allocating, a run whose parameters, optimizer state and batch would not fit."""
     from autonet.augment import check_crop_padding
     from autonet.memory import check_fits, training_bytes
@@ -414,9 +302,9 @@ def check_memory(cfg: RunConfig, sizes: list[int], n_train: int, checkpoint: boo
                hint=hint)
 
 
-def checkpoint_meta(cfg: RunConfig, data) -> dict:
+def checkpoint_meta(cfg: Config, data) -> dict:
     """What a checkpoint must match to be resumed: the config (bar data_dir) and the data."""
-    config = {k: v for k, v in cfg.to_dict().items() if k != "data_dir"}
+    config = identity(cfg.to_dict())  # a checkpoint of an earlier version (fewer options) still resumes
     sample = data.X_train[:: max(1, len(data.X_train) // 64)]
     fingerprint = {"n_train": int(len(data.y_train)), "n_val": int(len(data.y_val)),
                    "dim": int(data.X_train.shape[1]), "classes": len(data.class_names),
@@ -451,7 +339,7 @@ def _fit(trainer: Trainer, ckpt: Checkpointer | None, interrupts: InterruptGuard
         raise DivergenceError(f"{e}; {where}", iteration=e.iteration, name=e.name) from None
 
 
-def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor | None = None) -> dict:
+def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | None = None) -> dict:
     """Evaluate a finished trainer and write history, model, summary and plots.
 
     ``data`` holds the loader's rows; the model evaluated and saved is
@@ -460,7 +348,7 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
     from autonet.plots import plot_training
 
     params = export_params(trainer, pre)
-    tta = {"tta": cfg.tta, "image_shape": input_shape(data)}
+    evaluation = {"activation": cfg.activation, "tta": cfg.tta, "image_shape": input_shape(data)}
     summary = {
         "dataset": data.name,
         "backend": cfg.backend,
@@ -468,9 +356,10 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
         "iterations": trainer.iteration,
         "epochs": trainer.iteration / trainer.iterations_per_epoch,
         "final_loss": trainer.history["loss"][-1] if trainer.history["loss"] else None,
-        "train_acc": accuracy(params, data.X_train, data.y_train, **tta),
-        "val_acc": accuracy(params, data.X_val, data.y_val, **tta),
-        "test_acc": accuracy(params, data.X_test, data.y_test, **tta) if data.X_test is not None else None,
+        "train_acc": accuracy(params, data.X_train, data.y_train, **evaluation),
+        "val_acc": accuracy(params, data.X_val, data.y_val, **evaluation),
+        "test_acc": (accuracy(params, data.X_test, data.y_test, **evaluation)
+                     if data.X_test is not None else None),
         "num_train": int(len(data.y_train)),
         "num_val": int(len(data.y_val)),
         "train_seconds": round(trainer.train_seconds, 3),
@@ -480,7 +369,8 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
     save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
-                                        image_shape=data.image_shape, dataset=data.name, tta=cfg.tta))
+                                        image_shape=data.image_shape, dataset=data.name,
+                                        activation=cfg.activation, tta=cfg.tta))
     plot_training(trainer.history, out / "plots" / "training.png",
                   title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
     atomic_write_json(out / SUMMARY_NAME, summary)
@@ -488,13 +378,13 @@ def finish(cfg: RunConfig, trainer: Trainer, data, out: Path, pre: Preprocessor 
 
 
 def history_csv(history: dict) -> str:
-    """Per-epoch rows: epoch, iteration, learning_rate, train_acc, val_acc."""
+    """Per-epoch rows: epoch, iteration, learning_rate, loss (the epoch's mean minibatch loss), train_acc, val_acc."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["epoch", "iteration", "learning_rate", "train_acc", "val_acc"])
-    for e, it in enumerate(history["epoch_iteration"]):
+    w.writerow(["epoch", "iteration", "learning_rate", "loss", "train_acc", "val_acc"])
+    for e, (it, loss) in enumerate(zip(history["epoch_iteration"], epoch_mean_losses(history))):
         val = history["val_acc"][e] if e < len(history["val_acc"]) else ""
-        w.writerow([e + 1, it, history["learning_rate"][e], history["train_acc"][e], val])
+        w.writerow([e + 1, it, history["learning_rate"][e], loss, history["train_acc"][e], val])
     return buf.getvalue()
 
 

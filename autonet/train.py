@@ -43,130 +43,23 @@ Options for accuracy (docs/deep.md, "Accuracy options"), each off by default:
 
 from __future__ import annotations
 
-import sys
 import time
-from dataclasses import asdict, dataclass, fields
 from typing import Callable, Iterable
 
 import numpy as np
 
-from autonet.errors import ConfigError, DataError, DivergenceError
-from autonet.net import accuracy, check_inputs
-from autonet.augment import augment_batch, check_crop_padding, mix_batch, parse_augment
+from autonet.augment import augment_batch, check_crop_padding, mix_batch
+from autonet.config import SAMPLING, Config
 from autonet.data.cifar10_format import IMAGE_SHAPE
-from autonet.net import ACTIVATIONS, TTA_MODES, has_batchnorm, init_bn_state
+from autonet.errors import ConfigError, DataError, DivergenceError
 from autonet.fused_update import FusedUpdate
+from autonet.net import accuracy, check_inputs, has_batchnorm, init_bn_state
+from autonet.optim import get_update_rule
+from autonet.schedules import learning_rate_at
 from autonet.workspace import ManualWorkspace
-from autonet.optim import UPDATE_RULES, get_update_rule
-from autonet.schedules import SCHEDULES, learning_rate_at
 
-SAMPLING = ("replacement", "epoch")
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters of one training run; defaults are the seed's best sweep entry."""
-
-    learning_rate: float = 1.6e-3  # initial step size
-    learning_rate_decay: float = 0.90  # lr *= this after every epoch (1.0 turns decay off)
-    reg: float = 1e-2  # L2 strength of 0.5 * reg * sum ||W||^2
-    num_iters: int = 1600  # minibatch steps in all
-    batch_size: int = 400  # rows per minibatch
-    sampling: str = "replacement"  # "replacement" (seed: i.i.d. rows) or "epoch" (shuffle, no repeats)
-    update: str = "sgd"  # update rule, see autonet.optim
-    schedule: str = "decay"  # lr schedule, see autonet.schedules: decay (the seed's) | step | cosine | constant
-    step_epochs: int = 10  # "step": epochs between drops by learning_rate_decay
-    warmup: float = 0.0  # linear learning-rate warm-up over this many epochs (0: none)
-    momentum: float = 0.9  # mu of update "momentum" / "nesterov"
-    weight_decay: float = 0.0  # decoupled weight decay of the W's, update "adamw" (use instead of reg)
-    activation: str = "relu"  # hidden nonlinearity: relu | leaky_relu | tanh
-    dropout: float = 0.0  # probability of zeroing a hidden unit during training (inverted dropout)
-    label_smoothing: float = 0.0  # eps: targets (1 - eps) * one_hot + eps / C
-    bn_momentum: float = 0.9  # batch norm running stat <- bn_momentum * stat + (1 - bn_momentum) * batch stat
-    augment: tuple = ()  # "flip" and/or "crop": random mirror / shift of each training image
-    crop_padding: int = 4  # "crop": largest shift in pixels
-    mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) blending weight (0: off)
-    cutmix: float = 0.0  # alpha of cutmix's Beta(alpha, alpha) (0: off); both on: each batch picks one
-    ema_decay: float = 0.0  # evaluate an exponential moving average of the weights with this decay (0: off)
-    tta: str = "none"  # test-time augmentation of evaluation: none | flip (mean with the mirror image)
-    seed: int | None = 0  # minibatch sampling seed; None draws fresh entropy
-    train_acc_samples: int = 1000  # training rows scored for the per-epoch train accuracy
-    print_every: int = 0  # print the loss every this many iterations (0: never)
-    progress: bool = True  # tqdm bar (shown only when stderr is a terminal)
-
-    def validate(self) -> "TrainConfig":
-        """Raise :class:`ConfigError` naming the first invalid value."""
-        positive = {"learning_rate": self.learning_rate, "num_iters": self.num_iters,
-                    "batch_size": self.batch_size}
-        for name, value in positive.items():
-            if not (_is_real(value) and np.isfinite(value) and value > 0):
-                raise ConfigError(f"{name} must be > 0, got {value!r}")
-        for name in ("num_iters", "batch_size"):
-            if int(getattr(self, name)) != getattr(self, name):
-                raise ConfigError(f"{name} must be an integer, got {getattr(self, name)!r}")
-        if not (_is_real(self.learning_rate_decay) and 0 < self.learning_rate_decay <= 1):
-            raise ConfigError(f"learning_rate_decay must be in (0, 1], got {self.learning_rate_decay!r}")
-        if not (_is_real(self.reg) and np.isfinite(self.reg) and self.reg >= 0):
-            raise ConfigError(f"reg must be >= 0, got {self.reg!r}")
-        if not isinstance(self.sampling, str) or self.sampling not in SAMPLING:
-            raise ConfigError(f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}")
-        if not isinstance(self.update, str):
-            raise ConfigError(f"update must be the name of an update rule, got {self.update!r}")
-        if self.update not in UPDATE_RULES:
-            get_update_rule(self.update)
-        self._validate_deep()
-        if self.seed is not None and not (_is_int(self.seed) and self.seed >= 0):
-            raise ConfigError(f"seed must be an integer >= 0 or None, got {self.seed!r}")
-        if not (_is_int(self.train_acc_samples) and self.train_acc_samples >= 1):
-            raise ConfigError(f"train_acc_samples must be an integer >= 1, got {self.train_acc_samples!r}")
-        if not (_is_int(self.print_every) and self.print_every >= 0):
-            raise ConfigError(f"print_every must be an integer >= 0, got {self.print_every!r}")
-        return self
-
-    def _validate_deep(self) -> None:
-        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if not (_is_int(self.step_epochs) and self.step_epochs >= 1):
-            raise ConfigError(f"step_epochs must be an integer >= 1, got {self.step_epochs!r}")
-        for name in ("momentum", "dropout", "label_smoothing", "bn_momentum"):
-            value = getattr(self, name)
-            if not (_is_real(value) and 0 <= value < 1):
-                raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
-        for name in ("warmup", "weight_decay"):
-            value = getattr(self, name)
-            if not (_is_real(value) and np.isfinite(value) and value >= 0):
-                raise ConfigError(f"{name} must be >= 0, got {value!r}")
-        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
-            raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
-        self.augment = parse_augment(self.augment)
-        if not (_is_int(self.crop_padding) and self.crop_padding >= 0):
-            raise ConfigError(f"crop_padding must be an integer >= 0, got {self.crop_padding!r}")
-        for name in ("mixup", "cutmix"):
-            value = getattr(self, name)
-            if not (_is_real(value) and np.isfinite(value) and 0 <= value <= 100):
-                raise ConfigError(f"{name} must be in [0, 100] (a Beta alpha; 0: off), got {value!r}")
-        if not (_is_real(self.ema_decay) and 0 <= self.ema_decay < 1):
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if not isinstance(self.tta, str) or self.tta not in TTA_MODES:
-            raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """Build from a dict, ignoring keys that are not fields (e.g. CLI-only flags)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _is_real(value) -> bool:
-    """An int or float (numpy's too), but not a bool, str or complex."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+TrainConfig = Config  # the name of the trainer's config before the one schema (autonet.config)
+__all__ = ["SAMPLING", "Callback", "BatchSampler", "Trainer", "TrainConfig"]
 
 
 EMA_BLOCK = 1 << 16  # elements per block of the in-place moving-average update (256 KiB of float32)
@@ -188,7 +81,7 @@ class Trainer:
     X_val, y_val : validation data and labels (may be None: no val accuracy)
         -- all four are validated once, here, with :func:`autonet.net.check_inputs`
         (DataError naming the argument), never inside the training loop
-    config : :class:`TrainConfig`
+    config : a :class:`autonet.config.Config` (valid by construction; trusted here)
     callbacks : callables ``cb(event, trainer)`` with ``event`` in
         ``"iteration"``, ``"epoch"``, ``"end"``
     sampler : where minibatches come from, a :data:`BatchSampler`. None (the
@@ -200,6 +93,9 @@ class Trainer:
     fast : take the in-place fast paths (equal bit for bit to the reference
         path taken with ``fast=False``, which calls the update rule of
         :mod:`autonet.optim` on every parameter)
+    progress : report progress while fitting (:mod:`autonet.progress`: a bar in
+        a terminal or notebook, one line per epoch when stderr is piped);
+        None: ``config.progress``
 
     Attributes
     ----------
@@ -210,10 +106,13 @@ class Trainer:
     """
 
     def __init__(self, loss_and_grads, params: dict, X_train, y_train, X_val=None, y_val=None,
-                 config: TrainConfig | None = None, callbacks: Iterable[Callback] = (),
+                 config: Config | None = None, callbacks: Iterable[Callback] = (),
                  sampler: BatchSampler | None = None, fast: bool = True,
-                 image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> None:
-        self.config = (config or TrainConfig()).validate()
+                 image_shape: tuple[int, int, int] = IMAGE_SHAPE, progress: bool | None = None) -> None:
+        if config is not None and not isinstance(config, Config):
+            raise ConfigError(f"config must be an autonet.config.Config, got {type(config).__name__}")
+        self.config = config if config is not None else Config()
+        self.progress = self.config.progress if progress is None else bool(progress)
         self.loss_and_grads = loss_and_grads
         if fast and ManualWorkspace.is_reference(loss_and_grads):  # the same step into preallocated buffers
             self.loss_and_grads = ManualWorkspace(params)
@@ -481,25 +380,29 @@ class Trainer:
 
     def fit(self) -> dict:
         """Run until ``config.num_iters`` iterations are done; returns :attr:`history`."""
+        from autonet.progress import progress_reporter
+
         cfg = self.config
-        bar = _progress_bar(cfg.num_iters, self.iteration, enabled=cfg.progress)
+        report = progress_reporter(self) if self.progress else None
         start = time.perf_counter()
         try:
             while self.iteration < cfg.num_iters:
                 loss = self.step()
                 self._emit("iteration")
-                if bar is not None:
-                    bar.update(1)
-                    if self.iteration % 10 == 0:
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.learning_rate:.3g}", refresh=False)
+                if report is not None:
+                    report.iteration(self, loss)
                 if cfg.print_every and (self.iteration - 1) % cfg.print_every == 0:
                     print(f"iteration {self.iteration - 1} / {cfg.num_iters}: loss {loss:f}")
         finally:
             self.train_seconds += time.perf_counter() - start
-            if bar is not None:
-                bar.close()
+            if report is not None:
+                report.close()
         self._emit("end")
         return self.history
+
+    def epoch_losses(self) -> list[float]:
+        """The mean minibatch loss of every finished epoch (from ``history["loss"]``)."""
+        return epoch_mean_losses(self.history)
 
     # ----- state (for checkpoints) -----
 
@@ -547,10 +450,11 @@ def _largest_param(params: dict) -> str:
     return f"largest parameter {name}, max |{name}| = {float(np.abs(params[name]).max(initial=0.0)):.3g}"
 
 
-def _progress_bar(total: int, initial: int, enabled: bool):
-    """A tqdm bar on stderr, or None when disabled or stderr is not a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="train", unit="it", dynamic_ncols=True)
+def epoch_mean_losses(history: dict) -> list[float]:
+    """Mean of ``history["loss"]`` over each epoch's iterations (``history["epoch_iteration"]`` ends)."""
+    loss, out, start = history["loss"], [], 0
+    for end in history["epoch_iteration"]:
+        chunk = loss[start:end]
+        out.append(float(np.mean(chunk)) if chunk else float("nan"))
+        start = end
+    return out

@@ -108,10 +108,11 @@ def floor_step(sizes, n: int, dtype: str):
 def trainer_step(backend: str, sizes, n: int, dtype: str):
     """``Trainer.update_on_batch`` on one fixed batch: forward, backward, SGD update."""
     from autonet.backends import get_backend
-    from autonet.train import TrainConfig, Trainer
+    from autonet.config import Config
+    from autonet.train import Trainer
 
     X, y = random_case(sizes, n, dtype)
-    cfg = TrainConfig(learning_rate=LR, reg=REG, batch_size=n, num_iters=10**9, progress=False)
+    cfg = Config(learning_rate=LR, reg=REG, batch_size=n, num_iters=10**9, progress=False)
     trainer = Trainer(get_backend(backend), initial_params(sizes, dtype), X, y, config=cfg)
     return lambda: trainer.update_on_batch(X, y)
 
@@ -122,14 +123,13 @@ def best_recipe_step(backend: str, rows: int, dtype: str, sizes=None):
     ``sizes`` replaces the preset's layer sizes (the smoke test's small net).
     """
     from autonet.backends import get_backend
-    from autonet.run import preset_config
+    from autonet.config import preset
     from autonet.train import Trainer
 
-    run_cfg = preset_config("best")
-    cfg = run_cfg.train_config(progress=False, num_iters=10**9)
-    sizes = sizes or (3072, *run_cfg.hidden, 10)
+    cfg = preset("best", progress=False, num_iters=10**9)
+    sizes = sizes or (3072, *cfg.hidden, 10)
     X, y = random_case(sizes, rows, dtype)
-    params = initial_params(sizes, dtype, batchnorm=run_cfg.batchnorm)
+    params = initial_params(sizes, dtype, batchnorm=cfg.batchnorm)
     trainer = Trainer(get_backend(backend), params, X, y, config=cfg)
     return trainer.step
 

@@ -105,6 +105,10 @@ def print_header(title: str, torch=None) -> None:
     for line in machine_lines(torch):
         print(line)
     print(f"load average before (1/5/15 min): {load_average()}")
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        print(f"NOTE: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} overrides OpenBLAS's own kernel choice; "
+              "every numpy GEMM (the floor too) depends on it (on an AVX-512 CPU, Haswell kernels run a "
+              "2048^3 product at about half the rate). Unset it to measure the machine's own kernels.")
     try:
         busy = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
     except OSError:

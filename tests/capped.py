@@ -19,7 +19,8 @@ import textwrap
 from pathlib import Path
 
 MEMORY_CAP = 1 << 30  # bytes of address space for the child
-CPU_CAP = 120  # CPU seconds for the child's whole life
+CPU_CAP = 300  # CPU seconds for one child's whole life (it is replaced every RESTART_EVERY requests)
+RESTART_EVERY = 200
 
 _CHILD = textwrap.dedent("""
     import json, sys, traceback
@@ -63,6 +64,7 @@ class CappedWorker:
     def __init__(self, memory: int = MEMORY_CAP, cpu: int = CPU_CAP) -> None:
         self.memory, self.cpu = memory, cpu
         self.proc: subprocess.Popen | None = None
+        self.served = 0
 
     def _start(self) -> subprocess.Popen:
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
@@ -79,8 +81,12 @@ class CappedWorker:
 
     def load(self, kind: str, path: str | os.PathLike, timeout: float = 20) -> tuple[str, str]:
         """``("ok" | "error" | "memory" | "other" | "crash" | "timeout", detail)`` for one file."""
+        if self.served >= RESTART_EVERY:
+            self.close()
         if self.proc is None or self.proc.poll() is not None:
             self.proc = self._start()
+            self.served = 0
+        self.served += 1
         self.proc.stdin.write(json.dumps([kind, str(path)]) + "\n")
         self.proc.stdin.flush()
         line = self._line(self.proc, timeout)

@@ -23,7 +23,8 @@ from autonet.backends import get_backend
 from autonet.errors import ConfigError, ModelFileError
 from autonet.net import accuracy, init_params, mirror_rows, predict, scores
 from autonet.preprocess import fit_preprocess, mirror_permutation
-from autonet.train import TrainConfig, Trainer
+from autonet.config import PRESETS, Config, preset
+from autonet.train import Trainer
 
 SMALL = (4, 4, 3)  # images of 48 features: whitening them is cheap
 
@@ -120,7 +121,7 @@ def test_trainer_backends_agree_with_mixing_ema_and_tta(rng):
     params = init_params([3072, 10, 6, 4], init="he", rng=rng, batchnorm=True)
     runs = {}
     for name in ("manual", "autograd"):
-        t = Trainer(get_backend(name), params, X[:100], y[:100], X[100:], y[100:], TrainConfig(**ACCURACY_TRAIN))
+        t = Trainer(get_backend(name), params, X[:100], y[:100], X[100:], y[100:], Config(**ACCURACY_TRAIN))
         t.fit()
         runs[name] = t
     m, a = runs["manual"], runs["autograd"]
@@ -137,7 +138,7 @@ def test_the_moving_average_is_the_recursion_and_is_what_is_evaluated(rng):
     record = lambda event, t: snapshots.append({**{k: v.copy() for k, v in t.params.items()},  # noqa: E731
                                                  **{k: v.copy() for k, v in t.bn_state.items()}}) \
         if event == "iteration" else None
-    cfg = TrainConfig(learning_rate=0.01, num_iters=12, batch_size=16, update="adam", ema_decay=0.8, progress=False)
+    cfg = Config(learning_rate=0.01, num_iters=12, batch_size=16, update="adam", ema_decay=0.8, progress=False)
     t = Trainer(get_backend("manual"), params, X[:64], y[:64], X[64:], y[64:], cfg, callbacks=[record])
     start = {**{k: v.copy() for k, v in t.params.items()}, **{k: v.copy() for k, v in t.bn_state.items()}}
     t.fit()
@@ -153,7 +154,7 @@ def test_the_moving_average_is_the_recursion_and_is_what_is_evaluated(rng):
         np.testing.assert_allclose(t.ema_bn_state[k], avg[k], rtol=1e-12, atol=1e-15)
     assert t.evaluation_params() == (t.ema_params, t.ema_bn_state)
     assert t.history["val_acc"][-1] == accuracy(t.ema_params, X[64:], y[64:], state=t.ema_bn_state)
-    off = Trainer(get_backend("manual"), params, X[:64], y[:64], config=TrainConfig(num_iters=1, progress=False))
+    off = Trainer(get_backend("manual"), params, X[:64], y[:64], config=Config(num_iters=1, progress=False))
     assert off.ema_params == {} and off.evaluation_params()[0] is off.params
 
 
@@ -165,7 +166,7 @@ def test_fast_path_equals_reference_path_with_ema_and_mixing(update):
     X = rng.standard_normal((120, 3072)).astype(np.float32)
     y = rng.integers(0, 10, 120)
     params = init_params([3072, 16, 8, 10], init="he", rng=rng, dtype=np.float32, batchnorm=True)
-    config = TrainConfig(learning_rate=1e-2, num_iters=25, batch_size=20, seed=11, progress=False, update=update,
+    config = Config(learning_rate=1e-2, num_iters=25, batch_size=20, seed=11, progress=False, update=update,
                          reg=1e-3, dropout=0.1, mixup=0.2, cutmix=1.0, ema_decay=0.95, tta="flip")
     runs = {}
     for fast in (True, False):
@@ -188,7 +189,7 @@ def test_ema_update_is_in_place_over_blocks(monkeypatch):
     rng = np.random.default_rng(0)
     X, y = image_blobs(rng, n=40)
     params = init_params([3072, 5, 4], init="he", rng=rng)
-    t = Trainer(get_backend("manual"), params, X, y, config=TrainConfig(num_iters=3, batch_size=8, ema_decay=0.5,
+    t = Trainer(get_backend("manual"), params, X, y, config=Config(num_iters=3, batch_size=8, ema_decay=0.5,
                                                                        progress=False))
     ids = {k: id(v) for k, v in t.ema_params.items()}
     before = {k: v.copy() for k, v in t.ema_params.items()}
@@ -203,13 +204,13 @@ def test_trainer_resumes_exactly_with_the_accuracy_options(rng):
     X, y = image_blobs(rng, n=160)
     X = X.astype(np.float32)
     params = init_params([3072, 10, 4], init="he", rng=rng, batchnorm=True, dtype=np.float32)
-    full = Trainer(get_backend("manual"), params, X, y, X[:40], y[:40], TrainConfig(**ACCURACY_TRAIN))
+    full = Trainer(get_backend("manual"), params, X, y, X[:40], y[:40], Config(**ACCURACY_TRAIN))
     full.fit()
-    half = Trainer(get_backend("manual"), params, X, y, X[:40], y[:40], TrainConfig(**ACCURACY_TRAIN))
+    half = Trainer(get_backend("manual"), params, X, y, X[:40], y[:40], Config(**ACCURACY_TRAIN))
     for _ in range(11):
         half.step()
     state = half.state_dict()
-    resumed = Trainer(get_backend("manual"), params, X, y, X[:40], y[:40], TrainConfig(**ACCURACY_TRAIN))
+    resumed = Trainer(get_backend("manual"), params, X, y, X[:40], y[:40], Config(**ACCURACY_TRAIN))
     resumed.load_state_dict(state)
     resumed.fit()
     assert resumed.history == full.history
@@ -225,7 +226,7 @@ def test_a_checkpoint_with_a_wrong_moving_average_is_refused_by_field(rng, tmp_p
 
     X, y = image_blobs(rng, n=40)
     params = init_params([3072, 5, 4], init="he", rng=rng)
-    cfg = TrainConfig(num_iters=4, batch_size=8, ema_decay=0.5, progress=False)
+    cfg = Config(num_iters=4, batch_size=8, ema_decay=0.5, progress=False)
     t = Trainer(get_backend("manual"), params, X, y, config=cfg)
     t.step()
     ckpt = Checkpointer(tmp_path / "c.npz", 0, {"x": 1})
@@ -248,20 +249,18 @@ def test_a_checkpoint_with_a_wrong_moving_average_is_refused_by_field(rng, tmp_p
 def test_bad_accuracy_options_are_refused_by_name(bad):
     name = next(iter(bad))
     with pytest.raises(ConfigError, match=name):
-        TrainConfig(**bad).validate()
+        Config(**bad)
 
 
 def test_options_that_need_images_are_refused_on_other_rows(rng):
-    from autonet.run import RunConfig
-
     X, y = rng.standard_normal((20, 30)), rng.integers(0, 3, 20)
     params = init_params([30, 4, 3], rng=rng)
     for opt in (dict(cutmix=1.0), dict(tta="flip")):
         with pytest.raises(ConfigError, match=next(iter(opt))):
-            Trainer(get_backend("manual"), params, X, y, config=TrainConfig(progress=False, **opt))
+            Trainer(get_backend("manual"), params, X, y, config=Config(progress=False, **opt))
         with pytest.raises(ConfigError, match=next(iter(opt))):
-            RunConfig(preprocess="pca", **opt).validate()
-    Trainer(get_backend("manual"), params, X, y, config=TrainConfig(progress=False, mixup=0.2))  # any rows
+            Config(preprocess="pca", **opt)
+    Trainer(get_backend("manual"), params, X, y, config=Config(progress=False, mixup=0.2))  # any rows
 
 
 # ----- test-time augmentation -----
@@ -337,7 +336,7 @@ ACCURACY_FLAGS = ["--hidden", "8", "--batchnorm", "--preprocess", "standardize",
 
 def test_cli_run_saves_ema_weights_with_tta_and_evaluate_predicts_the_same(tmp_path, capsys):
     from autonet.cli import main
-    from autonet.run import RunConfig, export_params, load_data, preprocess_data
+    from autonet.run import export_params, load_data, preprocess_data
     from autonet.storage.models import load_model
     from fakedata import make_fake_cifar
 
@@ -359,11 +358,11 @@ def test_cli_run_saves_ema_weights_with_tta_and_evaluate_predicts_the_same(tmp_p
     assert summary["val_acc"] == history["val_acc"][-1]
 
     # the saved model is the moving average, folded; it predicts what the trainer evaluated
-    cfg = RunConfig.from_dict(config).validate()
+    cfg = Config.from_dict(config)
     data = load_data(cfg, quiet=True)
     pre, train = preprocess_data(cfg, data)
     params = init_params([3072, 8, 10], init="he", rng=0, batchnorm=True)
-    t = Trainer(get_backend("manual"), params, train.X_train, train.y_train, config=cfg.train_config(progress=False))
+    t = Trainer(get_backend("manual"), params, train.X_train, train.y_train, config=cfg, progress=False)
     t.fit()
     exported = export_params(t, pre)
     ema_scores = scores(t.ema_params, train.X_val, state=t.ema_bn_state, tta="flip")
@@ -401,18 +400,16 @@ def test_sigkill_mid_run_then_resume_is_bit_exact_with_the_accuracy_options(tmp_
 def test_two_layer_preset_is_one_hidden_layer_without_augmentation():
     from autonet.cli import build_parser
     from autonet.cli.train import config_from_args
-    from autonet.run import PRESETS, RunConfig
-
-    cfg = config_from_args(build_parser().parse_args(["train", "--preset", "two-layer"])).validate()
+    cfg = config_from_args(build_parser().parse_args(["train", "--preset", "two-layer"]))
     assert cfg.hidden == (1000,) and cfg.augment == () and cfg.mixup == cfg.cutmix == 0.0
     # the measured recipe of docs/deep.md: --preset best --hidden 1000 --augment none --dropout 0.5
     # --weight-decay 0.1 --batch-size 200 --num-iters 3675
-    measured = RunConfig.from_dict({**PRESETS["best"], "hidden": (1000,), "augment": (), "dropout": 0.5,
+    measured = Config.from_dict({**PRESETS["best"], "hidden": (1000,), "augment": (), "dropout": 0.5,
                                     "weight_decay": 0.1, "batch_size": 200, "num_iters": 3675})
-    assert cfg == measured.validate()
+    assert cfg == measured == preset("two-layer")
     # the accuracy options stay off in every preset (they are not measured yet)
     for name in PRESETS:
-        p = RunConfig.from_dict(dict(PRESETS[name])).validate()
+        p = preset(name)
         assert (p.mixup, p.cutmix, p.ema_decay, p.tta) == (0.0, 0.0, 0.0, "none"), name
 
 

@@ -12,7 +12,8 @@ from autonet.backends import get_backend
 from autonet.errors import ConfigError, ModelFileError
 from autonet.net import init_params
 from autonet.storage.models import Model, load_model, save_model
-from autonet.train import TrainConfig, Trainer
+from autonet.config import Config
+from autonet.train import Trainer
 
 
 def test_model_files_record_input_shape_and_dataset(tmp_path):
@@ -63,7 +64,7 @@ def test_weight_and_misclassified_plots_take_grey_images(tmp_path, rng):
 def test_the_trainer_augments_images_of_the_given_shape(rng):
     X = rng.standard_normal((64, 28 * 28))
     y = np.arange(64) % 3
-    cfg = TrainConfig(num_iters=4, batch_size=16, augment=("flip", "crop"), crop_padding=2, progress=False)
+    cfg = Config(num_iters=4, batch_size=16, augment=("flip", "crop"), crop_padding=2, progress=False)
     params = init_params([784, 8, 3], std=0.01, rng=0)
     t = Trainer(get_backend("manual"), params, X, y, config=cfg, image_shape=(28, 28, 1))
     t.fit()
@@ -163,3 +164,38 @@ def test_a_bad_dataset_is_one_line_and_exit_2(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", X_train=np.zeros((20, 3)), y_train=np.arange(20) % 2, labels=np.zeros(2))
     assert main(["train", "--dataset", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "r2"), *SMALL]) == 2
     assert "unknown member(s) labels" in capsys.readouterr().err
+
+
+def test_a_cifar10_run_is_unchanged_and_recorded_as_cifar10(tmp_path, capsys):
+    from autonet.cli import main
+    from fakedata import make_fake_cifar
+
+    make_fake_cifar(tmp_path / "d", n_per_batch=20, with_test=True)
+    runs = {}
+    for name, extra in (("default", []), ("named", ["--dataset", "cifar10"])):
+        out = tmp_path / name
+        assert main(["train", "--data-dir", str(tmp_path / "d"), "--out", str(out), "--hidden", "8", "--num-iters",
+                     "12", "--batch-size", "10", "--num-val", "10", "--quiet", *extra]) == 0
+        runs[name] = json.loads((out / "history.json").read_text())
+    assert runs["default"] == runs["named"]
+    summary = json.loads((tmp_path / "default" / "summary.json").read_text())
+    assert summary["dataset"] == "cifar10" and summary["layer_sizes"] == [3072, 8, 10]
+    model = load_model(tmp_path / "default" / "model.npz")
+    assert model.dataset == "cifar10" and model.image_shape == (32, 32, 3)
+    assert json.loads((tmp_path / "default" / "config.json").read_text())["dataset"] == "cifar10"
+
+
+def test_a_sweep_over_an_npz_dataset(tmp_path, rng):
+    import csv
+
+    from autonet.cli import main
+
+    X, y = striped_images(rng, 120)
+    np.savez(tmp_path / "s.npz", X_train=X, y_train=y)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", str(tmp_path / "s.npz"), "--out", str(out), "--quiet",
+                 "--grid", "learning_rate=1e-3 | 3e-3", *[a for a in SMALL if a != "--quiet"][:-2]]) == 0
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert max(float(r["val_acc"]) for r in rows) > 0.9  # 48-16-3 nets learned the stripes

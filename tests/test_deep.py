@@ -355,13 +355,14 @@ DEEP_TRAIN = dict(learning_rate=0.01, num_iters=30, batch_size=16, sampling="epo
 
 
 def test_trainer_backends_agree_with_every_option(rng):
-    from autonet.train import TrainConfig, Trainer
+    from autonet.config import Config
+    from autonet.train import Trainer
 
     X, y = blobs(rng)
     params = init_params([3072, 12, 8, 4], init="he", rng=rng, batchnorm=True)
     runs = {}
     for name in ("manual", "autograd"):
-        t = Trainer(get_backend(name), params, X[:200], y[:200], X[200:], y[200:], TrainConfig(**DEEP_TRAIN))
+        t = Trainer(get_backend(name), params, X[:200], y[:200], X[200:], y[200:], Config(**DEEP_TRAIN))
         t.fit()
         runs[name] = t
     m, a = runs["manual"], runs["autograd"]
@@ -376,18 +377,19 @@ def test_trainer_backends_agree_with_every_option(rng):
 
 
 def test_trainer_resumes_exactly_with_every_option(rng):
-    from autonet.train import TrainConfig, Trainer
+    from autonet.config import Config
+    from autonet.train import Trainer
 
     X, y = blobs(rng)
     params = init_params([3072, 10, 4], init="he", rng=rng, batchnorm=True, dtype=np.float32)
     X = X.astype(np.float32)
-    full = Trainer(manual_lg, params, X, y, X[:50], y[:50], TrainConfig(**DEEP_TRAIN))
+    full = Trainer(manual_lg, params, X, y, X[:50], y[:50], Config(**DEEP_TRAIN))
     full.fit()
-    half = Trainer(manual_lg, params, X, y, X[:50], y[:50], TrainConfig(**DEEP_TRAIN))
+    half = Trainer(manual_lg, params, X, y, X[:50], y[:50], Config(**DEEP_TRAIN))
     for _ in range(13):  # stopped part-way (the cosine schedule depends on the planned num_iters)
         half.step()
     state = half.state_dict()
-    resumed = Trainer(manual_lg, params, X, y, X[:50], y[:50], TrainConfig(**DEEP_TRAIN))
+    resumed = Trainer(manual_lg, params, X, y, X[:50], y[:50], Config(**DEEP_TRAIN))
     resumed.load_state_dict(state)
     assert resumed.learning_rate == full._learning_rate_at(13) != half.config.learning_rate
     resumed.fit()
@@ -401,11 +403,12 @@ def test_trainer_resumes_exactly_with_every_option(rng):
 
 
 def test_adamw_decays_weights_only(rng):
-    from autonet.train import TrainConfig, Trainer
+    from autonet.config import Config
+    from autonet.train import Trainer
 
     X, y = blobs(rng, n=40)
     params = init_params([3072, 6, 4], rng=rng, batchnorm=True)
-    t = Trainer(manual_lg, params, X, y, config=TrainConfig(update="adamw", weight_decay=0.1, num_iters=1,
+    t = Trainer(manual_lg, params, X, y, config=Config(update="adamw", weight_decay=0.1, num_iters=1,
                                                             batch_size=8, progress=False))
     assert {k: s["weight_decay"] for k, s in t.opt_state.items()} == {
         "W1": 0.1, "gamma1": 0.0, "beta1": 0.0, "W2": 0.1, "b2": 0.0}
@@ -416,11 +419,11 @@ def test_adamw_decays_weights_only(rng):
                                  dict(momentum=1.5), dict(step_epochs=0)])
 def test_bad_deep_options_are_refused_by_name(bad):
     from autonet.errors import ConfigError
-    from autonet.train import TrainConfig
+    from autonet.config import Config
 
     name = next(iter(bad))
     with pytest.raises(ConfigError, match=name):
-        TrainConfig(**bad).validate()
+        Config(**bad)
 
 
 # ----- run directories, presets, the command line -----
@@ -435,7 +438,8 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
     import json
 
     from autonet.cli import main
-    from autonet.run import RunConfig, export_params, load_data, preprocess_data
+    from autonet.config import Config
+    from autonet.run import export_params, load_data, preprocess_data
     from autonet.net import predict
     from autonet.train import Trainer
     from fakedata import make_fake_cifar
@@ -454,11 +458,11 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["accuracy"] == summary["val_acc"]
 
     # the folded plain net predicts what the trained one does in eval mode on preprocessed rows
-    cfg = RunConfig.from_dict(config).validate()
+    cfg = Config.from_dict(config)
     data = load_data(cfg, quiet=True)
     pre, train = preprocess_data(cfg, data)
     params = init_params([3072, 8, 6, 10], init="he", rng=0, batchnorm=True, dtype=np.float32)
-    t = Trainer(manual_lg, params, train.X_train, train.y_train, config=cfg.train_config(progress=False))
+    t = Trainer(manual_lg, params, train.X_train, train.y_train, config=cfg, progress=False)
     t.fit()
     plain = export_params(t, pre)
     np.testing.assert_array_equal(predict(plain, data.X_val), predict(t.params, train.X_val, state=t.bn_state))
@@ -467,21 +471,21 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
 def test_presets_and_overrides():
     from autonet.cli.train import config_from_args
     from autonet.cli import build_parser
-    from autonet.run import PRESETS, RunConfig
+    from autonet.config import PRESETS, Config
 
     parse = lambda *argv: config_from_args(build_parser().parse_args(["train", *argv]))  # noqa: E731
-    assert parse() == RunConfig() == parse("--preset", "seed")
+    assert parse() == Config() == parse("--preset", "seed")
     best = parse("--preset", "best")
-    assert best == RunConfig.from_dict(PRESETS["best"]) and best != RunConfig()
+    assert best == Config.from_dict(PRESETS["best"]) and best != Config()
     tweaked = parse("--preset", "best", "--update", "sgd", "--no-batchnorm", "--augment", "none")
     assert (tweaked.update, tweaked.batchnorm, tweaked.augment) == ("sgd", False, ())
     assert tweaked.hidden == best.hidden  # the rest stays the preset's
-    assert parse("--update", "sgd") == RunConfig()  # giving a seed value explicitly changes nothing
+    assert parse("--update", "sgd") == Config()  # giving a seed value explicitly changes nothing
 
 
 def test_pca_with_augmentation_is_refused():
     from autonet.errors import ConfigError
-    from autonet.run import RunConfig
+    from autonet.config import Config
 
     with pytest.raises(ConfigError, match="augment"):
-        RunConfig(preprocess="pca", augment=("flip",)).validate()
+        Config(preprocess="pca", augment=("flip",))

@@ -18,8 +18,7 @@ import pytest
 from autonet import MLPClassifier
 from autonet.errors import ConfigError, DataError
 from autonet.estimator import NotFittedError
-from autonet.run import RunConfig
-from autonet.train import TrainConfig
+from autonet.config import Config
 
 # a recipe for standardised tabular data (the schema defaults are the CIFAR-10 seed recipe)
 FAST = dict(init="he", update="adam", learning_rate=1e-2, num_iters=200, batch_size=32, reg=1e-4, progress=False)
@@ -46,10 +45,9 @@ ESTIMATOR_ONLY = {"early_stopping", "validation_fraction", "n_iter_no_change", "
 
 def schema_defaults() -> dict:
     out = {}
-    for cls in (TrainConfig, RunConfig):
-        for f in fields(cls):
-            if f.name not in DATA_FIELDS:
-                out[RENAMED.get(f.name, f.name)] = f.default
+    for f in fields(Config):
+        if f.name not in DATA_FIELDS:
+            out[RENAMED.get(f.name, f.name)] = f.default
     return out
 
 
@@ -67,7 +65,7 @@ def test_bad_parameters_fail_at_fit_naming_the_value(rng):
     est = MLPClassifier(learning_rate=-1.0)  # construction never validates (sklearn convention)
     with pytest.raises(ConfigError, match="learning_rate must be > 0, got -1.0"):
         est.fit(X, y)
-    for bad, match in [({"backend": "torchy"}, "unknown backend 'torchy'"),
+    for bad, match in [({"backend": "torchy"}, "backend must be one of .*, got 'torchy'"),
                        ({"dtype": "float16"}, "dtype must be one of"),
                        ({"validation_fraction": 1.5, "early_stopping": True}, "validation_fraction must be in"),
                        ({"random_state": -3}, "random_state must be")]:

@@ -107,3 +107,17 @@ def test_l2_term_folded_into_the_update_equals_adding_it_to_the_gradient(name, m
         FusedUpdate(name)(params, {k: v.copy() for k, v in g.items()}, cfg, l2=reg)
     for k in SHAPES:
         np.testing.assert_array_equal(params[k], ref[k], strict=True)
+
+
+def test_pickles_without_its_threads():
+    import pickle
+
+    fused = FusedUpdate("adam", threads=2)
+    params, grads = _problem(np.float32)
+    cfg = _configs("adam")
+    for k in SHAPES:
+        cfg[k]["learning_rate"] = 1e-2
+    fused(params, grads[0], cfg)
+    clone = pickle.loads(pickle.dumps(fused))
+    clone(params, grads[1], cfg)
+    assert all(c["t"] == 2 for c in cfg.values())

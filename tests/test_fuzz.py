@@ -29,7 +29,8 @@ from autonet.errors import AutonetError
 from autonet.storage.models import Model, load_model, save_model
 from autonet.facade import TwoLayerNet
 from autonet.net import init_params
-from autonet.train import TrainConfig, Trainer
+from autonet.config import Config
+from autonet.train import Trainer
 from fakedata import fake_batch, write_pickle
 
 # AUTONET_FUZZ_EXAMPLES=2000 for a longer hunt; 60 keeps CI at a few seconds
@@ -148,7 +149,7 @@ def test_checkpoint_loader_random_and_mutated(blob):
     assert isinstance(result, (tuple, AutonetError))
     X = np.random.default_rng(0).standard_normal((8, 5))
     trainer = Trainer(get_backend("manual"), init_params([5, 4, 3], rng=0), X, np.arange(8) % 3,
-                      config=TrainConfig(num_iters=4, batch_size=4, progress=False))
+                      config=Config(num_iters=4, batch_size=4, progress=False))
     ckpt = Checkpointer(path, meta={"config": {"hidden": [4]}})
     if outcome(lambda: ckpt.restore(trainer)) is None:  # restored: training must go on
         assert isinstance(outcome(trainer.fit), (dict, AutonetError))
@@ -222,7 +223,7 @@ def test_trainer_with_random_inputs_and_hyperparameters(data):
         kwargs["num_iters"] = 3  # keep the run short; a huge count is valid, just slow
 
     def train():
-        cfg = TrainConfig(progress=False, **{"num_iters": 2, "batch_size": 3, **kwargs})
+        cfg = Config(progress=False, **{"num_iters": 2, "batch_size": 3, **kwargs})
         return Trainer(get_backend("manual"), params, X, y, X_val, y_val, cfg).fit()
 
     result = outcome(train)

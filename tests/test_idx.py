@@ -245,3 +245,15 @@ def test_env_var_chooses_the_place(tmp_path, monkeypatch):
     data = load_idx_dataset("fashion-mnist", num_val=5, num_train=20, dtype=np.float64, download=False)
     assert data.X_train.shape == (20, 784) and data.X_train.dtype == np.float64
     assert data.class_names[9] == "Ankle boot" and data.name == "fashion-mnist"
+
+
+def test_the_stand_in_script_writes_a_loadable_set(tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "make_idx_stand_in.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path), "--name", "mnist", "--train", "60", "--test", "20"],
+                   check=True, capture_output=True, timeout=120)
+    data = load_idx_dataset("mnist", tmp_path, num_val=10, download=False)
+    assert data.X_train.shape == (50, 784) and data.X_test.shape == (20, 784)
+    assert sorted(set(data.y_train) | set(data.y_val)) == list(range(10))

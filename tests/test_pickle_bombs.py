@@ -160,6 +160,15 @@ def test_a_directory_or_device_is_refused(worker, tmp_path):
     assert status == "error" and "is a character device" in detail
 
 
+def test_an_oversized_batch_is_refused_unread(worker, tmp_path):
+    path = tmp_path / "data_batch_1"
+    with open(path, "wb") as f:
+        f.truncate(300 << 20)  # sparse: 300 MiB without writing them
+    assert worker.load("batch", path) == (
+        "error", f"{path}: CIFAR-10 file of 314,572,800 bytes is larger than the 268,435,456 bytes a CIFAR-10 "
+                 "file can need; refused")
+
+
 def test_the_official_layout_still_loads_in_every_protocol(worker, tmp_path):
     rng = np.random.default_rng(0)
     batch = {"batch_label": "b", "labels": [int(v) for v in rng.integers(0, 10, 30)],

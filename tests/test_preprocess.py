@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autonet.augment import augment_batch, parse_augment
+from autonet.augment import augment_batch
+from autonet.config import parse_value
 from autonet.errors import ConfigError
 from autonet.net import init_params, scores
 from autonet.preprocess import PREPROCESS, fit_preprocess, mirror_permutation
@@ -143,8 +144,9 @@ def test_augmentation_is_seeded_and_keeps_dtype(rng):
 
 
 def test_augment_arguments():
-    assert parse_augment("flip,crop") == ("flip", "crop") and parse_augment("none") == () == parse_augment("")
+    assert parse_value("augment", "flip,crop") == ("flip", "crop")
+    assert parse_value("augment", "none") == () == parse_value("augment", "")
     with pytest.raises(ConfigError, match="rotate"):
-        parse_augment("flip,rotate")
+        parse_value("augment", "flip,rotate")
     with pytest.raises(ConfigError, match="images"):
         augment_batch(np.zeros((2, 10)), np.random.default_rng(0), flip=True)

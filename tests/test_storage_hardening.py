@@ -23,7 +23,8 @@ import pytest
 from autonet.cli import main
 from autonet.errors import ConfigError, ModelFileError
 from autonet.net import init_params
-from autonet.run import RunConfig, load_data, read_json, run
+from autonet.config import Config
+from autonet.run import load_data, read_json, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer, load_checkpoint, save_checkpoint
 from autonet.storage.models import Model, load_model, save_model
 from autonet.sweep.space import load_space
@@ -134,8 +135,8 @@ def resumable(tmp_path_factory):
     """A run directory stopped at iteration 13 with an Adam checkpoint, and its config."""
     root = tmp_path_factory.mktemp("ck")
     folder = make_fake_cifar(root / "data", n_per_batch=20).parent
-    cfg = RunConfig(data_dir=str(folder), hidden=(8,), num_val=10, batch_size=10, dtype="float64", std=1e-2,
-                    learning_rate=1e-3, num_iters=30, update="adam", sampling="epoch")
+    cfg = Config(data_dir=str(folder), hidden=(8,), num_val=10, batch_size=10, dtype="float64", std=1e-2,
+                 learning_rate=1e-3, num_iters=30, update="adam", sampling="epoch")
     data = load_data(cfg, quiet=True)
     run(cfg, root / "run", data=data, quiet=True, checkpoint_every=13)
     return cfg, data, root / "run"

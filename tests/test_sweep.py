@@ -16,7 +16,7 @@ import pytest
 
 from autonet.cli import main
 from autonet.errors import ConfigError
-from autonet.run import RunConfig
+from autonet.config import Config
 from autonet.sweep import build_space, load_space, make_trials, parse_space, plan, run_sweep
 from fakedata import make_fake_cifar
 
@@ -33,8 +33,8 @@ def fake_dir(tmp_path_factory):
     return root
 
 
-def tiny_base(data_dir) -> RunConfig:
-    return RunConfig(hidden=(8,), num_iters=12, batch_size=10, num_val=10, std=1e-2, dtype="float64",
+def tiny_base(data_dir) -> Config:
+    return Config(hidden=(8,), num_iters=12, batch_size=10, num_val=10, std=1e-2, dtype="float64",
                      data_dir=str(data_dir))
 
 
@@ -51,8 +51,8 @@ def sweep(fake_dir, out, *extra) -> int:
 
 
 def test_grid_has_every_combination_with_the_last_key_fastest():
-    space = build_space(grid_flags=["learning_rate=1e-3,2e-3", "reg=1e-4,1e-3,1e-2"])
-    trials = plan(space, RunConfig())
+    space = build_space(grid_flags=["learning_rate=1e-3 | 2e-3", "reg=1e-4|1e-3|1e-2"])
+    trials = plan(space, Config())
     assert len(trials) == 6
     assert [(t.params["learning_rate"], t.params["reg"]) for t in trials] == [
         (1e-3, 1e-4), (1e-3, 1e-3), (1e-3, 1e-2), (2e-3, 1e-4), (2e-3, 1e-3), (2e-3, 1e-2)]
@@ -60,7 +60,7 @@ def test_grid_has_every_combination_with_the_last_key_fastest():
 
 
 def test_seed_grid_file_is_the_seeds_15_trials_in_its_order():
-    trials = plan(load_space(ROOT / "examples" / "seed_grid.toml"), RunConfig())
+    trials = plan(load_space(ROOT / "examples" / "seed_grid.toml"), Config())
     assert len(trials) == 15
     assert [(t.config["learning_rate"], t.config["reg"]) for t in trials][:4] == [
         (1e-3, 1e-4), (1e-3, 1e-3), (1e-3, 1e-2), (1.2e-3, 1e-4)]
@@ -70,18 +70,34 @@ def test_seed_grid_file_is_the_seeds_15_trials_in_its_order():
 
 
 def test_hidden_values_from_flags_and_files():
-    flag = build_space(grid_flags=["hidden=300,1024x512"])
+    flag = build_space(grid_flags=["hidden=300 | 1024,512"])  # 1024,512: two layers, as in train --hidden
     file = parse_space({"hidden": [300, [1024, 512]]})
-    assert flag.dims["hidden"].values == file.dims["hidden"].values == ((300,), (1024, 512))
+    text = parse_space({"hidden": [300, "1024,512"]})
+    assert flag.dims["hidden"].values == file.dims["hidden"].values == text.dims["hidden"].values == \
+        ((300,), (1024, 512))
+    assert build_space(grid_flags=["hidden=1024,512"]).dims["hidden"].values == ((1024, 512),)
 
 
-def test_tuple_options_take_plus_separated_names_on_the_command_line():
-    flag = build_space(grid_flags=["augment=flip,flip+crop"])
-    file = parse_space({"augment": ["flip", ["flip", "crop"]]})
-    assert flag.dims["augment"].values == file.dims["augment"].values == (("flip",), ("flip", "crop"))
-    assert plan(flag, RunConfig())[1].name.startswith("augment=flip+crop-")
+def test_name_lists_are_spelled_as_on_the_train_command_line():
+    flag = build_space(grid_flags=["augment=flip | flip,crop | none"])
+    file = parse_space({"augment": ["flip", ["flip", "crop"], []]})
+    text = parse_space({"augment": ["flip", "flip,crop", "none"]})
+    assert flag.dims["augment"].values == file.dims["augment"].values == text.dims["augment"].values == \
+        (("flip",), ("flip", "crop"), ())
+    assert plan(flag, Config())[1].name.startswith("augment=flip+crop-")
     with pytest.raises(ConfigError, match="--grid augment: augment must be"):
         build_space(grid_flags=["augment=spin"])
+    with pytest.raises(ConfigError, match="'flip\\+crop'"):  # the old --grid spelling is refused by name
+        build_space(grid_flags=["augment=flip+crop"])
+
+
+def test_aliases_are_accepted_in_the_grid_and_in_space_files():
+    assert build_space(grid_flags=["lr=1e-3 | 2e-3"]).dims["learning_rate"].values == (1e-3, 2e-3)
+    assert parse_space({"lr": [1e-3], "num-iters": 10}).dims.keys() == {"learning_rate", "num_iters"}
+    with pytest.raises(ConfigError, match="learning_rate given twice"):
+        parse_space({"lr": 1e-3, "learning_rate": 2e-3})
+    with pytest.raises(ConfigError, match=r"separate grid values with \|"):
+        build_space(grid_flags=["lr=1e-3,2e-3"])
 
 
 def test_random_search_is_reproducible_by_seed_and_log_uniform_in_range():
@@ -99,8 +115,8 @@ def test_random_search_is_reproducible_by_seed_and_log_uniform_in_range():
     assert {p["reg"] for p in a} == {0.0, 1e-3}
     assert all(0.8 <= p["learning_rate_decay"] <= 0.99 for p in a)
     assert all(float(f"{p['learning_rate']:.3g}") == p["learning_rate"] for p in a)  # 3 significant digits
-    names = [t.name for t in plan(space, RunConfig(), random=5, seed=3)]
-    assert names == [t.name for t in plan(space, RunConfig(), random=5, seed=3)]
+    names = [t.name for t in plan(space, Config(), random=5, seed=3)]
+    assert names == [t.name for t in plan(space, Config(), random=5, seed=3)]
 
 
 def test_toml_and_json_space_files_agree(tmp_path):
@@ -123,10 +139,10 @@ def test_toml_and_json_space_files_agree(tmp_path):
     ({"reg": {"log_uniform": [0, 1e-2]}}, "log_uniform needs low > 0"),
     ({"reg": {"uniform": [1e-3]}}, r"takes \[low, high\]"),
     ({"reg": {"uniform": [0, 1], "log_uniform": [1, 2]}}, "one key"),
-    ({"learning_rate": "fast"}, "learning_rate = 'fast' is not a number"),
+    ({"learning_rate": "fast"}, "learning_rate must be > 0, got 'fast'"),
     ({"learning_rate_decay": [0.9, 1.5]}, "learning_rate_decay must be in"),
     ({"learning_rate_decay": {"uniform": [0.5, 1.5]}}, "learning_rate_decay must be in"),
-    ({"num_iters": 12.5}, "num_iters = 12.5 is not an integer"),
+    ({"num_iters": 12.5}, r"num_iters must be an integer in \[1, .*\], got 12.5"),
     ({"hidden": [[300, "wide"]]}, "hidden"),
     ({"sampling": {"uniform": [0, 1]}}, "needs a numeric key"),
     ({"epochs": 2, "num_iters": 100}, "not both"),
@@ -147,25 +163,25 @@ def test_space_file_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match=r"\.toml or \.json"):
         load_space(tmp_path / "space.yaml")
     with pytest.raises(ConfigError, match="a range can only be sampled; add --random N"):
-        plan(parse_space({"reg": {"log_uniform": [1e-4, 1e-2]}}), RunConfig())
-    with pytest.raises(ConfigError, match="expected KEY=V1,V2"):
+        plan(parse_space({"reg": {"log_uniform": [1e-4, 1e-2]}}), Config())
+    with pytest.raises(ConfigError, match=r"expected KEY=V1\|V2"):
         build_space(grid_flags=["reg"])
     with pytest.raises(ConfigError, match="nothing to sweep"):
         build_space()
 
 
 def test_cli_reports_a_bad_space_and_exits_2(fake_dir, tmp_path, capsys):
-    assert sweep(fake_dir, tmp_path / "s", "--grid", "learning_rate=1e-3,oops") == 2
-    assert "autonet sweep: error: --grid learning_rate: learning_rate = 'oops' is not a number" in \
+    assert sweep(fake_dir, tmp_path / "s", "--grid", "learning_rate=1e-3 | oops") == 2
+    assert "autonet sweep: error: --grid learning_rate: learning_rate: expected a number, got 'oops'" in \
         capsys.readouterr().err
     assert not (tmp_path / "s").exists()
 
 
 def test_trial_names_hash_the_whole_config_but_not_the_data_location(tmp_path):
-    space = build_space(grid_flags=["reg=1e-3,1e-2", "hidden=50"])
-    a = plan(space, RunConfig(data_dir="/x"))[0].name
-    assert a == plan(space, RunConfig(data_dir="/elsewhere"))[0].name
-    assert a != plan(space, RunConfig(num_iters=99))[0].name
+    space = build_space(grid_flags=["reg=1e-3 | 1e-2", "hidden=50"])
+    a = plan(space, Config(data_dir="/x"))[0].name
+    assert a == plan(space, Config(data_dir="/elsewhere"))[0].name
+    assert a != plan(space, Config(num_iters=99))[0].name
     assert a.startswith("reg=0.001-")  # only varied keys in the name; fixed hidden=50 is in the hash
 
 
@@ -199,7 +215,7 @@ def test_csv_is_complete_after_every_trial_and_best_model_copied(fake_dir, tmp_p
 
 def test_a_diverged_trial_is_marked_and_the_sweep_goes_on(fake_dir, tmp_path, capsys):
     out = tmp_path / "s"
-    blow_up = ["--grid", "learning_rate=1e6,1e-3", "--dtype", "float32", "--std", "1e-4"]
+    blow_up = ["--grid", "learning_rate=1e6 | 1e-3", "--dtype", "float32", "--std", "1e-4"]
     assert sweep(fake_dir, out, *blow_up) == 0
     rows = read_csv(out / "results.csv")
     assert [r["status"] for r in rows] == ["diverged", "ok"]
@@ -216,7 +232,7 @@ def test_a_diverged_trial_is_marked_and_the_sweep_goes_on(fake_dir, tmp_path, ca
 
 def test_rerunning_the_command_resumes_without_retraining(fake_dir, tmp_path, capsys):
     out = tmp_path / "s"
-    args = ["--grid", "learning_rate=1e-3,2e-3", "--grid", "reg=0,1e-3"]
+    args = ["--grid", "learning_rate=1e-3 | 2e-3", "--grid", "reg=0 | 1e-3"]
     assert sweep(fake_dir, out, *args) == 0
     first = read_csv(out / "results.csv")
     stamps = {r["trial"]: (out / "trials" / r["trial"] / "model.npz").stat().st_mtime_ns for r in first}
@@ -258,7 +274,7 @@ def _models_equal(a: Path, b: Path, names) -> bool:
 
 
 def test_two_jobs_give_the_same_results_as_one(fake_dir, tmp_path):
-    grid = ["--grid", "learning_rate=1e-3,3e-3", "--grid", "reg=0,1e-2"]
+    grid = ["--grid", "learning_rate=1e-3 | 3e-3", "--grid", "reg=0 | 1e-2"]
     assert sweep(fake_dir, tmp_path / "one", *grid, "--jobs", "1") == 0
     assert sweep(fake_dir, tmp_path / "two", *grid, "--jobs", "2") == 0
     one, two = _results(tmp_path / "one"), _results(tmp_path / "two")
@@ -276,7 +292,7 @@ def test_executor_arguments_are_checked(fake_dir, tmp_path):
 
 def test_dask_cluster_runs_the_trials_into_the_sweep_directory(fake_dir, tmp_path):
     distributed = pytest.importorskip("distributed")
-    grid = ["--grid", "learning_rate=1e-3,3e-3", "--grid", "reg=1e-2"]
+    grid = ["--grid", "learning_rate=1e-3 | 3e-3", "--grid", "reg=1e-2"]
     assert sweep(fake_dir, tmp_path / "local", *grid) == 0
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
                                   dashboard_address=None) as cluster:
@@ -308,7 +324,7 @@ def test_heatmap_cells_and_scatter(tmp_path):
 
 def test_a_different_space_is_refused_and_extend_adds_to_the_sweep(fake_dir, tmp_path, capsys):
     out = tmp_path / "s"
-    first = ["--grid", "learning_rate=1e-3,2e-3"]
+    first = ["--grid", "learning_rate=1e-3 | 2e-3"]
     assert sweep(fake_dir, out, *first) == 0
     kept = {name: (out / name).read_bytes() for name in ("results.csv", "best_model.npz", "best.json")}
     capsys.readouterr()
@@ -340,7 +356,7 @@ def test_a_sweep_refuses_a_directory_that_is_not_a_sweep(fake_dir, tmp_path, cap
     out = tmp_path / "s"
     out.mkdir()
     (out / "config.json").write_text("{}")
-    assert sweep(fake_dir, out, "--grid", "reg=0,1e-3") == 2
+    assert sweep(fake_dir, out, "--grid", "reg=0 | 1e-3") == 2
     assert "not a sweep directory (no sweep.json; holds config.json)" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["config.json"]
 
@@ -355,7 +371,7 @@ def test_a_second_sweep_process_on_one_directory_is_refused(fake_dir, tmp_path, 
     holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"locked"
-        assert sweep(fake_dir, out, "--grid", "reg=0,1e-3") == 2
+        assert sweep(fake_dir, out, "--grid", "reg=0 | 1e-3") == 2
         assert f"in use by another autonet process (PID {holder.pid})" in capsys.readouterr().err
     finally:
         holder.kill()
@@ -380,7 +396,7 @@ sys.exit(main(sys.argv[1:]))
 def test_ctrl_c_during_a_sweep_checkpoints_the_trial_says_how_to_resume_and_exits_130(fake_dir, tmp_path):
     import signal
 
-    grid = ["--grid", "learning_rate=1e-3,2e-3", "--num-iters", "40"]
+    grid = ["--grid", "learning_rate=1e-3 | 2e-3", "--num-iters", "40"]
     argv = ["sweep", "--data-dir", str(fake_dir), "--quiet", *TINY, *grid]
     assert main([*argv, "--out", str(tmp_path / "reference")]) == 0
     out = tmp_path / "s"

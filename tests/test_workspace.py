@@ -14,7 +14,8 @@ import pytest
 
 from autonet.backends import get_backend
 from autonet.net import init_params
-from autonet.train import TrainConfig, Trainer
+from autonet.config import Config
+from autonet.train import Trainer
 from autonet.workspace import ManualWorkspace
 from manual.network import loss_and_grads as reference
 
@@ -97,7 +98,7 @@ def test_trainer_fast_path_equals_reference_path(cfg, batchnorm):
     X = rng.standard_normal((120, 3072)).astype(np.float32)
     y = rng.integers(0, 10, 120)
     params = init_params([3072, 16, 8, 10], init="he", rng=rng, dtype=np.float32, batchnorm=batchnorm)
-    config = TrainConfig(learning_rate=1e-2, num_iters=25, batch_size=20, seed=11, progress=False, **cfg)
+    config = Config(learning_rate=1e-2, num_iters=25, batch_size=20, seed=11, progress=False, **cfg)
     runs = {}
     for fast in (True, False):
         t = Trainer(get_backend("manual"), params, X[:100], y[:100], X[100:], y[100:], config, fast=fast)

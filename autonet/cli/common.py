@@ -1,18 +1,37 @@
-"""Argument types and flags shared by several subcommands."""
+"""Flags shared by several subcommands, derived from the one schema (:mod:`autonet.config`).
+
+Every :class:`~autonet.config.Config` option with ``flag=True`` becomes a flag
+``--name-with-dashes`` (plus ``--alias`` for each alias) whose help ends with
+its default. A flag not given is absent from the namespace, so
+:func:`config_from_args` lays exactly the given flags over ``--config FILE`` or
+``--preset``. Values are parsed by the schema (:func:`autonet.config.parse_value`),
+so a value is spelled the same on the command line, in ``--grid`` and in a
+config file, and a bad one is a one-line error naming the option.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+from pathlib import Path
+from typing import Any
+
+from autonet.config import PRESETS, Bool, Config, canonical_keys, default, names, option
+from autonet.data import DATASETS
+from autonet.errors import ConfigError
+
+CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config.json is about 1 KB
 
 
 def _number_type(parse, accept, expected: str):
-    """An argparse ``type=``: ``parse(text)``, refused with "expected <expected>" unless ``accept(value)``."""
+    """An argparse ``type=`` for flags that are not config options (``--jobs``, ``--dpi``, ``--sizes``, ...)."""
 
     def convert(text: str):
         try:
-            value = parse(text)
-        except ValueError:
+            value = parse(text) if text.isascii() else None
+        except (ValueError, OverflowError):
             value = None
         if value is None or not accept(value):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
@@ -36,8 +55,7 @@ def int_list(text: str) -> tuple[int, ...]:
     return tuple(positive_int(p) for p in parts)
 
 
-DATASET_HELP = ("cifar10, mnist, fashion-mnist (the official files, downloaded and checksum-verified on first "
-                "use), or FILE.npz holding X_train, y_train and optionally X_test, y_test, class_names")
+DATASET_HELP = option("dataset").help
 
 
 def add_dataset_argument(parser: argparse.ArgumentParser, default_help: str) -> None:
@@ -45,10 +63,118 @@ def add_dataset_argument(parser: argparse.ArgumentParser, default_help: str) -> 
     parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=f"{DATASET_HELP} ({default_help})")
 
 
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def help_text(name: str) -> str:
+    """The option's help line with its default, once: ``... (default: 0.0016)``."""
+    opt, value = option(name), default(name)
+    if value is None and name == "data_dir":
+        return opt.help
+    return f"{opt.help} (default: {opt.kind.to_text(value)})"
+
+
+def add_option(parser: Any, name: str, **kw: Any) -> None:
+    """The flag of schema option ``name`` (raw text; parsed by :func:`config_from_args`)."""
+    opt = option(name)
+    flags = [flag_name(name), *(flag_name(a) for a in opt.aliases)]
+    if isinstance(opt.kind, Bool):
+        parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                            help=help_text(name).replace("(default: false)", "(default: off)")
+                            .replace("(default: true)", "(default: on)"))
+        return
+    parser.add_argument(*flags, dest=name, default=argparse.SUPPRESS, metavar=opt.kind.metavar(),
+                        help=help_text(name), **kw)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--preset``, ``--config`` and one flag per :class:`Config` option, grouped as the schema groups them."""
+    base = parser.add_argument_group("starting point")
+    base.add_argument("--preset", choices=sorted(PRESETS), default=argparse.SUPPRESS,
+                      help="the recipe the other flags modify: seed (the seed's two-layer net, the defaults "
+                           "below), best (the best fully-connected recipe, docs/deep.md: 36 epochs, "
+                           "68.6%% val, 25.6 min measured on a 2-core VM) or two-layer (one hidden layer, no "
+                           "augmentation: 15 epochs, 59.3%% val, 111 s measured) (default: seed)")
+    base.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                      help="start from a saved config.json (e.g. RUN_DIR/config.json) instead of a preset; "
+                           "flags given as well change it")
+    groups: dict[str, Any] = {}
+    for name in names(flag=True):
+        group = option(name).group
+        if group not in groups:
+            groups[group] = parser.add_argument_group(group)
+        add_option(groups[group], name)
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress and no chatter")
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=None, metavar="DIR",
-                        help="folder holding (or being) cifar-10-batches-py, or holding mnist/ or "
-                             "fashion-mnist/; default: $AUTONET_DATA, else the user cache (downloaded on first use)")
-    parser.add_argument("--num-val", type=positive_int, default=1000,
-                        help="validation split = the last NUM_VAL training images (default: %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
+    """``--data-dir``, ``--num-val`` and ``--quiet`` for commands that read data but do not train."""
+    parser.add_argument("--data-dir", default=None, metavar="DIR", help=help_text("data_dir"))
+    parser.add_argument("--num-val", default=None, metavar="N", help=help_text("num_val"))
+    add_quiet_argument(parser)
+
+
+def data_options(args: argparse.Namespace, **fallback: Any) -> tuple[str | None, int]:
+    """``(data_dir, num_val)`` of :func:`add_data_arguments` flags, checked by the schema."""
+    from autonet.config import check_value, parse_value
+
+    data_dir = args.data_dir if args.data_dir is not None else fallback.get("data_dir")
+    if args.num_val is not None:
+        num_val = parse_value("num_val", args.num_val, label="--num-val")
+    else:
+        num_val = check_value("num_val", fallback.get("num_val") or default("num_val"))
+    return (None if data_dir is None else check_value("data_dir", data_dir)), num_val
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The config options given as flags, parsed: ``{name: value}``."""
+    from autonet.config import parse_value
+
+    out = {}
+    for name in names(flag=True):
+        if hasattr(args, name):
+            raw = getattr(args, name)
+            out[name] = raw if isinstance(raw, bool) else parse_value(name, raw, label=flag_name(name))
+    return out
+
+
+def read_config_file(path: str | os.PathLike) -> dict:
+    """The options of a saved ``config.json``, keys canonical (ConfigError naming an unknown key)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(CONFIG_FILE_LIMIT + 1)
+    except OSError as e:
+        raise ConfigError(f"config file {path}: cannot read it ({e.strerror or e})") from None
+    if len(raw) > CONFIG_FILE_LIMIT:
+        raise ConfigError(f"config file {path}: larger than {CONFIG_FILE_LIMIT} bytes; not a config.json")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ConfigError(f"config file {path}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise ConfigError(f"config file {path}: expected a JSON object of options, got {type(obj).__name__}")
+    return canonical_keys(obj, f"config file {path}")
+
+
+def config_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--config FILE`` or ``--preset`` (default: seed) with every flag given laid over it (not validated)."""
+    if hasattr(args, "config") and hasattr(args, "preset"):
+        raise ConfigError("give --config FILE or --preset, not both (flags modify either)")
+    start = read_config_file(args.config) if hasattr(args, "config") else PRESETS[getattr(args, "preset", "seed")]
+    given = given_options(args)
+    if "dataset" in given and given["dataset"] not in DATASETS:  # a file: absolute, so a resume finds it too
+        given["dataset"] = str(Path(given["dataset"]).expanduser().resolve())
+    return {**start, **given}
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
+    """:func:`config_options` with ``overrides``, as a :class:`Config`.
+
+    The one place the command line becomes a :class:`Config`: validated here, once.
+    """
+    return Config(**{**config_options(args), **overrides})

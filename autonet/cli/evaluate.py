@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument
+from autonet.cli.common import add_data_arguments, add_dataset_argument, data_options
 from autonet.errors import DataError
 from autonet.storage.models import load_model
 from autonet.net import accuracy
@@ -35,7 +35,8 @@ def main(args: argparse.Namespace) -> int:
     source = args.dataset or model.dataset or "cifar10"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if args.split == "val" else "default")
-        data = load_dataset(source, args.data_dir, num_val=args.num_val, num_train=1, dtype=dtype,
+        data_dir, num_val = data_options(args)
+        data = load_dataset(source, data_dir, num_val=num_val, num_train=1, dtype=dtype,
                             subtract_mean=False, quiet=args.quiet)
     X, y = (data.X_val, data.y_val) if args.split == "val" else (data.X_test, data.y_test)
     if X is None:
@@ -47,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     if len(y) == 0:
         raise DataError(f"the {args.split} split of {source} is empty: no accuracy to report")
     X = X - model.mean_image.astype(dtype)
-    acc = accuracy(model.params, X, y, tta=model.tta, image_shape=model.image_shape)
+    acc = accuracy(model.params, X, y, activation=model.activation, tta=model.tta, image_shape=model.image_shape)
     result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc, "tta": model.tta}
     if args.json:
         print(json.dumps(result))

@@ -13,7 +13,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument, positive_int
+from autonet.cli.common import add_data_arguments, add_dataset_argument, data_options, positive_int
 from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.plots import MAX_DPI
 
@@ -72,7 +72,7 @@ def register(sub) -> None:
     p.add_argument("--dpi", type=_dpi, default=100, help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)")
     add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p)
-    p.set_defaults(func=main, num_val=None)
+    p.set_defaults(func=main)
 
 
 def _val_predictions(model, config: dict, args: argparse.Namespace):
@@ -81,8 +81,7 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
     from autonet.net import predict
 
     dtype = model.params["W1"].dtype
-    data_dir = args.data_dir or config.get("data_dir")
-    num_val = args.num_val or config.get("num_val") or 1000
+    data_dir, num_val = data_options(args, data_dir=config.get("data_dir"), num_val=config.get("num_val"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
         data = load_dataset(args.dataset or model.dataset or "cifar10", data_dir, num_val=num_val, num_train=1,
@@ -91,7 +90,7 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
     check_classes(model, data.class_names, args.dataset or model.dataset or "cifar10")
     return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype),
-                                              tta=model.tta, image_shape=model.image_shape)
+                                           activation=model.activation, tta=model.tta, image_shape=model.image_shape)
 
 
 class ClassMismatch(DataError):

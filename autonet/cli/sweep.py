@@ -3,7 +3,8 @@
 Examples::
 
     autonet sweep --space examples/seed_grid.toml --out runs/seed-grid          # the seed's 5 x 3 grid
-    autonet sweep --grid learning_rate=1e-3,1.2e-3 --grid reg=1e-4,1e-3 --jobs 2 --out runs/small
+    autonet sweep --grid "lr=1e-3 | 1.2e-3" --grid "reg=1e-4 | 1e-3" --jobs 2 --out runs/small
+    autonet sweep --grid "hidden=300 | 1024,512" --out runs/depth   # 1024,512: two layers, as in --hidden
     autonet sweep --space examples/random_two_layer.toml --random 12 --out runs/random
     autonet sweep --space space.toml --random 40 --scheduler tcp://SCHEDULER_HOST:8786 --out runs/big
 
@@ -21,8 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, positive_int
-from autonet.cli.train import add_run_arguments, config_from_args, default_run_dir
+from autonet.cli.common import (
+    add_config_arguments,
+    add_quiet_argument,
+    config_options,
+    nonnegative_int,
+    positive_int,
+)
+from autonet.cli.train import default_run_dir
+from autonet.config import Config
 from autonet.interrupts import InterruptGuard, Interrupted
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
@@ -31,21 +39,22 @@ def register(sub) -> None:
     p = sub.add_parser("sweep", help="grid or random hyperparameter search; one run directory per trial",
                        description="Hyperparameter search. Every trial is an ordinary run directory under "
                                    "OUT/trials; OUT/results.csv is rewritten after each trial; a finished "
-                                   "trial is skipped when the command is run again.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_run_arguments(p)
-    add_data_arguments(p)
+                                   "trial is skipped when the command is run again. The flags below set the "
+                                   "base config of every trial.")
+    add_config_arguments(p)
     g = p.add_argument_group("search")
-    g.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                   help="values of one config key, e.g. learning_rate=1e-3,1.2e-3 or hidden=300,1024x512; "
-                        "repeat for more keys (the grid is their product); replaces the same key of --space")
+    g.add_argument("--grid", action="append", default=[], metavar="KEY=V1|V2|...",
+                   help="values of one config key separated by |, each spelled as its flag's value, e.g. "
+                        "\"lr=1e-3 | 1.2e-3\" or \"hidden=300 | 1024,512\" (1024,512: two layers) or "
+                        "\"augment=none | flip,crop\"; repeat for more keys (the grid is their product); "
+                        "replaces the same key of --space")
     g.add_argument("--space", metavar="FILE", help="search space, .toml or .json (format: docs/sweep.md)")
     g.add_argument("--random", type=positive_int, default=None, metavar="N",
                    help="draw N random trials from the space instead of running its grid")
-    g.add_argument("--search-seed", type=int, default=0,
-                   help="seed of the random search (--seed is each trial's init/minibatch seed)")
+    g.add_argument("--search-seed", type=nonnegative_int, default=0,
+                   help="seed of the random search; --seed is each trial's init/minibatch seed (default: 0)")
     g.add_argument("--jobs", type=positive_int, default=1,
-                   help="local worker processes; BLAS threads per worker = cores // jobs")
+                   help="local worker processes; BLAS threads per worker = cores // jobs (default: 1)")
     g.add_argument("--blas-threads", type=positive_int, default=None,
                    help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)")
     g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -57,16 +66,18 @@ def register(sub) -> None:
     p.add_argument("--extend", action="store_true",
                    help="add this space's trials to the sweep already in --out (results cover both) "
                         "instead of refusing a different space")
+    add_quiet_argument(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    base = config_from_args(args)
-    if base.data_dir is None and args.scheduler and os.environ.get("AUTONET_DATA"):
-        base.data_dir = os.environ["AUTONET_DATA"]  # workers may not share this process's environment
-    if base.data_dir is not None:
-        base.data_dir = str(Path(base.data_dir).resolve())
-    base.validate()
+    options = config_options(args)
+    data_dir = options.get("data_dir")
+    if data_dir is None and args.scheduler and os.environ.get("AUTONET_DATA"):
+        data_dir = os.environ["AUTONET_DATA"]  # workers may not share this process's environment
+    if isinstance(data_dir, str) and data_dir:
+        options["data_dir"] = str(Path(data_dir).resolve())
+    base = Config(**options)
     space = build_space(args.space, args.grid)
     trials = plan(space, base, random=args.random, seed=args.search_seed)
     out = Path(args.out) if args.out else default_run_dir("sweep")

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -26,6 +27,10 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 
 _CHUNK = 1 << 20  # download read size, bytes
+# The official archive is 170,498,071 bytes: a server sending more is not serving it.
+CIFAR10_MAX_BYTES = 200 << 20
+# Whole-download deadline: a server trickling bytes would otherwise keep every read alive forever.
+DEFAULT_DEADLINE = 30 * 60.0
 
 
 def download_cifar10(
@@ -34,6 +39,8 @@ def download_cifar10(
     md5: str = CIFAR10_MD5,
     quiet: bool = False,
     timeout: float = 60,
+    deadline: float = DEFAULT_DEADLINE,
+    max_bytes: int = CIFAR10_MAX_BYTES,
 ) -> Path:
     """Download the CIFAR-10 python archive, verify it, extract it into ``target_dir``.
 
@@ -53,7 +60,11 @@ def download_cifar10(
     quiet : bool
         No message, no progress bar (the bar is also off when stderr is not a TTY).
     timeout : float
-        Socket timeout in seconds.
+        Socket timeout in seconds (the longest wait for any one network read).
+    deadline : float
+        Seconds the whole download may take; a slower one is abandoned.
+    max_bytes : int
+        Largest archive accepted; a server announcing or sending more is cut off.
 
     Returns
     -------
@@ -85,7 +96,7 @@ def download_cifar10(
         if not quiet:
             print(f"Downloading CIFAR-10 from {url} to {target}", file=sys.stderr)
         with os.fdopen(fd, "wb") as out:
-            digest = _fetch(url, out, timeout=timeout, quiet=quiet)
+            digest = _fetch(url, out, timeout=timeout, quiet=quiet, deadline=deadline, max_bytes=max_bytes)
         if digest.lower() != md5.lower():
             raise DownloadError(
                 f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
@@ -127,33 +138,72 @@ def _cleanup(tmp_archive: Path | None, tmp_extract: Path | None) -> None:
         shutil.rmtree(tmp_extract, ignore_errors=True)
 
 
-def _fetch(url: str, out: BinaryIO, timeout: float, quiet: bool) -> str:
-    """Stream ``url`` into ``out``; return the md5 hex digest of what was read."""
+def _fetch(url: str, out: BinaryIO, timeout: float, quiet: bool, deadline: float = DEFAULT_DEADLINE,
+           max_bytes: int = CIFAR10_MAX_BYTES) -> str:
+    """Stream ``url`` into ``out``; return the md5 hex digest of what was read.
+
+    At most ``max_bytes`` are accepted (a larger ``Content-Length`` is refused
+    before the body is read), and the whole transfer must end within
+    ``deadline`` seconds: reads return whatever has arrived (``read1``), so the
+    deadline is checked however slowly the bytes come, and no single read
+    waits longer than ``min(timeout, time left)``, so the total stays within
+    ``deadline`` plus a second or so.
+    """
     from tqdm import tqdm
 
     digest = hashlib.md5()
     received = 0
+    total = None
+    start = time.monotonic()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise DownloadError(f"download of {url} refused: the server announces {total:,} bytes, more than "
+                                    f"the {max_bytes:,} expected")
+            sock = _socket_of(response)
             show = not quiet and sys.stderr.isatty()
             with tqdm(total=total, unit="B", unit_scale=True, disable=not show,
-                      desc="cifar-10-python.tar.gz", file=sys.stderr) as bar:
-                while chunk := response.read(_CHUNK):
+                      desc=url.rsplit("/", 1)[-1], file=sys.stderr) as bar:
+                while True:
+                    left = deadline - (time.monotonic() - start)
+                    if left <= 0:
+                        raise DownloadError(
+                            f"download of {url} too slow: {received:,} of "
+                            f"{'?' if total is None else f'{total:,}'} bytes after the {deadline:g} s deadline")
+                    if sock is not None:
+                        sock.settimeout(max(min(timeout, left), 0.01))
+                    chunk = response.read1(_CHUNK)
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise DownloadError(f"download of {url} refused: more than the {max_bytes:,} bytes expected")
                     out.write(chunk)
                     digest.update(chunk)
-                    received += len(chunk)
                     bar.update(len(chunk))
+    except DownloadError:
+        raise
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise DownloadError(f"download of {url} failed: {exc.reason}") from exc
     except (OSError, ValueError, http.client.HTTPException) as exc:  # timeouts, resets, bad URL
+        if time.monotonic() - start >= deadline:
+            raise DownloadError(
+                f"download of {url} too slow: {received:,} of {'?' if total is None else f'{total:,}'} bytes "
+                f"after the {deadline:g} s deadline") from exc
         raise DownloadError(f"download of {url} failed: {type(exc).__name__}: {exc}") from exc
     if total is not None and received != total:
         raise DownloadError(f"download of {url} incomplete: got {received} of {total} bytes")
     return digest.hexdigest()
+
+
+def _socket_of(response):
+    """The socket under an HTTP(S) response, to tighten its timeout as the deadline nears (None if hidden)."""
+    raw = getattr(getattr(response, "fp", None), "raw", None)
+    return getattr(raw, "_sock", None)
 
 
 def _safe_extract(archive: Path, dest: Path, url: str) -> None:

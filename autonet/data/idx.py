@@ -85,6 +85,9 @@ IDX_SOURCES: dict[str, IdxSource] = {
 }
 
 
+MAX_IDX_DOWNLOAD_BYTES = 64 << 20
+
+
 # ----- the format -----
 
 def read_idx(path: str | os.PathLike, magic: int | None = None, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
@@ -219,7 +222,8 @@ def _download_one(url: str, final: Path, md5: str, quiet: bool, timeout: float) 
         if not quiet:
             print(f"Downloading {url} to {final.parent}", file=sys.stderr)
         with os.fdopen(fd, "wb") as out:
-            digest = fetch._fetch(url, out, timeout=timeout, quiet=quiet)
+            # the largest official IDX file (Fashion-MNIST training images) is 26 MB
+            digest = fetch._fetch(url, out, timeout=timeout, quiet=quiet, max_bytes=MAX_IDX_DOWNLOAD_BYTES)
         if digest.lower() != md5.lower():
             raise DownloadError(f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
                                 "The download is corrupt or not the official file; it was not kept.")

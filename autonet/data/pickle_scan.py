@@ -225,7 +225,7 @@ class _Scanner:
         if target in _RECONSTRUCT:
             # numpy pickles an array as _reconstruct(ndarray, (0,), b'b') and fills it with BUILD
             shape = items[1].items if len(items) == 3 and items[1].kind == "tuple" else None
-            if (items[0].kind != "global" or items[0].value != _NDARRAY or shape is None
+            if (shape is None or items[0].kind != "global" or items[0].value != _NDARRAY
                     or any(s.kind != "scalar" or s.value != 0 for s in shape)):
                 raise _Refused("_reconstruct called with other arguments than numpy writes (ndarray, (0,), ...)")
             return _Node("array", 1)
@@ -306,6 +306,9 @@ def scan_pickle(blob: bytes, path: Path) -> None:
         raise DataError(f"{path}: refused at byte {pos}: {r} (file corrupt or malicious?)") from None
     except (ValueError, UnicodeDecodeError, OverflowError) as e:  # genops: truncated or unknown opcodes
         raise DataError(f"{path}: not a valid pickle (truncated or corrupt): {str(e)[:200]}") from None
+    except Exception as e:  # a stream shape the rules above did not foresee: refuse it rather than load it
+        raise DataError(f"{path}: refused at byte {pos}: malformed opcode stream ({type(e).__name__}: "
+                        f"{str(e)[:100]}) (file corrupt or malicious?)") from None
     if len(scanner.stack) != 1 or scanner.stack[0] is _MARK:
         raise DataError(f"{path}: not a valid pickle (truncated or corrupt): "
                         f"{len(scanner.stack)} objects left on the stack at STOP")

@@ -7,7 +7,8 @@ H*W*C = D, or (0,) when the inputs are not images), ``tta`` (0-d unicode, the
 test-time augmentation its predictions use: ``none`` or ``flip``, see
 :func:`autonet.net.scores`) and ``format_version``.
 Files written before datasets other than CIFAR-10 existed lack ``dataset`` and
-``image_shape``; they are CIFAR-10 models. It loads with
+``image_shape``; they are CIFAR-10 models. ``activation`` (0-d unicode) names
+the hidden nonlinearity; files without it are ReLU nets. It loads with
 ``allow_pickle=False``, so a crafted file cannot run code, and through
 :func:`autonet.storage.safe_npz.read_npz`, so every member's shape is checked
 against ``layer_sizes`` before it is inflated.
@@ -25,7 +26,7 @@ import numpy as np
 from autonet.errors import ModelFileError
 from autonet.storage.files import atomic_savez
 from autonet.storage.safe_npz import read_npz
-from autonet.net import TTA_MODES, layer_sizes
+from autonet.net import ACTIVATIONS, TTA_MODES, layer_sizes
 
 FORMAT_VERSION = 1
 
@@ -39,6 +40,7 @@ class Model:
     class_names: list[str]
     image_shape: tuple[int, int, int] | None = None  # (H, W, C) of the input rows, None: not images
     dataset: str = ""  # what it was trained on: cifar10, mnist, fashion-mnist or an .npz file name
+    activation: str = "relu"  # the hidden nonlinearity (autonet.net.ACTIVATIONS)
     tta: str = "none"  # test-time augmentation of its predictions (autonet.net.TTA_MODES)
 
     @property
@@ -54,6 +56,7 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
     arrays["layer_sizes"] = np.asarray(model.layer_sizes, dtype=np.int64)
     arrays["image_shape"] = np.asarray(model.image_shape or (), dtype=np.int64)
     arrays["dataset"] = np.asarray(model.dataset, dtype=np.str_)
+    arrays["activation"] = np.asarray(model.activation, dtype=np.str_)
     arrays["tta"] = np.asarray(model.tta, dtype=np.str_)
     arrays["format_version"] = np.asarray(FORMAT_VERSION)
     return atomic_savez(path, **arrays)
@@ -74,7 +77,8 @@ _FIXED = {  # name: (ndim, dtype kinds)
 }
 
 
-_DESCRIPTION = ("dataset", "image_shape", "tta")  # optional members describing the inputs and predictions
+# optional members describing the inputs, the net and its predictions
+_DESCRIPTION = ("dataset", "image_shape", "activation", "tta")
 
 
 def _param_names(names) -> list[str]:
@@ -171,7 +175,19 @@ def load_model(path: str | os.PathLike) -> Model:
     params = {k: arrays[k] for k in _param_names(arrays)}
     image_shape, dataset = _input_description(path, arrays, int(arrays["layer_sizes"][0]))
     return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]],
-                 image_shape=image_shape, dataset=dataset, tta=_tta(path, arrays.get("tta"), image_shape))
+                 image_shape=image_shape, dataset=dataset, activation=_activation(path, arrays),
+                 tta=_tta(path, arrays.get("tta"), image_shape))
+
+
+def _activation(path: Path, arrays: dict) -> str:
+    """The model's hidden nonlinearity; ``relu`` for a file written before it was recorded."""
+    if "activation" not in arrays:
+        return "relu"
+    a = arrays["activation"]
+    if a.dtype.kind != "U" or a.ndim != 0 or str(a) not in ACTIVATIONS:
+        shown = repr(str(a)) if a.dtype.kind == "U" and a.ndim == 0 else f"a {a.ndim}-D {a.dtype} array"
+        raise ModelFileError(f"{path}: activation must name one of {', '.join(ACTIVATIONS)}, got {shown}")
+    return str(a)
 
 
 def _tta(path: Path, tta: np.ndarray | None, image_shape) -> str:

@@ -10,19 +10,23 @@ A sweep directory holds::
 
 The space
 ---------
-A mapping from :class:`~autonet.run.RunConfig` field names (plus
-``epochs``) to one of:
+A mapping from :class:`~autonet.config.Config` option names (aliases such
+as ``lr`` accepted; plus ``epochs``) to one of:
 
 - a scalar: the value is fixed, e.g. ``num_iters = 1600``;
 - a list: a grid iterates over it, a random search picks uniformly from it,
-  e.g. ``reg = [1e-4, 1e-3, 1e-2]``; for ``hidden`` each entry is a size or a
-  list of sizes (``[300, [1024, 512]]``);
+  e.g. ``reg = [1e-4, 1e-3, 1e-2]``; for ``hidden`` each entry is a size or
+  the layer sizes of one trial (``[300, "1024,512"]`` or ``[300, [1024, 512]]``);
 - ``{log_uniform = [low, high]}`` or ``{uniform = [low, high]}``: random search
   only. Scale parameters (learning rate, reg, std) want ``log_uniform``.
   Samples are rounded to 3 significant digits, integers (``num_iters``,
   ``batch_size``, ``hidden``) to the nearest integer.
 
 ``epochs = E`` sets ``num_iters = round(E * max(N_train // batch_size, 1))``.
+On the command line, ``--grid KEY=V1|V2|...`` gives a list: values
+separated by ``|``, each spelled as the value of its ``autonet train`` flag
+(``--grid "hidden=300 | 1024,512"``: one layer of 300, then two layers).
+
 The keys that shape the data (``data_dir``, ``num_val``, ``num_train``,
 ``dtype``) cannot be searched: a sweep loads the data once per process.
 

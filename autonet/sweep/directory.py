@@ -98,7 +98,7 @@ def reconcile(out: Path, trials: Sequence[Trial], keys: Sequence[str], meta: Map
     old = _read_records(path, records, meta)
     names = {t.name for t in old}
     added = [t for t in trials if t.name not in names]
-    merged = old + [Trial(len(old) + i, t.name, t.params, t.config) for i, t in enumerate(added)]
+    merged = old + [Trial(len(old) + i, t.name, t.params, t.config, t.cfg) for i, t in enumerate(added)]
     updated = {**recorded, **_normal(dict(meta or {})), "identities": [*known, ident],
                "keys": _merge_keys(recorded.get("keys"), keys), "trials": [t.name for t in merged],
                "trial_records": [_trial_record(t) for t in merged]}

@@ -20,8 +20,9 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from autonet.errors import ConfigError, DivergenceError
+from autonet.config import Config
 from autonet.interrupts import InterruptGuard
-from autonet.run import CHECKPOINT_EVERY, RunConfig, load_data, run
+from autonet.run import CHECKPOINT_EVERY, load_data, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.storage.files import atomic_write_json
 from autonet.storage.lock import LOCK_NAME, RunLock
@@ -33,7 +34,7 @@ _DATA_LOCK = threading.Lock()
 _DATA: list = []  # at most one (key, CIFAR10) pair per process
 
 
-def shared_data(cfg: RunConfig):
+def shared_data(cfg: Config):
     """The data ``cfg`` asks for, loaded once per process and reused by every trial in it."""
     key = (cfg.dataset, cfg.data_dir, os.environ.get("AUTONET_DATA"), cfg.num_val, cfg.num_train, cfg.dtype)
     with _DATA_LOCK:
@@ -70,15 +71,13 @@ def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None
     """
     out = Path(tempfile.mkdtemp(prefix="autonet-trial-")) if ship else Path(run_dir)
     try:
-        config = dict(trial.config)
-        epochs = config.pop("epochs", None)
-        cfg = RunConfig.from_dict(config).validate()
+        epochs, cfg = trial.config.get("epochs"), trial.cfg
         # Overflow is the expected way for a too-large learning rate to fail; the
         # trainer's finite check turns it into DivergenceError, recorded below.
         with _blas_threads(blas_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             data = shared_data(cfg)
             if epochs is not None:
-                cfg.num_iters = iterations_for(epochs, len(data.y_train), cfg.batch_size)
+                cfg = cfg.replace(num_iters=iterations_for(epochs, len(data.y_train), cfg.batch_size))
             resume = (out / CHECKPOINT_NAME).is_file()
             try:  # a trial's directory is its own (named by its config's hash): a partial one is replaced
                 result = metrics(run(cfg, out, data=data, quiet=True, checkpoint_every=CHECKPOINT_EVERY,

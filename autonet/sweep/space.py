@@ -1,9 +1,12 @@
 """The search space: which keys a sweep varies and the values each may take.
 
-A space maps :class:`~autonet.run.RunConfig` field names (plus ``epochs``) to
-a scalar, a list of values, or a ``log_uniform``/``uniform`` range; see
-:mod:`autonet.sweep` for the format. Values are read from TOML/JSON space
-files and from ``--grid KEY=V1,V2`` flags, and each is checked by RunConfig.
+A space maps :class:`~autonet.config.Config` option names (aliases accepted)
+plus ``epochs`` to a scalar, a list of values, or a ``log_uniform``/``uniform``
+range; see :mod:`autonet.sweep` for the format. The schema types every value:
+a space file holds JSON/TOML values (``hidden = [300, "1024,512"]``: one layer
+of 300, or two layers), a ``--grid KEY=V1|V2`` flag holds each value spelled
+as its ``autonet train`` flag's. Each value is checked alone here; the rules
+between options are checked when each trial's config is built.
 """
 
 from __future__ import annotations
@@ -13,96 +16,65 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from autonet.config import Float, Int, Sizes, canonical, check_value, names, option, parse_value
 from autonet.errors import ConfigError
-from autonet.run import RunConfig
 from autonet.storage.files import read_regular_file
 
-DATA_KEYS = ("data_dir", "num_val", "num_train", "dtype")
-EXTRA_KEYS = ("epochs",)
+EPOCHS = "epochs"  # a key besides the options: num_iters = round(epochs * iterations per epoch)
+EPOCHS_KIND = Float(0.0, 1e6, low_open=True)
 RANGES = ("log_uniform", "uniform")
+GRID_SEPARATOR = "|"
 MAX_SPACE_BYTES = 1 << 20  # a space file is a few lines
-_RUN_DEFAULTS = RunConfig()
 
 
-def _kind(key: str) -> str:
-    """How values of ``key`` are read: sizes (hidden) | tuple | int | float | str | bool."""
-    if key == "epochs":
-        return "float"
-    if key == "hidden":
-        return "sizes"
-    default = getattr(_RUN_DEFAULTS, key)
-    if isinstance(default, tuple):
-        return "tuple"  # e.g. augment: names, "flip+crop" on the command line
-    for kind in (bool, int, float, str):  # bool before int: bool is an int subclass
-        if isinstance(default, kind):
-            return kind.__name__
-    return "str"
+def _kind(key: str):
+    return EPOCHS_KIND if key == EPOCHS else option(key).kind
 
 
-def _check_key(key: str, source: str) -> None:
-    names = [f.name for f in fields(RunConfig)]
-    if key in DATA_KEYS:
-        raise ConfigError(f"{source}: {key} shapes the data, which a sweep loads once; set it with a flag "
-                          f"(--{key.replace('_', '-')}), not in the space")
-    if key not in names and key not in EXTRA_KEYS:
-        allowed = sorted(set(names) - set(DATA_KEYS)) + list(EXTRA_KEYS)
-        raise ConfigError(f"{source}: unknown key {key!r}; searchable keys: {', '.join(allowed)}")
+def _check_key(key: Any, source: str) -> str:
+    """The option ``key`` names (aliases, dashes accepted); ConfigError unless it may be searched."""
+    name = EPOCHS if key == EPOCHS else canonical(key)
+    if name is not None and name != EPOCHS and not option(name).search:
+        if option(name).record:
+            raise ConfigError(f"{source}: {name} shapes the data, which a sweep loads once; set it with a flag "
+                              f"(--{name.replace('_', '-')}), not in the space")
+        name = None
+    if name is None:
+        allowed = names(search=True) + [EPOCHS]
+        raise ConfigError(f"{source}: unknown key {key!r}; searchable keys: {', '.join(sorted(allowed))}")
+    return name
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
-    """One value of ``key`` from TOML/JSON or a flag string, checked by RunConfig."""
-    kind = _kind(key)
+def _value(key: str, value: Any, source: str) -> Any:
+    """One JSON/TOML value of ``key``, checked alone (ConfigError naming the source)."""
     try:
-        if kind == "sizes":
-            if isinstance(value, str):
-                value = [int(v) for v in value.lower().split("x")]
-            sizes = (value,) if not isinstance(value, (list, tuple)) else tuple(value)
-            if not sizes or any(isinstance(h, bool) or not isinstance(h, int) for h in sizes):
-                raise ValueError
-            value = sizes
-        elif kind == "tuple":
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split("+") if v.strip()]
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-                raise ValueError
-            value = tuple(value)
-        elif kind in ("int", "float"):
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise ValueError
-            number = float(value)
-            if kind == "int":
-                if number != int(number):
-                    raise ValueError
-                value = int(number)
-            else:
-                value = number
-        elif kind == "bool":
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                value = value.lower() == "true"
-            elif not isinstance(value, bool):
-                raise ValueError
-        elif not isinstance(value, str):
-            raise ValueError
-    except (TypeError, ValueError, OverflowError):
-        example = {"sizes": "300 or [1024, 512]", "tuple": 'a list of names or "a+b"',
-                   "int": "an integer", "float": "a number",
-                   "bool": "true or false", "str": "a string"}[kind]
-        raise ConfigError(f"{source}: {key} = {value!r} is not {example}") from None
-    if key == "epochs":
-        if not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{source}: epochs must be > 0, got {value!r}")
-        return value
-    try:
-        RunConfig.from_dict({key: value}).validate()
+        if key == EPOCHS:
+            return EPOCHS_KIND.check(EPOCHS, value)
+        return check_value(key, value)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
-    return value
+
+
+def _text_value(key: str, text: str, source: str) -> Any:
+    """One value of ``key`` spelled as on the command line."""
+    try:
+        if key == EPOCHS:
+            try:
+                return EPOCHS_KIND.check(EPOCHS, EPOCHS_KIND.from_text(text))
+            except ValueError as e:
+                raise ConfigError(f"{EPOCHS}: {e}") from None
+        return parse_value(key, text)
+    except ConfigError as e:
+        hint = ""
+        if "," in text and not isinstance(_kind(key), Sizes) and key != "augment":
+            hint = f" (separate grid values with {GRID_SEPARATOR}: {key}=a {GRID_SEPARATOR} b)"
+        raise ConfigError(f"{source}: {e}{hint}") from None
 
 
 @dataclass(frozen=True)
@@ -124,9 +96,9 @@ class Dim:
         else:
             x = rng.uniform(self.low, self.high)
         kind = _kind(self.key)
-        if kind in ("int", "sizes"):
+        if isinstance(kind, (Int, Sizes)):
             x = min(max(round(x), math.ceil(self.low)), math.floor(self.high))
-            return (int(x),) if kind == "sizes" else int(x)
+            return (int(x),) if isinstance(kind, Sizes) else int(x)
         return min(max(float(f"{x:.3g}"), self.low), self.high)
 
     def describe(self) -> Any:
@@ -139,7 +111,7 @@ class Dim:
 
 def make_dim(key: str, spec: Any, source: str) -> Dim:
     """Parse one space entry (scalar, list, or ``{log_uniform|uniform|choice: ...}``)."""
-    _check_key(key, source)
+    key = _check_key(key, source)
     where = f"{source}: {key}"
     if isinstance(spec, Mapping):
         if len(spec) != 1:
@@ -150,7 +122,7 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
             return make_dim(key, list(arg) if isinstance(arg, (list, tuple)) else arg, source)
         if name not in RANGES:
             raise ConfigError(f"{where}: unknown distribution {name!r}; use log_uniform, uniform or choice")
-        if _kind(key) not in ("int", "float", "sizes"):
+        if not isinstance(_kind(key), (Int, Float, Sizes)):
             raise ConfigError(f"{where}: {name} needs a numeric key; give a list of values instead")
         if (not isinstance(arg, (list, tuple)) or len(arg) != 2
                 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in arg)):
@@ -162,12 +134,14 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
             raise ConfigError(f"{where}: log_uniform needs low > 0, got {arg[0]}")
         dim = Dim(key, name, low=low, high=high)
         for end in (low, high):  # both ends must be valid values of the key
-            _coerce(key, (round(end),) if _kind(key) == "sizes" else end, where + " range")
+            kind = _kind(key)
+            value = (round(end),) if isinstance(kind, Sizes) else round(end) if isinstance(kind, Int) else end
+            _value(key, value, where + " range")
         return dim
     values = spec if isinstance(spec, (list, tuple)) else [spec]
     if not values:
         raise ConfigError(f"{where}: empty list of values")
-    return Dim(key, "values", values=tuple(_coerce(key, v, source) for v in values))
+    return Dim(key, "values", values=tuple(_value(key, v, source) for v in values))
 
 
 @dataclass
@@ -206,7 +180,12 @@ def parse_space(obj: Any, source: str = "space") -> Space:
         raise ConfigError(f"{source}: a space is a table of key = values, got {type(obj).__name__}")
     if not obj:
         raise ConfigError(f"{source}: the space is empty; give at least one key, e.g. reg = [1e-4, 1e-3]")
-    dims = {key: make_dim(key, spec, source) for key, spec in obj.items()}
+    dims: dict = {}
+    for key, spec in obj.items():
+        dim = make_dim(key, spec, source)
+        if dim.key in dims:
+            raise ConfigError(f"{source}: {dim.key} given twice (as {key!r} and another spelling)")
+        dims[dim.key] = dim
     if "epochs" in dims and "num_iters" in dims:
         raise ConfigError(f"{source}: give num_iters or epochs, not both")
     return Space(dims)
@@ -231,19 +210,26 @@ def load_space(path: str | os.PathLike) -> Space:
             obj = tomllib.loads(raw.decode("utf-8"))
         else:
             obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:  # tomllib.TOMLDecodeError and JSONDecodeError are ValueErrors
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # TOMLDecodeError, JSONDecodeError: ValueErrors
         raise ConfigError(f"space file {path}: not valid {suffix[1:].upper()}: {e}") from None
     return parse_space(obj, source=str(path))
 
 
 def parse_grid_flag(text: str) -> tuple[str, Dim]:
-    """``"learning_rate=1e-3,1.2e-3"`` -> (key, Dim); ``hidden=300,1024x512`` for depths."""
+    """``"lr=1e-3 | 1.2e-3"`` -> (key, Dim): values separated by ``|``, each spelled as its flag's value.
+
+    ``hidden=300 | 1024,512`` is two trials, the second with two hidden layers
+    (``1024,512`` means what ``--hidden 1024,512`` means).
+    """
     key, sep, rest = text.partition("=")
-    key = key.strip().replace("-", "_")
-    values = [v.strip() for v in rest.split(",") if v.strip()]
-    if not sep or not key or not values:
-        raise ConfigError(f"--grid {text!r}: expected KEY=V1,V2,... e.g. --grid reg=1e-4,1e-3")
-    return key, make_dim(key, values, f"--grid {key}")
+    values = [v.strip() for v in rest.split(GRID_SEPARATOR)]
+    if not sep or not key.strip() or not any(values):
+        raise ConfigError(f"--grid {text!r}: expected KEY=V1|V2|..., e.g. --grid \"reg=1e-4 | 1e-3\"")
+    if any(not v for v in values):
+        raise ConfigError(f"--grid {text!r}: an empty value between {GRID_SEPARATOR}s")
+    name = _check_key(key.strip(), "--grid")
+    source = f"--grid {name}"
+    return name, Dim(name, "values", values=tuple(_text_value(name, v, source) for v in values))
 
 
 def build_space(space_file: str | None = None, grid_flags: Sequence[str] = ()) -> Space:
