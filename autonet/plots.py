@@ -1,9 +1,11 @@
-"""Matplotlib figures, saved as PNG; shared by the CLI and the notebooks.
+"""Matplotlib figures, shared by the CLI and the notebooks.
 
-Figures are built on :class:`matplotlib.figure.Figure` directly, not through
-``pyplot``, so calling these functions from a notebook never switches its
-plotting backend and leaves no open figures behind. Each function writes one
-PNG and returns its path.
+Each ``plot_*`` function draws into the axes given as ``ax=`` (so a notebook
+can place a figure in its own layout) or, by default, into a new
+:class:`matplotlib.figure.Figure` built directly, not through ``pyplot``
+(calling them never switches a notebook's plotting backend and leaves no open
+figures behind), and returns the Figure. Saving is the caller's job:
+:func:`save_figure` writes one atomically (the CLI saves PNGs).
 
 - :func:`plot_training`: loss per iteration (raw and smoothed), train/val
   accuracy per epoch.
@@ -66,8 +68,17 @@ def _figure(figsize: tuple[float, float]):
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
-    """Write ``fig`` to ``path`` atomically, in the format its suffix names (default PNG)."""
+def _axes(ax, figsize: tuple[float, float], *shape: int):
+    """``(figure, axes)``: the given ``ax`` and its figure, or a new figure with ``subplots(*shape)``."""
+    if ax is not None:
+        first = np.ravel(np.asarray(ax, dtype=object))[0]
+        return first.figure, ax
+    fig = _figure(figsize)
+    return fig, (fig.subplots(*shape, squeeze=False) if shape else fig.subplots())
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = DPI) -> Path:
+    """Write ``fig`` to ``path`` atomically, in the format its suffix names (default PNG); returns the path."""
     from autonet.storage.files import atomic_write
 
     dpi = check_dpi(dpi)
@@ -90,16 +101,17 @@ def smooth(values, window: int) -> np.ndarray:
 # ----- training curves -----
 
 
-def plot_training(history: dict, path: str | os.PathLike, title: str = "", dpi: int = DPI) -> Path:
-    """Loss per iteration (raw and smoothed) above train/val accuracy per epoch.
+def plot_training(history: dict, *, title: str = "", ax=None):
+    """Loss per iteration (raw and smoothed) above train/val accuracy per epoch; returns the Figure.
 
     ``history`` is a :class:`autonet.train.Trainer` history dict (keys
-    ``loss``, ``train_acc``, ``val_acc``).
+    ``loss``, ``train_acc``, ``val_acc``). ``ax``: two Axes ``(loss, accuracy)``
+    to draw into (default: a new 8 x 7 in figure).
     """
     check_history(history)
-    check_dpi(dpi)
-    fig = _figure((8, 7))
-    ax1, ax2 = fig.subplots(2, 1)
+    own = ax is None
+    fig, axes = _axes(ax, (8, 7), 2, 1)
+    ax1, ax2 = np.ravel(np.asarray(axes, dtype=object))
     loss = np.asarray(history["loss"], dtype=float)
     it = np.arange(len(loss))
     ax1.plot(it, loss, color="tab:blue", alpha=0.3, lw=0.8, label="minibatch loss")
@@ -124,9 +136,11 @@ def plot_training(history: dict, path: str | os.PathLike, title: str = "", dpi: 
     if ax2.lines:
         ax2.legend()
     ax2.grid(alpha=0.3)
-    if title:
+    if title and own:
         fig.suptitle(title)
-    return _save(fig, path, dpi)
+    elif title:
+        ax1.set_title(title)
+    return fig
 
 
 # ----- first-layer weights -----
@@ -189,21 +203,23 @@ def weight_grid(W1: np.ndarray, max_units: int = 64, padding: int = 2, image_sha
     return grid
 
 
-def plot_weight_grid(W1: np.ndarray, path: str | os.PathLike, title: str = "", max_units: int = 64,
-                     dpi: int = DPI, image_shape=IMAGE_SHAPE) -> Path:
-    """First-layer weights as images of ``image_shape`` (see :func:`weight_grid`)."""
+def plot_weight_grid(W1: np.ndarray, *, title: str = "", max_units: int = 64, image_shape=IMAGE_SHAPE,
+                     ax=None):
+    """First-layer weights as images of ``image_shape`` (see :func:`weight_grid`); returns the Figure.
+
+    ``ax``: the Axes to draw into (default: a new 6 x 7 in figure).
+    """
     grid = weight_grid(W1, max_units=max_units, image_shape=image_shape)
     H, W, C = image_shape
     n = min(W1.shape[1], max_units)
-    fig = _figure((6, 7))
-    ax = fig.subplots()
+    fig, ax = _axes(ax, (6, 7))
     ax.imshow(grid, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel(f"hidden units 1-{n} of {W1.shape[1]}, row by row\n"
                   f"each tile: {H}x{W} px {'RGB' if C == 3 else 'grey'}, min-max scaled per unit")
     ax.set_title(title or "First-layer weights (W1 columns as images)")
-    return _save(fig, path, dpi)
+    return fig
 
 
 # ----- confusion matrix -----
@@ -232,11 +248,11 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     return flat.reshape(num_classes, num_classes)
 
 
-def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str | os.PathLike,
-                          title: str = "", dpi: int = DPI) -> Path:
-    """Confusion matrix, each row as a percentage of its true class, counts in the cells.
+def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], *, title: str = "", ax=None):
+    """Confusion matrix, each row as a percentage of its true class, counts in the cells; returns the Figure.
 
-    ``cm`` is a (C, C) count matrix from :func:`confusion_matrix` (rows: true class).
+    ``cm`` is a (C, C) count matrix from :func:`confusion_matrix` (rows: true
+    class). ``ax``: the Axes to draw into (default: a new 7.5 x 6.5 in figure).
     """
     cm = np.asarray(cm)
     C = len(class_names)
@@ -244,8 +260,7 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str 
         raise DataError(f"cm must have shape ({C}, {C}) for {C} class names, got {cm.shape}")
     totals = cm.sum(axis=1, keepdims=True)
     pct = 100 * cm / np.maximum(totals, 1)
-    fig = _figure((7.5, 6.5))
-    ax = fig.subplots()
+    fig, ax = _axes(ax, (7.5, 6.5))
     im = ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
     for i in range(C):
         for j in range(C):
@@ -258,7 +273,7 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str 
     acc = np.trace(cm) / max(cm.sum(), 1)
     ax.set_title(title or f"Confusion matrix: {cm.sum()} images, accuracy {100 * acc:.1f}%")
     fig.colorbar(im, ax=ax, label="% of the true class (cell text: image count)")
-    return _save(fig, path, dpi)
+    return fig
 
 
 # ----- misclassified examples -----
@@ -276,10 +291,13 @@ def pick_misclassified(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
     return [np.flatnonzero(wrong & (y_true == c))[:per_class] for c in range(num_classes)]
 
 
-def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
-                       path: str | os.PathLike, mean_image: np.ndarray | None = None, per_class: int = 5,
-                       title: str = "", dpi: int = DPI, image_shape=IMAGE_SHAPE) -> Path:
+def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], *,
+                       mean_image: np.ndarray | None = None, per_class: int = 5, title: str = "",
+                       image_shape=IMAGE_SHAPE, ax=None):
     """A grid of misclassified images: one row per true class, the first ``per_class`` mistakes.
+
+    Returns the Figure. ``ax``: a (C, ``per_class``) array of Axes to draw
+    into (default: a new figure sized to the grid).
 
     Parameters
     ----------
@@ -300,8 +318,10 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, cl
         raise DataError(f"X, y_true and y_pred must have the same length, got {len(X)}, {len(y_true)}, {len(y_pred)}")
     C = len(class_names)
     picks = pick_misclassified(y_true, y_pred, C, per_class)
-    fig = _figure((1.25 * per_class + 1.4, 1.3 * C + 0.6))
-    axes = fig.subplots(C, per_class, squeeze=False)
+    if ax is not None and np.shape(ax) != (C, per_class):
+        raise DataError(f"ax must be a ({C}, {per_class}) array of Axes, got shape {np.shape(ax)}")
+    fig, axes = _axes(ax, (1.25 * per_class + 1.4, 1.3 * C + 0.6), C, per_class)
+    axes = np.asarray(axes, dtype=object)
     for c in range(C):
         for k in range(per_class):
             ax = axes[c, k]
@@ -319,7 +339,7 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, cl
     n_wrong = int((y_true != y_pred).sum())
     fig.suptitle(title or f"Misclassified examples ({n_wrong} of {len(y_true)} wrong); "
                           "row = true class, caption = prediction", fontsize=10)
-    return _save(fig, path, dpi)
+    return fig
 
 
 def _displayable(img: np.ndarray) -> np.ndarray:
@@ -333,10 +353,9 @@ def _displayable(img: np.ndarray) -> np.ndarray:
 # ----- sweep heat-map -----
 
 
-def plot_sweep_heatmap(rows: Sequence[dict], path: str | os.PathLike, title: str = "",
-                       x: str = "learning_rate", y: str = "reg", metric: str = "val_acc",
-                       max_cells: int = 12, dpi: int = DPI) -> Path:
-    """Validation accuracy (%) over learning rate x reg, one annotated cell per pair.
+def plot_sweep_heatmap(rows: Sequence[dict], *, title: str = "", x: str = "learning_rate", y: str = "reg",
+                       metric: str = "val_acc", max_cells: int = 12, ax=None):
+    """Validation accuracy (%) over learning rate x reg, one annotated cell per pair; returns the Figure.
 
     Parameters
     ----------
@@ -346,6 +365,7 @@ def plot_sweep_heatmap(rows: Sequence[dict], path: str | os.PathLike, title: str
     metric : accuracy in [0, 1] shown as colour and cell text
     max_cells : when either axis has more distinct values than this (a random
         search), points are drawn on log axes, coloured by accuracy, instead of cells
+    ax : the Axes to draw into (default: a new 7.5 x 5.5 in figure)
 
     Several rows on one cell (other keys varied): the cell shows the best.
     A cell whose trials all diverged reads "div"; an untried cell is blank.
@@ -360,8 +380,7 @@ def plot_sweep_heatmap(rows: Sequence[dict], path: str | os.PathLike, title: str
     lo, hi = (min(accs), max(accs)) if accs else (0.0, 100.0)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
-    fig = _figure((7.5, 5.5))
-    ax = fig.subplots()
+    fig, ax = _axes(ax, (7.5, 5.5))
     label = {"learning_rate": "learning rate (initial)", "reg": "L2 regularization strength reg"}
     if len(xs) > max_cells or len(ys) > max_cells:
         im = ax.scatter([r[x] for r in ok], [r[y] for r in ok], c=accs, cmap="viridis", vmin=lo, vmax=hi,
@@ -404,4 +423,4 @@ def plot_sweep_heatmap(rows: Sequence[dict], path: str | os.PathLike, title: str
     ax.set_title(title or f"Sweep: {metric.replace('_', ' ')} over {x} x {y}")
     fig.colorbar(im, ax=ax, label=f"{'validation' if metric == 'val_acc' else metric} accuracy (%) "
                                   f"- {len(ok)} trials{n_div}")
-    return _save(fig, path, dpi)
+    return fig

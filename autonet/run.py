@@ -345,7 +345,7 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     ``data`` holds the loader's rows; the model evaluated and saved is
     :func:`export_params` (batch norm and ``pre`` folded in).
     """
-    from autonet.plots import plot_training
+    from autonet.plots import plot_training, save_figure
 
     params = export_params(trainer, pre)
     evaluation = {"activation": cfg.activation, "tta": cfg.tta, "image_shape": input_shape(data)}
@@ -371,8 +371,9 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
                                         image_shape=data.image_shape, dataset=data.name,
                                         activation=cfg.activation, tta=cfg.tta))
-    plot_training(trainer.history, out / "plots" / "training.png",
-                  title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}")
+    save_figure(plot_training(trainer.history, title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, "
+                                                   f"val acc {summary['val_acc']:.3f}"),
+                out / "plots" / "training.png")
     atomic_write_json(out / SUMMARY_NAME, summary)
     return summary
 

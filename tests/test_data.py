@@ -556,9 +556,9 @@ def test_load_cifar10_downloads_on_first_use(server, tmp_path, monkeypatch):
     monkeypatch.setattr(fetch, "CIFAR10_URL", f"{base}/cifar.tar.gz")
     monkeypatch.setattr(fetch, "CIFAR10_MD5", md5.upper())  # case-insensitive
     target = tmp_path / "new" / "deeper"
-    d = load_cifar10(target, num_val=5, quiet=True)
+    d = load_cifar10(target, num_val=5, download=True, quiet=True)
     assert d.data_dir == target / BATCH_DIR and d.X_test is not None
-    load_cifar10(target, num_val=5, quiet=True)
+    load_cifar10(target, num_val=5, download=True, quiet=True)
     assert hits == ["/cifar.tar.gz"]
 
 

@@ -55,8 +55,10 @@ def test_weight_and_misclassified_plots_take_grey_images(tmp_path, rng):
     assert np.array_equal(tile[..., 0], tile[..., 2])  # grey: equal channels
     X = rng.integers(0, 256, (12, 784)).astype(np.float64)
     y, pred = np.arange(12) % 3, (np.arange(12) + 1) % 3
-    assert plots.plot_misclassified(X, y, pred, ["a", "b", "c"], tmp_path / "m.png", image_shape=(28, 28, 1)).is_file()
-    assert plots.plot_weight_grid(rng.standard_normal((784, 10)), tmp_path / "w.png", image_shape=(28, 28, 1)).is_file()
+    fig = plots.plot_misclassified(X, y, pred, ["a", "b", "c"], image_shape=(28, 28, 1))
+    assert plots.save_figure(fig, tmp_path / "m.png").is_file()
+    fig = plots.plot_weight_grid(rng.standard_normal((784, 10)), image_shape=(28, 28, 1))
+    assert plots.save_figure(fig, tmp_path / "w.png").is_file()
     with pytest.raises(Exception, match="784, H"):
         plots.weight_grid(rng.standard_normal((3072, 4)), image_shape=(28, 28, 1))
 

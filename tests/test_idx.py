@@ -172,7 +172,7 @@ def fake_mnist_source(server, monkeypatch):
 
 def test_good_checksums_download_and_load(fake_mnist_source, tmp_path):
     source, www, hits = fake_mnist_source
-    data = load_idx_dataset("mnist", tmp_path / "data", num_val=10, quiet=True)
+    data = load_idx_dataset("mnist", tmp_path / "data", num_val=10, download=True, quiet=True)
     assert data.X_train.shape == (40, 784) and data.X_val.shape == (10, 784) and data.X_test.shape == (20, 784)
     assert data.image_shape == (28, 28, 1) and data.class_names == [str(d) for d in range(10)]
     assert data.data_dir == tmp_path / "data" / "mnist"
@@ -194,7 +194,7 @@ def test_wrong_checksum_fails_by_name_and_keeps_nothing(fake_mnist_source, tmp_p
                                                                  source.class_names))
     with pytest.raises(DownloadError, match=r"md5 mismatch for http://127\.0\.0\.1:\d+/train-labels-idx1-ubyte"
                                             r"\.gz: expected 0{32}, got [0-9a-f]{32}"):
-        load_idx_dataset("mnist", tmp_path / "data", quiet=True)
+        load_idx_dataset("mnist", tmp_path / "data", download=True, quiet=True)
     kept = sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir())
     assert kept == ["train-images-idx3-ubyte.gz"]  # verified before it; no partial file left
 
@@ -206,7 +206,7 @@ def test_the_official_checksums_refuse_a_stand_in(server, tmp_path, monkeypatch)
     monkeypatch.setitem(idx.IDX_SOURCES, "fashion-mnist",
                         idx.IdxSource("fashion-mnist", base, official.files, official.class_names))
     with pytest.raises(DownloadError, match="md5 mismatch .* expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d"):
-        load_idx_dataset("fashion-mnist", tmp_path / "d", quiet=True)
+        load_idx_dataset("fashion-mnist", tmp_path / "d", download=True, quiet=True)
     assert not (tmp_path / "d").exists()  # the folders it created are removed again
 
 

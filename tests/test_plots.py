@@ -54,29 +54,52 @@ def test_pick_misclassified_takes_first_mistakes_per_true_class():
     assert [p.tolist() for p in picks] == [[0], [4], []]
 
 
-def test_every_figure_writes_a_png_and_leaves_pyplot_alone(tmp_path, rng):
+def test_every_figure_is_returned_saves_as_a_png_and_leaves_pyplot_alone(tmp_path, rng):
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     before = plt.get_fignums()
     history = {"loss": list(2.3 - np.linspace(0, 1, 50)), "train_acc": [0.2, 0.3], "val_acc": [0.15, 0.25]}
     X = rng.integers(0, 256, size=(30, 3072)).astype(np.float32)
     y = rng.integers(0, 10, size=30)
     pred = (y + (np.arange(30) % 3 == 0)) % 10
-    paths = [
-        plots.plot_training(history, tmp_path / "t.png", title="t"),
-        plots.plot_weight_grid(rng.standard_normal((3072, 20)), tmp_path / "w.png"),
-        plots.plot_confusion_matrix(plots.confusion_matrix(y, pred, 10), CLASS_NAMES, tmp_path / "c.png"),
-        plots.plot_misclassified(X - X.mean(0), y, pred, CLASS_NAMES, tmp_path / "m.png", mean_image=X.mean(0),
-                                 per_class=2),
-    ]
-    for p in paths:
-        assert p.read_bytes()[:8] == PNG and p.stat().st_size < 300_000
+    figures = {
+        "t.png": plots.plot_training(history, title="t"),
+        "w.png": plots.plot_weight_grid(rng.standard_normal((3072, 20))),
+        "c.png": plots.plot_confusion_matrix(plots.confusion_matrix(y, pred, 10), CLASS_NAMES),
+        "m.png": plots.plot_misclassified(X - X.mean(0), y, pred, CLASS_NAMES, mean_image=X.mean(0), per_class=2),
+    }
+    assert not list(tmp_path.iterdir())  # drawing saves nothing
+    for name, fig in figures.items():
+        assert isinstance(fig, Figure)
+        p = plots.save_figure(fig, tmp_path / name)
+        assert p == tmp_path / name and p.read_bytes()[:8] == PNG and p.stat().st_size < 300_000
     assert plt.get_fignums() == before
+
+
+def test_every_figure_draws_into_the_callers_axes(rng):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 10))
+    top, bottom = fig.subfigures(2, 1)
+    a, b, c = top.subplots(1, 3)
+    history = {"loss": [2.3, 2.0, 1.8, 1.7], "train_acc": [0.2, 0.3], "val_acc": [0.1, 0.2]}
+    assert plots.plot_training(history, ax=(a, b), title="mine") is fig.subfigs[0]
+    assert a.get_title() == "mine" and b.lines
+    assert plots.plot_weight_grid(rng.standard_normal((3072, 4)), ax=c) is fig.subfigs[0] and c.images
+    y = np.arange(20) % 10
+    pred = (y + 1) % 10
+    grid = bottom.subplots(10, 2, squeeze=False)
+    assert plots.plot_misclassified(rng.integers(0, 256, (20, 3072)).astype(float), y, pred, CLASS_NAMES,
+                                    per_class=2, ax=grid) is fig.subfigs[1]
+    assert all(ax.images for ax in grid[:, 0])
+    with pytest.raises(DataError, match=r"\(10, 3\) array of Axes"):
+        plots.plot_misclassified(np.zeros((20, 3072)), y, pred, CLASS_NAMES, per_class=3, ax=grid)
 
 
 def test_confusion_plot_checks_the_matrix_against_the_names(tmp_path):
     with pytest.raises(DataError, match=r"shape \(10, 10\)"):
-        plots.plot_confusion_matrix(np.zeros((3, 3), dtype=int), CLASS_NAMES, tmp_path / "c.png")
+        plots.plot_confusion_matrix(np.zeros((3, 3), dtype=int), CLASS_NAMES)
 
 
 # ----- autonet plot RUN_DIR -----

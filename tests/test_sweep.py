@@ -305,18 +305,18 @@ def test_dask_cluster_runs_the_trials_into_the_sweep_directory(fake_dir, tmp_pat
 
 
 def test_heatmap_cells_and_scatter(tmp_path):
-    from autonet.plots import plot_sweep_heatmap
+    from autonet.plots import plot_sweep_heatmap, save_figure
 
     grid_rows = [{"learning_rate": lr, "reg": reg, "val_acc": 0.1 * i, "status": "ok"}
                  for i, (lr, reg) in enumerate([(1e-3, 1e-4), (1e-3, 1e-2), (2e-3, 1e-4)])]
     grid_rows.append({"learning_rate": 1e3, "reg": 1e-4, "val_acc": None, "status": "diverged"})
-    assert plot_sweep_heatmap(grid_rows, tmp_path / "grid.png").stat().st_size > 0
+    assert save_figure(plot_sweep_heatmap(grid_rows), tmp_path / "grid.png").stat().st_size > 0
     rng = np.random.default_rng(0)
     scattered = [{"learning_rate": float(10 ** rng.uniform(-4, -2)), "reg": float(10 ** rng.uniform(-5, -1)),
                   "val_acc": float(rng.uniform(0.3, 0.5)), "status": "ok"} for _ in range(20)]
-    assert plot_sweep_heatmap(scattered, tmp_path / "scatter.png").stat().st_size > 0
+    assert save_figure(plot_sweep_heatmap(scattered), tmp_path / "scatter.png").stat().st_size > 0
     with pytest.raises(Exception, match="at least one finished trial"):
-        plot_sweep_heatmap([], tmp_path / "none.png")
+        plot_sweep_heatmap([])
 
 
 # ----- the sweep directory: its own space, one writer, Ctrl-C -----

@@ -1,7 +1,7 @@
 """``autonet`` command line: one subcommand per module of this package.
 
 Each command module (``autonet.cli.train``, ``.evaluate``, ``.gradcheck``, ``.check``,
-``.plot``, ``.sweep``) exposes ``register(subparsers)``, which adds its parser
+``.plot``, ``.sweep``, ``.download``) exposes ``register(subparsers)``, which adds its parser
 and sets ``func`` to a function ``(args) -> int`` (the exit status); flags and
 argument types shared by several commands live in :mod:`autonet.cli.common`.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import Sequence
 
 from autonet import __version__
 from autonet.errors import AutonetError
 
-COMMANDS = ("train", "evaluate", "gradcheck", "check", "plot", "sweep")
+COMMANDS = ("train", "evaluate", "gradcheck", "check", "plot", "sweep", "download")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for "resume with: ..." hints
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning(args.command)
     try:
         return int(args.func(args) or 0)
     except AutonetError as e:
@@ -43,4 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (train and sweep checkpoint first)
         print(f"autonet {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _one_line_warning(command: str):
+    """``warnings.formatwarning`` for the command line: ``autonet CMD: warning: MESSAGE``, no source line."""
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        return f"autonet {command}: warning: {message}\n"
+
+    return format_warning
 

@@ -132,8 +132,8 @@ def main(args: argparse.Namespace) -> int:
     written, skipped = [], []
 
     if history is not None:
-        written.append(plots.plot_training(history, out / "training.png",
-                                           title=_training_title(run, config, summary), dpi=args.dpi))
+        fig = plots.plot_training(history, title=_training_title(run, config, summary))
+        written.append(plots.save_figure(fig, out / "training.png", dpi=args.dpi))
     else:
         skipped.append(("training.png", "no history.json"))
 
@@ -143,8 +143,8 @@ def main(args: argparse.Namespace) -> int:
     elif model.image_shape is None or model.image_shape[2] not in (1, 3):
         skipped.append(("weights.png", f"inputs are not grey or colour images (D={model.layer_sizes[0]})"))
     else:
-        written.append(plots.plot_weight_grid(model.params["W1"], out / "weights.png", dpi=args.dpi,
-                                              image_shape=model.image_shape))
+        fig = plots.plot_weight_grid(model.params["W1"], image_shape=model.image_shape)
+        written.append(plots.save_figure(fig, out / "weights.png", dpi=args.dpi))
     if model is not None:
         try:
             X, y, pred = _val_predictions(model, config, args)
@@ -154,10 +154,11 @@ def main(args: argparse.Namespace) -> int:
             skipped.append(("confusion.png, misclassified.png", f"no validation data ({e})"))
         else:
             cm = plots.confusion_matrix(y, pred, len(model.class_names))
-            written.append(plots.plot_confusion_matrix(cm, model.class_names, out / "confusion.png", dpi=args.dpi))
+            fig = plots.plot_confusion_matrix(cm, model.class_names)
+            written.append(plots.save_figure(fig, out / "confusion.png", dpi=args.dpi))
             if model.image_shape is not None and model.image_shape[2] in (1, 3):
-                written.append(plots.plot_misclassified(X, y, pred, model.class_names, out / "misclassified.png",
-                                                        dpi=args.dpi, image_shape=model.image_shape))
+                fig = plots.plot_misclassified(X, y, pred, model.class_names, image_shape=model.image_shape)
+                written.append(plots.save_figure(fig, out / "misclassified.png", dpi=args.dpi))
             else:
                 skipped.append(("misclassified.png", "inputs are not images"))
             print(f"validation accuracy {(pred == y).mean():.4f} on {len(y)} images")

@@ -139,7 +139,7 @@ def load_cifar10(
     num_train: int | None = None,
     dtype: Any = np.float32,
     subtract_mean: bool = True,
-    download: bool = True,
+    download: bool | None = None,
     quiet: bool = False,
 ) -> CIFAR10:
     """Load CIFAR-10 as flat HWC rows, split into train / validation / test.
@@ -167,8 +167,9 @@ def load_cifar10(
         dtype of every ``X`` and of ``mean_image``.
     subtract_mean : bool
         Subtract the training mean image from every split.
-    download : bool
-        Download the archive when no data is found.
+    download : bool or None
+        Download the archive when no data is found: True always, False never,
+        None (default) only into the default cache folder (see :func:`locate_cifar10`).
     quiet : bool
         No download message or progress bar.
 

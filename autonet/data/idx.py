@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shlex
 import struct
 import sys
 import tempfile
@@ -36,7 +37,7 @@ import numpy as np
 
 from autonet.data import download as fetch
 from autonet.data.dataset import Dataset, split_dataset
-from autonet.data.locate import _chosen_place
+from autonet.data.locate import _chosen_place, may_download
 from autonet.errors import DataError, DownloadError
 from autonet.storage.files import open_regular_file
 
@@ -166,12 +167,13 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool = True)
 
 # ----- finding and downloading -----
 
-def locate_idx(name: str, data_dir: str | os.PathLike | None = None, download: bool = True,
+def locate_idx(name: str, data_dir: str | os.PathLike | None = None, download: bool | None = None,
                quiet: bool = False) -> Path:
     """The folder holding dataset ``name``'s four files: ``<place>/<name>``, downloaded there if missing.
 
     ``<place>`` is chosen as for CIFAR-10 (:func:`autonet.data.locate_cifar10`): the
-    ``data_dir`` argument, else ``$AUTONET_DATA``, else the per-user cache.
+    ``data_dir`` argument, else ``$AUTONET_DATA``, else the per-user cache; as
+    there, ``download=None`` downloads only into the per-user cache.
     """
     source = _source(name)
     place, why = _chosen_place(data_dir)
@@ -179,10 +181,10 @@ def locate_idx(name: str, data_dir: str | os.PathLike | None = None, download: b
     missing = [f for f, _ in source.files.values() if not (folder / f).is_file()]
     if not missing:
         return folder
-    if download:
+    if may_download(download, why):
         return download_idx(folder, source.base_url, source.files, quiet=quiet)
     raise DataError(f"{source.name} not found: {folder} (chosen by {why}) lacks {', '.join(missing)}; "
-                    f"allow download to fetch them from {source.base_url}")
+                    f"get them with: autonet download --dataset {source.name} {shlex.quote(str(place))}")
 
 
 def download_idx(folder: str | os.PathLike, base_url: str, files: dict[str, tuple[str, str]],
@@ -243,7 +245,7 @@ def _source(name: str) -> IdxSource:
 
 def load_idx_dataset(name: str, data_dir: str | os.PathLike | None = None, num_val: int = 1000,
                      num_train: int | None = None, dtype: Any = np.float32, subtract_mean: bool = True,
-                     download: bool = True, quiet: bool = False) -> Dataset:
+                     download: bool | None = None, quiet: bool = False) -> Dataset:
     """Load MNIST or Fashion-MNIST as flat rows, split as :func:`autonet.data.load_cifar10` splits CIFAR-10.
 
     Rows are the 28x28 images flattened row-major (784 values on the 0..255

@@ -19,7 +19,7 @@ DATASETS = ("cifar10", *IDX_SOURCES)  # the named ones; anything else is a path 
 
 def load_dataset(source: str = "cifar10", data_dir: str | os.PathLike | None = None, num_val: int = 1000,
                  num_train: int | None = None, dtype: Any = np.float32, subtract_mean: bool = True,
-                 download: bool = True, quiet: bool = False) -> CIFAR10 | Dataset:
+                 download: bool | None = None, quiet: bool = False) -> CIFAR10 | Dataset:
     """Load ``source`` split into train / validation / test, mean-subtracted, as flat rows.
 
     Parameters

@@ -1,8 +1,11 @@
 """Where the CIFAR-10 batches are: the ``data_dir`` argument, ``$AUTONET_DATA``, or the cache.
 
 The chosen folder may either *be* a ``cifar-10-batches-py`` folder or *contain*
-one. When it holds neither and downloading is allowed, the official archive is
-downloaded into it (:mod:`autonet.data.download`).
+one. When it holds neither, the official archive is downloaded into it
+(:mod:`autonet.data.download`) only if it is the default cache folder (or
+``download=True``): a folder the user named (``data_dir``, ``$AUTONET_DATA``)
+without the data is an error naming it and saying how to get the data
+(``autonet download DIR``), not a 170 MB download the user did not ask for.
 """
 
 from __future__ import annotations
@@ -28,14 +31,22 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "autonet"
 
 
+DEFAULT_CACHE = "the default cache folder"
+
+
 def _chosen_place(data_dir: str | os.PathLike | None) -> tuple[Path, str]:
     """The one folder to use and a phrase saying why it was chosen."""
     if data_dir is not None:
-        return Path(data_dir).expanduser(), "the data_dir argument"
+        return Path(data_dir).expanduser(), "--data-dir"
     env = os.environ.get(ENV_VAR, "")
     if env:
         return Path(env).expanduser(), f"${ENV_VAR}"
-    return default_cache_dir(), "the default cache folder"
+    return default_cache_dir(), DEFAULT_CACHE
+
+
+def may_download(download: bool | None, why: str) -> bool:
+    """``download`` if given, else True only for the default cache folder (an implicit place)."""
+    return why == DEFAULT_CACHE if download is None else bool(download)
 
 
 def _is_batch_dir(folder: Path) -> bool:
@@ -45,7 +56,7 @@ def _is_batch_dir(folder: Path) -> bool:
 
 
 def locate_cifar10(
-    data_dir: str | os.PathLike | None = None, download: bool = True, quiet: bool = False
+    data_dir: str | os.PathLike | None = None, download: bool | None = None, quiet: bool = False
 ) -> Path:
     """Find (or download) the ``cifar-10-batches-py`` folder.
 
@@ -58,8 +69,10 @@ def locate_cifar10(
     ----------
     data_dir : path-like, optional
         Folder that is or contains ``cifar-10-batches-py``.
-    download : bool
-        If the folder holds no data, download the official archive into it.
+    download : bool or None
+        If the folder holds no data, download the official archive into it:
+        True always, False never, None (default) only into the default cache
+        folder (a folder the user chose is never filled without being asked).
     quiet : bool
         Suppress the download message and progress bar.
 
@@ -72,8 +85,8 @@ def locate_cifar10(
     Raises
     ------
     DataError
-        No data found and ``download`` is False; the message names every path
-        looked in.
+        No data found and no download allowed; the message names every path
+        looked in and the command that gets the data.
     DownloadError
         Downloading was needed and failed.
     """
@@ -83,11 +96,16 @@ def locate_cifar10(
     inner = place / BATCH_DIR
     if inner.is_dir():
         return inner
-    if download:
+    if may_download(download, why):
         # Module globals looked up at call time, so tests can point them at a local server.
         return fetch.download_cifar10(place, url=fetch.CIFAR10_URL, md5=fetch.CIFAR10_MD5, quiet=quiet)
     raise DataError(
-        f"CIFAR-10 not found. Looked in {place} (chosen by {why}) and {inner}; "
-        f"neither holds the batch files. Pass data_dir=, set ${ENV_VAR}, or allow "
-        f"download=True to fetch {fetch.CIFAR10_URL}."
+        f"CIFAR-10 not found in {place} (chosen by {why}): neither it nor {inner} holds the batch files; "
+        f"get them with: autonet download {_quote(place)}"
     )
+
+
+def _quote(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))

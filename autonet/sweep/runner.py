@@ -229,8 +229,8 @@ def _run_sweep_locked(out, trials, keys, jobs, scheduler, blas_threads, meta, lo
     rows = rec.rows()
     finished = [r for r in rows if r["status"] != "pending"]
     if any(r["status"] == "ok" for r in finished):
-        from autonet.plots import plot_sweep_heatmap
+        from autonet.plots import plot_sweep_heatmap, save_figure
 
-        plot_sweep_heatmap(finished, out / "heatmap.png", title=f"Sweep {out.name}: validation accuracy")
+        save_figure(plot_sweep_heatmap(finished, title=f"Sweep {out.name}: validation accuracy"), out / "heatmap.png")
     return rows
 
