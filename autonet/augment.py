@@ -75,3 +75,65 @@ def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = False, c
     if flip:
         out[flipped] = out[flipped, :, ::-1]
     return out.reshape(n, H * W * C)
+
+
+def mix_batch(X: np.ndarray, y: np.ndarray, rng: np.random.Generator, mixup: float = 0.0, cutmix: float = 0.0,
+              image_shape: Sequence[int] = IMAGE_SHAPE) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
+    """Blend every row of a batch with another row of it: mixup or cutmix, and the mixed targets.
+
+    One weight ``lam ~ Beta(alpha, alpha)`` and one partner permutation per
+    batch (as both papers do):
+
+    - mixup (Zhang et al. 2018, ``alpha = mixup``):
+      ``x <- lam * x + (1 - lam) * x[perm]``;
+    - cutmix (Yun et al. 2019, ``alpha = cutmix``): a box of about ``1 - lam``
+      of the image area, centred at a uniformly random pixel and clipped to
+      the image, is pasted from the partner image; ``lam`` is then the exact
+      fraction of the image left uncovered. Needs image rows.
+
+    The targets are ``lam * one_hot(y) + (1 - lam) * one_hot(y[perm])``:
+    the backends' ``mix=(y[perm], lam)`` option.
+
+    Draws from ``rng``, in this order: with both on, ``rng.random() < 0.5``
+    picks cutmix (else mixup); then ``lam = rng.beta(alpha, alpha)``, then
+    ``perm = rng.permutation(N)``; cutmix then draws the centre row and
+    column, ``rng.integers(0, H)``, ``rng.integers(0, W)``.
+
+    Parameters
+    ----------
+    X : (N, D) rows (flat HWC images of ``image_shape`` for cutmix)
+    y : (N,) int labels
+    rng : numpy Generator (the trainer's, so a resumed run draws the same)
+    mixup, cutmix : Beta parameters alpha > 0, or 0 for off (at least one > 0)
+    image_shape : (H, W, C)
+
+    Returns
+    -------
+    X_mixed : (N, D) a new array of X's dtype
+    mix : ``(y[perm], lam)``, ``lam`` a Python float in [0, 1]
+    """
+    if not (mixup > 0 or cutmix > 0):
+        raise ConfigError(f"mix_batch needs mixup > 0 or cutmix > 0, got mixup={mixup!r}, cutmix={cutmix!r}")
+    use_cutmix = cutmix > 0 and (mixup <= 0 or rng.random() < 0.5)
+    alpha = cutmix if use_cutmix else mixup
+    lam = float(rng.beta(alpha, alpha))
+    n = X.shape[0]
+    perm = rng.permutation(n)
+    if not use_cutmix:
+        lam_x = X.dtype.type(lam)
+        out = X * lam_x
+        out += X[perm] * X.dtype.type(1 - lam)
+        return out, (y[perm], lam)
+    H, W, C = (int(s) for s in image_shape)
+    if X.ndim != 2 or X.shape[1] != H * W * C:
+        raise ConfigError(f"cutmix needs rows of {H}x{W}x{C} images, got X of shape {X.shape}")
+    ratio = np.sqrt(1.0 - lam)
+    cut_h, cut_w = int(H * ratio), int(W * ratio)
+    cy, cx = int(rng.integers(0, H)), int(rng.integers(0, W))
+    top, bottom = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, H)
+    left, right = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, W)
+    out = X.copy()
+    images, partners = out.reshape(n, H, W, C), X.reshape(n, H, W, C)
+    images[:, top:bottom, left:right] = partners[perm, top:bottom, left:right]
+    lam = 1.0 - (bottom - top) * (right - left) / (H * W)
+    return out, (y[perm], lam)

@@ -136,16 +136,22 @@ def dropout_masks(seed, shapes, p: float, dtype) -> list:
 
 
 def loss_and_grads(params: dict, X, y, reg: float = 0.0, *, activation: str = "relu", dropout: float = 0.0,
-                   seed=None, label_smoothing: float = 0.0, bn_stats: dict | None = None):
+                   seed=None, label_smoothing: float = 0.0, bn_stats: dict | None = None, mix=None):
     """Backend contract (see :mod:`autonet.backends`): ``(loss, grads)`` via autograd.
 
     Options as in ``manual.network.loss_and_grads``: ``activation``,
     ``dropout`` with its mask ``seed``, ``label_smoothing`` (targets
-    ``(1 - eps) * one_hot + eps / C``), ``bn_stats`` (receives the batch statistics).
+    ``(1 - eps) * one_hot + eps / C``), ``bn_stats`` (receives the batch statistics),
+    ``mix = (y2, lam)`` (mixup/cutmix targets ``lam * one_hot(y) + (1 - lam) * one_hot(y2)``,
+    smoothed on top; ``lam`` a number or one per row).
     """
     L = num_layers(params)
     C = params[f"W{L}"].shape[1]
     Y = one_hot(y, C, X.dtype)
+    if mix is not None:
+        y2, lam = mix
+        lam = onp.reshape(onp.asarray(lam, dtype=onp.float64), (-1, 1))  # a number or one per row
+        Y = (lam * Y + (1 - lam) * one_hot(y2, C, X.dtype)).astype(X.dtype)
     if label_smoothing:
         Y = (1 - label_smoothing) * Y + X.dtype.type(label_smoothing / C)
     options: dict[str, Any] = {}

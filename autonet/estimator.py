@@ -84,8 +84,10 @@ class MLPClassifier:
     init, std, batchnorm, activation, dropout, preprocess, whiten_eps, pca_components,
     learning_rate, learning_rate_decay, reg, num_iters, batch_size, sampling, update,
     schedule, step_epochs, warmup, momentum, weight_decay, label_smoothing, bn_momentum,
-    augment, crop_padding, train_acc_samples, print_every, progress :
-        the run schema's options, same meaning and defaults (docs/deep.md)
+    augment, crop_padding, mixup, cutmix, ema_decay, tta, train_acc_samples, print_every, progress :
+        the run schema's options, same meaning and defaults (docs/deep.md); the rows
+        here are feature vectors, not images, so ``cutmix`` and ``tta`` must stay off.
+        With ``ema_decay``, :attr:`params_` is the moving average (what predicts)
     early_stopping : hold out ``validation_fraction`` of the training rows
         (stratified), score them after every epoch, stop when the validation
         accuracy has not improved by more than ``tol`` for ``n_iter_no_change``
@@ -121,7 +123,8 @@ class MLPClassifier:
                  pca_components=256, learning_rate=1.6e-3, learning_rate_decay=0.90, reg=1e-2,
                  num_iters=1600, batch_size=400, sampling="replacement", update="sgd", schedule="decay",
                  step_epochs=10, warmup=0.0, momentum=0.9, weight_decay=0.0, label_smoothing=0.0,
-                 bn_momentum=0.9, augment=(), crop_padding=4, train_acc_samples=1000, print_every=0,
+                 bn_momentum=0.9, augment=(), crop_padding=4, mixup=0.0, cutmix=0.0, ema_decay=0.0, tta="none",
+                 train_acc_samples=1000, print_every=0,
                  progress=True, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  tol=1e-4, random_state=0, dtype="float32"):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -150,6 +153,10 @@ class MLPClassifier:
         self.bn_momentum = bn_momentum
         self.augment = augment
         self.crop_padding = crop_padding
+        self.mixup = mixup
+        self.cutmix = cutmix
+        self.ema_decay = ema_decay
+        self.tta = tta
         self.train_acc_samples = train_acc_samples
         self.print_every = print_every
         self.progress = progress
@@ -204,7 +211,12 @@ class MLPClassifier:
         values["hidden"] = self.hidden_layer_sizes
         values["seed"] = seed
         try:
-            return Config(**values)
+            cfg = Config(**values)
+            for name, on in (("cutmix", cfg.cutmix), ("tta", cfg.tta != "none")):
+                if on:
+                    raise ConfigError(f"{name} needs image rows; {type(self).__name__} takes feature vectors "
+                                      f"(got {name}={getattr(cfg, name)!r})")
+            return cfg
         except TypeError as e:
             raise ConfigError(f"invalid parameter: {e}") from None
 
@@ -266,10 +278,8 @@ class MLPClassifier:
             trainer.fit()
         except _EarlyStop:
             pass
-        if self.early_stopping and self._best is not None:
-            trainer.params, trainer.bn_state = self._best
         self._seed_used = seed
-        self._store(trainer)
+        self._store(trainer, best=self._best if self.early_stopping else None)
         del self._best
         return self
 
@@ -316,8 +326,9 @@ class MLPClassifier:
             params = self.params_
         trainer = Trainer(get_backend(cfg.backend), params, self._transform(X), y_idx, config=cfg)
         if not first:
-            trainer.load_state_dict(dict(self._trainer_state, params=self.params_, bn_state=self.bn_state_,
-                                         history=self.history_, perm=np.zeros(0, dtype=np.int64), pos=0))
+            trained = {} if "params" in self._trainer_state else {"params": self.params_, "bn_state": self.bn_state_}
+            trainer.load_state_dict(dict(self._trainer_state, **trained, history=self.history_,
+                                         perm=np.zeros(0, dtype=np.int64), pos=0))
         for _ in range(trainer.iterations_per_epoch):
             trainer.step()
         self._seed_used = seed
@@ -353,8 +364,8 @@ class MLPClassifier:
             acc = trainer.history["val_acc"][-1]
             if self._best is None or acc > self._best_score + self.tol:
                 self._best_score, self._since_best = acc, 0
-                self._best = ({k: v.copy() for k, v in trainer.params.items()},
-                              {k: v.copy() for k, v in trainer.bn_state.items()})
+                params, bn_state = trainer.evaluation_params()
+                self._best = ({k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in bn_state.items()})
             else:
                 self._since_best += 1
                 if self._since_best >= self.n_iter_no_change:
@@ -362,14 +373,15 @@ class MLPClassifier:
 
         return callback
 
-    def _store(self, trainer: Trainer) -> None:
-        self.params_ = trainer.params
-        self.bn_state_ = trainer.bn_state
+    def _store(self, trainer: Trainer, best: tuple[dict, dict] | None = None) -> None:
+        """Keep what predicts (``best`` of early stopping, else the trainer's evaluated net) and the state."""
+        self.params_, self.bn_state_ = best if best is not None else trainer.evaluation_params()
         self.history_ = {k: list(v) for k, v in trainer.history.items()}
         self.n_iter_ = trainer.iteration
-        # what partial_fit needs to continue (params, bn_state and history are kept above)
-        self._trainer_state = {k: v for k, v in trainer.state_dict().items()
-                               if k not in ("params", "bn_state", "history")}
+        # what partial_fit needs to continue (from params_, or, with a moving average, from the trained
+        # params kept here)
+        kept = ("history",) if trainer.ema_params else ("params", "bn_state", "history")
+        self._trainer_state = {k: v for k, v in trainer.state_dict().items() if k not in kept}
         if self.early_stopping and getattr(self, "_best", None) is not None:
             self.best_validation_score_ = self._best_score
 

@@ -13,11 +13,14 @@ from types import ModuleType
 
 import numpy as np
 
+from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError, DataError
+from autonet.preprocess import mirror_permutation
 from manual.layers import ACTIVATIONS, BN_EPS
 from manual.network import num_layers
 
 INITS = ("std", "he", "xavier")
+TTA_MODES = ("none", "flip")  # test-time augmentation of scores(): none, or the mean with the mirror image
 
 
 def layer_sizes(params: dict) -> list[int]:
@@ -183,13 +186,49 @@ def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None,
         raise DataError(f"{yn} labels must be in [0, {C}), got range [{y.min()}, {y.max()}]")
 
 
-def scores(params: dict, X: np.ndarray, state: dict | None = None, activation: str = "relu") -> np.ndarray:
+def scores(params: dict, X: np.ndarray, state: dict | None = None, activation: str = "relu",
+           tta: str = "none", image_shape: tuple[int, int, int] | None = None) -> np.ndarray:
     """Class scores (N, C): ``relu(... relu(X W1 + b1) ...) WL + bL``, evaluation mode.
 
     Batch norm uses the running statistics ``state`` (see :func:`fold_batchnorm`);
     dropout is the identity (inverted dropout scales in training instead).
     ``activation`` names the hidden nonlinearity (``manual.layers.ACTIVATIONS``).
+
+    Test-time augmentation ``tta="flip"``: the mean of the scores of each row
+    and of its left-right mirror, ``(s(x) + s(x[mirror])) / 2``, the rows
+    being flat HWC images of ``image_shape`` (default: CIFAR-10's 32x32x3).
+    The mirror is taken of the row the net is given; for a saved model that is
+    the mean-subtracted image, and every preprocessing folded into it
+    (standardisation, ZCA) commutes with mirroring, so this is the mirror the
+    flip augmentation trained on (see :func:`mirror_rows`).
     """
+    if tta == "none":
+        return _scores(params, X, state, activation)
+    mirrored = mirror_rows(X, tta, image_shape)
+    out = _scores(params, X, state, activation)
+    out += _scores(params, mirrored, state, activation)
+    out *= 0.5
+    return out
+
+
+def mirror_rows(X: np.ndarray, tta: str = "flip", image_shape: tuple[int, int, int] | None = None) -> np.ndarray:
+    """The left-right mirror images of the flat HWC image rows ``X`` (N, H*W*C), for ``tta="flip"``.
+
+    Raises
+    ------
+    ConfigError
+        ``tta`` is not one of :data:`TTA_MODES`, or the rows are not images of ``image_shape``.
+    """
+    if tta not in TTA_MODES or tta == "none":
+        raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    shape = tuple(IMAGE_SHAPE if image_shape is None else image_shape)
+    if X.ndim != 2 or X.shape[1] != int(np.prod(shape)):
+        raise ConfigError(f"tta {tta} needs rows of {'x'.join(map(str, shape))} images, got {X.shape[-1]} "
+                          "features per row (PCA-reduced or non-image rows cannot be mirrored)")
+    return X[:, mirror_permutation(shape)]
+
+
+def _scores(params: dict, X: np.ndarray, state: dict | None, activation: str) -> np.ndarray:
     params = fold_batchnorm(params, state)
     L = num_layers(params)
     h = X
@@ -206,21 +245,24 @@ def scores(params: dict, X: np.ndarray, state: dict | None = None, activation: s
 
 
 def predict(params: dict, X: np.ndarray, batch_size: int = 2000, state: dict | None = None,
-            activation: str = "relu") -> np.ndarray:
+            activation: str = "relu", tta: str = "none",
+            image_shape: tuple[int, int, int] | None = None) -> np.ndarray:
     """Predicted labels (N,) = argmax of :func:`scores` (with every bias, ``b2`` included).
 
-    Evaluated in chunks of ``batch_size`` rows to bound memory.
+    Evaluated in chunks of ``batch_size`` rows to bound memory; ``tta`` and
+    ``image_shape`` as in :func:`scores`.
     """
     X = np.asarray(X)
     params = fold_batchnorm(params, state)
     return np.concatenate(
-        [scores(params, X[i : i + batch_size], activation=activation).argmax(axis=1)
-         for i in range(0, len(X), batch_size)]
+        [scores(params, X[i : i + batch_size], activation=activation, tta=tta, image_shape=image_shape)
+         .argmax(axis=1) for i in range(0, len(X), batch_size)]
         or [np.zeros(0, dtype=np.int64)]
     )
 
 
 def accuracy(params: dict, X: np.ndarray, y: np.ndarray, state: dict | None = None,
-             activation: str = "relu") -> float:
+             activation: str = "relu", tta: str = "none", image_shape: tuple[int, int, int] | None = None) -> float:
     """Fraction of rows of ``X`` whose predicted label equals ``y`` (evaluation mode, see :func:`scores`)."""
-    return float((predict(params, X, state=state, activation=activation) == np.asarray(y)).mean())
+    return float((predict(params, X, state=state, activation=activation, tta=tta, image_shape=image_shape)
+                  == np.asarray(y)).mean())

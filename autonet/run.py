@@ -71,12 +71,15 @@ def input_shape(data) -> tuple[int, int, int]:
 def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
     """The trained net as a plain ``W, b`` ReLU net on the loader's rows.
 
-    Batch norm (eval mode, running statistics) and the input preprocessing are
-    affine, so both fold into the weights (:func:`autonet.net.fold_batchnorm`,
-    :meth:`autonet.preprocess.Preprocessor.fold`); dropout is the identity at
-    evaluation. ``autonet evaluate`` and ``predict`` then need nothing else.
+    The net is :meth:`Trainer.evaluation_params` (the moving average, with
+    ``ema_decay``). Batch norm (eval mode, running statistics) and the input
+    preprocessing are affine, so both fold into the weights
+    (:func:`autonet.net.fold_batchnorm`, :meth:`autonet.preprocess.Preprocessor.fold`);
+    dropout is the identity at evaluation. ``autonet evaluate`` and ``predict``
+    then need nothing else but the model's ``tta``.
     """
-    params = fold_batchnorm(trainer.params, trainer.bn_state or None)
+    params, bn_state = trainer.evaluation_params()
+    params = fold_batchnorm(params, bn_state or None)
     return params if pre is None else pre.fold(params)
 
 
@@ -145,6 +148,9 @@ def run(cfg: Config, out_dir: str | os.PathLike, data=None, quiet: bool = False,
     # directory is created, so a run that cannot start leaves no run directory behind.
     if data is None:
         data = load_data(cfg, quiet=quiet)
+    if data.image_shape is None and (cfg.tta != "none" or cfg.cutmix):
+        what = "tta" if cfg.tta != "none" else "cutmix"
+        raise ConfigError(f"{what} needs images; the rows of {data.name} are not images")
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
     check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
@@ -344,6 +350,7 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     from autonet.plots import plot_training, save_figure
 
     params = export_params(trainer, pre)
+    evaluation = {"activation": cfg.activation, "tta": cfg.tta, "image_shape": input_shape(data)}
     summary = {
         "dataset": data.name,
         "backend": cfg.backend,
@@ -351,9 +358,9 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
         "iterations": trainer.iteration,
         "epochs": trainer.iteration / trainer.iterations_per_epoch,
         "final_loss": trainer.history["loss"][-1] if trainer.history["loss"] else None,
-        "train_acc": accuracy(params, data.X_train, data.y_train, activation=cfg.activation),
-        "val_acc": accuracy(params, data.X_val, data.y_val, activation=cfg.activation),
-        "test_acc": (accuracy(params, data.X_test, data.y_test, activation=cfg.activation)
+        "train_acc": accuracy(params, data.X_train, data.y_train, **evaluation),
+        "val_acc": accuracy(params, data.X_val, data.y_val, **evaluation),
+        "test_acc": (accuracy(params, data.X_test, data.y_test, **evaluation)
                      if data.X_test is not None else None),
         "num_train": int(len(data.y_train)),
         "num_val": int(len(data.y_val)),
@@ -365,7 +372,7 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
     save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
                                         image_shape=data.image_shape, dataset=data.name,
-                                        activation=cfg.activation))
+                                        activation=cfg.activation, tta=cfg.tta))
     save_figure(plot_training(trainer.history, title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, "
                                                    f"val acc {summary['val_acc']:.3f}"),
                 out / "plots" / "training.png")

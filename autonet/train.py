@@ -25,6 +25,20 @@ with the plain contract still trains plain nets: ``activation``, ``dropout``
 statistics the trainer folds into its running averages :attr:`Trainer.bn_state`,
 used for evaluation and saved in the state). Augmentation (``augment``) also
 draws from the trainer's generator, so a resumed run sees the same batches.
+
+Options for accuracy (docs/deep.md, "Accuracy options"), each off by default:
+
+- ``mixup`` / ``cutmix`` (Beta parameters alpha): every batch is blended with
+  a permutation of itself (:func:`autonet.augment.mix_batch`, drawing from the
+  trainer's generator) and trained against the mixed targets, the backends'
+  ``mix`` option;
+- ``ema_decay``: an exponential moving average of the parameters (and of the
+  batch-norm running statistics), updated in place after every step, is the
+  net that is *evaluated*: the per-epoch accuracies, and what
+  :meth:`Trainer.evaluation_params` hands to the saved model. It is part of
+  :meth:`Trainer.state_dict`, so a resumed run continues it exactly;
+- ``tta``: ``"flip"`` scores each evaluated image as the mean of its scores
+  and its mirror's (:func:`autonet.net.scores`); the saved model records it.
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from autonet.augment import augment_batch, check_crop_padding
+from autonet.augment import augment_batch, check_crop_padding, mix_batch
 from autonet.config import SAMPLING, Config
 from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError, DataError, DivergenceError
@@ -48,6 +62,8 @@ from autonet.workspace import ManualWorkspace
 TrainConfig = Config  # the name of the trainer's config before the one schema (autonet.config)
 __all__ = ["SAMPLING", "Callback", "BatchSampler", "Trainer", "TrainConfig"]
 
+
+EMA_BLOCK = 1 << 16  # elements per block of the in-place moving-average update (256 KiB of float32)
 
 Callback = Callable[[str, "Trainer"], None]
 
@@ -136,6 +152,18 @@ class Trainer:
                               "(PCA-reduced rows cannot be augmented)")
         if "crop" in self.config.augment:
             check_crop_padding(self.config.crop_padding, IMAGE_SHAPE)
+        for name, on in (("cutmix", self.config.cutmix > 0), ("tta", self.config.tta != "none")):
+            if on and self.X_train.shape[1] != np.prod(self.image_shape):
+                H, W, C = self.image_shape
+                raise ConfigError(f"{name} needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
+                                  "(PCA-reduced rows are not images)")
+        # the evaluated net: an exponential moving average of params and bn_state (empty: the net itself)
+        self.ema_params: dict[str, np.ndarray] = {}
+        self.ema_bn_state: dict[str, np.ndarray] = {}
+        if self.config.ema_decay:
+            self.ema_params = {k: v.copy() for k, v in self.params.items()}
+            self.ema_bn_state = {k: v.copy() for k, v in self.bn_state.items()}
+        self._ema_scratch: np.ndarray | None = None
         self.history: dict[str, list] = {"loss": [], "train_acc": [], "val_acc": [],
                                          "epoch_iteration": [], "learning_rate": []}
         self._perm = np.zeros(0, dtype=np.int64)
@@ -183,8 +211,48 @@ class Trainer:
             running *= m
             running += (1 - m) * batch_stats[key]
 
+    def evaluation_params(self) -> tuple[dict, dict]:
+        """``(params, bn_state)`` of the net that is evaluated and saved: the moving average with
+        ``ema_decay``, else the trained parameters themselves (the arrays, not copies)."""
+        if self.ema_params:
+            return self.ema_params, self.ema_bn_state
+        return self.params, self.bn_state
+
     def _accuracy(self, X, y) -> float:
-        return accuracy(self.params, X, y, state=self.bn_state or None, activation=self.config.activation)
+        params, bn_state = self.evaluation_params()
+        return accuracy(params, X, y, state=bn_state or None, activation=self.config.activation,
+                        tta=self.config.tta, image_shape=self.image_shape)
+
+    def ema_decay_at(self, updates: int) -> float:
+        """The moving average's decay after ``updates`` steps: ``min(ema_decay, (1 + t) / (10 + t))``.
+
+        The warm-up term (TensorFlow's ``ExponentialMovingAverage(num_updates=t)``)
+        keeps the average from being dominated by the initial weights early on.
+        A pure function of the step count, so a resumed run continues it exactly.
+        """
+        return min(self.config.ema_decay, (1.0 + updates) / (10.0 + updates))
+
+    def _update_ema(self) -> None:
+        """``avg <- d * avg + (1 - d) * w`` for every parameter (and running statistic), in place.
+
+        Computed as ``avg += (1 - d) * (w - avg)`` over blocks of
+        :data:`EMA_BLOCK` elements through one scratch buffer: no full-size
+        temporary, and a block stays in cache for its three passes.
+        """
+        d = self.ema_decay_at(self.iteration + 1)
+        pairs = [(self.ema_params[k], self.params[k]) for k in self.ema_params]
+        pairs += [(self.ema_bn_state[k], self.bn_state[k]) for k in self.ema_bn_state]
+        for avg, w in pairs:
+            flat_avg, flat_w = avg.reshape(-1), w.reshape(-1)
+            if self._ema_scratch is None or self._ema_scratch.dtype != avg.dtype:
+                self._ema_scratch = np.empty(EMA_BLOCK, dtype=avg.dtype)
+            rate = avg.dtype.type(1.0 - d)
+            for i in range(0, flat_avg.size, EMA_BLOCK):
+                a, b = flat_avg[i : i + EMA_BLOCK], flat_w[i : i + EMA_BLOCK]
+                tmp = self._ema_scratch[: a.size]
+                np.subtract(b, a, out=tmp)
+                tmp *= rate
+                a += tmp
 
     # ----- minibatches -----
 
@@ -207,24 +275,33 @@ class Trainer:
         """One minibatch update; returns the minibatch loss (before the update)."""
         idx = self._next_batch()
         X_batch = np.asarray(self.X_train[idx], dtype=self.dtype)
+        y_batch = self.y_train[idx]
         if self.config.augment:
             X_batch = augment_batch(X_batch, self.rng, flip="flip" in self.config.augment,
                                     crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0,
                                     image_shape=self.image_shape)
-        loss = self.update_on_batch(X_batch, self.y_train[idx])
+        mix = None
+        if self.config.mixup or self.config.cutmix:
+            X_batch, mix = mix_batch(X_batch, y_batch, self.rng, mixup=self.config.mixup, cutmix=self.config.cutmix,
+                                     image_shape=self.image_shape)
+        loss = self.update_on_batch(X_batch, y_batch, mix=mix)
         self.history["loss"].append(loss)
         self.iteration += 1
         if self.iteration % self.iterations_per_epoch == 0:
             self._end_epoch()
         return float(loss)
 
-    def update_on_batch(self, X_batch: np.ndarray, y_batch: np.ndarray) -> float:
+    def update_on_batch(self, X_batch: np.ndarray, y_batch: np.ndarray, mix=None) -> float:
         """Forward, backward and the parameter update on one given batch; returns its loss.
 
         The body of :meth:`step` after the batch is drawn: no history, no
         iteration count, no epoch end (so a benchmark can time just this).
+        ``mix``: the mixed targets ``(y2, lam)`` of a mixup/cutmix batch (the backends' option).
+        The moving average (``ema_decay``) is updated here, after the parameters.
         """
         options = self._backend_options()
+        if mix is not None:
+            options["mix"] = mix
         # the manual step leaves reg * W to the fused update, which adds it block by block
         fold_l2 = self.config.reg and self._fused_update is not None and isinstance(self.loss_and_grads, ManualWorkspace)
         if fold_l2:
@@ -242,6 +319,8 @@ class Trainer:
         else:
             for name, w in self.params.items():
                 self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], self.opt_state[name])
+        if self.ema_params:
+            self._update_ema()
         return float(loss)
 
     def _check_finite(self, loss: float, grads: dict, X_batch: np.ndarray | None = None) -> None:
@@ -342,6 +421,8 @@ class Trainer:
             "opt_state": {k: {n: (np.copy(x) if isinstance(x, np.ndarray) else x) for n, x in s.items()}
                           for k, s in self.opt_state.items()},
             "bn_state": {k: v.copy() for k, v in self.bn_state.items()},
+            "ema": {"params": {k: v.copy() for k, v in self.ema_params.items()},
+                    "bn_state": {k: v.copy() for k, v in self.ema_bn_state.items()}},
             "train_seconds": self.train_seconds,
             "config": self.config.to_dict(),
         }
@@ -356,6 +437,9 @@ class Trainer:
         self.params = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in state["params"].items()}
         self.opt_state = {k: dict(s) for k, s in state["opt_state"].items()}
         self.bn_state = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in state.get("bn_state", {}).items()}
+        ema = state.get("ema", {})
+        self.ema_params = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in ema.get("params", {}).items()}
+        self.ema_bn_state = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in ema.get("bn_state", {}).items()}
         self.train_seconds = float(state.get("train_seconds", 0.0))
 
 

@@ -73,7 +73,7 @@ class ManualWorkspace:
 
     def __call__(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0, *,
                  activation: str = "relu", dropout: float = 0.0, seed=None, label_smoothing: float = 0.0,
-                 bn_stats: dict | None = None, l2_gradient: bool = True):
+                 bn_stats: dict | None = None, l2_gradient: bool = True, mix=None):
         """The backend contract (see :mod:`autonet.backends`); gradients are :attr:`grads`.
 
         ``l2_gradient=False`` leaves ``reg * W`` out of the ``W`` gradients (the
@@ -83,7 +83,7 @@ class ManualWorkspace:
         if activation != "relu" or set(params) != set(self.keys) or X.dtype != params["W1"].dtype:
             loss, grads = manual_loss_and_grads(params, X, y, reg if l2_gradient else 0.0, activation=activation,
                                                 dropout=dropout, seed=seed, label_smoothing=label_smoothing,
-                                                bn_stats=bn_stats)
+                                                bn_stats=bn_stats, mix=mix)
             return (loss if l2_gradient else loss + self._reg_loss(params, reg)), grads
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -123,7 +123,7 @@ class ManualWorkspace:
             h = a
         np.matmul(h, params[f"W{L}"], out=self.scores)
         self.scores += params[f"b{L}"]
-        data_loss, dscores = softmax_cross_entropy(self.scores, y, smoothing=label_smoothing)
+        data_loss, dscores = softmax_cross_entropy(self.scores, y, smoothing=label_smoothing, mix=mix)
         reg_loss = self._reg_loss(params, reg)
 
         # backward (affine_backward, relu_backward, dropout_backward, batchnorm_backward)

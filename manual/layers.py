@@ -226,7 +226,7 @@ def affine_relu_backward(dout: np.ndarray, cache, compute_dx: bool = True):
 # ----- loss -----
 
 
-def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray, smoothing: float = 0.0):
+def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray, smoothing: float = 0.0, mix=None):
     """Mean softmax cross-entropy and its gradient (seed eqs. (4) and (5)).
 
     ``p = softmax(scores)`` row-wise, computed as ``exp(s - max s)`` so that no
@@ -240,11 +240,31 @@ def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray, smoothing: float = 
     ``L = -(1/N) sum_n sum_c T[n, c] log p[n, c]`` and ``dL/dscores = (p - T) / N``
     (the same shape of result, since every row of ``T`` sums to 1).
 
+    With mixed targets ``mix = (y2, lam)`` (mixup, Zhang et al. 2018; cutmix,
+    Yun et al. 2019: the input row is a blend of the images of ``y`` and
+    ``y2``) the one-hot row is replaced by the blend of the two labels'
+    one-hot rows, ``M = lam * MaskMat(y) + (1 - lam) * MaskMat(y2)``, and
+    smoothing applies on top: ``T = (1 - eps) * M + eps / C``.
+
+    The gradient for *any* target rows ``T`` whose entries sum to 1 per row:
+    with ``log p[n, c] = s[n, c] - log sum_j exp(s[n, j])``,
+    ``d log p[n, c] / d s[n, k] = 1[c = k] - p[n, k]``, so::
+
+        dL/ds[n, k] = -(1/N) sum_c T[n, c] (1[c = k] - p[n, k])
+                    = -(1/N) (T[n, k] - p[n, k] sum_c T[n, c])
+                    = (p[n, k] - T[n, k]) / N.
+
+    The loss splits the same way as the targets:
+    ``L = (1 - eps) * (lam * CE(y) + (1 - lam) * CE(y2)) - eps/(N C) sum_{n,c} log p[n, c]``,
+    each ``CE`` the plain mean cross-entropy of those labels.
+
     Parameters
     ----------
     scores : (N, C) array of class scores
     y : (N,) int array, labels in [0, C)
     smoothing : eps in [0, 1); 0 is the plain cross-entropy
+    mix : None, or ``(y2, lam)``: (N,) int labels of the blended-in rows and
+        the weight ``lam`` in [0, 1] of ``y`` (a number, or an (N,) array: one per row)
 
     Returns
     -------
@@ -256,6 +276,8 @@ def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray, smoothing: float = 
     log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     log_probs = shifted - log_norm
     rows = np.arange(n)
+    if mix is not None:
+        return _mixed_cross_entropy(log_probs, y, smoothing, *mix)
     loss = -log_probs[rows, y].sum() / n
     dscores = np.exp(log_probs)
     if smoothing:
@@ -265,5 +287,25 @@ def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray, smoothing: float = 
         dscores[rows, y] -= 1 - smoothing
     else:
         dscores[rows, y] -= 1
+    dscores /= n
+    return float(loss), dscores
+
+
+def _mixed_cross_entropy(log_probs: np.ndarray, y: np.ndarray, smoothing: float, y2: np.ndarray, lam):
+    """Loss and ``(p - T) / N`` for the mixed targets of :func:`softmax_cross_entropy` (derived there)."""
+    n, c = log_probs.shape
+    rows = np.arange(n)
+    lam = np.asarray(lam, dtype=np.float64)
+    lam_rows = np.broadcast_to(lam, (n,))
+    # -(1/N) sum_n [lam_n log p[n, y_n] + (1 - lam_n) log p[n, y2_n]]
+    loss = -(lam_rows * log_probs[rows, y] + (1 - lam_rows) * log_probs[rows, y2]).sum() / n
+    dscores = np.exp(log_probs)
+    keep = 1 - smoothing
+    if smoothing:
+        loss = keep * loss - smoothing * log_probs.sum() / (n * c)
+        dscores -= smoothing / c
+    # two separate subtractions, so a row whose y and y2 agree gets both parts
+    dscores[rows, y] -= (keep * lam_rows).astype(dscores.dtype)
+    dscores[rows, y2] -= (keep * (1 - lam_rows)).astype(dscores.dtype)
     dscores /= n
     return float(loss), dscores

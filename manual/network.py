@@ -33,7 +33,7 @@ def num_layers(params: dict) -> int:
 
 def loss_and_grads(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0, *,
                    activation: str = "relu", dropout: float = 0.0, seed=None, label_smoothing: float = 0.0,
-                   bn_stats: dict | None = None):
+                   bn_stats: dict | None = None, mix=None):
     """Mean softmax cross-entropy + ``0.5*reg*sum ||W||^2`` and its gradients.
 
     Parameters
@@ -49,6 +49,9 @@ def loss_and_grads(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0,
         :func:`manual.layers.dropout_mask` from ``np.random.default_rng(seed)``,
         one ``(N, H_l)`` draw per hidden layer in order
     label_smoothing : eps in [0, 1) of :func:`manual.layers.softmax_cross_entropy`
+    mix : None, or ``(y2, lam)``: mixed targets ``lam * one_hot(y) + (1 - lam) * one_hot(y2)``
+        (mixup/cutmix; the gradient ``(softmax - T) / N`` is derived in
+        :func:`manual.layers.softmax_cross_entropy`)
     bn_stats : dict to receive the batch statistics ``mean_l``, ``var_l`` (H_l,)
         of every batch-norm layer (batch norm runs in training mode here)
 
@@ -81,7 +84,7 @@ def loss_and_grads(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0,
             h, mask = dropout_forward(h, dropout_mask(rng, h.shape, dropout, h.dtype))
         caches.append((fc_cache, bn_cache, act_cache, mask))
     scores, last_cache = affine_forward(h, params[f"W{L}"], params[f"b{L}"])
-    data_loss, dscores = softmax_cross_entropy(scores, y, smoothing=label_smoothing)
+    data_loss, dscores = softmax_cross_entropy(scores, y, smoothing=label_smoothing, mix=mix)
 
     weights = [params[f"W{i}"] for i in range(1, L + 1)]
     reg_loss = 0.5 * reg * sum(float(np.vdot(w, w)) for w in weights) if reg else 0.0

@@ -121,6 +121,37 @@ def test_label_smoothing_hand_worked():
     assert dscores[0].tolist() == pytest.approx([-0.4, 0.4], abs=1e-15)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("lam", [0.0, 0.3, 1.0, "rows"])
+def test_mixed_targets_gradient(smoothing, lam, rng):
+    scores, y, y2 = rng.standard_normal((6, 4)), rng.integers(0, 4, 6), rng.integers(0, 4, 6)
+    y2[:2] = y[:2]  # rows blended with an image of their own class
+    lam = rng.random(6) if lam == "rows" else lam
+    loss, dscores = softmax_cross_entropy(scores, y, smoothing=smoothing, mix=(y2, lam))
+    num = numerical_gradient(lambda: softmax_cross_entropy(scores, y, smoothing=smoothing, mix=(y2, lam))[0],
+                             scores)
+    assert rel_error(dscores, num) < 1e-7
+    # the definition: T = (1 - eps) (lam one_hot(y) + (1 - lam) one_hot(y2)) + eps / C; dL/ds = (p - T) / N
+    log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    lam_col = np.reshape(lam, (-1, 1))
+    T = (1 - smoothing) * (lam_col * np.eye(4)[y] + (1 - lam_col) * np.eye(4)[y2]) + smoothing / 4
+    assert loss == pytest.approx(-(T * log_p).sum() / 6, rel=1e-12)
+    np.testing.assert_allclose(dscores, (np.exp(log_p) - T) / 6, rtol=1e-12, atol=1e-15)
+    # lam = 1 (or y2 = y) is the unmixed loss, bit for bit where the sums agree
+    if np.isscalar(lam) and lam == 1.0:
+        plain = softmax_cross_entropy(scores, y, smoothing=smoothing)
+        assert loss == pytest.approx(plain[0], rel=1e-15)
+        np.testing.assert_allclose(dscores, plain[1], rtol=1e-15, atol=1e-17)
+
+
+def test_mixed_targets_hand_worked():
+    # two classes, equal scores: p = [0.5, 0.5]; label 0 blended with label 1 at lam = 0.75 -> T = [0.75, 0.25]
+    # L = -(0.75 log 0.5 + 0.25 log 0.5) = log 2;  dL/ds = p - T = [-0.25, 0.25]
+    loss, dscores = softmax_cross_entropy(np.zeros((1, 2)), np.array([0]), mix=(np.array([1]), 0.75))
+    assert loss == pytest.approx(np.log(2), rel=1e-15)
+    assert dscores[0].tolist() == pytest.approx([-0.25, 0.25], abs=1e-15)
+
+
 # ----- (b) whole nets -----
 
 
@@ -183,6 +214,31 @@ def test_deep_net_manual_autograd_numeric(depth, activation, option):
     assert_grads_close(g_m, g_a, rtol=1e-9, atol=1e-13)
     num = numerical_param_grads(lambda p: manual_lg(p, X, y, reg=0.3, **opts)[0], params)
     assert_grads_close(g_m, num, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("lam", [0.35, "rows"])
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_mixed_targets_manual_autograd_numeric(depth, lam, batchnorm):
+    hidden = [4, 5, 3][:depth]
+    for seed in range(20):  # finite differences must not straddle a ReLU kink
+        params, X, y = deep_case(seed, hidden, batchnorm=batchnorm)
+        if min(np.abs(a).min() for a in activation_inputs(params, X)) > 1e-4:
+            break
+    rng = np.random.default_rng(seed)
+    lam = rng.random(len(y)) if lam == "rows" else lam
+    opts = {"mix": (rng.permutation(y), lam), "label_smoothing": 0.1, "dropout": 0.2, "seed": 3}
+    loss_m, g_m = manual_lg(params, X, y, reg=0.3, **opts)
+    loss_a, g_a = autograd_lg(params, X, y, reg=0.3, **opts)
+    assert loss_m == pytest.approx(loss_a, rel=1e-12)
+    assert_grads_close(g_m, g_a, rtol=1e-10, atol=1e-13)
+    num = numerical_param_grads(lambda p: manual_lg(p, X, y, reg=0.3, **opts)[0], params)
+    assert_grads_close(g_m, num, rtol=1e-6, atol=1e-9)
+    # the mixed loss is the blend of the two labels' losses (targets are linear in the loss)
+    one = manual_lg(params, X, y, reg=0.0, **{**opts, "mix": None})[0]
+    other = manual_lg(params, X, opts["mix"][0], reg=0.0, **{**opts, "mix": None})[0]
+    if np.isscalar(lam):
+        assert manual_lg(params, X, y, reg=0.0, **opts)[0] == pytest.approx(lam * one + (1 - lam) * other, rel=1e-12)
 
 
 def test_autograd_check_grads_on_batchnorm_dropout_net():

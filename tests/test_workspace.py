@@ -59,6 +59,20 @@ def test_workspace_equals_the_manual_backend_bit_for_bit(dtype, batchnorm, optio
             np.testing.assert_array_equal(stats_ws[k], stats_ref[k], strict=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lam", [0.3, "rows"])
+def test_workspace_mixed_targets_bit_for_bit(dtype, lam):
+    params, X, y = _case(dtype, True)
+    rng = np.random.default_rng(1)
+    mix = (rng.permutation(y), rng.random(len(y)) if lam == "rows" else lam)
+    options = {"mix": mix, "label_smoothing": 0.1, "dropout": 0.2, "seed": 4, "reg": 1e-2}
+    loss_ref, g_ref = reference(params, X, y, **options)
+    loss_ws, g_ws = ManualWorkspace(params)(params, X, y, **options)
+    assert loss_ws == loss_ref
+    for k in g_ref:
+        np.testing.assert_array_equal(g_ws[k], g_ref[k], strict=True)
+
+
 def test_two_layer_net_too():
     params, X, y = _case(np.float64, False, sizes=(12, 5, 3))
     loss_ws, g_ws = ManualWorkspace(params)(params, X, y, reg=0.5)

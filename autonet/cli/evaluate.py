@@ -15,7 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="report a saved model's accuracy",
                        description="Accuracy of MODEL.npz on the validation or test split of the dataset "
                                    "it was trained on (or --dataset). The model's own mean image is subtracted "
-                                   "from the raw rows.")
+                                   "from the raw rows; a model saved with test-time augmentation (tta flip) "
+                                   "averages the scores of each image and its mirror, as in training.")
     p.add_argument("model", metavar="MODEL.npz", help="a model.npz written by autonet train")
     p.add_argument("--split", choices=("val", "test"), default="val", help="(default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -47,10 +48,11 @@ def main(args: argparse.Namespace) -> int:
     if len(y) == 0:
         raise DataError(f"the {args.split} split of {source} is empty: no accuracy to report")
     X = X - model.mean_image.astype(dtype)
-    acc = accuracy(model.params, X, y, activation=model.activation)
-    result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc}
+    acc = accuracy(model.params, X, y, activation=model.activation, tta=model.tta, image_shape=model.image_shape)
+    result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc, "tta": model.tta}
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.split} accuracy {acc:.4f} on {len(y)} images ({args.model})")
+        tta = "" if model.tta == "none" else f", tta {model.tta}"
+        print(f"{args.split} accuracy {acc:.4f} on {len(y)} images ({args.model}{tta})")
     return 0

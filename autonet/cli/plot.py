@@ -90,7 +90,7 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
     check_classes(model, data.class_names, args.dataset or model.dataset or "cifar10")
     return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype),
-                                           activation=model.activation)
+                                           activation=model.activation, tta=model.tta, image_shape=model.image_shape)
 
 
 class ClassMismatch(DataError):

@@ -240,10 +240,10 @@ def check_checkpoint(path: str | os.PathLike, state: dict, meta: dict, expected_
 
 def _state_budget(trainer) -> int:
     """The most bytes a checkpoint of ``trainer`` can need: parameters with up to four optimizer arrays
-    each, the epoch permutation, two float64 histories per iteration, and 64 MiB for the rest
-    (generator state, JSON header)."""
+    each and their moving average, the epoch permutation, two float64 histories per iteration, and
+    64 MiB for the rest (generator state, JSON header)."""
     params = sum(np.asarray(v).nbytes for v in trainer.params.values())
-    return 5 * params + 8 * len(trainer.y_train) + 16 * trainer.config.num_iters + (64 << 20)
+    return 6 * params + 8 * len(trainer.y_train) + 16 * trainer.config.num_iters + (64 << 20)
 
 
 class Checkpointer:

@@ -3,7 +3,9 @@
 A model file holds ``W1, b1, ..., WL, bL``, ``mean_image`` (D,),
 ``class_names`` (C,) unicode, ``layer_sizes`` (L+1,) int, ``dataset`` (the
 name it was trained on, 0-d unicode), ``image_shape`` ((3,) int: H, W, C with
-H*W*C = D, or (0,) when the inputs are not images) and ``format_version``.
+H*W*C = D, or (0,) when the inputs are not images), ``tta`` (0-d unicode, the
+test-time augmentation its predictions use: ``none`` or ``flip``, see
+:func:`autonet.net.scores`) and ``format_version``.
 Files written before datasets other than CIFAR-10 existed lack ``dataset`` and
 ``image_shape``; they are CIFAR-10 models. ``activation`` (0-d unicode) names
 the hidden nonlinearity; files without it are ReLU nets. It loads with
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from autonet.errors import ModelFileError
-from autonet.net import ACTIVATIONS, layer_sizes
+from autonet.net import ACTIVATIONS, TTA_MODES, layer_sizes
 from autonet.storage.files import atomic_savez
 from autonet.storage.safe_npz import read_npz
 
@@ -39,6 +41,7 @@ class Model:
     image_shape: tuple[int, int, int] | None = None  # (H, W, C) of the input rows, None: not images
     dataset: str = ""  # what it was trained on: cifar10, mnist, fashion-mnist or an .npz file name
     activation: str = "relu"  # the hidden nonlinearity (autonet.net.ACTIVATIONS)
+    tta: str = "none"  # test-time augmentation of its predictions (autonet.net.TTA_MODES)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -54,6 +57,7 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
     arrays["image_shape"] = np.asarray(model.image_shape or (), dtype=np.int64)
     arrays["dataset"] = np.asarray(model.dataset, dtype=np.str_)
     arrays["activation"] = np.asarray(model.activation, dtype=np.str_)
+    arrays["tta"] = np.asarray(model.tta, dtype=np.str_)
     arrays["format_version"] = np.asarray(FORMAT_VERSION)
     return atomic_savez(path, **arrays)
 
@@ -73,7 +77,8 @@ _FIXED = {  # name: (ndim, dtype kinds)
 }
 
 
-_DESCRIPTION = ("dataset", "image_shape", "activation")  # optional members describing the inputs and the net
+# optional members describing the inputs, the net and its predictions
+_DESCRIPTION = ("dataset", "image_shape", "activation", "tta")
 
 
 def _param_names(names) -> list[str]:
@@ -170,7 +175,8 @@ def load_model(path: str | os.PathLike) -> Model:
     params = {k: arrays[k] for k in _param_names(arrays)}
     image_shape, dataset = _input_description(path, arrays, int(arrays["layer_sizes"][0]))
     return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]],
-                 image_shape=image_shape, dataset=dataset, activation=_activation(path, arrays))
+                 image_shape=image_shape, dataset=dataset, activation=_activation(path, arrays),
+                 tta=_tta(path, arrays.get("tta"), image_shape))
 
 
 def _activation(path: Path, arrays: dict) -> str:
@@ -182,6 +188,20 @@ def _activation(path: Path, arrays: dict) -> str:
         shown = repr(str(a)) if a.dtype.kind == "U" and a.ndim == 0 else f"a {a.ndim}-D {a.dtype} array"
         raise ModelFileError(f"{path}: activation must name one of {', '.join(ACTIVATIONS)}, got {shown}")
     return str(a)
+
+
+def _tta(path: Path, tta: np.ndarray | None, image_shape) -> str:
+    """The ``tta`` member: one of :data:`autonet.net.TTA_MODES`; ``flip`` only for a model of images."""
+    if tta is None:
+        return "none"
+    if tta.dtype.kind != "U" or tta.ndim != 0 or str(tta) not in TTA_MODES:
+        raise ModelFileError(f"{path}: tta must be one of {', '.join(TTA_MODES)} (a 0-d unicode array), got "
+                             f"{str(tta)[:40]!r}" if tta.dtype.kind == "U" else
+                             f"{path}: tta must be a 0-d unicode array, got {tta.ndim}-D {tta.dtype}")
+    if str(tta) != "none" and image_shape is None:
+        raise ModelFileError(f"{path}: tta {str(tta)} mirrors images, but this model's inputs are not images "
+                             "(no image_shape)")
+    return str(tta)
 
 
 def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int, int] | None, str]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 # state_dict keys that checkpoints written by earlier versions may lack (load_state_dict defaults them)
-_OPTIONAL = frozenset({"bn_state", "train_seconds", "learning_rate", "config"})
+_OPTIONAL = frozenset({"bn_state", "train_seconds", "learning_rate", "config", "ema"})
 
 
 class StateFieldError(ValueError):
@@ -192,4 +192,6 @@ def check_trainer_state(state: Any, trainer) -> None:
     _like(state["params"], template["params"], "params")
     if "bn_state" in state:
         _like(state["bn_state"], template["bn_state"], "bn_state")
+    if "ema" in state:  # the moving average (ema_decay): the shapes of params and bn_state, or empty when off
+        _like(state["ema"], template["ema"], "ema")
     _check_opt_state(state["opt_state"], trainer)
