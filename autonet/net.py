@@ -187,7 +187,7 @@ def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None,
 
 
 def scores(params: dict, X: np.ndarray, state: dict | None = None, activation: str = "relu",
-           tta: str = "none", image_shape: tuple[int, int, int] | None = None) -> np.ndarray:
+           tta: str = "none", image_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Class scores (N, C): ``relu(... relu(X W1 + b1) ...) WL + bL``, evaluation mode.
 
     Batch norm uses the running statistics ``state`` (see :func:`fold_batchnorm`);
@@ -211,7 +211,7 @@ def scores(params: dict, X: np.ndarray, state: dict | None = None, activation: s
     return out
 
 
-def mirror_rows(X: np.ndarray, tta: str = "flip", image_shape: tuple[int, int, int] | None = None) -> np.ndarray:
+def mirror_rows(X: np.ndarray, tta: str = "flip", image_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """The left-right mirror images of the flat HWC image rows ``X`` (N, H*W*C), for ``tta="flip"``.
 
     Raises
@@ -246,7 +246,7 @@ def _scores(params: dict, X: np.ndarray, state: dict | None, activation: str) ->
 
 def predict(params: dict, X: np.ndarray, batch_size: int = 2000, state: dict | None = None,
             activation: str = "relu", tta: str = "none",
-            image_shape: tuple[int, int, int] | None = None) -> np.ndarray:
+            image_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Predicted labels (N,) = argmax of :func:`scores` (with every bias, ``b2`` included).
 
     Evaluated in chunks of ``batch_size`` rows to bound memory; ``tta`` and
@@ -262,7 +262,7 @@ def predict(params: dict, X: np.ndarray, batch_size: int = 2000, state: dict | N
 
 
 def accuracy(params: dict, X: np.ndarray, y: np.ndarray, state: dict | None = None,
-             activation: str = "relu", tta: str = "none", image_shape: tuple[int, int, int] | None = None) -> float:
+             activation: str = "relu", tta: str = "none", image_shape: tuple[int, ...] | None = None) -> float:
     """Fraction of rows of ``X`` whose predicted label equals ``y`` (evaluation mode, see :func:`scores`)."""
     return float((predict(params, X, state=state, activation=activation, tta=tta, image_shape=image_shape)
                   == np.asarray(y)).mean())

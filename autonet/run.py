@@ -350,7 +350,11 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     from autonet.plots import plot_training, save_figure
 
     params = export_params(trainer, pre)
-    evaluation = {"activation": cfg.activation, "tta": cfg.tta, "image_shape": input_shape(data)}
+    image_shape = input_shape(data)
+
+    def evaluate(X: np.ndarray, y: np.ndarray) -> float:
+        return accuracy(params, X, y, activation=cfg.activation, tta=cfg.tta, image_shape=image_shape)
+
     summary = {
         "dataset": data.name,
         "backend": cfg.backend,
@@ -358,10 +362,9 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
         "iterations": trainer.iteration,
         "epochs": trainer.iteration / trainer.iterations_per_epoch,
         "final_loss": trainer.history["loss"][-1] if trainer.history["loss"] else None,
-        "train_acc": accuracy(params, data.X_train, data.y_train, **evaluation),
-        "val_acc": accuracy(params, data.X_val, data.y_val, **evaluation),
-        "test_acc": (accuracy(params, data.X_test, data.y_test, **evaluation)
-                     if data.X_test is not None else None),
+        "train_acc": evaluate(data.X_train, data.y_train),
+        "val_acc": evaluate(data.X_val, data.y_val),
+        "test_acc": evaluate(data.X_test, data.y_test) if data.X_test is not None else None,
         "num_train": int(len(data.y_train)),
         "num_val": int(len(data.y_val)),
         "train_seconds": round(trainer.train_seconds, 3),

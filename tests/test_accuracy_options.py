@@ -20,10 +20,10 @@ import pytest
 
 from autonet.augment import mix_batch
 from autonet.backends import get_backend
+from autonet.config import PRESETS, Config, preset
 from autonet.errors import ConfigError, ModelFileError
 from autonet.net import accuracy, init_params, mirror_rows, predict, scores
 from autonet.preprocess import fit_preprocess, mirror_permutation
-from autonet.config import PRESETS, Config, preset
 from autonet.train import Trainer
 
 SMALL = (4, 4, 3)  # images of 48 features: whitening them is cheap
