@@ -311,8 +311,10 @@ def goal_table(times: dict, cases: dict) -> str:
         if case == "best":
             continue
         t = times[case]
-        ratio = lambda a, b, goal, at_least, t=t: (verdict(paired(t[a], t[b]), goal, at_least)  # noqa: E731
-                                              if a in t and b in t else "skipped")
+
+        def ratio(a, b, goal, at_least, t=t):
+            return verdict(paired(t[a], t[b]), goal, at_least) if a in t and b in t else "skipped"
+
         rows.append(["-".join(map(str, sizes)), n] + [cell(t, p) for p in ("manual", "autograd", "torch", "jax", "floor")]
                     + [ratio("floor", "manual", GOAL_FLOOR, True), ratio("autograd", "manual", GOAL_AUTOGRAD, False),
                        ratio("torch", "manual", 1.0, True), ratio("jax", "manual", 1.0, True)])
