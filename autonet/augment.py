@@ -26,8 +26,13 @@ def check_crop_padding(crop_padding: int, image_shape: Sequence[int] = IMAGE_SHA
         raise ConfigError(f"crop_padding must be smaller than the image side ({side} pixels), got {crop_padding}")
 
 
-def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = False, crop_padding: int = 0,
-                  image_shape: Sequence[int] = IMAGE_SHAPE) -> np.ndarray:
+def augment_batch(
+    X: np.ndarray,
+    rng: np.random.Generator,
+    flip: bool = False,
+    crop_padding: int = 0,
+    image_shape: Sequence[int] = IMAGE_SHAPE,
+) -> np.ndarray:
     """Randomly mirrored and shifted copies of the images in ``X``.
 
     - ``flip``: each image is mirrored left-right with probability 1/2
@@ -77,8 +82,14 @@ def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = False, c
     return out.reshape(n, H * W * C)
 
 
-def mix_batch(X: np.ndarray, y: np.ndarray, rng: np.random.Generator, mixup: float = 0.0, cutmix: float = 0.0,
-              image_shape: Sequence[int] = IMAGE_SHAPE) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
+def mix_batch(
+    X: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
+    image_shape: Sequence[int] = IMAGE_SHAPE,
+) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
     """Blend every row of a batch with another row of it: mixup or cutmix, and the mixed targets.
 
     One weight ``lam ~ Beta(alpha, alpha)`` and one partner permutation per

@@ -135,8 +135,19 @@ def dropout_masks(seed, shapes, p: float, dtype) -> list:
     return [(rng.random(shape) >= p).astype(dtype) * dtype.type(1.0 / (1.0 - p)) for shape in shapes]
 
 
-def loss_and_grads(params: dict, X, y, reg: float = 0.0, *, activation: str = "relu", dropout: float = 0.0,
-                   seed=None, label_smoothing: float = 0.0, bn_stats: dict | None = None, mix=None):
+def loss_and_grads(
+    params: dict,
+    X,
+    y,
+    reg: float = 0.0,
+    *,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    seed=None,
+    label_smoothing: float = 0.0,
+    bn_stats: dict | None = None,
+    mix=None,
+):
     """Backend contract (see :mod:`autonet.backends`): ``(loss, grads)`` via autograd.
 
     Options as in ``manual.network.loss_and_grads``: ``activation``,

@@ -53,9 +53,7 @@ def get_backend(name: str) -> LossAndGrads:
     try:
         target = _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown backend {name!r}; choose one of: {', '.join(available_backends())}"
-        ) from None
+        raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(available_backends())}") from None
     if callable(target):
         return target
     module, _, attr = target.partition(":")

@@ -166,9 +166,11 @@ class Float(Kind):
             number = float(value)
         except OverflowError:  # an int beyond float range
             raise self._refuse(name, value, self._requirement()) from None
-        ok = (math.isfinite(number)
-              and (number > self.low if self.low_open else number >= self.low)
-              and (number < self.high if self.high_open else number <= self.high))
+        ok = (
+            math.isfinite(number)
+            and (number > self.low if self.low_open else number >= self.low)
+            and (number < self.high if self.high_open else number <= self.high)
+        )
         if not ok:
             finite = "" if math.isfinite(number) else "a finite number "
             raise self._refuse(name, value, finite + self._requirement())
@@ -179,7 +181,7 @@ class Float(Kind):
             if self.low == -math.inf:
                 return "a finite number"
             return f"{'>' if self.low_open else '>='} {self.low:g}"
-        return (f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}")
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
 
     def to_text(self, value: Any) -> str:
         return repr(float(value))
@@ -300,8 +302,9 @@ class Names(Kind):
             raise self._refuse(name, value)
         bad = [v for v in value if v not in self.choices]
         if bad:
-            raise ConfigError(f"{name} must be a comma-separated subset of {', '.join(self.choices)}, "
-                              f"got {_show(bad[0])}")
+            raise ConfigError(
+                f"{name} must be a comma-separated subset of {', '.join(self.choices)}, got {_show(bad[0])}"
+            )
         return tuple(value)
 
     def to_text(self, value: Any) -> str:
@@ -422,68 +425,135 @@ class Config:
     activation: str = _opt("relu", Choice(tuple(ACTIVATIONS)), "hidden nonlinearity", group=NET)
     init: str = _opt("std", Choice(INITS), "weight init: std (N(0, std^2), the seed's), he, xavier", group=NET)
     std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
-    dtype: str = _opt("float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons",
-                      group=NET, search=False)
-    dataset: str = _opt("cifar10", Dataset(DATASETS), "cifar10, mnist, fashion-mnist (the official files, "
-                        "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
-                        "and optionally X_test, y_test, class_names", group=DATA, search=False)
-    num_val: int = _opt(1000, Int(1, 10**7), "validation split = the last NUM_VAL training images",
-                        group=DATA, search=False)
-    num_train: int | None = _opt(None, Int(1, 10**8, optional=True),
-                                 "use only the first NUM_TRAIN training images (none: all)",
-                                 group=DATA, search=False)
-    data_dir: str | None = _opt(None, PathText(), "folder holding (or being) cifar-10-batches-py, or holding "
-                                "mnist/ or fashion-mnist/; unset: $AUTONET_DATA, else the user cache (downloaded "
-                                "on first use)",
-                                group=DATA, search=False)
+    dtype: str = _opt(
+        "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", group=NET, search=False
+    )
+    dataset: str = _opt(
+        "cifar10",
+        Dataset(DATASETS),
+        "cifar10, mnist, fashion-mnist (the official files, "
+        "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
+        "and optionally X_test, y_test, class_names",
+        group=DATA,
+        search=False,
+    )
+    num_val: int = _opt(
+        1000, Int(1, 10**7), "validation split = the last NUM_VAL training images", group=DATA, search=False
+    )
+    num_train: int | None = _opt(
+        None,
+        Int(1, 10**8, optional=True),
+        "use only the first NUM_TRAIN training images (none: all)",
+        group=DATA,
+        search=False,
+    )
+    data_dir: str | None = _opt(
+        None,
+        PathText(),
+        "folder holding (or being) cifar-10-batches-py, or holding "
+        "mnist/ or fashion-mnist/; unset: $AUTONET_DATA, else the user cache (downloaded "
+        "on first use)",
+        group=DATA,
+        search=False,
+    )
     learning_rate: float = _opt(1.6e-3, POSITIVE, "initial (peak) learning rate", aliases=("lr",))
-    learning_rate_decay: float = _opt(0.90, Float(0.0, 1.0, low_open=True),
-                                      "lr multiplier per epoch (--schedule decay) or per step (step), in (0, 1]",
-                                      aliases=("lr_decay",))
+    learning_rate_decay: float = _opt(
+        0.90,
+        Float(0.0, 1.0, low_open=True),
+        "lr multiplier per epoch (--schedule decay) or per step (step), in (0, 1]",
+        aliases=("lr_decay",),
+    )
     reg: float = _opt(1e-2, NONNEGATIVE, "L2 strength: loss += 0.5 * reg * sum ||W||^2")
     num_iters: int = _opt(1600, Int(1, 10**9), "minibatch iterations in all")
     batch_size: int = _opt(400, Int(1, 10**10), "rows per minibatch")
-    sampling: str = _opt("replacement", Choice(SAMPLING),
-                         "minibatch rows drawn with replacement (the seed's) or shuffled epochs")
+    sampling: str = _opt(
+        "replacement", Choice(SAMPLING), "minibatch rows drawn with replacement (the seed's) or shuffled epochs"
+    )
     update: str = _opt("sgd", Choice(tuple(sorted(UPDATE_RULES))), "update rule (autonet.optim)")
-    seed: int | None = _opt(0, Int(0, 2**64 - 1, optional=True),
-                            "seed of the init, minibatches, dropout and augmentation (none: fresh entropy)")
+    seed: int | None = _opt(
+        0,
+        Int(0, 2**64 - 1, optional=True),
+        "seed of the init, minibatches, dropout and augmentation (none: fresh entropy)",
+    )
     batchnorm: bool = _opt(False, Bool(), "batch normalisation after every hidden affine layer", group=DEEP)
-    preprocess: str = _opt("mean", Choice(PREPROCESS), "input map fitted on the training split: mean "
-                           "(subtract the mean image), standardize (per channel), pca, zca (whitening)",
-                           group=DEEP)
+    preprocess: str = _opt(
+        "mean",
+        Choice(PREPROCESS),
+        "input map fitted on the training split: mean "
+        "(subtract the mean image), standardize (per channel), pca, zca (whitening)",
+        group=DEEP,
+    )
     whiten_eps: float = _opt(10.0, POSITIVE, "pca/zca regulariser, relative to the mean eigenvalue", group=DEEP)
-    pca_components: int = _opt(256, Int(1, 10**7), "dimensions kept by --preprocess pca (at most the input's; "
-                               "checked when PCA is fitted)", group=DEEP)
-    schedule: str = _opt("decay", Choice(SCHEDULES), "learning-rate schedule: decay (x decay per epoch), "
-                         "step (x decay every --step-epochs), cosine (to 0 at the end), constant", group=DEEP)
+    pca_components: int = _opt(
+        256,
+        Int(1, 10**7),
+        "dimensions kept by --preprocess pca (at most the input's; checked when PCA is fitted)",
+        group=DEEP,
+    )
+    schedule: str = _opt(
+        "decay",
+        Choice(SCHEDULES),
+        "learning-rate schedule: decay (x decay per epoch), "
+        "step (x decay every --step-epochs), cosine (to 0 at the end), constant",
+        group=DEEP,
+    )
     step_epochs: int = _opt(10, Int(1, 10**6), "epochs between drops of --schedule step", group=DEEP)
     warmup: float = _opt(0.0, Float(0.0, 1e6), "linear learning-rate warm-up, in epochs", group=DEEP)
     momentum: float = _opt(0.9, FRACTION, "mu of --update momentum/nesterov", group=DEEP)
-    weight_decay: float = _opt(0.0, NONNEGATIVE, "decoupled weight decay of the W's, for --update adamw",
-                               group=DEEP)
+    weight_decay: float = _opt(0.0, NONNEGATIVE, "decoupled weight decay of the W's, for --update adamw", group=DEEP)
     dropout: float = _opt(0.0, FRACTION, "probability of dropping a hidden unit in training", group=DEEP)
     label_smoothing: float = _opt(0.0, FRACTION, "eps of the targets (1 - eps) * one_hot + eps / C", group=DEEP)
     bn_momentum: float = _opt(0.9, FRACTION, "running-statistics momentum of batch norm", group=DEEP)
-    augment: tuple = _opt((), Names(AUGMENTATIONS), "random training-image changes: flip (mirror), crop "
-                          "(shift by up to --crop-padding pixels), comma-separated, or none", group=DEEP)
+    augment: tuple = _opt(
+        (),
+        Names(AUGMENTATIONS),
+        "random training-image changes: flip (mirror), crop "
+        "(shift by up to --crop-padding pixels), comma-separated, or none",
+        group=DEEP,
+    )
     crop_padding: int = _opt(4, Int(0, 32), "largest shift of --augment crop, in pixels", group=DEEP)
-    mixup: float = _opt(0.0, Float(0.0, 100.0), "mixup: train on each batch blended with a permutation of "
-                        "itself, weight ~ Beta(alpha, alpha), against the blended targets; alpha (0: off)",
-                        group=ACCURACY)
-    cutmix: float = _opt(0.0, Float(0.0, 100.0), "cutmix: paste a random box of a partner image, targets "
-                         "weighted by its area; alpha of Beta(alpha, alpha) (0: off); with --mixup, each batch "
-                         "picks one", group=ACCURACY)
-    ema_decay: float = _opt(0.0, FRACTION, "evaluate and save an exponential moving average of the weights "
-                            "with this decay, e.g. 0.999 (0: off)", group=ACCURACY)
-    tta: str = _opt("none", Choice(TTA_MODES), "test-time augmentation: flip scores each image as the mean "
-                    "with its mirror, in validation, the summary and the saved model", group=ACCURACY)
-    train_acc_samples: int = _opt(1000, Int(1, 10**8), "training rows scored for the per-epoch train accuracy",
-                                  flag=False)
-    print_every: int = _opt(0, Int(0, 10**9), "print the loss every this many iterations (0: never)",
-                            record=False, flag=False, search=False)
-    progress: bool = _opt(True, Bool(), "progress while training (a bar in a terminal or notebook, a line "
-                          "per epoch otherwise)", record=False, flag=False, search=False)
+    mixup: float = _opt(
+        0.0,
+        Float(0.0, 100.0),
+        "mixup: train on each batch blended with a permutation of "
+        "itself, weight ~ Beta(alpha, alpha), against the blended targets; alpha (0: off)",
+        group=ACCURACY,
+    )
+    cutmix: float = _opt(
+        0.0,
+        Float(0.0, 100.0),
+        "cutmix: paste a random box of a partner image, targets "
+        "weighted by its area; alpha of Beta(alpha, alpha) (0: off); with --mixup, each batch "
+        "picks one",
+        group=ACCURACY,
+    )
+    ema_decay: float = _opt(
+        0.0,
+        FRACTION,
+        "evaluate and save an exponential moving average of the weights with this decay, e.g. 0.999 (0: off)",
+        group=ACCURACY,
+    )
+    tta: str = _opt(
+        "none",
+        Choice(TTA_MODES),
+        "test-time augmentation: flip scores each image as the mean "
+        "with its mirror, in validation, the summary and the saved model",
+        group=ACCURACY,
+    )
+    train_acc_samples: int = _opt(
+        1000, Int(1, 10**8), "training rows scored for the per-epoch train accuracy", flag=False
+    )
+    print_every: int = _opt(
+        0, Int(0, 10**9), "print the loss every this many iterations (0: never)", record=False, flag=False, search=False
+    )
+    progress: bool = _opt(
+        True,
+        Bool(),
+        "progress while training (a bar in a terminal or notebook, a line per epoch otherwise)",
+        record=False,
+        flag=False,
+        search=False,
+    )
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -492,8 +562,9 @@ class Config:
 
     def to_dict(self) -> dict:
         """The recorded options as JSON values (``config.json``); tuples become lists."""
-        return {f.name: option(f.name).kind.to_json(getattr(self, f.name))
-                for f in fields(self) if option(f.name).record}
+        return {
+            f.name: option(f.name).kind.to_json(getattr(self, f.name)) for f in fields(self) if option(f.name).record
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "config") -> Config:
@@ -506,8 +577,11 @@ class Config:
 
     def describe(self) -> str:
         """``name=value`` for the options that differ from the defaults, in their text spelling."""
-        return " ".join(f"{f.name}={option(f.name).kind.to_text(getattr(self, f.name))}"
-                        for f in fields(self) if getattr(self, f.name) != f.default and option(f.name).record)
+        return " ".join(
+            f"{f.name}={option(f.name).kind.to_text(getattr(self, f.name))}"
+            for f in fields(self)
+            if getattr(self, f.name) != f.default and option(f.name).record
+        )
 
 
 def _validate(cfg: Config) -> None:
@@ -516,12 +590,15 @@ def _validate(cfg: Config) -> None:
         value = option(f.name).kind.check(f.name, getattr(cfg, f.name))
         object.__setattr__(cfg, f.name, value)
     if cfg.preprocess == "pca" and cfg.augment:
-        raise ConfigError("augment needs image rows; PCA-reduced rows cannot be flipped or cropped "
-                          "(use preprocess zca or standardize)")
+        raise ConfigError(
+            "augment needs image rows; PCA-reduced rows cannot be flipped or cropped "
+            "(use preprocess zca or standardize)"
+        )
     for name, on in (("cutmix", cfg.cutmix), ("tta", cfg.tta != "none")):
         if cfg.preprocess == "pca" and on:
-            raise ConfigError(f"{name} needs image rows; PCA-reduced rows are not images "
-                              "(use preprocess zca or standardize)")
+            raise ConfigError(
+                f"{name} needs image rows; PCA-reduced rows are not images (use preprocess zca or standardize)"
+            )
 
 
 # options added to the schema after run directories were first written (config.json, checkpoints,
@@ -535,8 +612,11 @@ def identity(config: Mapping[str, Any]) -> dict:
     What a checkpoint or a sweep trial is identified by: the same computation
     reads the same data from wherever it is.
     """
-    return {k: v for k, v in config.items()
-            if k != "data_dir" and not (k in LATER_OPTIONS and v == option(k).kind.to_json(default(k)))}
+    return {
+        k: v
+        for k, v in config.items()
+        if k != "data_dir" and not (k in LATER_OPTIONS and v == option(k).kind.to_json(default(k)))
+    }
 
 
 # ----- the schema, queried -----
@@ -611,16 +691,38 @@ PRESETS: dict[str, dict] = {
     # reg 1e-2, 1600 iterations of batch 400: 13 epochs)
     "seed": {},
     # the best fully-connected recipe found (docs/deep.md): 36 epochs, 68.6% val, 25.6 min measured
-    "best": {"hidden": (2048, 1024, 512), "init": "he", "batchnorm": True, "preprocess": "zca", "whiten_eps": 10.0,
-             "update": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05, "reg": 0.0,
-             "schedule": "cosine", "warmup": 1.0, "dropout": 0.2, "label_smoothing": 0.1,
-             "augment": ("flip", "crop"), "crop_padding": 2, "sampling": "epoch", "batch_size": 256,
-             "num_iters": 36 * (49000 // 256)},  # 36 epochs
+    "best": {
+        "hidden": (2048, 1024, 512),
+        "init": "he",
+        "batchnorm": True,
+        "preprocess": "zca",
+        "whiten_eps": 10.0,
+        "update": "adamw",
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "reg": 0.0,
+        "schedule": "cosine",
+        "warmup": 1.0,
+        "dropout": 0.2,
+        "label_smoothing": 0.1,
+        "augment": ("flip", "crop"),
+        "crop_padding": 2,
+        "sampling": "epoch",
+        "batch_size": 256,
+        "num_iters": 36 * (49000 // 256),
+    },  # 36 epochs
 }
 # one hidden layer, no augmentation: the measured two-layer recipe of docs/deep.md (59.3% val, 110.6 s on
 # the quiet 2-core machine), 15 epochs of batches of 200; not yet tuned for issue 14's >= 60%
-PRESETS["two-layer"] = {**PRESETS["best"], "hidden": (1000,), "augment": (), "dropout": 0.5, "weight_decay": 0.1,
-                        "batch_size": 200, "num_iters": 15 * (49000 // 200)}
+PRESETS["two-layer"] = {
+    **PRESETS["best"],
+    "hidden": (1000,),
+    "augment": (),
+    "dropout": 0.5,
+    "weight_decay": 0.1,
+    "batch_size": 200,
+    "num_iters": 15 * (49000 // 200),
+}
 
 
 def preset(name: str, **overrides: Any) -> Config:
@@ -630,5 +732,20 @@ def preset(name: str, **overrides: Any) -> Config:
     return Config(**{**PRESETS[name], **canonical_keys(overrides, "preset")})
 
 
-__all__ = ["Config", "DTYPES", "LATER_OPTIONS", "Option", "PRESETS", "SAMPLING", "canonical", "canonical_keys",
-           "check_value", "default", "identity", "names", "option", "parse_value", "preset"]
+__all__ = [
+    "Config",
+    "DTYPES",
+    "LATER_OPTIONS",
+    "Option",
+    "PRESETS",
+    "SAMPLING",
+    "canonical",
+    "canonical_keys",
+    "check_value",
+    "default",
+    "identity",
+    "names",
+    "option",
+    "parse_value",
+    "preset",
+]

@@ -118,15 +118,49 @@ class MLPClassifier:
     best_validation_score_ : best validation accuracy (``early_stopping`` only)
     """
 
-    def __init__(self, hidden_layer_sizes=(300,), backend="manual", *, init="std", std=1e-4,
-                 batchnorm=False, activation="relu", dropout=0.0, preprocess="mean", whiten_eps=10.0,
-                 pca_components=256, learning_rate=1.6e-3, learning_rate_decay=0.90, reg=1e-2,
-                 num_iters=1600, batch_size=400, sampling="replacement", update="sgd", schedule="decay",
-                 step_epochs=10, warmup=0.0, momentum=0.9, weight_decay=0.0, label_smoothing=0.0,
-                 bn_momentum=0.9, augment=(), crop_padding=4, mixup=0.0, cutmix=0.0, ema_decay=0.0, tta="none",
-                 train_acc_samples=1000, print_every=0,
-                 progress=True, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 tol=1e-4, random_state=0, dtype="float32"):
+    def __init__(
+        self,
+        hidden_layer_sizes=(300,),
+        backend="manual",
+        *,
+        init="std",
+        std=1e-4,
+        batchnorm=False,
+        activation="relu",
+        dropout=0.0,
+        preprocess="mean",
+        whiten_eps=10.0,
+        pca_components=256,
+        learning_rate=1.6e-3,
+        learning_rate_decay=0.90,
+        reg=1e-2,
+        num_iters=1600,
+        batch_size=400,
+        sampling="replacement",
+        update="sgd",
+        schedule="decay",
+        step_epochs=10,
+        warmup=0.0,
+        momentum=0.9,
+        weight_decay=0.0,
+        label_smoothing=0.0,
+        bn_momentum=0.9,
+        augment=(),
+        crop_padding=4,
+        mixup=0.0,
+        cutmix=0.0,
+        ema_decay=0.0,
+        tta="none",
+        train_acc_samples=1000,
+        print_every=0,
+        progress=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=0,
+        dtype="float32",
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.backend = backend
         self.init = init
@@ -182,8 +216,10 @@ class MLPClassifier:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for estimator {type(self).__name__}(). "
-                                 f"Valid parameters are: {valid!r}.")
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}(). "
+                    f"Valid parameters are: {valid!r}."
+                )
             setattr(self, name, value)
         return self
 
@@ -196,8 +232,12 @@ class MLPClassifier:
         """Tags for scikit-learn >= 1.6: a single-output multiclass classifier of dense numeric 2-D arrays."""
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
 
-        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
-                    classifier_tags=ClassifierTags(), input_tags=InputTags())
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+            input_tags=InputTags(),
+        )
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "params_")
@@ -214,8 +254,10 @@ class MLPClassifier:
             cfg = Config(**values)
             for name, on in (("cutmix", cfg.cutmix), ("tta", cfg.tta != "none")):
                 if on:
-                    raise ConfigError(f"{name} needs image rows; {type(self).__name__} takes feature vectors "
-                                      f"(got {name}={getattr(cfg, name)!r})")
+                    raise ConfigError(
+                        f"{name} needs image rows; {type(self).__name__} takes feature vectors "
+                        f"(got {name}={getattr(cfg, name)!r})"
+                    )
             return cfg
         except TypeError as e:
             raise ConfigError(f"invalid parameter: {e}") from None
@@ -270,8 +312,14 @@ class MLPClassifier:
         self._fit_preprocessing(X, cfg)
         X = self._transform(X)
         X_val = None if X_val is None else self._transform(X_val)
-        params = init_params([X.shape[1], *cfg.hidden, len(classes)], std=cfg.std, init=cfg.init,
-                             rng=init_rng(seed), dtype=dtype, batchnorm=cfg.batchnorm)
+        params = init_params(
+            [X.shape[1], *cfg.hidden, len(classes)],
+            std=cfg.std,
+            init=cfg.init,
+            rng=init_rng(seed),
+            dtype=dtype,
+            batchnorm=cfg.batchnorm,
+        )
         callbacks = [self._early_stopping_callback()] if self.early_stopping else []
         trainer = Trainer(get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=callbacks)
         try:
@@ -319,16 +367,22 @@ class MLPClassifier:
             self._set_input_info(X, names)
             self.classes_ = known
             self._fit_preprocessing(X, cfg)
-            params = init_params([self.preprocessor_.output_dim or X.shape[1], *cfg.hidden, len(known)],
-                                 std=cfg.std, init=cfg.init, rng=init_rng(seed), dtype=dtype,
-                                 batchnorm=cfg.batchnorm)
+            params = init_params(
+                [self.preprocessor_.output_dim or X.shape[1], *cfg.hidden, len(known)],
+                std=cfg.std,
+                init=cfg.init,
+                rng=init_rng(seed),
+                dtype=dtype,
+                batchnorm=cfg.batchnorm,
+            )
         else:
             params = self.params_
         trainer = Trainer(get_backend(cfg.backend), params, self._transform(X), y_idx, config=cfg)
         if not first:
             trained = {} if "params" in self._trainer_state else {"params": self.params_, "bn_state": self.bn_state_}
-            trainer.load_state_dict(dict(self._trainer_state, **trained, history=self.history_,
-                                         perm=np.zeros(0, dtype=np.int64), pos=0))
+            trainer.load_state_dict(
+                dict(self._trainer_state, **trained, history=self.history_, perm=np.zeros(0, dtype=np.int64), pos=0)
+            )
         for _ in range(trainer.iterations_per_epoch):
             trainer.step()
         self._seed_used = seed
@@ -350,8 +404,13 @@ class MLPClassifier:
     def _fit_preprocessing(self, X: np.ndarray, cfg: Config) -> None:
         self.mean_ = X.mean(axis=0, dtype=np.float64)
         Xc = X - self.mean_.astype(X.dtype)
-        self.preprocessor_ = fit_preprocess(Xc, cfg.preprocess, whiten_eps=cfg.whiten_eps,
-                                            pca_components=cfg.pca_components, image_shape=(1, 1, X.shape[1]))
+        self.preprocessor_ = fit_preprocess(
+            Xc,
+            cfg.preprocess,
+            whiten_eps=cfg.whiten_eps,
+            pca_components=cfg.pca_components,
+            image_shape=(1, 1, X.shape[1]),
+        )
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Preprocessed rows: ``preprocessor_`` applied to ``X - mean_``."""
@@ -390,14 +449,18 @@ class MLPClassifier:
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
             cls = _sklearn_class("sklearn.exceptions", "NotFittedError", NotFittedError)
-            raise cls(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                      "appropriate arguments before using this estimator.")
+            raise cls(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
 
     def _check_input_info(self, X: np.ndarray, names: np.ndarray | None) -> None:
         _check_feature_names(self, names)
         if X.shape[1] != self.n_features_in_:
-            raise DataError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                            f"{self.n_features_in_} features as input")
+            raise DataError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
 
     def decision_scores(self, X) -> np.ndarray:
         """Class scores (N, C) of the network (evaluation mode: running batch-norm statistics, no dropout)."""
@@ -406,8 +469,12 @@ class MLPClassifier:
         self._check_input_info(X, names)
         out = np.empty((len(X), len(self.classes_)), dtype=self.params_["W1"].dtype)
         for i in range(0, len(X), PREDICT_CHUNK):
-            out[i : i + PREDICT_CHUNK] = scores(self.params_, self._transform(X[i : i + PREDICT_CHUNK]),
-                                                state=self.bn_state_ or None, activation=self.activation)
+            out[i : i + PREDICT_CHUNK] = scores(
+                self.params_,
+                self._transform(X[i : i + PREDICT_CHUNK]),
+                state=self.bn_state_ or None,
+                activation=self.activation,
+            )
         return out
 
     def predict_log_proba(self, X) -> np.ndarray:
@@ -435,6 +502,7 @@ class MLPClassifier:
 
 # ----- input validation (what sklearn.utils.validation would do, without sklearn) -----
 
+
 def _is_real(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
@@ -460,8 +528,9 @@ def _feature_names(X) -> np.ndarray | None:
         return None
     kinds = {type(v) for v in names}
     if str in kinds and len(kinds) > 1:
-        raise DataError("feature names must all be strings; got column names of types "
-                        f"{sorted(k.__qualname__ for k in kinds)}")
+        raise DataError(
+            f"feature names must all be strings; got column names of types {sorted(k.__qualname__ for k in kinds)}"
+        )
     return names if kinds == {str} else None
 
 
@@ -475,8 +544,9 @@ def _check_feature_names(est: MLPClassifier, names: np.ndarray | None) -> None:
         warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning, stacklevel=4)
         return
     if names is None:
-        warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature names",
-                      UserWarning, stacklevel=4)
+        warnings.warn(
+            f"X does not have valid feature names, but {cls} was fitted with feature names", UserWarning, stacklevel=4
+        )
         return
     if len(fitted) == len(names) and np.all(fitted == names):
         return
@@ -507,8 +577,10 @@ def _check_X(X, dtype) -> tuple[np.ndarray, np.ndarray | None]:
     if X.dtype.kind in "USV":
         raise DataError(f"X must hold numbers, got dtype {X.dtype}")
     if X.ndim != 2:
-        raise DataError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}; "
-                        "Reshape your data with X.reshape(-1, 1) (one feature) or X.reshape(1, -1) (one row)")
+        raise DataError(
+            f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}; "
+            "Reshape your data with X.reshape(-1, 1) (one feature) or X.reshape(1, -1) (one row)"
+        )
     if X.shape[0] < 1:
         raise DataError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
     if X.shape[1] < 1:
@@ -528,8 +600,12 @@ def _check_y(y, n: int | None) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warning = _sklearn_class("sklearn.exceptions", "DataConversionWarning", UserWarning)
-        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape "
-                      "of y to (n_samples, ), for example using ravel().", warning, stacklevel=3)
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change the shape "
+            "of y to (n_samples, ), for example using ravel().",
+            warning,
+            stacklevel=3,
+        )
         y = y.ravel()
     if y.ndim != 1:
         raise DataError(f"y must be 1-D (n_samples,), got shape {y.shape}; multi-output is not supported")
@@ -562,8 +638,7 @@ def _check_integral(y: np.ndarray) -> None:
     if not np.isfinite(y).all():
         raise DataError("Input y contains NaN or infinity")
     if np.any(y != np.round(y)):
-        raise DataError("Unknown label type: continuous (y holds non-integer numbers; "
-                        "a classifier needs class labels)")
+        raise DataError("Unknown label type: continuous (y holds non-integer numbers; a classifier needs class labels)")
 
 
 def _stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -578,6 +653,8 @@ def _stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) 
     val = np.sort(np.asarray(picked, dtype=np.int64))
     train = np.setdiff1d(np.arange(len(y)), val)
     if len(val) == 0 or len(train) == 0:
-        raise DataError(f"validation_fraction={fraction} of {len(y)} rows leaves an empty "
-                        f"{'validation' if len(val) == 0 else 'training'} set")
+        raise DataError(
+            f"validation_fraction={fraction} of {len(y)} rows leaves an empty "
+            f"{'validation' if len(val) == 0 else 'training'} set"
+        )
     return train, val

@@ -74,9 +74,17 @@ class TwoLayerNet:
         your copy of the exercise uses and its ``correct_loss`` matches.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, std: float = 1e-4,
-                 backend: str = "manual", seed: int | None = None, dtype=np.float64,
-                 reg_convention: str = "half") -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        std: float = 1e-4,
+        backend: str = "manual",
+        seed: int | None = None,
+        dtype=np.float64,
+        reg_convention: str = "half",
+    ) -> None:
         get_backend(backend)  # fail early on a bad name
         if not isinstance(reg_convention, str) or reg_convention not in REG_CONVENTIONS:
             raise ConfigError(f"reg_convention must be one of {', '.join(REG_CONVENTIONS)}, got {reg_convention!r}")
@@ -100,9 +108,21 @@ class TwoLayerNet:
             raise ConfigError(f"reg must be a finite number >= 0, got {reg!r}")
         return loss_and_grads(self.params, X, np.asarray(y), reg=REG_CONVENTIONS[self.reg_convention] * reg)
 
-    def train(self, X, y, X_val, y_val, learning_rate: float = 1e-3, learning_rate_decay: float = 0.95,
-              reg: float = 1e-5, num_iters: int = 100, batch_size: int = 200, verbose: bool = False,
-              backend: str | None = None, sampling: str = "replacement") -> dict:
+    def train(
+        self,
+        X,
+        y,
+        X_val,
+        y_val,
+        learning_rate: float = 1e-3,
+        learning_rate_decay: float = 0.95,
+        reg: float = 1e-5,
+        num_iters: int = 100,
+        batch_size: int = 200,
+        verbose: bool = False,
+        backend: str | None = None,
+        sampling: str = "replacement",
+    ) -> dict:
         """Minibatch SGD with per-epoch learning-rate decay (the exercise's ``train``).
 
         Every step calls ``self.loss(X_batch, y_batch, reg=reg)`` (with
@@ -115,9 +135,17 @@ class TwoLayerNet:
         dict with ``loss_history`` (per iteration), ``train_acc_history`` and
         ``val_acc_history`` (per epoch).
         """
-        cfg = Config(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay, reg=reg,
-                     num_iters=num_iters, batch_size=batch_size, sampling=sampling,
-                     seed=self.seed, print_every=100 if verbose else 0, progress=False)
+        cfg = Config(
+            learning_rate=learning_rate,
+            learning_rate_decay=learning_rate_decay,
+            reg=reg,
+            num_iters=num_iters,
+            batch_size=batch_size,
+            sampling=sampling,
+            seed=self.seed,
+            print_every=100 if verbose else 0,
+            progress=False,
+        )
         loss_options = {} if backend is None else {"backend": backend}
 
         def loss_and_grads(params: dict, X_batch: np.ndarray, y_batch: np.ndarray, reg: float):

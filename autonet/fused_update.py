@@ -97,7 +97,7 @@ class FusedUpdate:
             self._pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="autonet-update")
             self._pool_pid = os.getpid()
         share = -(-len(blocks) // threads)
-        futures = [self._pool.submit(self._run, blocks[k * share:(k + 1) * share], k) for k in range(1, threads)]
+        futures = [self._pool.submit(self._run, blocks[k * share : (k + 1) * share], k) for k in range(1, threads)]
         self._run(blocks[:share], 0)
         for f in futures:
             f.result()
@@ -106,8 +106,9 @@ class FusedUpdate:
         if self.threads is None:
             from threadpoolctl import threadpool_info
 
-            self.threads = max([int(i.get("num_threads") or 1) for i in threadpool_info()
-                                if i.get("user_api") == "blas"] or [1])
+            self.threads = max(
+                [int(i.get("num_threads") or 1) for i in threadpool_info() if i.get("user_api") == "blas"] or [1]
+            )
         return self.threads
 
     def _run(self, blocks: list, worker: int) -> None:
@@ -219,4 +220,4 @@ def _split(arrays: tuple) -> list[tuple]:
     """The flattened ``arrays`` (all the same size) cut into matching blocks of :data:`BLOCK_BYTES`."""
     flat = [a.reshape(-1) for a in arrays]
     n, step = flat[0].size, _block_size(flat[0].dtype)
-    return [tuple(a[i:i + step] for a in flat) for i in range(0, n, step)]
+    return [tuple(a[i : i + step] for a in flat) for i in range(0, n, step)]

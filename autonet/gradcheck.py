@@ -82,8 +82,9 @@ def noise_floor(loss: float, h: float | np.ndarray = H) -> float | np.ndarray:
     return FLOOR_ULPS * EPS * max(1.0, abs(loss)) / h
 
 
-def within_tolerance(analytic: np.ndarray | float, reference: np.ndarray | float, floor: float | np.ndarray,
-                     rtol: float = RTOL) -> np.ndarray:
+def within_tolerance(
+    analytic: np.ndarray | float, reference: np.ndarray | float, floor: float | np.ndarray, rtol: float = RTOL
+) -> np.ndarray:
     """Elementwise ``|a - r| <= rtol * max(|a|, |r|) + floor``; NaN or inf anywhere is False."""
     a, r = np.asarray(analytic, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -98,8 +99,13 @@ def sample_entries(size: int, num_checks: int, rng: np.random.Generator) -> np.n
     return np.sort(rng.choice(size, num_checks, replace=False))
 
 
-def sampled_numerical_gradient(f: Callable[[], float], x: np.ndarray, flat_indices: np.ndarray, h: float = H,
-                               on_evaluation: Callable[[], None] | None = None) -> np.ndarray:
+def sampled_numerical_gradient(
+    f: Callable[[], float],
+    x: np.ndarray,
+    flat_indices: np.ndarray,
+    h: float = H,
+    on_evaluation: Callable[[], None] | None = None,
+) -> np.ndarray:
     """Centred differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` at ``flat_indices`` of ``x`` only.
 
     The exercise's sparse check: 2 evaluations of ``f`` per index, whatever
@@ -238,9 +244,17 @@ def forward_loss(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0) -
     return data_loss + 0.5 * reg * sum(float(np.sum(np.square(w))) for k, w in params.items() if k.startswith("W"))
 
 
-def check_gradients(backends: dict[str, Callable], params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0,
-                    num_checks: int = 10, h: float = H, rng: np.random.Generator | int | None = None,
-                    on_evaluation: Callable[[], None] | None = None) -> GradcheckReport:
+def check_gradients(
+    backends: dict[str, Callable],
+    params: dict,
+    X: np.ndarray,
+    y: np.ndarray,
+    reg: float = 0.0,
+    num_checks: int = 10,
+    h: float = H,
+    rng: np.random.Generator | int | None = None,
+    on_evaluation: Callable[[], None] | None = None,
+) -> GradcheckReport:
     """Hold every backend's loss and gradient of a plain ReLU net against :func:`forward_loss`.
 
     ``num_checks`` entries of each parameter (all of a smaller parameter) are
@@ -295,13 +309,15 @@ def check_gradients(backends: dict[str, Callable], params: dict, X: np.ndarray, 
         with np.errstate(all="ignore"):
             numeric = sampled_numerical_gradient(f, w, indices, h, on_evaluation)
         if not np.isfinite(numeric).all():
-            report.problems.append(f"numeric derivative of {p} is not finite (the loss overflows near these "
-                                   "parameters)")
+            report.problems.append(
+                f"numeric derivative of {p} is not finite (the loss overflows near these parameters)"
+            )
         steps = np.full(len(indices), h)
         skipped = np.zeros(len(indices), dtype=bool)
         picked = {b: analytic[b][p].reshape(-1)[indices] for b in backends}
-        suspect = ~np.logical_and.reduce([within_tolerance(a, numeric, noise_floor(reference, h))
-                                          for a in picked.values()])
+        suspect = ~np.logical_and.reduce(
+            [within_tolerance(a, numeric, noise_floor(reference, h)) for a in picked.values()]
+        )
         for j in np.flatnonzero(suspect & np.isfinite(numeric)):
             step = kink_free_step(params, X, w, int(indices[j]), h)
             if step is None:
@@ -312,8 +328,11 @@ def check_gradients(backends: dict[str, Callable], params: dict, X: np.ndarray, 
         if (steps < h).any() or skipped.any():
             report.restepped[p] = int((steps < h).sum() + skipped.sum())
         for b in backends:
-            report.checks.append(EntryCheck(b, p, w.shape, indices, picked[b], numeric,
-                                            np.asarray(noise_floor(reference, steps)), skipped))
+            report.checks.append(
+                EntryCheck(
+                    b, p, w.shape, indices, picked[b], numeric, np.asarray(noise_floor(reference, steps)), skipped
+                )
+            )
     names = list(backends)
     for other in names[1:]:
         for p in params:

@@ -86,8 +86,9 @@ class InterruptGuard:
         self.signum = signum
         if not self._defer:
             raise Interrupted(signum)
-        self._say(f"{name} received: stopping after this iteration to write a checkpoint "
-                  "(press Ctrl-C again to quit at once)")
+        self._say(
+            f"{name} received: stopping after this iteration to write a checkpoint (press Ctrl-C again to quit at once)"
+        )
 
     @contextmanager
     def deferred(self) -> Iterator[InterruptGuard]:

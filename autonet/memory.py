@@ -54,9 +54,15 @@ def available_bytes() -> tuple[int, str] | None:
         return None
 
 
-def training_bytes(sizes: Sequence[int], batch_rows: int, itemsize: int, update: str = "sgd",
-                   crop_padding: int | None = None, image_shape: Sequence[int] = (32, 32, 3),
-                   checkpoint: bool = True) -> dict[str, int]:
+def training_bytes(
+    sizes: Sequence[int],
+    batch_rows: int,
+    itemsize: int,
+    update: str = "sgd",
+    crop_padding: int | None = None,
+    image_shape: Sequence[int] = (32, 32, 3),
+    checkpoint: bool = True,
+) -> dict[str, int]:
     """The parts of the estimate in the module docstring, in bytes (exact Python ints, no overflow).
 
     Parameters
@@ -114,5 +120,7 @@ def check_fits(parts: dict[str, int], what: str = "this run", hint: str = "") ->
         return
     largest = sorted(((v, k) for k, v in parts.items() if v), reverse=True)[:3]
     detail = ", ".join(f"{k} {human(v)}" for v, k in largest)
-    raise ConfigError(f"{what} needs about {human(need)} of memory ({detail}); this machine has "
-                      f"{human(have)} available ({source}){'; ' + hint if hint else ''}")
+    raise ConfigError(
+        f"{what} needs about {human(need)} of memory ({detail}); this machine has "
+        f"{human(have)} available ({source}){'; ' + hint if hint else ''}"
+    )

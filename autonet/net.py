@@ -106,9 +106,12 @@ def init_bn_state(params: dict) -> dict:
     They are not parameters (no gradient); the trainer averages the batch
     statistics into them and :func:`scores` uses them in evaluation mode.
     """
-    return {f"{name}{i}": fill(params[f"gamma{i}"].shape, dtype=params[f"gamma{i}"].dtype)
-            for i in range(1, num_layers(params)) if f"gamma{i}" in params
-            for name, fill in (("mean", np.zeros), ("var", np.ones))}
+    return {
+        f"{name}{i}": fill(params[f"gamma{i}"].shape, dtype=params[f"gamma{i}"].dtype)
+        for i in range(1, num_layers(params))
+        if f"gamma{i}" in params
+        for name, fill in (("mean", np.zeros), ("var", np.ones))
+    }
 
 
 def fold_batchnorm(params: dict, state: dict | None) -> dict:
@@ -140,8 +143,7 @@ def fold_batchnorm(params: dict, state: dict | None) -> dict:
     return out
 
 
-def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None,
-                 names: tuple[str, str] = ("X", "y")) -> None:
+def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None, names: tuple[str, str] = ("X", "y")) -> None:
     """Raise :class:`DataError` naming the problem if ``X``/``y`` do not fit ``params``.
 
     Checks: X is a 2-D real (int or float) array with D columns and no NaN or
@@ -170,8 +172,10 @@ def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None,
         dtype = params["W1"].dtype
         big = max(abs(float(lo)), abs(float(hi)))
         if dtype.kind == "f" and big > float(np.finfo(dtype).max):
-            raise DataError(f"{xn} holds values up to {big:.3g}, beyond {dtype}'s range "
-                            f"(largest {float(np.finfo(dtype).max):.3g}): scale the inputs, or use float64")
+            raise DataError(
+                f"{xn} holds values up to {big:.3g}, beyond {dtype}'s range "
+                f"(largest {float(np.finfo(dtype).max):.3g}): scale the inputs, or use float64"
+            )
     if y is None:
         return
     try:
@@ -186,8 +190,14 @@ def check_inputs(params: dict, X: np.ndarray, y: np.ndarray | None = None,
         raise DataError(f"{yn} labels must be in [0, {C}), got range [{y.min()}, {y.max()}]")
 
 
-def scores(params: dict, X: np.ndarray, state: dict | None = None, activation: str = "relu",
-           tta: str = "none", image_shape: tuple[int, ...] | None = None) -> np.ndarray:
+def scores(
+    params: dict,
+    X: np.ndarray,
+    state: dict | None = None,
+    activation: str = "relu",
+    tta: str = "none",
+    image_shape: tuple[int, ...] | None = None,
+) -> np.ndarray:
     """Class scores (N, C): ``relu(... relu(X W1 + b1) ...) WL + bL``, evaluation mode.
 
     Batch norm uses the running statistics ``state`` (see :func:`fold_batchnorm`);
@@ -223,8 +233,10 @@ def mirror_rows(X: np.ndarray, tta: str = "flip", image_shape: tuple[int, ...] |
         raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
     shape = tuple(IMAGE_SHAPE if image_shape is None else image_shape)
     if X.ndim != 2 or X.shape[1] != int(np.prod(shape)):
-        raise ConfigError(f"tta {tta} needs rows of {'x'.join(map(str, shape))} images, got {X.shape[-1]} "
-                          "features per row (PCA-reduced or non-image rows cannot be mirrored)")
+        raise ConfigError(
+            f"tta {tta} needs rows of {'x'.join(map(str, shape))} images, got {X.shape[-1]} "
+            "features per row (PCA-reduced or non-image rows cannot be mirrored)"
+        )
     return X[:, mirror_permutation(shape)]
 
 
@@ -244,9 +256,15 @@ def _scores(params: dict, X: np.ndarray, state: dict | None, activation: str) ->
     return out
 
 
-def predict(params: dict, X: np.ndarray, batch_size: int = 2000, state: dict | None = None,
-            activation: str = "relu", tta: str = "none",
-            image_shape: tuple[int, ...] | None = None) -> np.ndarray:
+def predict(
+    params: dict,
+    X: np.ndarray,
+    batch_size: int = 2000,
+    state: dict | None = None,
+    activation: str = "relu",
+    tta: str = "none",
+    image_shape: tuple[int, ...] | None = None,
+) -> np.ndarray:
     """Predicted labels (N,) = argmax of :func:`scores` (with every bias, ``b2`` included).
 
     Evaluated in chunks of ``batch_size`` rows to bound memory; ``tta`` and
@@ -255,14 +273,28 @@ def predict(params: dict, X: np.ndarray, batch_size: int = 2000, state: dict | N
     X = np.asarray(X)
     params = fold_batchnorm(params, state)
     return np.concatenate(
-        [scores(params, X[i : i + batch_size], activation=activation, tta=tta, image_shape=image_shape)
-         .argmax(axis=1) for i in range(0, len(X), batch_size)]
+        [
+            scores(params, X[i : i + batch_size], activation=activation, tta=tta, image_shape=image_shape).argmax(
+                axis=1
+            )
+            for i in range(0, len(X), batch_size)
+        ]
         or [np.zeros(0, dtype=np.int64)]
     )
 
 
-def accuracy(params: dict, X: np.ndarray, y: np.ndarray, state: dict | None = None,
-             activation: str = "relu", tta: str = "none", image_shape: tuple[int, ...] | None = None) -> float:
+def accuracy(
+    params: dict,
+    X: np.ndarray,
+    y: np.ndarray,
+    state: dict | None = None,
+    activation: str = "relu",
+    tta: str = "none",
+    image_shape: tuple[int, ...] | None = None,
+) -> float:
     """Fraction of rows of ``X`` whose predicted label equals ``y`` (evaluation mode, see :func:`scores`)."""
-    return float((predict(params, X, state=state, activation=activation, tta=tta, image_shape=image_shape)
-                  == np.asarray(y)).mean())
+    return float(
+        (
+            predict(params, X, state=state, activation=activation, tta=tta, image_shape=image_shape) == np.asarray(y)
+        ).mean()
+    )

@@ -63,8 +63,14 @@ def execute_notebook(path: Path, kernel_name: str, budget: str = "small"):
     os.environ["AUTONET_NB_BUDGET"] = budget
     try:
         # no timings and one output per stream: a re-execution changes only what the code changed
-        nbclient.NotebookClient(nb, kernel_name=kernel_name, timeout=TIMEOUT, record_timing=False,
-                                coalesce_streams=True, resources={"metadata": {"path": str(path.parent)}}).execute()
+        nbclient.NotebookClient(
+            nb,
+            kernel_name=kernel_name,
+            timeout=TIMEOUT,
+            record_timing=False,
+            coalesce_streams=True,
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
     finally:
         if old is None:
             os.environ.pop("AUTONET_NB_BUDGET", None)
@@ -76,8 +82,11 @@ def execute_notebook(path: Path, kernel_name: str, budget: str = "small"):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autonet.notebooks", description=__doc__.split("\n\n")[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m autonet.notebooks",
+        description=__doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("names", nargs="*", metavar="NAME", help="notebooks to run (default: all in notebooks/)")
     parser.add_argument("--budget", choices=BUDGETS, default="small", help="data budget (default: %(default)s)")
     args = parser.parse_args(argv)

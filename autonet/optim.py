@@ -27,8 +27,7 @@ from autonet.errors import ConfigError
 UpdateRule = Callable[[np.ndarray, np.ndarray, dict], tuple]
 
 # hyperparameter defaults of the rules (each rule stores them in its config on first use)
-DEFAULTS = {"momentum": 0.9, "decay_rate": 0.99, "epsilon": 1e-8, "beta1": 0.9, "beta2": 0.999,
-            "weight_decay": 0.0}
+DEFAULTS = {"momentum": 0.9, "decay_rate": 0.99, "epsilon": 1e-8, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0}
 
 
 def _state(config: dict, name: str, w: np.ndarray) -> np.ndarray:
@@ -151,6 +150,4 @@ def get_update_rule(name: str) -> UpdateRule:
     try:
         return UPDATE_RULES[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown optimizer {name!r}; choose one of: {', '.join(sorted(UPDATE_RULES))}"
-        ) from None
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(sorted(UPDATE_RULES))}") from None

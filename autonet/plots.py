@@ -127,8 +127,13 @@ def plot_training(history: dict, *, title: str = "", ax=None):
     if len(epochs):
         ax2.plot(epochs, 100 * np.asarray(history["train_acc"]), "o-", color="tab:red", label="train")
     if len(history.get("val_acc", [])):
-        ax2.plot(np.arange(1, len(history["val_acc"]) + 1), 100 * np.asarray(history["val_acc"]), "s-",
-                 color="tab:green", label="validation")
+        ax2.plot(
+            np.arange(1, len(history["val_acc"]) + 1),
+            100 * np.asarray(history["val_acc"]),
+            "s-",
+            color="tab:green",
+            label="validation",
+        )
     ax2.set_xlabel("epoch")
     ax2.xaxis.get_major_locator().set_params(integer=True)
     ax2.set_ylabel("accuracy (%)")
@@ -199,12 +204,11 @@ def weight_grid(W1: np.ndarray, max_units: int = 64, padding: int = 2, image_sha
     grid = np.ones((rows * (h + padding) - padding, cols * (w + padding) - padding, 3))
     for k in range(n):
         r, c = divmod(k, cols)
-        grid[r * (h + padding):r * (h + padding) + h, c * (w + padding):c * (w + padding) + w] = tiles[k]
+        grid[r * (h + padding) : r * (h + padding) + h, c * (w + padding) : c * (w + padding) + w] = tiles[k]
     return grid
 
 
-def plot_weight_grid(W1: np.ndarray, *, title: str = "", max_units: int = 64, image_shape=IMAGE_SHAPE,
-                     ax=None):
+def plot_weight_grid(W1: np.ndarray, *, title: str = "", max_units: int = 64, image_shape=IMAGE_SHAPE, ax=None):
     """First-layer weights as images of ``image_shape`` (see :func:`weight_grid`); returns the Figure.
 
     ``ax``: the Axes to draw into (default: a new 6 x 7 in figure).
@@ -216,8 +220,10 @@ def plot_weight_grid(W1: np.ndarray, *, title: str = "", max_units: int = 64, im
     ax.imshow(grid, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_xlabel(f"hidden units 1-{n} of {W1.shape[1]}, row by row\n"
-                  f"each tile: {H}x{W} px {'RGB' if C == 3 else 'grey'}, min-max scaled per unit")
+    ax.set_xlabel(
+        f"hidden units 1-{n} of {W1.shape[1]}, row by row\n"
+        f"each tile: {H}x{W} px {'RGB' if C == 3 else 'grey'}, min-max scaled per unit"
+    )
     ax.set_title(title or "First-layer weights (W1 columns as images)")
     return fig
 
@@ -242,9 +248,11 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
         raise DataError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
     for name, v in (("y_true", y_true), ("y_pred", y_pred)):
         if v.size and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0 or v.max() >= num_classes):
-            raise DataError(f"{name} must hold integer labels in [0, {num_classes}), "
-                            f"got dtype {v.dtype}, range [{v.min()}, {v.max()}]")
-    flat = np.bincount(num_classes * y_true.astype(np.int64) + y_pred, minlength=num_classes ** 2)
+            raise DataError(
+                f"{name} must hold integer labels in [0, {num_classes}), "
+                f"got dtype {v.dtype}, range [{v.min()}, {v.max()}]"
+            )
+    flat = np.bincount(num_classes * y_true.astype(np.int64) + y_pred, minlength=num_classes**2)
     return flat.reshape(num_classes, num_classes)
 
 
@@ -264,8 +272,9 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], *, title: 
     im = ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
     for i in range(C):
         for j in range(C):
-            ax.text(j, i, f"{cm[i, j]}", ha="center", va="center", fontsize=8,
-                    color="white" if pct[i, j] > 55 else "black")
+            ax.text(
+                j, i, f"{cm[i, j]}", ha="center", va="center", fontsize=8, color="white" if pct[i, j] > 55 else "black"
+            )
     ax.set_xticks(range(C), class_names, rotation=45, ha="right")
     ax.set_yticks(range(C), class_names)
     ax.set_xlabel("predicted class")
@@ -291,9 +300,18 @@ def pick_misclassified(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
     return [np.flatnonzero(wrong & (y_true == c))[:per_class] for c in range(num_classes)]
 
 
-def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], *,
-                       mean_image: np.ndarray | None = None, per_class: int = 5, title: str = "",
-                       image_shape=IMAGE_SHAPE, ax=None):
+def plot_misclassified(
+    X: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    mean_image: np.ndarray | None = None,
+    per_class: int = 5,
+    title: str = "",
+    image_shape=IMAGE_SHAPE,
+    ax=None,
+):
     """A grid of misclassified images: one row per true class, the first ``per_class`` mistakes.
 
     Returns the Figure. ``ax``: a (C, ``per_class``) array of Axes to draw
@@ -337,8 +355,10 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, cl
             if k == 0:
                 ax.set_ylabel(class_names[c], fontsize=9)
     n_wrong = int((y_true != y_pred).sum())
-    fig.suptitle(title or f"Misclassified examples ({n_wrong} of {len(y_true)} wrong); "
-                          "row = true class, caption = prediction", fontsize=10)
+    fig.suptitle(
+        title or f"Misclassified examples ({n_wrong} of {len(y_true)} wrong); row = true class, caption = prediction",
+        fontsize=10,
+    )
     return fig
 
 
@@ -353,8 +373,16 @@ def _displayable(img: np.ndarray) -> np.ndarray:
 # ----- sweep heat-map -----
 
 
-def plot_sweep_heatmap(rows: Sequence[dict], *, title: str = "", x: str = "learning_rate", y: str = "reg",
-                       metric: str = "val_acc", max_cells: int = 12, ax=None):
+def plot_sweep_heatmap(
+    rows: Sequence[dict],
+    *,
+    title: str = "",
+    x: str = "learning_rate",
+    y: str = "reg",
+    metric: str = "val_acc",
+    max_cells: int = 12,
+    ax=None,
+):
     """Validation accuracy (%) over learning rate x reg, one annotated cell per pair; returns the Figure.
 
     Parameters
@@ -383,14 +411,22 @@ def plot_sweep_heatmap(rows: Sequence[dict], *, title: str = "", x: str = "learn
     fig, ax = _axes(ax, (7.5, 5.5))
     label = {"learning_rate": "learning rate (initial)", "reg": "L2 regularization strength reg"}
     if len(xs) > max_cells or len(ys) > max_cells:
-        im = ax.scatter([r[x] for r in ok], [r[y] for r in ok], c=accs, cmap="viridis", vmin=lo, vmax=hi,
-                        s=60, edgecolors="black", linewidths=0.5)
+        im = ax.scatter(
+            [r[x] for r in ok],
+            [r[y] for r in ok],
+            c=accs,
+            cmap="viridis",
+            vmin=lo,
+            vmax=hi,
+            s=60,
+            edgecolors="black",
+            linewidths=0.5,
+        )
         if bad:
             ax.scatter([r[x] for r in bad], [r[y] for r in bad], marker="x", color="tab:red", label="diverged")
             ax.legend(loc="best")
         for r, a in zip(ok, accs, strict=True):
-            ax.annotate(f"{a:.1f}", (r[x], r[y]), textcoords="offset points", xytext=(0, 6), ha="center",
-                        fontsize=7)
+            ax.annotate(f"{a:.1f}", (r[x], r[y]), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
         for axis, vals in ((ax.set_xscale, xs), (ax.set_yscale, ys)):
             if min(vals) > 0:
                 axis("log")
@@ -421,6 +457,7 @@ def plot_sweep_heatmap(rows: Sequence[dict], *, title: str = "", x: str = "learn
     ax.set_ylabel(label.get(y, y))
     n_div = f", {len(bad)} diverged" if bad else ""
     ax.set_title(title or f"Sweep: {metric.replace('_', ' ')} over {x} x {y}")
-    fig.colorbar(im, ax=ax, label=f"{'validation' if metric == 'val_acc' else metric} accuracy (%) "
-                                  f"- {len(ok)} trials{n_div}")
+    fig.colorbar(
+        im, ax=ax, label=f"{'validation' if metric == 'val_acc' else metric} accuracy (%) - {len(ok)} trials{n_div}"
+    )
     return fig

@@ -95,9 +95,14 @@ class Preprocessor:
         return out
 
 
-
-def fit_preprocess(X: np.ndarray, method: str = "mean", whiten_eps: float = 10.0, pca_components: int = 256,
-                   image_shape=IMAGE_SHAPE, chunk: int = 4096) -> Preprocessor:
+def fit_preprocess(
+    X: np.ndarray,
+    method: str = "mean",
+    whiten_eps: float = 10.0,
+    pca_components: int = 256,
+    image_shape=IMAGE_SHAPE,
+    chunk: int = 4096,
+) -> Preprocessor:
     """Fit ``method`` (see the module docstring) on training rows ``X`` (N, D).
 
     Parameters
@@ -154,8 +159,9 @@ def covariance_eigen(X: np.ndarray, image_shape=IMAGE_SHAPE, chunk: int = 4096):
     return mu, np.maximum(lam[::-1], 0.0), U[:, ::-1]
 
 
-def whitening(method: str, mu: np.ndarray, lam: np.ndarray, U: np.ndarray, whiten_eps: float = 10.0,
-              pca_components: int = 256) -> Preprocessor:
+def whitening(
+    method: str, mu: np.ndarray, lam: np.ndarray, U: np.ndarray, whiten_eps: float = 10.0, pca_components: int = 256
+) -> Preprocessor:
     """The ``"pca"`` or ``"zca"`` :class:`Preprocessor` from :func:`covariance_eigen`'s output."""
     if not (whiten_eps > 0):
         raise ConfigError(f"whiten_eps must be > 0, got {whiten_eps!r}")

@@ -32,8 +32,9 @@ class BarProgress:
     def __init__(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=trainer.config.num_iters, initial=trainer.iteration, desc="train", unit="it",
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=trainer.config.num_iters, initial=trainer.iteration, desc="train", unit="it", dynamic_ncols=True
+        )
 
     def iteration(self, trainer: Trainer, loss: float) -> None:
         self.bar.update(1)
@@ -59,9 +60,13 @@ class EpochLines:
         self.epochs_seen = e = len(h["epoch_iteration"])
         mean_loss = trainer.epoch_losses()[-1]
         val = f", val acc {h['val_acc'][-1]:.4f}" if len(h["val_acc"]) >= e else ""
-        print(f"epoch {e} (iteration {trainer.iteration}/{trainer.config.num_iters}): loss {mean_loss:.4f}, "
-              f"train acc {h['train_acc'][-1]:.4f}{val}, lr {h['learning_rate'][-1]:.3g}, "
-              f"{time.perf_counter() - self.start:.1f} s", file=self.stream, flush=True)
+        print(
+            f"epoch {e} (iteration {trainer.iteration}/{trainer.config.num_iters}): loss {mean_loss:.4f}, "
+            f"train acc {h['train_acc'][-1]:.4f}{val}, lr {h['learning_rate'][-1]:.3g}, "
+            f"{time.perf_counter() - self.start:.1f} s",
+            file=self.stream,
+            flush=True,
+        )
 
     def close(self) -> None:
         pass

@@ -44,23 +44,57 @@ from autonet.train import Trainer, epoch_mean_losses
 SUMMARY_NAME = "summary.json"
 CHECKPOINT_EVERY = 100  # default checkpoint period of autonet train and of every sweep trial, in iterations
 # What a run writes into its directory; ``overwrite=True`` removes exactly these.
-RUN_FILES = ("config.json", "history.json", "history.csv", SUMMARY_NAME, "model.npz", CHECKPOINT_NAME,
-             "plots/training.png", "diverged.json")
+RUN_FILES = (
+    "config.json",
+    "history.json",
+    "history.csv",
+    SUMMARY_NAME,
+    "model.npz",
+    CHECKPOINT_NAME,
+    "plots/training.png",
+    "diverged.json",
+)
 
-__all__ = ["CHECKPOINT_EVERY", "DTYPES", "PRESETS", "RUN_FILES", "SUMMARY_NAME", "Config", "checkpoint_meta",
-           "export_params", "finish", "history_csv", "load_data", "machine_info", "open_run_dir",
-           "preprocess_data", "preset", "read_json", "run"]
+__all__ = [
+    "CHECKPOINT_EVERY",
+    "DTYPES",
+    "PRESETS",
+    "RUN_FILES",
+    "SUMMARY_NAME",
+    "Config",
+    "checkpoint_meta",
+    "export_params",
+    "finish",
+    "history_csv",
+    "load_data",
+    "machine_info",
+    "open_run_dir",
+    "preprocess_data",
+    "preset",
+    "read_json",
+    "run",
+]
+
 
 def preprocess_data(cfg: Config, data):
     """Fit ``cfg.preprocess`` on the training split; returns it and a transformed copy of ``data``."""
     from dataclasses import replace
 
-    pre = fit_preprocess(data.X_train, cfg.preprocess, whiten_eps=cfg.whiten_eps,
-                         pca_components=cfg.pca_components, image_shape=input_shape(data))
+    pre = fit_preprocess(
+        data.X_train,
+        cfg.preprocess,
+        whiten_eps=cfg.whiten_eps,
+        pca_components=cfg.pca_components,
+        image_shape=input_shape(data),
+    )
     if pre.method == "mean":
         return pre, data
-    return pre, replace(data, X_train=pre.transform(data.X_train), X_val=pre.transform(data.X_val),
-                        X_test=None if data.X_test is None else pre.transform(data.X_test))
+    return pre, replace(
+        data,
+        X_train=pre.transform(data.X_train),
+        X_val=pre.transform(data.X_val),
+        X_test=None if data.X_test is None else pre.transform(data.X_test),
+    )
 
 
 def input_shape(data) -> tuple[int, int, int]:
@@ -87,19 +121,33 @@ def load_data(cfg: Config, quiet: bool = False):
     """Load ``cfg.dataset`` as ``cfg`` asks (split sizes, dtype, location)."""
     from autonet.data import load_dataset
 
-    return load_dataset(cfg.dataset, cfg.data_dir, num_val=cfg.num_val, num_train=cfg.num_train,
-                        dtype=DTYPES[cfg.dtype], quiet=quiet)
+    return load_dataset(
+        cfg.dataset, cfg.data_dir, num_val=cfg.num_val, num_train=cfg.num_train, dtype=DTYPES[cfg.dtype], quiet=quiet
+    )
 
 
 def machine_info() -> dict:
     """Where a figure was measured: CPU count, platform, numpy version."""
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
-            "python": platform.python_version(), "numpy": np.__version__}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
 
 
-def run(cfg: Config, out_dir: str | os.PathLike, data=None, quiet: bool = False,
-        callbacks: Sequence = (), checkpoint_every: int | None = None, resume: bool = False,
-        interrupts: InterruptGuard | None = None, overwrite: bool = False) -> dict:
+def run(
+    cfg: Config,
+    out_dir: str | os.PathLike,
+    data=None,
+    quiet: bool = False,
+    callbacks: Sequence = (),
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    interrupts: InterruptGuard | None = None,
+    overwrite: bool = False,
+) -> dict:
     """Train one network as ``cfg`` says and write its run directory.
 
     Parameters
@@ -154,15 +202,17 @@ def run(cfg: Config, out_dir: str | os.PathLike, data=None, quiet: bool = False,
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
     check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
-    params = init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype],
-                         batchnorm=cfg.batchnorm)
+    params = init_params(
+        sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype], batchnorm=cfg.batchnorm
+    )
     created = not out.exists()
     with open_run_dir(out, resume=resume, overwrite=overwrite):
         if resume and (out / SUMMARY_NAME).is_file():
             return {**read_json(out / SUMMARY_NAME), "already_finished": True}
         try:
-            return _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume,
-                               interrupts)
+            return _run_locked(
+                cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts
+            )
         except BaseException:
             if created:
                 _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
@@ -179,15 +229,23 @@ def _remove_if_unused(out: Path) -> None:
         pass
 
 
-def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume,
-                interrupts) -> dict:
+def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
     ckpt = None
     if checkpoint_every is not None or resume:
         ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
     extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
-    trainer = Trainer(get_backend(cfg.backend), params, train.X_train, train.y_train, train.X_val, train.y_val,
-                      cfg, callbacks=[*callbacks, *extra], progress=cfg.progress and not quiet,
-                      image_shape=input_shape(data))
+    trainer = Trainer(
+        get_backend(cfg.backend),
+        params,
+        train.X_train,
+        train.y_train,
+        train.X_val,
+        train.y_val,
+        cfg,
+        callbacks=[*callbacks, *extra],
+        progress=cfg.progress and not quiet,
+        image_shape=input_shape(data),
+    )
     if resume:
         assert ckpt is not None
         ckpt.remove_stale_temporaries()
@@ -262,11 +320,15 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
             what, hint = "another run", f"resume it with --resume {out}, "
         else:
             what, hint = "another run (stopped before its first checkpoint)", ""
-        raise ConfigError(f"--out {out}: holds {what} (config.json); refusing to overwrite it: "
-                          f"{hint}choose another --out, or add --overwrite to replace it")
+        raise ConfigError(
+            f"--out {out}: holds {what} (config.json); refusing to overwrite it: "
+            f"{hint}choose another --out, or add --overwrite to replace it"
+        )
     shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-    raise ConfigError(f"--out {out}: not empty ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
-                      f"{shown}); choose another --out, or add --overwrite to write the run into it")
+    raise ConfigError(
+        f"--out {out}: not empty ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
+        f"{shown}); choose another --out, or add --overwrite to write the run into it"
+    )
 
 
 def _remove_run_files(out: Path) -> None:
@@ -280,8 +342,10 @@ def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> Wr
     """``e`` with where the last good checkpoint is and how to continue."""
     last = ckpt.describe() if ckpt is not None else None
     if last:
-        tail = f"; last good checkpoint: {last}; free space or fix permissions, then resume with: " \
-               f"autonet train --resume {out}"
+        tail = (
+            f"; last good checkpoint: {last}; free space or fix permissions, then resume with: "
+            f"autonet train --resume {out}"
+        )
     else:
         tail = "; no checkpoint was written"
     err = WriteError(f"{e}{tail}")
@@ -297,21 +361,32 @@ def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool =
     if "crop" in cfg.augment:
         check_crop_padding(cfg.crop_padding)  # before its canvas is counted
     rows = cfg.batch_size if cfg.sampling == "replacement" else min(cfg.batch_size, n_train)
-    parts = training_bytes(sizes, rows, np.dtype(DTYPES[cfg.dtype]).itemsize, cfg.update,
-                           crop_padding=cfg.crop_padding if "crop" in cfg.augment else None, checkpoint=checkpoint)
+    parts = training_bytes(
+        sizes,
+        rows,
+        np.dtype(DTYPES[cfg.dtype]).itemsize,
+        cfg.update,
+        crop_padding=cfg.crop_padding if "crop" in cfg.augment else None,
+        checkpoint=checkpoint,
+    )
     hint = "lower --hidden or --batch-size" + (", or use --dtype float32" if cfg.dtype != "float32" else "")
-    check_fits(parts, what=f"a {'-'.join(map(str, sizes))} net with batch {rows} ({cfg.dtype}, {cfg.update})",
-               hint=hint)
+    check_fits(
+        parts, what=f"a {'-'.join(map(str, sizes))} net with batch {rows} ({cfg.dtype}, {cfg.update})", hint=hint
+    )
 
 
 def checkpoint_meta(cfg: Config, data) -> dict:
     """What a checkpoint must match to be resumed: the config (bar data_dir) and the data."""
     config = identity(cfg.to_dict())  # a checkpoint of an earlier version (fewer options) still resumes
     sample = data.X_train[:: max(1, len(data.X_train) // 64)]
-    fingerprint = {"n_train": int(len(data.y_train)), "n_val": int(len(data.y_val)),
-                   "dim": int(data.X_train.shape[1]), "classes": len(data.class_names),
-                   "labels_crc32": zlib.crc32(np.ascontiguousarray(data.y_train, dtype=np.int64).tobytes()),
-                   "rows_crc32": zlib.crc32(np.ascontiguousarray(sample).tobytes())}
+    fingerprint = {
+        "n_train": int(len(data.y_train)),
+        "n_val": int(len(data.y_val)),
+        "dim": int(data.X_train.shape[1]),
+        "classes": len(data.class_names),
+        "labels_crc32": zlib.crc32(np.ascontiguousarray(data.y_train, dtype=np.int64).tobytes()),
+        "rows_crc32": zlib.crc32(np.ascontiguousarray(sample).tobytes()),
+    }
     return {"config": config, "data": fingerprint}
 
 
@@ -373,12 +448,25 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     }
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
-    save_model(out / "model.npz", Model(params=params, mean_image=data.mean_image, class_names=data.class_names,
-                                        image_shape=data.image_shape, dataset=data.name,
-                                        activation=cfg.activation, tta=cfg.tta))
-    save_figure(plot_training(trainer.history, title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, "
-                                                   f"val acc {summary['val_acc']:.3f}"),
-                out / "plots" / "training.png")
+    save_model(
+        out / "model.npz",
+        Model(
+            params=params,
+            mean_image=data.mean_image,
+            class_names=data.class_names,
+            image_shape=data.image_shape,
+            dataset=data.name,
+            activation=cfg.activation,
+            tta=cfg.tta,
+        ),
+    )
+    save_figure(
+        plot_training(
+            trainer.history,
+            title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}",
+        ),
+        out / "plots" / "training.png",
+    )
     atomic_write_json(out / SUMMARY_NAME, summary)
     return summary
 

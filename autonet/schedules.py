@@ -25,9 +25,16 @@ from autonet.errors import ConfigError
 SCHEDULES = ("decay", "step", "cosine", "constant")
 
 
-def learning_rate_at(iteration: int, base_lr: float, iterations_per_epoch: int, num_iters: int,
-                     schedule: str = "decay", decay: float = 1.0, step_epochs: int = 1,
-                     warmup_iters: int = 0) -> float:
+def learning_rate_at(
+    iteration: int,
+    base_lr: float,
+    iterations_per_epoch: int,
+    num_iters: int,
+    schedule: str = "decay",
+    decay: float = 1.0,
+    step_epochs: int = 1,
+    warmup_iters: int = 0,
+) -> float:
     """The learning rate of step ``iteration`` (0-based); see the module docstring.
 
     Parameters

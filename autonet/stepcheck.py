@@ -63,8 +63,7 @@ def _parse(params: dict, name: str) -> tuple[str, int]:
 
 def layers(params: dict, first: int, last: int) -> dict:
     """Layers ``first..last`` of ``params``, renumbered from 1 (a sub-network)."""
-    return {f"{p}{i - first + 1}": params[f"{p}{i}"]
-            for i in range(first, last + 1) for p in ("W", "b")}
+    return {f"{p}{i - first + 1}": params[f"{p}{i}"] for i in range(first, last + 1) for p in ("W", "b")}
 
 
 def head_value(params: dict, X: np.ndarray, name: str) -> np.ndarray:
@@ -116,8 +115,14 @@ def autograd_grad_wrt(params: dict, X: np.ndarray, y: np.ndarray, name: str) -> 
     return value, np.asarray(grad(tail_loss(params, name, y))(value))
 
 
-def check_step(name: str, manual: np.ndarray, reference: np.ndarray, tol: float = DEFAULT_TOL,
-               verbose: bool = True, reference_name: str = "autograd") -> float:
+def check_step(
+    name: str,
+    manual: np.ndarray,
+    reference: np.ndarray,
+    tol: float = DEFAULT_TOL,
+    verbose: bool = True,
+    reference_name: str = "autograd",
+) -> float:
     """Compare one hand-derived quantity with autograd's; raise if they disagree.
 
     Parameters
@@ -143,13 +148,16 @@ def check_step(name: str, manual: np.ndarray, reference: np.ndarray, tol: float 
     if a.shape != b.shape:
         raise AssertionError(f"{name}: manual shape {a.shape} differs from {reference_name}'s {b.shape}")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise AssertionError(f"{name}: non-finite values (manual finite: {bool(np.isfinite(a).all())}, "
-                             f"{reference_name} finite: {bool(np.isfinite(b).all())})")
+        raise AssertionError(
+            f"{name}: non-finite values (manual finite: {bool(np.isfinite(a).all())}, "
+            f"{reference_name} finite: {bool(np.isfinite(b).all())})"
+        )
     err = rel_error(a, b)
     ok = err <= tol
     if verbose:
-        print(f"{name:<28} shape {str(a.shape):<10} rel. error vs {reference_name} {err:.1e}  "
-              f"{'ok' if ok else 'WRONG'}")
+        print(
+            f"{name:<28} shape {str(a.shape):<10} rel. error vs {reference_name} {err:.1e}  {'ok' if ok else 'WRONG'}"
+        )
     if not ok:
         raise AssertionError(f"{name}: relative error {err:.3e} vs {reference_name} exceeds tolerance {tol:.0e}")
     return err

@@ -26,8 +26,15 @@ from autonet.checking.cases import Case, battery
 from autonet.checking.report import Report
 from autonet.checking.twolayer import check_two_layer
 
-__all__ = ["Case", "Report", "assert_backend_passes", "assert_gradients_match", "assert_layers_match", "battery",
-           "check"]
+__all__ = [
+    "Case",
+    "Report",
+    "assert_backend_passes",
+    "assert_gradients_match",
+    "assert_layers_match",
+    "battery",
+    "check",
+]
 
 
 def check(target: Any, *, l2: str = "half", cases: list[Case] | None = None) -> Report:

@@ -106,10 +106,21 @@ class Trainer:
     (of the epoch's last step) per epoch)
     """
 
-    def __init__(self, loss_and_grads, params: dict, X_train, y_train, X_val=None, y_val=None,
-                 config: Config | None = None, callbacks: Iterable[Callback] = (),
-                 sampler: BatchSampler | None = None, fast: bool = True,
-                 image_shape: tuple[int, int, int] = IMAGE_SHAPE, progress: bool | None = None) -> None:
+    def __init__(
+        self,
+        loss_and_grads,
+        params: dict,
+        X_train,
+        y_train,
+        X_val=None,
+        y_val=None,
+        config: Config | None = None,
+        callbacks: Iterable[Callback] = (),
+        sampler: BatchSampler | None = None,
+        fast: bool = True,
+        image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+        progress: bool | None = None,
+    ) -> None:
         if config is not None and not isinstance(config, Config):
             raise ConfigError(f"config must be an autonet.config.Config, got {type(config).__name__}")
         self.config = config if config is not None else Config()
@@ -119,8 +130,9 @@ class Trainer:
             self.loss_and_grads = ManualWorkspace(params)
         self.update_rule = get_update_rule(self.config.update)
         # the same rule applied in place, block by block (equal bit for bit, see autonet.fused_update)
-        self._fused_update = (FusedUpdate(self.config.update)
-                              if fast and FusedUpdate.supports(self.config.update) else None)
+        self._fused_update = (
+            FusedUpdate(self.config.update) if fast and FusedUpdate.supports(self.config.update) else None
+        )
         self.params = {k: np.array(v, copy=True) for k, v in params.items()}
         self.dtype = self.params["W1"].dtype
         check_inputs(self.params, X_train, y_train, names=("X_train", "y_train"))
@@ -148,15 +160,19 @@ class Trainer:
         self.image_shape = tuple(image_shape)
         if self.config.augment and self.X_train.shape[1] != np.prod(self.image_shape):
             H, W, C = self.image_shape
-            raise ConfigError(f"augment needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
-                              "(PCA-reduced rows cannot be augmented)")
+            raise ConfigError(
+                f"augment needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
+                "(PCA-reduced rows cannot be augmented)"
+            )
         if "crop" in self.config.augment:
             check_crop_padding(self.config.crop_padding, IMAGE_SHAPE)
         for name, on in (("cutmix", self.config.cutmix > 0), ("tta", self.config.tta != "none")):
             if on and self.X_train.shape[1] != np.prod(self.image_shape):
                 H, W, C = self.image_shape
-                raise ConfigError(f"{name} needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
-                                  "(PCA-reduced rows are not images)")
+                raise ConfigError(
+                    f"{name} needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
+                    "(PCA-reduced rows are not images)"
+                )
         # the evaluated net: an exponential moving average of params and bn_state (empty: the net itself)
         self.ema_params: dict[str, np.ndarray] = {}
         self.ema_bn_state: dict[str, np.ndarray] = {}
@@ -164,8 +180,13 @@ class Trainer:
             self.ema_params = {k: v.copy() for k, v in self.params.items()}
             self.ema_bn_state = {k: v.copy() for k, v in self.bn_state.items()}
         self._ema_scratch: np.ndarray | None = None
-        self.history: dict[str, list] = {"loss": [], "train_acc": [], "val_acc": [],
-                                         "epoch_iteration": [], "learning_rate": []}
+        self.history: dict[str, list] = {
+            "loss": [],
+            "train_acc": [],
+            "val_acc": [],
+            "epoch_iteration": [],
+            "learning_rate": [],
+        }
         self._perm = np.zeros(0, dtype=np.int64)
         self._pos = 0
         self.train_seconds = 0.0
@@ -177,9 +198,16 @@ class Trainer:
 
     def _learning_rate_at(self, iteration: int) -> float:
         c = self.config
-        return learning_rate_at(iteration, c.learning_rate, self.iterations_per_epoch, c.num_iters,
-                                schedule=c.schedule, decay=c.learning_rate_decay, step_epochs=c.step_epochs,
-                                warmup_iters=round(c.warmup * self.iterations_per_epoch))
+        return learning_rate_at(
+            iteration,
+            c.learning_rate,
+            self.iterations_per_epoch,
+            c.num_iters,
+            schedule=c.schedule,
+            decay=c.learning_rate_decay,
+            step_epochs=c.step_epochs,
+            warmup_iters=round(c.warmup * self.iterations_per_epoch),
+        )
 
     def _optimizer_config(self, name: str) -> dict:
         """Initial per-parameter config: the rule's hyperparameters (decay only on the ``W``)."""
@@ -220,8 +248,15 @@ class Trainer:
 
     def _accuracy(self, X, y) -> float:
         params, bn_state = self.evaluation_params()
-        return accuracy(params, X, y, state=bn_state or None, activation=self.config.activation,
-                        tta=self.config.tta, image_shape=self.image_shape)
+        return accuracy(
+            params,
+            X,
+            y,
+            state=bn_state or None,
+            activation=self.config.activation,
+            tta=self.config.tta,
+            image_shape=self.image_shape,
+        )
 
     def ema_decay_at(self, updates: int) -> float:
         """The moving average's decay after ``updates`` steps: ``min(ema_decay, (1 + t) / (10 + t))``.
@@ -277,13 +312,23 @@ class Trainer:
         X_batch = np.asarray(self.X_train[idx], dtype=self.dtype)
         y_batch = self.y_train[idx]
         if self.config.augment:
-            X_batch = augment_batch(X_batch, self.rng, flip="flip" in self.config.augment,
-                                    crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0,
-                                    image_shape=self.image_shape)
+            X_batch = augment_batch(
+                X_batch,
+                self.rng,
+                flip="flip" in self.config.augment,
+                crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0,
+                image_shape=self.image_shape,
+            )
         mix = None
         if self.config.mixup or self.config.cutmix:
-            X_batch, mix = mix_batch(X_batch, y_batch, self.rng, mixup=self.config.mixup, cutmix=self.config.cutmix,
-                                     image_shape=self.image_shape)
+            X_batch, mix = mix_batch(
+                X_batch,
+                y_batch,
+                self.rng,
+                mixup=self.config.mixup,
+                cutmix=self.config.cutmix,
+                image_shape=self.image_shape,
+            )
         loss = self.update_on_batch(X_batch, y_batch, mix=mix)
         self.history["loss"].append(loss)
         self.iteration += 1
@@ -303,7 +348,9 @@ class Trainer:
         if mix is not None:
             options["mix"] = mix
         # the manual step leaves reg * W to the fused update, which adds it block by block
-        fold_l2 = self.config.reg and self._fused_update is not None and isinstance(self.loss_and_grads, ManualWorkspace)
+        fold_l2 = (
+            self.config.reg and self._fused_update is not None and isinstance(self.loss_and_grads, ManualWorkspace)
+        )
         if fold_l2:
             options["l2_gradient"] = False
         loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
@@ -314,8 +361,12 @@ class Trainer:
         for cfg in self.opt_state.values():
             cfg["learning_rate"] = lr
         if self._fused_update is not None:
-            self._fused_update(self.params, grads, self.opt_state,
-                               l2={k: self.config.reg for k in self.params if k.startswith("W")} if fold_l2 else None)
+            self._fused_update(
+                self.params,
+                grads,
+                self.opt_state,
+                l2={k: self.config.reg for k in self.params if k.startswith("W")} if fold_l2 else None,
+            )
         else:
             for name, w in self.params.items():
                 self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], self.opt_state[name])
@@ -328,15 +379,18 @@ class Trainer:
             raise DivergenceError(
                 f"non-finite loss ({loss}) at iteration {self.iteration} ({_largest_param(self.params)}); "
                 f"{self._divergence_cause(X_batch)}",
-                iteration=self.iteration, name="loss")
+                iteration=self.iteration,
+                name="loss",
+            )
         for name, g in grads.items():
             # a finite vdot(g, g) (one BLAS pass, 10x faster than g.sum()) means every entry is finite and
             # g.sum() too; only when it is not (NaN/inf, or a norm beyond 1e19 in float32) is the sum asked
             if not np.isfinite(np.vdot(g, g)) and not np.isfinite(g.sum()):
                 raise DivergenceError(
-                    f"non-finite gradient of {name} at iteration {self.iteration}; "
-                    f"{self._divergence_cause(X_batch)}",
-                    iteration=self.iteration, name=name)
+                    f"non-finite gradient of {name} at iteration {self.iteration}; {self._divergence_cause(X_batch)}",
+                    iteration=self.iteration,
+                    name=name,
+                )
 
     def _divergence_cause(self, X_batch: np.ndarray | None) -> str:
         """What to change: the learning rate, unless nothing has been updated yet.
@@ -348,11 +402,14 @@ class Trainer:
         x = float(np.abs(X_batch).max(initial=0.0)) if X_batch is not None and X_batch.size else 0.0
         if self.iteration > 0:
             if x > 1e6:
-                return (f"the inputs are very large (max |x| = {x:.3g} in this batch): scale them (e.g. "
-                        f"--preprocess standardize), or try a smaller learning rate (now {self.learning_rate:g})")
+                return (
+                    f"the inputs are very large (max |x| = {x:.3g} in this batch): scale them (e.g. "
+                    f"--preprocess standardize), or try a smaller learning rate (now {self.learning_rate:g})"
+                )
             return f"try a smaller learning rate (now {self.learning_rate:g})"
-        name = max((k for k in self.params if k.startswith("W")),
-                   key=lambda k: float(np.abs(self.params[k]).max(initial=0.0)))
+        name = max(
+            (k for k in self.params if k.startswith("W")), key=lambda k: float(np.abs(self.params[k]).max(initial=0.0))
+        )
         w = float(np.abs(self.params[name]).max(initial=0.0))
         head = "before any update, so not the learning rate: "
         if not np.isfinite(x):
@@ -360,10 +417,14 @@ class Trainer:
         if w > 10 and x <= 1e4:
             return head + "the initial weights are too large; lower the init std (--std) or use --init he"
         if x > 1e4:
-            return head + (f"the inputs are too large for {self.dtype} arithmetic (max |x| = {x:.3g} in this "
-                           "batch); scale them (e.g. --preprocess standardize)")
-        return head + (f"the forward pass overflows {self.dtype} at the initial point (max |x| = {x:.3g}, "
-                       f"max |{name}| = {w:.3g}); lower the init std (--std) or scale the inputs")
+            return head + (
+                f"the inputs are too large for {self.dtype} arithmetic (max |x| = {x:.3g} in this "
+                "batch); scale them (e.g. --preprocess standardize)"
+            )
+        return head + (
+            f"the forward pass overflows {self.dtype} at the initial point (max |x| = {x:.3g}, "
+            f"max |{name}| = {w:.3g}); lower the init std (--std) or scale the inputs"
+        )
 
     def _end_epoch(self) -> None:
         h = self.history
@@ -418,11 +479,15 @@ class Trainer:
             "pos": self._pos,
             "history": {k: list(v) for k, v in self.history.items()},
             "params": {k: v.copy() for k, v in self.params.items()},
-            "opt_state": {k: {n: (np.copy(x) if isinstance(x, np.ndarray) else x) for n, x in s.items()}
-                          for k, s in self.opt_state.items()},
+            "opt_state": {
+                k: {n: (np.copy(x) if isinstance(x, np.ndarray) else x) for n, x in s.items()}
+                for k, s in self.opt_state.items()
+            },
             "bn_state": {k: v.copy() for k, v in self.bn_state.items()},
-            "ema": {"params": {k: v.copy() for k, v in self.ema_params.items()},
-                    "bn_state": {k: v.copy() for k, v in self.ema_bn_state.items()}},
+            "ema": {
+                "params": {k: v.copy() for k, v in self.ema_params.items()},
+                "bn_state": {k: v.copy() for k, v in self.ema_bn_state.items()},
+            },
             "train_seconds": self.train_seconds,
             "config": self.config.to_dict(),
         }

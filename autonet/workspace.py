@@ -71,9 +71,21 @@ class ManualWorkspace:
         self.scores = empty(widths[-1])
         self._shape = (n, dtype)
 
-    def __call__(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0, *,
-                 activation: str = "relu", dropout: float = 0.0, seed=None, label_smoothing: float = 0.0,
-                 bn_stats: dict | None = None, l2_gradient: bool = True, mix=None):
+    def __call__(
+        self,
+        params: dict,
+        X: np.ndarray,
+        y: np.ndarray,
+        reg: float = 0.0,
+        *,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        seed=None,
+        label_smoothing: float = 0.0,
+        bn_stats: dict | None = None,
+        l2_gradient: bool = True,
+        mix=None,
+    ):
         """The backend contract (see :mod:`autonet.backends`); gradients are :attr:`grads`.
 
         ``l2_gradient=False`` leaves ``reg * W`` out of the ``W`` gradients (the
@@ -81,9 +93,18 @@ class ManualWorkspace:
         inside its update (:class:`autonet.fused_update.FusedUpdate` ``l2=``).
         """
         if activation != "relu" or set(params) != set(self.keys) or X.dtype != params["W1"].dtype:
-            loss, grads = manual_loss_and_grads(params, X, y, reg if l2_gradient else 0.0, activation=activation,
-                                                dropout=dropout, seed=seed, label_smoothing=label_smoothing,
-                                                bn_stats=bn_stats, mix=mix)
+            loss, grads = manual_loss_and_grads(
+                params,
+                X,
+                y,
+                reg if l2_gradient else 0.0,
+                activation=activation,
+                dropout=dropout,
+                seed=seed,
+                label_smoothing=label_smoothing,
+                bn_stats=bn_stats,
+                mix=mix,
+            )
             return (loss if l2_gradient else loss + self._reg_loss(params, reg)), grads
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -152,7 +173,11 @@ class ManualWorkspace:
 
     def _reg_loss(self, params: dict, reg: float) -> float:
         """``0.5 * reg * sum_l ||W_l||^2``, summed as :mod:`manual.network` sums it."""
-        return 0.5 * reg * sum(float(np.vdot(params[f"W{i}"], params[f"W{i}"])) for i in range(1, self.L + 1)) if reg else 0.0
+        return (
+            0.5 * reg * sum(float(np.vdot(params[f"W{i}"], params[f"W{i}"])) for i in range(1, self.L + 1))
+            if reg
+            else 0.0
+        )
 
     def _batchnorm_backward(self, i: int, dout, params: dict, inv_std, g: dict):
         """``dx = (gamma * inv_std / N) * (N * dout - dbeta - xhat * dgamma)``, into ``tmp[i]``."""

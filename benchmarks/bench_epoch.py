@@ -54,8 +54,7 @@ POOL = 8  # pre-gathered batches for the step-only loop
 def epoch_runs(backend: str, data, sizes, batch: int, dtype, init: dict, sampling: str, augment=()):
     """Two closures, each running one epoch: through the Trainer, and step-only."""
     params = init_params(sizes, rng=init_rng(0), dtype=dtype, **init)
-    cfg = Config(batch_size=batch, sampling=sampling, train_acc_samples=100, progress=False,
-                      augment=augment)
+    cfg = Config(batch_size=batch, sampling=sampling, train_acc_samples=100, progress=False, augment=augment)
     n = len(data.y_train)
     iters = max(n // batch, 1)
     rng = np.random.default_rng(1)
@@ -64,14 +63,18 @@ def epoch_runs(backend: str, data, sizes, batch: int, dtype, init: dict, samplin
         idx = rng.integers(0, n, size=batch)
         pool.append((np.ascontiguousarray(data.X_train[idx], dtype=dtype), data.y_train[idx]))
     # the step-only loop: the trainer's own update (its fast path) on batches gathered beforehand
-    bare = Trainer(get_backend(backend), params, pool[0][0], pool[0][1],
-                   config=cfg.replace(augment=()))
+    bare = Trainer(get_backend(backend), params, pool[0][0], pool[0][1], config=cfg.replace(augment=()))
     steps = [(lambda X=X, y=y: bare.update_on_batch(X, y)) for X, y in pool]
     seeds = iter(range(10**6))
 
     def end_to_end():
-        trainer = Trainer(get_backend(backend), params, data.X_train, data.y_train,
-                          config=cfg.replace(num_iters=iters, seed=next(seeds)))
+        trainer = Trainer(
+            get_backend(backend),
+            params,
+            data.X_train,
+            data.y_train,
+            config=cfg.replace(num_iters=iters, seed=next(seeds)),
+        )
         start = time.perf_counter()
         trainer.fit()
         return time.perf_counter() - start
@@ -96,11 +99,11 @@ def pipeline_parts(data, batch: int, dtype, sizes, reps: int = 50) -> list[list[
     parts = {
         "sample indices (rng.integers)": lambda: rng.integers(0, n, size=batch),
         "gather rows X_train[idx]": lambda: data.X_train[next(idxs)],
-        f"gather + np.asarray(dtype={np.dtype(dtype).name})":
-            lambda: np.asarray(data.X_train[next(idxs)], dtype=dtype),
+        f"gather + np.asarray(dtype={np.dtype(dtype).name})": lambda: np.asarray(data.X_train[next(idxs)], dtype=dtype),
         "gather labels y_train[idx]": lambda: data.y_train[next(idxs)],
-        "augment_batch(flip, crop 4) of a gathered batch":
-            lambda: augment_batch(X_batch, rng, flip=True, crop_padding=4),
+        "augment_batch(flip, crop 4) of a gathered batch": lambda: augment_batch(
+            X_batch, rng, flip=True, crop_padding=4
+        ),
         "finiteness check of the grads": lambda: [np.isfinite(g.sum()) for g in grads.values()],
     }
     rows = []
@@ -134,33 +137,54 @@ def main(argv=None) -> int:
         for dtype in dtypes:
             with warnings.catch_warnings():  # "no test_batch": irrelevant here
                 warnings.simplefilter("ignore", UserWarning)
-                data = load_cifar10(args.data_dir, num_train=num_train, dtype=dtype, download=False,
-                                    quiet=True)
+                data = load_cifar10(args.data_dir, num_train=num_train, dtype=dtype, download=False, quiet=True)
             n = len(data.y_train)
             for backend, hidden, batch, init, augment in CASES:
                 sizes = (data.X_train.shape[1], *hidden, 10)
-                e2e, step, iters = epoch_runs(backend, data, sizes, batch, dtype, init, args.sampling,
-                                              augment)
-                times = common.interleaved({"e2e": e2e, "step": step}, reps=reps, block_seconds=0,
-                                             warmup=1, rewarm=False)
+                e2e, step, iters = epoch_runs(backend, data, sizes, batch, dtype, init, args.sampling, augment)
+                times = common.interleaved(
+                    {"e2e": e2e, "step": step}, reps=reps, block_seconds=0, warmup=1, rewarm=False
+                )
                 e2e_t, step_t = np.asarray(times["e2e"]), np.asarray(times["step"])
-                rows.append([backend, "-".join(map(str, sizes)), batch, dtype.name,
-                             ",".join(augment) or "none", iters,
-                             f"{common.summarize(e2e_t)[0]:.2f}", f"{common.summarize(step_t)[0]:.2f}",
-                             f"{iters * batch / common.summarize(e2e_t)[0]:,.0f}",
-                             f"{iters * batch / common.summarize(step_t)[0]:,.0f}",
-                             common.fmt_ratio(step_t / e2e_t, TARGET, True)])
+                rows.append(
+                    [
+                        backend,
+                        "-".join(map(str, sizes)),
+                        batch,
+                        dtype.name,
+                        ",".join(augment) or "none",
+                        iters,
+                        f"{common.summarize(e2e_t)[0]:.2f}",
+                        f"{common.summarize(step_t)[0]:.2f}",
+                        f"{iters * batch / common.summarize(e2e_t)[0]:,.0f}",
+                        f"{iters * batch / common.summarize(step_t)[0]:,.0f}",
+                        common.fmt_ratio(step_t / e2e_t, TARGET, True),
+                    ]
+                )
             part_rows += [[dtype.name, 400, *r] for r in pipeline_parts(data, 400, dtype, (3072, 300, 10))]
             del data
-        print(f"\nOne epoch ({n:,} training images), median of {reps} interleaved repetitions "
-              "(seconds; images/s):\n")
-        print(common.markdown_table(
-            ["backend", "net", "batch", "dtype", "augment", "steps", "end-to-end s", "step-only s",
-             "end-to-end img/s", "step-only img/s", f"end-to-end / step-only (>= {TARGET})"], rows))
+        print(f"\nOne epoch ({n:,} training images), median of {reps} interleaved repetitions (seconds; images/s):\n")
+        print(
+            common.markdown_table(
+                [
+                    "backend",
+                    "net",
+                    "batch",
+                    "dtype",
+                    "augment",
+                    "steps",
+                    "end-to-end s",
+                    "step-only s",
+                    "end-to-end img/s",
+                    "step-only img/s",
+                    f"end-to-end / step-only (>= {TARGET})",
+                ],
+                rows,
+            )
+        )
         print("\nInput-pipeline parts, per batch, each timed alone (median ms; grads of a 3072-300-10 net):\n")
         print(common.markdown_table(["dtype", "batch", "part", "ms"], part_rows))
-    print(f"\nload average after (1/5/15 min): {common.load_average()}; "
-          f"total {time.perf_counter() - start:.0f} s")
+    print(f"\nload average after (1/5/15 min): {common.load_average()}; total {time.perf_counter() - start:.0f} s")
     return 0
 
 

@@ -178,8 +178,11 @@ def jax_peer_step(sizes, n: int, dtype: str):
 def build(peer: str, case: str, sizes, n: int, dtype: str, tiny: bool):
     if case == "best":
         rows = 2 * n if tiny else BEST_ROWS
-        return (floor_step(sizes, n, dtype) if peer == "floor"
-                else best_recipe_step(peer, rows, dtype, sizes=sizes if tiny else None))
+        return (
+            floor_step(sizes, n, dtype)
+            if peer == "floor"
+            else best_recipe_step(peer, rows, dtype, sizes=sizes if tiny else None)
+        )
     if peer == "floor":
         return floor_step(sizes, n, dtype)
     if peer in ("manual", "autograd"):
@@ -203,8 +206,10 @@ def peer_version(peer: str, threads: int) -> str:
 
         return f"jax {jax.__version__} ({jax.devices()[0].platform}, {len(os.sched_getaffinity(0))} CPUs)"
     info = common.blas_info()
-    return f"numpy {np.__version__} + {info.get('internal_api', '?')} {info.get('version', '?')} " \
-           f"({info.get('num_threads', '?')} threads)"
+    return (
+        f"numpy {np.__version__} + {info.get('internal_api', '?')} {info.get('version', '?')} "
+        f"({info.get('num_threads', '?')} threads)"
+    )
 
 
 def worker(peer: str, threads: int) -> int:
@@ -244,9 +249,13 @@ class Worker:
 
     def __init__(self, peer: str, threads: int) -> None:
         self.peer = peer
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", peer,
-                                      "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, cwd=os.path.dirname(os.path.abspath(__file__)))
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", peer, "--threads", str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
         hello = self._read()
         self.version, self.skipped = hello.get("version"), hello.get("skipped")
 
@@ -275,7 +284,7 @@ def run_passes(workers: dict, cases: dict, passes: int, steps: int, gap: float) 
     times: dict = {case: {p: [] for p in peers} for case, (_, _, peers) in cases.items()}
     for r in range(passes):
         for case, (_, _, peers) in cases.items():
-            order = peers[r % len(peers):] + peers[: r % len(peers)]
+            order = peers[r % len(peers) :] + peers[: r % len(peers)]
             for peer in order:
                 time.sleep(gap)
                 reply = workers[peer].ask(op="time", case=case, steps=steps)
@@ -303,9 +312,19 @@ def verdict(value: float, goal: float, at_least: bool) -> str:
 
 
 def goal_table(times: dict, cases: dict) -> str:
-    header = ["net", "batch", "manual ms", "autograd ms", "PyTorch ms", "JAX jit ms", "GEMM floor ms",
-              f"floor/manual (>= {GOAL_FLOOR:.2f})", f"autograd/manual (<= {GOAL_AUTOGRAD})",
-              "PyTorch/manual (> 1)", "JAX/manual (> 1)"]
+    header = [
+        "net",
+        "batch",
+        "manual ms",
+        "autograd ms",
+        "PyTorch ms",
+        "JAX jit ms",
+        "GEMM floor ms",
+        f"floor/manual (>= {GOAL_FLOOR:.2f})",
+        f"autograd/manual (<= {GOAL_AUTOGRAD})",
+        "PyTorch/manual (> 1)",
+        "JAX/manual (> 1)",
+    ]
     rows = []
     for case, (sizes, n, _) in cases.items():
         if case == "best":
@@ -315,9 +334,16 @@ def goal_table(times: dict, cases: dict) -> str:
         def ratio(a, b, goal, at_least, t=t):
             return verdict(paired(t[a], t[b]), goal, at_least) if a in t and b in t else "skipped"
 
-        rows.append(["-".join(map(str, sizes)), n] + [cell(t, p) for p in ("manual", "autograd", "torch", "jax", "floor")]
-                    + [ratio("floor", "manual", GOAL_FLOOR, True), ratio("autograd", "manual", GOAL_AUTOGRAD, False),
-                       ratio("torch", "manual", 1.0, True), ratio("jax", "manual", 1.0, True)])
+        rows.append(
+            ["-".join(map(str, sizes)), n]
+            + [cell(t, p) for p in ("manual", "autograd", "torch", "jax", "floor")]
+            + [
+                ratio("floor", "manual", GOAL_FLOOR, True),
+                ratio("autograd", "manual", GOAL_AUTOGRAD, False),
+                ratio("torch", "manual", 1.0, True),
+                ratio("jax", "manual", 1.0, True),
+            ]
+        )
     return common.markdown_table(header, rows)
 
 
@@ -325,8 +351,9 @@ def best_table(times: dict, sizes) -> str:
     t = times["best"]
     header = ["recipe", "batch", "Trainer.step ms", "GEMM floor ms", f"step/floor (<= {GOAL_BEST})"]
     ratio = verdict(paired(t["manual"], t["floor"]), GOAL_BEST, False) if "manual" in t else "skipped"
-    return common.markdown_table(header, [["--preset best " + "-".join(map(str, sizes)), BEST_BATCH,
-                                           cell(t, "manual"), cell(t, "floor"), ratio]])
+    return common.markdown_table(
+        header, [["--preset best " + "-".join(map(str, sizes)), BEST_BATCH, cell(t, "manual"), cell(t, "floor"), ratio]]
+    )
 
 
 def main(argv=None) -> int:
@@ -353,8 +380,10 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     common.print_header("autonet step vs GEMM floor vs PyTorch and JAX (benchmarks/bench_peers.py)")
-    print(f"threads: {args.threads} per peer; dtype {args.dtype}; {passes} passes x {steps} timed steps; "
-          f"every peer in its own process")
+    print(
+        f"threads: {args.threads} per peer; dtype {args.dtype}; {passes} passes x {steps} timed steps; "
+        f"every peer in its own process"
+    )
     workers = {}
     for peer in wanted:
         w = Worker(peer, args.threads)
@@ -368,7 +397,11 @@ def main(argv=None) -> int:
     base = TINY_CASES if args.tiny else CASES
     cases = {name: (sizes, n, [p for p in PEERS if p in workers]) for name, (sizes, n) in base.items()}
     if not args.no_best:
-        cases["best"] = (TINY_BEST_SIZES if args.tiny else BEST_SIZES, BEST_BATCH, [p for p in ("floor", "manual") if p in workers])
+        cases["best"] = (
+            TINY_BEST_SIZES if args.tiny else BEST_SIZES,
+            BEST_BATCH,
+            [p for p in ("floor", "manual") if p in workers],
+        )
     try:
         for case, (sizes, n, peers) in cases.items():
             for peer in peers:
@@ -377,12 +410,16 @@ def main(argv=None) -> int:
     finally:
         for w in workers.values():
             w.close()
-    print(f"\nOne training step (forward + backward + SGD update, reg {REG}), {args.dtype}, "
-          f"{args.threads} threads; median ms; ratios paired per pass:\n")
+    print(
+        f"\nOne training step (forward + backward + SGD update, reg {REG}), {args.dtype}, "
+        f"{args.threads} threads; median ms; ratios paired per pass:\n"
+    )
     print(goal_table(times, cases))
     if "best" in cases:
-        print("\nA full step of the best recipe (Trainer.step: gather, flips + crops, batch norm, dropout, "
-              "label smoothing, AdamW):\n")
+        print(
+            "\nA full step of the best recipe (Trainer.step: gather, flips + crops, batch norm, dropout, "
+            "label smoothing, AdamW):\n"
+        )
         print(best_table(times, cases["best"][0]))
     print(f"\nload average after (1/5/15 min): {common.load_average()}; total {time.perf_counter() - start:.0f} s")
     return 0

@@ -112,16 +112,16 @@ def torch_step(torch, params: dict, X, y):
 # ----- one case -----
 
 
-def bench_case(sizes, n: int, dtype: str, torch, reps: int, block: float, gap: float,
-               backends=("manual", "autograd")) -> dict:
+def bench_case(
+    sizes, n: int, dtype: str, torch, reps: int, block: float, gap: float, backends=("manual", "autograd")
+) -> dict:
     """Interleaved step times (seconds per step, one per repetition) of every implementation."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], size=n)
     init = dict(init="std", std=1e-4) if len(sizes) == 3 else dict(init="he")  # as trained
     params = init_params(sizes, rng=1, dtype=dtype, **init)
-    fns = {name: common.numpy_step(name, {k: v.copy() for k, v in params.items()}, X, y, LR, REG)
-           for name in backends}
+    fns = {name: common.numpy_step(name, {k: v.copy() for k, v in params.items()}, X, y, LR, REG) for name in backends}
     if torch is not None:
         fns["torch"] = torch_step(torch, params, X, y)
     times = common.interleaved(fns, reps=reps, block_seconds=block, gap_seconds=gap)
@@ -151,10 +151,16 @@ def table(results: list, ceiling: dict) -> str:
             else:
                 row.append("skipped")
         paired = lambda a, b, times=times: np.asarray(times[a]) / np.asarray(times[b])  # noqa: E731
-        row.append(common.fmt_ratio(paired("torch", "manual"), TARGET_VS_TORCH, True)
-                   if {"torch", "manual"} <= set(times) else "skipped")
-        row.append(common.fmt_ratio(paired("autograd", "manual"), TARGET_AUTOGRAD, False)
-                   if {"autograd", "manual"} <= set(times) else "skipped")
+        row.append(
+            common.fmt_ratio(paired("torch", "manual"), TARGET_VS_TORCH, True)
+            if {"torch", "manual"} <= set(times)
+            else "skipped"
+        )
+        row.append(
+            common.fmt_ratio(paired("autograd", "manual"), TARGET_AUTOGRAD, False)
+            if {"autograd", "manual"} <= set(times)
+            else "skipped"
+        )
         rows.append(row)
     return common.markdown_table(header, rows)
 
@@ -163,17 +169,24 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer, shorter repetitions")
     p.add_argument("--tiny", action="store_true", help="tiny shapes, a few repetitions (smoke test)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS threads for numpy and torch (default: numpy's current count)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="BLAS threads for numpy and torch (default: numpy's current count)"
+    )
     p.add_argument("--reps", type=int, default=None, help="interleaved repetitions per case")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated (default: %(default)s)")
-    p.add_argument("--nets", default=None, metavar="NET@BATCH,...",
-                   help="subset of cases, e.g. deep@256 (default: seed@200,seed@400,deep@256)")
+    p.add_argument(
+        "--nets",
+        default=None,
+        metavar="NET@BATCH,...",
+        help="subset of cases, e.g. deep@256 (default: seed@200,seed@400,deep@256)",
+    )
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
-    p.add_argument("--backends", default="manual,autograd",
-                   help="autonet backends to time, comma-separated (default: %(default)s)")
-    p.add_argument("--gap", type=float, default=None,
-                   help="seconds of sleep before each timed block (default: 0.1; 0 with --tiny)")
+    p.add_argument(
+        "--backends", default="manual,autograd", help="autonet backends to time, comma-separated (default: %(default)s)"
+    )
+    p.add_argument(
+        "--gap", type=float, default=None, help="seconds of sleep before each timed block (default: 0.1; 0 with --tiny)"
+    )
     args = p.parse_args(argv)
     reps = args.reps or (3 if args.tiny else 7 if args.quick else 15)
     block = 0.01 if args.tiny else 0.05 if args.quick else 0.1
@@ -192,11 +205,16 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     with common.blas_threads_limited(threads):
         common.print_header("autonet training-step benchmark (benchmarks/bench_step.py)", torch)
-        print(f"threads: {threads} (numpy BLAS and torch); repetitions: {reps}, "
-              f"~{block * 1e3:.0f} ms timed blocks, {gap * 1e3:.0f} ms gap")
+        print(
+            f"threads: {threads} (numpy BLAS and torch); repetitions: {reps}, "
+            f"~{block * 1e3:.0f} ms timed blocks, {gap * 1e3:.0f} ms gap"
+        )
         if torch is None:
-            print(f"torch: skipped (not installed: {common.TORCH_HINT})" if not args.no_torch
-                  else "torch: skipped (--no-torch)")
+            print(
+                f"torch: skipped (not installed: {common.TORCH_HINT})"
+                if not args.no_torch
+                else "torch: skipped (--no-torch)"
+            )
         ceiling, gemm_rows = {}, []
         for dtype in dtypes:
             best, med = gemm_rate(dtype, gemm_n, reps=gemm_reps)
@@ -207,19 +225,24 @@ def main(argv=None) -> int:
                 row.append(f"{t_best:.1f} (median {t_med:.1f})")
             gemm_rows.append(row)
         print(f"\nGEMM ceiling (best of {gemm_reps} square products; 'peak' below = numpy's best):\n")
-        print(common.markdown_table(["dtype", "GEMM", "numpy GFLOP/s"]
-                                    + (["torch GFLOP/s"] if torch is not None else []), gemm_rows))
+        print(
+            common.markdown_table(
+                ["dtype", "GEMM", "numpy GFLOP/s"] + (["torch GFLOP/s"] if torch is not None else []), gemm_rows
+            )
+        )
         results = []
         for net, n, sizes in cases:
             for dtype in dtypes:
-                times = bench_case(sizes, n, dtype, torch, reps, block, gap,
-                                   backends=[b for b in args.backends.split(",") if b])
+                times = bench_case(
+                    sizes, n, dtype, torch, reps, block, gap, backends=[b for b in args.backends.split(",") if b]
+                )
                 results.append((net, n, sizes, dtype, times))
-        print("\nOne training step (forward + backward + SGD update); median [IQR] over "
-              f"{reps} interleaved repetitions:\n")
+        print(
+            "\nOne training step (forward + backward + SGD update); median [IQR] over "
+            f"{reps} interleaved repetitions:\n"
+        )
         print(table(results, ceiling))
-    print(f"\nload average after (1/5/15 min): {common.load_average()}; "
-          f"total {time.perf_counter() - start:.0f} s")
+    print(f"\nload average after (1/5/15 min): {common.load_average()}; total {time.perf_counter() - start:.0f} s")
     return 0
 
 

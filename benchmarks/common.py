@@ -82,17 +82,21 @@ def machine_lines(torch=None) -> list[str]:
     mem = mem_gib()
     lines = [
         f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs"
-        + (f", {mem:.0f} GiB" if mem else "") + f", {platform.system()} {platform.release()}",
+        + (f", {mem:.0f} GiB" if mem else "")
+        + f", {platform.system()} {platform.release()}",
         f"python {platform.python_version()}, numpy {np.__version__} + {info.get('internal_api', '?')} "
         f"{info.get('version', '?')} ({info.get('architecture', '?')} kernels, "
         f"{info.get('num_threads', '?')} threads)",
-        "OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)")
-        + ", OPENBLAS_L2_SIZE=" + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
+        "OPENBLAS_CORETYPE="
+        + os.environ.get("OPENBLAS_CORETYPE", "(unset)")
+        + ", OPENBLAS_L2_SIZE="
+        + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
     ]
     if torch is not None:
         cfg = torch.__config__.show()
-        blas = next((part.split("=", 1)[1] for part in cfg.replace(",", " ").split()
-                     if part.startswith("BLAS_INFO=")), "?")
+        blas = next(
+            (part.split("=", 1)[1] for part in cfg.replace(",", " ").split() if part.startswith("BLAS_INFO=")), "?"
+        )
         lines.append(f"torch {torch.__version__} (BLAS {blas}, {torch.get_num_threads()} threads)")
     return lines
 
@@ -106,17 +110,21 @@ def print_header(title: str, torch=None) -> None:
         print(line)
     print(f"load average before (1/5/15 min): {load_average()}")
     if os.environ.get("OPENBLAS_CORETYPE"):
-        print(f"NOTE: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} overrides OpenBLAS's own kernel choice; "
-              "every numpy GEMM (the floor too) depends on it (on an AVX-512 CPU, Haswell kernels run a "
-              "2048^3 product at about half the rate). Unset it to measure the machine's own kernels.")
+        print(
+            f"NOTE: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} overrides OpenBLAS's own kernel choice; "
+            "every numpy GEMM (the floor too) depends on it (on an AVX-512 CPU, Haswell kernels run a "
+            "2048^3 product at about half the rate). Unset it to measure the machine's own kernels."
+        )
     try:
         busy = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
     except OSError:
         busy = False
     if busy:
-        print("WARNING: the machine is busy. Other processes make multi-threaded BLAS/OpenMP timings "
-              "erratic (a thread descheduled mid-GEMM stalls its partner); re-run on a quiet machine, "
-              "or compare with --threads 1.")
+        print(
+            "WARNING: the machine is busy. Other processes make multi-threaded BLAS/OpenMP timings "
+            "erratic (a thread descheduled mid-GEMM stalls its partner); re-run on a quiet machine, "
+            "or compare with --threads 1."
+        )
 
 
 @contextmanager
@@ -169,8 +177,14 @@ def time_block(fn: Callable[[], object], inner: int) -> float:
     return (time.perf_counter() - start) / inner
 
 
-def interleaved(fns: dict[str, Callable[[], object]], reps: int, block_seconds: float,
-                gap_seconds: float = 0.0, warmup: int = 2, rewarm: bool = True) -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], object]],
+    reps: int,
+    block_seconds: float,
+    gap_seconds: float = 0.0,
+    warmup: int = 2,
+    rewarm: bool = True,
+) -> dict[str, list[float]]:
     """Per-call seconds of each function, measured in interleaved, repeated blocks.
 
     Every repetition runs one block per function, rotating which goes first
@@ -191,8 +205,7 @@ def interleaved(fns: dict[str, Callable[[], object]], reps: int, block_seconds: 
     for name in names:
         for _ in range(warmup):
             fns[name]()
-        inner[name] = (max(1, round(block_seconds / max(time_block(fns[name], 1), 1e-9)))
-                       if block_seconds > 0 else 1)
+        inner[name] = max(1, round(block_seconds / max(time_block(fns[name], 1), 1e-9))) if block_seconds > 0 else 1
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(reps):
         k = r % len(names)

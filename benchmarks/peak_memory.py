@@ -64,8 +64,19 @@ say("finish", "train/val accuracy, model.npz, plots")
 
 def peak_of_cli(args, out: str) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of ``autonet train`` run as a child process."""
-    cmd = [os.path.join(os.path.dirname(sys.executable), "autonet"), "train", "--preset", args.preset,
-           "--dtype", args.dtype, "--num-iters", str(args.num_iters), "--quiet", "--out", out]
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "autonet"),
+        "train",
+        "--preset",
+        args.preset,
+        "--dtype",
+        args.dtype,
+        "--num-iters",
+        str(args.num_iters),
+        "--quiet",
+        "--out",
+        out,
+    ]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     print("$ " + " ".join(cmd))
@@ -80,8 +91,12 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: $AUTONET_DATA, else the cache)")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--num-iters", type=int, default=200)
-    p.add_argument("--preset", default="seed", choices=sorted(TARGET_MB),
-                   help="the recipe of `autonet train --preset` (stages only for seed)")
+    p.add_argument(
+        "--preset",
+        default="seed",
+        choices=sorted(TARGET_MB),
+        help="the recipe of `autonet train --preset` (stages only for seed)",
+    )
     args = p.parse_args(argv)
 
     common.print_header("autonet peak memory (benchmarks/peak_memory.py)")
@@ -89,15 +104,27 @@ def main(argv=None) -> int:
         peak, seconds = peak_of_cli(args, os.path.join(tmp, "cli"))
         target = TARGET_MB[args.preset]
         verdict = "ok" if peak <= target else "MISS"
-        print(f"\npeak RSS of `autonet train --preset {args.preset} --dtype {args.dtype} --num-iters {args.num_iters}`: "
-              f"{peak:.0f} MB ({peak / 1024:.2f} GiB; target <= {target} MB: {verdict}); {seconds:.1f} s\n")
+        print(
+            f"\npeak RSS of `autonet train --preset {args.preset} --dtype {args.dtype} --num-iters {args.num_iters}`: "
+            f"{peak:.0f} MB ({peak / 1024:.2f} GiB; target <= {target} MB: {verdict}); {seconds:.1f} s\n"
+        )
         if args.preset != "seed":
             print(f"load average after (1/5/15 min): {common.load_average()}")
             return 0
         stages = subprocess.run(
-            [sys.executable, "-c", STAGES, args.dtype, str(args.num_iters), args.data_dir or "",
-             os.path.join(tmp, "stages")],
-            check=True, capture_output=True, text=True).stdout
+            [
+                sys.executable,
+                "-c",
+                STAGES,
+                args.dtype,
+                str(args.num_iters),
+                args.data_dir or "",
+                os.path.join(tmp, "stages"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     rows = [line.split("\t") for line in stages.splitlines() if line.count("\t") == 2]
     print("The same run in stages (peak RSS so far, MB, after each stage):\n")
     print(common.markdown_table(["stage", "peak RSS MB", "note"], rows))

@@ -24,8 +24,7 @@ import numpy as np
 
 from autonet.net import init_params
 
-NETS = {"seed200": (200, (3072, 300, 10)), "seed400": (400, (3072, 300, 10)),
-        "deep": (256, (3072, 1024, 1024, 10))}
+NETS = {"seed200": (200, (3072, 300, 10)), "seed400": (400, (3072, 300, 10)), "deep": (256, (3072, 1024, 1024, 10))}
 
 
 def manual_lines(step, steps: int, min_share: float = 0.01) -> list[list[str]]:
@@ -100,10 +99,13 @@ def main(argv=None) -> int:
     params = init_params(sizes, rng=1, dtype=args.dtype, **init)
     with common.blas_threads_limited(threads):
         common.print_header("autonet step profile (benchmarks/profile_step.py)", torch)
-        print(f"net {args.net} {'-'.join(map(str, sizes))}, batch {n}, {args.dtype}, {threads} threads, "
-              f"{args.steps} steps\n")
-        step = common.numpy_step("manual", {k: v.copy() for k, v in params.items()}, X, y,
-                                 bench_step.LR, bench_step.REG)
+        print(
+            f"net {args.net} {'-'.join(map(str, sizes))}, batch {n}, {args.dtype}, {threads} threads, "
+            f"{args.steps} steps\n"
+        )
+        step = common.numpy_step(
+            "manual", {k: v.copy() for k, v in params.items()}, X, y, bench_step.LR, bench_step.REG
+        )
         for _ in range(3):
             step()
         print("manual step, lines >= 1% (ms per step, line_profiler):\n")

@@ -27,15 +27,15 @@ def templates() -> np.ndarray:
     r, c = np.mgrid[:SIZE, :SIZE] - (SIZE - 1) / 2
     radius = np.hypot(r, c)
     shapes = [
-        np.abs(r) < 2,                                    # horizontal bar
-        np.abs(c) < 2,                                    # vertical bar
-        np.abs(r - c) < 2,                                # diagonal \
-        np.abs(r + c) < 2,                                # diagonal /
-        (np.abs(r) < 2) | (np.abs(c) < 2),                # cross +
-        (np.abs(r - c) < 2) | (np.abs(r + c) < 2),        # cross x
+        np.abs(r) < 2,  # horizontal bar
+        np.abs(c) < 2,  # vertical bar
+        np.abs(r - c) < 2,  # diagonal \
+        np.abs(r + c) < 2,  # diagonal /
+        (np.abs(r) < 2) | (np.abs(c) < 2),  # cross +
+        (np.abs(r - c) < 2) | (np.abs(r + c) < 2),  # cross x
         (np.maximum(np.abs(r), np.abs(c)) < 8) & (np.maximum(np.abs(r), np.abs(c)) > 5),  # hollow box
-        np.maximum(np.abs(r), np.abs(c)) < 5,             # filled box
-        (radius < 9) & (radius > 6),                      # ring
+        np.maximum(np.abs(r), np.abs(c)) < 5,  # filled box
+        (radius < 9) & (radius > 6),  # ring
         (np.hypot(r - 5, c - 5) < 3) | (np.hypot(r + 5, c + 5) < 3),  # two dots
     ]
     return np.stack(shapes).astype(np.float64) * (np.abs(r) < 12) * (np.abs(c) < 12)

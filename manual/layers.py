@@ -196,8 +196,14 @@ def batchnorm_backward(dout: np.ndarray, cache):
     return dx, dgamma, dbeta
 
 
-def batchnorm_eval_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
-                           running_var: np.ndarray, eps: float = BN_EPS) -> np.ndarray:
+def batchnorm_eval_forward(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    eps: float = BN_EPS,
+) -> np.ndarray:
     """Batch normalisation in evaluation mode: the running statistics replace the batch's.
 
     ``out = gamma * (x - running_mean) / sqrt(running_var + eps) + beta``, an

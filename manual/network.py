@@ -31,9 +31,19 @@ def num_layers(params: dict) -> int:
     return sum(1 for k in params if k.startswith("W"))
 
 
-def loss_and_grads(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0, *,
-                   activation: str = "relu", dropout: float = 0.0, seed=None, label_smoothing: float = 0.0,
-                   bn_stats: dict | None = None, mix=None):
+def loss_and_grads(
+    params: dict,
+    X: np.ndarray,
+    y: np.ndarray,
+    reg: float = 0.0,
+    *,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    seed=None,
+    label_smoothing: float = 0.0,
+    bn_stats: dict | None = None,
+    mix=None,
+):
     """Mean softmax cross-entropy + ``0.5*reg*sum ||W||^2`` and its gradients.
 
     Parameters

@@ -58,6 +58,7 @@ def _limit(memory: int, cpu: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+
     return apply
 
 
@@ -71,9 +72,15 @@ class CappedWorker:
 
     def _start(self) -> subprocess.Popen:
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-        proc = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, env=env,
-                                preexec_fn=_limit(self.memory, self.cpu))
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            preexec_fn=_limit(self.memory, self.cpu),
+        )
         assert self._line(proc, 60) == "ready"
         return proc
 

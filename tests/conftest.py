@@ -35,6 +35,8 @@ def real_data_dir() -> Path | None:
 def real_data_path() -> Path:
     path = real_data_dir()
     if path is None:
-        pytest.skip("AUTONET_DATA not set or holds no cifar-10-batches-py: real-data test skipped "
-                    "(set AUTONET_DATA=/path/to/shared/data to run it)")
+        pytest.skip(
+            "AUTONET_DATA not set or holds no cifar-10-batches-py: real-data test skipped "
+            "(set AUTONET_DATA=/path/to/shared/data to run it)"
+        )
     return path

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 BATCH_DIR = "cifar-10-batches-py"
-CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck"]
+CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 class _Py2Pickler(pickle._Pickler):  # the pure-Python pickler lets us swap one opcode writer
@@ -52,12 +51,14 @@ def dumps_py2(obj: Any) -> bytes:
 
 def _encode(obj: dict[str, Any], py2_keys: bool, protocol: int | None) -> bytes:
     if py2_keys:
+
         def to_bytes(v: Any) -> Any:
             if isinstance(v, str):
                 return v.encode("latin-1")
             if isinstance(v, list):
                 return [to_bytes(x) for x in v]
             return v
+
         return dumps_py2({k.encode("ascii"): to_bytes(v) for k, v in obj.items()})
     return pickle.dumps(obj, protocol=pickle.DEFAULT_PROTOCOL if protocol is None else protocol)
 
@@ -73,14 +74,19 @@ def fake_batch(n: int, rng: np.random.Generator, label: str) -> dict[str, Any]:
     }
 
 
-def write_pickle(path: Path, obj: dict[str, Any], py2_keys: bool = True,
-                 protocol: int | None = None) -> None:
+def write_pickle(path: Path, obj: dict[str, Any], py2_keys: bool = True, protocol: int | None = None) -> None:
     """Write ``obj`` (a dict with str keys) as a batch pickle."""
     Path(path).write_bytes(_encode(obj, py2_keys, protocol))
 
 
-def make_fake_cifar(root: str | Path, n_per_batch: int = 20, with_test: bool = False,
-                    seed: int = 0, py2_keys: bool = True, protocol: int | None = None) -> Path:
+def make_fake_cifar(
+    root: str | Path,
+    n_per_batch: int = 20,
+    with_test: bool = False,
+    seed: int = 0,
+    py2_keys: bool = True,
+    protocol: int | None = None,
+) -> Path:
     """Write ``root/cifar-10-batches-py`` with five data batches, meta (and a test batch).
 
     Parameters
@@ -109,8 +115,7 @@ def make_fake_cifar(root: str | Path, n_per_batch: int = 20, with_test: bool = F
         batch = fake_batch(n_per_batch, rng, f"training batch {i} of 5")
         write_pickle(folder / f"data_batch_{i}", batch, py2_keys, protocol)
     if with_test:
-        write_pickle(folder / "test_batch", fake_batch(n_per_batch, rng, "testing batch 1 of 1"),
-                     py2_keys, protocol)
+        write_pickle(folder / "test_batch", fake_batch(n_per_batch, rng, "testing batch 1 of 1"), py2_keys, protocol)
     meta = {"num_cases_per_batch": n_per_batch, "label_names": list(CLASS_NAMES), "num_vis": 3072}
     write_pickle(folder / "batches.meta", meta, py2_keys, protocol)
     return folder

@@ -110,10 +110,25 @@ def test_with_both_on_each_batch_picks_one(rng):
 
 # ----- the trainer -----
 
-ACCURACY_TRAIN = dict(learning_rate=0.01, num_iters=24, batch_size=16, sampling="epoch", update="adamw",
-                      weight_decay=0.01, schedule="cosine", warmup=0.5, dropout=0.2, label_smoothing=0.1,
-                      augment=("flip", "crop"), crop_padding=2, mixup=0.4, cutmix=1.0, ema_decay=0.9,
-                      tta="flip", progress=False)
+ACCURACY_TRAIN = dict(
+    learning_rate=0.01,
+    num_iters=24,
+    batch_size=16,
+    sampling="epoch",
+    update="adamw",
+    weight_decay=0.01,
+    schedule="cosine",
+    warmup=0.5,
+    dropout=0.2,
+    label_smoothing=0.1,
+    augment=("flip", "crop"),
+    crop_padding=2,
+    mixup=0.4,
+    cutmix=1.0,
+    ema_decay=0.9,
+    tta="flip",
+    progress=False,
+)
 
 
 def test_trainer_backends_agree_with_mixing_ema_and_tta(rng):
@@ -135,9 +150,13 @@ def test_the_moving_average_is_the_recursion_and_is_what_is_evaluated(rng):
     X, y = image_blobs(rng, n=80)
     params = init_params([3072, 8, 4], init="he", rng=rng, batchnorm=True)
     snapshots = []
-    record = lambda event, t: snapshots.append({**{k: v.copy() for k, v in t.params.items()},  # noqa: E731
-                                                 **{k: v.copy() for k, v in t.bn_state.items()}}) \
-        if event == "iteration" else None
+
+    def record(event, t):
+        if event == "iteration":
+            snapshots.append(
+                {**{k: v.copy() for k, v in t.params.items()}, **{k: v.copy() for k, v in t.bn_state.items()}}
+            )
+
     cfg = Config(learning_rate=0.01, num_iters=12, batch_size=16, update="adam", ema_decay=0.8, progress=False)
     t = Trainer(get_backend("manual"), params, X[:64], y[:64], X[64:], y[64:], cfg, callbacks=[record])
     start = {**{k: v.copy() for k, v in t.params.items()}, **{k: v.copy() for k, v in t.bn_state.items()}}
@@ -166,8 +185,20 @@ def test_fast_path_equals_reference_path_with_ema_and_mixing(update):
     X = rng.standard_normal((120, 3072)).astype(np.float32)
     y = rng.integers(0, 10, 120)
     params = init_params([3072, 16, 8, 10], init="he", rng=rng, dtype=np.float32, batchnorm=True)
-    config = Config(learning_rate=1e-2, num_iters=25, batch_size=20, seed=11, progress=False, update=update,
-                         reg=1e-3, dropout=0.1, mixup=0.2, cutmix=1.0, ema_decay=0.95, tta="flip")
+    config = Config(
+        learning_rate=1e-2,
+        num_iters=25,
+        batch_size=20,
+        seed=11,
+        progress=False,
+        update=update,
+        reg=1e-3,
+        dropout=0.1,
+        mixup=0.2,
+        cutmix=1.0,
+        ema_decay=0.95,
+        tta="flip",
+    )
     runs = {}
     for fast in (True, False):
         t = Trainer(get_backend("manual"), params, X[:100], y[:100], X[100:], y[100:], config, fast=fast)
@@ -189,8 +220,9 @@ def test_ema_update_is_in_place_over_blocks(monkeypatch):
     rng = np.random.default_rng(0)
     X, y = image_blobs(rng, n=40)
     params = init_params([3072, 5, 4], init="he", rng=rng)
-    t = Trainer(get_backend("manual"), params, X, y, config=Config(num_iters=3, batch_size=8, ema_decay=0.5,
-                                                                       progress=False))
+    t = Trainer(
+        get_backend("manual"), params, X, y, config=Config(num_iters=3, batch_size=8, ema_decay=0.5, progress=False)
+    )
     ids = {k: id(v) for k, v in t.ema_params.items()}
     before = {k: v.copy() for k, v in t.ema_params.items()}
     t.step()
@@ -244,8 +276,17 @@ def test_a_checkpoint_with_a_wrong_moving_average_is_refused_by_field(rng, tmp_p
         Checkpointer(tmp_path / "bad.npz", 0, {"x": 1}).restore(fresh)
 
 
-@pytest.mark.parametrize("bad", [dict(ema_decay=1.0), dict(ema_decay=-0.1), dict(mixup=-1), dict(cutmix=float("inf")),
-                                 dict(tta="rotate"), dict(tta=None)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(ema_decay=1.0),
+        dict(ema_decay=-0.1),
+        dict(mixup=-1),
+        dict(cutmix=float("inf")),
+        dict(tta="rotate"),
+        dict(tta=None),
+    ],
+)
 def test_bad_accuracy_options_are_refused_by_name(bad):
     name = next(iter(bad))
     with pytest.raises(ConfigError, match=name):
@@ -318,8 +359,10 @@ def test_model_file_records_tta(tmp_path, rng):
         old = {k: z[k] for k in z.files if k != "tta"}
     np.savez(tmp_path / "old.npz", **old)
     assert load_model(tmp_path / "old.npz").tta == "none"
-    for bad, message in ((np.asarray("rotate"), "tta must be one of none, flip"),
-                         (np.asarray([1, 2]), "tta must be a 0-d unicode array")):
+    for bad, message in (
+        (np.asarray("rotate"), "tta must be one of none, flip"),
+        (np.asarray([1, 2]), "tta must be a 0-d unicode array"),
+    ):
         np.savez(tmp_path / "bad.npz", **{**old, "tta": bad})
         with pytest.raises(ModelFileError, match=message):
             load_model(tmp_path / "bad.npz")
@@ -328,10 +371,40 @@ def test_model_file_records_tta(tmp_path, rng):
         load_model(tmp_path / "flat.npz")
 
 
-ACCURACY_FLAGS = ["--hidden", "8", "--batchnorm", "--preprocess", "standardize", "--augment", "flip",
-                  "--update", "adamw", "--weight-decay", "0.01", "--mixup", "0.3", "--cutmix", "1",
-                  "--ema-decay", "0.9", "--tta", "flip", "--num-iters", "20", "--batch-size", "10",
-                  "--lr", "1e-3", "--init", "he", "--num-val", "10", "--dtype", "float64", "--quiet"]
+ACCURACY_FLAGS = [
+    "--hidden",
+    "8",
+    "--batchnorm",
+    "--preprocess",
+    "standardize",
+    "--augment",
+    "flip",
+    "--update",
+    "adamw",
+    "--weight-decay",
+    "0.01",
+    "--mixup",
+    "0.3",
+    "--cutmix",
+    "1",
+    "--ema-decay",
+    "0.9",
+    "--tta",
+    "flip",
+    "--num-iters",
+    "20",
+    "--batch-size",
+    "10",
+    "--lr",
+    "1e-3",
+    "--init",
+    "he",
+    "--num-val",
+    "10",
+    "--dtype",
+    "float64",
+    "--quiet",
+]
 
 
 def test_cli_run_saves_ema_weights_with_tta_and_evaluate_predicts_the_same(tmp_path, capsys):
@@ -350,8 +423,9 @@ def test_cli_run_saves_ema_weights_with_tta_and_evaluate_predicts_the_same(tmp_p
     model = load_model(out / "model.npz")
     assert model.tta == "flip"
     capsys.readouterr()
-    assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(tmp_path / "d"), "--num-val", "10",
-                 "--json"]) == 0
+    assert (
+        main(["evaluate", str(out / "model.npz"), "--data-dir", str(tmp_path / "d"), "--num-val", "10", "--json"]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["accuracy"] == summary["val_acc"] and result["tta"] == "flip"
     # the summary's validation accuracy (folded model, loader rows) is the trainer's last one (preprocessed rows)
@@ -367,8 +441,9 @@ def test_cli_run_saves_ema_weights_with_tta_and_evaluate_predicts_the_same(tmp_p
     exported = export_params(t, pre)
     ema_scores = scores(t.ema_params, train.X_val, state=t.ema_bn_state, tta="flip")
     np.testing.assert_allclose(scores(exported, data.X_val, tta="flip"), ema_scores, rtol=1e-9, atol=1e-9)
-    assert not np.allclose(scores(exported, data.X_val, tta="flip"),
-                           scores(t.params, train.X_val, state=t.bn_state, tta="flip"))
+    assert not np.allclose(
+        scores(exported, data.X_val, tta="flip"), scores(t.params, train.X_val, state=t.bn_state, tta="flip")
+    )
 
 
 def test_sigkill_mid_run_then_resume_is_bit_exact_with_the_accuracy_options(tmp_path):
@@ -378,8 +453,20 @@ def test_sigkill_mid_run_then_resume_is_bit_exact_with_the_accuracy_options(tmp_
     from test_reliability import ITERS, assert_same_run, checkpoint_iteration, start_slow_cli, train_args, wait_for
 
     fake = make_fake_cifar(tmp_path / "data", n_per_batch=20, with_test=True).parent
-    extra = ["--mixup", "0.4", "--cutmix", "1", "--ema-decay", "0.9", "--tta", "flip", "--augment", "flip,crop",
-             "--dropout", "0.1"]
+    extra = [
+        "--mixup",
+        "0.4",
+        "--cutmix",
+        "1",
+        "--ema-decay",
+        "0.9",
+        "--tta",
+        "flip",
+        "--augment",
+        "flip,crop",
+        "--dropout",
+        "0.1",
+    ]
     reference = tmp_path / "reference"
     assert main([*train_args(fake, reference), *extra]) == 0
     out = tmp_path / "run"
@@ -400,12 +487,22 @@ def test_sigkill_mid_run_then_resume_is_bit_exact_with_the_accuracy_options(tmp_
 def test_two_layer_preset_is_one_hidden_layer_without_augmentation():
     from autonet.cli import build_parser
     from autonet.cli.train import config_from_args
+
     cfg = config_from_args(build_parser().parse_args(["train", "--preset", "two-layer"]))
     assert cfg.hidden == (1000,) and cfg.augment == () and cfg.mixup == cfg.cutmix == 0.0
     # the measured recipe of docs/deep.md: --preset best --hidden 1000 --augment none --dropout 0.5
     # --weight-decay 0.1 --batch-size 200 --num-iters 3675
-    measured = Config.from_dict({**PRESETS["best"], "hidden": (1000,), "augment": (), "dropout": 0.5,
-                                    "weight_decay": 0.1, "batch_size": 200, "num_iters": 3675})
+    measured = Config.from_dict(
+        {
+            **PRESETS["best"],
+            "hidden": (1000,),
+            "augment": (),
+            "dropout": 0.5,
+            "weight_decay": 0.1,
+            "batch_size": 200,
+            "num_iters": 3675,
+        }
+    )
     assert cfg == measured == preset("two-layer")
     # the accuracy options stay off in every preset (they are not measured yet)
     for name in PRESETS:
@@ -418,8 +515,17 @@ def test_estimator_predicts_with_the_moving_average_and_refuses_image_options(rn
 
     X, y = rng.standard_normal((120, 6)), rng.integers(0, 3, 120)
     X += np.eye(3)[y] @ rng.standard_normal((3, 6)) * 3
-    est = MLPClassifier((8,), init="he", update="adam", learning_rate=1e-2, num_iters=30, batch_size=20,
-                        mixup=0.2, ema_decay=0.9, progress=False).fit(X, y)
+    est = MLPClassifier(
+        (8,),
+        init="he",
+        update="adam",
+        learning_rate=1e-2,
+        num_iters=30,
+        batch_size=20,
+        mixup=0.2,
+        ema_decay=0.9,
+        progress=False,
+    ).fit(X, y)
     assert est.score(X, y) > 0.5
     before = {k: v.copy() for k, v in est._trainer_state["params"].items()}
     assert not np.array_equal(est.params_["W1"], before["W1"])  # params_ is the average, not the trained W

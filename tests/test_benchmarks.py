@@ -14,12 +14,20 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_step.py"
 
 
 def test_bench_step_tiny_prints_the_table():
-    out = subprocess.run([sys.executable, str(BENCH), "--tiny", "--no-torch", "--reps", "2"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--tiny", "--no-torch", "--reps", "2"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    for needed in ("machine:", "load average before", "GEMM ceiling", "manual ms [IQR]",
-                   "autograd/manual (<= 1.5)", "torch: skipped (--no-torch)", "load average after"):
+    for needed in (
+        "machine:",
+        "load average before",
+        "GEMM ceiling",
+        "manual ms [IQR]",
+        "autograd/manual (<= 1.5)",
+        "torch: skipped (--no-torch)",
+        "load average after",
+    ):
         assert needed in text, f"{needed!r} missing from:\n{text}"
     rows = [line for line in text.splitlines() if line.startswith("| tiny")]
     assert len(rows) == 4, text  # 2 tiny nets x 2 dtypes
@@ -30,13 +38,25 @@ PEERS = BENCH.parent / "bench_peers.py"
 
 
 def test_bench_peers_tiny_prints_the_goal_and_best_recipe_tables():
-    out = subprocess.run([sys.executable, str(PEERS), "--tiny", "--peers", "floor,manual,autograd"],
-                         capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [sys.executable, str(PEERS), "--tiny", "--peers", "floor,manual,autograd"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    for needed in ("machine:", "load average before", "every peer in its own process", "floor worker: numpy",
-                   "GEMM floor ms", "floor/manual (>= 0.90)", "autograd/manual (<= 1.2)",
-                   "step/floor (<= 1.15)", "load average after"):
+    for needed in (
+        "machine:",
+        "load average before",
+        "every peer in its own process",
+        "floor worker: numpy",
+        "GEMM floor ms",
+        "floor/manual (>= 0.90)",
+        "autograd/manual (<= 1.2)",
+        "step/floor (<= 1.15)",
+        "load average after",
+    ):
         assert needed in text, f"{needed!r} missing from:\n{text}"
     rows = [line for line in text.splitlines() if line.startswith("| 48-")]
     assert len(rows) == 2, text

@@ -113,19 +113,30 @@ def test_a_file_alone_checks_its_TwoLayerNet(capsys):
 # ----- bad targets: exit 2, one line naming the problem -----
 
 BAD_FILES = {
-    "import_error.py": ("import numpy as np\nraise RuntimeError('half-finished cell')\n", "RuntimeError: half-finished"),
+    "import_error.py": (
+        "import numpy as np\nraise RuntimeError('half-finished cell')\n",
+        "RuntimeError: half-finished",
+    ),
     "syntax_error.py": ("def f(:\n", "SyntaxError"),
     "exits.py": ("import sys\nsys.exit(3)\n", "exit(3)"),
-    "no_params.py": ("class TwoLayerNet:\n    def __init__(self, a, b, c, std=1e-4):\n        pass\n"
-                     "    def loss(self, X, y=None, reg=0.0):\n        return 0\n", "no dict attribute 'params'"),
+    "no_params.py": (
+        "class TwoLayerNet:\n    def __init__(self, a, b, c, std=1e-4):\n        pass\n"
+        "    def loss(self, X, y=None, reg=0.0):\n        return 0\n",
+        "no dict attribute 'params'",
+    ),
     "float_loss.py": (
         "import numpy as np\nclass TwoLayerNet:\n    def __init__(self, D, H, C, std=1e-4):\n"
         "        self.params = {'W1': np.zeros((D, H)), 'b1': np.zeros(H), 'W2': np.zeros((H, C)), 'b2': np.zeros(C)}\n"
         "    def loss(self, X, y=None, reg=0.0):\n        s = X @ self.params['W1'] @ self.params['W2']\n"
-        "        return s if y is None else 1.0\n", "must return (loss, grads); got float"),
+        "        return s if y is None else 1.0\n",
+        "must return (loss, grads); got float",
+    ),
     "two_args.py": ("def TwoLayerNet(params, X):\n    return 0, {}\n", "does not accept (params, X, y, reg)"),
-    "constructor.py": ("class TwoLayerNet:\n    def __init__(self, sizes):\n        self.params = {}\n"
-                       "    def loss(self, X, y=None, reg=0.0):\n        pass\n", "does not accept four arguments"),
+    "constructor.py": (
+        "class TwoLayerNet:\n    def __init__(self, sizes):\n        self.params = {}\n"
+        "    def loss(self, X, y=None, reg=0.0):\n        pass\n",
+        "does not accept four arguments",
+    ),
     "not_callable.py": ("TwoLayerNet = 3\n", "not a class or a function"),
     "hangs.py": ("while True:\n    pass\n", "took longer than 0.5 s"),
 }
@@ -141,21 +152,27 @@ def test_bad_targets_exit_2_with_one_line(fixture, tmp_path, capsys):
     assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("target,words", [
-    ("no/such/file.py:Net", "no such file"),
-    ("autonet.no_such_module:Net", "No module named"),
-    (f"{STUDENTS / 'correct_net.py'}:TwoLayerNat", "has no 'TwoLayerNat'"),
-    (str(STUDENTS), "is a folder"),
-    (f"{STUDENTS / 'correct_net.py'}:np", "a module without layer functions"),
-])
+@pytest.mark.parametrize(
+    "target,words",
+    [
+        ("no/such/file.py:Net", "no such file"),
+        ("autonet.no_such_module:Net", "No module named"),
+        (f"{STUDENTS / 'correct_net.py'}:TwoLayerNat", "has no 'TwoLayerNat'"),
+        (str(STUDENTS), "is a folder"),
+        (f"{STUDENTS / 'correct_net.py'}:np", "a module without layer functions"),
+    ],
+)
 def test_missing_targets_exit_2(target, words, capsys):
     assert main(["check", target]) == 2
     assert words in capsys.readouterr().err
 
 
 def test_a_crash_inside_loss_is_a_failed_check_not_a_traceback(tmp_path, capsys):
-    src = (STUDENTS / "correct_net.py").read_text().replace("        N = X.shape[0]\n",
-                                                             "        N = X.shape[0]\n        assert N > 1\n")
+    src = (
+        (STUDENTS / "correct_net.py")
+        .read_text()
+        .replace("        N = X.shape[0]\n", "        N = X.shape[0]\n        assert N > 1\n")
+    )
     (tmp_path / "crash.py").write_text(src)
     code, report = run_json(capsys, f"{tmp_path / 'crash.py'}:TwoLayerNet")
     assert code == 1
@@ -171,16 +188,22 @@ def test_the_other_subgradient_on_the_kink_passes_with_a_note(tmp_path, capsys):
     notes = [c["note"] for c in report["checks"] if c["case"].startswith("ReLU kinks")]
     assert any("both are subgradients" in n for n in notes)
     # a gradient that is wrong only on the kink (there, the sign flipped) is caught
-    src = (STUDENTS / "correct_net.py").read_text().replace(
-        "dhidden[fc1 <= 0] = 0", "dhidden[fc1 < 0] = 0\n        dhidden[fc1 == 0] *= -1")
+    src = (
+        (STUDENTS / "correct_net.py")
+        .read_text()
+        .replace("dhidden[fc1 <= 0] = 0", "dhidden[fc1 < 0] = 0\n        dhidden[fc1 == 0] *= -1")
+    )
     (tmp_path / "half.py").write_text(src)
     code, report = run_json(capsys, f"{tmp_path / 'half.py'}:TwoLayerNet")
     assert code == 1 and [d["signature"] for d in report["diagnoses"]] == ["kink"]
 
 
 def test_a_loss_that_hangs_is_stopped_and_reported(tmp_path, capsys):
-    src = (STUDENTS / "correct_net.py").read_text().replace(
-        "        N = X.shape[0]\n", "        N = X.shape[0]\n        while N == 1:\n            pass\n")
+    src = (
+        (STUDENTS / "correct_net.py")
+        .read_text()
+        .replace("        N = X.shape[0]\n", "        N = X.shape[0]\n        while N == 1:\n            pass\n")
+    )
     (tmp_path / "hang.py").write_text(src)
     code, report = run_json(capsys, f"{tmp_path / 'hang.py'}:TwoLayerNet", "--time-limit", "0.3")
     assert code == 1
@@ -189,7 +212,8 @@ def test_a_loss_that_hangs_is_stopped_and_reported(tmp_path, capsys):
 
 def test_prints_in_user_code_do_not_corrupt_json(tmp_path, capsys):
     src = "print('hello from import')\n" + (STUDENTS / "correct_net.py").read_text().replace(
-        "        N = X.shape[0]\n", "        N = X.shape[0]\n        print('debug', N)\n")
+        "        N = X.shape[0]\n", "        N = X.shape[0]\n        print('debug', N)\n"
+    )
     (tmp_path / "chatty.py").write_text(src)
     code, report = run_json(capsys, f"{tmp_path / 'chatty.py'}:TwoLayerNet")
     assert code == 0 and report["passed"]
@@ -216,6 +240,7 @@ def test_checking_leaves_the_global_random_state_alone():
 
 
 # ----- autonet.testing -----
+
 
 def test_assert_gradients_match_carries_the_diagnosis():
     import importlib.util
@@ -248,12 +273,18 @@ def test_wrong_api_raises_target_error():
 
 # ----- layer functions -----
 
+
 def test_correct_layers_pass(capsys):
     code, report = run_json(capsys, str(STUDENTS / "layers_correct.py"))
     assert code == 0 and report["kind"] == "layers" and report["diagnoses"] == []
     rows = {c["case"] for c in report["checks"]}
-    for name in ("affine_backward dw", "relu_backward dx (x off the kink)", "softmax_loss dx (scores + 1000)",
-                 "batchnorm_backward dx", "dropout_backward dx (mask = out / x)"):
+    for name in (
+        "affine_backward dw",
+        "relu_backward dx (x off the kink)",
+        "softmax_loss dx (scores + 1000)",
+        "batchnorm_backward dx",
+        "dropout_backward dx (mask = out / x)",
+    ):
         assert name in rows
     assert "keep probability" in json.dumps(report["checks"])
     assert_layers_match(str(STUDENTS / "layers_correct.py"))
@@ -263,15 +294,25 @@ def test_buggy_layers_each_diagnosed(capsys):
     code, report = run_json(capsys, str(STUDENTS / "layers_buggy.py"))
     assert code == 1
     assert {d["signature"] for d in report["diagnoses"]} == {
-        "bias-mean", "relu-clip", "missing-1/N", "bn-constant-stats", "dropout-not-inverted"}
+        "bias-mean",
+        "relu-clip",
+        "missing-1/N",
+        "bn-constant-stats",
+        "dropout-not-inverted",
+    }
     ok = {c["case"] for c in report["checks"] if c["ok"]}
     assert {"affine_backward dx", "affine_backward dw", "batchnorm_backward dgamma", "relu_forward out"} <= ok
 
 
 def test_dropout_of_the_2016_edition_is_accepted(tmp_path, capsys):
-    src = (STUDENTS / "layers_correct.py").read_text().replace(
-        "mask = (np.random.rand(*x.shape) < p) / p  # p is the keep probability",
-        "mask = (np.random.rand(*x.shape) >= p) / (1 - p)  # p is the drop probability")
+    src = (
+        (STUDENTS / "layers_correct.py")
+        .read_text()
+        .replace(
+            "mask = (np.random.rand(*x.shape) < p) / p  # p is the keep probability",
+            "mask = (np.random.rand(*x.shape) >= p) / (1 - p)  # p is the drop probability",
+        )
+    )
     (tmp_path / "layers2016.py").write_text(src)
     code, report = run_json(capsys, str(tmp_path / "layers2016.py"))
     assert code == 0 and "drop probability" in json.dumps(report["checks"])
@@ -288,8 +329,6 @@ def test_help_states_exit_codes(capsys):
         main(["check", "--help"])
     out = capsys.readouterr().out
     assert "Exit 0" in out and "--json" in out and "--l2" in out
-
-
 
 
 @pytest.mark.parametrize("backend", ["manual", "autograd"])

@@ -16,8 +16,19 @@ from autonet.errors import ModelFileError
 from autonet.storage.models import Model, load_model, save_model
 from fakedata import make_fake_cifar
 
-SMALL = ["--hidden", "8", "--num-iters", "12", "--batch-size", "10", "--num-val", "10", "--quiet",
-         "--learning-rate", "1e-3"]
+SMALL = [
+    "--hidden",
+    "8",
+    "--num-iters",
+    "12",
+    "--batch-size",
+    "10",
+    "--num-val",
+    "10",
+    "--quiet",
+    "--learning-rate",
+    "1e-3",
+]
 
 
 @pytest.fixture
@@ -47,8 +58,22 @@ def test_train_writes_a_complete_run_directory(fake_dir, tmp_path, backend, caps
     assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(fake_dir), "--num-val", "10", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["accuracy"] == pytest.approx(summary["val_acc"])
-    assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(fake_dir), "--split", "test",
-                 "--num-val", "10", "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out / "model.npz"),
+                "--data-dir",
+                str(fake_dir),
+                "--split",
+                "test",
+                "--num-val",
+                "10",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(summary["test_acc"])
 
 
@@ -58,14 +83,24 @@ def test_evaluate_test_split_without_test_batch_is_a_clear_error(tmp_path, capsy
     with pytest.warns(UserWarning, match="test"):
         main(["train", "--data-dir", str(tmp_path / "d"), "--out", str(out), *SMALL])
     assert json.loads((out / "summary.json").read_text())["test_acc"] is None
-    code = main(["evaluate", str(out / "model.npz"), "--data-dir", str(tmp_path / "d"), "--split", "test",
-                 "--num-val", "10"])
+    code = main(
+        ["evaluate", str(out / "model.npz"), "--data-dir", str(tmp_path / "d"), "--split", "test", "--num-val", "10"]
+    )
     assert code == 2 and "no test split" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag,value", [("--learning-rate", "0"), ("--learning-rate", "-1e-3"),
-                                        ("--batch-size", "0"), ("--hidden", "300,-5"), ("--num-iters", "ten"),
-                                        ("--backend", "torch"), ("--reg", "nan")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--learning-rate", "0"),
+        ("--learning-rate", "-1e-3"),
+        ("--batch-size", "0"),
+        ("--hidden", "300,-5"),
+        ("--num-iters", "ten"),
+        ("--backend", "torch"),
+        ("--reg", "nan"),
+    ],
+)
 def test_bad_flags_name_the_argument(flag, value, capsys, tmp_path):
     try:
         code = main(["train", flag, value, "--out", str(tmp_path / "run")])
@@ -122,8 +157,7 @@ def test_model_file_errors_name_the_problem(tmp_path, rng):
 def test_real_data_train_default_recipe_quick(real_data_path, tmp_path):
     """A short run of the default recipe on real CIFAR-10: learns well above chance."""
     out = tmp_path / "run"
-    assert main(["train", "--data-dir", str(real_data_path), "--out", str(out), "--num-iters", "150",
-                 "--quiet"]) == 0
+    assert main(["train", "--data-dir", str(real_data_path), "--out", str(out), "--num-iters", "150", "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_train"] == 49000 and summary["num_val"] == 1000
     assert summary["val_acc"] > 0.30

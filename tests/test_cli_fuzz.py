@@ -25,8 +25,21 @@ import pytest
 from autonet.cli import build_parser, main
 from fakedata import make_fake_cifar
 
-HOSTILE = ["0", "-1", "nan", "inf", "-inf", "1e309", "99999999999999999999", "1" + "0" * 400,
-           "١٢", "", " ", "0x10", "1_000"]
+HOSTILE = [
+    "0",
+    "-1",
+    "nan",
+    "inf",
+    "-inf",
+    "1e309",
+    "99999999999999999999",
+    "1" + "0" * 400,
+    "١٢",
+    "",
+    " ",
+    "0x10",
+    "1_000",
+]
 LIMIT = 30  # seconds a command may take to refuse a value or reach its first training step
 STUDENT = Path(__file__).resolve().parent / "students" / "correct_net.py"
 
@@ -79,8 +92,27 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     make_fake_cifar(root, n_per_batch=20, with_test=True)
     run = root / "run"
-    assert main(["train", "--data-dir", str(root), "--out", str(run), "--hidden", "4", "--num-val", "10",
-                 "--num-iters", "2", "--batch-size", "5", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(root),
+                "--out",
+                str(run),
+                "--hidden",
+                "4",
+                "--num-val",
+                "10",
+                "--num-iters",
+                "2",
+                "--batch-size",
+                "5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return root, run
 
 
@@ -108,8 +140,7 @@ def _with(argv: list[str], flag: str, value: str) -> list[str]:
 
 @pytest.mark.parametrize("value", HOSTILE, ids=lambda v: repr(v)[:12])
 @pytest.mark.parametrize("command, flag", FLAGS, ids=[f"{c} {f}" for c, f in FLAGS])
-def test_hostile_number_exits_0_2_or_3_without_a_traceback(world, tmp_path, capsys, monkeypatch,
-                                                            command, flag, value):
+def test_hostile_number_exits_0_2_or_3_without_a_traceback(world, tmp_path, capsys, monkeypatch, command, flag, value):
     from autonet import train
 
     def stop(self):
@@ -118,6 +149,7 @@ def test_hostile_number_exits_0_2_or_3_without_a_traceback(world, tmp_path, caps
     monkeypatch.setattr(train.Trainer, "step", stop)
     root, run = world
     argv = _with(_base(command, root, run, tmp_path / "out"), flag, value)
+
     def too_slow(signum, frame):
         raise TimeoutError(f"{' '.join(argv)} ran for more than {LIMIT} s before training")
 

@@ -83,8 +83,21 @@ def test_autonet_download_fetches_into_the_named_folder(tmp_path, monkeypatch, c
 
 def test_piped_output_gets_one_line_per_epoch_and_quiet_gets_none(fake_dir, tmp_path, capsys):
     # 80 training rows / batch 10 = 8 iterations per epoch; 24 iterations = 3 epochs
-    args = ["train", "--data-dir", str(fake_dir), "--hidden", "8", "--num-iters", "24", "--batch-size", "10",
-            "--num-val", "20", "--num-train", "80"]
+    args = [
+        "train",
+        "--data-dir",
+        str(fake_dir),
+        "--hidden",
+        "8",
+        "--num-iters",
+        "24",
+        "--batch-size",
+        "10",
+        "--num-val",
+        "20",
+        "--num-train",
+        "80",
+    ]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("epoch ")]
     assert len(lines) == 3, lines
@@ -123,9 +136,25 @@ def test_a_terminal_or_a_notebook_gets_a_bar(monkeypatch):
 def test_a_warning_is_one_line_without_the_source(tmp_path):
     data = make_fake_cifar(tmp_path / "d", n_per_batch=20, with_test=False).parent
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, "-m", "autonet", "train", "--data-dir", str(data),
-                           "--out", str(tmp_path / "run"), *SMALL, "--quiet"],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autonet",
+            "train",
+            "--data-dir",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            *SMALL,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("autonet train: warning: ") and "no test_batch" in lines[0], lines
@@ -133,8 +162,7 @@ def test_a_warning_is_one_line_without_the_source(tmp_path):
 
 def test_history_csv_carries_the_mean_loss_of_each_epoch(fake_dir, tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "--data-dir", str(fake_dir), "--out", str(out), *SMALL, "--num-train", "40",
-                 "--quiet"]) == 0
+    assert main(["train", "--data-dir", str(fake_dir), "--out", str(out), *SMALL, "--num-train", "40", "--quiet"]) == 0
     history = json.loads((out / "history.json").read_text())
     with open(out / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))

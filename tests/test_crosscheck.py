@@ -37,8 +37,13 @@ sizes_strategy = st.lists(dims, min_size=2, max_size=5).filter(lambda s: s[-1] >
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sizes=sizes_strategy, n=dims, reg=st.sampled_from([0.0, 0.1, 3.0]), seed=st.integers(0, 2**32 - 1),
-       kinks=st.booleans())
+@given(
+    sizes=sizes_strategy,
+    n=dims,
+    reg=st.sampled_from([0.0, 0.1, 3.0]),
+    seed=st.integers(0, 2**32 - 1),
+    kinks=st.booleans(),
+)
 def test_manual_matches_autograd(sizes, n, reg, seed, kinks):
     params, X, y = random_case(np.random.default_rng(seed), sizes, n, kinks=kinks)
     loss_m, g_m = manual_lg(params, X, y, reg=reg)
@@ -64,8 +69,12 @@ def assert_close_to_numeric(grads: dict, num: dict, rel: float = 1e-6, small: fl
 
 
 @settings(max_examples=25, deadline=None)
-@given(sizes=st.lists(st.sampled_from([1, 2, 3, 4]), min_size=2, max_size=4), n=st.sampled_from([1, 2, 3, 5]),
-       reg=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 2**32 - 1))
+@given(
+    sizes=st.lists(st.sampled_from([1, 2, 3, 4]), min_size=2, max_size=4),
+    n=st.sampled_from([1, 2, 3, 5]),
+    reg=st.sampled_from([0.0, 0.5]),
+    seed=st.integers(0, 2**32 - 1),
+)
 @example(sizes=[2, 4, 3, 4], n=5, reg=0.0, seed=5103)  # W1 entry 6.7e-6 with 1.4e-11 of noise
 @pytest.mark.parametrize("backend", ["manual", "autograd"])
 def test_backend_matches_finite_differences(backend, sizes, n, reg, seed):
@@ -167,9 +176,11 @@ def test_unknown_backend_lists_names():
 
 
 def test_manual_never_imports_autograd():
-    code = ("import sys, manual, manual.layers, manual.network, manual.two_layer; "
-            "assert not any(m == 'autograd' or m.startswith('autograd.') for m in sys.modules), "
-            "'manual imported autograd'")
+    code = (
+        "import sys, manual, manual.layers, manual.network, manual.two_layer; "
+        "assert not any(m == 'autograd' or m.startswith('autograd.') for m in sys.modules), "
+        "'manual imported autograd'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     for path in (ROOT / "manual").rglob("*.py"):
         text = path.read_text()

@@ -280,8 +280,12 @@ def test_truncated_batch(fake, keep):
 
 def _good_batch(n=20):
     rng = np.random.default_rng(1)
-    return {"batch_label": "x", "labels": [int(v) for v in rng.integers(0, 10, n)],
-            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "filenames": []}
+    return {
+        "batch_label": "x",
+        "labels": [int(v) for v in rng.integers(0, 10, n)],
+        "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        "filenames": [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -301,8 +305,21 @@ def _good_batch(n=20):
         (lambda b: b.pop("labels"), "'labels'"),
         (lambda b: b.pop("data"), "'data'"),
     ],
-    ids=["columns", "1d", "float-pixels", "pixel-range", "empty", "list-data", "label-10",
-         "label-neg", "label-count", "label-float", "label-str", "no-labels", "no-data"],
+    ids=[
+        "columns",
+        "1d",
+        "float-pixels",
+        "pixel-range",
+        "empty",
+        "list-data",
+        "label-10",
+        "label-neg",
+        "label-count",
+        "label-float",
+        "label-str",
+        "no-labels",
+        "no-data",
+    ],
 )
 def test_malformed_batch(fake, change, message):
     batch = _good_batch()
@@ -380,9 +397,15 @@ def test_present_test_batch_is_loaded(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(num_val=100), dict(num_val=-1), dict(num_val=1.5), dict(num_val=10, num_train=91),
-     dict(num_val=10, num_train=0), dict(dtype=np.int32, num_val=10),
-     dict(dtype=np.uint8, num_val=10)],
+    [
+        dict(num_val=100),
+        dict(num_val=-1),
+        dict(num_val=1.5),
+        dict(num_val=10, num_train=91),
+        dict(num_val=10, num_train=0),
+        dict(dtype=np.int32, num_val=10),
+        dict(dtype=np.uint8, num_val=10),
+    ],
 )
 def test_bad_arguments(fake, kwargs):
     with pytest.raises(ConfigError):
@@ -522,8 +545,7 @@ def server(tmp_path):
     handler = type("Handler", (_Handler,), {"hits": hits})
     handler = functools.partial(handler, directory=str(www))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", www, hits
@@ -541,7 +563,8 @@ def test_download_good_archive(server, tmp_path):
     assert found == target / BATCH_DIR
     assert os.listdir(target) == [BATCH_DIR]  # no archive or temp folder left
     assert sorted(os.listdir(found)) == sorted(
-        ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)])
+        ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]
+    )
     d = load_cifar10(target, num_val=5, download=False, quiet=True)
     assert d.X_train.shape == (45, 3072) and d.X_test.shape == (10, 3072)
     # already there: no second request
@@ -576,8 +599,7 @@ def test_download_md5_mismatch_leaves_nothing(server, tmp_path, precreate):
         assert not (tmp_path / "target").exists()  # folders we made are gone too
 
 
-@pytest.mark.parametrize("path, match", [("/missing.tar.gz", "404"),
-                                         ("/short.tar.gz", "incomplete|IncompleteRead")])
+@pytest.mark.parametrize("path, match", [("/missing.tar.gz", "404"), ("/short.tar.gz", "incomplete|IncompleteRead")])
 def test_download_http_failure_leaves_nothing(server, tmp_path, path, match):
     base, _, _ = server
     target = tmp_path / "target"
@@ -594,8 +616,7 @@ def test_download_connection_refused(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(DownloadError, match="failed"):
-        download_cifar10(tmp_path / "t", url=f"http://127.0.0.1:{port}/x.tar.gz", quiet=True,
-                         timeout=5)
+        download_cifar10(tmp_path / "t", url=f"http://127.0.0.1:{port}/x.tar.gz", quiet=True, timeout=5)
     assert not (tmp_path / "t").exists()
 
 
@@ -632,10 +653,8 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tar
         (lambda t: _member(f"{BATCH_DIR}/../../../escape.txt"), "escapes"),
         (lambda t: _member("../escape.txt"), "escapes"),
         (lambda t: _member(str(t / "escape.txt")), "absolute"),
-        (lambda t: _member(f"{BATCH_DIR}/escape.txt", tarfile.SYMTYPE, "../../../escape.txt"),
-         "link"),
-        (lambda t: _member(f"{BATCH_DIR}/escape.txt", tarfile.LNKTYPE, f"{BATCH_DIR}/data_batch_1"),
-         "link"),
+        (lambda t: _member(f"{BATCH_DIR}/escape.txt", tarfile.SYMTYPE, "../../../escape.txt"), "link"),
+        (lambda t: _member(f"{BATCH_DIR}/escape.txt", tarfile.LNKTYPE, f"{BATCH_DIR}/data_batch_1"), "link"),
         (lambda t: _member(f"{BATCH_DIR}/escape.txt", tarfile.CHRTYPE), "device"),
         (lambda t: _member("escape.txt"), "unexpected"),
     ],
@@ -660,8 +679,7 @@ def test_incomplete_archive_is_refused(server, tmp_path):
         tar.add(folder, arcname=BATCH_DIR)
     target = tmp_path / "target"
     with pytest.raises(DownloadError, match="data_batch_5"):
-        download_cifar10(target, url=f"{base}/partial.tar.gz",
-                         md5=md5_of(www / "partial.tar.gz"), quiet=True)
+        download_cifar10(target, url=f"{base}/partial.tar.gz", md5=md5_of(www / "partial.tar.gz"), quiet=True)
     assert not target.exists()
 
 
@@ -671,8 +689,7 @@ def test_not_an_archive_is_refused(server, tmp_path):
     target = tmp_path / "target"
     target.mkdir()
     with pytest.raises(DownloadError, match="cannot extract"):
-        download_cifar10(target, url=f"{base}/junk.tar.gz", md5=md5_of(www / "junk.tar.gz"),
-                         quiet=True)
+        download_cifar10(target, url=f"{base}/junk.tar.gz", md5=md5_of(www / "junk.tar.gz"), quiet=True)
     assert files_under(target) == []
 
 
@@ -691,7 +708,8 @@ def test_real_data():
 
     _, y1 = load_batch(folder / "data_batch_1")
     np.testing.assert_array_equal(
-        np.bincount(y1, minlength=10), [1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981])
+        np.bincount(y1, minlength=10), [1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981]
+    )
 
     if (folder / "test_batch").exists():
         d = load_cifar10(folder, download=False, subtract_mean=False, quiet=True)

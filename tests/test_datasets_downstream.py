@@ -77,8 +77,25 @@ def test_the_trainer_augments_images_of_the_given_shape(rng):
 
 # ----- the CLI, end to end -----
 
-SMALL = ["--hidden", "16", "--num-iters", "30", "--batch-size", "16", "--num-val", "12", "--quiet",
-         "--init", "he", "--update", "adam", "--learning-rate", "3e-3", "--checkpoint-every", "10"]
+SMALL = [
+    "--hidden",
+    "16",
+    "--num-iters",
+    "30",
+    "--batch-size",
+    "16",
+    "--num-val",
+    "12",
+    "--quiet",
+    "--init",
+    "he",
+    "--update",
+    "adam",
+    "--learning-rate",
+    "3e-3",
+    "--checkpoint-every",
+    "10",
+]
 
 
 def striped_images(rng, n: int, shape=(8, 6), classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +104,7 @@ def striped_images(rng, n: int, shape=(8, 6), classes: int = 3) -> tuple[np.ndar
     X = rng.integers(0, 60, (n, *shape)).astype(np.uint8)
     band = shape[0] // classes
     for c in range(classes):
-        X[y == c, c * band:(c + 1) * band] += 150
+        X[y == c, c * band : (c + 1) * band] += 150
     return X, y
 
 
@@ -100,8 +117,25 @@ def test_train_evaluate_plot_an_npz_dataset_end_to_end(tmp_path, rng, capsys, mo
     np.savez(tmp_path / "stripes.npz", X_train=X, y_train=y, X_test=X_test, y_test=y_test, class_names=names)
     monkeypatch.chdir(tmp_path)  # a relative path is stored absolute
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "stripes.npz", "--out", str(out), "--augment", "flip,crop",
-                 "--crop-padding", "1", "--preprocess", "standardize", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "stripes.npz",
+                "--out",
+                str(out),
+                "--augment",
+                "flip,crop",
+                "--crop-padding",
+                "1",
+                "--preprocess",
+                "standardize",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     assert "stripes.npz, backend manual" in capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
     assert config["dataset"] == str(tmp_path / "stripes.npz")
@@ -113,8 +147,22 @@ def test_train_evaluate_plot_an_npz_dataset_end_to_end(tmp_path, rng, capsys, mo
     assert model.dataset == "stripes.npz"
 
     monkeypatch.chdir(tmp_path / "run")  # evaluate and plot find the data from the model's record
-    assert main(["evaluate", str(out / "model.npz"), "--dataset", str(tmp_path / "stripes.npz"), "--split", "test",
-                 "--num-val", "12", "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out / "model.npz"),
+                "--dataset",
+                str(tmp_path / "stripes.npz"),
+                "--split",
+                "test",
+                "--num-val",
+                "12",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(summary["test_acc"])
     assert main(["plot", str(out), "--dataset", str(tmp_path / "stripes.npz")]) == 0
     printed = capsys.readouterr().out
@@ -147,8 +195,7 @@ def test_train_on_mnist_files_in_the_data_dir(tmp_path, rng, capsys):
     write_idx(folder / "t10k-images-idx3-ubyte.gz", X[:20])
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", y[:20].astype(np.uint8))
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--out", str(out),
-                 *SMALL]) == 0
+    assert main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--out", str(out), *SMALL]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["layer_sizes"] == [784, 16, 10] and summary["dataset"] == "mnist"
     model = load_model(out / "model.npz")
@@ -176,8 +223,28 @@ def test_a_cifar10_run_is_unchanged_and_recorded_as_cifar10(tmp_path, capsys):
     runs = {}
     for name, extra in (("default", []), ("named", ["--dataset", "cifar10"])):
         out = tmp_path / name
-        assert main(["train", "--data-dir", str(tmp_path / "d"), "--out", str(out), "--hidden", "8", "--num-iters",
-                     "12", "--batch-size", "10", "--num-val", "10", "--quiet", *extra]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--data-dir",
+                    str(tmp_path / "d"),
+                    "--out",
+                    str(out),
+                    "--hidden",
+                    "8",
+                    "--num-iters",
+                    "12",
+                    "--batch-size",
+                    "10",
+                    "--num-val",
+                    "10",
+                    "--quiet",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         runs[name] = json.loads((out / "history.json").read_text())
     assert runs["default"] == runs["named"]
     summary = json.loads((tmp_path / "default" / "summary.json").read_text())
@@ -195,8 +262,22 @@ def test_a_sweep_over_an_npz_dataset(tmp_path, rng):
     X, y = striped_images(rng, 120)
     np.savez(tmp_path / "s.npz", X_train=X, y_train=y)
     out = tmp_path / "sweep"
-    assert main(["sweep", "--dataset", str(tmp_path / "s.npz"), "--out", str(out), "--quiet",
-                 "--grid", "learning_rate=1e-3 | 3e-3", *[a for a in SMALL if a != "--quiet"][:-2]]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                str(tmp_path / "s.npz"),
+                "--out",
+                str(out),
+                "--quiet",
+                "--grid",
+                "learning_rate=1e-3 | 3e-3",
+                *[a for a in SMALL if a != "--quiet"][:-2],
+            ]
+        )
+        == 0
+    )
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "ok"]

@@ -128,8 +128,7 @@ def test_mixed_targets_gradient(smoothing, lam, rng):
     y2[:2] = y[:2]  # rows blended with an image of their own class
     lam = rng.random(6) if lam == "rows" else lam
     loss, dscores = softmax_cross_entropy(scores, y, smoothing=smoothing, mix=(y2, lam))
-    num = numerical_gradient(lambda: softmax_cross_entropy(scores, y, smoothing=smoothing, mix=(y2, lam))[0],
-                             scores)
+    num = numerical_gradient(lambda: softmax_cross_entropy(scores, y, smoothing=smoothing, mix=(y2, lam))[0], scores)
     assert rel_error(dscores, num) < 1e-7
     # the definition: T = (1 - eps) (lam one_hot(y) + (1 - lam) one_hot(y2)) + eps / C; dL/ds = (p - T) / N
     log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
@@ -247,8 +246,9 @@ def test_autograd_check_grads_on_batchnorm_dropout_net():
     params, X, y = deep_case(0, [4, 5], batchnorm=True)
     Y = autograd_loss.one_hot(y, 3, X.dtype)
     masks = autograd_loss.dropout_masks(1, [(6, 4), (6, 5)], 0.3, X.dtype)
-    check_grads(lambda p: autograd_loss.loss(p, X, Y, 0.1, activation="tanh", masks=masks),
-                modes=["rev"], order=1)(params)
+    check_grads(lambda p: autograd_loss.loss(p, X, Y, 0.1, activation="tanh", masks=masks), modes=["rev"], order=1)(
+        params
+    )
 
 
 @pytest.mark.parametrize("lg", [manual_lg, autograd_lg], ids=["manual", "autograd"])
@@ -278,8 +278,17 @@ def test_float32_options_stay_float32(lg):
     params, X, y = deep_case(3, [6, 5], batchnorm=True)
     params = {k: v.astype(np.float32) for k, v in params.items()}
     stats = {}
-    loss, grads = lg(params, X.astype(np.float32), y, reg=0.1, dropout=0.3, seed=0, label_smoothing=0.1,
-                     bn_stats=stats, activation="leaky_relu")
+    loss, grads = lg(
+        params,
+        X.astype(np.float32),
+        y,
+        reg=0.1,
+        dropout=0.3,
+        seed=0,
+        label_smoothing=0.1,
+        bn_stats=stats,
+        activation="leaky_relu",
+    )
     assert np.isfinite(loss)
     assert all(g.dtype == np.float32 for g in grads.values())
     assert all(s.dtype == np.float32 for s in stats.values())
@@ -306,8 +315,9 @@ def test_scores_in_eval_mode_fold_batchnorm(rng):
     # by hand: affine, eval-mode batch norm with the running statistics, relu; last affine
     h = X
     for i in (1, 2):
-        a = batchnorm_eval_forward(h @ params[f"W{i}"], params[f"gamma{i}"], params[f"beta{i}"],
-                                   state[f"mean{i}"], state[f"var{i}"])
+        a = batchnorm_eval_forward(
+            h @ params[f"W{i}"], params[f"gamma{i}"], params[f"beta{i}"], state[f"mean{i}"], state[f"var{i}"]
+        )
         h = np.maximum(a, 0)
     expected = h @ params["W3"] + params["b3"]
     np.testing.assert_allclose(scores(params, X, state=state), expected, rtol=1e-12)
@@ -344,9 +354,21 @@ def blobs(rng, n=240, d=3072, c=4):
     return centers[y] + rng.standard_normal((n, d)), y
 
 
-DEEP_TRAIN = dict(learning_rate=0.01, num_iters=30, batch_size=16, sampling="epoch", update="adamw",
-                  weight_decay=0.01, schedule="cosine", warmup=0.5, dropout=0.3, label_smoothing=0.1,
-                  augment=("flip", "crop"), crop_padding=2, progress=False)
+DEEP_TRAIN = dict(
+    learning_rate=0.01,
+    num_iters=30,
+    batch_size=16,
+    sampling="epoch",
+    update="adamw",
+    weight_decay=0.01,
+    schedule="cosine",
+    warmup=0.5,
+    dropout=0.3,
+    label_smoothing=0.1,
+    augment=("flip", "crop"),
+    crop_padding=2,
+    progress=False,
+)
 
 
 def test_trainer_backends_agree_with_every_option(rng):
@@ -393,8 +415,9 @@ def test_trainer_resumes_exactly_with_every_option(rng):
         np.testing.assert_array_equal(resumed.params[k], full.params[k])
     for k in full.bn_state:
         np.testing.assert_array_equal(resumed.bn_state[k], full.bn_state[k])
-    assert all(v.dtype == np.float32 for s in resumed.opt_state.values() for v in s.values()
-               if isinstance(v, np.ndarray))
+    assert all(
+        v.dtype == np.float32 for s in resumed.opt_state.values() for v in s.values() if isinstance(v, np.ndarray)
+    )
 
 
 def test_adamw_decays_weights_only(rng):
@@ -403,15 +426,35 @@ def test_adamw_decays_weights_only(rng):
 
     X, y = blobs(rng, n=40)
     params = init_params([3072, 6, 4], rng=rng, batchnorm=True)
-    t = Trainer(manual_lg, params, X, y, config=Config(update="adamw", weight_decay=0.1, num_iters=1,
-                                                            batch_size=8, progress=False))
+    t = Trainer(
+        manual_lg,
+        params,
+        X,
+        y,
+        config=Config(update="adamw", weight_decay=0.1, num_iters=1, batch_size=8, progress=False),
+    )
     assert {k: s["weight_decay"] for k, s in t.opt_state.items()} == {
-        "W1": 0.1, "gamma1": 0.0, "beta1": 0.0, "W2": 0.1, "b2": 0.0}
+        "W1": 0.1,
+        "gamma1": 0.0,
+        "beta1": 0.0,
+        "W2": 0.1,
+        "b2": 0.0,
+    }
 
 
-@pytest.mark.parametrize("bad", [dict(schedule="linear"), dict(dropout=1.0), dict(label_smoothing=-0.1),
-                                 dict(warmup=-1), dict(activation="swish"), dict(augment="flip,rotate"),
-                                 dict(momentum=1.5), dict(step_epochs=0)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(schedule="linear"),
+        dict(dropout=1.0),
+        dict(label_smoothing=-0.1),
+        dict(warmup=-1),
+        dict(activation="swish"),
+        dict(augment="flip,rotate"),
+        dict(momentum=1.5),
+        dict(step_epochs=0),
+    ],
+)
 def test_bad_deep_options_are_refused_by_name(bad):
     from autonet.config import Config
     from autonet.errors import ConfigError
@@ -423,10 +466,38 @@ def test_bad_deep_options_are_refused_by_name(bad):
 
 # ----- run directories, presets, the command line -----
 
-DEEP_FLAGS = ["--hidden", "8,6", "--batchnorm", "--dropout", "0.2", "--preprocess", "standardize",
-              "--augment", "flip,crop", "--update", "adamw", "--weight-decay", "0.01", "--schedule", "cosine",
-              "--warmup", "1", "--label-smoothing", "0.1", "--num-iters", "20", "--batch-size", "10",
-              "--lr", "1e-3", "--init", "he", "--num-val", "10", "--quiet"]
+DEEP_FLAGS = [
+    "--hidden",
+    "8,6",
+    "--batchnorm",
+    "--dropout",
+    "0.2",
+    "--preprocess",
+    "standardize",
+    "--augment",
+    "flip,crop",
+    "--update",
+    "adamw",
+    "--weight-decay",
+    "0.01",
+    "--schedule",
+    "cosine",
+    "--warmup",
+    "1",
+    "--label-smoothing",
+    "0.1",
+    "--num-iters",
+    "20",
+    "--batch-size",
+    "10",
+    "--lr",
+    "1e-3",
+    "--init",
+    "he",
+    "--num-val",
+    "10",
+    "--quiet",
+]
 
 
 def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
@@ -448,8 +519,9 @@ def test_deep_run_saves_a_plain_model_that_evaluate_reads(tmp_path, capsys):
     with np.load(out / "model.npz") as z:
         assert sorted(k for k in z.files if k[0] in "Wb") == ["W1", "W2", "W3", "b1", "b2", "b3"]
     capsys.readouterr()
-    assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(tmp_path / "d"), "--num-val", "10",
-                 "--json"]) == 0
+    assert (
+        main(["evaluate", str(out / "model.npz"), "--data-dir", str(tmp_path / "d"), "--num-val", "10", "--json"]) == 0
+    )
     assert json.loads(capsys.readouterr().out)["accuracy"] == summary["val_acc"]
 
     # the folded plain net predicts what the trained one does in eval mode on preprocessed rows

@@ -69,8 +69,11 @@ def hostile():
 @pytest.mark.parametrize("path", ["/trickle", "/silent"])
 def test_a_slow_server_fails_at_the_deadline_and_leaves_nothing(hostile, tmp_path, path):
     start = time.monotonic()
-    with pytest.raises(DownloadError, match=rf"download of {hostile}{path} too slow: \d+ of 10,000 bytes after "
-                                            r"the 0.5 s deadline"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"download of {hostile}{path} too slow: \d+ of 10,000 bytes after "
+        r"the 0.5 s deadline",
+    ):
         download_cifar10(tmp_path / "target", url=hostile + path, quiet=True, deadline=0.5, timeout=30)
     assert time.monotonic() - start < 2.5
     assert not (tmp_path / "target").exists()
@@ -78,8 +81,11 @@ def test_a_slow_server_fails_at_the_deadline_and_leaves_nothing(hostile, tmp_pat
 
 def test_a_server_announcing_too_much_is_refused_before_the_body(hostile, tmp_path):
     start = time.monotonic()
-    with pytest.raises(DownloadError, match=r"refused: the server announces 1,000,000,000,000 bytes, more than the "
-                                            r"209,715,200 expected"):
+    with pytest.raises(
+        DownloadError,
+        match=r"refused: the server announces 1,000,000,000,000 bytes, more than the "
+        r"209,715,200 expected",
+    ):
         download_cifar10(tmp_path / "target", url=hostile + "/announces-a-terabyte", quiet=True)
     assert time.monotonic() - start < 2 and not (tmp_path / "target").exists()
 

@@ -65,15 +65,18 @@ def test_bad_parameters_fail_at_fit_naming_the_value(rng):
     est = MLPClassifier(learning_rate=-1.0)  # construction never validates (sklearn convention)
     with pytest.raises(ConfigError, match="learning_rate must be > 0, got -1.0"):
         est.fit(X, y)
-    for bad, match in [({"backend": "torchy"}, "backend must be one of .*, got 'torchy'"),
-                       ({"dtype": "float16"}, "dtype must be one of"),
-                       ({"validation_fraction": 1.5, "early_stopping": True}, "validation_fraction must be in"),
-                       ({"random_state": -3}, "random_state must be")]:
+    for bad, match in [
+        ({"backend": "torchy"}, "backend must be one of .*, got 'torchy'"),
+        ({"dtype": "float16"}, "dtype must be one of"),
+        ({"validation_fraction": 1.5, "early_stopping": True}, "validation_fraction must be in"),
+        ({"random_state": -3}, "random_state must be"),
+    ]:
         with pytest.raises(ConfigError, match=match):
             MLPClassifier(**{**FAST, **bad}).fit(X, y)
 
 
 # ----- fit / predict -----
+
 
 def test_string_labels_round_trip_through_classes(rng):
     X, y = blobs(rng)
@@ -117,9 +120,20 @@ def test_same_random_state_same_model_and_none_draws_fresh(rng):
     assert not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize("deep", [{}, {"batchnorm": True, "dropout": 0.2, "label_smoothing": 0.1,
-                                       "hidden_layer_sizes": (24, 12), "preprocess": "standardize"}],
-                         ids=["plain", "deep"])
+@pytest.mark.parametrize(
+    "deep",
+    [
+        {},
+        {
+            "batchnorm": True,
+            "dropout": 0.2,
+            "label_smoothing": 0.1,
+            "hidden_layer_sizes": (24, 12),
+            "preprocess": "standardize",
+        },
+    ],
+    ids=["plain", "deep"],
+)
 def test_backends_agree_in_float64(rng, deep):
     X, y = blobs(rng)
     opts = {**FAST, "hidden_layer_sizes": (16,), "dtype": "float64", "random_state": 5, **deep}
@@ -132,8 +146,9 @@ def test_backends_agree_in_float64(rng, deep):
 
 def test_early_stopping_stops_and_keeps_the_best_epoch(rng):
     X, y = blobs(rng, n=400)
-    est = MLPClassifier((16,), early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
-                        **{**FAST, "num_iters": 5000}).fit(X, y)
+    est = MLPClassifier(
+        (16,), early_stopping=True, validation_fraction=0.2, n_iter_no_change=3, **{**FAST, "num_iters": 5000}
+    ).fit(X, y)
     h = est.history_
     assert est.n_iter_ < 5000  # stopped early
     assert len(h["val_acc"]) == len(h["train_acc"]) >= 4
@@ -160,8 +175,15 @@ def test_partial_fit_streams_one_pass_per_call(rng):
 def test_partial_fit_continues_exactly_like_one_trainer(rng):
     """Two partial_fit calls on the same chunk = steps 1..2E of one run (same rng, optimizer, schedule)."""
     X, y = blobs(rng, n=64)
-    opts = {**FAST, "hidden_layer_sizes": (8,), "dtype": "float64", "num_iters": 4, "learning_rate_decay": 0.5,
-            "update": "adam", "schedule": "decay"}
+    opts = {
+        **FAST,
+        "hidden_layer_sizes": (8,),
+        "dtype": "float64",
+        "num_iters": 4,
+        "learning_rate_decay": 0.5,
+        "update": "adam",
+        "schedule": "decay",
+    }
     streamed = MLPClassifier(**opts)
     streamed.partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y)
     whole = MLPClassifier(**opts).partial_fit(X, y, classes=[0, 1, 2])
@@ -217,6 +239,7 @@ def test_fit_and_predict_work_without_sklearn():
 
 # ----- scikit-learn integration -----
 
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_check_estimator(dtype):
     sklearn_or_skip()
@@ -259,8 +282,9 @@ def test_pipeline_grid_search_on_digits_with_string_labels():
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])[y]
     X_train, X_test, y_train, y_test = train_test_split(X, names, test_size=0.25, stratify=names, random_state=0)
     pipe = make_pipeline(StandardScaler(), MLPClassifier(**{**FAST, "num_iters": 300, "batch_size": 64}))
-    grid = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(16,), (64,)],
-                               "mlpclassifier__reg": [1e-4, 1e-1]}, cv=3)
+    grid = GridSearchCV(
+        pipe, {"mlpclassifier__hidden_layer_sizes": [(16,), (64,)], "mlpclassifier__reg": [1e-4, 1e-1]}, cv=3
+    )
     grid.fit(X_train, y_train)
     assert grid.best_params_ == {"mlpclassifier__hidden_layer_sizes": (64,), "mlpclassifier__reg": 1e-4}
     assert set(grid.predict(X_test)) <= set(names)

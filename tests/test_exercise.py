@@ -17,12 +17,15 @@ from autonet import TwoLayerNet
 from autonet.errors import ConfigError
 from autonet.gradcheck import numerical_gradient, rel_error
 
-CORRECT_SCORES = np.asarray([
-    [-0.81233741, -1.27654624, -0.70335995],
-    [-0.17129677, -1.18803311, -0.47310444],
-    [-0.51590475, -1.01354314, -0.8504215],
-    [-0.15419291, -0.48629638, -0.52901952],
-    [-0.00618733, -0.12435261, -0.15226949]])
+CORRECT_SCORES = np.asarray(
+    [
+        [-0.81233741, -1.27654624, -0.70335995],
+        [-0.17129677, -1.18803311, -0.47310444],
+        [-0.51590475, -1.01354314, -0.8504215],
+        [-0.15419291, -0.48629638, -0.52901952],
+        [-0.00618733, -0.12435261, -0.15226949],
+    ]
+)
 CORRECT_LOSS = 1.30378789133
 
 # (reg_convention, reg of the loss cells, reg of the toy training cell) per edition

@@ -34,8 +34,11 @@ from autonet.train import Trainer
 from fakedata import fake_batch, write_pickle
 
 # AUTONET_FUZZ_EXAMPLES=2000 for a longer hunt; 60 keeps CI at a few seconds
-FUZZ = settings(max_examples=int(os.environ.get("AUTONET_FUZZ_EXAMPLES", "60")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("AUTONET_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 WORK = Path(tempfile.mkdtemp(prefix="autonet-fuzz-"))
 MARKER = WORK / "pwned"
 
@@ -113,8 +116,12 @@ def test_load_batch_mutated_pickles_never_run_code(blob):
 
 
 def _valid_checkpoint() -> bytes:
-    state = {"iteration": 3, "params": init_params([5, 4, 3], rng=0), "rng": np.random.default_rng(0).bit_generator.state,
-             "history": {"loss": [0.5] * 20}}
+    state = {
+        "iteration": 3,
+        "params": init_params([5, 4, 3], rng=0),
+        "rng": np.random.default_rng(0).bit_generator.state,
+        "history": {"loss": [0.5] * 20},
+    }
     return save_checkpoint(WORK / "seed.npz", state, {"config": {"hidden": [4]}}).read_bytes()
 
 
@@ -148,8 +155,13 @@ def test_checkpoint_loader_random_and_mutated(blob):
     result = outcome(lambda: load_checkpoint(path))
     assert isinstance(result, (tuple, AutonetError))
     X = np.random.default_rng(0).standard_normal((8, 5))
-    trainer = Trainer(get_backend("manual"), init_params([5, 4, 3], rng=0), X, np.arange(8) % 3,
-                      config=Config(num_iters=4, batch_size=4, progress=False))
+    trainer = Trainer(
+        get_backend("manual"),
+        init_params([5, 4, 3], rng=0),
+        X,
+        np.arange(8) % 3,
+        config=Config(num_iters=4, batch_size=4, progress=False),
+    )
     ckpt = Checkpointer(path, meta={"config": {"hidden": [4]}})
     if outcome(lambda: ckpt.restore(trainer)) is None:  # restored: training must go on
         assert isinstance(outcome(trainer.fit), (dict, AutonetError))
@@ -185,8 +197,14 @@ def labels(draw, n: int):
     return draw(arrays(rows=n))
 
 
-HYPER = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), st.floats(allow_nan=True),
-                  st.text(max_size=3), st.lists(st.integers(), max_size=2))
+HYPER = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 3),
+    st.floats(allow_nan=True),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=2),
+)
 
 
 @FUZZ
@@ -212,11 +230,16 @@ def test_trainer_with_random_inputs_and_hyperparameters(data):
     X, y = data.draw(arrays(rows=6, cols=4)), data.draw(labels(6))
     with_val = data.draw(st.booleans())
     X_val, y_val = (data.draw(arrays(rows=3, cols=4)), data.draw(labels(3))) if with_val else (None, None)
-    fields = {"learning_rate": st.one_of(st.just(1e-2), HYPER), "num_iters": st.one_of(st.integers(1, 3), HYPER),
-              "batch_size": st.one_of(st.integers(1, 4), HYPER), "reg": st.one_of(st.just(0.0), HYPER),
-              "learning_rate_decay": st.one_of(st.just(0.9), HYPER), "seed": st.one_of(st.just(0), HYPER),
-              "sampling": st.one_of(st.sampled_from(["replacement", "epoch"]), HYPER),
-              "update": st.one_of(st.sampled_from(["sgd", "adam"]), HYPER)}
+    fields = {
+        "learning_rate": st.one_of(st.just(1e-2), HYPER),
+        "num_iters": st.one_of(st.integers(1, 3), HYPER),
+        "batch_size": st.one_of(st.integers(1, 4), HYPER),
+        "reg": st.one_of(st.just(0.0), HYPER),
+        "learning_rate_decay": st.one_of(st.just(0.9), HYPER),
+        "seed": st.one_of(st.just(0), HYPER),
+        "sampling": st.one_of(st.sampled_from(["replacement", "epoch"]), HYPER),
+        "update": st.one_of(st.sampled_from(["sgd", "adam"]), HYPER),
+    }
     changed = data.draw(st.lists(st.sampled_from(sorted(fields)), max_size=2, unique=True))
     kwargs = {k: data.draw(fields[k]) for k in changed}
     if isinstance(kwargs.get("num_iters"), int) and kwargs["num_iters"] > 3:
@@ -240,8 +263,11 @@ def test_backend_registry_lookup(name):
 @FUZZ
 @given(st.lists(HYPER, min_size=0, max_size=4), HYPER)
 def test_init_params_sizes_and_std(sizes, std):
-    result = outcome(lambda: init_params([s if not isinstance(s, int) else min(s, 5) for s in sizes],
-                                         std=std if std is not None else 1e-4))
+    result = outcome(
+        lambda: init_params(
+            [s if not isinstance(s, int) else min(s, 5) for s in sizes], std=std if std is not None else 1e-4
+        )
+    )
     assert isinstance(result, (dict, AutonetError))
 
 

@@ -31,22 +31,38 @@ from hypothesis import strategies as st
 from capped import CappedWorker
 
 EXAMPLES = int(os.environ.get("AUTONET_FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 WORK = Path(tempfile.mkdtemp(prefix="autonet-pickle-fuzz-"))
 WORKER = CappedWorker()
 
 ALL_OPCODES = sorted({v for k, v in vars(pickle).items() if k.isupper() and isinstance(v, bytes) and len(v) == 1})
-GLOBALS = [b"numpy.core.multiarray\n_reconstruct\n", b"numpy._core.multiarray\n_reconstruct\n",
-           b"numpy\nndarray\n", b"numpy\ndtype\n", b"_codecs\nencode\n", b"numpy._core.numeric\n_frombuffer\n",
-           b"builtins\nlist\n", b"posix\nsystem\n", b"builtins\ngetattr\n", b"numpy\nfrombuffer\n"]
+GLOBALS = [
+    b"numpy.core.multiarray\n_reconstruct\n",
+    b"numpy._core.multiarray\n_reconstruct\n",
+    b"numpy\nndarray\n",
+    b"numpy\ndtype\n",
+    b"_codecs\nencode\n",
+    b"numpy._core.numeric\n_frombuffer\n",
+    b"builtins\nlist\n",
+    b"posix\nsystem\n",
+    b"builtins\ngetattr\n",
+    b"numpy\nfrombuffer\n",
+]
 DTYPES = ["u1", "i8", "f4", "f8", "b1", "O8", "U10", "S3", "V0", "V8", "c16", "M8"]
 
 
 def _uni(text: str) -> bytes:
     raw = text.encode("utf-8", "surrogatepass")
-    return pickle.SHORT_BINUNICODE + bytes([len(raw)]) + raw if len(raw) < 256 else \
-        pickle.BINUNICODE + struct.pack("<I", len(raw)) + raw
+    return (
+        pickle.SHORT_BINUNICODE + bytes([len(raw)]) + raw
+        if len(raw) < 256
+        else pickle.BINUNICODE + struct.pack("<I", len(raw)) + raw
+    )
 
 
 class Stream:
@@ -77,7 +93,7 @@ class Stream:
         if kind == "int1":
             return pickle.BININT1 + bytes([d(st.integers(0, 255))])
         if kind == "int":
-            return pickle.BININT + struct.pack("<i", d(st.integers(-2**31, 2**31 - 1)))
+            return pickle.BININT + struct.pack("<i", d(st.integers(-(2**31), 2**31 - 1)))
         if kind == "long":
             raw = d(st.binary(max_size=d(st.sampled_from([8, 16, 40]))))
             return pickle.LONG1 + bytes([len(raw)]) + raw
@@ -101,12 +117,36 @@ class Stream:
             return pickle.dumps(np.zeros(shape, dtype), protocol=d(st.sampled_from([2, 5])))[2:-1]
         dims = d(st.lists(st.sampled_from([0, 1, 2, 3072, 10**5, 2**31 - 1]), max_size=3))
         shape = pickle.MARK + b"".join(pickle.BININT + struct.pack("<i", x) for x in dims) + pickle.TUPLE
-        dtype = b"cnumpy\ndtype\n" + _uni(d(st.sampled_from(DTYPES))) + pickle.NEWFALSE + pickle.NEWTRUE + \
-            pickle.TUPLE3 + pickle.REDUCE
-        state = pickle.MARK + pickle.BININT1 + b"\x01" + shape + dtype + pickle.NEWFALSE + \
-            pickle.SHORT_BINBYTES + bytes([len(raw := d(st.binary(max_size=24)))]) + raw + pickle.TUPLE
-        return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + shape + pickle.SHORT_BINBYTES
-                + b"\x01b" + pickle.TUPLE3 + pickle.REDUCE + state + pickle.BUILD)
+        dtype = (
+            b"cnumpy\ndtype\n"
+            + _uni(d(st.sampled_from(DTYPES)))
+            + pickle.NEWFALSE
+            + pickle.NEWTRUE
+            + pickle.TUPLE3
+            + pickle.REDUCE
+        )
+        state = (
+            pickle.MARK
+            + pickle.BININT1
+            + b"\x01"
+            + shape
+            + dtype
+            + pickle.NEWFALSE
+            + pickle.SHORT_BINBYTES
+            + bytes([len(raw := d(st.binary(max_size=24)))])
+            + raw
+            + pickle.TUPLE
+        )
+        return (
+            b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+            + shape
+            + pickle.SHORT_BINBYTES
+            + b"\x01b"
+            + pickle.TUPLE3
+            + pickle.REDUCE
+            + state
+            + pickle.BUILD
+        )
 
     def value(self, budget: int) -> bytes:
         d = self.draw
@@ -134,15 +174,23 @@ class Stream:
             out = pickle.NONE + pickle.LONG_BINPUT + struct.pack("<I", base)
             for i in range(levels):
                 ref = pickle.LONG_BINGET + struct.pack("<I", base + i)
-                out += pickle.POP + op_open + ref + ref + op_close + pickle.LONG_BINPUT + struct.pack("<I", base + i + 1)
+                out += (
+                    pickle.POP + op_open + ref + ref + op_close + pickle.LONG_BINPUT + struct.pack("<I", base + i + 1)
+                )
             self.memo = base + levels + 1
             return out
         if kind == "array":
             return self.array() + self.maybe_put()
         if kind == "call":
             func = pickle.GLOBAL + d(st.sampled_from(GLOBALS))
-            return func + pickle.MARK + b"".join(self.value(budget - 1) for _ in range(d(st.integers(0, 3)))) + \
-                pickle.TUPLE + pickle.REDUCE + self.maybe_put()
+            return (
+                func
+                + pickle.MARK
+                + b"".join(self.value(budget - 1) for _ in range(d(st.integers(0, 3))))
+                + pickle.TUPLE
+                + pickle.REDUCE
+                + self.maybe_put()
+            )
         items = [self.value(budget - 1) for _ in range(d(st.integers(0, 4)))]
         if kind == "list":
             return pickle.EMPTY_LIST + self.maybe_put() + pickle.MARK + b"".join(items) + pickle.APPENDS
@@ -165,8 +213,10 @@ def batch_streams(draw) -> bytes:
 @st.composite
 def meta_streams(draw) -> bytes:
     s = Stream(draw)
-    names = b"".join(s.value(2) if draw(st.integers(0, 4)) == 0 else _uni(draw(st.text(max_size=8)))
-                     for _ in range(draw(st.integers(0, 11))))
+    names = b"".join(
+        s.value(2) if draw(st.integers(0, 4)) == 0 else _uni(draw(st.text(max_size=8)))
+        for _ in range(draw(st.integers(0, 11)))
+    )
     body = _uni("label_names") + pickle.EMPTY_LIST + pickle.MARK + names + pickle.APPENDS
     return pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + pickle.MARK + body + pickle.SETITEMS + pickle.STOP
 
@@ -195,15 +245,24 @@ def test_the_grammar_reaches_the_bombs():
     """The generator is not vacuous: the streams it can build include the bombs the scan refuses."""
     found: set[str] = set()
 
-    @settings(max_examples=300, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=300,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(batch_streams())
     def collect(blob):
         path = WORK / "probe"
         path.write_bytes(blob)
         status, detail = WORKER.load("batch", path, timeout=10)
-        for needle in ("nested more than", "second reference to the same", "refused to unpickle global",
-                       "opcode", "not a valid pickle"):
+        for needle in (
+            "nested more than",
+            "second reference to the same",
+            "refused to unpickle global",
+            "opcode",
+            "not a valid pickle",
+        ):
             if needle in detail:
                 found.add(needle)
 

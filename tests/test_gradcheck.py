@@ -121,12 +121,16 @@ def test_sampling_bounds_the_number_of_loss_evaluations(monkeypatch):
     assert len(calls) == 1 + 2 * 7 * 4  # the reference loss, then 2 per sampled entry of W1, b1, W2, b2
 
 
-@pytest.mark.parametrize("fault, param", [
-    (lambda g, N: {**g, "W2": g["W2"] * 1.01}, "W2"),           # 1% off
-    (lambda g, N: {**g, "b2": g["b2"] * N}, "b2"),              # the 1/N of (5) missing for b2
-    (lambda g, N: {**g, "W1": g["W1"] * (1 + 1e-4)}, "W1"),     # 1e-4 relative: still caught
-    (lambda g, N: {**g, "b1": np.sign(g["b1"]) * np.abs(g["b1"]).mean()}, "b1"),
-], ids=["W2-1pct", "b2-missing-1/N", "W1-1e-4", "b1-scrambled"])
+@pytest.mark.parametrize(
+    "fault, param",
+    [
+        (lambda g, N: {**g, "W2": g["W2"] * 1.01}, "W2"),  # 1% off
+        (lambda g, N: {**g, "b2": g["b2"] * N}, "b2"),  # the 1/N of (5) missing for b2
+        (lambda g, N: {**g, "W1": g["W1"] * (1 + 1e-4)}, "W1"),  # 1e-4 relative: still caught
+        (lambda g, N: {**g, "b1": np.sign(g["b1"]) * np.abs(g["b1"]).mean()}, "b1"),
+    ],
+    ids=["W2-1pct", "b2-missing-1/N", "W1-1e-4", "b1-scrambled"],
+)
 def test_a_wrong_gradient_is_caught(monkeypatch, capsys, fault, param):
     def wrong(params, X, y, reg=0.0, **options):
         loss, grads = get_backend("manual")(params, X, y, reg=reg, **options)

@@ -49,28 +49,38 @@ def fake_idx_set(folder: Path, n_train: int = 50, n_test: int = 20, seed: int = 
     """The four official MNIST file names in ``folder``, small, valid; returns name -> md5."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-              "train-labels-idx1-ubyte.gz": (np.arange(n_train) % 10).astype(np.uint8),
-              "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              "t10k-labels-idx1-ubyte.gz": (np.arange(n_test) % 10).astype(np.uint8)}
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": (np.arange(n_train) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": (np.arange(n_test) % 10).astype(np.uint8),
+    }
     for name, a in arrays.items():
         write_idx(folder / name, a)
     return {name: hashlib.md5((folder / name).read_bytes()).hexdigest() for name in arrays}
 
 
 def files_with(md5s: dict[str, str]) -> dict[str, tuple[str, str]]:
-    roles = {"train-images-idx3-ubyte.gz": "train_images", "train-labels-idx1-ubyte.gz": "train_labels",
-             "t10k-images-idx3-ubyte.gz": "test_images", "t10k-labels-idx1-ubyte.gz": "test_labels"}
+    roles = {
+        "train-images-idx3-ubyte.gz": "train_images",
+        "train-labels-idx1-ubyte.gz": "train_labels",
+        "t10k-images-idx3-ubyte.gz": "test_images",
+        "t10k-labels-idx1-ubyte.gz": "test_labels",
+    }
     return {roles[name]: (name, md5) for name, md5 in md5s.items()}
 
 
 # ----- the format -----
 
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
 @pytest.mark.parametrize("compress", [True, False])
 def test_write_read_round_trip(tmp_path, dtype, compress):
-    a = (np.arange(2 * 3 * 4) - 5).astype(dtype).reshape(2, 3, 4) if dtype != np.uint8 else \
-        np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    a = (
+        (np.arange(2 * 3 * 4) - 5).astype(dtype).reshape(2, 3, 4)
+        if dtype != np.uint8
+        else np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    )
     write_idx(tmp_path / "a.idx", a, compress=compress)
     b = read_idx(tmp_path / "a.idx")
     assert b.dtype == a.dtype and b.dtype.isnative and np.array_equal(a, b)
@@ -105,8 +115,11 @@ def test_wrong_magic_number_fails_by_name(tmp_path):
 def test_truncated_files_fail_by_name(tmp_path):
     full = struct.pack(">IIII", IMAGES_MAGIC, 2, 28, 28) + bytes(2 * 28 * 28)
     short = write_raw(tmp_path / "short.gz", full[:-10])
-    with pytest.raises(DataError, match=r"truncated IDX file: shape \(2, 28, 28\) needs 1568 bytes of data, "
-                                        r"the file holds 1558"):
+    with pytest.raises(
+        DataError,
+        match=r"truncated IDX file: shape \(2, 28, 28\) needs 1568 bytes of data, "
+        r"the file holds 1558",
+    ):
         read_idx(short, IMAGES_MAGIC)
     with pytest.raises(DataError, match="truncated IDX header"):
         read_idx(write_raw(tmp_path / "h.gz", full[:10]), IMAGES_MAGIC)
@@ -130,6 +143,7 @@ def test_a_huge_header_is_refused_before_reading(tmp_path):
 
 
 # ----- download against a loopback server -----
+
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     hits: list[str]
@@ -190,10 +204,12 @@ def test_wrong_checksum_fails_by_name_and_keeps_nothing(fake_mnist_source, tmp_p
     source, www, hits = fake_mnist_source
     files = dict(source.files)
     files["train_labels"] = (files["train_labels"][0], "0" * 32)
-    monkeypatch.setitem(idx.IDX_SOURCES, "mnist", idx.IdxSource("mnist", source.base_url, files,
-                                                                 source.class_names))
-    with pytest.raises(DownloadError, match=r"md5 mismatch for http://127\.0\.0\.1:\d+/train-labels-idx1-ubyte"
-                                            r"\.gz: expected 0{32}, got [0-9a-f]{32}"):
+    monkeypatch.setitem(idx.IDX_SOURCES, "mnist", idx.IdxSource("mnist", source.base_url, files, source.class_names))
+    with pytest.raises(
+        DownloadError,
+        match=r"md5 mismatch for http://127\.0\.0\.1:\d+/train-labels-idx1-ubyte"
+        r"\.gz: expected 0{32}, got [0-9a-f]{32}",
+    ):
         load_idx_dataset("mnist", tmp_path / "data", download=True, quiet=True)
     kept = sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir())
     assert kept == ["train-images-idx3-ubyte.gz"]  # verified before it; no partial file left
@@ -203,8 +219,9 @@ def test_the_official_checksums_refuse_a_stand_in(server, tmp_path, monkeypatch)
     base, www, _ = server
     fake_idx_set(www)
     official = idx.IDX_SOURCES["fashion-mnist"]
-    monkeypatch.setitem(idx.IDX_SOURCES, "fashion-mnist",
-                        idx.IdxSource("fashion-mnist", base, official.files, official.class_names))
+    monkeypatch.setitem(
+        idx.IDX_SOURCES, "fashion-mnist", idx.IdxSource("fashion-mnist", base, official.files, official.class_names)
+    )
     with pytest.raises(DownloadError, match="md5 mismatch .* expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d"):
         load_idx_dataset("fashion-mnist", tmp_path / "d", download=True, quiet=True)
     assert not (tmp_path / "d").exists()  # the folders it created are removed again
@@ -252,8 +269,12 @@ def test_the_stand_in_script_writes_a_loadable_set(tmp_path):
     import sys
 
     script = Path(__file__).resolve().parent.parent / "examples" / "make_idx_stand_in.py"
-    subprocess.run([sys.executable, str(script), str(tmp_path), "--name", "mnist", "--train", "60", "--test", "20"],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--name", "mnist", "--train", "60", "--test", "20"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     data = load_idx_dataset("mnist", tmp_path, num_val=10, download=False)
     assert data.X_train.shape == (50, 784) and data.X_test.shape == (20, 784)
     assert sorted(set(data.y_train) | set(data.y_val)) == list(range(10))

@@ -86,8 +86,7 @@ def test_hand_worked_example():
     #   dW2 = H^T dscores = [[-0.25, 0.25], [-0.25 + 0.1192, 0.25 - 0.1192]]
     from manual.network import loss_and_grads
 
-    params = {"W1": np.array([[1.0, -1.0], [0.0, 1.0]]), "b1": np.zeros(2),
-              "W2": np.eye(2), "b2": np.zeros(2)}
+    params = {"W1": np.array([[1.0, -1.0], [0.0, 1.0]]), "b1": np.zeros(2), "W2": np.eye(2), "b2": np.zeros(2)}
     X = np.array([[1.0, 2.0], [-1.0, 1.0]])
     loss, g = loss_and_grads(params, X, np.array([0, 1]))
     s = 1 / (1 + np.exp(2.0))  # 0.1192

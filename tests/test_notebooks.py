@@ -35,7 +35,10 @@ def kernel_name():
 
 def test_the_notebooks_are_there():
     assert [p.name for p in NOTEBOOKS][:3] == [
-        "01_derivation.ipynb", "02_two_layer_exercise.ipynb", "03_n_layer_recursion.ipynb"]
+        "01_derivation.ipynb",
+        "02_two_layer_exercise.ipynb",
+        "03_n_layer_recursion.ipynb",
+    ]
 
 
 @pytest.mark.notebooks
@@ -64,16 +67,20 @@ def test_notebooks_are_committed_executed(path):
     code = [c for c in _cells(path) if c["cell_type"] == "code"]
     counts = [c["execution_count"] for c in code]
     assert counts == list(range(1, len(code) + 1)), (
-        f"{path.name}: execution counts {counts}; re-execute it top to bottom: python -m autonet.notebooks "
-        f"{path.stem}")
+        f"{path.name}: execution counts {counts}; re-execute it top to bottom: python -m autonet.notebooks {path.stem}"
+    )
     outputs = [o for c in code for o in c["outputs"]]
     assert not [o for o in outputs if o["output_type"] == "error"], f"{path.name} was committed with an error"
     assert any(o["output_type"] in ("stream", "execute_result") for o in outputs), f"{path.name} shows no numbers"
 
 
 def test_the_figures_are_committed():
-    figures = {p.name: sum("image/png" in o.get("data", {}) for c in _cells(p) if c["cell_type"] == "code"
-                           for o in c["outputs"]) for p in NOTEBOOKS}
+    figures = {
+        p.name: sum(
+            "image/png" in o.get("data", {}) for c in _cells(p) if c["cell_type"] == "code" for o in c["outputs"]
+        )
+        for p in NOTEBOOKS
+    }
     assert figures["02_two_layer_exercise.ipynb"] >= 6, figures
 
 

@@ -17,8 +17,9 @@ def save(path, **arrays):
 def test_flat_rows_with_int_labels_and_class_names(tmp_path, rng):
     X = rng.standard_normal((30, 5))
     y = np.arange(30) % 3
-    path = save(tmp_path / "d.npz", X_train=X, y_train=y, X_test=X[:4], y_test=y[:4],
-                class_names=np.array(["a", "b", "c"]))
+    path = save(
+        tmp_path / "d.npz", X_train=X, y_train=y, X_test=X[:4], y_test=y[:4], class_names=np.array(["a", "b", "c"])
+    )
     d = load_npz_dataset(path, num_val=6, dtype=np.float64)
     assert d.X_train.shape == (24, 5) and d.X_val.shape == (6, 5) and d.X_test.shape == (4, 5)
     np.testing.assert_allclose(d.X_train + d.mean_image, X[:24])
@@ -41,25 +42,59 @@ def test_images_keep_their_shape_and_string_labels_become_class_names(tmp_path, 
     np.testing.assert_allclose((d4.X_train + d4.mean_image).reshape(-1, 4, 4, 3), X4[:8], atol=1e-6)
 
 
-@pytest.mark.parametrize("arrays, match", [
-    ({"X_train": np.zeros((4, 2))}, "missing y_train"),
-    ({"X_train": np.zeros((4, 2)), "y_train": np.arange(4) % 2, "x_test": np.zeros(1)}, "unknown member.*x_test"),
-    ({"X_train": np.zeros((4, 2)), "y_train": np.arange(3)}, r"y_train must have shape \(4,\)"),
-    ({"X_train": np.zeros(4), "y_train": np.arange(4) % 2}, "X_train must be"),
-    ({"X_train": np.array([[1.0, np.nan]] * 4), "y_train": np.arange(4) % 2}, "NaN"),
-    ({"X_train": np.array([["a", "b"]] * 4), "y_train": np.arange(4) % 2}, "X_train must hold real numbers"),
-    ({"X_train": np.zeros((4, 2)), "y_train": np.zeros(4, dtype=int)}, "1 class"),
-    ({"X_train": np.zeros((4, 2)), "y_train": np.arange(4) % 3, "class_names": np.array(["x", "y"])},
-     r"labels must lie in \[0, 2\)"),
-    ({"X_train": np.zeros((4, 2)), "y_train": np.array([0.5, 1, 0, 1])}, "integer or string labels"),
-    ({"X_train": np.zeros((4, 2)), "y_train": np.arange(4) % 2, "X_test": np.zeros((2, 3)),
-      "y_test": np.zeros(2, int)}, "X_test rows"),
-    ({"X_train": np.zeros((4, 2)), "y_train": np.arange(4) % 2, "X_test": np.zeros((2, 2))},
-     "X_test and y_test must be given together"),
-    ({"X_train": np.zeros((4, 2)), "y_train": np.array(["a", "b"] * 2), "X_test": np.zeros((1, 2)),
-      "y_test": np.array(["c"])}, "y_test holds label 'c'"),
-], ids=["no-y", "unknown", "length", "1d", "nan", "strings", "one-class", "range", "float-y",
-        "test-width", "test-pair", "test-label"])
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        ({"X_train": np.zeros((4, 2))}, "missing y_train"),
+        ({"X_train": np.zeros((4, 2)), "y_train": np.arange(4) % 2, "x_test": np.zeros(1)}, "unknown member.*x_test"),
+        ({"X_train": np.zeros((4, 2)), "y_train": np.arange(3)}, r"y_train must have shape \(4,\)"),
+        ({"X_train": np.zeros(4), "y_train": np.arange(4) % 2}, "X_train must be"),
+        ({"X_train": np.array([[1.0, np.nan]] * 4), "y_train": np.arange(4) % 2}, "NaN"),
+        ({"X_train": np.array([["a", "b"]] * 4), "y_train": np.arange(4) % 2}, "X_train must hold real numbers"),
+        ({"X_train": np.zeros((4, 2)), "y_train": np.zeros(4, dtype=int)}, "1 class"),
+        (
+            {"X_train": np.zeros((4, 2)), "y_train": np.arange(4) % 3, "class_names": np.array(["x", "y"])},
+            r"labels must lie in \[0, 2\)",
+        ),
+        ({"X_train": np.zeros((4, 2)), "y_train": np.array([0.5, 1, 0, 1])}, "integer or string labels"),
+        (
+            {
+                "X_train": np.zeros((4, 2)),
+                "y_train": np.arange(4) % 2,
+                "X_test": np.zeros((2, 3)),
+                "y_test": np.zeros(2, int),
+            },
+            "X_test rows",
+        ),
+        (
+            {"X_train": np.zeros((4, 2)), "y_train": np.arange(4) % 2, "X_test": np.zeros((2, 2))},
+            "X_test and y_test must be given together",
+        ),
+        (
+            {
+                "X_train": np.zeros((4, 2)),
+                "y_train": np.array(["a", "b"] * 2),
+                "X_test": np.zeros((1, 2)),
+                "y_test": np.array(["c"]),
+            },
+            "y_test holds label 'c'",
+        ),
+    ],
+    ids=[
+        "no-y",
+        "unknown",
+        "length",
+        "1d",
+        "nan",
+        "strings",
+        "one-class",
+        "range",
+        "float-y",
+        "test-width",
+        "test-pair",
+        "test-label",
+    ],
+)
 def test_bad_files_fail_by_name(tmp_path, arrays, match):
     path = save(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DataError, match=match):

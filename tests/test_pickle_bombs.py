@@ -72,8 +72,10 @@ def ndarray_call() -> bytes:  # numpy.ndarray((100000, 100000)): 10 GB from 60 b
 
 
 def reconstruct_huge() -> bytes:  # _reconstruct(ndarray, (10**5, 10**5), b"b")
-    return _batch(b"K\x00", b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
-                            b"J\xa0\x86\x01\x00J\xa0\x86\x01\x00\x86C\x01b\x87R")
+    return _batch(
+        b"K\x00",
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\xa0\x86\x01\x00J\xa0\x86\x01\x00\x86C\x01b\x87R",
+    )
 
 
 def object_array() -> bytes:
@@ -83,8 +85,10 @@ def object_array() -> bytes:
 
 
 def long_string_labels() -> bytes:  # np.asarray would size 1000 strings by the longest: 4 GB
-    return _batch(b"(" + b"X" + struct.pack("<I", 10**6) + b"a" * 10**6 + b"K\x00" * 999 + b"l",
-                  _array(np.zeros((1000, 3072), np.uint8)))
+    return _batch(
+        b"(" + b"X" + struct.pack("<I", 10**6) + b"a" * 10**6 + b"K\x00" * 999 + b"l",
+        _array(np.zeros((1000, 3072), np.uint8)),
+    )
 
 
 def huge_int_label() -> bytes:
@@ -154,8 +158,9 @@ def test_a_fifo_is_refused_without_blocking(worker, tmp_path, kind):
 def test_a_directory_or_device_is_refused(worker, tmp_path):
     (tmp_path / "data_batch_1").mkdir()
     assert worker.load("batch", tmp_path / "data_batch_1") == (
-        "error", f"{tmp_path / 'data_batch_1'}: is a directory, not a regular file; refusing to read it as a "
-                 "CIFAR-10 file")
+        "error",
+        f"{tmp_path / 'data_batch_1'}: is a directory, not a regular file; refusing to read it as a CIFAR-10 file",
+    )
     status, detail = worker.load("batch", "/dev/zero")
     assert status == "error" and "is a character device" in detail
 
@@ -165,14 +170,20 @@ def test_an_oversized_batch_is_refused_unread(worker, tmp_path):
     with open(path, "wb") as f:
         f.truncate(300 << 20)  # sparse: 300 MiB without writing them
     assert worker.load("batch", path) == (
-        "error", f"{path}: CIFAR-10 file of 314,572,800 bytes is larger than the 268,435,456 bytes a CIFAR-10 "
-                 "file can need; refused")
+        "error",
+        f"{path}: CIFAR-10 file of 314,572,800 bytes is larger than the 268,435,456 bytes a CIFAR-10 "
+        "file can need; refused",
+    )
 
 
 def test_the_official_layout_still_loads_in_every_protocol(worker, tmp_path):
     rng = np.random.default_rng(0)
-    batch = {"batch_label": "b", "labels": [int(v) for v in rng.integers(0, 10, 30)],
-             "data": rng.integers(0, 256, (30, 3072), dtype=np.uint8), "filenames": ["f"] * 30}
+    batch = {
+        "batch_label": "b",
+        "labels": [int(v) for v in rng.integers(0, 10, 30)],
+        "data": rng.integers(0, 256, (30, 3072), dtype=np.uint8),
+        "filenames": ["f"] * 30,
+    }
     for protocol in range(6):
         path = tmp_path / f"data_batch_{protocol}"
         path.write_bytes(pickle.dumps(batch, protocol=protocol))

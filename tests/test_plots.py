@@ -90,8 +90,12 @@ def test_every_figure_draws_into_the_callers_axes(rng):
     y = np.arange(20) % 10
     pred = (y + 1) % 10
     grid = bottom.subplots(10, 2, squeeze=False)
-    assert plots.plot_misclassified(rng.integers(0, 256, (20, 3072)).astype(float), y, pred, CLASS_NAMES,
-                                    per_class=2, ax=grid) is fig.subfigs[1]
+    assert (
+        plots.plot_misclassified(
+            rng.integers(0, 256, (20, 3072)).astype(float), y, pred, CLASS_NAMES, per_class=2, ax=grid
+        )
+        is fig.subfigs[1]
+    )
     assert all(ax.images for ax in grid[:, 0])
     with pytest.raises(DataError, match=r"\(10, 3\) array of Axes"):
         plots.plot_misclassified(np.zeros((20, 3072)), y, pred, CLASS_NAMES, per_class=3, ax=grid)
@@ -110,8 +114,27 @@ def fake_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("plotrun")
     make_fake_cifar(root / "data", n_per_batch=20, with_test=True)
     run = root / "run"
-    assert main(["train", "--data-dir", str(root / "data"), "--out", str(run), "--hidden", "8", "--num-iters", "12",
-                 "--batch-size", "10", "--num-val", "10", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(root / "data"),
+                "--out",
+                str(run),
+                "--hidden",
+                "8",
+                "--num-iters",
+                "12",
+                "--batch-size",
+                "10",
+                "--num-val",
+                "10",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return run, root / "data"
 
 

@@ -57,9 +57,32 @@ def fake_dir(tmp_path_factory) -> Path:
 
 
 def train_args(fake_dir: Path, out: Path, every: int = EVERY) -> list[str]:
-    return ["train", "--data-dir", str(fake_dir), "--out", str(out), "--hidden", "8", "--num-val", "10",
-            "--batch-size", "10", "--dtype", "float64", "--std", "1e-2", "--learning-rate", "1e-3",
-            "--sampling", "epoch", "--num-iters", str(ITERS), "--checkpoint-every", str(every), "--quiet"]
+    return [
+        "train",
+        "--data-dir",
+        str(fake_dir),
+        "--out",
+        str(out),
+        "--hidden",
+        "8",
+        "--num-val",
+        "10",
+        "--batch-size",
+        "10",
+        "--dtype",
+        "float64",
+        "--std",
+        "1e-2",
+        "--learning-rate",
+        "1e-3",
+        "--sampling",
+        "epoch",
+        "--num-iters",
+        str(ITERS),
+        "--checkpoint-every",
+        str(every),
+        "--quiet",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +238,7 @@ def test_interrupt_outside_training_is_immediate(fake_dir, tmp_path, monkeypatch
 
 
 def _small_cfg(**kw) -> Config:
-    base = dict(hidden=(8,), num_val=10, batch_size=10, dtype="float64", std=1e-2, learning_rate=1e-3,
-                num_iters=30)
+    base = dict(hidden=(8,), num_val=10, batch_size=10, dtype="float64", std=1e-2, learning_rate=1e-3, num_iters=30)
     return Config(**{**base, **kw})
 
 
@@ -261,14 +283,18 @@ def test_crash_during_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypa
     path = tmp_path / CHECKPOINT_NAME
     save_checkpoint(path, _state(1.0))
     if where == "mid-write":
+
         def crash(f, arrays):
             f.write(b"PK\x03\x04" + b"\0" * 100)  # the start of a zip, then the process "dies"
             raise KeyboardInterrupt
+
         monkeypatch.setattr(checkpoints, "_write_arrays", crash)
         expected = KeyboardInterrupt
     else:
+
         def no_rename(src, dst):
             raise OSError("disk full")
+
         monkeypatch.setattr("autonet.storage.files.os.replace", no_rename)
         expected = OSError
     with pytest.raises(expected):
@@ -282,11 +308,16 @@ def test_state_of_any_structure_round_trips_exactly(tmp_path):
     """New trainer state needs no checkpoint code: nested dicts, lists, numpy scalars, big ints."""
     rng = np.random.default_rng(5)
     state = {
-        "iteration": 7, "flag": True, "nothing": None, "name": "adam",
+        "iteration": 7,
+        "flag": True,
+        "nothing": None,
+        "name": "adam",
         "rng": rng.bit_generator.state,  # 128-bit ints
         "loss": [float(x) for x in rng.standard_normal(40)] + [float("nan")],
         "short": [0.1, 0.2],
-        "opt_state": {"W1": {"t": np.int64(3), "beta": np.float32(0.9), "m": rng.standard_normal((4, 3)).astype(np.float32)}},
+        "opt_state": {
+            "W1": {"t": np.int64(3), "beta": np.float32(0.9), "m": rng.standard_normal((4, 3)).astype(np.float32)}
+        },
         "later": {"added": {"by": {"someone": [np.arange(3), (1, 2.5, "x")]}}},
     }
     path = save_checkpoint(tmp_path / "c.npz", state, meta={"config": {"hidden": [8]}})
@@ -366,8 +397,11 @@ def test_periodic_saves_take_at_most_max_overhead_of_the_time(tmp_path, monkeypa
 
 @pytest.fixture
 def good_checkpoint(tmp_path) -> Path:
-    state = {"iteration": 3, "params": init_params([6, 4, 3], rng=0),
-             "history": {"loss": [float(i) for i in range(50)]}}
+    state = {
+        "iteration": 3,
+        "params": init_params([6, 4, 3], rng=0),
+        "history": {"loss": [float(i) for i in range(50)]},
+    }
     return save_checkpoint(tmp_path / CHECKPOINT_NAME, state, meta={"config": {"hidden": [4]}})
 
 
@@ -397,9 +431,12 @@ def test_checkpoint_with_pickled_objects_is_refused_and_not_run(tmp_path):
             return os.system, (f"touch '{marker}'",)
 
     path = tmp_path / CHECKPOINT_NAME
-    header = np.frombuffer(json.dumps({"format": "autonet-checkpoint", "version": 1,
-                                       "tree": {"state": {"x": {"__ndarray__": "a0"}}, "meta": {}}}).encode(),
-                           dtype=np.uint8)
+    header = np.frombuffer(
+        json.dumps(
+            {"format": "autonet-checkpoint", "version": 1, "tree": {"state": {"x": {"__ndarray__": "a0"}}, "meta": {}}}
+        ).encode(),
+        dtype=np.uint8,
+    )
     np.savez(path, a0=np.array([Payload()], dtype=object), header=header)
     with pytest.raises(ModelFileError, match="holds pickled objects; refused"):
         load_checkpoint(path)
@@ -463,8 +500,11 @@ def test_resume_usage_errors(reference, tmp_path, capsys, case):
         argv += ["--lr", "0.1", "--hidden", "9"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    want = {"no-config": "no config.json there", "no-checkpoint": "no checkpoint.npz there",
-            "run-flags": "drop --hidden, --learning-rate"}[case]
+    want = {
+        "no-config": "no config.json there",
+        "no-checkpoint": "no checkpoint.npz there",
+        "run-flags": "drop --hidden, --learning-rate",
+    }[case]
     assert want in err and err.count("\n") == 1
 
 
@@ -473,9 +513,28 @@ def test_resume_usage_errors(reference, tmp_path, capsys, case):
 
 def test_divergence_exits_3_with_one_line_and_keeps_the_last_good_checkpoint(fake_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", "--data-dir", str(fake_dir), "--out", str(out), "--hidden", "8", "--num-val", "10",
-            "--batch-size", "10", "--std", "1", "--learning-rate", "3", "--num-iters", "200",
-            "--checkpoint-every", "1", "--quiet"]
+    argv = [
+        "train",
+        "--data-dir",
+        str(fake_dir),
+        "--out",
+        str(out),
+        "--hidden",
+        "8",
+        "--num-val",
+        "10",
+        "--batch-size",
+        "10",
+        "--std",
+        "1",
+        "--learning-rate",
+        "3",
+        "--num-iters",
+        "200",
+        "--checkpoint-every",
+        "1",
+        "--quiet",
+    ]
     assert main(argv) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("autonet train: error: non-finite")
@@ -489,8 +548,13 @@ def test_divergence_exits_3_with_one_line_and_keeps_the_last_good_checkpoint(fak
 def test_divergence_through_the_api_names_iteration_and_parameter(rng):
     X = rng.standard_normal((40, 5)) * 1e3
     y = rng.integers(0, 3, 40)
-    t = Trainer(get_backend("manual"), init_params([5, 4, 3], std=1.0, rng=rng), X, y,
-                config=Config(learning_rate=1e6, num_iters=50, batch_size=20, progress=False))
+    t = Trainer(
+        get_backend("manual"),
+        init_params([5, 4, 3], std=1.0, rng=rng),
+        X,
+        y,
+        config=Config(learning_rate=1e6, num_iters=50, batch_size=20, progress=False),
+    )
     with np.errstate(all="ignore"), pytest.raises(DivergenceError) as e:
         t.fit()
     assert f"at iteration {e.value.iteration}" in str(e.value)
@@ -548,8 +612,14 @@ def test_two_layer_net_refuses_bad_inputs_by_name(rng, case):
 
 def test_val_data_must_come_in_pairs(rng):
     with pytest.raises(DataError, match="X_val and y_val must be given together"):
-        Trainer(get_backend("manual"), init_params([6, 4, 3], rng=rng), rng.standard_normal((30, 6)),
-                rng.integers(0, 3, 30), X_val=rng.standard_normal((5, 6)), config=Config(progress=False))
+        Trainer(
+            get_backend("manual"),
+            init_params([6, 4, 3], rng=rng),
+            rng.standard_normal((30, 6)),
+            rng.integers(0, 3, 30),
+            X_val=rng.standard_normal((5, 6)),
+            config=Config(progress=False),
+        )
 
 
 def test_inputs_are_checked_once_not_per_iteration(rng, monkeypatch):
@@ -559,24 +629,45 @@ def test_inputs_are_checked_once_not_per_iteration(rng, monkeypatch):
     real = autonet.train.check_inputs
     monkeypatch.setattr(autonet.train, "check_inputs", lambda *a, **k: calls.append(1) or real(*a, **k))
     X, y = rng.standard_normal((30, 6)), rng.integers(0, 3, 30)
-    Trainer(get_backend("manual"), init_params([6, 4, 3], rng=rng), X, y, X, y,
-            config=Config(num_iters=25, batch_size=5, progress=False)).fit()
+    Trainer(
+        get_backend("manual"),
+        init_params([6, 4, 3], rng=rng),
+        X,
+        y,
+        X,
+        y,
+        config=Config(num_iters=25, batch_size=5, progress=False),
+    ).fit()
     assert len(calls) == 2  # train and val, once each; not 25 times
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(input_size="3072", hidden_size=4, output_size=3), "layer sizes"),
-    (dict(input_size=6, hidden_size=0, output_size=3), "layer sizes"),
-    (dict(input_size=6, hidden_size=4, output_size=3, std=float("inf")), "std"),
-    (dict(input_size=6, hidden_size=4, output_size=3, backend="torch"), "unknown backend"),
-], ids=["size-str", "size-0", "std-inf", "backend"])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(input_size="3072", hidden_size=4, output_size=3), "layer sizes"),
+        (dict(input_size=6, hidden_size=0, output_size=3), "layer sizes"),
+        (dict(input_size=6, hidden_size=4, output_size=3, std=float("inf")), "std"),
+        (dict(input_size=6, hidden_size=4, output_size=3, backend="torch"), "unknown backend"),
+    ],
+    ids=["size-str", "size-0", "std-inf", "backend"],
+)
 def test_two_layer_net_constructor_refuses_bad_values(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         TwoLayerNet(**kwargs)
 
 
-@pytest.mark.parametrize("bad", [dict(seed=-1), dict(seed=1.5), dict(learning_rate_decay="0.9"), dict(reg="0"),
-                                 dict(update=["sgd"]), dict(train_acc_samples=0), dict(learning_rate=True)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(seed=-1),
+        dict(seed=1.5),
+        dict(learning_rate_decay="0.9"),
+        dict(reg="0"),
+        dict(update=["sgd"]),
+        dict(train_acc_samples=0),
+        dict(learning_rate=True),
+    ],
+)
 def test_train_config_refuses_wrong_types_by_name(bad):
     name = next(iter(bad))
     with pytest.raises(ConfigError, match=name):
@@ -586,19 +677,35 @@ def test_train_config_refuses_wrong_types_by_name(bad):
 # ----- CLI values -----
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--lr=-1e-3", None, r"learning_rate must be > 0, got -0.001"),
-    ("--num-iters", "0", r"num_iters must be an integer in \[1, .*\], got 0"),
-    ("--hidden", "300,0", r"hidden must be positive integers .*, got \(300, 0\)"),
-    ("--update", "lbfgs", "update must be one of .*, got 'lbfgs'"),
-    ("--seed", "-1", r"seed must be an integer in \[0, .*\] or none, got -1"),
-    ("--learning-rate-decay", "1.5", r"learning_rate_decay must be in \(0, 1\]"),
-    ("--checkpoint-every", "-1", "expected an integer >= 0"),
-    ("--num-val", "100", r"num_val must be an integer in \[0, 100\)"),
-], ids=["lr-negative", "num-iters-0", "hidden-0", "update", "seed", "decay", "checkpoint-every", "num-val"])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--lr=-1e-3", None, r"learning_rate must be > 0, got -0.001"),
+        ("--num-iters", "0", r"num_iters must be an integer in \[1, .*\], got 0"),
+        ("--hidden", "300,0", r"hidden must be positive integers .*, got \(300, 0\)"),
+        ("--update", "lbfgs", "update must be one of .*, got 'lbfgs'"),
+        ("--seed", "-1", r"seed must be an integer in \[0, .*\] or none, got -1"),
+        ("--learning-rate-decay", "1.5", r"learning_rate_decay must be in \(0, 1\]"),
+        ("--checkpoint-every", "-1", "expected an integer >= 0"),
+        ("--num-val", "100", r"num_val must be an integer in \[0, 100\)"),
+    ],
+    ids=["lr-negative", "num-iters-0", "hidden-0", "update", "seed", "decay", "checkpoint-every", "num-val"],
+)
 def test_cli_values_are_refused_by_name(fake_dir, tmp_path, capsys, flag, value, message):
-    code = exit_code(["train", "--data-dir", str(fake_dir), "--out", str(tmp_path / "r"), "--quiet",
-                      "--num-val", "10", flag, *([] if value is None else [value])])
+    code = exit_code(
+        [
+            "train",
+            "--data-dir",
+            str(fake_dir),
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+            "--num-val",
+            "10",
+            flag,
+            *([] if value is None else [value]),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith(("autonet train: error:", "autonet: error:"))
@@ -621,8 +728,9 @@ def test_ctrl_c_during_download_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 def test_model_for_other_inputs_is_a_clear_error(fake_dir, tmp_path, capsys):
-    path = save_model(tmp_path / "model.npz", Model(init_params([6, 4, 10], rng=0), np.zeros(6),
-                                                     [str(i) for i in range(10)]))
+    path = save_model(
+        tmp_path / "model.npz", Model(init_params([6, 4, 10], rng=0), np.zeros(6), [str(i) for i in range(10)])
+    )
     assert main(["evaluate", str(path), "--data-dir", str(fake_dir), "--num-val", "10"]) == 2
     assert "model expects 6 inputs, data has 3072" in capsys.readouterr().err
 
@@ -646,7 +754,8 @@ def test_a_pickle_posing_as_a_checkpoint_is_refused_unread(tmp_path):
 
 
 def test_a_second_writer_is_refused_naming_the_pid_and_a_killed_holder_leaves_no_stale_lock(
-        fake_dir, reference, tmp_path, capsys):
+    fake_dir, reference, tmp_path, capsys
+):
     out = tmp_path / "run"
     proc = start_slow_cli(train_args(fake_dir, out), 0.05, tmp_path / "log")
     wait_for(lambda: (out / CHECKPOINT_NAME).is_file(), proc)
@@ -670,8 +779,10 @@ def test_run_lock_in_process_names_the_holder(tmp_path):
     from autonet.errors import RunDirBusy
     from autonet.storage.lock import RunLock
 
-    code = ("import sys, time; from autonet.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
-            "print('locked', flush=True); time.sleep(60)")
+    code = (
+        "import sys, time; from autonet.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); time.sleep(60)"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"locked"
@@ -686,8 +797,7 @@ def test_run_lock_in_process_names_the_holder(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["finished", "checkpointed", "other-files"])
-def test_out_refuses_a_directory_that_holds_anything_unless_overwrite(fake_dir, reference, tmp_path, capsys,
-                                                                      case):
+def test_out_refuses_a_directory_that_holds_anything_unless_overwrite(fake_dir, reference, tmp_path, capsys, case):
     out = tmp_path / "run"
     out.mkdir()
     if case == "other-files":
@@ -746,7 +856,8 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(fake_dir, reference
 
 
 def test_disk_full_mid_run_is_one_line_keeps_the_last_checkpoint_and_says_how_to_resume(
-        fake_dir, reference, tmp_path, capsys, monkeypatch):
+    fake_dir, reference, tmp_path, capsys, monkeypatch
+):
     import errno
 
     out = tmp_path / "run"
@@ -765,8 +876,10 @@ def test_disk_full_mid_run_is_one_line_keeps_the_last_checkpoint_and_says_how_to
     saved = checkpoint_iteration(out / CHECKPOINT_NAME)
     assert 0 < saved < ITERS and len(calls) >= 2
     assert err.count("\n") == 1
-    assert err.startswith(f"autonet train: error: cannot write {out / CHECKPOINT_NAME}: No space left on device; "
-                          f"last good checkpoint: {out / CHECKPOINT_NAME} (iteration {saved}); ")
+    assert err.startswith(
+        f"autonet train: error: cannot write {out / CHECKPOINT_NAME}: No space left on device; "
+        f"last good checkpoint: {out / CHECKPOINT_NAME} (iteration {saved}); "
+    )
     assert err.rstrip().endswith(f"resume with: autonet train --resume {out}")
     assert [p.name for p in out.iterdir() if p.suffix == ".tmp"] == []
     monkeypatch.setattr(checkpoints, "_write_arrays", real)  # space freed
@@ -825,12 +938,16 @@ def test_read_only_file_system_is_one_line(fake_dir, tmp_path, capsys, monkeypat
 # ----- memory, divergence causes -----
 
 
-@pytest.mark.parametrize("flags, part", [
-    (["--hidden", "1000000"], "parameters"),
-    (["--batch-size", "1000000000", "--sampling", "replacement"], "batch"),
-    (["--hidden", "99999999999999999999"], "hidden must be positive integers up to"),  # the schema's bound
-    (["--hidden", "100000,100000,100000", "--update", "adam"], "optimizer state"),
-], ids=["hidden", "batch", "huge-int", "adam-state"])
+@pytest.mark.parametrize(
+    "flags, part",
+    [
+        (["--hidden", "1000000"], "parameters"),
+        (["--batch-size", "1000000000", "--sampling", "replacement"], "batch"),
+        (["--hidden", "99999999999999999999"], "hidden must be positive integers up to"),  # the schema's bound
+        (["--hidden", "100000,100000,100000", "--update", "adam"], "optimizer state"),
+    ],
+    ids=["hidden", "batch", "huge-int", "adam-state"],
+)
 def test_a_run_that_cannot_fit_in_memory_is_refused_up_front(fake_dir, tmp_path, capsys, monkeypatch, flags, part):
     import autonet.memory
 
@@ -868,8 +985,10 @@ def test_divergence_at_the_first_step_blames_the_init_scale_not_the_learning_rat
     assert main(argv) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "at iteration 0" in err and "learning rate (now" not in err
-    assert "before any update, so not the learning rate: the initial weights are too large; lower the init " \
-           "std (--std)" in err
+    assert (
+        "before any update, so not the learning rate: the initial weights are too large; lower the init "
+        "std (--std)" in err
+    )
 
 
 def test_inputs_beyond_float32_are_refused_and_huge_inputs_are_named(rng):
@@ -885,15 +1004,19 @@ def test_inputs_beyond_float32_are_refused_and_huge_inputs_are_named(rng):
 # ----- plot, evaluate and API odds and ends: one line, exit 2 -----
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("history.json", '{"loss": [1.0', "history.json: not valid JSON"),
-    ("history.json", "[1, 2]", "history.json: expected a JSON object, got list"),
-    ("history.json", '{"loss": [1.0, "a"]}', "history.json: history 'loss'[1] must be a number, got 'a'"),
-    ("history.json", '{"val_acc": [0.1]}', "history.json: history has no 'loss' list"),
-    ("history.json", "[" * 100000 + "]" * 100000, "history.json: "),
-    ("config.json", "{", "config.json: not valid JSON"),
-    ("summary.json", '"s"', "summary.json: expected a JSON object, got str"),
-], ids=["truncated", "list", "string-loss", "no-loss", "deep", "config", "summary"])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("history.json", '{"loss": [1.0', "history.json: not valid JSON"),
+        ("history.json", "[1, 2]", "history.json: expected a JSON object, got list"),
+        ("history.json", '{"loss": [1.0, "a"]}', "history.json: history 'loss'[1] must be a number, got 'a'"),
+        ("history.json", '{"val_acc": [0.1]}', "history.json: history has no 'loss' list"),
+        ("history.json", "[" * 100000 + "]" * 100000, "history.json: "),
+        ("config.json", "{", "config.json: not valid JSON"),
+        ("summary.json", '"s"', "summary.json: expected a JSON object, got str"),
+    ],
+    ids=["truncated", "list", "string-loss", "no-loss", "deep", "config", "summary"],
+)
 def test_plot_refuses_bad_run_files_in_one_line(reference, tmp_path, capsys, name, text, message):
     run = tmp_path / "run"
     run.mkdir()
@@ -905,13 +1028,17 @@ def test_plot_refuses_bad_run_files_in_one_line(reference, tmp_path, capsys, nam
     assert err.count("\n") == 1 and err.startswith(f"autonet plot: error: {run / name}"[:40]) and message in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--dpi", "100000"], "argument --dpi: expected an integer in [1, 600], got '100000'"),
-    (["--dpi", "0"], "argument --dpi: expected a positive integer, got '0'"),
-    (["--out", os.devnull], f"--out {os.devnull}: exists and is not a directory"),
-    (["--out", "FILE"], "exists and is not a directory"),
-    (["--out", "FILE/plots"], "is a file, not a directory"),
-], ids=["dpi-huge", "dpi-0", "dev-null", "file", "below-a-file"])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dpi", "100000"], "argument --dpi: expected an integer in [1, 600], got '100000'"),
+        (["--dpi", "0"], "argument --dpi: expected a positive integer, got '0'"),
+        (["--out", os.devnull], f"--out {os.devnull}: exists and is not a directory"),
+        (["--out", "FILE"], "exists and is not a directory"),
+        (["--out", "FILE/plots"], "is a file, not a directory"),
+    ],
+    ids=["dpi-huge", "dpi-0", "dev-null", "file", "below-a-file"],
+)
 def test_plot_refuses_absurd_dpi_and_out(reference, tmp_path, capsys, argv, message):
     (tmp_path / "FILE").write_text("x")
     argv = [a.replace("FILE", str(tmp_path / "FILE")) for a in argv]

@@ -27,8 +27,12 @@ def two_layer(rng):
 def test_correct_two_layer_steps_pass(two_layer):
     params, X, y, f, dFC2, dH = two_layer
     dFC1 = dH * (f["FC1_out"] > 0)
-    for name, mine, seed_name in (("A2", dFC2, "FC2_out"), ("H1", dH, "H_out"), ("A1", dFC1, "FC1_out"),
-                                  ("H0", dFC1 @ params["W1"].T, "X")):
+    for name, mine, seed_name in (
+        ("A2", dFC2, "FC2_out"),
+        ("H1", dH, "H_out"),
+        ("A1", dFC1, "FC1_out"),
+        ("H0", dFC1 @ params["W1"].T, "X"),
+    ):
         value, ref = autograd_grad_wrt(params, X, y, name)
         if seed_name != "X":
             check_step(f"forward {seed_name}", f[seed_name], value, verbose=False)

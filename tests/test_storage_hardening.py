@@ -44,18 +44,25 @@ def _model(tmp_path, name="m.npz", **change) -> os.PathLike:
     return tmp_path / name
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("mean_image", np.full(6, np.nan), "mean_image holds NaN or infinite values"),
-    ("mean_image", np.array([0, 0, np.inf, 0, 0, 0]), r"mean_image holds NaN or infinite values \(1 of 6, first inf at"),
-    ("mean_image", np.full(6, 1e30), r"mean_image holds 1e\+30 at index 0; a mean image must lie within"),
-    ("b2", np.array([0.0, np.nan, 0.0]), "b2 holds NaN or infinite values"),
-    ("W1", np.full((6, 4), -np.inf), "W1 holds NaN or infinite values"),
-    ("mean_image", np.zeros(5), r"mean_image has shape \(5,\), expected \(6,\)"),
-    ("class_names", np.array(["a", "b"]), "2 class names for 3 outputs"),
-    ("W2", np.zeros((4, 3), np.int64), r"parameters must be float arrays, got \['int64'\]"),
-    ("extra", np.zeros((100, 100)), r"unexpected array extra \(float64\[100, 100\]\) in a model for 6 inputs"),
-    ("extra", np.array([1.0, np.nan]), "extra holds NaN or infinite values"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("mean_image", np.full(6, np.nan), "mean_image holds NaN or infinite values"),
+        (
+            "mean_image",
+            np.array([0, 0, np.inf, 0, 0, 0]),
+            r"mean_image holds NaN or infinite values \(1 of 6, first inf at",
+        ),
+        ("mean_image", np.full(6, 1e30), r"mean_image holds 1e\+30 at index 0; a mean image must lie within"),
+        ("b2", np.array([0.0, np.nan, 0.0]), "b2 holds NaN or infinite values"),
+        ("W1", np.full((6, 4), -np.inf), "W1 holds NaN or infinite values"),
+        ("mean_image", np.zeros(5), r"mean_image has shape \(5,\), expected \(6,\)"),
+        ("class_names", np.array(["a", "b"]), "2 class names for 3 outputs"),
+        ("W2", np.zeros((4, 3), np.int64), r"parameters must be float arrays, got \['int64'\]"),
+        ("extra", np.zeros((100, 100)), r"unexpected array extra \(float64\[100, 100\]\) in a model for 6 inputs"),
+        ("extra", np.array([1.0, np.nan]), "extra holds NaN or infinite values"),
+    ],
+)
 def test_every_array_of_a_model_is_checked_by_name(tmp_path, name, value, message):
     with pytest.raises(ModelFileError, match=message) as e:
         load_model(_model(tmp_path, **{name: value}))
@@ -98,8 +105,11 @@ def test_a_member_inflating_past_its_header_is_refused_before_inflating(tmp_path
     tracemalloc.start()
     start = time.monotonic()
     try:
-        with pytest.raises(ModelFileError, match=r"member b1 declares float64\[4\] \(32 bytes\) but inflates to "
-                                                 r"209,715,232 bytes of data; refused before inflating"):
+        with pytest.raises(
+            ModelFileError,
+            match=r"member b1 declares float64\[4\] \(32 bytes\) but inflates to "
+            r"209,715,232 bytes of data; refused before inflating",
+        ):
             load_model(tmp_path / "bomb.npz")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -114,8 +124,11 @@ def test_a_header_declaring_a_huge_shape_is_refused_before_allocating(tmp_path):
     np.lib.format.write_array_header_1_0(big, {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)})
     members["W1.npy"] = big.getvalue() + bytes(192)
     _zip(tmp_path / "liar.npz", members)
-    with pytest.raises(ModelFileError, match=r"member W1 declares float64\[100000, 100000\] "
-                                             r"\(80,000,000,000 bytes\) but inflates to 192 bytes"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"member W1 declares float64\[100000, 100000\] "
+        r"\(80,000,000,000 bytes\) but inflates to 192 bytes",
+    ):
         load_model(tmp_path / "liar.npz")
 
 
@@ -135,8 +148,18 @@ def resumable(tmp_path_factory):
     """A run directory stopped at iteration 13 with an Adam checkpoint, and its config."""
     root = tmp_path_factory.mktemp("ck")
     folder = make_fake_cifar(root / "data", n_per_batch=20).parent
-    cfg = Config(data_dir=str(folder), hidden=(8,), num_val=10, batch_size=10, dtype="float64", std=1e-2,
-                 learning_rate=1e-3, num_iters=30, update="adam", sampling="epoch")
+    cfg = Config(
+        data_dir=str(folder),
+        hidden=(8,),
+        num_val=10,
+        batch_size=10,
+        dtype="float64",
+        std=1e-2,
+        learning_rate=1e-3,
+        num_iters=30,
+        update="adam",
+        sampling="epoch",
+    )
     data = load_data(cfg, quiet=True)
     run(cfg, root / "run", data=data, quiet=True, checkpoint_every=13)
     return cfg, data, root / "run"
@@ -208,8 +231,10 @@ def test_a_lying_checkpoint_via_the_cli_is_one_line_and_exit_2(resumable, tmp_pa
     save_checkpoint(out / CHECKPOINT_NAME, state, meta)
     assert main(["train", "--resume", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"autonet train: error: {out / CHECKPOINT_NAME}: checkpoint field perm: expected a 1-D integer "
-                   "array of length 90 (or 0), got a 2-D int64 array of shape (90, 1)"]
+    assert err == [
+        f"autonet train: error: {out / CHECKPOINT_NAME}: checkpoint field perm: expected a 1-D integer "
+        "array of length 90 (or 0), got a 2-D int64 array of shape (90, 1)"
+    ]
 
 
 def test_a_checkpoint_larger_than_the_run_can_need_is_refused_before_inflating(resumable, tmp_path):
@@ -221,8 +246,11 @@ def test_a_checkpoint_larger_than_the_run_can_need_is_refused_before_inflating(r
     _zip(tmp_path / CHECKPOINT_NAME, members)
     tracemalloc.start()
     try:
-        with pytest.raises(ModelFileError, match=r"checkpoint's arrays would inflate to [\d,]+ bytes, more than the "
-                                                 r"[\d,]+ bytes it can need; refused before inflating"):
+        with pytest.raises(
+            ModelFileError,
+            match=r"checkpoint's arrays would inflate to [\d,]+ bytes, more than the "
+            r"[\d,]+ bytes it can need; refused before inflating",
+        ):
             run(cfg, tmp_path, data=data, quiet=True, checkpoint_every=13, resume=True)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -240,19 +268,29 @@ def worker():
     w.close()
 
 
-@pytest.mark.parametrize("kind, name, what", [
-    ("model", "model.npz", "model file"), ("checkpoint", CHECKPOINT_NAME, "checkpoint"),
-    ("space", "space.toml", "space file"), ("json", "config.json", "JSON file"),
-    ("config", "my-config.json", "config file"), ("run-json", "history.json", "run file"),
-])
+@pytest.mark.parametrize(
+    "kind, name, what",
+    [
+        ("model", "model.npz", "model file"),
+        ("checkpoint", CHECKPOINT_NAME, "checkpoint"),
+        ("space", "space.toml", "space file"),
+        ("json", "config.json", "JSON file"),
+        ("config", "my-config.json", "config file"),
+        ("run-json", "history.json", "run file"),
+    ],
+)
 def test_a_fifo_is_refused_at_once_wherever_a_file_is_read(worker, tmp_path, kind, name, what):
     os.mkfifo(tmp_path / name)
     assert worker.load(kind, tmp_path / name, timeout=10) == (
-        "error", f"{tmp_path / name}: is a FIFO, not a regular file; refusing to read it as a {what}")
+        "error",
+        f"{tmp_path / name}: is a FIFO, not a regular file; refusing to read it as a {what}",
+    )
     folder = tmp_path / f"folder{os.path.splitext(name)[1]}"
     folder.mkdir()
     assert worker.load(kind, folder) == (
-        "error", f"{folder}: is a directory, not a regular file; refusing to read it as a {what}")
+        "error",
+        f"{folder}: is a directory, not a regular file; refusing to read it as a {what}",
+    )
 
 
 def test_config_and_space_files_with_hostile_content_are_one_line_errors(tmp_path):
@@ -281,6 +319,9 @@ def test_an_npz_dataset_whose_header_lies_is_refused_before_allocating(tmp_path)
     head = io.BytesIO()
     np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)})
     _zip(tmp_path / "liar.npz", {"X_train.npy": head.getvalue() + bytes(800), "y_train.npy": _npy(np.arange(10) % 2)})
-    with pytest.raises(DataError, match=r"member X_train declares float64\[100000, 100000\] \(80,000,000,000 bytes\) "
-                                        r"but inflates to 800 bytes of data; refused before inflating"):
+    with pytest.raises(
+        DataError,
+        match=r"member X_train declares float64\[100000, 100000\] \(80,000,000,000 bytes\) "
+        r"but inflates to 800 bytes of data; refused before inflating",
+    ):
         load_npz_dataset(tmp_path / "liar.npz", num_val=1)

@@ -22,8 +22,20 @@ from fakedata import make_fake_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
 # tiny nets, few iterations, float64 so that every executor gives bit-identical results
-TINY = ["--hidden", "8", "--num-iters", "12", "--batch-size", "10", "--num-val", "10", "--std", "1e-2",
-        "--dtype", "float64"]
+TINY = [
+    "--hidden",
+    "8",
+    "--num-iters",
+    "12",
+    "--batch-size",
+    "10",
+    "--num-val",
+    "10",
+    "--std",
+    "1e-2",
+    "--dtype",
+    "float64",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +46,9 @@ def fake_dir(tmp_path_factory):
 
 
 def tiny_base(data_dir) -> Config:
-    return Config(hidden=(8,), num_iters=12, batch_size=10, num_val=10, std=1e-2, dtype="float64",
-                     data_dir=str(data_dir))
+    return Config(
+        hidden=(8,), num_iters=12, batch_size=10, num_val=10, std=1e-2, dtype="float64", data_dir=str(data_dir)
+    )
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -55,7 +68,13 @@ def test_grid_has_every_combination_with_the_last_key_fastest():
     trials = plan(space, Config())
     assert len(trials) == 6
     assert [(t.params["learning_rate"], t.params["reg"]) for t in trials] == [
-        (1e-3, 1e-4), (1e-3, 1e-3), (1e-3, 1e-2), (2e-3, 1e-4), (2e-3, 1e-3), (2e-3, 1e-2)]
+        (1e-3, 1e-4),
+        (1e-3, 1e-3),
+        (1e-3, 1e-2),
+        (2e-3, 1e-4),
+        (2e-3, 1e-3),
+        (2e-3, 1e-2),
+    ]
     assert len({t.name for t in trials}) == 6
 
 
@@ -63,18 +82,28 @@ def test_seed_grid_file_is_the_seeds_15_trials_in_its_order():
     trials = plan(load_space(ROOT / "examples" / "seed_grid.toml"), Config())
     assert len(trials) == 15
     assert [(t.config["learning_rate"], t.config["reg"]) for t in trials][:4] == [
-        (1e-3, 1e-4), (1e-3, 1e-3), (1e-3, 1e-2), (1.2e-3, 1e-4)]
+        (1e-3, 1e-4),
+        (1e-3, 1e-3),
+        (1e-3, 1e-2),
+        (1.2e-3, 1e-4),
+    ]
     c = trials[0].config
-    assert (c["hidden"], c["num_iters"], c["batch_size"], c["learning_rate_decay"], c["std"]) == \
-        ([300], 1600, 400, 0.90, 1e-4)
+    assert (c["hidden"], c["num_iters"], c["batch_size"], c["learning_rate_decay"], c["std"]) == (
+        [300],
+        1600,
+        400,
+        0.90,
+        1e-4,
+    )
 
 
 def test_hidden_values_from_flags_and_files():
     flag = build_space(grid_flags=["hidden=300 | 1024,512"])  # 1024,512: two layers, as in train --hidden
     file = parse_space({"hidden": [300, [1024, 512]]})
     text = parse_space({"hidden": [300, "1024,512"]})
-    assert flag.dims["hidden"].values == file.dims["hidden"].values == text.dims["hidden"].values == \
-        ((300,), (1024, 512))
+    assert (
+        flag.dims["hidden"].values == file.dims["hidden"].values == text.dims["hidden"].values == ((300,), (1024, 512))
+    )
     assert build_space(grid_flags=["hidden=1024,512"]).dims["hidden"].values == ((1024, 512),)
 
 
@@ -82,8 +111,12 @@ def test_name_lists_are_spelled_as_on_the_train_command_line():
     flag = build_space(grid_flags=["augment=flip | flip,crop | none"])
     file = parse_space({"augment": ["flip", ["flip", "crop"], []]})
     text = parse_space({"augment": ["flip", "flip,crop", "none"]})
-    assert flag.dims["augment"].values == file.dims["augment"].values == text.dims["augment"].values == \
-        (("flip",), ("flip", "crop"), ())
+    assert (
+        flag.dims["augment"].values
+        == file.dims["augment"].values
+        == text.dims["augment"].values
+        == (("flip",), ("flip", "crop"), ())
+    )
     assert plan(flag, Config())[1].name.startswith("augment=flip+crop-")
     with pytest.raises(ConfigError, match="--grid augment: augment must be"):
         build_space(grid_flags=["augment=spin"])
@@ -101,8 +134,14 @@ def test_aliases_are_accepted_in_the_grid_and_in_space_files():
 
 
 def test_random_search_is_reproducible_by_seed_and_log_uniform_in_range():
-    space = parse_space({"learning_rate": {"log_uniform": [1e-5, 1e-1]}, "reg": [0.0, 1e-3],
-                         "hidden": {"log_uniform": [50, 2000]}, "learning_rate_decay": {"uniform": [0.8, 0.99]}})
+    space = parse_space(
+        {
+            "learning_rate": {"log_uniform": [1e-5, 1e-1]},
+            "reg": [0.0, 1e-3],
+            "hidden": {"log_uniform": [50, 2000]},
+            "learning_rate_decay": {"uniform": [0.8, 0.99]},
+        }
+    )
     a, b, c = space.sample(2000, seed=3), space.sample(2000, seed=3), space.sample(2000, seed=4)
     assert a == b and a != c
     lr = np.array([p["learning_rate"] for p in a])
@@ -110,8 +149,13 @@ def test_random_search_is_reproducible_by_seed_and_log_uniform_in_range():
     # log-uniform: each decade holds about a quarter of the draws (uniform would put ~90% in the top one)
     decade_share = np.histogram(np.log10(lr), bins=[-5, -4, -3, -2, -1])[0] / len(lr)
     assert np.all(np.abs(decade_share - 0.25) < 0.05), decade_share
-    assert all(isinstance(p["hidden"], tuple) and len(p["hidden"]) == 1 and 50 <= p["hidden"][0] <= 2000
-               and isinstance(p["hidden"][0], int) for p in a)
+    assert all(
+        isinstance(p["hidden"], tuple)
+        and len(p["hidden"]) == 1
+        and 50 <= p["hidden"][0] <= 2000
+        and isinstance(p["hidden"][0], int)
+        for p in a
+    )
     assert {p["reg"] for p in a} == {0.0, 1e-3}
     assert all(0.8 <= p["learning_rate_decay"] <= 0.99 for p in a)
     assert all(float(f"{p['learning_rate']:.3g}") == p["learning_rate"] for p in a)  # 3 significant digits
@@ -120,34 +164,41 @@ def test_random_search_is_reproducible_by_seed_and_log_uniform_in_range():
 
 
 def test_toml_and_json_space_files_agree(tmp_path):
-    (tmp_path / "s.toml").write_text('learning_rate = {log_uniform = [1e-4, 1e-2]}\nreg = [1e-4, 1e-3]\n'
-                                     'hidden = 300\nsampling = "epoch"\n')
-    (tmp_path / "s.json").write_text(json.dumps({"learning_rate": {"log_uniform": [1e-4, 1e-2]},
-                                                 "reg": [1e-4, 1e-3], "hidden": 300, "sampling": "epoch"}))
+    (tmp_path / "s.toml").write_text(
+        'learning_rate = {log_uniform = [1e-4, 1e-2]}\nreg = [1e-4, 1e-3]\nhidden = 300\nsampling = "epoch"\n'
+    )
+    (tmp_path / "s.json").write_text(
+        json.dumps(
+            {"learning_rate": {"log_uniform": [1e-4, 1e-2]}, "reg": [1e-4, 1e-3], "hidden": 300, "sampling": "epoch"}
+        )
+    )
     toml, js = load_space(tmp_path / "s.toml"), load_space(tmp_path / "s.json")
     assert toml.dims == js.dims
     assert toml.sample(4, seed=0) == js.sample(4, seed=0)
     assert not toml.is_grid
 
 
-@pytest.mark.parametrize("space, message", [
-    ({"learning_rte": [1e-3]}, "unknown key 'learning_rte'"),
-    ({"num_val": [10, 20]}, "num_val shapes the data"),
-    ({"reg": []}, "reg: empty list"),
-    ({"reg": {"gaussian": [0, 1]}}, "unknown distribution 'gaussian'"),
-    ({"reg": {"log_uniform": [1e-2, 1e-4]}}, "low < high"),
-    ({"reg": {"log_uniform": [0, 1e-2]}}, "log_uniform needs low > 0"),
-    ({"reg": {"uniform": [1e-3]}}, r"takes \[low, high\]"),
-    ({"reg": {"uniform": [0, 1], "log_uniform": [1, 2]}}, "one key"),
-    ({"learning_rate": "fast"}, "learning_rate must be > 0, got 'fast'"),
-    ({"learning_rate_decay": [0.9, 1.5]}, "learning_rate_decay must be in"),
-    ({"learning_rate_decay": {"uniform": [0.5, 1.5]}}, "learning_rate_decay must be in"),
-    ({"num_iters": 12.5}, r"num_iters must be an integer in \[1, .*\], got 12.5"),
-    ({"hidden": [[300, "wide"]]}, "hidden"),
-    ({"sampling": {"uniform": [0, 1]}}, "needs a numeric key"),
-    ({"epochs": 2, "num_iters": 100}, "not both"),
-    ({}, "the space is empty"),
-])
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        ({"learning_rte": [1e-3]}, "unknown key 'learning_rte'"),
+        ({"num_val": [10, 20]}, "num_val shapes the data"),
+        ({"reg": []}, "reg: empty list"),
+        ({"reg": {"gaussian": [0, 1]}}, "unknown distribution 'gaussian'"),
+        ({"reg": {"log_uniform": [1e-2, 1e-4]}}, "low < high"),
+        ({"reg": {"log_uniform": [0, 1e-2]}}, "log_uniform needs low > 0"),
+        ({"reg": {"uniform": [1e-3]}}, r"takes \[low, high\]"),
+        ({"reg": {"uniform": [0, 1], "log_uniform": [1, 2]}}, "one key"),
+        ({"learning_rate": "fast"}, "learning_rate must be > 0, got 'fast'"),
+        ({"learning_rate_decay": [0.9, 1.5]}, "learning_rate_decay must be in"),
+        ({"learning_rate_decay": {"uniform": [0.5, 1.5]}}, "learning_rate_decay must be in"),
+        ({"num_iters": 12.5}, r"num_iters must be an integer in \[1, .*\], got 12.5"),
+        ({"hidden": [[300, "wide"]]}, "hidden"),
+        ({"sampling": {"uniform": [0, 1]}}, "needs a numeric key"),
+        ({"epochs": 2, "num_iters": 100}, "not both"),
+        ({}, "the space is empty"),
+    ],
+)
 def test_bad_spaces_are_one_line_config_errors(space, message):
     with pytest.raises(ConfigError, match=message):
         parse_space(space, "space.toml")
@@ -172,8 +223,10 @@ def test_space_file_errors_name_the_file(tmp_path):
 
 def test_cli_reports_a_bad_space_and_exits_2(fake_dir, tmp_path, capsys):
     assert sweep(fake_dir, tmp_path / "s", "--grid", "learning_rate=1e-3 | oops") == 2
-    assert "autonet sweep: error: --grid learning_rate: learning_rate: expected a number, got 'oops'" in \
-        capsys.readouterr().err
+    assert (
+        "autonet sweep: error: --grid learning_rate: learning_rate: expected a number, got 'oops'"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "s").exists()
 
 
@@ -205,8 +258,9 @@ def test_csv_is_complete_after_every_trial_and_best_model_copied(fake_dir, tmp_p
     assert seen == [t.name for t in trials]
     best = max(rows, key=lambda r: r["val_acc"])
     assert json.loads((tmp_path / "s" / "best.json").read_text())["trial"] == best["trial"]
-    assert (tmp_path / "s" / "best_model.npz").read_bytes() == \
-        (tmp_path / "s" / "trials" / best["trial"] / "model.npz").read_bytes()
+    assert (tmp_path / "s" / "best_model.npz").read_bytes() == (
+        tmp_path / "s" / "trials" / best["trial"] / "model.npz"
+    ).read_bytes()
     assert (tmp_path / "s" / "heatmap.png").stat().st_size > 0
     for t in trials:
         for name in ("config.json", "history.json", "summary.json", "model.npz", "plots/training.png"):
@@ -249,8 +303,9 @@ def test_rerunning_the_command_resumes_without_retraining(fake_dir, tmp_path, ca
     assert sweep(fake_dir, out, *args) == 0
     again = {t: (out / "trials" / t / "model.npz").stat().st_mtime_ns for t in stamps}
     assert [t for t in stamps if again[t] != stamps[t]] == [victim]
-    assert _results(out) == {r["trial"]: (r["status"], r["train_acc"], r["val_acc"], r["final_loss"])
-                             for r in first}  # same seed, same numbers
+    assert _results(out) == {
+        r["trial"]: (r["status"], r["train_acc"], r["val_acc"], r["final_loss"]) for r in first
+    }  # same seed, same numbers
 
 
 def test_epochs_set_the_number_of_iterations(fake_dir, tmp_path):
@@ -294,8 +349,9 @@ def test_dask_cluster_runs_the_trials_into_the_sweep_directory(fake_dir, tmp_pat
     distributed = pytest.importorskip("distributed")
     grid = ["--grid", "learning_rate=1e-3 | 3e-3", "--grid", "reg=1e-2"]
     assert sweep(fake_dir, tmp_path / "local", *grid) == 0
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         assert sweep(fake_dir, tmp_path / "dask", *grid, "--scheduler", cluster.scheduler_address) == 0
     local, remote = _results(tmp_path / "local"), _results(tmp_path / "dask")
     assert len(remote) == 2 and remote == local
@@ -307,13 +363,22 @@ def test_dask_cluster_runs_the_trials_into_the_sweep_directory(fake_dir, tmp_pat
 def test_heatmap_cells_and_scatter(tmp_path):
     from autonet.plots import plot_sweep_heatmap, save_figure
 
-    grid_rows = [{"learning_rate": lr, "reg": reg, "val_acc": 0.1 * i, "status": "ok"}
-                 for i, (lr, reg) in enumerate([(1e-3, 1e-4), (1e-3, 1e-2), (2e-3, 1e-4)])]
+    grid_rows = [
+        {"learning_rate": lr, "reg": reg, "val_acc": 0.1 * i, "status": "ok"}
+        for i, (lr, reg) in enumerate([(1e-3, 1e-4), (1e-3, 1e-2), (2e-3, 1e-4)])
+    ]
     grid_rows.append({"learning_rate": 1e3, "reg": 1e-4, "val_acc": None, "status": "diverged"})
     assert save_figure(plot_sweep_heatmap(grid_rows), tmp_path / "grid.png").stat().st_size > 0
     rng = np.random.default_rng(0)
-    scattered = [{"learning_rate": float(10 ** rng.uniform(-4, -2)), "reg": float(10 ** rng.uniform(-5, -1)),
-                  "val_acc": float(rng.uniform(0.3, 0.5)), "status": "ok"} for _ in range(20)]
+    scattered = [
+        {
+            "learning_rate": float(10 ** rng.uniform(-4, -2)),
+            "reg": float(10 ** rng.uniform(-5, -1)),
+            "val_acc": float(rng.uniform(0.3, 0.5)),
+            "status": "ok",
+        }
+        for _ in range(20)
+    ]
     assert save_figure(plot_sweep_heatmap(scattered), tmp_path / "scatter.png").stat().st_size > 0
     with pytest.raises(Exception, match="at least one finished trial"):
         plot_sweep_heatmap([])
@@ -332,8 +397,9 @@ def test_a_different_space_is_refused_and_extend_adds_to_the_sweep(fake_dir, tmp
     other = ["--grid", "learning_rate=1e-5"]
     assert sweep(fake_dir, out, *other) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"autonet sweep: error: --out {out}: holds a sweep over "
-                                                   "another space (space.learning_rate=")
+    assert err.count("\n") == 1 and err.startswith(
+        f"autonet sweep: error: --out {out}: holds a sweep over another space (space.learning_rate="
+    )
     assert "add --extend" in err
     assert {name: (out / name).read_bytes() for name in kept} == kept  # nothing replaced
     assert sweep(fake_dir, out, *first, "--hidden", "9") == 2  # another base config is another sweep too
@@ -366,8 +432,10 @@ def test_a_second_sweep_process_on_one_directory_is_refused(fake_dir, tmp_path, 
 
     out = tmp_path / "s"
     out.mkdir()
-    code = ("import sys, time; from autonet.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
-            "print('locked', flush=True); time.sleep(60)")
+    code = (
+        "import sys, time; from autonet.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); time.sleep(60)"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"locked"
@@ -401,8 +469,12 @@ def test_ctrl_c_during_a_sweep_checkpoints_the_trial_says_how_to_resume_and_exit
     assert main([*argv, "--out", str(tmp_path / "reference")]) == 0
     out = tmp_path / "s"
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_SWEEP, *argv, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SWEEP, *argv, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob("trials/*/config.json")):
         assert proc.poll() is None and time.monotonic() < deadline

@@ -23,8 +23,16 @@ def blobs(rng, n=300, d=20, c=4, spread=3.0):
 def test_backends_give_the_same_loss_history(rng, sampling):
     X, y = blobs(rng)
     params = init_params([20, 16, 4], std=0.1, rng=rng)
-    cfg = Config(learning_rate=0.05, num_iters=60, batch_size=32, seed=7, sampling=sampling,
-                      learning_rate_decay=0.9, reg=1e-3, progress=False)
+    cfg = Config(
+        learning_rate=0.05,
+        num_iters=60,
+        batch_size=32,
+        seed=7,
+        sampling=sampling,
+        learning_rate_decay=0.9,
+        reg=1e-3,
+        progress=False,
+    )
     histories = {}
     for name in ("manual", "autograd"):
         t = Trainer(get_backend(name), params, X[:250], y[:250], X[250:], y[250:], cfg)
@@ -82,9 +90,20 @@ def test_divergence_names_iteration(rng):
     assert err.value.iteration >= 0
 
 
-@pytest.mark.parametrize("bad", [dict(learning_rate=0), dict(learning_rate=-1), dict(batch_size=0),
-                                 dict(num_iters=-5), dict(reg=-1.0), dict(learning_rate_decay=1.5),
-                                 dict(sampling="bogus"), dict(update="lbfgs"), dict(learning_rate=float("nan"))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(learning_rate=0),
+        dict(learning_rate=-1),
+        dict(batch_size=0),
+        dict(num_iters=-5),
+        dict(reg=-1.0),
+        dict(learning_rate_decay=1.5),
+        dict(sampling="bogus"),
+        dict(update="lbfgs"),
+        dict(learning_rate=float("nan")),
+    ],
+)
 def test_bad_config_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match=next(iter(bad)).split("_")[0]):
         Config(**bad)
@@ -119,8 +138,18 @@ def test_two_layer_net_facade_runs_exercise_code(rng):
     loss, grads = net.loss(X[:5], y[:5], reg=0.05)
     loss_a, grads_a = net.loss(X[:5], y[:5], reg=0.05, backend="autograd")
     assert loss == pytest.approx(loss_a, rel=1e-12)
-    stats = net.train(X[:300], y[:300], X[300:], y[300:], learning_rate=1e-1, learning_rate_decay=0.95,
-                      reg=1e-5, num_iters=100, batch_size=50, verbose=False)
+    stats = net.train(
+        X[:300],
+        y[:300],
+        X[300:],
+        y[300:],
+        learning_rate=1e-1,
+        learning_rate_decay=0.95,
+        reg=1e-5,
+        num_iters=100,
+        batch_size=50,
+        verbose=False,
+    )
     assert set(stats) == {"loss_history", "train_acc_history", "val_acc_history"}
     assert len(stats["loss_history"]) == 100 and len(stats["val_acc_history"]) == 16
     assert (net.predict(X[300:]) == y[300:]).mean() > 0.8

@@ -86,13 +86,24 @@ CONFIGS = [
     dict(update="sgd", reg=1e-2),
     dict(update="momentum", reg=1e-3, sampling="epoch"),
     dict(update="nesterov", reg=1e-2, activation="tanh", dropout=0.1),
-    dict(update="adamw", weight_decay=0.05, reg=0.0, dropout=0.2, label_smoothing=0.1, schedule="cosine",
-         warmup=1.0, augment=("flip", "crop"), crop_padding=2),
+    dict(
+        update="adamw",
+        weight_decay=0.05,
+        reg=0.0,
+        dropout=0.2,
+        label_smoothing=0.1,
+        schedule="cosine",
+        warmup=1.0,
+        augment=("flip", "crop"),
+        crop_padding=2,
+    ),
 ]
 
 
 @pytest.mark.parametrize("batchnorm", [False, True])
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c["update"] + ("-" + c["activation"] if "activation" in c else ""))
+@pytest.mark.parametrize(
+    "cfg", CONFIGS, ids=lambda c: c["update"] + ("-" + c["activation"] if "activation" in c else "")
+)
 def test_trainer_fast_path_equals_reference_path(cfg, batchnorm):
     rng = np.random.default_rng(3)
     X = rng.standard_normal((120, 3072)).astype(np.float32)

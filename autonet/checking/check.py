@@ -38,10 +38,11 @@ def check_target(spec: str, *, l2: str = "half", time_limit: float | None = None
     if layer_functions(module):
         return check_layers(module, spec, time_limit)
     if inspect.isclass(getattr(module, DEFAULT_CLASS, None)):
-        return check_two_layer(getattr(module, DEFAULT_CLASS), f"{spec}:{DEFAULT_CLASS}", l2=l2,
-                               time_limit=time_limit)
-    raise TargetError(f"{spec} defines neither layer functions (affine_forward, relu_forward, softmax_loss, ...) "
-                      f"nor a {DEFAULT_CLASS}: name the target as {spec}:Name")
+        return check_two_layer(getattr(module, DEFAULT_CLASS), f"{spec}:{DEFAULT_CLASS}", l2=l2, time_limit=time_limit)
+    raise TargetError(
+        f"{spec} defines neither layer functions (affine_forward, relu_forward, softmax_loss, ...) "
+        f"nor a {DEFAULT_CLASS}: name the target as {spec}:Name"
+    )
 
 
 def _layers_or_fail(module, spec: str, time_limit: float | None) -> Report:

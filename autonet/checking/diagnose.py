@@ -96,39 +96,66 @@ def _exceptions(runs) -> list[Diagnosis]:
     if not failed:
         return []
     first = failed[0]
-    return [Diagnosis(f"raised on {len(failed)} of {len(runs)} cases, first on {first.label}: {first.error}",
-                      signature="exception")]
+    return [
+        Diagnosis(
+            f"raised on {len(failed)} of {len(runs)} cases, first on {first.label}: {first.error}",
+            signature="exception",
+        )
+    ]
 
 
 def _mutation(check) -> list[Diagnosis]:
     if check is None or check.ok:
         return []
-    return [Diagnosis(f"inputs modified in place: {check.note.partition(': ')[2]}",
-                      signature="in-place",
-                      detail=["The caller's arrays change under it: the training loop then steps from "
-                              "corrupted weights or data.",
-                              "Compute into new arrays (X = X - m, not X -= m; dW = W.copy() before +=)."])]
+    return [
+        Diagnosis(
+            f"inputs modified in place: {check.note.partition(': ')[2]}",
+            signature="in-place",
+            detail=[
+                "The caller's arrays change under it: the training loop then steps from corrupted weights or data.",
+                "Compute into new arrays (X = X - m, not X -= m; dW = W.copy() before +=).",
+            ],
+        )
+    ]
 
 
 def _init(check) -> list[Diagnosis]:
     if check is None or check.ok:
         return []
-    return [Diagnosis("np.random.seed(0); Net(4, 10, 3, std=0.1) does not draw the exercise's toy weights",
-                      signature="init",
-                      detail=["The exercise draws W1 = std * np.random.randn(D, H), b1 = zeros(H), "
-                              "W2 = std * np.random.randn(H, C), b2 = zeros(C), in that order, from NumPy's "
-                              "global state; otherwise its hard-coded correct_scores cannot match."])]
+    return [
+        Diagnosis(
+            "np.random.seed(0); Net(4, 10, 3, std=0.1) does not draw the exercise's toy weights",
+            signature="init",
+            detail=[
+                "The exercise draws W1 = std * np.random.randn(D, H), b1 = zeros(H), "
+                "W2 = std * np.random.randn(H, C), b2 = zeros(C), in that order, from NumPy's "
+                "global state; otherwise its hard-coded correct_scores cannot match."
+            ],
+        )
+    ]
 
 
 def _precision(ok_runs) -> list[Diagnosis]:
-    low = sorted({f"{name} {np.asarray(v).dtype}" for r in ok_runs
-                  for name, v in [("scores", r.scores), *[(f"d{k}", g) for k, g in r.grads.items()]]
-                  if v is not None and np.asarray(v).dtype.kind == "f" and np.asarray(v).dtype.itemsize < 8})
+    low = sorted(
+        {
+            f"{name} {np.asarray(v).dtype}"
+            for r in ok_runs
+            for name, v in [("scores", r.scores), *[(f"d{k}", g) for k, g in r.grads.items()]]
+            if v is not None and np.asarray(v).dtype.kind == "f" and np.asarray(v).dtype.itemsize < 8
+        }
+    )
     if not low:
         return []
-    return [Diagnosis(f"computed in lower precision than float64: {', '.join(low)}", signature="precision",
-                      detail=["The inputs are float64; a cast to float32 loses ~8 digits, more than any gradient "
-                              "check tolerates. Keep float64 for checking (float32 is for speed only)."])]
+    return [
+        Diagnosis(
+            f"computed in lower precision than float64: {', '.join(low)}",
+            signature="precision",
+            detail=[
+                "The inputs are float64; a cast to float32 loses ~8 digits, more than any gradient "
+                "check tolerates. Keep float64 for checking (float32 is for speed only)."
+            ],
+        )
+    ]
 
 
 def _overflow(ok_runs, normal) -> list[Diagnosis]:
@@ -141,12 +168,19 @@ def _overflow(ok_runs, normal) -> list[Diagnosis]:
     if not big or not finite_elsewhere or not blew_up(big[0]):
         return []
     r = big[0]
-    return [Diagnosis(f"softmax overflows on scores of about {np.abs(r.ref.scores).max():.0f}: "
-                      f"loss {r.loss}", equations=[4], wrong=["loss"], signature="no-max-shift",
-                      detail=["exp(score) overflows float64 beyond ~709, so the softmax is computed without "
-                              "subtracting each row's max.",
-                              "Use exp(s - s.max(axis=1, keepdims=True)): a per-row constant leaves softmax "
-                              "unchanged."])]
+    return [
+        Diagnosis(
+            f"softmax overflows on scores of about {np.abs(r.ref.scores).max():.0f}: loss {r.loss}",
+            equations=[4],
+            wrong=["loss"],
+            signature="no-max-shift",
+            detail=[
+                "exp(score) overflows float64 beyond ~709, so the softmax is computed without "
+                "subtracting each row's max.",
+                "Use exp(s - s.max(axis=1, keepdims=True)): a per-row constant leaves softmax unchanged.",
+            ],
+        )
+    ]
 
 
 FORWARD_FAULTS = {  # what -> (equation, signature, the scores that fault computes)
@@ -154,7 +188,10 @@ FORWARD_FAULTS = {  # what -> (equation, signature, the scores that fault comput
     "b1 is left out of (1)": (1, "no-b1", lambda p, X: np.maximum(X @ p["W1"], 0) @ p["W2"] + p["b2"]),
     "the ReLU (2) is missing": (2, "no-relu", lambda p, X: (X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]),
     "a ReLU is also applied to the scores": (
-        3, "relu-on-scores", lambda p, X: np.maximum(np.maximum(X @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"], 0)),
+        3,
+        "relu-on-scores",
+        lambda p, X: np.maximum(np.maximum(X @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"], 0),
+    ),
 }
 
 
@@ -178,18 +215,36 @@ def _forward(normal) -> list[Diagnosis]:
         else:
             hit = all(_matches(r.scores, fn(r.case.params, r.case.X)) for r in bad)
         if hit:
-            evidence = ("your loss at reg = 0 is the cross-entropy of exactly those scores" if from_loss
-                        else "your scores are exactly those")
-            return [Diagnosis(f"forward pass: {what}", equations=[eq], wrong=["loss" if from_loss else "scores"],
-                              signature=sig,
-                              detail=[f"Evidence: {evidence}.", "Every loss and gradient downstream is computed "
-                                      "from these scores: fix the forward pass first."])]
+            evidence = (
+                "your loss at reg = 0 is the cross-entropy of exactly those scores"
+                if from_loss
+                else "your scores are exactly those"
+            )
+            return [
+                Diagnosis(
+                    f"forward pass: {what}",
+                    equations=[eq],
+                    wrong=["loss" if from_loss else "scores"],
+                    signature=sig,
+                    detail=[
+                        f"Evidence: {evidence}.",
+                        "Every loss and gradient downstream is computed from these scores: fix the forward pass first.",
+                    ],
+                )
+            ]
     if from_loss:
         return []  # a function has no scores to blame: the loss diagnosis speaks
-    return [Diagnosis("forward pass: the scores differ", equations=[3], wrong=["scores"],
-                      detail=["The fault is in (1)-(3): FC1_out = X.W1 + b1, H_out = max(0, FC1_out), "
-                              "FC2_out = H_out.W2 + b2.", "Fix the forward pass first: every later check "
-                              "depends on it."])]
+    return [
+        Diagnosis(
+            "forward pass: the scores differ",
+            equations=[3],
+            wrong=["scores"],
+            detail=[
+                "The fault is in (1)-(3): FC1_out = X.W1 + b1, H_out = max(0, FC1_out), FC2_out = H_out.W2 + b2.",
+                "Fix the forward pass first: every later check depends on it.",
+            ],
+        )
+    ]
 
 
 def _l2_sum(params, biases=False) -> float:
@@ -204,46 +259,85 @@ def _loss(normal, l2) -> list[Diagnosis]:
     data_bad = [r for r in bad if r.case.reg == 0]
     if data_bad:
         if all(_near(r.loss / r.ref.data_loss, r.case.X.shape[0]) for r in data_bad):
-            return [Diagnosis("the data loss is summed over the N examples, not averaged", equations=[4],
-                              wrong=["loss"], signature="loss-sum",
-                              detail=["L = -(1/N) sum_n log final_output[n, y_n]: divide by N."])]
-        return [Diagnosis("the data loss differs (reg = 0)", equations=[4], wrong=["loss"],
-                          detail=["L = -(1/N) sum_n log final_output[n, y_n], final_output the softmax of the "
-                                  "scores."])]
+            return [
+                Diagnosis(
+                    "the data loss is summed over the N examples, not averaged",
+                    equations=[4],
+                    wrong=["loss"],
+                    signature="loss-sum",
+                    detail=["L = -(1/N) sum_n log final_output[n, y_n]: divide by N."],
+                )
+            ]
+        return [
+            Diagnosis(
+                "the data loss differs (reg = 0)",
+                equations=[4],
+                wrong=["loss"],
+                detail=["L = -(1/N) sum_n log final_output[n, y_n], final_output the softmax of the scores."],
+            )
+        ]
     expected = 0.5 if l2 == "half" else 1.0
     ks = [(r.loss - r.ref.data_loss) / (r.case.reg * _l2_sum(r.case.params)) for r in bad]
     kb = [(r.loss - r.ref.data_loss) / (r.case.reg * _l2_sum(r.case.params, True)) for r in bad]
     if all(_near(k, expected) for k in kb):
-        return [Diagnosis("the L2 term of the loss includes the biases", wrong=["loss"],
-                          signature="loss-l2-biases",
-                          detail=["Regularise the weights only: reg * (||W1||^2 + ||W2||^2)."])]
+        return [
+            Diagnosis(
+                "the L2 term of the loss includes the biases",
+                wrong=["loss"],
+                signature="loss-l2-biases",
+                detail=["Regularise the weights only: reg * (||W1||^2 + ||W2||^2)."],
+            )
+        ]
     k = ks[0]
     if not all(_near(x, k) for x in ks):
-        return [Diagnosis("the loss is right at reg = 0 but its L2 term is not a multiple of "
-                          "reg * (||W1||^2 + ||W2||^2)", wrong=["loss"], signature="loss-l2")]
+        return [
+            Diagnosis(
+                "the loss is right at reg = 0 but its L2 term is not a multiple of reg * (||W1||^2 + ||W2||^2)",
+                wrong=["loss"],
+                signature="loss-l2",
+            )
+        ]
     detail = [f"Your L2 term is {k:g} * reg * (||W1||^2 + ||W2||^2); this check expects {expected:g} * reg * (...)."]
     if _near(k, 1.0) and l2 == "half":
-        detail.append("That is the later edition's convention (no 0.5): if your assignment asks for it, "
-                      "run the check with --l2 full.")
+        detail.append(
+            "That is the later edition's convention (no 0.5): if your assignment asks for it, "
+            "run the check with --l2 full."
+        )
     elif _near(k, 0.5) and l2 == "full":
         detail.append("That is the seed edition's convention (0.5 * reg): run the check with --l2 half.")
     elif _near(k, 0.0):
         detail = ["The loss has no L2 term: add 0.5 * reg * (||W1||^2 + ||W2||^2)."]
-    return [Diagnosis(f"the L2 term of the loss is {k:g} * reg * sum ||W||^2", wrong=["loss"],
-                      signature="loss-l2-factor", detail=detail)]
+    return [
+        Diagnosis(
+            f"the L2 term of the loss is {k:g} * reg * sum ||W||^2",
+            wrong=["loss"],
+            signature="loss-l2-factor",
+            detail=detail,
+        )
+    ]
 
 
 def _shape_diag(runs, p) -> Diagnosis | None:
     for r in runs:
         got, want = np.shape(r.grads[p]), r.case.params[p].shape
         if got != want:
-            why = ("summed with keepdims=True (or reshaped)" if int(np.prod(got)) == int(np.prod(want))
-                   else "summed over the wrong axis" if p.startswith("b") else "transposed or built from the "
-                   "wrong arrays")
-            return Diagnosis(f"d{p} has shape {got}, but {p} has shape {want}: {why}", equations=[PRODUCED_BY[p]],
-                             wrong=[p], signature="bias-shape" if p.startswith("b") else "shape",
-                             detail=["A gradient has its parameter's shape; a bias gradient sums over the N rows "
-                                     "(axis 0) to shape (H,) or (C,)."])
+            why = (
+                "summed with keepdims=True (or reshaped)"
+                if int(np.prod(got)) == int(np.prod(want))
+                else "summed over the wrong axis"
+                if p.startswith("b")
+                else "transposed or built from the wrong arrays"
+            )
+            return Diagnosis(
+                f"d{p} has shape {got}, but {p} has shape {want}: {why}",
+                equations=[PRODUCED_BY[p]],
+                wrong=[p],
+                signature="bias-shape" if p.startswith("b") else "shape",
+                detail=[
+                    "A gradient has its parameter's shape; a bias gradient sums over the N rows "
+                    "(axis 0) to shape (H,) or (C,)."
+                ],
+            )
     return None
 
 
@@ -265,8 +359,9 @@ def _gradients(normal, l2, loss_diag) -> list[Diagnosis]:
             d = _shape_diag(zero, p) or _one_gradient(zero, p, right, fd_note)
             out.append(d)
     if wrong_reg:
-        out += _l2_gradient(positive, wrong_reg, [p for p in PARAM_NAMES if p not in wrong_reg and p not in wrong0],
-                            l2, loss_diag)
+        out += _l2_gradient(
+            positive, wrong_reg, [p for p in PARAM_NAMES if p not in wrong_reg and p not in wrong0], l2, loss_diag
+        )
     return out
 
 
@@ -275,8 +370,10 @@ def _fd_note(normal) -> str:
     if not fd:
         return ""
     if all(c.ok for c in fd):
-        return ("Finite differences of your own loss agree with your gradients: the gradients fit your loss, "
-                "so the loss itself is a different function.")
+        return (
+            "Finite differences of your own loss agree with your gradients: the gradients fit your loss, "
+            "so the loss itself is a different function."
+        )
     return "Finite differences of your own loss disagree with your gradients too: the backward pass is wrong."
 
 
@@ -284,18 +381,34 @@ def _all_four(zero, fd_note) -> Diagnosis:
     bad = [r for r in zero if any(not r.checks[p].ok for p in PARAM_NAMES)]
     ks = [[_scale(r.grads[p], r.ref.data_grads[p]) for p in PARAM_NAMES] for r in bad]
     if bad and all(all(_near(k, r.case.X.shape[0]) for k in row) for r, row in zip(bad, ks, strict=True)):
-        return Diagnosis("every gradient is N times too large: the 1/N of (5) is missing", equations=[5],
-                         wrong=list(PARAM_NAMES), signature="missing-1/N",
-                         detail=[f"The seed's (5) is {SEED_ERRATA[5]}.",
-                                 "The loss is a mean over the N examples, so dL/dFC2_out = (final_output - MaskMat) "
-                                 "/ N (right at N = 1, where the cases agree)."])
+        return Diagnosis(
+            "every gradient is N times too large: the 1/N of (5) is missing",
+            equations=[5],
+            wrong=list(PARAM_NAMES),
+            signature="missing-1/N",
+            detail=[
+                f"The seed's (5) is {SEED_ERRATA[5]}.",
+                "The loss is a mean over the N examples, so dL/dFC2_out = (final_output - MaskMat) "
+                "/ N (right at N = 1, where the cases agree).",
+            ],
+        )
     if bad and all(all(_near(k, -1.0) for k in row) for row in ks):
-        return Diagnosis("every gradient has the wrong sign", equations=[5], wrong=list(PARAM_NAMES),
-                         signature="sign",
-                         detail=["dL/dFC2_out = final_output - MaskMat (over N), not MaskMat - final_output; "
-                                 "the update then subtracts the gradient."])
-    return Diagnosis("all four gradients are wrong: the fault enters at dL/dFC2_out, before (6), (7), (9), (10)",
-                     equations=[5], wrong=list(PARAM_NAMES), detail=[fd_note] if fd_note else [])
+        return Diagnosis(
+            "every gradient has the wrong sign",
+            equations=[5],
+            wrong=list(PARAM_NAMES),
+            signature="sign",
+            detail=[
+                "dL/dFC2_out = final_output - MaskMat (over N), not MaskMat - final_output; "
+                "the update then subtracts the gradient."
+            ],
+        )
+    return Diagnosis(
+        "all four gradients are wrong: the fault enters at dL/dFC2_out, before (6), (7), (9), (10)",
+        equations=[5],
+        wrong=list(PARAM_NAMES),
+        detail=[fd_note] if fd_note else [],
+    )
 
 
 def _relu(zero, right, fd_note) -> Diagnosis:
@@ -303,20 +416,31 @@ def _relu(zero, right, fd_note) -> Diagnosis:
 
     bad = [r for r in zero if not (r.checks["W1"].ok and r.checks["b1"].ok)]
     for variant, (sig, title, detail) in {
-        "clip": ("relu-clip", "the ReLU gradient is clipped by its sign, max(dL/dH_out, 0), instead of masked "
-                 "by the forward input", [f"That is the seed's own (8), {SEED_ERRATA[8]}.",
-                                          "Zero dL/dH_out where FC1_out <= 0 (dhidden[FC1_out <= 0] = 0); keep "
-                                          "negative gradients of live units."]),
-        "none": ("relu-unmasked", "the ReLU gradient is not applied: dL/dFC1_out = dL/dH_out",
-                 ["Units that were 0 in the forward pass (FC1_out <= 0) pass no gradient: mask by "
-                  "1[FC1_out > 0]."]),
+        "clip": (
+            "relu-clip",
+            "the ReLU gradient is clipped by its sign, max(dL/dH_out, 0), instead of masked by the forward input",
+            [
+                f"That is the seed's own (8), {SEED_ERRATA[8]}.",
+                "Zero dL/dH_out where FC1_out <= 0 (dhidden[FC1_out <= 0] = 0); keep negative gradients of live units.",
+            ],
+        ),
+        "none": (
+            "relu-unmasked",
+            "the ReLU gradient is not applied: dL/dFC1_out = dL/dH_out",
+            ["Units that were 0 in the forward pass (FC1_out <= 0) pass no gradient: mask by 1[FC1_out > 0]."],
+        ),
     }.items():
-        if bad and all(_matches(r.grads[k], relu_variant_grads(r.case, r.ref, variant)[k])
-                       for r in bad for k in ("W1", "b1")):
+        if bad and all(
+            _matches(r.grads[k], relu_variant_grads(r.case, r.ref, variant)[k]) for r in bad for k in ("W1", "b1")
+        ):
             return Diagnosis(title, equations=[8], wrong=["W1", "b1"], right=right, signature=sig, detail=detail)
-    return Diagnosis("W1 and b1 are wrong while W2 and b2 are right: the fault enters between dL/dFC2_out and "
-                     "dL/dFC1_out", equations=[8], wrong=["W1", "b1"], right=right,
-                     detail=[fd_note] if fd_note else [])
+    return Diagnosis(
+        "W1 and b1 are wrong while W2 and b2 are right: the fault enters between dL/dFC2_out and dL/dFC1_out",
+        equations=[8],
+        wrong=["W1", "b1"],
+        right=right,
+        detail=[fd_note] if fd_note else [],
+    )
 
 
 def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
@@ -326,22 +450,39 @@ def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
     ns = [r.case.X.shape[0] for r in bad]
     others = [q for q in right if q != p]
     if ks and all(_near(k, 1.0 / n) for k, n in zip(ks, ns, strict=True)):
-        return Diagnosis(f"d{p} is N times too small: averaged over the N rows although (5) already divided by N",
-                         equations=[eq], wrong=[p], right=others, signature="bias-mean" if p[0] == "b" else "scale",
-                         detail=["Sum over the rows (np.sum(..., axis=0)), do not take the mean: dL/dFC_out "
-                                 "already carries the 1/N."])
+        return Diagnosis(
+            f"d{p} is N times too small: averaged over the N rows although (5) already divided by N",
+            equations=[eq],
+            wrong=[p],
+            right=others,
+            signature="bias-mean" if p[0] == "b" else "scale",
+            detail=[
+                "Sum over the rows (np.sum(..., axis=0)), do not take the mean: dL/dFC_out already carries the 1/N."
+            ],
+        )
     if ks and all(_near(k, float(n)) for k, n in zip(ks, ns, strict=True)):
-        return Diagnosis(f"d{p} is N times too large", equations=[eq], wrong=[p], right=others, signature="scale-N",
-                         detail=["It misses the 1/N the other gradients have: build it from the same dL/dFC_out."])
+        return Diagnosis(
+            f"d{p} is N times too large",
+            equations=[eq],
+            wrong=[p],
+            right=others,
+            signature="scale-N",
+            detail=["It misses the 1/N the other gradients have: build it from the same dL/dFC_out."],
+        )
     if ks and all(_near(k, -1.0) for k in ks):
         return Diagnosis(f"d{p} has the wrong sign", equations=[eq], wrong=[p], right=others, signature="sign")
     known = [k for k in ks if k is not None]
     if ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known):
-        return Diagnosis(f"d{p} is {known[0]:g} times the right value", equations=[eq], wrong=[p], right=others,
-                         signature="scale")
-    return Diagnosis(f"d{p} is wrong while {', '.join(others) or 'nothing else'} "
-                     f"{'is' if len(others) == 1 else 'are'} right", equations=[eq], wrong=[p], right=others,
-                     detail=[fd_note] if fd_note else [])
+        return Diagnosis(
+            f"d{p} is {known[0]:g} times the right value", equations=[eq], wrong=[p], right=others, signature="scale"
+        )
+    return Diagnosis(
+        f"d{p} is wrong while {', '.join(others) or 'nothing else'} {'is' if len(others) == 1 else 'are'} right",
+        equations=[eq],
+        wrong=[p],
+        right=others,
+        detail=[fd_note] if fd_note else [],
+    )
 
 
 def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
@@ -352,34 +493,71 @@ def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
     ws = [p for p in wrong if p.startswith("W")]
     for p in [p for p in wrong if p.startswith("b")]:
         ks = [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p]) for r in _failing(positive, p)]
-        sig, title = (("bias-regularised", f"d{p} includes an L2 term: the bias is regularised")
-                      if ks and all(k is not None for k in ks) else (None, f"d{p} is right at reg = 0, wrong at reg > 0"))
-        out.append(Diagnosis(title, equations=[7 if p == "b2" else 10], wrong=[p], right=right, signature=sig,
-                             detail=["Only the weights are regularised: the bias gradient has no reg term."]))
+        sig, title = (
+            ("bias-regularised", f"d{p} includes an L2 term: the bias is regularised")
+            if ks and all(k is not None for k in ks)
+            else (None, f"d{p} is right at reg = 0, wrong at reg > 0")
+        )
+        out.append(
+            Diagnosis(
+                title,
+                equations=[7 if p == "b2" else 10],
+                wrong=[p],
+                right=right,
+                signature=sig,
+                detail=["Only the weights are regularised: the bias gradient has no reg term."],
+            )
+        )
     if ws:
-        ks = [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p])
-              for p in ws for r in _failing(positive, p)]
+        ks = [
+            _scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p])
+            for p in ws
+            for r in _failing(positive, p)
+        ]
         eq = [PRODUCED_BY[p] for p in ws]
         known = [k for k in ks if k is not None]
         if ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known):
             k = known[0]
-            detail = [f"Your L2 gradient is {_times(k)}reg * W; with this loss's L2 term it must be "
-                      f"{_times(expected)}reg * W (the data part, checked at reg = 0, is right)."]
+            detail = [
+                f"Your L2 gradient is {_times(k)}reg * W; with this loss's L2 term it must be "
+                f"{_times(expected)}reg * W (the data part, checked at reg = 0, is right)."
+            ]
             consistent = any(d.signature == "loss-l2-factor" for d in loss_diag)
             if _near(k, 2.0) and l2 == "half":
-                detail.append("2 * reg * W is the gradient of the later edition's reg * ||W||^2"
-                              + (", and your loss uses that convention too: run the check with --l2 full."
-                                 if consistent else ", but your loss is 0.5 * reg * ||W||^2: make them agree."))
+                detail.append(
+                    "2 * reg * W is the gradient of the later edition's reg * ||W||^2"
+                    + (
+                        ", and your loss uses that convention too: run the check with --l2 full."
+                        if consistent
+                        else ", but your loss is 0.5 * reg * ||W||^2: make them agree."
+                    )
+                )
             elif _near(k, 1.0) and l2 == "full":
-                detail.append("reg * W belongs to the seed edition's loss 0.5 * reg * ||W||^2"
-                              + (": run the check with --l2 half." if consistent else "."))
+                detail.append(
+                    "reg * W belongs to the seed edition's loss 0.5 * reg * ||W||^2"
+                    + (": run the check with --l2 half." if consistent else ".")
+                )
             elif _near(k, 0.0):
                 detail = ["The L2 gradient is missing: add reg * W (the derivative of 0.5 * reg * ||W||^2)."]
-            out.append(Diagnosis(f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
-                                 equations=eq, wrong=ws, right=right, signature="l2-factor", detail=detail))
+            out.append(
+                Diagnosis(
+                    f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
+                    equations=eq,
+                    wrong=ws,
+                    right=right,
+                    signature="l2-factor",
+                    detail=detail,
+                )
+            )
         else:
-            out.append(Diagnosis(f"{', '.join(ws)} right at reg = 0 but wrong at reg > 0: the L2 term of the "
-                                 "gradient", equations=eq, wrong=ws, right=right))
+            out.append(
+                Diagnosis(
+                    f"{', '.join(ws)} right at reg = 0 but wrong at reg > 0: the L2 term of the gradient",
+                    equations=eq,
+                    wrong=ws,
+                    right=right,
+                )
+            )
     return out
 
 
@@ -394,10 +572,18 @@ def _kinks(ok_runs, normal) -> list[Diagnosis]:
     bad = [k for k in ("W1", "b1") if _failing(kink, k)]
     if not bad:
         return []
-    return [Diagnosis("on the ReLU kink (FC1_out exactly 0) the gradient follows neither convention",
-                      equations=[8], wrong=bad, signature="kink",
-                      detail=["Right everywhere else. At FC1_out == 0 max(0, .) has no derivative; autonet uses 0 "
-                              "(mask FC1_out > 0), the mask FC1_out >= 0 uses 1. Either passes; this is neither."])]
+    return [
+        Diagnosis(
+            "on the ReLU kink (FC1_out exactly 0) the gradient follows neither convention",
+            equations=[8],
+            wrong=bad,
+            signature="kink",
+            detail=[
+                "Right everywhere else. At FC1_out == 0 max(0, .) has no derivative; autonet uses 0 "
+                "(mask FC1_out > 0), the mask FC1_out >= 0 uses 1. Either passes; this is neither."
+            ],
+        )
+    ]
 
 
 def _predict(extra) -> list[Diagnosis]:
@@ -411,8 +597,15 @@ def _predict(extra) -> list[Diagnosis]:
     p = case.params
     without_b2 = (np.maximum(case.X @ p["W1"] + p["b1"], 0) @ p["W2"]).argmax(axis=1)
     if got is not None and np.shape(got) == without_b2.shape and np.array_equal(got, without_b2):
-        return [Diagnosis("predict drops b2: it takes the argmax of H_out . W2, not of the scores", equations=[3],
-                          wrong=["predict"], signature="predict-no-b2",
-                          detail=["predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the seed's "
-                                  "predict forgets + b2)."])]
+        return [
+            Diagnosis(
+                "predict drops b2: it takes the argmax of H_out . W2, not of the scores",
+                equations=[3],
+                wrong=["predict"],
+                signature="predict-no-b2",
+                detail=[
+                    "predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the seed's predict forgets + b2)."
+                ],
+            )
+        ]
     return [Diagnosis(f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"])]

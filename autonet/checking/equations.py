@@ -26,7 +26,7 @@ SEED_ERRATA: dict[int, str] = {
     5: "printed as final_output - MaskMat, without the 1/N that the mean loss puts there",
     7: "printed with a ones-vector of 1xH; it sums over the N rows, 1xN",
     8: "printed as dL/dH_out = max(dL/dH_out, 0), which clips the gradient by its own sign "
-       "instead of masking it by the forward input FC1_out",
+    "instead of masking it by the forward input FC1_out",
 }
 
 # the equations that produce each gradient from dL/dFC2_out, in backward order

@@ -35,9 +35,18 @@ from manual import layers as ref
 TOL = 1e-7  # forward and backward against autonet (float64)
 FD_TOL = 1e-6  # against finite differences, h = 1e-5 ...
 FD_SMALL, FD_ABS = 1e-5, 1e-9  # ... relative where |g| + |num| >= FD_SMALL, absolute below
-LAYER_NAMES = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
-               "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "dropout_forward",
-               "dropout_backward")
+LAYER_NAMES = (
+    "affine_forward",
+    "affine_backward",
+    "relu_forward",
+    "relu_backward",
+    "softmax_loss",
+    "batchnorm_forward",
+    "batchnorm_backward",
+    "batchnorm_backward_alt",
+    "dropout_forward",
+    "dropout_backward",
+)
 COLUMNS = ("autonet", "numeric")
 
 
@@ -122,12 +131,18 @@ def _affine(pair: _Pair, rng: np.random.Generator) -> None:
         ok = pair.compare(f"affine_backward {name}", "autonet", got, r)
         pair.compare(f"affine_backward {name}", "numeric", got, n, FD_TOL)
         if not ok and np.shape(got) != r.shape:
-            pair.diagnose(f"affine_backward: {name} has shape {np.shape(got)}, expected {r.shape}", "shape",
-                          "A gradient has its input's shape: dx is reshaped back to x's (N, d1, ..., dk), db sums "
-                          "over the N rows without keepdims.")
+            pair.diagnose(
+                f"affine_backward: {name} has shape {np.shape(got)}, expected {r.shape}",
+                "shape",
+                "A gradient has its input's shape: dx is reshaped back to x's (N, d1, ..., dk), db sums "
+                "over the N rows without keepdims.",
+            )
         elif not ok and name == "db" and _close(got, r / x.shape[0]):
-            pair.diagnose("affine_backward: db is the mean over the rows, not the sum (eqs. (7)/(10))", "bias-mean",
-                          "db = sum_n dout[n]: dout already carries the 1/N of the loss.")
+            pair.diagnose(
+                "affine_backward: db is the mean over the rows, not the sum (eqs. (7)/(10))",
+                "bias-mean",
+                "db = sum_n dout[n]: dout already carries the 1/N of the loss.",
+            )
 
 
 def _close(got, want) -> bool:
@@ -158,12 +173,18 @@ def _relu(pair: _Pair, rng: np.random.Generator) -> None:
     if np.shape(dx) == x.shape:
         on = ~away
         kink_ok = _close(np.asarray(dx)[on], want[on]) or _close(np.asarray(dx)[on], dout[on])
-        pair.checks.append(Check("relu_backward dx at x == 0", "autonet", kink_ok, None,
-                                 "" if kink_ok else "neither subgradient 0 nor 1"))
+        pair.checks.append(
+            Check(
+                "relu_backward dx at x == 0", "autonet", kink_ok, None, "" if kink_ok else "neither subgradient 0 nor 1"
+            )
+        )
     if not ok and _close(dx, np.maximum(dout, 0)):
-        pair.diagnose("relu_backward clips the upstream gradient by its sign, max(dout, 0), instead of masking it "
-                      "by the forward input (the seed's printed (8))", "relu-clip",
-                      "dx = dout * (x > 0): the cache must hold the forward input x.")
+        pair.diagnose(
+            "relu_backward clips the upstream gradient by its sign, max(dout, 0), instead of masking it "
+            "by the forward input (the seed's printed (8))",
+            "relu-clip",
+            "dx = dout * (x > 0): the cache must hold the forward input x.",
+        )
 
 
 def _softmax(pair: _Pair, rng: np.random.Generator) -> None:
@@ -176,23 +197,31 @@ def _softmax(pair: _Pair, rng: np.random.Generator) -> None:
         except UserCodeError as e:
             pair.failed(f"softmax_loss{label}", str(e))
             continue
-        ok_loss = pair.compare(f"softmax_loss loss{label}", "autonet", np.asarray(loss, dtype=float).reshape(()),
-                               want_loss)
+        ok_loss = pair.compare(
+            f"softmax_loss loss{label}", "autonet", np.asarray(loss, dtype=float).reshape(()), want_loss
+        )
         ok_dx = pair.compare(f"softmax_loss dx{label}", "autonet", dx, want_dx)
         if not shift:
+
             def loss_at(x: np.ndarray = x, y: np.ndarray = y) -> float:
                 return float(pair.call("softmax_loss", x, y)[0])
 
             (ndx,) = _numeric(loss_at, x)
             pair.compare(f"softmax_loss dx{label}", "numeric", dx, ndx, FD_TOL)
             if not ok_dx and _close(dx, want_dx * x.shape[0]):
-                pair.diagnose("softmax_loss: dx is N times too large, the 1/N of (5) is missing", "missing-1/N",
-                              "The loss is a mean over the N rows: dx = (softmax(x) - MaskMat) / N.")
+                pair.diagnose(
+                    "softmax_loss: dx is N times too large, the 1/N of (5) is missing",
+                    "missing-1/N",
+                    "The loss is a mean over the N rows: dx = (softmax(x) - MaskMat) / N.",
+                )
             if not ok_loss and _close(loss, want_loss * x.shape[0]):
                 pair.diagnose("softmax_loss: the loss is summed over the rows, not averaged", "loss-sum")
         elif not (ok_loss and ok_dx) and not np.isfinite(np.asarray(loss, dtype=float)).all():
-            pair.diagnose("softmax_loss overflows on scores near 1000: no max shift in (4)", "no-max-shift",
-                          "Subtract each row's max before exp; softmax ignores a per-row constant.")
+            pair.diagnose(
+                "softmax_loss overflows on scores near 1000: no max shift in (4)",
+                "no-max-shift",
+                "Subtract each row's max before exp; softmax ignores a per-row constant.",
+            )
 
 
 def _batchnorm(pair: _Pair, rng: np.random.Generator) -> None:
@@ -201,18 +230,33 @@ def _batchnorm(pair: _Pair, rng: np.random.Generator) -> None:
     dout = rng.standard_normal((8, 4))
     want, cache_ref = ref.batchnorm_forward(x, gamma, beta)
     try:
-        out, cache = _as_tuple(pair.call("batchnorm_forward", x.copy(), gamma.copy(), beta.copy(), {"mode": "train"}),
-                               2, "batchnorm_forward")
+        out, cache = _as_tuple(
+            pair.call("batchnorm_forward", x.copy(), gamma.copy(), beta.copy(), {"mode": "train"}),
+            2,
+            "batchnorm_forward",
+        )
     except UserCodeError as e:
         return pair.failed("batchnorm_forward out (train)", str(e))
     pair.compare("batchnorm_forward out (train)", "autonet", out, want)
     rm, rv = rng.standard_normal(4), rng.random(4) + 0.5
     try:
-        out_test, _ = _as_tuple(pair.call("batchnorm_forward", x.copy(), gamma.copy(), beta.copy(),
-                                          {"mode": "test", "running_mean": rm.copy(), "running_var": rv.copy()}),
-                                2, "batchnorm_forward")
-        pair.compare("batchnorm_forward out (test: running stats)", "autonet", out_test,
-                     ref.batchnorm_eval_forward(x, gamma, beta, rm, rv))
+        out_test, _ = _as_tuple(
+            pair.call(
+                "batchnorm_forward",
+                x.copy(),
+                gamma.copy(),
+                beta.copy(),
+                {"mode": "test", "running_mean": rm.copy(), "running_var": rv.copy()},
+            ),
+            2,
+            "batchnorm_forward",
+        )
+        pair.compare(
+            "batchnorm_forward out (test: running stats)",
+            "autonet",
+            out_test,
+            ref.batchnorm_eval_forward(x, gamma, beta, rm, rv),
+        )
     except UserCodeError as e:
         pair.failed("batchnorm_forward out (test: running stats)", str(e))
     rdx, rdg, rdb = ref.batchnorm_backward(dout, cache_ref)
@@ -235,9 +279,12 @@ def _batchnorm(pair: _Pair, rng: np.random.Generator) -> None:
             pair.compare(f"{name} {g}", "numeric", got, n, FD_TOL)
         inv_std = 1.0 / np.sqrt(x.var(axis=0) + ref.BN_EPS)
         if not ok and _close(dx, dout * gamma * inv_std):
-            pair.diagnose(f"{name}: dx treats the batch mean and variance as constants", "bn-constant-stats",
-                          "Every x[n] also moves mu and var: dx = gamma * inv_std / N * (N * dout - sum_n dout "
-                          "- xhat * sum_n (dout * xhat)).")
+            pair.diagnose(
+                f"{name}: dx treats the batch mean and variance as constants",
+                "bn-constant-stats",
+                "Every x[n] also moves mu and var: dx = gamma * inv_std / N * (N * dout - sum_n dout "
+                "- xhat * sum_n (dout * xhat)).",
+            )
 
 
 def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
@@ -263,13 +310,23 @@ def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
     elif uniform and abs(scale[0] * (1 - p) - 1) < 1e-9 and abs(frac - (1 - p)) < 0.05:
         note = f"p = {p} is the drop probability (the 2016 edition)"
     ok = bool(note)
-    pair.checks.append(Check(f"dropout_forward out (train, p = {p})", "autonet", ok, None,
-                             note or f"kept {frac:.2f} of the units, scaled by "
-                                     f"{scale[0] if scale.size else float('nan'):.3g}: expected inverted dropout"))
+    pair.checks.append(
+        Check(
+            f"dropout_forward out (train, p = {p})",
+            "autonet",
+            ok,
+            None,
+            note
+            or f"kept {frac:.2f} of the units, scaled by "
+            f"{scale[0] if scale.size else float('nan'):.3g}: expected inverted dropout",
+        )
+    )
     if not ok and uniform and abs(scale[0] - 1) < 1e-9:
-        pair.diagnose("dropout_forward is not inverted: kept units are not scaled by 1 / keep probability",
-                      "dropout-not-inverted", "Inverted dropout divides by the keep probability in training so "
-                      "that test mode is the identity.")
+        pair.diagnose(
+            "dropout_forward is not inverted: kept units are not scaled by 1 / keep probability",
+            "dropout-not-inverted",
+            "Inverted dropout divides by the keep probability in training so that test mode is the identity.",
+        )
     try:
         out_test, _ = _as_tuple(pair.call("dropout_forward", x.copy(), {"mode": "test", "p": p}), 2, "dropout_forward")
         pair.compare("dropout_forward out (test: identity)", "autonet", out_test, x)
@@ -291,8 +348,13 @@ def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
     pair.compare("dropout_backward dx (mask = out / x)", "numeric", np.asarray(dx)[small], ndx[small], FD_TOL)
 
 
-PAIRS = {"affine_forward": _affine, "relu_forward": _relu, "softmax_loss": _softmax,
-         "batchnorm_forward": _batchnorm, "dropout_forward": _dropout}
+PAIRS = {
+    "affine_forward": _affine,
+    "relu_forward": _relu,
+    "softmax_loss": _softmax,
+    "batchnorm_forward": _batchnorm,
+    "dropout_forward": _dropout,
+}
 
 
 def layer_functions(module: Any) -> list[str]:
@@ -311,15 +373,22 @@ def check_layers(module: Any, label: str, time_limit: float | None = None, seed:
             fn(pair, np.random.default_rng(seed))
             checks += pair.checks
             diagnoses += pair.diagnoses
-    lonely = [n for n in found if n.endswith("_backward") and n.replace("_backward_alt", "_forward")
-              .replace("_backward", "_forward") not in found]
+    lonely = [
+        n
+        for n in found
+        if n.endswith("_backward")
+        and n.replace("_backward_alt", "_forward").replace("_backward", "_forward") not in found
+    ]
     for n in lonely:
         checks.append(Check(n, "autonet", False, None, f"{n} found without its forward, so it cannot be called"))
-    header = (f"autonet check {label} (layer functions: {', '.join(found)}; against manual.layers, rel. error "
-              f"<= {TOL:g}, and finite differences, <= {FD_TOL:g})")
+    header = (
+        f"autonet check {label} (layer functions: {', '.join(found)}; against manual.layers, rel. error "
+        f"<= {TOL:g}, and finite differences, <= {FD_TOL:g})"
+    )
     report = Report(label, "layers", checks, [], header=header, columns=COLUMNS)
     if not report.passed:
-        diagnoses = diagnoses or [Diagnosis(f"{', '.join(sorted({c.case for c in report.failed}))} "
-                                            "differ from autonet's (see the table)")]
+        diagnoses = diagnoses or [
+            Diagnosis(f"{', '.join(sorted({c.case for c in report.failed}))} differ from autonet's (see the table)")
+        ]
         report.diagnoses = diagnoses
     return report

@@ -83,9 +83,16 @@ class Report:
             if d["error"] is not None and not math.isfinite(d["error"]):
                 d["error"] = str(d["error"])  # JSON has no inf/nan
             return d
-        return {"target": self.target, "kind": self.kind, "passed": self.passed,
-                "num_checks": len(self.checks), "num_failed": len(self.failed),
-                "checks": [clean(c) for c in self.checks], "diagnoses": [asdict(d) for d in self.diagnoses]}
+
+        return {
+            "target": self.target,
+            "kind": self.kind,
+            "passed": self.passed,
+            "num_checks": len(self.checks),
+            "num_failed": len(self.failed),
+            "checks": [clean(c) for c in self.checks],
+            "diagnoses": [asdict(d) for d in self.diagnoses],
+        }
 
     def text(self) -> str:
         """The table (one row per case, one column per quantity) and the diagnoses."""
@@ -105,8 +112,7 @@ class Report:
             lines.append((f"{case:<{width}}  " + "  ".join(_cell(cells.get(q)) for q in columns)).rstrip())
         for c in singles:
             lines.append(f"{PASS if c.ok else FAIL} {c.case}" + (f": {c.note}" if c.note else ""))
-        notes = [f"  {c.case} / {c.quantity}: {c.note}" for c in self.checks
-                 if c.note and c.quantity in columns]
+        notes = [f"  {c.case} / {c.quantity}: {c.note}" for c in self.checks if c.note and c.quantity in columns]
         if notes:
             lines.append("notes:")
             lines += notes[:MAX_NOTES]

@@ -51,8 +51,9 @@ def one_line(e: BaseException) -> str:
 
 @contextlib.contextmanager
 def _time_limit(seconds: float | None):
-    usable = (seconds is not None and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
+    usable = (
+        seconds is not None and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    )
     if not usable:
         yield
         return
@@ -203,8 +204,7 @@ class TwoLayerTarget:
         return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}", self.time_limit)
 
     def _record_mutation(self, before: dict, after: dict, X0, X) -> None:
-        self.mutated = [f"params[{k!r}]" for k in before
-                        if k in after and not _same(before[k], after[k])]
+        self.mutated = [f"params[{k!r}]" for k in before if k in after and not _same(before[k], after[k])]
         if not _same(X0, X):
             self.mutated.insert(0, "X")
 
@@ -231,8 +231,7 @@ class ClassTarget(TwoLayerTarget):
         net = self._guard(lambda: self.obj(D, H, C, std), f"__init__({D}, {H}, {C}, std={std})")
         params = getattr(net, "params", None)
         if not isinstance(params, dict):
-            raise TargetError(f"{self.label}: an instance has no dict attribute 'params' "
-                              f"(got {type(params).__name__})")
+            raise TargetError(f"{self.label}: an instance has no dict attribute 'params' (got {type(params).__name__})")
         missing = [k for k in PARAM_NAMES if k not in params]
         if missing:
             raise TargetError(f"{self.label}: params has no {', '.join(missing)} (keys: {sorted(params)})")
@@ -245,9 +244,11 @@ class ClassTarget(TwoLayerTarget):
 
     def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
         """The parameters ``np.random.seed(seed); Cls(D, H, C, std)`` draws (global state restored)."""
+
         def draw():
             np.random.seed(seed)
             return self.new(D, H, C, std)
+
         state = np.random.get_state()
         try:
             net = draw()
@@ -269,8 +270,7 @@ class ClassTarget(TwoLayerTarget):
         self._record_mutation(params, net.params, X, X1)
         arr = np.asarray(out) if isinstance(out, np.ndarray) else None
         if arr is None or arr.ndim != 2:
-            raise TargetError(f"{self.label}.loss(X) must return the scores, an (N, C) array; "
-                              f"got {_describe(out)}")
+            raise TargetError(f"{self.label}.loss(X) must return the scores, an (N, C) array; got {_describe(out)}")
         return arr
 
     def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
@@ -297,8 +297,9 @@ class FunctionTarget(TwoLayerTarget):
     """A function with the backend contract ``loss_and_grads(params, X, y, reg) -> (loss, grads)``."""
 
     def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> Callable[[], float]:
-        return lambda: float(self._guard(lambda: self.obj(params, X.copy(), y.copy(), reg),
-                                         "loss_and_grads(params, X, y, reg)")[0])
+        return lambda: float(
+            self._guard(lambda: self.obj(params, X.copy(), y.copy(), reg), "loss_and_grads(params, X, y, reg)")[0]
+        )
 
 
 def _same(a, b) -> bool:
@@ -342,8 +343,9 @@ def two_layer_target(obj: Any, label: str | None = None, time_limit: float | Non
         try:
             inspect.signature(obj).bind(4, 10, 3, 0.1)
         except (TypeError, ValueError):
-            raise TargetError(f"{label}(input_size, hidden_size, output_size, std) does not accept four "
-                              "arguments") from None
+            raise TargetError(
+                f"{label}(input_size, hidden_size, output_size, std) does not accept four arguments"
+            ) from None
         return ClassTarget(obj, label, time_limit)
     if callable(obj):
         try:

@@ -104,8 +104,7 @@ def _compare(label: str, quantity: str, value, refs: list, expected_shape=None) 
             return Check(label, quantity, False, err, note)
         return Check(label, quantity, False, None, note)
     if not np.all(np.isfinite(value)):
-        return Check(label, quantity, False, float("nan") if np.isnan(value).any() else float("inf"),
-                     "not finite")
+        return Check(label, quantity, False, float("nan") if np.isnan(value).any() else float("inf"), "not finite")
     err = _err(value, refs)
     return Check(label, quantity, bool(err <= TOL), err)
 
@@ -119,8 +118,9 @@ def relu_variant_grads(case: Case, ref: Reference, variant: str, l2: str = "half
     f = forward(case.params, case.X)
     dFC2 = (f["final_output"] - mask_mat(case.y, f["final_output"].shape[1])) / N
     dH = dFC2 @ case.params["W2"].T
-    dFC1 = {"clip": np.maximum(dH, 0), "none": dH, "ge": dH * (f["FC1_out"] >= 0),
-            "mask": dH * (f["FC1_out"] > 0)}[variant]
+    dFC1 = {"clip": np.maximum(dH, 0), "none": dH, "ge": dH * (f["FC1_out"] >= 0), "mask": dH * (f["FC1_out"] > 0)}[
+        variant
+    ]
     W1 = case.params["W1"]
     return {"W1": case.X.T @ dFC1 + case.reg * L2_FACTORS[l2] * W1, "b1": dFC1.sum(axis=0)}
 
@@ -176,8 +176,9 @@ def run_case(target: TwoLayerTarget, case: Case, l2: str = "half", first: bool =
     run.checks["loss"] = _compare(label, "loss", run.loss, [ref.by_backend[n][1] for n in refs])
     assert run.grads is not None  # no error, so the call returned gradients
     for k in PARAM_NAMES:
-        run.checks[k] = _compare(label, k, run.grads[k], [ref.by_backend[n][2][k] for n in refs],
-                                 expected_shape=case.params[k].shape)
+        run.checks[k] = _compare(
+            label, k, run.grads[k], [ref.by_backend[n][2][k] for n in refs], expected_shape=case.params[k].shape
+        )
     if case.kinks:
         _accept_other_subgradient(run, l2)
     fd = _finite_difference_check(target, run)
@@ -223,12 +224,19 @@ def predict_check(target: TwoLayerTarget) -> tuple[Check, Any]:
     if got.shape != want.shape:
         return Check(label, "predict", False, None, f"shape {got.shape}, expected {want.shape}"), got
     wrong = int((got != want).sum())
-    return Check(label, "predict", wrong == 0, float(wrong) / len(want),
-                 f"{wrong} of {len(want)} labels differ" if wrong else ""), got
+    return Check(
+        label, "predict", wrong == 0, float(wrong) / len(want), f"{wrong} of {len(want)} labels differ" if wrong else ""
+    ), got
 
 
-def check_two_layer(obj: Any, label: str | None = None, *, l2: str = "half", time_limit: float | None = None,
-                    cases: list[Case] | None = None) -> Report:
+def check_two_layer(
+    obj: Any,
+    label: str | None = None,
+    *,
+    l2: str = "half",
+    time_limit: float | None = None,
+    cases: list[Case] | None = None,
+) -> Report:
     """The whole two-layer check of a class (exercise API) or a function (backend contract).
 
     Parameters
@@ -259,14 +267,22 @@ def check_two_layer(obj: Any, label: str | None = None, *, l2: str = "half", tim
     if target.has_predict:
         extra["predict"], extra["predicted"] = predict_check(target)
     mutated = sorted({m for run in runs for m in run.mutated})
-    extra["inputs"] = Check("inputs: X and params unchanged by every call", "inputs", not mutated, None,
-                            f"modified in place: {', '.join(mutated)}" if mutated else "")
+    extra["inputs"] = Check(
+        "inputs: X and params unchanged by every call",
+        "inputs",
+        not mutated,
+        None,
+        f"modified in place: {', '.join(mutated)}" if mutated else "",
+    )
     checks += [c for c in extra.values() if isinstance(c, Check)]
     convention = "0.5*reg*||W||^2" if l2 == "half" else "reg*||W||^2"
-    header = (f"autonet check {target.label} ({target.kind}; loss = mean softmax cross-entropy + {convention}; "
-              f"against backends {' and '.join(REFERENCES)}, rel. error <= {TOL:g}; fd = finite differences "
-              "of its own loss)")
-    report = Report(target.label, target.kind, checks, [], header=header,
-                    columns=COLUMNS if target.has_scores else COLUMNS[1:])
+    header = (
+        f"autonet check {target.label} ({target.kind}; loss = mean softmax cross-entropy + {convention}; "
+        f"against backends {' and '.join(REFERENCES)}, rel. error <= {TOL:g}; fd = finite differences "
+        "of its own loss)"
+    )
+    report = Report(
+        target.label, target.kind, checks, [], header=header, columns=COLUMNS if target.has_scores else COLUMNS[1:]
+    )
     report.diagnoses = diagnose(runs, extra, target, l2) if not report.passed else []
     return report

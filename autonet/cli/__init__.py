@@ -57,4 +57,3 @@ def _one_line_warning(command: str):
         return f"autonet {command}: warning: {message}\n"
 
     return format_warning
-

@@ -19,26 +19,37 @@ def _seconds(text: str) -> float:
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "check", help="check your own two-layer net, loss_and_grads function or layers.py against autonet",
+        "check",
+        help="check your own two-layer net, loss_and_grads function or layers.py against autonet",
         description="Run a battery of small float64 cases (the exercise's toy problem, random shapes with sizes "
-                    "1 and 2, reg 0 and > 0, inputs on ReLU kinks, scores that overflow exp) through TARGET and "
-                    "hold its scores, loss and gradients against both autonet backends and finite differences. "
-                    "Failures are traced to the equation (1)-(10) where they enter, and classic mistakes are "
-                    "named. Exit 0: every check passes; 1: a check fails; 2: TARGET cannot be found, imported "
-                    "or has the wrong API.",
+        "1 and 2, reg 0 and > 0, inputs on ReLU kinks, scores that overflow exp) through TARGET and "
+        "hold its scores, loss and gradients against both autonet backends and finite differences. "
+        "Failures are traced to the equation (1)-(10) where they enter, and classic mistakes are "
+        "named. Exit 0: every check passes; 1: a check fails; 2: TARGET cannot be found, imported "
+        "or has the wrong API.",
         epilog="TARGET: path/to/file.py:Name or package.module:Name, where Name is a class with the exercise's "
-               "API (Name(input_size, hidden_size, output_size, std), .params with W1 b1 W2 b2, "
-               ".loss(X, y=None, reg=0.0)) or a function loss_and_grads(params, X, y, reg) -> (loss, grads). "
-               "path/to/layers.py alone checks the layer functions it defines (affine_forward/backward, "
-               "relu_forward/backward, softmax_loss, batchnorm_forward/backward, dropout_forward/backward); "
-               "a file without them but with a TwoLayerNet checks that class. Importing TARGET runs its code.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "API (Name(input_size, hidden_size, output_size, std), .params with W1 b1 W2 b2, "
+        ".loss(X, y=None, reg=0.0)) or a function loss_and_grads(params, X, y, reg) -> (loss, grads). "
+        "path/to/layers.py alone checks the layer functions it defines (affine_forward/backward, "
+        "relu_forward/backward, softmax_loss, batchnorm_forward/backward, dropout_forward/backward); "
+        "a file without them but with a TwoLayerNet checks that class. Importing TARGET runs its code.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("target", metavar="TARGET", help="FILE.py[:Name] or package.module:Name")
-    p.add_argument("--l2", choices=("half", "full"), default="half",
-                   help="L2 term of the loss: half = 0.5*reg*||W||^2 (the seed's edition and autonet's), "
-                        "full = reg*||W||^2 (later editions)")
-    p.add_argument("--time-limit", type=_seconds, default=10.0, metavar="SECONDS",
-                   help="longest a single call of the checked code may run")
+    p.add_argument(
+        "--l2",
+        choices=("half", "full"),
+        default="half",
+        help="L2 term of the loss: half = 0.5*reg*||W||^2 (the seed's edition and autonet's), "
+        "full = reg*||W||^2 (later editions)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="longest a single call of the checked code may run",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON (for graders)")
     p.set_defaults(func=main)
 

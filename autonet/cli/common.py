@@ -80,25 +80,40 @@ def add_option(parser: Any, name: str, **kw: Any) -> None:
     opt = option(name)
     flags = [flag_name(name), *(flag_name(a) for a in opt.aliases)]
     if isinstance(opt.kind, Bool):
-        parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                            help=help_text(name).replace("(default: false)", "(default: off)")
-                            .replace("(default: true)", "(default: on)"))
+        parser.add_argument(
+            *flags,
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=argparse.SUPPRESS,
+            help=help_text(name)
+            .replace("(default: false)", "(default: off)")
+            .replace("(default: true)", "(default: on)"),
+        )
         return
-    parser.add_argument(*flags, dest=name, default=argparse.SUPPRESS, metavar=opt.kind.metavar(),
-                        help=help_text(name), **kw)
+    parser.add_argument(
+        *flags, dest=name, default=argparse.SUPPRESS, metavar=opt.kind.metavar(), help=help_text(name), **kw
+    )
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``--preset``, ``--config`` and one flag per :class:`Config` option, grouped as the schema groups them."""
     base = parser.add_argument_group("starting point")
-    base.add_argument("--preset", choices=sorted(PRESETS), default=argparse.SUPPRESS,
-                      help="the recipe the other flags modify: seed (the seed's two-layer net, the defaults "
-                           "below), best (the best fully-connected recipe, docs/deep.md: 36 epochs, "
-                           "68.6%% val, 25.6 min measured on a 2-core VM) or two-layer (one hidden layer, no "
-                           "augmentation: 15 epochs, 59.3%% val, 111 s measured) (default: seed)")
-    base.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                      help="start from a saved config.json (e.g. RUN_DIR/config.json) instead of a preset; "
-                           "flags given as well change it")
+    base.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=argparse.SUPPRESS,
+        help="the recipe the other flags modify: seed (the seed's two-layer net, the defaults "
+        "below), best (the best fully-connected recipe, docs/deep.md: 36 epochs, "
+        "68.6%% val, 25.6 min measured on a 2-core VM) or two-layer (one hidden layer, no "
+        "augmentation: 15 epochs, 59.3%% val, 111 s measured) (default: seed)",
+    )
+    base.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="start from a saved config.json (e.g. RUN_DIR/config.json) instead of a preset; "
+        "flags given as well change it",
+    )
     groups: dict[str, Any] = {}
     for name in names(flag=True):
         group = option(name).group
@@ -117,8 +132,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str | N
     ``num_val_default``: what ``--num-val`` defaults to in words, when not the schema's default.
     """
     parser.add_argument("--data-dir", default=None, metavar="DIR", help=help_text("data_dir"))
-    num_val_help = help_text("num_val") if num_val_default is None else \
-        f"{option('num_val').help} (default: {num_val_default})"
+    num_val_help = (
+        help_text("num_val") if num_val_default is None else f"{option('num_val').help} (default: {num_val_default})"
+    )
     parser.add_argument("--num-val", default=None, metavar="N", help=num_val_help)
     add_quiet_argument(parser)
 

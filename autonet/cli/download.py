@@ -12,12 +12,20 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("download", help="download a dataset (CIFAR-10 by default) into a folder",
-                       description="Download the official files of a dataset, check their md5 and unpack "
-                                   "them into DIR (default: $AUTONET_DATA, else the user cache). Nothing is "
-                                   "fetched when DIR already holds the data.")
-    p.add_argument("dir", nargs="?", default=None, metavar="DIR",
-                   help="folder to hold cifar-10-batches-py (or mnist/, fashion-mnist/)")
+    p = sub.add_parser(
+        "download",
+        help="download a dataset (CIFAR-10 by default) into a folder",
+        description="Download the official files of a dataset, check their md5 and unpack "
+        "them into DIR (default: $AUTONET_DATA, else the user cache). Nothing is "
+        "fetched when DIR already holds the data.",
+    )
+    p.add_argument(
+        "dir",
+        nargs="?",
+        default=None,
+        metavar="DIR",
+        help="folder to hold cifar-10-batches-py (or mnist/, fashion-mnist/)",
+    )
     p.add_argument("--dataset", choices=_names(), default="cifar10", help="which dataset (default: cifar10)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)

@@ -12,11 +12,14 @@ from autonet.storage.models import load_model
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="report a saved model's accuracy",
-                       description="Accuracy of MODEL.npz on the validation or test split of the dataset "
-                                   "it was trained on (or --dataset). The model's own mean image is subtracted "
-                                   "from the raw rows; a model saved with test-time augmentation (tta flip) "
-                                   "averages the scores of each image and its mirror, as in training.")
+    p = sub.add_parser(
+        "evaluate",
+        help="report a saved model's accuracy",
+        description="Accuracy of MODEL.npz on the validation or test split of the dataset "
+        "it was trained on (or --dataset). The model's own mean image is subtracted "
+        "from the raw rows; a model saved with test-time augmentation (tta flip) "
+        "averages the scores of each image and its mirror, as in training.",
+    )
     p.add_argument("model", metavar="MODEL.npz", help="a model.npz written by autonet train")
     p.add_argument("--split", choices=("val", "test"), default="val", help="(default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -36,8 +39,9 @@ def main(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if args.split == "val" else "default")
         data_dir, num_val = data_options(args)
-        data = load_dataset(source, data_dir, num_val=num_val, num_train=1, dtype=dtype,
-                            subtract_mean=False, quiet=args.quiet)
+        data = load_dataset(
+            source, data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False, quiet=args.quiet
+        )
     X, y = (data.X_val, data.y_val) if args.split == "val" else (data.X_test, data.y_test)
     if X is None or y is None:
         raise DataError(f"no test split: {source} at {data.data_dir} has none")

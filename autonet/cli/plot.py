@@ -61,12 +61,15 @@ def output_dir(out: Path) -> Path:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plot", help="regenerate a run's figures (curves, weights, confusion matrix)",
-                       description="Redraw the figures of RUN_DIR from history.json and model.npz. The "
-                                   "confusion matrix and misclassified examples need the validation split of "
-                                   "the model's dataset (or --dataset): looked for in --data-dir, else the run's own data_dir "
-                                   "(config.json), else $AUTONET_DATA, else the user cache (never "
-                                   "downloaded here). --num-val defaults to the run's own value.")
+    p = sub.add_parser(
+        "plot",
+        help="regenerate a run's figures (curves, weights, confusion matrix)",
+        description="Redraw the figures of RUN_DIR from history.json and model.npz. The "
+        "confusion matrix and misclassified examples need the validation split of "
+        "the model's dataset (or --dataset): looked for in --data-dir, else the run's own data_dir "
+        "(config.json), else $AUTONET_DATA, else the user cache (never "
+        "downloaded here). --num-val defaults to the run's own value.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     p.add_argument("--dpi", type=_dpi, default=100, help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)")
@@ -84,13 +87,30 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
     data_dir, num_val = data_options(args, data_dir=config.get("data_dir"), num_val=config.get("num_val"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
-        data = load_dataset(args.dataset or model.dataset or "cifar10", data_dir, num_val=num_val, num_train=1,
-                            dtype=dtype, subtract_mean=False, download=False, quiet=True)
+        data = load_dataset(
+            args.dataset or model.dataset or "cifar10",
+            data_dir,
+            num_val=num_val,
+            num_train=1,
+            dtype=dtype,
+            subtract_mean=False,
+            download=False,
+            quiet=True,
+        )
     if data.X_val.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
     check_classes(model, data.class_names, args.dataset or model.dataset or "cifar10")
-    return data.X_val, data.y_val, predict(model.params, data.X_val - model.mean_image.astype(dtype),
-                                           activation=model.activation, tta=model.tta, image_shape=model.image_shape)
+    return (
+        data.X_val,
+        data.y_val,
+        predict(
+            model.params,
+            data.X_val - model.mean_image.astype(dtype),
+            activation=model.activation,
+            tta=model.tta,
+            image_shape=model.image_shape,
+        ),
+    )
 
 
 class ClassMismatch(DataError):
@@ -106,8 +126,7 @@ def check_classes(model, data_classes, source: str) -> None:
 def _training_title(run: Path, config: dict, summary: dict) -> str:
     """The title ``autonet train`` gives the figure, when summary.json allows; else the run's name."""
     try:
-        return (f"{summary['backend']} backend, layers {summary['layer_sizes']}, "
-                f"val acc {summary['val_acc']:.3f}")
+        return f"{summary['backend']} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}"
     except (KeyError, TypeError, ValueError):
         return f"{run.name}: {config.get('backend', 'unknown')} backend"
 

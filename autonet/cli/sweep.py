@@ -45,36 +45,71 @@ def _threads(text: str) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sweep", help="grid or random hyperparameter search; one run directory per trial",
-                       description="Hyperparameter search. Every trial is an ordinary run directory under "
-                                   "OUT/trials; OUT/results.csv is rewritten after each trial; a finished "
-                                   "trial is skipped when the command is run again. The flags below set the "
-                                   "base config of every trial.")
+    p = sub.add_parser(
+        "sweep",
+        help="grid or random hyperparameter search; one run directory per trial",
+        description="Hyperparameter search. Every trial is an ordinary run directory under "
+        "OUT/trials; OUT/results.csv is rewritten after each trial; a finished "
+        "trial is skipped when the command is run again. The flags below set the "
+        "base config of every trial.",
+    )
     add_config_arguments(p)
     g = p.add_argument_group("search")
-    g.add_argument("--grid", action="append", default=[], metavar="KEY=V1|V2|...",
-                   help="values of one config key separated by |, each spelled as its flag's value, e.g. "
-                        "\"lr=1e-3 | 1.2e-3\" or \"hidden=300 | 1024,512\" (1024,512: two layers) or "
-                        "\"augment=none | flip,crop\"; repeat for more keys (the grid is their product); "
-                        "replaces the same key of --space")
+    g.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1|V2|...",
+        help="values of one config key separated by |, each spelled as its flag's value, e.g. "
+        '"lr=1e-3 | 1.2e-3" or "hidden=300 | 1024,512" (1024,512: two layers) or '
+        '"augment=none | flip,crop"; repeat for more keys (the grid is their product); '
+        "replaces the same key of --space",
+    )
     g.add_argument("--space", metavar="FILE", help="search space, .toml or .json (format: docs/sweep.md)")
-    g.add_argument("--random", type=positive_int, default=None, metavar="N",
-                   help="draw N random trials from the space instead of running its grid")
-    g.add_argument("--search-seed", type=nonnegative_int, default=0,
-                   help="seed of the random search; --seed is each trial's init/minibatch seed (default: 0)")
-    g.add_argument("--jobs", type=positive_int, default=1,
-                   help="local worker processes; BLAS threads per worker = cores // jobs (default: 1)")
-    g.add_argument("--blas-threads", type=_threads, default=None,
-                   help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)")
-    g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="run the trials on this Dask distributed scheduler (pip install 'autonet[dask]'); "
-                        "the data directory must exist on every worker")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="sweep directory; give it to be able to resume (default: runs/<time>-sweep). "
-                        "A directory holding a sweep of another space is refused, unless --extend")
-    p.add_argument("--extend", action="store_true",
-                   help="add this space's trials to the sweep already in --out (results cover both) "
-                        "instead of refusing a different space")
+    g.add_argument(
+        "--random",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="draw N random trials from the space instead of running its grid",
+    )
+    g.add_argument(
+        "--search-seed",
+        type=nonnegative_int,
+        default=0,
+        help="seed of the random search; --seed is each trial's init/minibatch seed (default: 0)",
+    )
+    g.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="local worker processes; BLAS threads per worker = cores // jobs (default: 1)",
+    )
+    g.add_argument(
+        "--blas-threads",
+        type=_threads,
+        default=None,
+        help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)",
+    )
+    g.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the trials on this Dask distributed scheduler (pip install 'autonet[dask]'); "
+        "the data directory must exist on every worker",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="sweep directory; give it to be able to resume (default: runs/<time>-sweep). "
+        "A directory holding a sweep of another space is refused, unless --extend",
+    )
+    p.add_argument(
+        "--extend",
+        action="store_true",
+        help="add this space's trials to the sweep already in --out (results cover both) "
+        "instead of refusing a different space",
+    )
     add_quiet_argument(p)
     p.set_defaults(func=main)
 
@@ -91,8 +126,13 @@ def main(args: argparse.Namespace) -> int:
     trials = plan(space, base, random=args.random, seed=args.search_seed)
     out = Path(args.out) if args.out else default_run_dir("sweep")
     keys = list(space.dims)
-    meta = {"mode": "grid" if args.random is None else "random", "space": space.describe(),
-            "random_trials": args.random, "search_seed": args.search_seed, "base": base.to_dict()}
+    meta = {
+        "mode": "grid" if args.random is None else "random",
+        "space": space.describe(),
+        "random_trials": args.random,
+        "search_seed": args.search_seed,
+        "base": base.to_dict(),
+    }
     log = None if args.quiet else (lambda line: print(line, flush=True))
     if log:
         where = args.scheduler or f"{args.jobs} local process{'es' if args.jobs > 1 else ''}"
@@ -100,14 +140,26 @@ def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with InterruptGuard() as guard:
         try:
-            rows = run_sweep(trials, out, keys, jobs=args.jobs, scheduler=args.scheduler,
-                             blas_threads=args.blas_threads, meta=meta, log=log, extend=args.extend,
-                             interrupts=guard)
+            rows = run_sweep(
+                trials,
+                out,
+                keys,
+                jobs=args.jobs,
+                scheduler=args.scheduler,
+                blas_threads=args.blas_threads,
+                meta=meta,
+                log=log,
+                extend=args.extend,
+                interrupts=guard,
+            )
         except KeyboardInterrupt as e:  # Interrupted, or a KeyboardInterrupt raised inside a worker pool
             code = e.exit_code if isinstance(e, Interrupted) else 130
             name = e.signame if isinstance(e, Interrupted) else "SIGINT"
-            print(f"autonet sweep: interrupted by {name}; finished trials are kept and a stopped trial resumes "
-                  f"from its checkpoint; resume with: {resume_command(args, out)}", file=sys.stderr)
+            print(
+                f"autonet sweep: interrupted by {name}; finished trials are kept and a stopped trial resumes "
+                f"from its checkpoint; resume with: {resume_command(args, out)}",
+                file=sys.stderr,
+            )
             return code
     print(format_table(rows, keys))
     ok = [r for r in rows if r["status"] == "ok"]
@@ -115,8 +167,10 @@ def main(args: argparse.Namespace) -> int:
     if ok:
         best = max(ok, key=lambda r: r["val_acc"])
         print(f"best: {best['trial']} val acc {best['val_acc']:.4f} (model: {out / 'best_model.npz'})")
-    print(f"{len(ok)} finished, {diverged} diverged, wall time {time.perf_counter() - start:.0f} s; "
-          f"table: {out / 'results.csv'}")
+    print(
+        f"{len(ok)} finished, {diverged} diverged, wall time {time.perf_counter() - start:.0f} s; "
+        f"table: {out / 'results.csv'}"
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ from autonet.storage.checkpoints import CHECKPOINT_NAME
 
 EXIT_DIVERGED = 3  # exit status of a diverged run (bad input/config: 2; interrupt: 128 + signal)
 
+
 def default_run_dir(backend: str, root: str = "runs") -> Path:
     """``runs/YYYYmmdd-HHMMSS-<backend>``, suffixed if that exists already."""
     base = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{backend}"
@@ -38,27 +39,43 @@ def default_run_dir(backend: str, root: str = "runs") -> Path:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a network (CIFAR-10, MNIST, Fashion-MNIST, an .npz) and save a run "
-                                     "directory",
-                       description="Train a fully-connected net on CIFAR-10 (or --dataset). Defaults: the seed's best "
-                                   "two-layer configuration (3072-300-10, lr 1.6e-3, reg 1e-2, "
-                                   "1600 iterations of batch 400, decay 0.90 per epoch); --preset best "
-                                   "is the best deep recipe (docs/deep.md); --config RUN_DIR/config.json "
-                                   "re-runs a saved run. Flags override the preset or the file.")
+    p = sub.add_parser(
+        "train",
+        help="train a network (CIFAR-10, MNIST, Fashion-MNIST, an .npz) and save a run directory",
+        description="Train a fully-connected net on CIFAR-10 (or --dataset). Defaults: the seed's best "
+        "two-layer configuration (3072-300-10, lr 1.6e-3, reg 1e-2, "
+        "1600 iterations of batch 400, decay 0.90 per epoch); --preset best "
+        "is the best deep recipe (docs/deep.md); --config RUN_DIR/config.json "
+        "re-runs a saved run. Flags override the preset or the file.",
+    )
     add_config_arguments(p)
     g = p.add_argument_group("this run")
-    g.add_argument("--out", default=None, metavar="DIR",
-                   help="run directory (default: runs/<time>-<backend>); refused if it holds anything, "
-                        "unless --overwrite")
-    g.add_argument("--overwrite", action="store_true",
-                   help="let --out name a directory that holds another run (its run files are replaced) "
-                        "or other files (kept)")
-    g.add_argument("--checkpoint-every", type=nonnegative_int, default=CHECKPOINT_EVERY, metavar="N",
-                   help="write RUN_DIR/checkpoint.npz every N iterations and at the end "
-                        "(0: only at the end and on Ctrl-C/SIGTERM) (default: %(default)s)")
-    g.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR from its checkpoint, with its config.json "
-                        "(only --data-dir, --checkpoint-every and --quiet may be given with it)")
+    g.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="run directory (default: runs/<time>-<backend>); refused if it holds anything, unless --overwrite",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --out name a directory that holds another run (its run files are replaced) or other files (kept)",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        type=nonnegative_int,
+        default=CHECKPOINT_EVERY,
+        metavar="N",
+        help="write RUN_DIR/checkpoint.npz every N iterations and at the end "
+        "(0: only at the end and on Ctrl-C/SIGTERM) (default: %(default)s)",
+    )
+    g.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its checkpoint, with its config.json "
+        "(only --data-dir, --checkpoint-every and --quiet may be given with it)",
+    )
     add_quiet_argument(g)
     p.set_defaults(func=main)
 
@@ -77,8 +94,10 @@ def resume_config(args: argparse.Namespace) -> tuple[Config, Path]:
     if args.overwrite:
         raise ConfigError("--resume continues a run; --overwrite would replace it: give one of them")
     if not (out / CHECKPOINT_NAME).is_file() and not (out / SUMMARY_NAME).is_file():
-        raise ConfigError(f"--resume {out}: no {CHECKPOINT_NAME} there (the run was stopped before its first "
-                          "checkpoint); start it again without --resume")
+        raise ConfigError(
+            f"--resume {out}: no {CHECKPOINT_NAME} there (the run was stopped before its first "
+            "checkpoint); start it again without --resume"
+        )
     data_dir = {"data_dir": args.data_dir} if hasattr(args, "data_dir") else {}
     return Config(**{**saved, **data_dir, "progress": not args.quiet}), out
 
@@ -94,8 +113,10 @@ def interrupted_message(command: str, e: Interrupted, out: Path) -> str:
     if not path.is_file():
         return f"autonet {command}: interrupted by {e.signame} before the first checkpoint; nothing to resume"
     saved = getattr(e, "checkpoint", None) or str(path)
-    return (f"autonet {command}: interrupted by {e.signame}; checkpoint: {saved}\n"
-            f"resume with: autonet train --resume {shlex.quote(str(out))}")
+    return (
+        f"autonet {command}: interrupted by {e.signame}; checkpoint: {saved}\n"
+        f"resume with: autonet train --resume {shlex.quote(str(out))}"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -107,8 +128,15 @@ def main(args: argparse.Namespace) -> int:
     # Overflow on the way to divergence is reported once, by the trainer's finite check.
     with InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
-            summary = run(cfg, out, quiet=args.quiet, checkpoint_every=args.checkpoint_every,
-                          resume=bool(args.resume), interrupts=guard, overwrite=args.overwrite)
+            summary = run(
+                cfg,
+                out,
+                quiet=args.quiet,
+                checkpoint_every=args.checkpoint_every,
+                resume=bool(args.resume),
+                interrupts=guard,
+                overwrite=args.overwrite,
+            )
         except Interrupted as e:
             print(interrupted_message(args.command, e, out), file=sys.stderr)
             return e.exit_code
@@ -117,13 +145,18 @@ def main(args: argparse.Namespace) -> int:
             return EXIT_DIVERGED
     if summary.get("already_finished"):
         val = summary.get("val_acc")
-        print(f"{out}: this run has already finished ({summary.get('iterations')} iterations, val acc "
-              f"{val:.4f}); nothing to resume, nothing changed" if isinstance(val, float) else
-              f"{out}: this run has already finished; nothing to resume, nothing changed")
+        print(
+            f"{out}: this run has already finished ({summary.get('iterations')} iterations, val acc "
+            f"{val:.4f}); nothing to resume, nothing changed"
+            if isinstance(val, float)
+            else f"{out}: this run has already finished; nothing to resume, nothing changed"
+        )
         return 0
     test = "n/a (no test_batch)" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"
-    print(f"{summary['dataset']}, backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
-          f"test acc {test}, {summary['train_seconds']:.1f} s")
+    print(
+        f"{summary['dataset']}, backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
+        f"test acc {test}, {summary['train_seconds']:.1f} s"
+    )
     print(f"run directory: {out}")
     if not args.quiet:
         print(json.dumps({k: summary[k] for k in ("val_acc", "test_acc", "train_seconds")}))

@@ -43,10 +43,21 @@ class Dataset:
     name: str = ""
 
 
-def split_dataset(X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None, y_test: np.ndarray | None, *,
-                  class_names: list[str], data_dir: Path, image_shape: tuple[int, int, int] | None, name: str,
-                  num_val: int = 1000, num_train: int | None = None, dtype=np.float32,
-                  subtract_mean: bool = True) -> Dataset:
+def split_dataset(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray | None,
+    y_test: np.ndarray | None,
+    *,
+    class_names: list[str],
+    data_dir: Path,
+    image_shape: tuple[int, int, int] | None,
+    name: str,
+    num_val: int = 1000,
+    num_train: int | None = None,
+    dtype=np.float32,
+    subtract_mean: bool = True,
+) -> Dataset:
     """Split validated rows as :func:`autonet.data.load_cifar10` splits CIFAR-10.
 
     The validation split is the *last* ``num_val`` rows of ``X``, the training
@@ -73,5 +84,16 @@ def split_dataset(X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None, y_tes
             if part is not None:
                 part -= mean_image
     as_labels = lambda v: np.asarray(v, dtype=np.int64).copy()  # noqa: E731
-    return Dataset(X_train, as_labels(y[:n_train]), X_val, as_labels(y[total - num_val :]), X_te,
-                   None if y_test is None else as_labels(y_test), mean_image, list(class_names), Path(data_dir), image_shape, name)
+    return Dataset(
+        X_train,
+        as_labels(y[:n_train]),
+        X_val,
+        as_labels(y[total - num_val :]),
+        X_te,
+        None if y_test is None else as_labels(y_test),
+        mean_image,
+        list(class_names),
+        Path(data_dir),
+        image_shape,
+        name,
+    )

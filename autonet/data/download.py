@@ -139,8 +139,14 @@ def _cleanup(tmp_archive: Path | None, tmp_extract: Path | None) -> None:
         shutil.rmtree(tmp_extract, ignore_errors=True)
 
 
-def _fetch(url: str, out: BinaryIO, timeout: float, quiet: bool, deadline: float = DEFAULT_DEADLINE,
-           max_bytes: int = CIFAR10_MAX_BYTES) -> str:
+def _fetch(
+    url: str,
+    out: BinaryIO,
+    timeout: float,
+    quiet: bool,
+    deadline: float = DEFAULT_DEADLINE,
+    max_bytes: int = CIFAR10_MAX_BYTES,
+) -> str:
     """Stream ``url`` into ``out``; return the md5 hex digest of what was read.
 
     At most ``max_bytes`` are accepted (a larger ``Content-Length`` is refused
@@ -161,18 +167,22 @@ def _fetch(url: str, out: BinaryIO, timeout: float, quiet: bool, deadline: float
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             if total is not None and total > max_bytes:
-                raise DownloadError(f"download of {url} refused: the server announces {total:,} bytes, more than "
-                                    f"the {max_bytes:,} expected")
+                raise DownloadError(
+                    f"download of {url} refused: the server announces {total:,} bytes, more than "
+                    f"the {max_bytes:,} expected"
+                )
             sock = _socket_of(response)
             show = not quiet and sys.stderr.isatty()
-            with tqdm(total=total, unit="B", unit_scale=True, disable=not show,
-                      desc=url.rsplit("/", 1)[-1], file=sys.stderr) as bar:
+            with tqdm(
+                total=total, unit="B", unit_scale=True, disable=not show, desc=url.rsplit("/", 1)[-1], file=sys.stderr
+            ) as bar:
                 while True:
                     left = deadline - (time.monotonic() - start)
                     if left <= 0:
                         raise DownloadError(
                             f"download of {url} too slow: {received:,} of "
-                            f"{'?' if total is None else f'{total:,}'} bytes after the {deadline:g} s deadline")
+                            f"{'?' if total is None else f'{total:,}'} bytes after the {deadline:g} s deadline"
+                        )
                     if sock is not None:
                         sock.settimeout(max(min(timeout, left), 0.01))
                     chunk = response.read1(_CHUNK)
@@ -194,7 +204,8 @@ def _fetch(url: str, out: BinaryIO, timeout: float, quiet: bool, deadline: float
         if time.monotonic() - start >= deadline:
             raise DownloadError(
                 f"download of {url} too slow: {received:,} of {'?' if total is None else f'{total:,}'} bytes "
-                f"after the {deadline:g} s deadline") from exc
+                f"after the {deadline:g} s deadline"
+            ) from exc
         raise DownloadError(f"download of {url} failed: {type(exc).__name__}: {exc}") from exc
     if total is not None and received != total:
         raise DownloadError(f"download of {url} incomplete: got {received} of {total} bytes")
@@ -222,9 +233,7 @@ def _safe_extract(archive: Path, dest: Path, url: str) -> None:
     except DownloadError:
         raise
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise DownloadError(
-            f"cannot extract archive from {url}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise DownloadError(f"cannot extract archive from {url}: {type(exc).__name__}: {exc}") from exc
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
@@ -238,9 +247,7 @@ def _check_member(member: tarfile.TarInfo) -> None:
     if not (member.isfile() or member.isdir()):
         raise DownloadError(f"unsafe archive: {name!r} is a link, device or other special file")
     if not parts or parts[0] != BATCH_DIR:
-        raise DownloadError(
-            f"unexpected archive member {name!r}: everything must be under {BATCH_DIR}/"
-        )
+        raise DownloadError(f"unexpected archive member {name!r}: everything must be under {BATCH_DIR}/")
 
 
 def _check_complete(members: list[tarfile.TarInfo]) -> None:

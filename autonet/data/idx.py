@@ -41,8 +41,14 @@ from autonet.data.locate import _chosen_place, may_download
 from autonet.errors import DataError, DownloadError
 from autonet.storage.files import open_regular_file
 
-IDX_TYPES: dict[int, np.dtype] = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-             0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_TYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions
 LABELS_MAGIC = 0x00000801  # uint8, 1 dimension
 MAX_DIMS = 8
@@ -69,20 +75,27 @@ class IdxSource:
 # yann.lecun.com refuses scripted downloads, so MNIST comes from the mirror torchvision uses.
 IDX_SOURCES: dict[str, IdxSource] = {
     "mnist": IdxSource(
-        "mnist", "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        {"train_images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-         "train_labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-         "test_images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-         "test_labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")},
-        tuple(str(d) for d in range(10))),
+        "mnist",
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        {
+            "train_images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+            "train_labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+            "test_images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+            "test_labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+        },
+        tuple(str(d) for d in range(10)),
+    ),
     "fashion-mnist": IdxSource(
-        "fashion-mnist", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        {"train_images": ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-         "train_labels": ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-         "test_images": ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-         "test_labels": ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")},
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-         "Ankle boot")),
+        "fashion-mnist",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        {
+            "train_images": ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            "train_labels": ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+            "test_images": ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+            "test_labels": ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        },
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
 }
 
 
@@ -90,6 +103,7 @@ MAX_IDX_DOWNLOAD_BYTES = 64 << 20
 
 
 # ----- the format -----
+
 
 def read_idx(path: str | os.PathLike, magic: int | None = None, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Parse one IDX file (gzip-compressed or plain) into a native-endian array.
@@ -117,7 +131,7 @@ def read_idx(path: str | os.PathLike, magic: int | None = None, max_bytes: int =
         try:
             compressed = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
-            with (gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw) as f:
+            with gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw as f:
                 return _parse(cast(BinaryIO, f), path, magic, max_bytes)
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise DataError(f"{path}: not a readable IDX file ({type(exc).__name__}: {exc})") from None
@@ -135,18 +149,19 @@ def _parse(f: BinaryIO, path: Path, magic: int | None, max_bytes: int) -> np.nda
         raise DataError(f"{path}: invalid magic number 0x{found:08x} (not an IDX header)")
     dims_bytes = f.read(4 * ndim)
     if len(dims_bytes) < 4 * ndim:
-        raise DataError(f"{path}: truncated IDX header: {ndim} dimensions declared, "
-                        f"{len(dims_bytes) // 4} present")
+        raise DataError(f"{path}: truncated IDX header: {ndim} dimensions declared, {len(dims_bytes) // 4} present")
     shape = struct.unpack(f">{ndim}I", dims_bytes)
     dtype = IDX_TYPES[type_code]
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
     if nbytes > max_bytes:
-        raise DataError(f"{path}: the header declares shape {shape} = {nbytes} bytes of data, "
-                        f"more than the limit of {max_bytes}")
+        raise DataError(
+            f"{path}: the header declares shape {shape} = {nbytes} bytes of data, more than the limit of {max_bytes}"
+        )
     data = f.read(nbytes)
     if len(data) < nbytes:
-        raise DataError(f"{path}: truncated IDX file: shape {shape} needs {nbytes} bytes of data, "
-                        f"the file holds {len(data)}")
+        raise DataError(
+            f"{path}: truncated IDX file: shape {shape} needs {nbytes} bytes of data, the file holds {len(data)}"
+        )
     if f.read(1):
         raise DataError(f"{path}: bytes after the {nbytes} bytes of data that shape {shape} declares")
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
@@ -159,16 +174,21 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool = True)
     code = codes.get(array.dtype.newbyteorder("="))
     if code is None or not 1 <= array.ndim <= MAX_DIMS:
         raise DataError(f"IDX cannot hold a {array.ndim}-D {array.dtype} array")
-    payload = (bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-               + array.astype(IDX_TYPES[code]).tobytes())
-    with (gzip.open(path, "wb") if compress else open(path, "wb")) as f:
+    payload = (
+        bytes([0, 0, code, array.ndim])
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.astype(IDX_TYPES[code]).tobytes()
+    )
+    with gzip.open(path, "wb") if compress else open(path, "wb") as f:
         f.write(payload)
 
 
 # ----- finding and downloading -----
 
-def locate_idx(name: str, data_dir: str | os.PathLike | None = None, download: bool | None = None,
-               quiet: bool = False) -> Path:
+
+def locate_idx(
+    name: str, data_dir: str | os.PathLike | None = None, download: bool | None = None, quiet: bool = False
+) -> Path:
     """The folder holding dataset ``name``'s four files: ``<place>/<name>``, downloaded there if missing.
 
     ``<place>`` is chosen as for CIFAR-10 (:func:`autonet.data.locate_cifar10`): the
@@ -183,12 +203,19 @@ def locate_idx(name: str, data_dir: str | os.PathLike | None = None, download: b
         return folder
     if may_download(download, why):
         return download_idx(folder, source.base_url, source.files, quiet=quiet)
-    raise DataError(f"{source.name} not found: {folder} (chosen by {why}) lacks {', '.join(missing)}; "
-                    f"get them with: autonet download --dataset {source.name} {shlex.quote(str(place))}")
+    raise DataError(
+        f"{source.name} not found: {folder} (chosen by {why}) lacks {', '.join(missing)}; "
+        f"get them with: autonet download --dataset {source.name} {shlex.quote(str(place))}"
+    )
 
 
-def download_idx(folder: str | os.PathLike, base_url: str, files: dict[str, tuple[str, str]],
-                 quiet: bool = False, timeout: float = 60) -> Path:
+def download_idx(
+    folder: str | os.PathLike,
+    base_url: str,
+    files: dict[str, tuple[str, str]],
+    quiet: bool = False,
+    timeout: float = 60,
+) -> Path:
     """Fetch every missing file ``base_url + name`` into ``folder``, md5-checked before it is kept.
 
     Each file is streamed to a temporary file in ``folder`` and renamed to its
@@ -227,8 +254,10 @@ def _download_one(url: str, final: Path, md5: str, quiet: bool, timeout: float) 
             # the largest official IDX file (Fashion-MNIST training images) is 26 MB
             digest = fetch._fetch(url, out, timeout=timeout, quiet=quiet, max_bytes=MAX_IDX_DOWNLOAD_BYTES)
         if digest.lower() != md5.lower():
-            raise DownloadError(f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
-                                "The download is corrupt or not the official file; it was not kept.")
+            raise DownloadError(
+                f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
+                "The download is corrupt or not the official file; it was not kept."
+            )
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -243,9 +272,17 @@ def _source(name: str) -> IdxSource:
 
 # ----- loading -----
 
-def load_idx_dataset(name: str, data_dir: str | os.PathLike | None = None, num_val: int = 1000,
-                     num_train: int | None = None, dtype: Any = np.float32, subtract_mean: bool = True,
-                     download: bool | None = None, quiet: bool = False) -> Dataset:
+
+def load_idx_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    num_val: int = 1000,
+    num_train: int | None = None,
+    dtype: Any = np.float32,
+    subtract_mean: bool = True,
+    download: bool | None = None,
+    quiet: bool = False,
+) -> Dataset:
     """Load MNIST or Fashion-MNIST as flat rows, split as :func:`autonet.data.load_cifar10` splits CIFAR-10.
 
     Rows are the 28x28 images flattened row-major (784 values on the 0..255
@@ -279,6 +316,17 @@ def load_idx_dataset(name: str, data_dir: str | os.PathLike | None = None, num_v
             raise DataError(f"{labels_file}: label {labels.max()} outside [0, {len(source.class_names)})")
         splits[part] = (images.reshape(len(images), H * W), labels)
     (X, y), (X_test, y_test) = splits["train"], splits["test"]
-    return split_dataset(X, y, X_test, y_test, class_names=list(source.class_names), data_dir=folder,
-                         image_shape=source.image_shape, name=source.name, num_val=num_val,
-                         num_train=num_train, dtype=dtype, subtract_mean=subtract_mean)
+    return split_dataset(
+        X,
+        y,
+        X_test,
+        y_test,
+        class_names=list(source.class_names),
+        data_dir=folder,
+        image_shape=source.image_shape,
+        name=source.name,
+        num_val=num_val,
+        num_train=num_train,
+        dtype=dtype,
+        subtract_mean=subtract_mean,
+    )

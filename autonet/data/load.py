@@ -17,9 +17,16 @@ from autonet.errors import DataError
 DATASETS = ("cifar10", *IDX_SOURCES)  # the named ones; anything else is a path to an .npz file
 
 
-def load_dataset(source: str = "cifar10", data_dir: str | os.PathLike | None = None, num_val: int = 1000,
-                 num_train: int | None = None, dtype: Any = np.float32, subtract_mean: bool = True,
-                 download: bool | None = None, quiet: bool = False) -> CIFAR10 | Dataset:
+def load_dataset(
+    source: str = "cifar10",
+    data_dir: str | os.PathLike | None = None,
+    num_val: int = 1000,
+    num_train: int | None = None,
+    dtype: Any = np.float32,
+    subtract_mean: bool = True,
+    download: bool | None = None,
+    quiet: bool = False,
+) -> CIFAR10 | Dataset:
     """Load ``source`` split into train / validation / test, mean-subtracted, as flat rows.
 
     Parameters
@@ -35,11 +42,26 @@ def load_dataset(source: str = "cifar10", data_dir: str | os.PathLike | None = N
     class_names, image_shape, name``.
     """
     if source == "cifar10":
-        return load_cifar10(data_dir, num_val=num_val, num_train=num_train, dtype=dtype,
-                            subtract_mean=subtract_mean, download=download, quiet=quiet)
+        return load_cifar10(
+            data_dir,
+            num_val=num_val,
+            num_train=num_train,
+            dtype=dtype,
+            subtract_mean=subtract_mean,
+            download=download,
+            quiet=quiet,
+        )
     if source in IDX_SOURCES:
-        return load_idx_dataset(source, data_dir, num_val=num_val, num_train=num_train, dtype=dtype,
-                                subtract_mean=subtract_mean, download=download, quiet=quiet)
+        return load_idx_dataset(
+            source,
+            data_dir,
+            num_val=num_val,
+            num_train=num_train,
+            dtype=dtype,
+            subtract_mean=subtract_mean,
+            download=download,
+            quiet=quiet,
+        )
     path = Path(str(source)).expanduser()
     if not path.is_file():
         raise DataError(f"dataset {source!r} is neither one of {', '.join(DATASETS)} nor an existing .npz file")

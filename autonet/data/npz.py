@@ -36,9 +36,14 @@ NPZ_KEYS = ("X_train", "y_train", "X_test", "y_test", "class_names")
 MAX_NPZ_BYTES = 8 << 30  # uncompressed size of all members together
 
 
-def load_npz_dataset(path: str | os.PathLike, num_val: int = 1000, num_train: int | None = None,
-                     dtype: Any = np.float32, subtract_mean: bool = True,
-                     max_bytes: int = MAX_NPZ_BYTES) -> Dataset:
+def load_npz_dataset(
+    path: str | os.PathLike,
+    num_val: int = 1000,
+    num_train: int | None = None,
+    dtype: Any = np.float32,
+    subtract_mean: bool = True,
+    max_bytes: int = MAX_NPZ_BYTES,
+) -> Dataset:
     """Load and validate an ``.npz`` dataset (see the module docstring); split like CIFAR-10.
 
     The validation split is the last ``num_val`` rows of ``X_train``.
@@ -62,12 +67,25 @@ def load_npz_dataset(path: str | os.PathLike, num_val: int = 1000, num_train: in
     if "X_test" in arrays:
         X_test, test_shape = _rows(arrays["X_test"], path, "X_test")
         if X_test.shape[1] != X.shape[1] or test_shape != image_shape:
-            raise DataError(f"{path}: X_test rows have shape {arrays['X_test'].shape[1:]}, "
-                            f"X_train rows {arrays['X_train'].shape[1:]}")
+            raise DataError(
+                f"{path}: X_test rows have shape {arrays['X_test'].shape[1:]}, "
+                f"X_train rows {arrays['X_train'].shape[1:]}"
+            )
         y_test = _encode(arrays["y_test"], class_names, path, "y_test", len(X_test))
-    return split_dataset(X, y, X_test, y_test, class_names=class_names, data_dir=path.parent,
-                         image_shape=image_shape, name=path.name, num_val=num_val, num_train=num_train,
-                         dtype=dtype, subtract_mean=subtract_mean)
+    return split_dataset(
+        X,
+        y,
+        X_test,
+        y_test,
+        class_names=class_names,
+        data_dir=path.parent,
+        image_shape=image_shape,
+        name=path.name,
+        num_val=num_val,
+        num_train=num_train,
+        dtype=dtype,
+        subtract_mean=subtract_mean,
+    )
 
 
 def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
@@ -97,8 +115,9 @@ def _rows(X: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, tuple[int, 
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: {name} must hold real numbers, got dtype {X.dtype}")
     if X.ndim not in (2, 3, 4) or X.shape[0] == 0 or 0 in X.shape[1:]:
-        raise DataError(f"{path}: {name} must be (N, D) rows or (N, H, W[, C]) images with N, D >= 1, "
-                        f"got shape {X.shape}")
+        raise DataError(
+            f"{path}: {name} must be (N, D) rows or (N, H, W[, C]) images with N, D >= 1, got shape {X.shape}"
+        )
     if X.dtype.kind == "f" and not (np.isfinite(X.min()) and np.isfinite(X.max())):
         raise DataError(f"{path}: {name} contains NaN or infinite values")
     image_shape = None if X.ndim == 2 else (*X.shape[1:3], X.shape[3] if X.ndim == 4 else 1)
@@ -140,6 +159,5 @@ def _encode(y: np.ndarray, class_names: list[str], path: Path, name: str, n: int
     if y.dtype.kind not in "iu":
         raise DataError(f"{path}: {name} must hold integer labels, got dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= C):
-        raise DataError(f"{path}: {name} labels must lie in [0, {C}) ({C} classes), "
-                        f"got range [{y.min()}, {y.max()}]")
+        raise DataError(f"{path}: {name} labels must lie in [0, {C}) ({C} classes), got range [{y.min()}, {y.max()}]")
     return y.astype(np.int64)

@@ -59,14 +59,37 @@ _NDARRAY = ("numpy", "ndarray")
 _DTYPE = ("numpy", "dtype")
 _ENCODE = ("_codecs", "encode")
 _GLOBALS = _RECONSTRUCT | _FROMBUFFER | {_NDARRAY, _DTYPE, _ENCODE}
-_NUMERIC_DTYPES = frozenset(f"{k}{n}" for k, sizes in (("b", "1"), ("i", "1248"), ("u", "1248"), ("f", "248"))
-                            for n in sizes)
+_NUMERIC_DTYPES = frozenset(
+    f"{k}{n}" for k, sizes in (("b", "1"), ("i", "1248"), ("u", "1248"), ("f", "248")) for n in sizes
+)
 
-_SCALAR_OPS = frozenset({
-    "NONE", "NEWTRUE", "NEWFALSE", "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4",
-    "FLOAT", "BINFLOAT", "STRING", "BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES",
-    "BINBYTES8", "BYTEARRAY8", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8",
-})
+_SCALAR_OPS = frozenset(
+    {
+        "NONE",
+        "NEWTRUE",
+        "NEWFALSE",
+        "INT",
+        "BININT",
+        "BININT1",
+        "BININT2",
+        "LONG",
+        "LONG1",
+        "LONG4",
+        "FLOAT",
+        "BINFLOAT",
+        "STRING",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+        "BINBYTES",
+        "SHORT_BINBYTES",
+        "BINBYTES8",
+        "BYTEARRAY8",
+        "UNICODE",
+        "BINUNICODE",
+        "SHORT_BINUNICODE",
+        "BINUNICODE8",
+    }
+)
 _PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
 _GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
 
@@ -111,7 +134,7 @@ class _Scanner:
     def pop_mark(self) -> list[_Node]:
         for i in range(len(self.stack) - 1, -1, -1):
             if self.stack[i] is _MARK:
-                items = self.stack[i + 1:]
+                items = self.stack[i + 1 :]
                 del self.stack[i:]
                 return items
         raise _Refused("no MARK on the stack")
@@ -202,8 +225,9 @@ class _Scanner:
             if node is None:
                 raise _Refused(f"{name} of memo entry {arg}, which was never stored")
             if node.kind not in _SHAREABLE:
-                raise _Refused(f"a second reference to the same {node.kind} ({name} {arg}); "
-                               "CIFAR-10 files never share containers")
+                raise _Refused(
+                    f"a second reference to the same {node.kind} ({name} {arg}); CIFAR-10 files never share containers"
+                )
             self.push(node)
         elif name in ("PROTO", "FRAME", "STOP"):
             pass
@@ -225,8 +249,12 @@ class _Scanner:
         if target in _RECONSTRUCT:
             # numpy pickles an array as _reconstruct(ndarray, (0,), b'b') and fills it with BUILD
             shape = items[1].items if len(items) == 3 and items[1].kind == "tuple" else None
-            if (shape is None or items[0].kind != "global" or items[0].value != _NDARRAY
-                    or any(s.kind != "scalar" or s.value != 0 for s in shape)):
+            if (
+                shape is None
+                or items[0].kind != "global"
+                or items[0].value != _NDARRAY
+                or any(s.kind != "scalar" or s.value != 0 for s in shape)
+            ):
                 raise _Refused("_reconstruct called with other arguments than numpy writes (ndarray, (0,), ...)")
             return _Node("array", 1)
         if target in _FROMBUFFER:
@@ -307,8 +335,11 @@ def scan_pickle(blob: bytes, path: Path) -> None:
     except (ValueError, UnicodeDecodeError, OverflowError) as e:  # genops: truncated or unknown opcodes
         raise DataError(f"{path}: not a valid pickle (truncated or corrupt): {str(e)[:200]}") from None
     except Exception as e:  # a stream shape the rules above did not foresee: refuse it rather than load it
-        raise DataError(f"{path}: refused at byte {pos}: malformed opcode stream ({type(e).__name__}: "
-                        f"{str(e)[:100]}) (file corrupt or malicious?)") from None
+        raise DataError(
+            f"{path}: refused at byte {pos}: malformed opcode stream ({type(e).__name__}: "
+            f"{str(e)[:100]}) (file corrupt or malicious?)"
+        ) from None
     if len(scanner.stack) != 1 or scanner.stack[0] is _MARK:
-        raise DataError(f"{path}: not a valid pickle (truncated or corrupt): "
-                        f"{len(scanner.stack)} objects left on the stack at STOP")
+        raise DataError(
+            f"{path}: not a valid pickle (truncated or corrupt): {len(scanner.stack)} objects left on the stack at STOP"
+        )

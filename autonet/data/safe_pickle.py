@@ -39,9 +39,7 @@ def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -
     """
     latin1 = codecs.lookup(encoding).name == "iso8859-1"
     if not isinstance(text, str) or not latin1 or errors != "strict":
-        raise pickle.UnpicklingError(
-            f"refused _codecs.encode({type(text).__name__}, {encoding!r}, {errors!r})"
-        )
+        raise pickle.UnpicklingError(f"refused _codecs.encode({type(text).__name__}, {encoding!r}, {errors!r})")
     return text.encode("latin-1")
 
 
@@ -166,9 +164,7 @@ def _check_labels(labels: Any, n: int, path: Path) -> np.ndarray:
     if arr.dtype.kind not in "ui":  # also refuses bools, floats and mixed lists (object)
         raise DataError(f"{path}: 'labels' should be integers, found dtype {arr.dtype}")
     if arr.min() < 0 or arr.max() >= CLASS_COUNT:
-        raise DataError(
-            f"{path}: labels outside [0, {CLASS_COUNT}): min {arr.min()}, max {arr.max()}"
-        )
+        raise DataError(f"{path}: labels outside [0, {CLASS_COUNT}): min {arr.min()}, max {arr.max()}")
     return arr.astype(np.int64)
 
 

@@ -147,6 +147,7 @@ def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYT
         does not fit its arrays.
     """
     path = Path(path)
+
     def check(headers: dict, read) -> None:
         try:
             _check_header_size(headers)
@@ -162,7 +163,9 @@ def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYT
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ModelFileError(f"{path}: corrupted checkpoint header ({e})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an autonet checkpoint (format {header.get('format') if isinstance(header, dict) else None!r})")
+        raise ModelFileError(
+            f"{path}: not an autonet checkpoint (format {header.get('format') if isinstance(header, dict) else None!r})"
+        )
     if header.get("version") != VERSION:
         raise ModelFileError(f"{path}: checkpoint format version {header.get('version')!r}, expected {VERSION}")
     try:
@@ -207,8 +210,7 @@ def _sizes(params: dict) -> str:
         return "parameters " + ", ".join(f"{k}{tuple(np.shape(v))}" for k, v in params.items())
 
 
-def check_checkpoint(path: str | os.PathLike, state: dict, meta: dict, expected_meta: dict,
-                     params: dict) -> None:
+def check_checkpoint(path: str | os.PathLike, state: dict, meta: dict, expected_meta: dict, params: dict) -> None:
     """Raise :class:`ModelFileError` unless the checkpoint fits the run being resumed.
 
     Parameters
@@ -226,8 +228,10 @@ def check_checkpoint(path: str | os.PathLike, state: dict, meta: dict, expected_
     if not isinstance(saved, dict) or not all(isinstance(v, np.ndarray) for v in saved.values()):
         raise ModelFileError(f"{path}: corrupted checkpoint (no parameter arrays)")
     if set(saved) != set(params) or any(saved[k].shape != params[k].shape for k in params):
-        raise ModelFileError(f"{path}: architecture mismatch: the checkpoint holds layer sizes {_sizes(saved)}, "
-                             f"this run builds {_sizes(params)}")
+        raise ModelFileError(
+            f"{path}: architecture mismatch: the checkpoint holds layer sizes {_sizes(saved)}, "
+            f"this run builds {_sizes(params)}"
+        )
     for k, v in saved.items():
         if v.dtype != params[k].dtype:
             raise ModelFileError(f"{path}: checkpoint parameter {k} is {v.dtype}, this run uses {params[k].dtype}")
@@ -270,8 +274,9 @@ class Checkpointer:
     max_overhead : largest fraction of the elapsed time spent on periodic saves (0: no limit)
     """
 
-    def __init__(self, path: str | os.PathLike, every: int = 0, meta: dict | None = None,
-                 max_overhead: float = 0.02) -> None:
+    def __init__(
+        self, path: str | os.PathLike, every: int = 0, meta: dict | None = None, max_overhead: float = 0.02
+    ) -> None:
         self.path = Path(path)
         self.every = int(every)
         self.meta = dict(meta or {})
@@ -322,7 +327,9 @@ class Checkpointer:
         try:
             trainer.load_state_dict(state)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ModelFileError(f"{self.path}: checkpoint state does not fit the trainer ({type(e).__name__}: {e})") from None
+            raise ModelFileError(
+                f"{self.path}: checkpoint state does not fit the trainer ({type(e).__name__}: {e})"
+            ) from None
         self.saved_iteration = trainer.iteration
 
     def describe(self) -> str | None:

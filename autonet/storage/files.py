@@ -110,16 +110,20 @@ def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
 
 # ----- reading -----
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str,
-                      error: type[Exception]) -> BinaryIO:
+def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error: type[Exception]) -> BinaryIO:
     """Open ``path`` for reading in binary mode, refusing anything but a regular file.
 
     The file is opened with ``O_NONBLOCK`` (so opening a FIFO with no writer
@@ -159,8 +163,10 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str,
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to read it as a {what}")
         if st.st_size > max_bytes:
-            raise error(f"{path}: {what} of {st.st_size:,} bytes is larger than the {max_bytes:,} bytes "
-                        f"a {what} can need; refused")
+            raise error(
+                f"{path}: {what} of {st.st_size:,} bytes is larger than the {max_bytes:,} bytes "
+                f"a {what} can need; refused"
+            )
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -168,8 +174,7 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str,
         raise
 
 
-def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str,
-                      error: type[Exception]) -> bytes:
+def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error: type[Exception]) -> bytes:
     """All bytes of the regular file ``path`` (at most ``max_bytes``); see :func:`open_regular_file`.
 
     A file that grows past ``max_bytes`` while being read is refused too.

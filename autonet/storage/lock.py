@@ -70,9 +70,11 @@ class RunLock:
                 if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise WriteError.from_os_error(e, self.path) from None
                 who = f"PID {holder}" if holder else "another process"
-                raise RunDirBusy(f"{self.directory}: in use by another autonet process ({who}); a run directory "
-                                 "has one writer: wait for it to finish or stop it, then try again",
-                                 pid=holder) from None
+                raise RunDirBusy(
+                    f"{self.directory}: in use by another autonet process ({who}); a run directory "
+                    "has one writer: wait for it to finish or stop it, then try again",
+                    pid=holder,
+                ) from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())

@@ -87,8 +87,9 @@ def _param_names(names) -> list[str]:
 
 def _check_headers(path: Path, headers: dict, read) -> None:
     """Refuse a model whose arrays are not exactly what its ``layer_sizes`` needs, before inflating them."""
-    missing = [k for k in ("W1", "b1", "mean_image", "class_names", "layer_sizes", "format_version")
-               if k not in headers]
+    missing = [
+        k for k in ("W1", "b1", "mean_image", "class_names", "layer_sizes", "format_version") if k not in headers
+    ]
     if missing:
         raise ModelFileError(f"{path}: missing arrays {missing}")
     for k, (ndim, kinds) in _FIXED.items():
@@ -96,11 +97,14 @@ def _check_headers(path: Path, headers: dict, read) -> None:
         if dtype.kind not in kinds or len(shape) != ndim:
             raise ModelFileError(f"{path}: {k} is a {len(shape)}-D {dtype} array; expected {ndim}-D of kind {kinds!r}")
     if not 2 <= headers["layer_sizes"][0][0] <= MAX_LAYERS + 1:
-        raise ModelFileError(f"{path}: layer_sizes has {headers['layer_sizes'][0][0]} entries; expected 2 to "
-                             f"{MAX_LAYERS + 1}")
+        raise ModelFileError(
+            f"{path}: layer_sizes has {headers['layer_sizes'][0][0]} entries; expected 2 to {MAX_LAYERS + 1}"
+        )
     if headers["class_names"][1].itemsize > MAX_CLASS_NAME_BYTES:
-        raise ModelFileError(f"{path}: class names of up to {headers['class_names'][1].itemsize // 4} characters; "
-                             f"at most {MAX_CLASS_NAME_BYTES // 4} are allowed")
+        raise ModelFileError(
+            f"{path}: class names of up to {headers['class_names'][1].itemsize // 4} characters; "
+            f"at most {MAX_CLASS_NAME_BYTES // 4} are allowed"
+        )
     version = int(read("format_version"))
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version}, expected {FORMAT_VERSION}")
@@ -117,7 +121,8 @@ def _check_headers(path: Path, headers: dict, read) -> None:
         if w is None or b is None or w[0] != want_w or b[0] != want_b:
             raise ModelFileError(
                 f"{path}: layer {i} expects W{i}{want_w} and b{i}{want_b}, "
-                f"got {None if w is None else w[0]} and {None if b is None else b[0]}")
+                f"got {None if w is None else w[0]} and {None if b is None else b[0]}"
+            )
     non_float = sorted({str(headers[k][1]) for k in params if headers[k][1].kind != "f"})
     if non_float:
         raise ModelFileError(f"{path}: parameters must be float arrays, got {non_float}")
@@ -127,15 +132,15 @@ def _check_headers(path: Path, headers: dict, read) -> None:
         raise ModelFileError(f"{path}: {headers['class_names'][0][0]} class names for {sizes[-1]} outputs")
     for k in _DESCRIPTION:  # their types are checked by _input_description; here only their size
         if k in headers and (math.prod(headers[k][0]) > 3 or headers[k][1].itemsize > MAX_CLASS_NAME_BYTES):
-            raise ModelFileError(f"{path}: {k} is {headers[k][1]}{list(headers[k][0])}; far larger than a "
-                                 f"{k} can be")
+            raise ModelFileError(f"{path}: {k} is {headers[k][1]}{list(headers[k][0])}; far larger than a {k} can be")
     # Arrays a later format may add (preprocessing, ...): numbers or text, no larger than a D x D matrix.
     limit = (sizes[0] + 1) * sizes[0] * 8
     for k in sorted(set(headers) - set(_FIXED) - set(_DESCRIPTION) - set(params)):
         shape, dtype = headers[k]
         if dtype.kind not in "biufU" or math.prod(shape) * dtype.itemsize > limit:
-            raise ModelFileError(f"{path}: unexpected array {k} ({dtype}{list(shape)}) in a model for "
-                                 f"{sizes[0]} inputs; refused")
+            raise ModelFileError(
+                f"{path}: unexpected array {k} ({dtype}{list(shape)}) in a model for {sizes[0]} inputs; refused"
+            )
 
 
 def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -143,13 +148,17 @@ def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
     for k, v in arrays.items():
         if v.dtype.kind == "f" and not np.isfinite(v).all():
             bad = np.flatnonzero(~np.isfinite(v.ravel()))
-            raise ModelFileError(f"{path}: {k} holds NaN or infinite values ({bad.size} of {v.size}, first "
-                                 f"{v.ravel()[bad[0]]} at flat index {bad[0]})")
+            raise ModelFileError(
+                f"{path}: {k} holds NaN or infinite values ({bad.size} of {v.size}, first "
+                f"{v.ravel()[bad[0]]} at flat index {bad[0]})"
+            )
     mean = arrays["mean_image"]
     if mean.size and np.abs(mean).max() > MAX_ABS_MEAN:
         i = int(np.abs(mean).argmax())
-        raise ModelFileError(f"{path}: mean_image holds {mean[i]:.4g} at index {i}; a mean image must lie "
-                             f"within +-2**24 = {MAX_ABS_MEAN:.0f}")
+        raise ModelFileError(
+            f"{path}: mean_image holds {mean[i]:.4g} at index {i}; a mean image must lie "
+            f"within +-2**24 = {MAX_ABS_MEAN:.0f}"
+        )
 
 
 def load_model(path: str | os.PathLike) -> Model:
@@ -169,14 +178,24 @@ def load_model(path: str | os.PathLike) -> Model:
         names the array.
     """
     path = Path(path)
-    arrays = read_npz(path, "model file", max_bytes=MAX_MODEL_BYTES,
-                      check_headers=lambda headers, read: _check_headers(path, headers, read))
+    arrays = read_npz(
+        path,
+        "model file",
+        max_bytes=MAX_MODEL_BYTES,
+        check_headers=lambda headers, read: _check_headers(path, headers, read),
+    )
     _check_values(path, arrays)
     params = {k: arrays[k] for k in _param_names(arrays)}
     image_shape, dataset = _input_description(path, arrays, int(arrays["layer_sizes"][0]))
-    return Model(params=params, mean_image=arrays["mean_image"], class_names=[str(c) for c in arrays["class_names"]],
-                 image_shape=image_shape, dataset=dataset, activation=_activation(path, arrays),
-                 tta=_tta(path, arrays.get("tta"), image_shape))
+    return Model(
+        params=params,
+        mean_image=arrays["mean_image"],
+        class_names=[str(c) for c in arrays["class_names"]],
+        image_shape=image_shape,
+        dataset=dataset,
+        activation=_activation(path, arrays),
+        tta=_tta(path, arrays.get("tta"), image_shape),
+    )
 
 
 def _activation(path: Path, arrays: dict) -> str:
@@ -195,12 +214,15 @@ def _tta(path: Path, tta: np.ndarray | None, image_shape) -> str:
     if tta is None:
         return "none"
     if tta.dtype.kind != "U" or tta.ndim != 0 or str(tta) not in TTA_MODES:
-        raise ModelFileError(f"{path}: tta must be one of {', '.join(TTA_MODES)} (a 0-d unicode array), got "
-                             f"{str(tta)[:40]!r}" if tta.dtype.kind == "U" else
-                             f"{path}: tta must be a 0-d unicode array, got {tta.ndim}-D {tta.dtype}")
+        raise ModelFileError(
+            f"{path}: tta must be one of {', '.join(TTA_MODES)} (a 0-d unicode array), got {str(tta)[:40]!r}"
+            if tta.dtype.kind == "U"
+            else f"{path}: tta must be a 0-d unicode array, got {tta.ndim}-D {tta.dtype}"
+        )
     if str(tta) != "none" and image_shape is None:
-        raise ModelFileError(f"{path}: tta {str(tta)} mirrors images, but this model's inputs are not images "
-                             "(no image_shape)")
+        raise ModelFileError(
+            f"{path}: tta {str(tta)} mirrors images, but this model's inputs are not images (no image_shape)"
+        )
     return str(tta)
 
 
@@ -212,14 +234,19 @@ def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int
         return (IMAGE_SHAPE if D == int(np.prod(IMAGE_SHAPE)) else None), "cifar10"
     dataset, shape = arrays.get("dataset"), arrays.get("image_shape")
     if dataset is None or dataset.dtype.kind != "U" or dataset.ndim != 0:
-        raise ModelFileError(f"{path}: dataset must be a 0-d unicode array, got "
-                             f"{None if dataset is None else f'{dataset.ndim}-D {dataset.dtype}'}")
+        raise ModelFileError(
+            f"{path}: dataset must be a 0-d unicode array, got "
+            f"{None if dataset is None else f'{dataset.ndim}-D {dataset.dtype}'}"
+        )
     if shape is None or shape.dtype.kind not in "iu" or shape.shape not in ((0,), (3,)):
-        raise ModelFileError(f"{path}: image_shape must be 3 integers (H, W, C) or empty, got "
-                             f"{None if shape is None else f'{shape.dtype} of shape {shape.shape}'}")
+        raise ModelFileError(
+            f"{path}: image_shape must be 3 integers (H, W, C) or empty, got "
+            f"{None if shape is None else f'{shape.dtype} of shape {shape.shape}'}"
+        )
     if shape.size and (shape.min() < 1 or int(np.prod(shape)) != D):
-        raise ModelFileError(f"{path}: image_shape {tuple(int(s) for s in shape)} does not hold the "
-                             f"{D} inputs of the first layer")
+        raise ModelFileError(
+            f"{path}: image_shape {tuple(int(s) for s in shape)} does not hold the {D} inputs of the first layer"
+        )
     if not shape.size:
         return None, str(dataset)
     height, width, channels = (int(s) for s in shape)

@@ -32,9 +32,14 @@ Headers = dict[str, tuple[tuple[int, ...], np.dtype]]
 """Member name (without ``.npy``) -> (shape, dtype) as its ``.npy`` header declares."""
 
 
-def read_npz(path: str | os.PathLike, what: str = "model file", *, max_bytes: int = 8 << 30,
-             check_headers: Callable[[Headers, Callable[[str], np.ndarray]], None] | None = None,
-             error: type[Exception] = ModelFileError) -> dict[str, np.ndarray]:
+def read_npz(
+    path: str | os.PathLike,
+    what: str = "model file",
+    *,
+    max_bytes: int = 8 << 30,
+    check_headers: Callable[[Headers, Callable[[str], np.ndarray]], None] | None = None,
+    error: type[Exception] = ModelFileError,
+) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``: headers checked first, nothing unpickled.
 
     Parameters
@@ -87,8 +92,9 @@ def _read(path: Path, what: str, max_bytes: int, check_headers) -> dict[str, np.
             raise
         except ValueError as e:
             if "pickle" in str(e):
-                raise ModelFileError(f"{path}: the {what} holds pickled objects; refused (autonet never "
-                                     f"unpickles {what}s)") from None
+                raise ModelFileError(
+                    f"{path}: the {what} holds pickled objects; refused (autonet never unpickles {what}s)"
+                ) from None
             raise ModelFileError(f"{path}: corrupted {what} ({e})") from None
         except Exception as e:  # a damaged zip surfaces as many builtin types (BadZipFile, NotImplementedError, ...)
             raise ModelFileError(f"{path}: corrupted {what} ({type(e).__name__}: {str(e)[:200]})") from None
@@ -96,8 +102,10 @@ def _read(path: Path, what: str, max_bytes: int, check_headers) -> dict[str, np.
 
 def _read_small(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, what: str) -> np.ndarray:
     if info.file_size > 1 << 16:
-        raise ModelFileError(f"{path}: member {info.filename[:-4]} of {info.file_size:,} bytes is too large "
-                             f"for what it holds in a {what}")
+        raise ModelFileError(
+            f"{path}: member {info.filename[:-4]} of {info.file_size:,} bytes is too large "
+            f"for what it holds in a {what}"
+        )
     with z.open(info) as member:
         return np.lib.format.read_array(member, allow_pickle=False)
 
@@ -109,13 +117,16 @@ def _members(z: zipfile.ZipFile, path: Path, what: str, max_bytes: int) -> dict[
     out = {}
     for info in infos:
         if not info.filename.endswith(".npy") or info.filename[:-4] in out:
-            raise ModelFileError(f"{path}: corrupted {what} (member {info.filename[:80]!r} is not a distinct "
-                                 ".npy array)")
+            raise ModelFileError(
+                f"{path}: corrupted {what} (member {info.filename[:80]!r} is not a distinct .npy array)"
+            )
         out[info.filename[:-4]] = info
     total = sum(i.file_size for i in infos)
     if total > max_bytes:
-        raise ModelFileError(f"{path}: the {what}'s arrays would inflate to {total:,} bytes, more than the "
-                             f"{max_bytes:,} bytes it can need; refused before inflating")
+        raise ModelFileError(
+            f"{path}: the {what}'s arrays would inflate to {total:,} bytes, more than the "
+            f"{max_bytes:,} bytes it can need; refused before inflating"
+        )
     return out
 
 
@@ -132,11 +143,11 @@ def _header(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, what: str) ->
             raise ModelFileError(f"{path}: corrupted {what} (member {name}: .npy format version {version})")
         start = member.tell()
     if dtype.hasobject:
-        raise ModelFileError(f"{path}: the {what} holds pickled objects; refused (autonet never unpickles "
-                             f"{what}s)")
+        raise ModelFileError(f"{path}: the {what} holds pickled objects; refused (autonet never unpickles {what}s)")
     nbytes = math.prod(shape) * dtype.itemsize
     if start + nbytes != info.file_size:
         raise ModelFileError(
             f"{path}: corrupted {what}: member {name} declares {dtype}{list(shape)} ({nbytes:,} bytes) but "
-            f"inflates to {info.file_size - start:,} bytes of data; refused before inflating")
+            f"inflates to {info.file_size - start:,} bytes of data; refused before inflating"
+        )
     return shape, dtype, nbytes

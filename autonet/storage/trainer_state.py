@@ -61,8 +61,9 @@ def _like(value: Any, template: Any, field: str) -> None:
             _like(value[k], t, f"{field}/{k}")
     elif isinstance(template, np.ndarray):
         if not isinstance(value, np.ndarray) or value.shape != template.shape or value.dtype != template.dtype:
-            raise StateFieldError(field, f"expected a {template.dtype} array of shape {template.shape}, "
-                                         f"got {_describe(value)}")
+            raise StateFieldError(
+                field, f"expected a {template.dtype} array of shape {template.shape}, got {_describe(value)}"
+            )
         if value.dtype.kind in "fc" and not np.isfinite(value).all():
             raise StateFieldError(field, "holds NaN or infinite values")
     elif isinstance(template, (bool, np.bool_)):
@@ -132,8 +133,9 @@ def _check_rng(value: Any, trainer) -> None:
     try:
         probe.state = value
     except Exception as e:  # numpy raises ValueError, TypeError, KeyError or OverflowError
-        raise StateFieldError("rng", f"not a valid {template['bit_generator']} state ({type(e).__name__}: "
-                                     f"{str(e)[:80]})") from None
+        raise StateFieldError(
+            "rng", f"not a valid {template['bit_generator']} state ({type(e).__name__}: {str(e)[:80]})"
+        ) from None
 
 
 def _check_history(value: Any, template: dict) -> None:
@@ -165,20 +167,24 @@ def check_trainer_state(state: Any, trainer) -> None:
     iteration = state["iteration"]
     limit = trainer.config.num_iters
     if not _is_int(iteration) or not 0 <= iteration <= limit:
-        raise StateFieldError("iteration", f"expected an integer in [0, {limit}] (num_iters), got "
-                                           f"{_describe(iteration)}")
+        raise StateFieldError(
+            "iteration", f"expected an integer in [0, {limit}] (num_iters), got {_describe(iteration)}"
+        )
     n = len(trainer.y_train)
     perm = state["perm"]
-    if (not isinstance(perm, np.ndarray) or perm.ndim != 1 or perm.dtype.kind not in "iu"
-            or len(perm) not in (0, n)):
+    if not isinstance(perm, np.ndarray) or perm.ndim != 1 or perm.dtype.kind not in "iu" or len(perm) not in (0, n):
         raise StateFieldError("perm", f"expected a 1-D integer array of length {n} (or 0), got {_describe(perm)}")
     if len(perm) and not np.array_equal(np.sort(perm), np.arange(n)):
-        raise StateFieldError("perm", f"not a permutation of the {n} training rows (values from {perm.min()} "
-                                      f"to {perm.max()}, {n - len(np.unique(perm))} repeated)")
+        raise StateFieldError(
+            "perm",
+            f"not a permutation of the {n} training rows (values from {perm.min()} "
+            f"to {perm.max()}, {n - len(np.unique(perm))} repeated)",
+        )
     pos = state["pos"]
     if not _is_int(pos) or not 0 <= pos <= max(len(perm), 0):
-        raise StateFieldError("pos", f"expected an integer in [0, {len(perm)}] (the length of perm), got "
-                                     f"{_describe(pos)}")
+        raise StateFieldError(
+            "pos", f"expected an integer in [0, {len(perm)}] (the length of perm), got {_describe(pos)}"
+        )
     if "train_seconds" in state:
         t = state["train_seconds"]
         if not _is_real(t) or not math.isfinite(float(t)) or t < 0:

@@ -50,8 +50,9 @@ def _trial_from(index: int, record: Mapping, data_dir: Any) -> Trial:
     return Trial(index, record["name"], dict(record["params"]), config)
 
 
-def reconcile(out: Path, trials: Sequence[Trial], keys: Sequence[str], meta: Mapping | None,
-              extend: bool = False) -> tuple[list[Trial], list[str], dict]:
+def reconcile(
+    out: Path, trials: Sequence[Trial], keys: Sequence[str], meta: Mapping | None, extend: bool = False
+) -> tuple[list[Trial], list[str], dict]:
     """The trials and keys to run in ``out`` and the ``sweep.json`` to write.
 
     Raises
@@ -61,15 +62,22 @@ def reconcile(out: Path, trials: Sequence[Trial], keys: Sequence[str], meta: Map
         space and ``extend`` is False.
     """
     ident = identity(meta)
-    fresh = {"format": "autonet-sweep", "identities": [ident], "keys": list(keys),
-             "trials": [t.name for t in trials], "trial_records": [_trial_record(t) for t in trials], **_normal(dict(meta or {}))}
+    fresh = {
+        "format": "autonet-sweep",
+        "identities": [ident],
+        "keys": list(keys),
+        "trials": [t.name for t in trials],
+        "trial_records": [_trial_record(t) for t in trials],
+        **_normal(dict(meta or {})),
+    }
     path = out / SWEEP_FILE
     if not path.is_file():
         others = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME) if out.is_dir() else []
         if others:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-            raise ConfigError(f"--out {out}: not a sweep directory (no {SWEEP_FILE}; holds {shown}); "
-                              "choose another --out")
+            raise ConfigError(
+                f"--out {out}: not a sweep directory (no {SWEEP_FILE}; holds {shown}); choose another --out"
+            )
         return list(trials), list(keys), fresh
     try:
         recorded = read_json(path)
@@ -90,20 +98,31 @@ def reconcile(out: Path, trials: Sequence[Trial], keys: Sequence[str], meta: Map
         return old, _merge_keys(recorded.get("keys"), keys), {**recorded, **_normal(dict(meta or {}))}
     if not extend:
         diffs = _differences(known[-1], ident, "") if known else ["its trials differ"]
-        what = "; ".join(d.lstrip(".").replace(" in the checkpoint", " recorded there").replace(" in the run", " now")
-                         for d in diffs[:3])
-        raise ConfigError(f"--out {out}: holds a sweep over another space ({what}); re-run its own command "
-                          "to resume it, add --extend to add these trials to it, or choose another --out")
+        what = "; ".join(
+            d.lstrip(".").replace(" in the checkpoint", " recorded there").replace(" in the run", " now")
+            for d in diffs[:3]
+        )
+        raise ConfigError(
+            f"--out {out}: holds a sweep over another space ({what}); re-run its own command "
+            "to resume it, add --extend to add these trials to it, or choose another --out"
+        )
     if not isinstance(records, list):
-        raise ConfigError(f"{path}: this sweep was recorded without its trial list (an older autonet); "
-                          "it cannot be extended: choose another --out")
+        raise ConfigError(
+            f"{path}: this sweep was recorded without its trial list (an older autonet); "
+            "it cannot be extended: choose another --out"
+        )
     old = _read_records(path, records, meta)
     names = {t.name for t in old}
     added = [t for t in trials if t.name not in names]
     merged = old + [Trial(len(old) + i, t.name, t.params, t.config, t.cfg) for i, t in enumerate(added)]
-    updated = {**recorded, **_normal(dict(meta or {})), "identities": [*known, ident],
-               "keys": _merge_keys(recorded.get("keys"), keys), "trials": [t.name for t in merged],
-               "trial_records": [_trial_record(t) for t in merged]}
+    updated = {
+        **recorded,
+        **_normal(dict(meta or {})),
+        "identities": [*known, ident],
+        "keys": _merge_keys(recorded.get("keys"), keys),
+        "trials": [t.name for t in merged],
+        "trial_records": [_trial_record(t) for t in merged],
+    }
     return merged, updated["keys"], updated
 
 

@@ -27,8 +27,11 @@ def finished_result(run_dir: Path) -> dict | None:
     if (run_dir / SUMMARY_FILE).is_file():
         return metrics(read_json(run_dir / SUMMARY_FILE))
     if (run_dir / DIVERGED_FILE).is_file():
-        return {"status": "diverged", **{k: None for k in METRICS},
-                "error": read_json(run_dir / DIVERGED_FILE).get("error", "")}
+        return {
+            "status": "diverged",
+            **{k: None for k in METRICS},
+            "error": read_json(run_dir / DIVERGED_FILE).get("error", ""),
+        }
     return None
 
 
@@ -98,8 +101,9 @@ class SweepRecorder:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(columns)
         for row in self.rows():
-            w.writerow(["" if row.get(c) is None else format_value(row[c]) if c in self.keys else row[c]
-                        for c in columns])
+            w.writerow(
+                ["" if row.get(c) is None else format_value(row[c]) if c in self.keys else row[c] for c in columns]
+            )
         atomic_write_text(self.dir / "results.csv", buf.getvalue())
 
 
@@ -107,12 +111,12 @@ def one_line(result: Mapping) -> str:
     """A finished trial's result in one line of the sweep log."""
     if result["status"] != "ok":
         return f"{result['status']} ({result.get('error', '')})"
-    return (f"val acc {result['val_acc']:.4f}, train acc {result['train_acc']:.4f}, "
-            f"{result['train_seconds']:.1f} s")
+    return f"val acc {result['val_acc']:.4f}, train acc {result['train_acc']:.4f}, {result['train_seconds']:.1f} s"
 
 
 def format_table(rows: Sequence[Mapping], keys: Sequence[str]) -> str:
     """Rows sorted by validation accuracy (best first; diverged and pending last) as text."""
+
     def order(r):
         return (r["status"] != "ok", -(r["val_acc"] or 0.0))
 
@@ -121,9 +125,15 @@ def format_table(rows: Sequence[Mapping], keys: Sequence[str]) -> str:
     body = []
     for r in sorted(rows, key=order):
         ok = r["status"] == "ok"
-        body.append([*(format_value(r[k]) for k in varying),
-                     f"{r['train_acc']:.4f}" if ok else "-", f"{r['val_acc']:.4f}" if ok else "-",
-                     f"{r['train_seconds']:.1f}" if ok else "-", r["status"]])
+        body.append(
+            [
+                *(format_value(r[k]) for k in varying),
+                f"{r['train_acc']:.4f}" if ok else "-",
+                f"{r['val_acc']:.4f}" if ok else "-",
+                f"{r['train_seconds']:.1f}" if ok else "-",
+                r["status"],
+            ]
+        )
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(b, widths, strict=True)) for b in body]

@@ -55,8 +55,13 @@ def _blas_threads(n: int | None):
         yield
 
 
-def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None, ship: bool = False,
-              interrupts: InterruptGuard | None = None) -> dict:
+def run_trial(
+    trial: Trial,
+    run_dir: str | None,
+    blas_threads: int | None = None,
+    ship: bool = False,
+    interrupts: InterruptGuard | None = None,
+) -> dict:
     """Train ``trial`` into ``run_dir`` and return its result row.
 
     The trial checkpoints like ``autonet train`` (every :data:`CHECKPOINT_EVERY`
@@ -85,20 +90,33 @@ def run_trial(trial: Trial, run_dir: str | None, blas_threads: int | None = None
                 cfg = cfg.replace(num_iters=iterations_for(epochs, len(data.y_train), cfg.batch_size))
             resume = (out / CHECKPOINT_NAME).is_file()
             try:  # a trial's directory is its own (named by its config's hash): a partial one is replaced
-                result = metrics(run(cfg, out, data=data, quiet=True, checkpoint_every=CHECKPOINT_EVERY,
-                                     resume=resume, overwrite=not resume, interrupts=interrupts))
+                result = metrics(
+                    run(
+                        cfg,
+                        out,
+                        data=data,
+                        quiet=True,
+                        checkpoint_every=CHECKPOINT_EVERY,
+                        resume=resume,
+                        overwrite=not resume,
+                        interrupts=interrupts,
+                    )
+                )
             except DivergenceError as e:
                 result = {"status": "diverged", **{k: None for k in METRICS}, "error": str(e)}
-                atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration,
-                                                        "name": e.name})
+                atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration, "name": e.name})
         result["name"] = trial.name
         if ship:
-            result["files"] = {p.relative_to(out).as_posix(): p.read_bytes()
-                               for p in sorted(out.rglob("*")) if p.is_file() and p.name != LOCK_NAME}
+            result["files"] = {
+                p.relative_to(out).as_posix(): p.read_bytes()
+                for p in sorted(out.rglob("*"))
+                if p.is_file() and p.name != LOCK_NAME
+            }
         return result
     finally:
         if ship:
             shutil.rmtree(out, ignore_errors=True)
+
 
 # ----- executors: each yields (trial, result) as trials finish -----
 
@@ -129,8 +147,10 @@ def _dask(pending, scheduler, blas_threads):
     except OSError as e:
         raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
     with client:
-        futures = [client.submit(run_trial, t, None, blas_threads, True, key=f"autonet-{t.name}-{token}",
-                                 pure=False) for t in pending]
+        futures = [
+            client.submit(run_trial, t, None, blas_threads, True, key=f"autonet-{t.name}-{token}", pure=False)
+            for t in pending
+        ]
         for future in as_completed(futures):
             result = future.result()
             yield by_name[result["name"]], result
@@ -146,11 +166,20 @@ def local_blas_threads(jobs: int) -> int:
     return max(1, cores // jobs)
 
 
-def run_sweep(trials: Sequence[Trial], sweep_dir: str | os.PathLike, keys: Sequence[str], *,
-              jobs: int = 1, scheduler: str | None = None, blas_threads: int | None = None,
-              meta: Mapping | None = None, log: Callable[[str], None] | None = print,
-              on_result: Callable[[Trial, dict], None] | None = None, extend: bool = False,
-              interrupts: InterruptGuard | None = None) -> list[dict]:
+def run_sweep(
+    trials: Sequence[Trial],
+    sweep_dir: str | os.PathLike,
+    keys: Sequence[str],
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    blas_threads: int | None = None,
+    meta: Mapping | None = None,
+    log: Callable[[str], None] | None = print,
+    on_result: Callable[[Trial, dict], None] | None = None,
+    extend: bool = False,
+    interrupts: InterruptGuard | None = None,
+) -> list[dict]:
     """Run every trial not yet finished in ``sweep_dir``; return all rows (trial order).
 
     Parameters
@@ -200,12 +229,14 @@ def run_sweep(trials: Sequence[Trial], sweep_dir: str | os.PathLike, keys: Seque
 
         raise WriteError.from_os_error(e, out) from None
     with RunLock(out):
-        return _run_sweep_locked(out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result,
-                                 extend, interrupts)
+        return _run_sweep_locked(
+            out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result, extend, interrupts
+        )
 
 
-def _run_sweep_locked(out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result, extend,
-                      interrupts) -> list[dict]:
+def _run_sweep_locked(
+    out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result, extend, interrupts
+) -> list[dict]:
     trials, keys, record = reconcile(out, trials, keys, meta, extend)
     atomic_write_json(out / SWEEP_FILE, record)
     rec = SweepRecorder(trials, out, keys)
@@ -238,4 +269,3 @@ def _run_sweep_locked(out, trials, keys, jobs, scheduler, blas_threads, meta, lo
 
         save_figure(plot_sweep_heatmap(finished, title=f"Sweep {out.name}: validation accuracy"), out / "heatmap.png")
     return rows
-

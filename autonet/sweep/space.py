@@ -44,8 +44,10 @@ def _check_key(key: Any, source: str) -> str:
     name = EPOCHS if key == EPOCHS else canonical(key)
     if name is not None and name != EPOCHS and not option(name).search:
         if option(name).record:
-            raise ConfigError(f"{source}: {name} shapes the data, which a sweep loads once; set it with a flag "
-                              f"(--{name.replace('_', '-')}), not in the space")
+            raise ConfigError(
+                f"{source}: {name} shapes the data, which a sweep loads once; set it with a flag "
+                f"(--{name.replace('_', '-')}), not in the space"
+            )
         name = None
     if name is None:
         allowed = names(search=True) + [EPOCHS]
@@ -117,17 +119,21 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
     where = f"{source}: {key}"
     if isinstance(spec, Mapping):
         if len(spec) != 1:
-            raise ConfigError(f"{where}: a distribution is a table with one key "
-                              f"(log_uniform, uniform or choice), got {sorted(spec)}")
-        (name, arg), = spec.items()
+            raise ConfigError(
+                f"{where}: a distribution is a table with one key (log_uniform, uniform or choice), got {sorted(spec)}"
+            )
+        ((name, arg),) = spec.items()
         if name == "choice":
             return make_dim(key, list(arg) if isinstance(arg, (list, tuple)) else arg, source)
         if name not in RANGES:
             raise ConfigError(f"{where}: unknown distribution {name!r}; use log_uniform, uniform or choice")
         if not isinstance(_kind(key), (Int, Float, Sizes)):
             raise ConfigError(f"{where}: {name} needs a numeric key; give a list of values instead")
-        if (not isinstance(arg, (list, tuple)) or len(arg) != 2
-                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in arg)):
+        if (
+            not isinstance(arg, (list, tuple))
+            or len(arg) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in arg)
+        ):
             raise ConfigError(f"{where}: {name} takes [low, high], got {arg!r}")
         low, high = float(arg[0]), float(arg[1])
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
@@ -160,14 +166,19 @@ class Space:
         """Every combination, the last key varying fastest."""
         ranged = [k for k, d in self.dims.items() if d.kind != "values"]
         if ranged:
-            raise ConfigError(f"{', '.join(ranged)}: a range can only be sampled; add --random N, "
-                              "or give a list of values for a grid")
+            raise ConfigError(
+                f"{', '.join(ranged)}: a range can only be sampled; add --random N, or give a list of values for a grid"
+            )
         keys = list(self.dims)
         size = math.prod(len(self.dims[k].values) for k in keys)
         if size > MAX_TRIALS:
-            raise ConfigError(f"the grid has {size:,} trials; a sweep takes at most {MAX_TRIALS:,} "
-                              "(give fewer values, or sample it with --random N)")
-        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(self.dims[k].values for k in keys))]
+            raise ConfigError(
+                f"the grid has {size:,} trials; a sweep takes at most {MAX_TRIALS:,} "
+                "(give fewer values, or sample it with --random N)"
+            )
+        return [
+            dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(self.dims[k].values for k in keys))
+        ]
 
     def sample(self, n: int, seed: int) -> list[dict]:
         """``n`` points drawn with ``default_rng(seed)``, key by key in order."""
@@ -230,7 +241,7 @@ def parse_grid_flag(text: str) -> tuple[str, Dim]:
     key, sep, rest = text.partition("=")
     values = [v.strip() for v in rest.split(GRID_SEPARATOR)]
     if not sep or not key.strip() or not any(values):
-        raise ConfigError(f"--grid {text!r}: expected KEY=V1|V2|..., e.g. --grid \"reg=1e-4 | 1e-3\"")
+        raise ConfigError(f'--grid {text!r}: expected KEY=V1|V2|..., e.g. --grid "reg=1e-4 | 1e-3"')
     if any(not v for v in values):
         raise ConfigError(f"--grid {text!r}: an empty value between {GRID_SEPARATOR}s")
     name = _check_key(key.strip(), "--grid")

@@ -34,8 +34,9 @@ class Trial:
     def __post_init__(self) -> None:
         if self.cfg is None:
             options = {k: v for k, v in self.config.items() if k != "epochs"}
-            object.__setattr__(self, "cfg", Config.from_dict({**options, "progress": False},
-                                                              source=f"trial {self.name}"))
+            object.__setattr__(
+                self, "cfg", Config.from_dict({**options, "progress": False}, source=f"trial {self.name}")
+            )
 
 
 def format_value(value: Any) -> str:
