@@ -165,7 +165,9 @@ class Float(Kind):
         try:
             number = float(value)
         except OverflowError:  # an int beyond float range
-            raise self._refuse(name, value, self._requirement()) from None
+            raise self._refuse(
+                name, value, "a finite number " + self._requirement() + " (this one is beyond float64's range)"
+            ) from None
         ok = (
             math.isfinite(number)
             and (number > self.low if self.low_open else number >= self.low)

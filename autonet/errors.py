@@ -51,6 +51,10 @@ class DivergenceError(AutonetError, FloatingPointError):
         self.name = name
 
 
+class OutOfMemory(AutonetError, MemoryError):
+    """An allocation failed although the up-front memory estimate fitted; the message quotes the estimate."""
+
+
 class RunDirBusy(AutonetError, OSError):
     """Another live process is writing the run (or sweep) directory; ``pid`` is its PID (or None)."""
 

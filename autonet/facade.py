@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from autonet.backends import get_backend
-from autonet.config import Config
+from autonet.config import Config, Int, Sizes, check_value
 from autonet.errors import ConfigError
 from autonet.net import check_inputs, init_params, init_rng, predict, scores
 from autonet.train import BatchSampler, Trainer
@@ -86,6 +86,14 @@ class TwoLayerNet:
         reg_convention: str = "half",
     ) -> None:
         get_backend(backend)  # fail early on a bad name
+        # the schema's own rules (autonet.config), applied at this boundary
+        layer = Int(1, Sizes.high)  # the bound of every layer size in the schema
+        for name, size in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
+            if isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)) and size > 0:
+                layer.check(name, size)  # the upper bound; init_params names the other faults
+        if isinstance(std, (int, float, np.integer, np.floating)):
+            check_value("std", std)
+        check_value("seed", seed)
         if not isinstance(reg_convention, str) or reg_convention not in REG_CONVENTIONS:
             raise ConfigError(f"reg_convention must be one of {', '.join(REG_CONVENTIONS)}, got {reg_convention!r}")
         self.backend = backend
@@ -104,8 +112,7 @@ class TwoLayerNet:
         if y is None:
             return scores(self.params, X)
         loss_and_grads = get_backend(backend or self.backend)
-        if not (isinstance(reg, (int, float, np.integer, np.floating)) and np.isfinite(reg) and reg >= 0):
-            raise ConfigError(f"reg must be a finite number >= 0, got {reg!r}")
+        check_value("reg", reg)
         return loss_and_grads(self.params, X, np.asarray(y), reg=REG_CONVENTIONS[self.reg_convention] * reg)
 
     def train(

@@ -4,7 +4,9 @@ A net of ``--hidden 1000000`` or a ``--batch-size 1000000000`` used to end in
 a raw ``MemoryError`` or, worse, the kernel's OOM killer taking the machine
 down with it. :func:`check_fits` adds up what training holds at once and
 refuses, in one line naming the parts, a run that needs more than the memory
-this machine has available now.
+this process may use now: the smallest of the machine's available memory and
+the process's own limits (``ulimit -v`` / ``ulimit -d``, a cgroup's
+``memory.max``), see :func:`memory_budget`.
 
 What is counted (bytes, ``s`` = the float dtype's size, ``P`` = parameter count)::
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from autonet.errors import ConfigError
 
@@ -52,6 +55,77 @@ def available_bytes() -> tuple[int, str] | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "free physical pages (sysconf)"
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def _status_bytes(field: str) -> int:
+    """``field`` (``VmSize``, ``VmData``) of ``/proc/self/status`` in bytes; 0 when unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _rlimit_room(resource_name: str, used_field: str, flag: str) -> tuple[int, str] | None:
+    """Room left under the soft ``resource.RLIMIT_*`` limit: the limit less what the process uses."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(getattr(resource, resource_name))
+        infinity = resource.RLIM_INFINITY
+    except (ImportError, AttributeError, OSError, ValueError):
+        return None
+    if soft == infinity or soft < 0:
+        return None
+    used = _status_bytes(used_field)
+    return max(0, soft - used), f"{resource_name} ({flag}) {human(soft)}, {human(used)} of it in use"
+
+
+def _cgroup_room(root: str | os.PathLike = "/sys/fs/cgroup") -> tuple[int, str] | None:
+    """Room left under this process's cgroup v2 ``memory.max`` (less ``memory.current``), if readable."""
+    root = Path(root)
+    candidates = [root]
+    try:
+        for line in Path("/proc/self/cgroup").read_text(encoding="ascii").splitlines():
+            if line.startswith("0::/") and len(line) > 4:
+                candidates.insert(0, root / line[4:])
+    except (OSError, UnicodeDecodeError):
+        pass
+    for d in candidates:
+        try:
+            limit_text = (d / "memory.max").read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if limit_text == "max" or not limit_text.isdigit():
+            return None
+        limit = int(limit_text)
+        try:
+            used = int((d / "memory.current").read_text(encoding="ascii").strip())
+        except (OSError, UnicodeDecodeError, ValueError):
+            used = 0
+        return max(0, limit - used), f"cgroup memory.max {human(limit)}, {human(used)} of it in use"
+    return None
+
+
+def memory_budget() -> tuple[int, str] | None:
+    """The most memory this process can allocate now, and where the figure came from.
+
+    The smallest of :func:`available_bytes` (the machine), the room left
+    under the soft address-space and data-segment limits (``RLIMIT_AS``,
+    ``ulimit -v``; ``RLIMIT_DATA``, ``ulimit -d``) and under the cgroup's
+    ``memory.max`` (containers, batch schedulers); None if none is known.
+    """
+    candidates = [
+        available_bytes(),
+        _rlimit_room("RLIMIT_AS", "VmSize", "ulimit -v"),
+        _rlimit_room("RLIMIT_DATA", "VmData", "ulimit -d"),
+        _cgroup_room(),
+    ]
+    known = [c for c in candidates if c is not None]
+    return min(known, key=lambda c: c[0]) if known else None
 
 
 def training_bytes(
@@ -105,22 +179,29 @@ def human(n: int | float) -> str:
     return f"{n:.0f} B"
 
 
-def check_fits(parts: dict[str, int], what: str = "this run", hint: str = "") -> None:
-    """Raise :class:`ConfigError` if ``sum(parts)`` exceeds :func:`available_bytes`.
+def check_fits(parts: dict[str, int], what: str = "this run", hint: str = "") -> str:
+    """Raise :class:`ConfigError` if ``sum(parts)`` exceeds :func:`memory_budget`.
 
     The message names the total, its largest parts and the available memory.
-    Nothing is checked when the available memory is unknown.
+    Nothing is checked when the available memory is unknown. Returns the
+    estimate in words (``"WHAT needs about N of memory; M available (SOURCE)"``),
+    for an out-of-memory error that happens later anyway.
     """
-    avail = available_bytes()
-    if avail is None:
-        return
-    have, source = avail
+    avail = memory_budget()
     need = sum(parts.values())
+    if avail is None:
+        return f"{what} needs about {human(need)} of memory"
+    have, source = avail
     if need <= have:
-        return
+        return f"{what} needs about {human(need)} of memory; {human(have)} available ({source})"
     largest = sorted(((v, k) for k, v in parts.items() if v), reverse=True)[:3]
     detail = ", ".join(f"{k} {human(v)}" for v, k in largest)
     raise ConfigError(
-        f"{what} needs about {human(need)} of memory ({detail}); this machine has "
+        f"{what} needs about {human(need)} of memory ({detail}); {_holder(source)} "
         f"{human(have)} available ({source}){'; ' + hint if hint else ''}"
     )
+
+
+def _holder(source: str) -> str:
+    """Whose memory a :func:`memory_budget` source describes: the process's limits or the machine."""
+    return "this process has" if source.startswith(("RLIMIT", "cgroup")) else "this machine has"

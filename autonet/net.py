@@ -86,13 +86,35 @@ def init_params(
             "he": np.sqrt(2.0 / fan_in),
             "xavier": np.sqrt(2.0 / (fan_in + fan_out)),
         }[init]
-        params[f"W{i}"] = (scale * rng.standard_normal((fan_in, fan_out))).astype(dtype)
+        params[f"W{i}"] = _scaled_normal(rng, scale, fan_in, fan_out, dtype)
         if batchnorm and i < len(sizes) - 1:
             params[f"gamma{i}"] = np.ones(fan_out, dtype=dtype)
             params[f"beta{i}"] = np.zeros(fan_out, dtype=dtype)
         else:
             params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
     return params
+
+
+_DRAW_CHUNK = 1 << 22  # float64 normals drawn at once: 32 MiB, whatever the layer's size
+
+
+def _scaled_normal(rng, scale: float, rows: int, cols: int, dtype) -> np.ndarray:
+    """``(scale * rng.standard_normal((rows, cols))).astype(dtype)``, without its float64 temporaries.
+
+    The whole-matrix expression holds two float64 copies of the matrix at once (the draw and the
+    scaled draw) before the cast: 4x the float32 result. Drawing a block of rows at a time takes
+    the same numbers from the generator in the same order (C order), scales them in float64 and
+    casts them into the result, so the weights are bit for bit those of the whole-matrix
+    expression, for every kind of ``rng``.
+    """
+    out = np.empty((rows, cols), dtype=dtype)
+    step = max(1, _DRAW_CHUNK // cols)
+    for start in range(0, rows, step):
+        block = rng.standard_normal((min(step, rows - start), cols))
+        block *= scale
+        out[start : start + len(block)] = block
+        del block  # before the next block is drawn: one block alive at a time
+    return out
 
 
 def has_batchnorm(params: dict) -> bool:

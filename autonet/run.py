@@ -31,7 +31,7 @@ import numpy as np
 
 from autonet.backends import get_backend
 from autonet.config import DTYPES, PRESETS, Config, identity, preset
-from autonet.errors import ConfigError, DivergenceError, WriteError
+from autonet.errors import ConfigError, DivergenceError, OutOfMemory, WriteError
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
 from autonet.preprocess import Preprocessor, fit_preprocess
@@ -201,22 +201,32 @@ def run(
         raise ConfigError(f"{what} needs images; the rows of {data.name} are not images")
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
-    check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
-    params = init_params(
-        sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype], batchnorm=cfg.batchnorm
-    )
-    created = not out.exists()
-    with open_run_dir(out, resume=resume, overwrite=overwrite):
-        if resume and (out / SUMMARY_NAME).is_file():
-            return {**read_json(out / SUMMARY_NAME), "already_finished": True}
-        try:
-            return _run_locked(
-                cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts
-            )
-        except BaseException:
-            if created:
-                _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
-            raise
+    estimate = check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
+    try:
+        params = init_params(
+            sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype], batchnorm=cfg.batchnorm
+        )
+        created = not out.exists()
+        with open_run_dir(out, resume=resume, overwrite=overwrite):
+            if resume and (out / SUMMARY_NAME).is_file():
+                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+            try:
+                return _run_locked(
+                    cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts
+                )
+            except BaseException:
+                if created:
+                    _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
+                raise
+    except MemoryError as e:  # the estimate is a floor: numpy temporaries come on top
+        raise OutOfMemory(
+            f"ran out of memory ({_first_line(e)}); the up-front estimate: {estimate}; lower --hidden or --batch-size"
+        ) from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 def _remove_if_unused(out: Path) -> None:
@@ -353,8 +363,11 @@ def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> Wr
     return err
 
 
-def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool = True) -> None:
-    """Refuse, before allocating, a run whose parameters, optimizer state and batch would not fit."""
+def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool = True) -> str:
+    """Refuse, before allocating, a run whose parameters, optimizer state and batch would not fit.
+
+    Returns the estimate in words (for an out-of-memory error that still happens).
+    """
     from autonet.augment import check_crop_padding
     from autonet.memory import check_fits, training_bytes
 
@@ -370,7 +383,7 @@ def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool =
         checkpoint=checkpoint,
     )
     hint = "lower --hidden or --batch-size" + (", or use --dtype float32" if cfg.dtype != "float32" else "")
-    check_fits(
+    return check_fits(
         parts, what=f"a {'-'.join(map(str, sizes))} net with batch {rows} ({cfg.dtype}, {cfg.update})", hint=hint
     )
 

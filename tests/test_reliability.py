@@ -656,6 +656,41 @@ def test_two_layer_net_constructor_refuses_bad_values(kwargs, match):
         TwoLayerNet(**kwargs)
 
 
+def _net_loss(reg):
+    net = TwoLayerNet(6, 4, 3, seed=0)
+    X, y = np.ones((2, 6)), np.array([0, 1])
+    return net.loss(X, y, reg=reg)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: TwoLayerNet(3072, 10, 10, seed=-1), r"seed must be an integer in \[0, 2\*\*64 - 1\] or none, got -1$"),
+        (
+            lambda: TwoLayerNet(6, 4, 3, seed=10**400),
+            r"seed must be an integer in \[0, 2\*\*64 - 1\] or none, got 1000",
+        ),
+        (lambda: TwoLayerNet(3072, 10**400, 10), r"hidden_size must be an integer in \[1, 100_000_000\], got 1000"),
+        (lambda: TwoLayerNet(10**400, 10, 10), r"input_size must be an integer in \[1, 100_000_000\], got 1000"),
+        (
+            lambda: TwoLayerNet(6, 4, 3, std=10**400),
+            r"std must be a finite number > 0 \(this one is beyond float64's range\), got 1000",
+        ),
+        (lambda: _net_loss(10**400), r"reg must be a finite number >= 0 \(this one is beyond float64's range\)"),
+        (lambda: _net_loss(-1.0), r"reg must be >= 0, got -1.0"),
+        (
+            lambda: Config(learning_rate=10**400),
+            r"learning_rate must be a finite number > 0 \(this one is beyond float64's range\), got 1000",
+        ),
+    ],
+    ids=["seed-neg", "seed-huge", "hidden-huge", "input-huge", "std-huge", "reg-huge", "reg-neg", "config-lr-huge"],
+)
+def test_two_layer_net_refuses_negative_seeds_and_huge_numbers_with_the_schemas_message(call, message):
+    with pytest.raises(ConfigError, match=message) as e:
+        call()
+    assert "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -966,6 +1001,72 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_up_front(fake_dir, tmp_path,
         assert re.search(r"needs about [\d.e+]+ [KMGTP]iB of memory \(", err), err
         assert "this machine has 8.0 GiB available (MemAvailable in /proc/meminfo)" in err
     assert not out.exists()  # refused before the run directory was made
+
+
+def test_the_memory_estimate_respects_the_process_limit_ulimit_v(fake_dir, tmp_path):
+    out = tmp_path / "run"
+    argv = train_args(fake_dir, out)
+    argv[argv.index("--hidden") + 1] = "300000"
+    argv[argv.index("--dtype") + 1] = "float32"
+    command = " ".join([sys.executable, "-m", "autonet", *argv])
+    done = subprocess.run(["bash", "-c", f"ulimit -v 3000000; {command}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "a 3072-300000-10 net with batch 10 (float32, sgd) needs about" in done.stderr
+    assert re.search(r"this process has [\d.]+ [KMG]iB available \(RLIMIT_AS \(ulimit -v\) 2.9 GiB, ", done.stderr)
+    assert not out.exists()
+
+
+def test_a_cgroup_memory_max_is_read_and_the_smallest_budget_wins(tmp_path, monkeypatch):
+    import autonet.memory
+
+    (tmp_path / "memory.max").write_text("1073741824\n")
+    (tmp_path / "memory.current").write_text("536870912\n")
+    assert autonet.memory._cgroup_room(tmp_path) == (2**29, "cgroup memory.max 1.0 GiB, 512.0 MiB of it in use")
+    (tmp_path / "memory.max").write_text("max\n")
+    assert autonet.memory._cgroup_room(tmp_path) is None
+    monkeypatch.setattr(autonet.memory, "available_bytes", lambda: (8 * 2**30, "MemAvailable in /proc/meminfo"))
+    monkeypatch.setattr(autonet.memory, "_cgroup_room", lambda: (2**29, "cgroup memory.max 1.0 GiB, 512 MiB in use"))
+    assert autonet.memory.memory_budget() == (2**29, "cgroup memory.max 1.0 GiB, 512 MiB in use")
+    with pytest.raises(ConfigError, match=r"needs about 1.0 GiB .*; this process has 512.0 MiB available \(cgroup"):
+        autonet.memory.check_fits({"parameters": 2**30})
+
+
+def test_float32_weights_are_drawn_without_a_float64_copy_of_the_matrix():
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        params = init_params([3072, 2000, 10], rng=0, dtype=np.float32)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    w1 = params["W1"].nbytes  # 24.6 MB; the whole-matrix float64 draw peaked at 2 * 2 * w1 on top
+    assert peak < w1 + (40 << 20), peak  # the result plus one 32 MiB float64 block of rows
+
+
+def test_a_memory_error_beyond_the_estimate_is_one_line_naming_the_estimate(fake_dir, tmp_path, capsys, monkeypatch):
+    import autonet.run
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 6.87 GiB for an array with shape (3072, 300000) and data type float64")
+
+    monkeypatch.setattr(autonet.run, "init_params", no_memory)
+    assert main(train_args(fake_dir, tmp_path / "run")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(
+        "autonet train: error: ran out of memory (MemoryError: Unable to allocate 6.87 GiB for an array with "
+        "shape (3072, 300000) and data type float64); the up-front estimate: a 3072-8-10 net with batch 10 "
+        "(float64, sgd) needs about "
+    ), err
+    assert err.rstrip().endswith("; lower --hidden or --batch-size"), err
+    monkeypatch.setattr(autonet.run, "load_data", no_memory)  # before any estimate: caught at the CLI boundary
+    assert main(train_args(fake_dir, tmp_path / "run2")) == 2
+    assert capsys.readouterr().err == (
+        "autonet train: error: ran out of memory (MemoryError: Unable to allocate 6.87 GiB for an array with "
+        "shape (3072, 300000) and data type float64)\n"
+    )
 
 
 def test_available_memory_is_read_from_proc_meminfo_or_sysconf():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import time
 import tracemalloc
 import zipfile
@@ -235,6 +236,116 @@ def test_a_lying_checkpoint_via_the_cli_is_one_line_and_exit_2(resumable, tmp_pa
         f"autonet train: error: {out / CHECKPOINT_NAME}: checkpoint field perm: expected a 1-D integer "
         "array of length 90 (or 0), got a 2-D int64 array of shape (90, 1)"
     ]
+
+
+class _Stop(Exception):
+    """Stands for a killed process: the run stops after its checkpoint at iteration 13."""
+
+
+def _stop_at_15(event: str, trainer) -> None:
+    if event == "iteration" and trainer.iteration == 15:
+        raise _Stop
+
+
+@pytest.fixture(scope="module", params=["adam", "rmsprop", "momentum"])
+def unfinished(request, tmp_path_factory):
+    """An UNFINISHED run (checkpoint at iteration 13 of 30) of each kind of optimizer state, and its config.
+
+    Resuming it takes 17 more steps, so the update rule really uses whatever the checkpoint holds.
+    """
+    root = tmp_path_factory.mktemp(f"unfinished-{request.param}")
+    folder = make_fake_cifar(root / "data", n_per_batch=20).parent
+    cfg = Config(
+        data_dir=str(folder),
+        hidden=(8,),
+        num_val=10,
+        batch_size=10,
+        dtype="float64",
+        std=1e-2,
+        learning_rate=1e-3,
+        num_iters=30,
+        update=request.param,
+        sampling="epoch",
+        progress=False,
+    )
+    data = load_data(cfg, quiet=True)
+    with pytest.raises(_Stop):
+        run(cfg, root / "run", data=data, quiet=True, checkpoint_every=13, callbacks=[_stop_at_15])
+    state, _ = load_checkpoint(root / "run" / CHECKPOINT_NAME)
+    assert state["iteration"] == 13 and not (root / "run" / "summary.json").exists()
+    return cfg, data, root / "run"
+
+
+OPTIMIZER_LIES = {
+    "adam": [
+        ("opt_state/W2/beta2", 2.0, r"opt_state/W2/beta2: beta2 must be in \[0, 1\), got 2.0"),
+        ("opt_state/b2/beta2", 1.0, r"opt_state/b2/beta2: beta2 must be in \[0, 1\), got 1.0"),
+        ("opt_state/W1/beta1", 1.0, r"opt_state/W1/beta1: beta1 must be in \[0, 1\), got 1.0"),
+        ("opt_state/W1/beta1", -3.0, r"opt_state/W1/beta1: beta1 must be in \[0, 1\), got -3.0"),
+        ("opt_state/W1/beta1", 1e10, r"opt_state/W1/beta1: beta1 must be in \[0, 1\)"),
+        ("opt_state/W2/epsilon", -1e-8, r"opt_state/W2/epsilon: epsilon must be > 0, got -1e-08"),
+        ("opt_state/W2/epsilon", 0.0, r"opt_state/W2/epsilon: epsilon must be > 0, got 0.0"),
+        ("opt_state/W1/t", 10**400, r"opt_state/W1/t: must equal the checkpoint's iteration 13 \(one step per"),
+        ("opt_state/b1/t", 10**25, r"opt_state/b1/t: must equal the checkpoint's iteration 13"),
+        ("opt_state/b1/t", 0, r"opt_state/b1/t: must equal the checkpoint's iteration 13 .*got int 0"),
+        ("opt_state/W1/m", KeyError, r"opt_state/W1/m: missing \(the optimizer has taken 13 steps\)"),
+        ("opt_state/W1/v", -1.0, r"opt_state/W1/v: holds negative values \(min -1\)"),
+        ("opt_state/W1/learning_rate", -1.0, r"opt_state/W1/learning_rate: learning_rate must be >= 0, got -1.0"),
+        ("learning_rate", -1.0, r"field learning_rate: learning_rate must be >= 0, got -1.0"),
+    ],
+    "rmsprop": [
+        ("opt_state/W1/cache", -1.0, r"opt_state/W1/cache: holds negative values"),
+        ("opt_state/W1/cache", KeyError, r"opt_state/W1/cache: missing \(the optimizer has taken 13 steps\)"),
+        ("opt_state/b1/decay_rate", 1.5, r"opt_state/b1/decay_rate: decay_rate must be in \[0, 1\), got 1.5"),
+        ("opt_state/b1/epsilon", float("inf"), r"opt_state/b1/epsilon: expected a finite number, got float inf"),
+    ],
+    "momentum": [
+        ("opt_state/W2/velocity", KeyError, r"opt_state/W2/velocity: missing \(the optimizer has taken 13"),
+        ("opt_state/W2/momentum", 1.0, r"opt_state/W2/momentum: momentum must be in \[0, 1\), got 1.0"),
+        ("opt_state/W2/momentum", -0.5, r"opt_state/W2/momentum: momentum must be in \[0, 1\), got -0.5"),
+    ],
+}
+
+
+def _lie_about(state: dict, field: str, value) -> None:
+    """Set ``field``; a float meant for an array fills the array with it."""
+    *parents, last = field.split("/")
+    target = state
+    for p in parents:
+        target = target[p]
+    if value is KeyError:
+        del target[last]
+    elif isinstance(target.get(last), np.ndarray):
+        target[last] = np.full_like(target[last], value)
+    else:
+        target[last] = value
+
+
+def test_an_unfinished_checkpoint_resumes_and_every_optimizer_lie_is_refused(unfinished, tmp_path, capsys):
+    cfg, data, run_dir = unfinished
+    good = tmp_path / "good"
+    good.mkdir()
+    state, meta = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    save_checkpoint(good / CHECKPOINT_NAME, state, meta)
+    (good / "config.json").write_text((run_dir / "config.json").read_text())
+    assert main(["train", "--resume", str(good), "--quiet"]) == 0  # 17 steps taken from the honest state
+    assert read_json(good / "summary.json")["iterations"] == 30
+    capsys.readouterr()
+    for i, (field, value, message) in enumerate(OPTIMIZER_LIES[cfg.update]):
+        out = tmp_path / f"lie{i}"
+        out.mkdir()
+        (out / "config.json").write_text((run_dir / "config.json").read_text())
+        state, meta = load_checkpoint(run_dir / CHECKPOINT_NAME)
+        _lie_about(state, field, value)
+        save_checkpoint(out / CHECKPOINT_NAME, state, meta)
+        status = main(["train", "--resume", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert status == 2, (field, value, err)
+        assert err.count("\n") == 1 and err.startswith(
+            f"autonet train: error: {out / CHECKPOINT_NAME}: checkpoint field "
+        ), err
+        assert re.search(message, err), (message, err)
+        assert not (out / "summary.json").exists()
 
 
 def test_a_checkpoint_larger_than_the_run_can_need_is_refused_before_inflating(resumable, tmp_path):

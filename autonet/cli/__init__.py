@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutonetError as e:
         print(f"autonet {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except MemoryError as e:  # beyond the up-front estimates (autonet.memory): still one line
+        print(f"autonet {args.command}: error: ran out of memory ({type(e).__name__}: {e})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (train and sweep checkpoint first)
         print(f"autonet {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -9,7 +9,10 @@ the state with a *template* built from the trainer itself -- its own
 rule creates after one step -- so the schema follows whatever the trainer
 saves, and adds the few range rules a template cannot express (iteration
 within ``num_iters``, ``perm`` a permutation of the training rows, ``pos``
-within it, ``train_seconds`` finite and >= 0). Every refusal names the field.
+within it, ``train_seconds`` finite and >= 0, and the optimizer's: every
+state array present once a step was taken, decays such as ``beta1``/``beta2``
+in [0, 1), ``epsilon`` > 0, learning rates >= 0, the step count ``t`` within
+the iteration, second moments >= 0). Every refusal names the field.
 """
 
 from __future__ import annotations
@@ -100,18 +103,68 @@ def _optimizer_template(trainer, name: str) -> tuple[dict, dict]:
     return fresh, stepped
 
 
-def _check_opt_state(value: Any, trainer) -> None:
+def _hyperparameter_rules() -> dict:
+    """The range of each optimizer hyperparameter a state may hold, as the config schema spells ranges.
+
+    ``momentum`` is the schema's own field; the rules' fixed constants (autonet.optim.DEFAULTS) get
+    the range their update equations need: a decay in [0, 1) (``1 - beta**t`` divides), ``epsilon``
+    > 0 (it keeps ``sqrt(v) + eps`` away from 0), a learning rate or weight decay >= 0 (schedules
+    reach 0 at a warmup's start or a cosine's end).
+    """
+    from autonet.config import FRACTION, NONNEGATIVE, POSITIVE, option
+
+    return {
+        "momentum": option("momentum").kind,
+        "beta1": FRACTION,
+        "beta2": FRACTION,
+        "decay_rate": FRACTION,
+        "epsilon": POSITIVE,
+        "weight_decay": NONNEGATIVE,
+        "learning_rate": NONNEGATIVE,
+    }
+
+
+# running averages of squared gradients: a negative entry makes sqrt() NaN on the next step
+_SECOND_MOMENTS = frozenset({"v", "cache"})
+
+
+def _check_in_range(v: Any, field: str, key: str, iteration: int, rules: dict) -> None:
+    """The range rules of one optimizer-state entry ``key`` (its type is already checked)."""
+    from autonet.errors import ConfigError
+
+    if key in rules and v is not None:
+        try:
+            rules[key].check(key, v)
+        except ConfigError as e:
+            raise StateFieldError(field, str(e)) from None
+    elif _is_int(v) and v < 0:
+        raise StateFieldError(field, f"must be >= 0, got {v}")
+    elif key == "t" and v != iteration:
+        raise StateFieldError(
+            field, f"must equal the checkpoint's iteration {iteration} (one step per iteration), got {_describe(v)}"
+        )
+    elif key in _SECOND_MOMENTS and isinstance(v, np.ndarray) and v.size and v.min() < 0:
+        raise StateFieldError(
+            field, f"holds negative values (min {float(v.min()):.3g}); a running mean of squared gradients is >= 0"
+        )
+
+
+def _check_opt_state(value: Any, trainer, iteration: int) -> None:
     if not isinstance(value, dict) or set(value) != set(trainer.params):
         got = sorted(map(str, value)) if isinstance(value, dict) else _describe(value)
         raise StateFieldError("opt_state", f"expected one entry per parameter {sorted(trainer.params)}, got {got}")
+    rules = _hyperparameter_rules()
     for name, state in value.items():
         fresh, stepped = _optimizer_template(trainer, name)
         where = f"opt_state/{name}"
         if not isinstance(state, dict):
             raise StateFieldError(where, f"expected a dict, got {_describe(state)}")
-        missing = sorted(set(fresh) - set(state))
+        # after a step every parameter's optimizer holds its whole state (moments, step count, ...)
+        required = stepped if iteration > 0 else fresh
+        missing = sorted(set(required) - set(state))
         if missing:
-            raise StateFieldError(f"{where}/{missing[0]}", "missing")
+            after = f" (the optimizer has taken {iteration} steps)" if iteration > 0 else ""
+            raise StateFieldError(f"{where}/{missing[0]}", "missing" + after)
         unknown = sorted(map(str, set(state) - set(stepped)))
         if unknown:
             raise StateFieldError(f"{where}/{unknown[0]}", f"unknown to the {trainer.config.update} optimizer")
@@ -120,8 +173,7 @@ def _check_opt_state(value: Any, trainer) -> None:
             if k == "learning_rate":
                 template = None  # None until the first step, then a float
             _like(v, template, f"{where}/{k}")
-            if _is_int(v) and v < 0:
-                raise StateFieldError(f"{where}/{k}", f"must be >= 0, got {v}")
+            _check_in_range(v, f"{where}/{k}", k, iteration, rules)
 
 
 def _check_rng(value: Any, trainer) -> None:
@@ -191,6 +243,7 @@ def check_trainer_state(state: Any, trainer) -> None:
             raise StateFieldError("train_seconds", f"expected a finite number >= 0, got {_describe(t)}")
     if "learning_rate" in state:
         _like(state["learning_rate"], 0.0, "learning_rate")
+        _check_in_range(state["learning_rate"], "learning_rate", "learning_rate", iteration, _hyperparameter_rules())
     if "config" in state and not isinstance(state["config"], dict):
         raise StateFieldError("config", f"expected a dict, got {_describe(state['config'])}")
     _check_rng(state["rng"], trainer)
@@ -200,4 +253,4 @@ def check_trainer_state(state: Any, trainer) -> None:
         _like(state["bn_state"], template["bn_state"], "bn_state")
     if "ema" in state:  # the moving average (ema_decay): the shapes of params and bn_state, or empty when off
         _like(state["ema"], template["ema"], "ema")
-    _check_opt_state(state["opt_state"], trainer)
+    _check_opt_state(state["opt_state"], trainer, iteration)
