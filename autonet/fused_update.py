@@ -97,7 +97,10 @@ class FusedUpdate:
             self._pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="autonet-update")
             self._pool_pid = os.getpid()
         share = -(-len(blocks) // threads)
-        futures = [self._pool.submit(self._run, blocks[k * share : (k + 1) * share], k) for k in range(1, threads)]
+        # worker threads start with numpy's default error handling: give them the caller's (the CLI ignores
+        # overflow on the way to a divergence, which the trainer then reports once)
+        err = dict(np.geterr())
+        futures = [self._pool.submit(self._run, blocks[k * share : (k + 1) * share], k, err) for k in range(1, threads)]
         self._run(blocks[:share], 0)
         for f in futures:
             f.result()
@@ -111,8 +114,12 @@ class FusedUpdate:
             )
         return self.threads
 
-    def _run(self, blocks: list, worker: int) -> None:
-        """Apply the rule to ``blocks`` with worker ``worker``'s three scratch buffers."""
+    def _run(self, blocks: list, worker: int, err: dict | None = None) -> None:
+        """Apply the rule to ``blocks`` with worker ``worker``'s three scratch buffers (under ``np.errstate(**err)``)."""
+        if err is not None:
+            with np.errstate(**err):
+                self._run(blocks, worker)
+            return
         for (w, dw, *states), scalars, reg in blocks:
             key = (worker, w.dtype)
             if key not in self._buffers:

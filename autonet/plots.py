@@ -17,6 +17,7 @@ figures behind), and returns the Figure. Saving is the caller's job:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import DataError
 
 DPI = 100  # PNG resolution; figures are sized so that this keeps files small
+# |values| beyond this are left out of a curve: matplotlib's axis arithmetic (limits, margins,
+# ticks) overflows on a finite 1e308 ("arange: cannot compute length"); no loss worth reading is this large
+PLOT_LIMIT = 1e100
 MAX_DPI = 600  # the largest figure (10 x 10 in) is then 6000 x 6000 pixels, about 140 MB of RGBA
 
 
@@ -101,6 +105,32 @@ def smooth(values, window: int) -> np.ndarray:
 # ----- training curves -----
 
 
+def plottable(values, name: str, low: float = -PLOT_LIMIT, high: float = PLOT_LIMIT, why: str = "") -> np.ndarray:
+    """``values`` as float64, finite entries outside ``[low, high]`` replaced by NaN (left out of the curve).
+
+    One warning names how many were left out and the first of them. NaN and inf stay as they are (a
+    diverged run's loss; matplotlib leaves them out itself). ``why`` explains the range in the warning.
+    """
+    v = np.full(len(values), np.nan)
+    huge = np.zeros(len(values), dtype=bool)  # integers beyond float range (JSON allows them)
+    for i, x in enumerate(values):
+        try:
+            v[i] = float(x)
+        except OverflowError:
+            huge[i] = True
+    bad = huge | (np.isfinite(v) & ((v < low) | (v > high)))
+    if bad.any():
+        first = int(np.argmax(bad))
+        shown = f"an integer of {len(str(values[first]))} digits" if huge[first] else f"{v[first]:.3g}"
+        warnings.warn(
+            f"history '{name}': {int(bad.sum())} of {len(v)} values outside [{low:g}, {high:g}]{why} left out of "
+            f"the plot (first {shown} at index {first})",
+            stacklevel=2,
+        )
+        v[bad] = np.nan
+    return v
+
+
 def plot_training(history: dict, *, title: str = "", ax=None):
     """Loss per iteration (raw and smoothed) above train/val accuracy per epoch; returns the Figure.
 
@@ -112,7 +142,7 @@ def plot_training(history: dict, *, title: str = "", ax=None):
     own = ax is None
     fig, axes = _axes(ax, (8, 7), 2, 1)
     ax1, ax2 = np.ravel(np.asarray(axes, dtype=object))
-    loss = np.asarray(history["loss"], dtype=float)
+    loss = plottable(history["loss"], "loss")
     it = np.arange(len(loss))
     ax1.plot(it, loss, color="tab:blue", alpha=0.3, lw=0.8, label="minibatch loss")
     window = max(len(loss) // 50, 1)
@@ -123,13 +153,15 @@ def plot_training(history: dict, *, title: str = "", ax=None):
     ax1.set_title("Loss history")
     ax1.legend()
     ax1.grid(alpha=0.3)
+    not_accuracy = " (not accuracies)"
     epochs = np.arange(1, len(history.get("train_acc", [])) + 1)
     if len(epochs):
-        ax2.plot(epochs, 100 * np.asarray(history["train_acc"]), "o-", color="tab:red", label="train")
+        train_acc = plottable(history["train_acc"], "train_acc", 0.0, 1.0, not_accuracy)
+        ax2.plot(epochs, 100 * train_acc, "o-", color="tab:red", label="train")
     if len(history.get("val_acc", [])):
         ax2.plot(
             np.arange(1, len(history["val_acc"]) + 1),
-            100 * np.asarray(history["val_acc"]),
+            100 * plottable(history["val_acc"], "val_acc", 0.0, 1.0, not_accuracy),
             "s-",
             color="tab:green",
             label="validation",

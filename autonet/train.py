@@ -400,6 +400,9 @@ class Trainer:
         large or inputs too large for the forward pass in this dtype.
         """
         x = float(np.abs(X_batch).max(initial=0.0)) if X_batch is not None and X_batch.size else 0.0
+        reg_cause = self._l2_cause()
+        if reg_cause:
+            return reg_cause
         if self.iteration > 0:
             if x > 1e6:
                 return (
@@ -425,6 +428,41 @@ class Trainer:
             f"the forward pass overflows {self.dtype} at the initial point (max |x| = {x:.3g}, "
             f"max |{name}| = {w:.3g}); lower the init std (--std) or scale the inputs"
         )
+
+    def _l2_cause(self) -> str | None:
+        """The L2 term's share of a divergence: None unless ``reg`` itself is to blame.
+
+        After an update: ``reg > 1`` with ``learning rate * reg > 1`` -- the decay step
+        ``w -= lr * reg * w`` alone overshoots zero and grows the weights (a huge learning rate
+        with an ordinary reg stays the learning rate's fault). Before any update: the term
+        ``0.5 * reg * sum ||W||^2`` itself beyond the dtype's range.
+        """
+        reg, lr = float(self.config.reg), float(self.learning_rate)
+        if reg <= 1:
+            return None
+        if self.iteration > 0 and lr * reg > 1:
+            return (
+                f"the L2 term diverges: learning rate x reg = {lr * reg:.3g} > 1, so the decay step "
+                f"w -= lr * reg * w overshoots and grows the weights; lower --reg (now {reg:g}) or the "
+                f"learning rate (now {lr:g})"
+            )
+        if self.iteration == 0:
+            with np.errstate(over="ignore", invalid="ignore"):
+                l2 = (
+                    0.5
+                    * reg
+                    * sum(
+                        float(np.vdot(w, w))
+                        for k, w in self.params.items()
+                        if k.startswith("W") and np.isfinite(w).all()
+                    )
+                )
+            if not l2 <= np.finfo(self.dtype).max:
+                return (
+                    f"before any update, so not the learning rate: the L2 term 0.5 * reg * sum ||W||^2 = {l2:.3g} "
+                    f"overflows {self.dtype}; lower --reg (now {reg:g})"
+                )
+        return None
 
     def _end_epoch(self) -> None:
         h = self.history

@@ -1102,6 +1102,51 @@ def test_inputs_beyond_float32_are_refused_and_huge_inputs_are_named(rng):
         t.fit()
 
 
+def test_an_npz_dataset_beyond_float32_is_named_not_called_infinite(fake_dir, tmp_path, capsys, rng):
+    path = tmp_path / "big300.npz"
+    X = rng.standard_normal((40, 12)) * 1e300  # finite in float64, inf once cast to float32
+    np.savez(path, X_train=X, y_train=rng.integers(0, 3, 40))
+    argv = ["train", "--dataset", str(path), "--num-val", "10", "--hidden", "8", "--batch-size", "10"]
+    assert main([*argv, "--num-iters", "2", "--quiet", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NaN or infinite" not in err, err
+    assert re.search(
+        rf"error: {re.escape(str(path))}: X_train holds values up to [\d.]+e\+300, beyond float32's range "
+        r"\(largest 3.4e\+38\): scale them, or train in float64 \(--dtype float64\)$",
+        err.strip(),
+    ), err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--reg", "1e308", "--dtype", "float32"],
+            r"at iteration 1 .*; the L2 term diverges: learning rate x reg = 1e\+305 > 1, so the decay step "
+            r"w -= lr \* reg \* w overshoots and grows the weights; lower --reg \(now 1e\+308\) or the learning "
+            r"rate \(now 0.001\)",
+        ),
+        (
+            ["--reg", "1e308", "--std", "1"],
+            r"at iteration 0 .*; before any update, so not the learning rate: the L2 term 0.5 \* reg \* sum "
+            r"\|\|W\|\|\^2 = inf overflows float64; lower --reg \(now 1e\+308\)",
+        ),
+    ],
+    ids=["after-a-step", "at-the-start"],
+)
+def test_divergence_from_a_huge_reg_blames_reg_not_the_learning_rate(fake_dir, tmp_path, capsys, flags, message):
+    argv = train_args(fake_dir, tmp_path / "run")
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "smaller learning rate" not in err, err
+    assert re.search(message, err), err
+
+
 # ----- plot, evaluate and API odds and ends: one line, exit 2 -----
 
 
@@ -1127,6 +1172,56 @@ def test_plot_refuses_bad_run_files_in_one_line(reference, tmp_path, capsys, nam
     assert exit_code(["plot", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"autonet plot: error: {run / name}"[:40]) and message in err
+
+
+@pytest.mark.parametrize(
+    "change, warning",
+    [
+        (
+            {"loss": [1e308]},
+            "history 'loss': 1 of 1 values outside [-1e+100, 1e+100] left out of the plot (first 1e+308",
+        ),
+        ({"loss": [1e308, -1e308]}, "history 'loss': 2 of 2 values outside [-1e+100, 1e+100]"),
+        (
+            {"loss": [2.3, 10**400, 2.1]},
+            "1 of 3 values outside [-1e+100, 1e+100] left out of the plot (first an integer",
+        ),
+        (
+            {"train_acc": [0.5, 1e306]},
+            "history 'train_acc': 1 of 2 values outside [0, 1] (not accuracies) left out of the plot (first 1e+306",
+        ),
+        ({"val_acc": [-3, 0.2]}, "history 'val_acc': 1 of 2 values outside [0, 1] (not accuracies)"),
+        ({"learning_rate": [1e308, 1e308]}, None),  # recorded, not drawn
+    ],
+    ids=["loss-1e308", "loss-pm-1e308", "loss-10**400", "train-acc-1e306", "val-acc-negative", "lr-1e308"],
+)
+def test_plot_leaves_unplottable_history_values_out_with_a_one_line_warning(
+    reference, tmp_path, capsys, change, warning
+):
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in ("config.json", "summary.json"):
+        (run / f).write_bytes((reference / f).read_bytes())
+    history = json.loads((reference / "history.json").read_text())
+    (run / "history.json").write_text(json.dumps({**history, **change}))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert exit_code(["plot", str(run), "--out", str(tmp_path / "plots")]) == 0
+    assert (tmp_path / "plots" / "training.png").stat().st_size > 0
+    messages = [str(w.message) for w in caught]
+    assert messages == ([] if warning is None else [messages[0]]), messages
+    if warning is not None:
+        assert warning in messages[0] and "\n" not in messages[0], messages
+    if change.get("loss") == [1e308]:  # as a user sees it: one warning line on stderr, no traceback
+        done = subprocess.run(
+            [sys.executable, "-m", "autonet", "plot", str(run), "--out", str(tmp_path / "plots2")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0 and done.stderr == f"autonet plot: warning: {messages[0]}\n", done.stderr
 
 
 @pytest.mark.parametrize(

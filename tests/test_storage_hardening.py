@@ -62,6 +62,12 @@ def _model(tmp_path, name="m.npz", **change) -> os.PathLike:
         ("W2", np.zeros((4, 3), np.int64), r"parameters must be float arrays, got \['int64'\]"),
         ("extra", np.zeros((100, 100)), r"unexpected array extra \(float64\[100, 100\]\) in a model for 6 inputs"),
         ("extra", np.array([1.0, np.nan]), "extra holds NaN or infinite values"),
+        (
+            "W1",
+            np.full((6, 4), 3e38),
+            r"W1 holds 3e\+38 at flat index 0; a weight or bias must lie within \+-1e\+06 \(a trained net's",
+        ),
+        ("b2", np.array([0.0, 0.0, -2e6]), r"b2 holds -2e\+06 at flat index 2; a weight or bias must lie within"),
     ],
 )
 def test_every_array_of_a_model_is_checked_by_name(tmp_path, name, value, message):

@@ -59,13 +59,13 @@ def load_npz_dataset(
     """
     path = Path(path)
     arrays = _read(path, max_bytes)
-    X, image_shape = _rows(arrays["X_train"], path, "X_train")
+    X, image_shape = _rows(arrays["X_train"], path, "X_train", dtype)
     y, class_names = _labels(arrays, path, len(X))
     X_test = y_test = None
     if ("X_test" in arrays) != ("y_test" in arrays):
         raise DataError(f"{path}: X_test and y_test must be given together")
     if "X_test" in arrays:
-        X_test, test_shape = _rows(arrays["X_test"], path, "X_test")
+        X_test, test_shape = _rows(arrays["X_test"], path, "X_test", dtype)
         if X_test.shape[1] != X.shape[1] or test_shape != image_shape:
             raise DataError(
                 f"{path}: X_test rows have shape {arrays['X_test'].shape[1:]}, "
@@ -110,8 +110,10 @@ def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
     return read_npz(path, ".npz dataset", max_bytes=max_bytes + (1 << 20), error=DataError)
 
 
-def _rows(X: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, tuple[int, int, int] | None]:
-    """``X`` as (N, D) rows and its image shape (H, W, C) or None."""
+def _rows(
+    X: np.ndarray, path: Path, name: str, dtype: Any = np.float32
+) -> tuple[np.ndarray, tuple[int, int, int] | None]:
+    """``X`` as (N, D) rows and its image shape (H, W, C) or None; its values must fit ``dtype``."""
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: {name} must hold real numbers, got dtype {X.dtype}")
     if X.ndim not in (2, 3, 4) or X.shape[0] == 0 or 0 in X.shape[1:]:
@@ -120,6 +122,17 @@ def _rows(X: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, tuple[int, 
         )
     if X.dtype.kind == "f" and not (np.isfinite(X.min()) and np.isfinite(X.max())):
         raise DataError(f"{path}: {name} contains NaN or infinite values")
+    try:
+        target = np.dtype(dtype)
+    except TypeError:
+        target = None  # split_dataset names a bad dtype
+    if X.size and target is not None and target.kind == "f" and X.dtype.itemsize > target.itemsize:
+        big = max(abs(float(X.min())), abs(float(X.max())))
+        if big > float(np.finfo(target).max):  # the cast to the training dtype would make them inf
+            raise DataError(
+                f"{path}: {name} holds values up to {big:.3g}, beyond {target}'s range (largest "
+                f"{float(np.finfo(target).max):.3g}): scale them, or train in float64 (--dtype float64)"
+            )
     image_shape = None if X.ndim == 2 else (*X.shape[1:3], X.shape[3] if X.ndim == 4 else 1)
     return X.reshape(len(X), -1), image_shape
 

@@ -68,6 +68,10 @@ MAX_LAYERS = 1000
 MAX_CLASS_NAME_BYTES = 4 * 256  # 256 characters of numpy unicode
 # Beyond 2**24 a float32 input plus or minus the mean loses whole units: no real mean image is that large.
 MAX_ABS_MEAN = float(2**24)
+# A weight or bias beyond 1e6 is no trained net's (those measured hold weights below 0.05; folding batch
+# norm in multiplies a weight by at most gamma/sqrt(1e-5), about 316 gamma); a 3e38 weight makes every
+# float32 score inf/NaN and the accuracy meaningless.
+MAX_ABS_PARAM = 1e6
 
 _FIXED = {  # name: (ndim, dtype kinds)
     "format_version": (0, "iu"),
@@ -144,13 +148,21 @@ def _check_headers(path: Path, headers: dict, read) -> None:
 
 
 def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Every float array finite, and the mean image in range; the message names the array."""
+    """Every float array finite, weights and biases within +-MAX_ABS_PARAM, the mean image in range; names the array."""
     for k, v in arrays.items():
         if v.dtype.kind == "f" and not np.isfinite(v).all():
             bad = np.flatnonzero(~np.isfinite(v.ravel()))
             raise ModelFileError(
                 f"{path}: {k} holds NaN or infinite values ({bad.size} of {v.size}, first "
                 f"{v.ravel()[bad[0]]} at flat index {bad[0]})"
+            )
+    for k in _param_names(arrays):
+        v = arrays[k]
+        if v.size and v.dtype.kind in "iuf" and np.abs(v).max() > MAX_ABS_PARAM:
+            i = int(np.abs(v).argmax())
+            raise ModelFileError(
+                f"{path}: {k} holds {v.ravel()[i]:.4g} at flat index {i}; a weight or bias must lie within "
+                f"+-{MAX_ABS_PARAM:.0e} (a trained net's are far smaller; these would overflow the scores)"
             )
     mean = arrays["mean_image"]
     if mean.size and np.abs(mean).max() > MAX_ABS_MEAN:
@@ -174,8 +186,8 @@ def load_model(path: str | os.PathLike) -> Model:
     ModelFileError
         The file is missing or not a regular file, not an npz, corrupted, of
         another format version, its arrays disagree with ``layer_sizes``, or
-        an array holds NaN/inf (or an impossible mean image); the message
-        names the array.
+        an array holds NaN/inf (or an impossible mean image, or a weight
+        or bias beyond +-1e6); the message names the array.
     """
     path = Path(path)
     arrays = read_npz(
