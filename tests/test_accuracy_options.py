@@ -428,6 +428,11 @@ def test_cli_run_saves_ema_weights_with_tta_and_evaluate_predicts_the_same(tmp_p
     )
     result = json.loads(capsys.readouterr().out)
     assert result["accuracy"] == summary["val_acc"] and result["tta"] == "flip"
+    # --tta none scores the same saved model without the mirror: the plain net's accuracy
+    evaluate = ["evaluate", str(out / "model.npz"), "--data-dir", str(tmp_path / "d"), "--num-val", "10", "--json"]
+    assert main([*evaluate, "--tta", "none"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["tta"] == "none"
     # the summary's validation accuracy (folded model, loader rows) is the trainer's last one (preprocessed rows)
     assert summary["val_acc"] == history["val_acc"][-1]
 
@@ -441,6 +446,8 @@ def test_cli_run_saves_ema_weights_with_tta_and_evaluate_predicts_the_same(tmp_p
     exported = export_params(t, pre)
     ema_scores = scores(t.ema_params, train.X_val, state=t.ema_bn_state, tta="flip")
     np.testing.assert_allclose(scores(exported, data.X_val, tta="flip"), ema_scores, rtol=1e-9, atol=1e-9)
+    X_val = data.X_val - model.mean_image.astype(data.X_val.dtype)
+    assert plain["accuracy"] == accuracy(model.params, X_val, data.y_val, tta="none", image_shape=model.image_shape)
     assert not np.allclose(
         scores(exported, data.X_val, tta="flip"), scores(t.params, train.X_val, state=t.bn_state, tta="flip")
     )

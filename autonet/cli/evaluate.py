@@ -7,7 +7,7 @@ import json
 
 from autonet.cli.common import add_data_arguments, add_dataset_argument, data_options
 from autonet.errors import DataError
-from autonet.net import accuracy
+from autonet.net import TTA_MODES, accuracy
 from autonet.storage.models import load_model
 
 
@@ -23,6 +23,13 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL.npz", help="a model.npz written by autonet train")
     p.add_argument("--split", choices=("val", "test"), default="val", help="(default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default=None,
+        help="score with this test-time augmentation instead of the model's own, to compare both "
+        "ways without retraining (default: the one recorded in the model)",
+    )
     add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p)
     p.set_defaults(func=main)
@@ -52,11 +59,12 @@ def main(args: argparse.Namespace) -> int:
     if len(y) == 0:
         raise DataError(f"the {args.split} split of {source} is empty: no accuracy to report")
     X = X - model.mean_image.astype(dtype)
-    acc = accuracy(model.params, X, y, activation=model.activation, tta=model.tta, image_shape=model.image_shape)
-    result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc, "tta": model.tta}
+    mode = model.tta if args.tta is None else args.tta
+    acc = accuracy(model.params, X, y, activation=model.activation, tta=mode, image_shape=model.image_shape)
+    result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc, "tta": mode}
     if args.json:
         print(json.dumps(result))
     else:
-        tta = "" if model.tta == "none" else f", tta {model.tta}"
+        tta = "" if mode == "none" else f", tta {mode}"
         print(f"{args.split} accuracy {acc:.4f} on {len(y)} images ({args.model}{tta})")
     return 0
