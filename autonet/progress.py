@@ -13,10 +13,28 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, Protocol, TextIO
 
-if TYPE_CHECKING:
-    from autonet.train import Trainer
+
+class Trainer(Protocol):
+    """What progress reads of an :class:`autonet.train.Trainer` (a protocol, so this module sits below it)."""
+
+    @property
+    def config(self) -> Any: ...  # reads num_iters
+
+    @property
+    def iteration(self) -> int: ...
+
+    @property
+    def learning_rate(self) -> float: ...
+
+    @property
+    def history(self) -> dict: ...
+
+    @property
+    def train_seconds(self) -> float: ...
+
+    def epoch_losses(self) -> list: ...
 
 
 def in_notebook() -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 from autonet.checking.equations import PRODUCED_BY, SEED_ERRATA
 from autonet.checking.report import Diagnosis
 from autonet.checking.target import PARAM_NAMES
+from autonet.checking.variants import L2_FACTORS, relu_variant_grads
 
 SIG_TOL = 1e-6  # a candidate "matches" when within this relative error
 PRECISION_EXPLAINS = 1e-3  # float32 results miss by ~1e-7..1e-4; larger errors are faults of their own
@@ -412,7 +413,6 @@ def _all_four(zero, fd_note) -> Diagnosis:
 
 
 def _relu(zero, right, fd_note) -> Diagnosis:
-    from autonet.checking.twolayer import relu_variant_grads
 
     bad = [r for r in zero if not (r.checks["W1"].ok and r.checks["b1"].ok)]
     for variant, (sig, title, detail) in {
@@ -486,7 +486,6 @@ def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
 
 
 def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
-    from autonet.checking.twolayer import L2_FACTORS
 
     expected = L2_FACTORS[l2]
     out = []

@@ -26,13 +26,13 @@ from autonet.checking.target import (
     UserCodeError,
     two_layer_target,
 )
+from autonet.checking.variants import L2_FACTORS, relu_variant_grads
 from autonet.gradcheck import numerical_gradient, rel_error
 
 TOL = 1e-7  # relative error allowed against the backends (float64; the exercise asks < 1e-7 of scores)
 FD_REL, FD_SMALL, FD_ABS = 1e-6, 1e-5, 1e-9  # finite differences: relative where |g|+|num| >= SMALL, else absolute
 FD_KINK_MARGIN = 1e-4  # skip finite differences when a pre-activation is this close to the kink
 REFERENCES = ("manual", "autograd")
-L2_FACTORS = {"half": 1.0, "full": 2.0}  # reg multiplier giving 0.5*reg*||W||^2 / reg*||W||^2 from a backend
 COLUMNS = ("scores", "loss", "W1", "b1", "W2", "b2", "fd")
 
 
@@ -107,22 +107,6 @@ def _compare(label: str, quantity: str, value, refs: list, expected_shape=None) 
         return Check(label, quantity, False, float("nan") if np.isnan(value).any() else float("inf"), "not finite")
     err = _err(value, refs)
     return Check(label, quantity, bool(err <= TOL), err)
-
-
-def relu_variant_grads(case: Case, ref: Reference, variant: str, l2: str = "half") -> dict:
-    """``W1``/``b1`` gradients with (8) replaced: ``"clip"`` max(dH, 0) (the seed's print),
-    ``"none"`` no mask, ``"ge"`` mask 1[FC1_out >= 0] (the other subgradient at 0)."""
-    from manual.two_layer import forward, mask_mat
-
-    N = case.X.shape[0]
-    f = forward(case.params, case.X)
-    dFC2 = (f["final_output"] - mask_mat(case.y, f["final_output"].shape[1])) / N
-    dH = dFC2 @ case.params["W2"].T
-    dFC1 = {"clip": np.maximum(dH, 0), "none": dH, "ge": dH * (f["FC1_out"] >= 0), "mask": dH * (f["FC1_out"] > 0)}[
-        variant
-    ]
-    W1 = case.params["W1"]
-    return {"W1": case.X.T @ dFC1 + case.reg * L2_FACTORS[l2] * W1, "b1": dFC1.sum(axis=0)}
 
 
 def _finite_difference_check(target: TwoLayerTarget, run: CaseRun) -> Check | None:
