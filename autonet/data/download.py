@@ -183,8 +183,13 @@ def _fetch(
                             f"download of {url} too slow: {received:,} of "
                             f"{'?' if total is None else f'{total:,}'} bytes after the {deadline:g} s deadline"
                         )
-                    if sock is not None:
-                        sock.settimeout(max(min(timeout, left), 0.01))
+                    if sock is not None and not response.isclosed():
+                        try:
+                            sock.settimeout(max(min(timeout, left), 0.01))
+                        except (
+                            OSError
+                        ):  # closed once the body was read (Python >= 3.13 says so): nothing left to wait for
+                            sock = None
                     chunk = response.read1(_CHUNK)
                     if not chunk:
                         break
