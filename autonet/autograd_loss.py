@@ -17,6 +17,10 @@ choice measured; see ``benchmarks/``):
   backward pass to float64; the product's VJP is ``g * mask`` in g's dtype.
 - L2 as ``sum(square(W))``, not ``sum(W * W)``: the product's VJP makes two
   full-size contributions that must then be added; ``square`` makes one.
+  (``dot`` of the flattened weights has a faster forward but, in the whole
+  graph, a 60% slower backward on a 3072-1024-1024-10 net.) With ``reg = 0``
+  the term is left out rather than multiplied by 0, so its derivative -- a
+  quarter of the step on that net -- is not computed for nothing.
 - log-sum-exp written out (:func:`logsumexp`), not ``autograd.scipy``'s: that
   one comes with a hand-written derivative (and needs scipy); this one is
   plain ``autograd.numpy``, so its derivative is derived like everything else.
@@ -111,8 +115,9 @@ def loss(params: dict, X, Y, reg: float = 0.0, **options):
     s = scores(params, X, **options)
     log_probs = s - logsumexp(s)
     data_loss = -anp.sum(log_probs * Y) / X.shape[0]
-    reg_loss = sum(anp.sum(anp.square(w)) for k, w in params.items() if k.startswith("W"))
-    return data_loss + 0.5 * reg * reg_loss
+    if not reg:
+        return data_loss
+    return data_loss + 0.5 * reg * sum(anp.sum(anp.square(w)) for k, w in params.items() if k.startswith("W"))
 
 
 _loss_and_grads = value_and_grad(loss)

@@ -33,6 +33,9 @@ import numpy as np
 from autonet.optim import DEFAULTS, UPDATE_RULES, _state
 
 BLOCK_BYTES = 1 << 18  # 256 KiB of each array per block: w, dw, state and three buffers fit in a 2 MiB L2
+# fewer blocks than this are updated by the calling thread: handing a few small blocks (a net's biases) to
+# another thread costs more than updating them (tens of microseconds of wake-up against a few)
+MIN_BLOCKS_TO_SHARE = 4
 
 
 class FusedUpdate:
@@ -90,7 +93,7 @@ class FusedUpdate:
             jobs.append(((w, dw, *states), scalars, reg))
         blocks = [(arrays, scalars, reg) for whole, scalars, reg in jobs for arrays in _split(whole)]
         threads = self._thread_count()
-        if threads < 2 or len(blocks) < 2:
+        if threads < 2 or len(blocks) < MIN_BLOCKS_TO_SHARE:
             self._run(blocks, 0)
             return
         if self._pool is None or self._pool_pid != os.getpid():  # a forked child has none of the threads

@@ -91,9 +91,14 @@ class Trainer:
         resumed run sees the same batches. A given sampler keeps its own state
         (not saved); :class:`autonet.facade.TwoLayerNet` passes one drawing from
         NumPy's global random state, as the exercise does.
-    fast : take the in-place fast paths (equal bit for bit to the reference
-        path taken with ``fast=False``, which calls the update rule of
-        :mod:`autonet.optim` on every parameter)
+    fast : take the in-place fast paths. ``"exact"``: only those equal bit for
+        bit to the reference path taken with ``fast=False`` (which calls the
+        update rule of :mod:`autonet.optim` on every parameter): the manual
+        step in preallocated buffers and the block-wise update. ``True`` (the
+        default) adds, for plain SGD on the manual backend, the weight update
+        done by the gradient's own matrix product
+        (:meth:`autonet.workspace.ManualWorkspace.sgd_step`: equal up to float
+        rounding, one pass over the weights fewer)
     progress : report progress while fitting (:mod:`autonet.progress`: a bar in
         a terminal or notebook, one line per epoch when stderr is piped);
         None: ``config.progress``
@@ -117,7 +122,7 @@ class Trainer:
         config: Config | None = None,
         callbacks: Iterable[Callback] = (),
         sampler: BatchSampler | None = None,
-        fast: bool = True,
+        fast: bool | str = True,
         image_shape: tuple[int, int, int] = IMAGE_SHAPE,
         progress: bool | None = None,
     ) -> None:
@@ -129,6 +134,10 @@ class Trainer:
         if fast and ManualWorkspace.is_reference(loss_and_grads):  # the same step into preallocated buffers
             self.loss_and_grads = ManualWorkspace(params)
         self.update_rule = get_update_rule(self.config.update)
+        # plain SGD of the W's inside the gradient's matrix product (equal up to rounding, see autonet.workspace)
+        self._gemm_sgd = (
+            fast is True and isinstance(self.loss_and_grads, ManualWorkspace) and self.config.update == "sgd"
+        )
         # the same rule applied in place, block by block (equal bit for bit, see autonet.fused_update)
         self._fused_update = (
             FusedUpdate(self.config.update) if fast and FusedUpdate.supports(self.config.update) else None
@@ -347,29 +356,42 @@ class Trainer:
         options = self._backend_options()
         if mix is not None:
             options["mix"] = mix
-        # the manual step leaves reg * W to the fused update, which adds it block by block
-        fold_l2 = (
-            self.config.reg and self._fused_update is not None and isinstance(self.loss_and_grads, ManualWorkspace)
-        )
-        if fold_l2:
-            options["l2_gradient"] = False
-        loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
-        self._check_finite(loss, grads, X_batch)
-        if self.bn_state:
-            self._update_bn_state(options["bn_stats"])
         lr = self.learning_rate
         for cfg in self.opt_state.values():
             cfg["learning_rate"] = lr
-        if self._fused_update is not None:
-            self._fused_update(
-                self.params,
-                grads,
-                self.opt_state,
-                l2={k: self.config.reg for k in self.params if k.startswith("W")} if fold_l2 else None,
+        fold_l2 = False
+        if self._gemm_sgd:  # the W's take their step inside the backward pass; grads holds the rest
+            assert isinstance(self.loss_and_grads, ManualWorkspace)
+
+            def check(loss: float, grads: dict) -> None:
+                self._check_finite(loss, grads, X_batch)
+
+            loss, grads = self.loss_and_grads.sgd_step(
+                self.params, X_batch, y_batch, self.config.reg, lr, check, **options
             )
         else:
-            for name, w in self.params.items():
-                self.params[name], self.opt_state[name] = self.update_rule(w, grads[name], self.opt_state[name])
+            # the manual step leaves reg * W to the fused update, which adds it block by block
+            fold_l2 = bool(
+                self.config.reg and self._fused_update is not None and isinstance(self.loss_and_grads, ManualWorkspace)
+            )
+            if fold_l2:
+                options["l2_gradient"] = False
+            loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
+            self._check_finite(loss, grads, X_batch)
+        if self.bn_state:
+            self._update_bn_state(options["bn_stats"])
+        if self._fused_update is not None:
+            self._fused_update(
+                {k: self.params[k] for k in grads},
+                grads,
+                self.opt_state,
+                l2={k: self.config.reg for k in grads if k.startswith("W")} if fold_l2 else None,
+            )
+        else:
+            for name in grads:
+                self.params[name], self.opt_state[name] = self.update_rule(
+                    self.params[name], grads[name], self.opt_state[name]
+                )
         if self.ema_params:
             self._update_ema()
         return float(loss)

@@ -14,14 +14,23 @@ there for each derivation.
 
 Only the ReLU net is computed here in place; ``leaky_relu`` and ``tanh`` call
 the layer functions of :mod:`manual.layers` (so still exact, just allocating).
+
+:meth:`ManualWorkspace.sgd_step` goes one step further for plain SGD, and is
+therefore equal only up to float rounding: each weight matrix takes its step
+inside the product that would have computed its gradient,
+``W <- -lr * h^T delta + (1 - lr * reg) * W`` in one BLAS call
+(:func:`autonet.blas.gemm_update`), so ``dW`` is never written and no pass
+over the weights follows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from autonet.blas import gemm_update
 from manual.layers import (
     BN_EPS,
     softmax_cross_entropy,
@@ -85,14 +94,19 @@ class ManualWorkspace:
         bn_stats: dict | None = None,
         l2_gradient: bool = True,
         mix=None,
+        sgd: tuple[float, Callable[[float, dict], None]] | None = None,
     ):
         """The backend contract (see :mod:`autonet.backends`); gradients are :attr:`grads`.
 
         ``l2_gradient=False`` leaves ``reg * W`` out of the ``W`` gradients (the
         loss still holds the L2 term): for a caller that adds it itself,
         inside its update (:class:`autonet.fused_update.FusedUpdate` ``l2=``).
+        ``sgd = (learning_rate, check)``: :meth:`sgd_step`'s in-place step
+        (only where :meth:`in_place`); the ``W`` gradients are then not written.
         """
-        if activation != "relu" or set(params) != set(self.keys) or X.dtype != params["W1"].dtype:
+        if not self.in_place(params, X, activation):
+            if sgd is not None:
+                raise ValueError("sgd= needs the in-place step (ReLU, these parameters, X of their dtype)")
             loss, grads = manual_loss_and_grads(
                 params,
                 X,
@@ -146,6 +160,8 @@ class ManualWorkspace:
         self.scores += params[f"b{L}"]
         data_loss, dscores = softmax_cross_entropy(self.scores, y, smoothing=label_smoothing, mix=mix)
         reg_loss = self._reg_loss(params, reg)
+        if sgd is not None:
+            sgd[1](data_loss + reg_loss, {})
 
         # backward (affine_backward, relu_backward, dropout_backward, batchnorm_backward)
         d = dscores
@@ -159,17 +175,60 @@ class ManualWorkspace:
                 if self.batchnorm:
                     da = self._batchnorm_backward(i, da, params, inv_std[i], g)
                 d = da
-            np.matmul(h_in.T, d, out=g[f"W{i}"])
+            if sgd is None:
+                np.matmul(h_in.T, d, out=g[f"W{i}"])
             if f"b{i}" in params:
                 np.sum(d, axis=0, out=g[f"b{i}"])
             if i > 1:
                 np.matmul(d, params[f"W{i}"].T, out=self.dh[i - 2])
-        if reg and l2_gradient:
+            if sgd is not None:  # W <- W - lr * (h^T d + reg * W), after W has served dh above
+                lr, check = sgd
+                check(data_loss + reg_loss, {f"W{i}": d})
+                gemm_update(-lr, h_in.T, d, 1.0 - lr * reg, params[f"W{i}"])
+        if reg and l2_gradient and sgd is None:
             for i in range(1, L + 1):  # d/dW of 0.5*reg*||W||^2
                 tmp = self._reg_tmp.setdefault(f"W{i}", np.empty_like(params[f"W{i}"]))
                 np.multiply(reg, params[f"W{i}"], out=tmp)
                 g[f"W{i}"] += tmp
         return data_loss + reg_loss, g
+
+    def in_place(self, params: dict, X: np.ndarray, activation: str = "relu") -> bool:
+        """True when a call with these arguments runs in this object's buffers (not the reference)."""
+        return activation == "relu" and set(params) == set(self.keys) and X.dtype == params["W1"].dtype
+
+    def sgd_step(
+        self,
+        params: dict,
+        X: np.ndarray,
+        y: np.ndarray,
+        reg: float,
+        learning_rate: float,
+        check: Callable[[float, dict], None],
+        **options: Any,
+    ) -> tuple[float, dict]:
+        """Forward, backward and the SGD step of every ``W`` in one pass; returns ``(loss, other_grads)``.
+
+        The weight update ``W <- W - lr * (dW + reg * W)`` with ``dW = h^T delta`` is
+        done by the product itself, ``W <- -lr * h^T delta + (1 - lr * reg) * W``
+        (:func:`autonet.blas.gemm_update`): no ``dW`` is written and no pass over
+        the weights follows. The same numbers as the reference step up to float
+        rounding (``tests/test_workspace.py``). ``delta`` of layer ``l`` is
+        handed to ``check(loss, {"W<l>": delta})`` before ``W<l>`` changes (a
+        finite ``delta`` makes a finite gradient ``h^T delta``), the loss to
+        ``check(loss, {})`` before any change; a ``check`` that raises stops the
+        step there. The remaining gradients (biases, batch-norm ``gamma`` and
+        ``beta``) are returned for the caller's update rule. ``options``: as
+        for :meth:`__call__`.
+        """
+        if not self.in_place(params, X, options.get("activation", "relu")):
+            loss, grads = self(params, X, y, reg, **options)
+            check(loss, grads)
+            for key in (k for k in params if k.startswith("W")):
+                w = params[key]
+                w -= w.dtype.type(learning_rate) * grads[key]
+        else:
+            loss, grads = self(params, X, y, reg, sgd=(learning_rate, check), **options)
+        return loss, {k: g for k, g in grads.items() if not k.startswith("W")}
 
     def _reg_loss(self, params: dict, reg: float) -> float:
         """``0.5 * reg * sum_l ||W_l||^2``, summed as :mod:`manual.network` sums it."""

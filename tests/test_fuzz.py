@@ -11,9 +11,11 @@ the whole module runs in seconds.
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import pickle
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,6 +42,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 WORK = Path(tempfile.mkdtemp(prefix="autonet-fuzz-"))
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)  # made at import, so removed at exit (even if deselected)
 MARKER = WORK / "pwned"
 
 
