@@ -496,17 +496,17 @@ def test_two_layer_preset_is_one_hidden_layer_without_augmentation():
     from autonet.cli.train import config_from_args
 
     cfg = config_from_args(build_parser().parse_args(["train", "--preset", "two-layer"]))
-    assert cfg.hidden == (1000,) and cfg.augment == () and cfg.mixup == cfg.cutmix == 0.0
-    # the measured recipe of docs/deep.md: --preset best --hidden 1000 --augment none --dropout 0.5
+    assert cfg.hidden == (4000,) and cfg.augment == () and cfg.mixup == cfg.cutmix == 0.0
+    # the measured recipe of docs/deep.md: --preset best --hidden 4000 --augment none --dropout 0.7
     # --weight-decay 0.1 --batch-size 200 --num-iters 3675
     measured = Config.from_dict(
         {
             **PRESETS["best"],
             "ema_decay": 0.0,
             "tta": "none",
-            "hidden": (1000,),
+            "hidden": (4000,),
             "augment": (),
-            "dropout": 0.5,
+            "dropout": 0.7,
             "weight_decay": 0.1,
             "batch_size": 200,
             "num_iters": 3675,

@@ -105,7 +105,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="the recipe the other flags modify: seed (the seed's two-layer net, the defaults "
         "below), best (the best fully-connected recipe, docs/deep.md: 25,000 iterations, "
         "72.2%% val, 23 min measured on a 2-core VM) or two-layer (one hidden layer, no "
-        "augmentation: 15 epochs, 59.3%% val, 54 s measured) (default: seed)",
+        "augmentation: 3072-4000-10, 15 epochs, 59.6%% val on 5,000 images, 3 min measured) (default: seed)",
     )
     base.add_argument(
         "--config",
