@@ -18,8 +18,9 @@ choice measured; see ``benchmarks/``):
 - L2 as ``sum(square(W))``, not ``sum(W * W)``: the product's VJP makes two
   full-size contributions that must then be added; ``square`` makes one.
   (``dot`` of the flattened weights has a faster forward but, in the whole
-  graph, a 60% slower backward on a 3072-1024-1024-10 net.) With ``reg = 0``
-  the term is left out rather than multiplied by 0, so its derivative -- a
+  graph, a step twice as slow on a 3072-1024-1024-10 net:
+  ``benchmarks/autograd_parts.py --l2-form dot``.) With ``reg = 0`` the term
+  is left out rather than multiplied by 0, so its derivative -- a fifth to a
   quarter of the step on that net -- is not computed for nothing.
 - log-sum-exp written out (:func:`logsumexp`), not ``autograd.scipy``'s: that
   one comes with a hand-written derivative (and needs scipy); this one is
