@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class Trainer:
         config: Config | None = None,
         callbacks: Iterable[Callback] = (),
         sampler: BatchSampler | None = None,
-        fast: bool | str = True,
+        fast: bool | Literal["exact"] = True,
         image_shape: tuple[int, int, int] = IMAGE_SHAPE,
         progress: bool | None = None,
     ) -> None:
@@ -131,6 +131,8 @@ class Trainer:
         self.config = config if config is not None else Config()
         self.progress = self.config.progress if progress is None else bool(progress)
         self.loss_and_grads = loss_and_grads
+        if fast not in (True, False, "exact"):
+            raise ConfigError(f"fast must be True, False or 'exact', got {fast!r}")
         if fast and ManualWorkspace.is_reference(loss_and_grads):  # the same step into preallocated buffers
             self.loss_and_grads = ManualWorkspace(params)
         self.update_rule = get_update_rule(self.config.update)

@@ -174,3 +174,11 @@ def test_sgd_step_stops_before_a_nonfinite_delta_reaches_its_weights():
     assert seen == [[], ["W3"]]  # the loss first, then the top layer's delta, before W3 changed
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
+
+
+def test_fast_takes_true_false_or_exact_only():
+    from autonet.errors import ConfigError
+
+    params, X, y = _case(np.float32, False)
+    with pytest.raises(ConfigError, match="fast must be True, False or 'exact', got 'yes'"):
+        Trainer(get_backend("manual"), params, X, y, config=Config(progress=False), fast="yes")
