@@ -350,7 +350,7 @@ def goal_table(times: dict, cases: dict) -> str:
 def best_table(times: dict, sizes) -> str:
     t = times["best"]
     header = ["recipe", "batch", "Trainer.step ms", "GEMM floor ms", f"step/floor (<= {GOAL_BEST})"]
-    ratio = verdict(paired(t["manual"], t["floor"]), GOAL_BEST, False) if "manual" in t else "skipped"
+    ratio = verdict(paired(t["manual"], t["floor"]), GOAL_BEST, False) if "manual" in t and "floor" in t else "skipped"
     return common.markdown_table(
         header, [["--preset best " + "-".join(map(str, sizes)), BEST_BATCH, cell(t, "manual"), cell(t, "floor"), ratio]]
     )
