@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError
+from autonet.images import IMAGE_SHAPE
 
 AUGMENTATIONS = ("flip", "crop")
 

@@ -13,8 +13,8 @@ from types import ModuleType
 
 import numpy as np
 
-from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError, DataError
+from autonet.images import IMAGE_SHAPE
 from autonet.preprocess import mirror_permutation
 from manual.layers import ACTIVATIONS, BN_EPS
 from manual.network import num_layers

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import DataError
+from autonet.images import IMAGE_SHAPE
 
 DPI = 100  # PNG resolution; figures are sized so that this keeps files small
 # |values| beyond this are left out of a curve: matplotlib's axis arithmetic (limits, margins,

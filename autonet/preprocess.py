@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError
+from autonet.images import IMAGE_SHAPE
 
 PREPROCESS = ("mean", "standardize", "pca", "zca")
 

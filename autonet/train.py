@@ -51,9 +51,9 @@ import numpy as np
 
 from autonet.augment import augment_batch, check_crop_padding, mix_batch
 from autonet.config import SAMPLING, Config
-from autonet.data.cifar10_format import IMAGE_SHAPE
 from autonet.errors import ConfigError, DataError, DivergenceError
 from autonet.fused_update import FusedUpdate
+from autonet.images import IMAGE_SHAPE
 from autonet.net import accuracy, check_inputs, has_batchnorm, init_bn_state
 from autonet.optim import get_update_rule
 from autonet.schedules import learning_rate_at

@@ -241,7 +241,7 @@ def _tta(path: Path, tta: np.ndarray | None, image_shape) -> str:
 def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int, int] | None, str]:
     """``image_shape`` and ``dataset`` of a model file; a file without them is a CIFAR-10 model."""
     if "dataset" not in arrays and "image_shape" not in arrays:
-        from autonet.data.cifar10_format import IMAGE_SHAPE
+        from autonet.images import IMAGE_SHAPE
 
         return (IMAGE_SHAPE if D == int(np.prod(IMAGE_SHAPE)) else None), "cifar10"
     dataset, shape = arrays.get("dataset"), arrays.get("image_shape")
