@@ -151,6 +151,24 @@ def data_options(args: argparse.Namespace, **fallback: Any) -> tuple[str | None,
     return (None if data_dir is None else check_value("data_dir", data_dir)), num_val
 
 
+def run_config(model_path: str | os.PathLike) -> dict:
+    """The ``config.json`` beside a run's ``model.npz`` (keys canonical), or ``{}`` for a model without one."""
+    path = Path(model_path).parent / "config.json"
+    return read_config_file(path) if path.is_file() else {}
+
+
+def data_source(args: argparse.Namespace, config: dict, model_dataset: str | None) -> tuple[str, str | None, int]:
+    """``(dataset, data_dir, num_val)`` of a command that re-reads a run's data: its flags, else the run's own.
+
+    Without flags, the run's ``config.json`` gives the dataset (an ``.npz`` by its
+    full path), the data folder and ``num_val``, so the validation rows are the
+    ones the run itself was scored on.
+    """
+    source = args.dataset or config.get("dataset") or model_dataset or "cifar10"
+    data_dir, num_val = data_options(args, data_dir=config.get("data_dir"), num_val=config.get("num_val"))
+    return source, data_dir, num_val
+
+
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
     """The config options given as flags, parsed: ``{name: value}``."""
     from autonet.config import parse_value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument, data_options
+from autonet.cli.common import add_data_arguments, add_dataset_argument, data_source, run_config
 from autonet.errors import DataError
 from autonet.net import TTA_MODES, accuracy
 from autonet.storage.models import load_model
@@ -16,7 +16,9 @@ def register(sub) -> None:
         "evaluate",
         help="report a saved model's accuracy",
         description="Accuracy of MODEL.npz on the validation or test split of the dataset "
-        "it was trained on (or --dataset). The model's own mean image is subtracted "
+        "it was trained on (or --dataset). Unless flags say otherwise, the run's config.json beside "
+        "the model gives the dataset, the data folder and --num-val, so the validation split is the "
+        "rows the run itself was scored on. The model's own mean image is subtracted "
         "from the raw rows; a model saved with test-time augmentation (tta flip) "
         "averages the scores of each image and its mirror, as in training.",
     )
@@ -31,7 +33,7 @@ def register(sub) -> None:
         "ways without retraining (default: the one recorded in the model)",
     )
     add_dataset_argument(p, "default: the dataset the model was trained on")
-    add_data_arguments(p)
+    add_data_arguments(p, num_val_default="the run's own, from the config.json beside the model")
     p.set_defaults(func=main)
 
 
@@ -42,10 +44,9 @@ def main(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     dtype = model.params["W1"].dtype
-    source = args.dataset or model.dataset or "cifar10"
+    source, data_dir, num_val = data_source(args, run_config(args.model), model.dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if args.split == "val" else "default")
-        data_dir, num_val = data_options(args)
         data = load_dataset(
             source, data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False, quiet=args.quiet
         )
@@ -61,10 +62,19 @@ def main(args: argparse.Namespace) -> int:
     X = X - model.mean_image.astype(dtype)
     mode = model.tta if args.tta is None else args.tta
     acc = accuracy(model.params, X, y, activation=model.activation, tta=mode, image_shape=model.image_shape)
-    result = {"model": str(args.model), "split": args.split, "n": int(len(y)), "accuracy": acc, "tta": mode}
+    rows = f"the last {len(y)} training rows" if args.split == "val" else "the test split"
+    where = f"{rows} of {data.name or source} in {data.data_dir}"
+    result = {
+        "model": str(args.model),
+        "split": args.split,
+        "n": int(len(y)),
+        "accuracy": acc,
+        "tta": mode,
+        "rows": where,
+    }
     if args.json:
         print(json.dumps(result))
     else:
         tta = "" if mode == "none" else f", tta {mode}"
-        print(f"{args.split} accuracy {acc:.4f} on {len(y)} images ({args.model}{tta})")
+        print(f"{args.split} accuracy {acc:.4f} on {len(y)} images: {where} ({args.model}{tta})")
     return 0

@@ -13,7 +13,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument, data_options, positive_int
+from autonet.cli.common import add_data_arguments, add_dataset_argument, data_source, positive_int
 from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.plots import MAX_DPI
 
@@ -84,11 +84,11 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
     from autonet.net import predict
 
     dtype = model.params["W1"].dtype
-    data_dir, num_val = data_options(args, data_dir=config.get("data_dir"), num_val=config.get("num_val"))
+    source, data_dir, num_val = data_source(args, config, model.dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
         data = load_dataset(
-            args.dataset or model.dataset or "cifar10",
+            source,
             data_dir,
             num_val=num_val,
             num_train=1,
@@ -99,7 +99,7 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
         )
     if data.X_val.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
-    check_classes(model, data.class_names, args.dataset or model.dataset or "cifar10")
+    check_classes(model, data.class_names, source)
     return (
         data.X_val,
         data.y_val,
