@@ -735,6 +735,29 @@ PRESETS["two-layer"] = {
 }
 
 
+# ----- the defaults on other data -----
+
+# The exercise's recipe (the defaults above) is tuned to CIFAR-10: 49,000 images of 0..255 pixels, a tiny
+# init and plain SGD with a per-epoch decay. On other data it can learn nothing (scikit-learn's digits:
+# chance). Any other dataset gets, for the options a user leaves unset, this general recipe, which is also
+# MLPClassifier's default (the one scikit-learn's MLPClassifier uses: He init, Adam at a constant 1e-3,
+# L2 1e-4, batches of min(200, rows)).
+GENERAL_RECIPE = {"init": "he", "update": "adam", "learning_rate": 1e-3, "reg": 1e-4, "schedule": "constant"}
+MAX_BATCH, MAX_VAL, VAL_FRACTION = 200, 1000, 0.1
+DEFAULTS_RULE = (
+    "CIFAR-10 trains the cs231n exercise's recipe (the defaults shown). Any other dataset, for the options "
+    "not given: validation = the last 10% of the rows (at most 1,000), batch = min(200, training rows), "
+    "He init, Adam at a constant learning rate of 1e-3, reg 1e-4"
+)
+
+
+def fitted_to_rows(n_rows: int, num_train: int | None = None) -> dict:
+    """The defaults for a dataset of ``n_rows`` labelled rows other than CIFAR-10 (:data:`DEFAULTS_RULE`)."""
+    num_val = max(1, min(MAX_VAL, round(VAL_FRACTION * n_rows)))
+    n_train = n_rows - num_val if num_train is None else min(num_train, n_rows - num_val)
+    return {**GENERAL_RECIPE, "num_val": num_val, "batch_size": max(1, min(MAX_BATCH, n_train))}
+
+
 def preset(name: str, **overrides: Any) -> Config:
     """The :data:`PRESETS` entry ``name`` with ``overrides`` laid over it, validated once."""
     if name not in PRESETS:
@@ -744,7 +767,9 @@ def preset(name: str, **overrides: Any) -> Config:
 
 __all__ = [
     "Config",
+    "DEFAULTS_RULE",
     "DTYPES",
+    "GENERAL_RECIPE",
     "LATER_OPTIONS",
     "Option",
     "PRESETS",
@@ -753,6 +778,7 @@ __all__ = [
     "canonical_keys",
     "check_value",
     "default",
+    "fitted_to_rows",
     "identity",
     "names",
     "option",

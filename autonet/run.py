@@ -19,18 +19,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import platform
 import time
+import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from autonet.backends import get_backend
-from autonet.config import DTYPES, PRESETS, Config, identity, preset
+from autonet.config import DTYPES, GENERAL_RECIPE, PRESETS, Config, fitted_to_rows, identity, preset
 from autonet.errors import ConfigError, DivergenceError, OutOfMemory, WriteError
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
@@ -65,6 +67,7 @@ __all__ = [
     "checkpoint_meta",
     "export_params",
     "finish",
+    "fit_to_data",
     "history_csv",
     "load_data",
     "machine_info",
@@ -124,6 +127,89 @@ def load_data(cfg: Config, quiet: bool = False):
     return load_dataset(
         cfg.dataset, cfg.data_dir, num_val=cfg.num_val, num_train=cfg.num_train, dtype=DTYPES[cfg.dtype], quiet=quiet
     )
+
+
+def fit_to_data(cfg: Config, unset: Collection[str], quiet: bool = False):
+    """``cfg`` with its ``unset`` options following the rule for data other than CIFAR-10, and the data split so.
+
+    The rule (:data:`autonet.config.DEFAULTS_RULE`) needs the number of rows,
+    so the data is read first (raw) and then split with the fitted ``num_val``.
+    Returns ``(cfg, data)``; CIFAR-10, or nothing of the rule unset, returns
+    ``(cfg, None)`` unchanged.
+    """
+    from autonet.data import load_dataset
+    from autonet.data.dataset import split_dataset
+
+    if cfg.dataset == "cifar10" or not set(unset) & {*GENERAL_RECIPE, "num_val", "batch_size"}:
+        return cfg, None
+    raw = load_dataset(cfg.dataset, cfg.data_dir, num_val=1, dtype=DTYPES[cfg.dtype], subtract_mean=False, quiet=quiet)
+    X, y = np.concatenate([raw.X_train, raw.X_val]), np.concatenate([raw.y_train, raw.y_val])
+    cfg = cfg.replace(**{k: v for k, v in fitted_to_rows(len(y), cfg.num_train).items() if k in unset})
+    data = split_dataset(
+        X,
+        y,
+        raw.X_test,
+        raw.y_test,
+        class_names=raw.class_names,
+        data_dir=raw.data_dir,
+        image_shape=raw.image_shape,
+        name=raw.name,
+        num_val=cfg.num_val,
+        num_train=cfg.num_train,
+        dtype=DTYPES[cfg.dtype],
+    )
+    return cfg, data
+
+
+def learning_watch(n_classes: int) -> Callable[[str, Trainer], None]:
+    """A trainer callback that warns, once each, when a run has stopped learning (a silent failure otherwise).
+
+    - every minibatch loss of an epoch within 0.01 of ``ln(C)``: the net still
+      predicts uniform probabilities after a whole pass over the data;
+    - the learning rate decayed under 1/1000 of its initial value with more
+      than a tenth of the run left: the remaining steps cannot change the weights.
+    """
+    told: set[str] = set()
+
+    def warn(key: str, message: str) -> None:
+        if key not in told:
+            told.add(key)
+            warnings.warn(message, UserWarning, stacklevel=2)
+
+    def callback(event: str, trainer: Trainer) -> None:
+        if event != "epoch":
+            return
+        cfg, h = trainer.config, trainer.history
+        epoch = h["loss"][-trainer.iterations_per_epoch :]
+        if epoch and max(abs(v - math.log(n_classes)) for v in epoch) < 0.01:
+            warn(
+                "chance",
+                f"the loss has stayed at ln({n_classes}) = {math.log(n_classes):.4f} (uniform guessing) for a whole "
+                f"epoch ({len(h['epoch_iteration'])} so far): the net is not learning; try --init he --update adam "
+                "--learning-rate 1e-3, or a larger --learning-rate",
+            )
+        left = cfg.num_iters - trainer.iteration
+        if trainer.learning_rate < 1e-3 * cfg.learning_rate and left > cfg.num_iters // 10:
+            warn(
+                "decayed",
+                f"the learning rate has decayed to {trainer.learning_rate:.3g} (from {cfg.learning_rate:g}) after "
+                f"{len(h['epoch_iteration'])} epochs of {trainer.iterations_per_epoch} steps, with {left} of "
+                f"{cfg.num_iters} iterations left that cannot change the weights: raise --learning-rate-decay, "
+                "or lower --num-iters",
+            )
+
+    return callback
+
+
+def warn_if_batch_exceeds(cfg: Config, n_train: int) -> None:
+    """Warn when a minibatch is larger than the training set (every step is then a whole epoch)."""
+    if cfg.batch_size > n_train:
+        warnings.warn(
+            f"batch_size {cfg.batch_size} is larger than the {n_train} training rows: every step is a whole "
+            "epoch, so a per-epoch learning-rate decay applies at every step; lower --batch-size",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def machine_info() -> dict:
@@ -202,6 +288,7 @@ def run(
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
     estimate = check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
+    warn_if_batch_exceeds(cfg, len(train.y_train))
     try:
         params = init_params(
             sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype], batchnorm=cfg.batchnorm
@@ -252,7 +339,7 @@ def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint
         train.X_val,
         train.y_val,
         cfg,
-        callbacks=[*callbacks, *extra],
+        callbacks=[learning_watch(len(data.class_names)), *callbacks, *extra],
         progress=cfg.progress and not quiet,
         image_shape=input_shape(data),
     )

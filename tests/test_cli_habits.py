@@ -147,6 +147,8 @@ def test_a_warning_is_one_line_without_the_source(tmp_path):
             "--out",
             str(tmp_path / "run"),
             *SMALL,
+            "--init",  # a net that departs from uniform guessing: no "not learning" warning beside the one
+            "he",
             "--quiet",
         ],
         capture_output=True,

@@ -54,3 +54,42 @@ def test_evaluate_reads_the_run_s_data_folder(tmp_path, monkeypatch, capsys):
     assert result["n"] == 10 and result["accuracy"] == pytest.approx(summary["val_acc"])
     assert str(tmp_path / "data") in result["rows"]
     assert not (tmp_path / "empty").exists()
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_an_npz_run_with_default_flags_learns_digits(digits_npz, tmp_path, capsys):
+    """``autonet train --dataset digits.npz``: the defaults follow the data (not CIFAR-10's recipe) and learn."""
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(digits_npz), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert summary["val_acc"] >= 0.90
+    assert config["num_val"] == 180 and config["batch_size"] == 200  # 10% of 1,797 rows; min(200, 1,617)
+    assert (config["init"], config["update"], config["learning_rate"]) == ("he", "adam", 1e-3)
+    out_text = capsys.readouterr().out
+    assert "test acc n/a (digits.npz has no test split)" in out_text and "test_batch" not in out_text
+
+
+def test_flags_given_and_presets_are_kept_on_other_data(digits_npz, tmp_path):
+    """The rule fills only what the user left unset: a flag or a preset wins."""
+    out = tmp_path / "run"
+    flags = ["--num-val", "300", "--learning-rate", "2e-3", "--num-iters", "20", "--quiet"]
+    assert main(["train", "--dataset", str(digits_npz), "--out", str(out), *flags]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["num_val"], config["learning_rate"], config["batch_size"]) == (300, 2e-3, 200)
+    out = tmp_path / "exercise"
+    assert main(["train", "--dataset", str(digits_npz), "--out", str(out), "--preset", "seed", "--num-iters", "5"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["num_val"], config["batch_size"], config["init"]) == (1000, 400, "std")
+
+
+def test_a_run_that_cannot_learn_is_flagged_loudly(digits_npz, tmp_path):
+    """The exercise's CIFAR-10 recipe on 397 digit rows: batch > rows, loss stuck at ln(10), lr decayed to nothing."""
+    out = tmp_path / "run"
+    args = ["train", "--dataset", str(digits_npz), "--out", str(out), "--preset", "seed", "--num-val", "1400"]
+    with pytest.warns(UserWarning) as record:
+        assert main([*args, "--num-iters", "200", "--quiet"]) == 0
+    err = "\n".join(str(w.message) for w in record)
+    assert "batch_size 400 is larger than the 397 training rows" in err
+    assert "the loss has stayed at ln(10) = 2.3026" in err
+    assert "the learning rate has decayed to" in err and "cannot change the weights" in err

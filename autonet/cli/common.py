@@ -181,6 +181,13 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def unset_options(args: argparse.Namespace) -> set[str]:
+    """The options the default recipe would set: neither given as flags nor by ``--config`` or ``--preset``."""
+    if hasattr(args, "config") or hasattr(args, "preset"):
+        return set()
+    return set(names()) - set(given_options(args))
+
+
 def read_config_file(path: str | os.PathLike) -> dict:
     """The options of a saved ``config.json``, keys canonical (ConfigError naming an unknown key)."""
     from autonet.storage.files import read_regular_file

@@ -18,11 +18,12 @@ from autonet.cli.common import (
     flag_name,
     nonnegative_int,
     read_config_file,
+    unset_options,
 )
-from autonet.config import Config, names
+from autonet.config import DEFAULTS_RULE, Config, names
 from autonet.errors import ConfigError, DivergenceError
 from autonet.interrupts import Interrupted, InterruptGuard
-from autonet.run import CHECKPOINT_EVERY, SUMMARY_NAME, run
+from autonet.run import CHECKPOINT_EVERY, SUMMARY_NAME, fit_to_data, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 
 EXIT_DIVERGED = 3  # exit status of a diverged run (bad input/config: 2; interrupt: 128 + signal)
@@ -42,10 +43,9 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a network (CIFAR-10, MNIST, Fashion-MNIST, an .npz) and save a run directory",
-        description="Train a fully-connected net on CIFAR-10 (or --dataset). Defaults: the seed's best "
-        "two-layer configuration (3072-300-10, lr 1.6e-3, reg 1e-2, "
-        "1600 iterations of batch 400, decay 0.90 per epoch); --preset best "
-        "is the best deep recipe (docs/deep.md); --config RUN_DIR/config.json "
+        description="Train a fully-connected net on CIFAR-10 (or --dataset). Defaults: "
+        + DEFAULTS_RULE.replace("%", "%%")
+        + ". --preset best is the best deep recipe (docs/deep.md); --config RUN_DIR/config.json "
         "re-runs a saved run. Flags override the preset or the file.",
     )
     add_config_arguments(p)
@@ -125,12 +125,16 @@ def main(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args, progress=not args.quiet)
         out = Path(args.out) if args.out else default_run_dir(cfg.backend)
+    data = None
     # Overflow on the way to divergence is reported once, by the trainer's finite check.
     with InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
+            if not args.resume:
+                cfg, data = fit_to_data(cfg, unset_options(args), quiet=args.quiet)
             summary = run(
                 cfg,
                 out,
+                data=data,
                 quiet=args.quiet,
                 checkpoint_every=args.checkpoint_every,
                 resume=bool(args.resume),
@@ -152,7 +156,12 @@ def main(args: argparse.Namespace) -> int:
             else f"{out}: this run has already finished; nothing to resume, nothing changed"
         )
         return 0
-    test = "n/a (no test_batch)" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"
+    if summary["test_acc"] is not None:
+        test = f"{summary['test_acc']:.4f}"
+    elif cfg.dataset == "cifar10":
+        test = "n/a (the CIFAR-10 folder has no test_batch)"
+    else:
+        test = f"n/a ({summary['dataset']} has no test split)"
     print(
         f"{summary['dataset']}, backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
         f"test acc {test}, {summary['train_seconds']:.1f} s"
