@@ -3,98 +3,142 @@
 A practitioner's door into autonet: ``fit(X, y)`` on any numeric table with
 any labels, then ``predict``, ``predict_proba``, ``score``; it works inside
 ``Pipeline``, ``GridSearchCV``, ``cross_val_score`` and ``clone`` and passes
-``sklearn.utils.estimator_checks.check_estimator``. scikit-learn is *not*
-needed to use it: the estimator protocol (``get_params``/``set_params``,
-``__sklearn_tags__``, ``__sklearn_is_fitted__``) is implemented here, and
-sklearn is imported only by ``__sklearn_tags__``, which only sklearn calls.
+``sklearn.utils.estimator_checks.check_estimator``. With scikit-learn
+importable it is a ``sklearn.base.BaseEstimator`` (parameters, ``clone``,
+the HTML repr in notebooks); without it, fitting and predicting still work
+(the estimator protocol is implemented here too).
 
 Training is :class:`autonet.train.Trainer` with the backend named by
 ``backend`` (``"manual"``: hand-derived gradients; ``"autograd"``: the
 derivative of the forward loss), so in float64 with the same ``random_state``
-both backends give the same model. Every training option of the one schema
-(:class:`autonet.config.Config`) is a constructor parameter with the same
-name and default
-(``tests/test_estimator.py`` asserts they match), except:
+both backends give the same model.
 
-- ``hidden_layer_sizes`` is the schema's ``hidden``, ``random_state`` its ``seed``;
-- the CIFAR-10 data options (``num_val``, ``num_train``, ``data_dir``) are
-  replaced by sklearn's ``early_stopping``, ``validation_fraction``,
-  ``n_iter_no_change`` and ``tol``.
-
-The defaults are the schema's, i.e. the seed's CIFAR-10 recipe (SGD, tiny
-``std=1e-4`` init, ``num_iters=1600`` minibatch steps): on standardised
-tabular data ``init="he", update="adam", learning_rate=1e-2`` is a better
-start. ``num_iters`` counts minibatch steps, not epochs (sklearn's
-``max_iter``).
+The parameters are derived from the one schema (:class:`autonet.config.Config`):
+every option but the data options (``fit`` takes ``X, y``) and the step count
+and reporting options is a parameter of the same name and meaning
+(``hidden`` is ``hidden_layer_sizes``, ``seed`` is ``random_state``). Their
+defaults are the schema's with :data:`autonet.config.GENERAL_RECIPE` laid over
+them -- He init, Adam at a constant 1e-3, L2 1e-4, batches of ``min(200, N)``,
+as scikit-learn's ``MLPClassifier`` -- rather than the CIFAR-10 recipe. Then
+scikit-learn's own: ``max_iter`` passes over the data, a stop when the
+training loss (or, with ``early_stopping``, the validation accuracy) has not
+improved by ``tol`` for ``n_iter_no_change`` epochs, and ``verbose``.
 
 Preprocessing inside the estimator is the schema's ``preprocess``, fitted on
 the rows given to ``fit``: ``"mean"`` subtracts the training mean of every
-feature (the loader's mean-image subtraction, for any table); ``"standardize"``
-also divides every feature by its training standard deviation (a row is
-treated as a 1x1 image with D channels, so the per-channel rule of
-:mod:`autonet.preprocess` becomes per-feature); ``"pca"``/``"zca"`` whiten.
-Put a ``StandardScaler`` in a ``Pipeline`` as usual if you prefer.
+feature; ``"standardize"`` also divides every feature by its training standard
+deviation (a row is treated as a 1x1 image with D channels); ``"pca"``/``"zca"``
+whiten. Put a ``StandardScaler`` in a ``Pipeline`` as usual if you prefer.
 """
 
 from __future__ import annotations
 
 import inspect
-import sys
 import warnings
 from typing import Any
 
 import numpy as np
 
 from autonet.backends import get_backend
-from autonet.config import DTYPES, Config, names
+from autonet.config import DTYPES, GENERAL_RECIPE, MAX_BATCH, Bool, Config, Float, Int, default, names
 from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.net import init_params, init_rng, scores
 from autonet.preprocess import fit_preprocess
-from autonet.train import Trainer
+from autonet.train import Trainer, epoch_mean_losses
 
 PREDICT_CHUNK = 2000  # rows scored at a time, to bound memory
 
+# schema options that are not parameters: the data (fit takes X, y), the length in steps (max_iter counts
+# epochs) and the reporting (verbose)
+NOT_PARAMETERS = ("dataset", "num_val", "num_train", "data_dir", "num_iters", "print_every", "progress")
+RENAMED = {"hidden": "hidden_layer_sizes", "seed": "random_state"}
+# scikit-learn's own parameters: name -> (default, kind)
+SKLEARN_PARAMETERS = {
+    "max_iter": (200, Int(1, 10**9)),
+    "early_stopping": (False, Bool()),
+    "validation_fraction": (0.1, Float(0.0, 1.0, low_open=True, high_open=True)),
+    "n_iter_no_change": (10, Int(1, 10**9)),
+    "tol": (1e-4, Float(0.0)),
+    "verbose": (0, Int(0, 10**9)),
+}
+DEFAULTS = {
+    **{RENAMED.get(n, n): default(n) for n in names() if n not in NOT_PARAMETERS},
+    **GENERAL_RECIPE,
+    "batch_size": MAX_BATCH,
+    **{name: d for name, (d, _) in SKLEARN_PARAMETERS.items()},
+}
+SCHEMA_NAME = {RENAMED.get(n, n): n for n in names() if n not in NOT_PARAMETERS}
 
-class NotFittedError(AutonetError, ValueError, AttributeError):
-    """A method that needs a fitted estimator was called before ``fit``."""
+
+class _Converged(Exception):
+    """Raised by the stopping callback to end :meth:`Trainer.fit`."""
 
 
-class _EarlyStop(Exception):
-    """Raised by the early-stopping callback to end :meth:`Trainer.fit`."""
+class _Parameters:
+    """The estimator protocol without scikit-learn: ``get_params``, ``set_params`` and a repr of what differs."""
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters and their values (no nested estimators, so ``deep`` changes nothing)."""
+        return {name: getattr(self, name) for name in DEFAULTS}
+
+    def set_params(self, **params):
+        """Set constructor parameters (validated at the next ``fit``); returns self."""
+        for name, value in params.items():
+            if name not in DEFAULTS:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}(). "
+                    f"Valid parameters are: {list(DEFAULTS)!r}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, DEFAULTS[k])]
+        return f"{type(self).__name__}({', '.join(changed)})"
 
 
-def _sklearn_class(module: str, name: str, fallback: type) -> type:
-    """``module.name`` if the caller already imported that sklearn module, else ``fallback``.
+try:  # a scikit-learn estimator where scikit-learn is installed: its checks and tools assume BaseEstimator
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import DataConversionWarning
+    from sklearn.exceptions import NotFittedError as _NotFitted
 
-    Code that catches sklearn's ``NotFittedError`` or filters its
-    ``DataConversionWarning`` has imported sklearn; code that has not cannot
-    name them, so autonet never imports sklearn for them.
-    """
-    mod = sys.modules.get(module)
-    return getattr(mod, name, fallback) if mod is not None else fallback
+    _BASES: tuple[type, ...] = (ClassifierMixin, BaseEstimator)
+except ImportError:
+    _BASES, DataConversionWarning = (_Parameters,), UserWarning
+
+    class _NotFitted(ValueError, AttributeError):  # type: ignore[no-redef]
+        pass
 
 
-class MLPClassifier:
+class NotFittedError(_NotFitted, AutonetError):
+    """A method that needs a fitted estimator was called before ``fit`` (scikit-learn's, where installed)."""
+
+
+class MLPClassifier(*_BASES):  # type: ignore[misc]
     """A fully-connected softmax classifier trained by autonet's one trainer.
 
     Parameters
     ----------
     hidden_layer_sizes : sizes ``(H1, ..., H_{L-1})`` of the hidden layers (schema: ``hidden``)
-    backend : ``"manual"`` or ``"autograd"`` (see :mod:`autonet.backends`)
-    init, std, batchnorm, activation, dropout, preprocess, whiten_eps, pca_components,
-    learning_rate, learning_rate_decay, reg, num_iters, batch_size, sampling, update,
-    schedule, step_epochs, warmup, momentum, weight_decay, label_smoothing, bn_momentum,
-    augment, crop_padding, mixup, cutmix, ema_decay, tta, train_acc_samples, print_every, progress :
-        the run schema's options, same meaning and defaults (docs/deep.md); the rows
-        here are feature vectors, not images, so ``cutmix`` and ``tta`` must stay off.
-        With ``ema_decay``, :attr:`params_` is the moving average (what predicts)
+    backend, init, std, activation, batchnorm, dropout, preprocess, learning_rate, reg,
+    batch_size, update, schedule, ... : every other option of the run schema
+        (:class:`autonet.config.Config`, ``autonet train --help``) but the data
+        options, with the same meaning; defaults: the schema's with
+        :data:`autonet.config.GENERAL_RECIPE` over them. The rows are feature
+        vectors, not images, so ``cutmix`` and ``tta`` must stay off. With
+        ``ema_decay``, :attr:`params_` is the moving average (what predicts).
+        ``batch_size`` is cut to the number of rows.
+    max_iter : passes over the training rows (epochs), at most
     early_stopping : hold out ``validation_fraction`` of the training rows
         (stratified), score them after every epoch, stop when the validation
         accuracy has not improved by more than ``tol`` for ``n_iter_no_change``
-        epochs, and keep the parameters of the best epoch
+        epochs, and keep the parameters of the best epoch. Without it, the stop
+        watches the epoch's mean training loss instead (improvement: a fall of
+        more than ``tol``), as scikit-learn does
     validation_fraction : in (0, 1), used only with ``early_stopping``
     n_iter_no_change : epochs without improvement before stopping
-    tol : smallest validation-accuracy gain that counts as an improvement
+    tol : smallest improvement that counts
+    verbose : 0: silent (scikit-learn's default); > 0: progress while fitting
     random_state : int >= 0 (schema: ``seed``), None (fresh entropy), or a
         numpy ``RandomState``/``Generator`` to draw the seed from; the weights,
         the minibatches, the dropout masks and the validation split all follow it
@@ -112,132 +156,20 @@ class MLPClassifier:
     preprocessor_ : the fitted :class:`autonet.preprocess.Preprocessor` applied
         after subtracting ``mean_``
     mean_ : (D,) training mean of every feature
-    history_ : ``loss`` per iteration; ``train_acc``, ``val_acc`` (with
+    n_iter_ : epochs done (fewer than ``max_iter`` after a stop)
+    loss_curve_ : the mean minibatch loss of every epoch
+    best_loss_ : the lowest of ``loss_curve_`` (None with ``early_stopping``)
+    validation_scores_ : validation accuracy after every epoch (``early_stopping``; else None)
+    best_validation_score_ : the best of them (``early_stopping``; else None)
+    history_ : ``loss`` per step; ``train_acc``, ``val_acc`` (with
         early stopping), ``epoch_iteration`` and ``learning_rate`` per epoch
-    n_iter_ : minibatch iterations done (fewer than ``num_iters`` after an early stop)
-    best_validation_score_ : best validation accuracy (``early_stopping`` only)
     """
 
-    def __init__(
-        self,
-        hidden_layer_sizes=(300,),
-        backend="manual",
-        *,
-        init="std",
-        std=1e-4,
-        batchnorm=False,
-        activation="relu",
-        dropout=0.0,
-        preprocess="mean",
-        whiten_eps=10.0,
-        pca_components=256,
-        learning_rate=1.6e-3,
-        learning_rate_decay=0.90,
-        reg=1e-2,
-        num_iters=1600,
-        batch_size=400,
-        sampling="replacement",
-        update="sgd",
-        schedule="decay",
-        step_epochs=10,
-        warmup=0.0,
-        momentum=0.9,
-        weight_decay=0.0,
-        label_smoothing=0.0,
-        bn_momentum=0.9,
-        augment=(),
-        crop_padding=4,
-        mixup=0.0,
-        cutmix=0.0,
-        ema_decay=0.0,
-        tta="none",
-        train_acc_samples=1000,
-        print_every=0,
-        progress=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        random_state=0,
-        dtype="float32",
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.backend = backend
-        self.init = init
-        self.std = std
-        self.batchnorm = batchnorm
-        self.activation = activation
-        self.dropout = dropout
-        self.preprocess = preprocess
-        self.whiten_eps = whiten_eps
-        self.pca_components = pca_components
-        self.learning_rate = learning_rate
-        self.learning_rate_decay = learning_rate_decay
-        self.reg = reg
-        self.num_iters = num_iters
-        self.batch_size = batch_size
-        self.sampling = sampling
-        self.update = update
-        self.schedule = schedule
-        self.step_epochs = step_epochs
-        self.warmup = warmup
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.label_smoothing = label_smoothing
-        self.bn_momentum = bn_momentum
-        self.augment = augment
-        self.crop_padding = crop_padding
-        self.mixup = mixup
-        self.cutmix = cutmix
-        self.ema_decay = ema_decay
-        self.tta = tta
-        self.train_acc_samples = train_acc_samples
-        self.print_every = print_every
-        self.progress = progress
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.dtype = dtype
-
-    # ----- the estimator protocol (what sklearn.base.BaseEstimator would give) -----
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p.name for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters and their values (no nested estimators, so ``deep`` changes nothing)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params) -> MLPClassifier:
-        """Set constructor parameters (validated at the next ``fit``); returns self."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {type(self).__name__}(). "
-                    f"Valid parameters are: {valid!r}."
-                )
+    def __init__(self, *args: Any, **params: Any) -> None:  # the signature: __signature__, set below
+        bound = _SIGNATURE.bind(self, *args, **params)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
             setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, defaults[k])]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def __sklearn_tags__(self):
-        """Tags for scikit-learn >= 1.6: a single-output multiclass classifier of dense numeric 2-D arrays."""
-        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
-
-        return Tags(
-            estimator_type="classifier",
-            target_tags=TargetTags(required=True),
-            classifier_tags=ClassifierTags(),
-            input_tags=InputTags(),
-        )
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "params_")
@@ -246,31 +178,25 @@ class MLPClassifier:
 
     def _config(self, seed: int) -> Config:
         """The schema object these parameters describe (with ``seed``), validated once (ConfigError naming it)."""
-        schema = set(names())
-        values = {k: v for k, v in self.get_params().items() if k in schema}
-        values["hidden"] = self.hidden_layer_sizes
-        values["seed"] = seed
-        try:
-            cfg = Config(**values)
-            for name, on in (("cutmix", cfg.cutmix), ("tta", cfg.tta != "none")):
-                if on:
-                    raise ConfigError(
-                        f"{name} needs image rows; {type(self).__name__} takes feature vectors "
-                        f"(got {name}={getattr(cfg, name)!r})"
-                    )
-            return cfg
-        except TypeError as e:
-            raise ConfigError(f"invalid parameter: {e}") from None
+        for name, (_, kind) in SKLEARN_PARAMETERS.items():
+            kind.check(name, getattr(self, name))
+        cfg = Config(
+            **{SCHEMA_NAME[k]: v for k, v in self.get_params().items() if k in SCHEMA_NAME and k != "random_state"},
+            seed=seed,
+            progress=self.verbose > 0,
+        )
+        for name, on in (("cutmix", cfg.cutmix), ("tta", cfg.tta != "none")):
+            if on:
+                raise ConfigError(
+                    f"{name} needs image rows; {type(self).__name__} takes feature vectors "
+                    f"(got {name}={getattr(cfg, name)!r})"
+                )
+        return cfg
 
-    def _check_early_stopping(self) -> None:
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise ConfigError(f"early_stopping must be True or False, got {self.early_stopping!r}")
-        if not (_is_real(self.validation_fraction) and 0 < self.validation_fraction < 1):
-            raise ConfigError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
-            raise ConfigError(f"n_iter_no_change must be an integer >= 1, got {self.n_iter_no_change!r}")
-        if not (_is_real(self.tol) and np.isfinite(self.tol) and self.tol >= 0):
-            raise ConfigError(f"tol must be >= 0, got {self.tol!r}")
+    def _sized(self, cfg: Config, n_rows: int) -> Config:
+        """``cfg`` for ``n_rows`` training rows: the batch cut to them, ``max_iter`` epochs in steps."""
+        batch = min(cfg.batch_size, n_rows)
+        return cfg.replace(batch_size=batch, num_iters=self.max_iter * max(n_rows // batch, 1))
 
     def _seed(self) -> int:
         """An int seed from ``random_state`` (drawn from it if it is a generator)."""
@@ -295,9 +221,7 @@ class MLPClassifier:
         """
         seed = self._seed()
         cfg = self._config(seed)
-        self._check_early_stopping()
-        dtype = DTYPES[cfg.dtype]
-        X, names = _check_X(X, dtype)
+        X, names = _check_X(X, DTYPES[cfg.dtype])
         y = _check_y(y, len(X))
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -306,6 +230,7 @@ class MLPClassifier:
         if self.early_stopping:
             train, val = _stratified_split(y_idx, self.validation_fraction, np.random.default_rng([seed, 2]))
             X, X_val, y_idx, y_val = X[train], X[val], y_idx[train], y_idx[val]
+        cfg = self._sized(cfg, len(X))
         self._reset()
         self._set_input_info(X, names)
         self.classes_ = classes
@@ -317,17 +242,18 @@ class MLPClassifier:
             std=cfg.std,
             init=cfg.init,
             rng=init_rng(seed),
-            dtype=dtype,
+            dtype=DTYPES[cfg.dtype],
             batchnorm=cfg.batchnorm,
         )
-        callbacks = [self._early_stopping_callback()] if self.early_stopping else []
-        trainer = Trainer(get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=callbacks)
+        trainer = Trainer(
+            get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=[self._stopping_callback()]
+        )
         try:
             trainer.fit()
-        except _EarlyStop:
+        except _Converged:
             pass
         self._seed_used = seed
-        self._store(trainer, best=self._best if self.early_stopping else None)
+        self._store(trainer, best=self._best)
         del self._best
         return self
 
@@ -338,13 +264,11 @@ class MLPClassifier:
         will ever appear in ``classes``; it fits the preprocessing on this
         first chunk and initialises the weights. Later calls continue with the
         same optimizer state, learning-rate schedule and random stream
-        (``num_iters`` is only the horizon of the ``"cosine"`` schedule).
+        (``max_iter`` is only the horizon of the ``"cosine"`` schedule).
         ``early_stopping`` does not apply.
         """
         first = not hasattr(self, "params_")
         seed = self._seed() if first else self._seed_used
-        cfg = self._config(seed)
-        dtype = DTYPES[cfg.dtype]
         if first:
             if classes is None:
                 raise DataError("classes must be given on the first call to partial_fit")
@@ -353,7 +277,9 @@ class MLPClassifier:
                 raise DataError(f"classes has {len(classes)} value(s); a classifier needs at least 2 classes")
         elif classes is not None and not np.array_equal(np.unique(_check_y(classes, None)), self.classes_):
             raise DataError(f"classes={classes!r} differs from the classes of the first call, {self.classes_!r}")
-        X, names = _check_X(X, dtype)
+        cfg = self._config(seed)
+        X, names = _check_X(X, DTYPES[cfg.dtype])
+        cfg = self._sized(cfg, len(X))
         if not first:
             self._check_input_info(X, names)
         y = _check_y(y, len(X))
@@ -372,7 +298,7 @@ class MLPClassifier:
                 std=cfg.std,
                 init=cfg.init,
                 rng=init_rng(seed),
-                dtype=dtype,
+                dtype=DTYPES[cfg.dtype],
                 batchnorm=cfg.batchnorm,
             )
         else:
@@ -416,19 +342,32 @@ class MLPClassifier:
         """Preprocessed rows: ``preprocessor_`` applied to ``X - mean_``."""
         return self.preprocessor_.transform(X - self.mean_.astype(X.dtype))
 
-    def _early_stopping_callback(self):
+    def _stopping_callback(self):
+        """Stop after ``n_iter_no_change`` epochs without an improvement of more than ``tol`` (scikit-learn's rule).
+
+        Watched: the validation accuracy with ``early_stopping`` (whose best
+        epoch's parameters are kept), else the epoch's mean training loss.
+        """
+
         def callback(event: str, trainer: Trainer) -> None:
             if event != "epoch":
                 return
-            acc = trainer.history["val_acc"][-1]
-            if self._best is None or acc > self._best_score + self.tol:
-                self._best_score, self._since_best = acc, 0
-                params, bn_state = trainer.evaluation_params()
-                self._best = ({k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in bn_state.items()})
+            if self.early_stopping:
+                score = trainer.history["val_acc"][-1]
+            else:
+                start = trainer.history["epoch_iteration"][-2] if len(trainer.history["epoch_iteration"]) > 1 else 0
+                score = -float(np.mean(trainer.history["loss"][start:]))
+            if score > self._best_score + self.tol:
+                self._since_best = 0
             else:
                 self._since_best += 1
-                if self._since_best >= self.n_iter_no_change:
-                    raise _EarlyStop
+            if score > self._best_score:
+                self._best_score = score
+                if self.early_stopping:
+                    params, bn_state = trainer.evaluation_params()
+                    self._best = ({k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in bn_state.items()})
+            if self._since_best >= self.n_iter_no_change:
+                raise _Converged
 
         return callback
 
@@ -436,20 +375,22 @@ class MLPClassifier:
         """Keep what predicts (``best`` of early stopping, else the trainer's evaluated net) and the state."""
         self.params_, self.bn_state_ = best if best is not None else trainer.evaluation_params()
         self.history_ = {k: list(v) for k, v in trainer.history.items()}
-        self.n_iter_ = trainer.iteration
+        self.n_iter_ = len(trainer.history["epoch_iteration"])
+        self.loss_curve_ = epoch_mean_losses(trainer.history)
+        stopped_on_val = self.early_stopping and bool(trainer.history["val_acc"])
+        self.best_loss_ = None if stopped_on_val else min(self.loss_curve_, default=None)
+        self.validation_scores_ = list(trainer.history["val_acc"]) if stopped_on_val else None
+        self.best_validation_score_ = max(trainer.history["val_acc"]) if stopped_on_val else None
         # what partial_fit needs to continue (from params_, or, with a moving average, from the trained
         # params kept here)
         kept = ("history",) if trainer.ema_params else ("params", "bn_state", "history")
         self._trainer_state = {k: v for k, v in trainer.state_dict().items() if k not in kept}
-        if self.early_stopping and getattr(self, "_best", None) is not None:
-            self.best_validation_score_ = self._best_score
 
     # ----- prediction -----
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            cls = _sklearn_class("sklearn.exceptions", "NotFittedError", NotFittedError)
-            raise cls(
+            raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator."
             )
@@ -463,23 +404,27 @@ class MLPClassifier:
             )
 
     def decision_scores(self, X) -> np.ndarray:
-        """Class scores (N, C) of the network (evaluation mode: running batch-norm statistics, no dropout)."""
+        """Class scores (N, C), float64, of the network (evaluation mode: running batch-norm statistics, no dropout).
+
+        The trained weights are evaluated in float64, so a row's scores do not
+        depend on the other rows scored with it (float32 products do, through
+        the BLAS kernel a batch size picks).
+        """
         self._check_fitted()
-        X, names = _check_X(X, self.params_["W1"].dtype)
+        X, names = _check_X(X, np.float64)
         self._check_input_info(X, names)
-        out = np.empty((len(X), len(self.classes_)), dtype=self.params_["W1"].dtype)
+        as64 = lambda d: {k: np.asarray(v, dtype=np.float64) for k, v in d.items()}  # noqa: E731
+        params, state = as64(self.params_), as64(self.bn_state_) or None
+        out = np.empty((len(X), len(self.classes_)))
         for i in range(0, len(X), PREDICT_CHUNK):
             out[i : i + PREDICT_CHUNK] = scores(
-                self.params_,
-                self._transform(X[i : i + PREDICT_CHUNK]),
-                state=self.bn_state_ or None,
-                activation=self.activation,
+                params, self._transform(X[i : i + PREDICT_CHUNK]), state=state, activation=self.activation
             )
         return out
 
     def predict_log_proba(self, X) -> np.ndarray:
         """``log softmax`` of the scores (N, C), in float64."""
-        s = self.decision_scores(X).astype(np.float64)
+        s = self.decision_scores(X)
         s -= s.max(axis=1, keepdims=True)
         s -= np.log(np.exp(s).sum(axis=1, keepdims=True))
         return s
@@ -501,10 +446,6 @@ class MLPClassifier:
 
 
 # ----- input validation (what sklearn.utils.validation would do, without sklearn) -----
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_int(value) -> bool:
@@ -599,11 +540,10 @@ def _check_y(y, n: int | None) -> np.ndarray:
         raise DataError("MLPClassifier requires y to be passed, but the target y is None")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
-        warning = _sklearn_class("sklearn.exceptions", "DataConversionWarning", UserWarning)
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected. Please change the shape "
             "of y to (n_samples, ), for example using ravel().",
-            warning,
+            DataConversionWarning,
             stacklevel=3,
         )
         y = y.ravel()
@@ -658,3 +598,19 @@ def _stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) 
             f"{'validation' if len(val) == 0 else 'training'} set"
         )
     return train, val
+
+
+_SIGNATURE = inspect.Signature(
+    [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter(
+            "hidden_layer_sizes", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULTS["hidden_layer_sizes"]
+        ),
+        *(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value)
+            for name, value in DEFAULTS.items()
+            if name != "hidden_layer_sizes"
+        ),
+    ]
+)
+MLPClassifier.__init__.__signature__ = _SIGNATURE  # type: ignore[attr-defined]

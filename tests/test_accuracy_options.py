@@ -529,20 +529,17 @@ def test_estimator_predicts_with_the_moving_average_and_refuses_image_options(rn
     X += np.eye(3)[y] @ rng.standard_normal((3, 6)) * 3
     est = MLPClassifier(
         (8,),
-        init="he",
-        update="adam",
         learning_rate=1e-2,
-        num_iters=30,
+        max_iter=5,  # epochs of 120 // 20 = 6 steps
         batch_size=20,
         mixup=0.2,
         ema_decay=0.9,
-        progress=False,
     ).fit(X, y)
     assert est.score(X, y) > 0.5
     before = {k: v.copy() for k, v in est._trainer_state["params"].items()}
     assert not np.array_equal(est.params_["W1"], before["W1"])  # params_ is the average, not the trained W
     est.partial_fit(X, y)  # continues from the trained parameters, not from the average
-    assert est.n_iter_ == 36
+    assert est.n_iter_ == 6 and len(est.history_["loss"]) == 36  # epochs, steps
     for bad in (dict(tta="flip"), dict(cutmix=1.0)):
         with pytest.raises(ConfigError, match=f"{next(iter(bad))} needs image rows"):
-            MLPClassifier(num_iters=2, progress=False, **bad).fit(X, y)
+            MLPClassifier(max_iter=1, **bad).fit(X, y)

@@ -93,3 +93,72 @@ def test_a_run_that_cannot_learn_is_flagged_loudly(digits_npz, tmp_path):
     assert "batch_size 400 is larger than the 397 training rows" in err
     assert "the loss has stayed at ln(10) = 2.3026" in err
     assert "the learning rate has decayed to" in err and "cannot change the weights" in err
+
+
+# ----- MLPClassifier: defaults that work on standardised tabular data, silent, scikit-learn's names -----
+
+
+def test_mlpclassifier_defaults_learn_standardised_digits():
+    """``make_pipeline(StandardScaler(), MLPClassifier())``, no arguments: >= 95% on held-out digits."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from autonet import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier()).fit(X_train, y_train)
+    assert pipe.score(X_test, y_test) >= 0.95
+
+
+def test_check_estimator_passes_with_defaults_in_under_a_minute():
+    pytest.importorskip("sklearn")
+    import time
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from autonet import MLPClassifier
+
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = check_estimator(MLPClassifier(), on_fail=None, on_skip=None)
+    assert time.perf_counter() - start < 60
+    assert not [(r["check_name"], r["exception"]) for r in results if r["status"] == "failed"]
+    assert not [str(w.message) for w in caught if "BaseEstimator" in str(w.message)]
+
+
+def blobs(n=300, d=5, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, n)
+    return rng.standard_normal((c, d))[y] * 3 + rng.standard_normal((n, d)), y
+
+
+def test_mlpclassifier_is_silent_unless_verbose(capfd):
+    from autonet import MLPClassifier
+
+    X, y = blobs()
+    MLPClassifier(max_iter=5).fit(X, y)
+    assert capfd.readouterr() == ("", "")
+    MLPClassifier(max_iter=5, verbose=1).fit(X, y)
+    assert capfd.readouterr().err
+
+
+def test_mlpclassifier_speaks_scikit_learn():
+    """loss_curve_, best_loss_, validation_scores_, n_iter_ in epochs, a stop at convergence, the HTML repr."""
+    sklearn_base = pytest.importorskip("sklearn.base")
+    from autonet import MLPClassifier
+
+    X, y = blobs()
+    est = MLPClassifier((16,), max_iter=500, tol=1e-3, n_iter_no_change=5).fit(X, y)
+    assert isinstance(est, sklearn_base.BaseEstimator) and sklearn_base.is_classifier(est)
+    assert len(est.loss_curve_) == est.n_iter_ < 500  # converged: 5 epochs without a fall of 1e-3
+    assert est.best_loss_ == min(est.loss_curve_) and est.validation_scores_ is None
+    assert all(est.loss_curve_[-6] - 1e-3 < v for v in est.loss_curve_[-5:])
+    stopped = MLPClassifier((16,), early_stopping=True, n_iter_no_change=3).fit(X, y)
+    assert stopped.best_loss_ is None and len(stopped.validation_scores_) == stopped.n_iter_
+    assert "MLPClassifier" in est._repr_html_()
