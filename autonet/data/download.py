@@ -34,6 +34,12 @@ CIFAR10_MAX_BYTES = 200 << 20
 DEFAULT_DEADLINE = 30 * 60.0
 
 
+OFFLINE_HINT = (
+    "; this machine seems to be offline. Give the data another way: --data-dir DIR (a folder holding it), "
+    "AUTONET_DATA=DIR, or `autonet download DIR` on a machine with a network, then copy DIR here"
+)
+
+
 def download_cifar10(
     target_dir: str | os.PathLike,
     url: str = CIFAR10_URL,
@@ -204,14 +210,14 @@ def _fetch(
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
-        raise DownloadError(f"download of {url} failed: {exc.reason}") from exc
+        raise DownloadError(f"download of {url} failed: {exc.reason}{OFFLINE_HINT}") from exc
     except (OSError, ValueError, http.client.HTTPException) as exc:  # timeouts, resets, bad URL
         if time.monotonic() - start >= deadline:
             raise DownloadError(
                 f"download of {url} too slow: {received:,} of {'?' if total is None else f'{total:,}'} bytes "
                 f"after the {deadline:g} s deadline"
             ) from exc
-        raise DownloadError(f"download of {url} failed: {type(exc).__name__}: {exc}") from exc
+        raise DownloadError(f"download of {url} failed: {type(exc).__name__}: {exc}{OFFLINE_HINT}") from exc
     if total is not None and received != total:
         raise DownloadError(f"download of {url} incomplete: got {received} of {total} bytes")
     return digest.hexdigest()
