@@ -162,3 +162,21 @@ def test_mlpclassifier_speaks_scikit_learn():
     stopped = MLPClassifier((16,), early_stopping=True, n_iter_no_change=3).fit(X, y)
     assert stopped.best_loss_ is None and len(stopped.validation_scores_) == stopped.n_iter_
     assert "MLPClassifier" in est._repr_html_()
+
+
+def test_a_failed_download_names_the_three_ways_to_give_data(tmp_path, monkeypatch, capsys):
+    """The README's first command, no data and no network: what to do next, not just the socket error."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.delenv("AUTONET_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the default: downloaded on first use
+    assert main(["train", "--num-iters", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Name or service not known" in err
+    assert "offline" in err and all(way in err for way in ("--data-dir", "AUTONET_DATA", "autonet download DIR"))
