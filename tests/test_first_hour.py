@@ -180,3 +180,21 @@ def test_a_failed_download_names_the_three_ways_to_give_data(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Name or service not known" in err
     assert "offline" in err and all(way in err for way in ("--data-dir", "AUTONET_DATA", "autonet download DIR"))
+
+
+@pytest.mark.parametrize(
+    "argv,suggestion",
+    [
+        (["train", "--learnig-rate", "1e-3"], "did you mean --learning-rate?"),
+        (["train", "--learning-rat", "1e-3"], "--learning-rate"),
+        (["trian"], "did you mean train?"),
+        (["evaluate", "model.npz", "--splt", "val"], "did you mean --split?"),
+    ],
+)
+def test_a_typo_gets_one_line_and_a_suggestion(argv, suggestion, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "usage:" not in err
+    assert suggestion in err

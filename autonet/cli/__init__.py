@@ -9,10 +9,13 @@ argument types shared by several commands live in :mod:`autonet.cli.common`.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from autonet import __version__
 from autonet.errors import AutonetError
@@ -20,8 +23,39 @@ from autonet.errors import AutonetError
 COMMANDS = ("train", "evaluate", "gradcheck", "check", "plot", "sweep", "download")
 
 
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line, with a "did you mean" for a mistyped flag or command.
+
+    No wall of usage before the line that matters. Python >= 3.14 suggests
+    close choices itself (``suggest_on_error``); before, :mod:`difflib` does.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if sys.version_info >= (3, 14):
+            kwargs.setdefault("suggest_on_error", True)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}{self.suggestion(message)} (see {self.prog} --help)\n")
+
+    def suggestion(self, message: str) -> str:
+        """``"; did you mean X?"`` for the first unknown flag or invalid choice in ``message``, else ``""``."""
+        if "maybe you meant" in message:  # argparse suggested already
+            return ""
+        choice = re.search(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)", message)
+        if choice:
+            word, candidates = choice[1], [c.strip(" '") for c in choice[2].split(",")]
+        else:
+            flags = re.findall(r"(?:unrecognized arguments: |ambiguous option: |\s)(--?[\w-]+)", message)
+            if not flags:
+                return ""
+            word, candidates = flags[0], [o for o in self._option_string_actions if o.startswith("--")]
+        close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+        return f"; did you mean {close[0]}?" if close and close[0] != word else ""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="autonet",
         description="Fully-connected nets on CIFAR-10, with hand-derived and autograd gradients.",
     )
@@ -34,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the subcommand's parser, which knows its flags
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+        commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for "resume with: ..." hints
     formatwarning = warnings.formatwarning
     warnings.formatwarning = _one_line_warning(args.command)
