@@ -8,8 +8,10 @@ next writer takes the lock and overwrites the PID. A second writer is refused
 at once with :class:`RunDirBusy` naming the holder's PID, instead of two
 processes interleaving checkpoints and deleting each other's temporary files.
 
-The lock file is never deleted: unlinking it would let a third process lock a
-new inode while the second still holds the old one. On systems without
+A finished writer deletes the lock file while it still holds the lock, so a
+finished run leaves no ``.lock`` behind; a process that locked the deleted file
+in the meantime sees that the path no longer names its file and locks the new
+one, so two processes can never hold locks on two different inodes. On systems without
 ``fcntl`` (Windows) the lock is a no-op.
 """
 
@@ -75,6 +77,9 @@ class RunLock:
                     "has one writer: wait for it to finish or stop it, then try again",
                     pid=holder,
                 ) from None
+            if not _names(self.path, fd):  # deleted by the writer that just finished: lock the new file
+                os.close(fd)
+                return self.acquire()
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
@@ -88,7 +93,7 @@ class RunLock:
             return
         fd, self._fd = self._fd, None
         try:
-            os.ftruncate(fd, 0)
+            os.unlink(self.path)  # while held (see the module docstring)
         except OSError:
             pass
         os.close(fd)  # closing the last descriptor drops the flock
@@ -98,6 +103,14 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(fd))
+    except OSError:
+        return False
 
 
 def _read_pid(fd: int) -> int | None:
