@@ -131,11 +131,28 @@ def plottable(values, name: str, low: float = -PLOT_LIMIT, high: float = PLOT_LI
     return v
 
 
-def plot_training(history: dict, *, title: str = "", ax=None):
+def plot_run(history: dict, summary: dict, untitled: str = "", ax=None):
+    """:func:`plot_training` of a finished run: titled with, and showing, the final evaluation of ``summary``.
+
+    ``summary``: a run's ``summary.json`` (``backend``, ``layer_sizes``,
+    ``val_acc``, ``epochs``); without those (an unfinished run), the title is
+    ``untitled`` and there is no final point.
+    """
+    try:
+        title = f"{summary['backend']} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}"
+        final = (float(summary["epochs"]), float(summary["val_acc"]))
+    except (KeyError, TypeError, ValueError):
+        title, final = untitled, None
+    return plot_training(history, title=title, final=final, ax=ax)
+
+
+def plot_training(history: dict, *, title: str = "", final: tuple[float, float] | None = None, ax=None):
     """Loss per iteration (raw and smoothed) above train/val accuracy per epoch; returns the Figure.
 
     ``history`` is a :class:`autonet.train.Trainer` history dict (keys
-    ``loss``, ``train_acc``, ``val_acc``). ``ax``: two Axes ``(loss, accuracy)``
+    ``loss``, ``train_acc``, ``val_acc``). ``final``: ``(epochs, val_acc)`` of
+    the run's final evaluation (the saved model: a moving average, a run that
+    ends mid-epoch), drawn as a star. ``ax``: two Axes ``(loss, accuracy)``
     to draw into (default: a new 8 x 7 in figure).
     """
     check_history(history)
@@ -166,6 +183,8 @@ def plot_training(history: dict, *, title: str = "", ax=None):
             color="tab:green",
             label="validation",
         )
+    if final is not None:
+        ax2.plot([final[0]], [100 * final[1]], "*", ms=14, color="tab:green", label=f"final: {100 * final[1]:.1f}%")
     ax2.set_xlabel("epoch")
     ax2.xaxis.get_major_locator().set_params(integer=True)
     ax2.set_ylabel("accuracy (%)")
@@ -351,14 +370,14 @@ def plot_misclassified(
 
     Parameters
     ----------
-    X : (N, D) image rows in HWC order, raw pixels (0..255) or
+    X : (N, D) image rows in HWC order, raw pixels (any range: the images
+        shown are scaled together to their own darkest and brightest values) or
         mean-subtracted with ``mean_image`` given to add back
     y_true, y_pred : (N,) int labels
     class_names : C names
     mean_image : (D,) optional, added back before display
     per_class : mistakes shown per true class (columns)
-    image_shape : (H, W, C) with H*W*C = D (CIFAR-10's by default); pixels outside
-        0..255 are min-max scaled per image for display
+    image_shape : (H, W, C) with H*W*C = D (CIFAR-10's by default)
     """
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -372,6 +391,9 @@ def plot_misclassified(
         raise DataError(f"ax must be a ({C}, {per_class}) array of Axes, got shape {np.shape(ax)}")
     fig, axes = _axes(ax, (1.25 * per_class + 1.4, 1.3 * C + 0.6), C, per_class)
     axes = np.asarray(axes, dtype=object)
+    shown = [i for rows in picks for i in rows]
+    images = dict(zip(shown, as_images(X[shown], image_shape, mean_image), strict=True)) if shown else {}
+    lo, hi = (min(v.min() for v in images.values()), max(v.max() for v in images.values())) if shown else (0, 1)
     for c in range(C):
         for k in range(per_class):
             ax = axes[c, k]
@@ -381,8 +403,7 @@ def plot_misclassified(
                 side.set_visible(False)
             if k < len(picks[c]):
                 i = picks[c][k]
-                img = as_images(X[i], image_shape, mean_image)[0]
-                ax.imshow(_displayable(img), interpolation="nearest")
+                ax.imshow((images[i] - lo) / (hi - lo) if hi > lo else images[i] * 0 + 0.5, interpolation="nearest")
                 ax.set_title(f"as {class_names[y_pred[i]]}", fontsize=8)
             if k == 0:
                 ax.set_ylabel(class_names[c], fontsize=9)
@@ -392,14 +413,6 @@ def plot_misclassified(
         fontsize=10,
     )
     return fig
-
-
-def _displayable(img: np.ndarray) -> np.ndarray:
-    """Pixels on the 0..255 scale (give or take rounding) divided by 255; anything else min-max scaled to [0, 1]."""
-    lo, hi = float(img.min()), float(img.max())
-    if lo >= -1 and hi <= 256:
-        return np.clip(img / 255.0, 0, 1)
-    return (img - lo) / (hi - lo) if hi > lo else np.full_like(img, 0.5)
 
 
 # ----- sweep heat-map -----

@@ -522,7 +522,7 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     ``data`` holds the loader's rows; the model evaluated and saved is
     :func:`export_params` (batch norm and ``pre`` folded in).
     """
-    from autonet.plots import plot_training, save_figure
+    from autonet.plots import plot_run, save_figure
 
     params = export_params(trainer, pre)
     image_shape = input_shape(data)
@@ -560,13 +560,7 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
             tta=cfg.tta,
         ),
     )
-    save_figure(
-        plot_training(
-            trainer.history,
-            title=f"{cfg.backend} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}",
-        ),
-        out / "plots" / "training.png",
-    )
+    save_figure(plot_run(trainer.history, summary), out / "plots" / "training.png")
     atomic_write_json(out / SUMMARY_NAME, summary)
     return summary
 

@@ -198,3 +198,44 @@ def test_a_typo_gets_one_line_and_a_suggestion(argv, suggestion, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "usage:" not in err
     assert suggestion in err
+
+
+# ----- figures that show what they say; a finished run leaves nothing else behind -----
+
+
+def test_misclassified_images_scale_to_the_data_s_own_range():
+    """Digits' pixels are 0..16: shown on their own range, the brightest pixel is white, not 16/255 grey."""
+    pytest.importorskip("matplotlib")
+    from autonet.plots import plot_misclassified
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 17, (40, 64)).astype(np.float32)
+    y, pred = np.arange(40) % 4, (np.arange(40) + 1) % 4
+    fig = plot_misclassified(X, y, pred, ["a", "b", "c", "d"], image_shape=(8, 8, 1), per_class=2)
+    shown = [im.get_array() for ax in fig.axes for im in ax.images]
+    assert shown and max(float(a.max()) for a in shown) == 1.0 and min(float(a.min()) for a in shown) == 0.0
+
+
+def test_the_training_figure_plots_the_final_evaluation_it_quotes(digits_npz, tmp_path):
+    """A run ending mid-epoch: its title's val acc is a plotted point, and an npz run leaves no .lock behind."""
+    pytest.importorskip("matplotlib")
+    from autonet.plots import plot_run
+
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(digits_npz), "--out", str(out), "--num-iters", "20", "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    history = json.loads((out / "history.json").read_text())
+    assert summary["epochs"] != int(summary["epochs"])  # 20 steps of 8 per epoch: the run ends mid-epoch
+    fig = plot_run(history, summary)
+    points = [(x, y) for line in fig.axes[1].lines for x, y in zip(*line.get_data(), strict=True)]
+    assert (summary["epochs"], 100 * summary["val_acc"]) in points
+    assert f"val acc {summary['val_acc']:.3f}" in fig._suptitle.get_text()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.npz",
+        "config.json",
+        "history.csv",
+        "history.json",
+        "model.npz",
+        "plots",
+        "summary.json",
+    ]

@@ -123,14 +123,6 @@ def check_classes(model, data_classes, source: str) -> None:
         raise ClassMismatch(f"model has {len(model.class_names)} classes, {source} has {len(data_classes)}")
 
 
-def _training_title(run: Path, config: dict, summary: dict) -> str:
-    """The title ``autonet train`` gives the figure, when summary.json allows; else the run's name."""
-    try:
-        return f"{summary['backend']} backend, layers {summary['layer_sizes']}, val acc {summary['val_acc']:.3f}"
-    except (KeyError, TypeError, ValueError):
-        return f"{run.name}: {config.get('backend', 'unknown')} backend"
-
-
 def main(args: argparse.Namespace) -> int:
     from autonet import plots
     from autonet.storage.models import load_model
@@ -151,7 +143,7 @@ def main(args: argparse.Namespace) -> int:
     written, skipped = [], []
 
     if history is not None:
-        fig = plots.plot_training(history, title=_training_title(run, config, summary))
+        fig = plots.plot_run(history, summary, untitled=f"{run.name}: {config.get('backend', 'unknown')} backend")
         written.append(plots.save_figure(fig, out / "training.png", dpi=args.dpi))
     else:
         skipped.append(("training.png", "no history.json"))
