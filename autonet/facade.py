@@ -15,8 +15,8 @@ from autonet.net import check_inputs, init_params, init_rng, predict, scores
 from autonet.train import BatchSampler, Trainer
 
 REG_CONVENTIONS = {"half": 1.0, "full": 2.0}
-"""L2 term for ``reg``: "half" is ``0.5 * reg * sum ||W||^2`` (the seed's and the
-exercise's first editions), "full" is ``reg * sum ||W||^2`` (later editions).
+"""L2 term for ``reg``: "half" is ``0.5 * reg * sum ||W||^2`` (the exercise's first
+editions and its solution write-up), "full" is ``reg * sum ||W||^2`` (later editions).
 The value is the factor on ``reg`` that turns the convention into the
 backends' "half" one."""
 
@@ -67,8 +67,8 @@ class TwoLayerNet:
         private generator for the weights and, in :meth:`train`, for the
         minibatches, leaving the global state alone
     dtype : parameter dtype (float64 by default, as in the exercise)
-    reg_convention : ``"half"`` (default, the seed's and the exercise's first
-        editions): the loss is ``data + 0.5 * reg * (||W1||^2 + ||W2||^2)``;
+    reg_convention : ``"half"`` (default, the exercise's first editions and its
+        solution write-up): the loss is ``data + 0.5 * reg * (||W1||^2 + ||W2||^2)``;
         ``"full"`` (the later editions, which drop the 0.5): ``data + reg *
         (||W1||^2 + ||W2||^2)``, with gradient ``2 * reg * W``. Pick the one
         your copy of the exercise uses and its ``correct_loss`` matches.
@@ -97,10 +97,19 @@ class TwoLayerNet:
         if not isinstance(reg_convention, str) or reg_convention not in REG_CONVENTIONS:
             raise ConfigError(f"reg_convention must be one of {', '.join(REG_CONVENTIONS)}, got {reg_convention!r}")
         self.backend = backend
+        self.std = std
         self.seed = seed
         self.reg_convention = reg_convention
         rng = np.random if seed is None else init_rng(seed)
         self.params = init_params([input_size, hidden_size, output_size], std=std, rng=rng, dtype=dtype)
+
+    def __repr__(self) -> str:
+        (D, H), C = self.params["W1"].shape, self.params["W2"].shape[1]
+        return (
+            f"{type(self).__name__}(input_size={D}, hidden_size={H}, output_size={C}, std={self.std!r}, "
+            f"backend={self.backend!r}, seed={self.seed!r}, dtype=np.{self.params['W1'].dtype.name}, "
+            f"reg_convention={self.reg_convention!r})"
+        )
 
     def loss(self, X: np.ndarray, y: np.ndarray | None = None, reg: float = 0.0, backend: str | None = None):
         """Scores (N, C) when ``y`` is None, else ``(loss, grads)`` from the backend.
@@ -168,6 +177,6 @@ class TwoLayerNet:
         return {"loss_history": h["loss"], "train_acc_history": h["train_acc"], "val_acc_history": h["val_acc"]}
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted labels (N,) (unlike the seed, ``b2`` is included)."""
+        """Predicted labels (N,) (``b2`` included, which the exercise's solution write-up leaves out)."""
         check_inputs(self.params, X)
         return predict(self.params, X)

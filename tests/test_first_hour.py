@@ -239,3 +239,15 @@ def test_the_training_figure_plots_the_final_evaluation_it_quotes(digits_npz, tm
         "plots",
         "summary.json",
     ]
+
+
+def test_two_layer_net_has_a_repr_that_rebuilds_it():
+    from autonet import TwoLayerNet
+
+    net = TwoLayerNet(4, 10, 3, std=1e-1, seed=0)
+    assert repr(net) == (
+        "TwoLayerNet(input_size=4, hidden_size=10, output_size=3, std=0.1, backend='manual', seed=0, "
+        "dtype=np.float64, reg_convention='half')"
+    )
+    twin = eval(repr(net), {"TwoLayerNet": TwoLayerNet, "np": np})
+    assert all(np.array_equal(net.params[k], twin.params[k]) for k in net.params)
