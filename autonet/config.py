@@ -415,7 +415,7 @@ ACCURACY = "accuracy options (docs/deep.md; off by default; --preset best turns 
 
 @dataclass(frozen=True)
 class Config:
-    """Every option of one run; the defaults are the seed's best sweep entry (3072-300-10).
+    """Every option of one run; the defaults are the cs231n two-layer exercise's best recipe (3072-300-10).
 
     Build one with keyword arguments, :meth:`from_dict` (a config file; aliases
     accepted, unknown keys refused) or :func:`preset`; it is validated once, on
@@ -425,7 +425,7 @@ class Config:
     backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
     hidden: tuple = _opt((300,), Sizes(), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET)
     activation: str = _opt("relu", Choice(tuple(ACTIVATIONS)), "hidden nonlinearity", group=NET)
-    init: str = _opt("std", Choice(INITS), "weight init: std (N(0, std^2), the seed's), he, xavier", group=NET)
+    init: str = _opt("std", Choice(INITS), "weight init: std (N(0, std^2), the exercise's), he, xavier", group=NET)
     std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
     dtype: str = _opt(
         "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", group=NET, search=False
@@ -469,7 +469,7 @@ class Config:
     num_iters: int = _opt(1600, Int(1, 10**9), "minibatch iterations in all")
     batch_size: int = _opt(400, Int(1, 10**10), "rows per minibatch")
     sampling: str = _opt(
-        "replacement", Choice(SAMPLING), "minibatch rows drawn with replacement (the seed's) or shuffled epochs"
+        "replacement", Choice(SAMPLING), "minibatch rows drawn with replacement (the exercise's) or shuffled epochs"
     )
     update: str = _opt("sgd", Choice(tuple(sorted(UPDATE_RULES))), "update rule (autonet.optim)")
     seed: int | None = _opt(
@@ -689,10 +689,10 @@ def check_value(name: str, value: Any) -> Any:
 # ----- presets: named recipes that flags and config files modify -----
 
 PRESETS: dict[str, dict] = {
-    # the seed's two-layer net: the defaults (3072-300-10, std 1e-4, SGD lr 1.6e-3 x0.90 per epoch,
+    # the exercise's two-layer net: the defaults (3072-300-10, std 1e-4, SGD lr 1.6e-3 x0.90 per epoch,
     # reg 1e-2, 1600 iterations of batch 400: 13 epochs)
     "seed": {},
-    # the best fully-connected recipe found (docs/deep.md, issue 14) within 30 minutes of training on
+    # the best fully-connected recipe found (docs/deep.md) within 30 minutes of training on
     # the slower of the 2-core machines measured (AVX2): 11,000 iterations (~57 epochs), shifts of up to
     # 2 pixels (4 pay only in longer runs), a moving average of the weights, test-time flips:
     # 69.9% val, 28.2 min there (13,500 iterations: 71.9% on 5,000 held-out images, 33 min)

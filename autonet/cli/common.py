@@ -102,10 +102,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=sorted(PRESETS),
         default=argparse.SUPPRESS,
-        help="the recipe the other flags modify: seed (the seed's two-layer net, the defaults "
-        "below), best (the best fully-connected recipe within 30 min on 2 cores, docs/deep.md: 11,000 "
+        help="the recipe the other flags modify: seed (the cs231n exercise's two-layer net: the defaults "
+        "shown below, on any dataset), best (the best fully-connected recipe within 30 min on 2 cores, docs/deep.md: 11,000 "
         "iterations, 69.9%% val in 28.2 min on a 2-core AVX2 VM) or two-layer (one hidden layer, "
-        "no augmentation: 3072-2000-10, 3,300 iterations, 58.6%% val in 4.3 min) (default: seed)",
+        "no augmentation: 3072-2000-10, 3,300 iterations, 58.6%% val in 4.3 min) (default: seed on "
+        "CIFAR-10; on other data, the rule in the description above)",
     )
     base.add_argument(
         "--config",

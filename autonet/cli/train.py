@@ -44,7 +44,7 @@ def register(sub) -> None:
         "train",
         help="train a network (CIFAR-10, MNIST, Fashion-MNIST, an .npz) and save a run directory",
         description="Train a fully-connected net on CIFAR-10 (or --dataset). Defaults: "
-        + DEFAULTS_RULE.replace("%", "%%")
+        + DEFAULTS_RULE
         + ". --preset best is the best deep recipe (docs/deep.md); --config RUN_DIR/config.json "
         "re-runs a saved run. Flags override the preset or the file.",
     )
