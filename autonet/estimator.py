@@ -231,20 +231,8 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             train, val = _stratified_split(y_idx, self.validation_fraction, np.random.default_rng([seed, 2]))
             X, X_val, y_idx, y_val = X[train], X[val], y_idx[train], y_idx[val]
         cfg = self._sized(cfg, len(X))
-        self._reset()
-        self._set_input_info(X, names)
-        self.classes_ = classes
-        self._fit_preprocessing(X, cfg)
-        X = self._transform(X)
-        X_val = None if X_val is None else self._transform(X_val)
-        params = init_params(
-            [X.shape[1], *cfg.hidden, len(classes)],
-            std=cfg.std,
-            init=cfg.init,
-            rng=init_rng(seed),
-            dtype=DTYPES[cfg.dtype],
-            batchnorm=cfg.batchnorm,
-        )
+        params = self._start(X, names, classes, cfg, seed)
+        X, X_val = self._transform(X), None if X_val is None else self._transform(X_val)
         trainer = Trainer(
             get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=[self._stopping_callback()]
         )
@@ -288,21 +276,7 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         if len(unseen):
             raise DataError(f"y holds labels not in classes: {unseen[:5].tolist()!r}")
         y_idx = np.searchsorted(known, y)
-        if first:
-            self._reset()
-            self._set_input_info(X, names)
-            self.classes_ = known
-            self._fit_preprocessing(X, cfg)
-            params = init_params(
-                [self.preprocessor_.output_dim or X.shape[1], *cfg.hidden, len(known)],
-                std=cfg.std,
-                init=cfg.init,
-                rng=init_rng(seed),
-                dtype=DTYPES[cfg.dtype],
-                batchnorm=cfg.batchnorm,
-            )
-        else:
-            params = self.params_
+        params = self._start(X, names, known, cfg, seed) if first else self.params_
         trainer = Trainer(get_backend(cfg.backend), params, self._transform(X), y_idx, config=cfg)
         if not first:
             trained = {} if "params" in self._trainer_state else {"params": self.params_, "bn_state": self.bn_state_}
@@ -315,28 +289,25 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         self._store(trainer)
         return self
 
+    def _start(self, X: np.ndarray, names: np.ndarray | None, classes: np.ndarray, cfg: Config, seed: int) -> dict:
+        """Forget any earlier fit, record the input, fit the preprocessing on ``X``; the initial parameters."""
+        self._reset()
+        self.n_features_in_, self.classes_, self.mean_ = X.shape[1], classes, X.mean(axis=0, dtype=np.float64)
+        if names is not None:
+            self.feature_names_in_ = names
+        self.preprocessor_ = fit_preprocess(
+            X - self.mean_.astype(X.dtype), cfg.preprocess, cfg.whiten_eps, cfg.pca_components, (1, 1, X.shape[1])
+        )
+        sizes = [self.preprocessor_.output_dim or X.shape[1], *cfg.hidden, len(classes)]
+        dtype = DTYPES[cfg.dtype]
+        return init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(seed), dtype=dtype, batchnorm=cfg.batchnorm)
+
     def _reset(self) -> None:
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
             delattr(self, name)
         self._best: tuple[dict, dict] | None = None
         self._best_score = -np.inf
         self._since_best = 0
-
-    def _set_input_info(self, X: np.ndarray, names: np.ndarray | None) -> None:
-        self.n_features_in_ = X.shape[1]
-        if names is not None:
-            self.feature_names_in_ = names
-
-    def _fit_preprocessing(self, X: np.ndarray, cfg: Config) -> None:
-        self.mean_ = X.mean(axis=0, dtype=np.float64)
-        Xc = X - self.mean_.astype(X.dtype)
-        self.preprocessor_ = fit_preprocess(
-            Xc,
-            cfg.preprocess,
-            whiten_eps=cfg.whiten_eps,
-            pca_components=cfg.pca_components,
-            image_shape=(1, 1, X.shape[1]),
-        )
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Preprocessed rows: ``preprocessor_`` applied to ``X - mean_``."""

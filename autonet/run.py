@@ -129,36 +129,18 @@ def load_data(cfg: Config, quiet: bool = False):
     )
 
 
-def fit_to_data(cfg: Config, unset: Collection[str], quiet: bool = False):
-    """``cfg`` with its ``unset`` options following the rule for data other than CIFAR-10, and the data split so.
+def fit_to_data(cfg: Config, unset: Collection[str], quiet: bool = False) -> Config:
+    """``cfg`` with its ``unset`` options following the rule for data other than CIFAR-10.
 
     The rule (:data:`autonet.config.DEFAULTS_RULE`) needs the number of rows,
-    so the data is read first (raw) and then split with the fitted ``num_val``.
-    Returns ``(cfg, data)``; CIFAR-10, or nothing of the rule unset, returns
-    ``(cfg, None)`` unchanged.
+    so the data is read once to count them. CIFAR-10, or nothing of the rule
+    unset, returns ``cfg`` unchanged.
     """
-    from autonet.data import load_dataset
-    from autonet.data.dataset import split_dataset
-
     if cfg.dataset == "cifar10" or not set(unset) & {*GENERAL_RECIPE, "num_val", "batch_size"}:
-        return cfg, None
-    raw = load_dataset(cfg.dataset, cfg.data_dir, num_val=1, dtype=DTYPES[cfg.dtype], subtract_mean=False, quiet=quiet)
-    X, y = np.concatenate([raw.X_train, raw.X_val]), np.concatenate([raw.y_train, raw.y_val])
-    cfg = cfg.replace(**{k: v for k, v in fitted_to_rows(len(y), cfg.num_train).items() if k in unset})
-    data = split_dataset(
-        X,
-        y,
-        raw.X_test,
-        raw.y_test,
-        class_names=raw.class_names,
-        data_dir=raw.data_dir,
-        image_shape=raw.image_shape,
-        name=raw.name,
-        num_val=cfg.num_val,
-        num_train=cfg.num_train,
-        dtype=DTYPES[cfg.dtype],
-    )
-    return cfg, data
+        return cfg
+    rows = load_data(cfg.replace(num_val=1, num_train=None), quiet=quiet)
+    fitted = fitted_to_rows(len(rows.y_train) + 1, cfg.num_train)
+    return cfg.replace(**{k: v for k, v in fitted.items() if k in unset})
 
 
 def learning_watch(n_classes: int) -> Callable[[str, Trainer], None]:
@@ -171,32 +153,30 @@ def learning_watch(n_classes: int) -> Callable[[str, Trainer], None]:
     """
     told: set[str] = set()
 
-    def warn(key: str, message: str) -> None:
-        if key not in told:
-            told.add(key)
-            warnings.warn(message, UserWarning, stacklevel=2)
-
     def callback(event: str, trainer: Trainer) -> None:
         if event != "epoch":
             return
-        cfg, h = trainer.config, trainer.history
-        epoch = h["loss"][-trainer.iterations_per_epoch :]
-        if epoch and max(abs(v - math.log(n_classes)) for v in epoch) < 0.01:
-            warn(
+        cfg, epochs, chance = trainer.config, len(trainer.history["epoch_iteration"]), math.log(n_classes)
+        left, lr = cfg.num_iters - trainer.iteration, trainer.learning_rate
+        stuck = max(abs(v - chance) for v in trainer.history["loss"][-trainer.iterations_per_epoch :]) < 0.01
+        for key, now, message in (
+            (
                 "chance",
-                f"the loss has stayed at ln({n_classes}) = {math.log(n_classes):.4f} (uniform guessing) for a whole "
-                f"epoch ({len(h['epoch_iteration'])} so far): the net is not learning; try --init he --update adam "
-                "--learning-rate 1e-3, or a larger --learning-rate",
-            )
-        left = cfg.num_iters - trainer.iteration
-        if trainer.learning_rate < 1e-3 * cfg.learning_rate and left > cfg.num_iters // 10:
-            warn(
+                stuck,
+                f"the loss has stayed at ln({n_classes}) = {chance:.4f} (uniform guessing) for a whole epoch "
+                f"({epochs} so far): the net is not learning; try --init he --update adam --learning-rate 1e-3",
+            ),
+            (
                 "decayed",
-                f"the learning rate has decayed to {trainer.learning_rate:.3g} (from {cfg.learning_rate:g}) after "
-                f"{len(h['epoch_iteration'])} epochs of {trainer.iterations_per_epoch} steps, with {left} of "
-                f"{cfg.num_iters} iterations left that cannot change the weights: raise --learning-rate-decay, "
-                "or lower --num-iters",
-            )
+                lr < 1e-3 * cfg.learning_rate and left > cfg.num_iters // 10,
+                f"the learning rate has decayed to {lr:.3g} (from {cfg.learning_rate:g}) in {epochs} epochs, with "
+                f"{left} of {cfg.num_iters} iterations left that cannot change the weights: raise "
+                "--learning-rate-decay, or lower --num-iters",
+            ),
+        ):
+            if now and key not in told:
+                told.add(key)
+                warnings.warn(message, UserWarning, stacklevel=2)
 
     return callback
 
@@ -207,7 +187,6 @@ def warn_if_batch_exceeds(cfg: Config, n_train: int) -> None:
         warnings.warn(
             f"batch_size {cfg.batch_size} is larger than the {n_train} training rows: every step is a whole "
             "epoch, so a per-epoch learning-rate decay applies at every step; lower --batch-size",
-            UserWarning,
             stacklevel=2,
         )
 

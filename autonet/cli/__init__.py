@@ -39,19 +39,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}{self.suggestion(message)} (see {self.prog} --help)\n")
 
     def suggestion(self, message: str) -> str:
-        """``"; did you mean X?"`` for the first unknown flag or invalid choice in ``message``, else ``""``."""
-        if "maybe you meant" in message:  # argparse suggested already
+        """``"; did you mean X?"`` for an unknown flag or an invalid choice in ``message``, else ``""``."""
+        match = re.search(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)", message) or re.search(
+            r"(?:unrecognized arguments|ambiguous option): (--?[\w-]+)()", message
+        )
+        if "maybe you meant" in message or match is None:  # argparse suggested already, or nothing to suggest
             return ""
-        choice = re.search(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)", message)
-        if choice:
-            word, candidates = choice[1], [c.strip(" '") for c in choice[2].split(",")]
-        else:
-            flags = re.findall(r"(?:unrecognized arguments: |ambiguous option: |\s)(--?[\w-]+)", message)
-            if not flags:
-                return ""
-            word, candidates = flags[0], [o for o in self._option_string_actions if o.startswith("--")]
-        close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-        return f"; did you mean {close[0]}?" if close and close[0] != word else ""
+        candidates = match[2].replace("'", "").split(", ") if match[2] else list(self._option_string_actions)
+        close = difflib.get_close_matches(match[1], candidates, n=1, cutoff=0.6)
+        return f"; did you mean {close[0]}?" if close else ""
 
 
 def build_parser() -> argparse.ArgumentParser:

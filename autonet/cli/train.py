@@ -125,16 +125,14 @@ def main(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args, progress=not args.quiet)
         out = Path(args.out) if args.out else default_run_dir(cfg.backend)
-    data = None
     # Overflow on the way to divergence is reported once, by the trainer's finite check.
     with InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             if not args.resume:
-                cfg, data = fit_to_data(cfg, unset_options(args), quiet=args.quiet)
+                cfg = fit_to_data(cfg, unset_options(args), quiet=args.quiet)
             summary = run(
                 cfg,
                 out,
-                data=data,
                 quiet=args.quiet,
                 checkpoint_every=args.checkpoint_every,
                 resume=bool(args.resume),
