@@ -314,4 +314,4 @@ def test_help_shows_each_default_once_in_plain_words(capsys):
     text = capsys.readouterr().out
     assert "(seed:" not in text and "about an hour" not in text
     assert text.count("(default: 0.0016)") == 1 and "--lr" in text and "--activation" in text
-    assert "default: seed)" in text
+    assert "(default: seed on CIFAR-10; on other data, the rule in the description above)" in " ".join(text.split())
