@@ -320,14 +320,14 @@ class Names(Kind):
 
 
 @dataclass(frozen=True)
-class Dataset(Kind):
-    """A dataset name (``names``) or the path of an ``.npz`` file: any other non-empty text."""
+class PathText(Kind):
+    """A file-system path, or None (not set); with ``names`` (a dataset): one of those names or an ``.npz`` path."""
 
     names: tuple = ()
 
     @property
     def expects(self) -> str:  # type: ignore[override]
-        return f"one of {', '.join(self.names)} or the path of an .npz file"
+        return f"one of {', '.join(self.names)} or the path of an .npz file" if self.names else "a path"
 
     def from_text(self, text: str) -> Any:
         if not isinstance(text, str) or not text.strip():
@@ -335,6 +335,8 @@ class Dataset(Kind):
         return text
 
     def check(self, name: str, value: Any) -> Any:
+        if value is None and not self.names:
+            return None
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
         if not isinstance(value, str) or not value.strip() or "\0" in value:
@@ -342,31 +344,7 @@ class Dataset(Kind):
         return value
 
     def metavar(self) -> str:
-        return "NAME_OR_FILE"
-
-
-@dataclass(frozen=True)
-class PathText(Kind):
-    """A file-system path, or None (not set)."""
-
-    expects = "a path"
-
-    def from_text(self, text: str) -> Any:
-        if not isinstance(text, str) or not text:
-            raise ValueError(f"expected {self.expects}, got {_show(text)}")
-        return text
-
-    def check(self, name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        if not isinstance(value, str) or not value or "\0" in value:
-            raise self._refuse(name, value)
-        return value
-
-    def metavar(self) -> str:
-        return "DIR"
+        return "NAME_OR_FILE" if self.names else "DIR"
 
 
 # ----- the option metadata and the schema -----
@@ -432,7 +410,7 @@ class Config:
     )
     dataset: str = _opt(
         "cifar10",
-        Dataset(DATASETS),
+        PathText(DATASETS),
         "cifar10, mnist, fashion-mnist (the official files, "
         "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
         "and optionally X_test, y_test, class_names",

@@ -328,10 +328,7 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             else:
                 start = trainer.history["epoch_iteration"][-2] if len(trainer.history["epoch_iteration"]) > 1 else 0
                 score = -float(np.mean(trainer.history["loss"][start:]))
-            if score > self._best_score + self.tol:
-                self._since_best = 0
-            else:
-                self._since_best += 1
+            self._since_best = 0 if score > self._best_score + self.tol else self._since_best + 1
             if score > self._best_score:
                 self._best_score = score
                 if self.early_stopping:

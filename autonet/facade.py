@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from autonet.backends import get_backend
-from autonet.config import Config, Int, Sizes, check_value
-from autonet.errors import ConfigError
+from autonet.config import Choice, Config, Int, Sizes, check_value
 from autonet.net import check_inputs, init_params, init_rng, predict, scores
 from autonet.train import BatchSampler, Trainer
 
@@ -94,8 +93,7 @@ class TwoLayerNet:
         if isinstance(std, (int, float, np.integer, np.floating)):
             check_value("std", std)
         check_value("seed", seed)
-        if not isinstance(reg_convention, str) or reg_convention not in REG_CONVENTIONS:
-            raise ConfigError(f"reg_convention must be one of {', '.join(REG_CONVENTIONS)}, got {reg_convention!r}")
+        Choice(tuple(REG_CONVENTIONS)).check("reg_convention", reg_convention)
         self.backend = backend
         self.std = std
         self.seed = seed

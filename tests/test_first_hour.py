@@ -68,7 +68,7 @@ def test_an_npz_run_with_default_flags_learns_digits(digits_npz, tmp_path, capsy
     assert config["num_val"] == 180 and config["batch_size"] == 200  # 10% of 1,797 rows; min(200, 1,617)
     assert (config["init"], config["update"], config["learning_rate"]) == ("he", "adam", 1e-3)
     out_text = capsys.readouterr().out
-    assert "test acc n/a (digits.npz has no test split)" in out_text and "test_batch" not in out_text
+    assert "test acc n/a (no test split in the file)" in out_text and "test_batch" not in out_text
 
 
 def test_flags_given_and_presets_are_kept_on_other_data(digits_npz, tmp_path):

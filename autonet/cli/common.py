@@ -25,7 +25,7 @@ from autonet.errors import ConfigError
 CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config.json is about 1 KB
 
 
-def _number_type(parse, accept, expected: str):
+def number_type(parse, accept, expected: str):
     """An argparse ``type=`` for flags that are not config options (``--jobs``, ``--dpi``, ``--sizes``, ...)."""
 
     def convert(text: str):
@@ -41,10 +41,10 @@ def _number_type(parse, accept, expected: str):
     return convert
 
 
-positive_int = _number_type(int, lambda v: v > 0, "a positive integer")
-nonnegative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
-nonnegative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+positive_int = number_type(int, lambda v: v > 0, "a positive integer")
+nonnegative_int = number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+nonnegative_float = number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -140,18 +140,6 @@ def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str | N
     add_quiet_argument(parser)
 
 
-def data_options(args: argparse.Namespace, **fallback: Any) -> tuple[str | None, int]:
-    """``(data_dir, num_val)`` of :func:`add_data_arguments` flags, checked by the schema."""
-    from autonet.config import check_value, parse_value
-
-    data_dir = args.data_dir if args.data_dir is not None else fallback.get("data_dir")
-    if args.num_val is not None:
-        num_val = parse_value("num_val", args.num_val, label="--num-val")
-    else:
-        num_val = check_value("num_val", fallback.get("num_val") or default("num_val"))
-    return (None if data_dir is None else check_value("data_dir", data_dir)), num_val
-
-
 def run_config(model_path: str | os.PathLike) -> dict:
     """The ``config.json`` beside a run's ``model.npz`` (keys canonical), or ``{}`` for a model without one."""
     path = Path(model_path).parent / "config.json"
@@ -165,9 +153,15 @@ def data_source(args: argparse.Namespace, config: dict, model_dataset: str | Non
     full path), the data folder and ``num_val``, so the validation rows are the
     ones the run itself was scored on.
     """
+    from autonet.config import check_value, parse_value
+
+    data_dir = args.data_dir if args.data_dir is not None else config.get("data_dir")
+    if args.num_val is not None:
+        num_val = parse_value("num_val", args.num_val, label="--num-val")
+    else:
+        num_val = check_value("num_val", config.get("num_val") or default("num_val"))
     source = args.dataset or config.get("dataset") or model_dataset or "cifar10"
-    data_dir, num_val = data_options(args, data_dir=config.get("data_dir"), num_val=config.get("num_val"))
-    return source, data_dir, num_val
+    return source, (None if data_dir is None else check_value("data_dir", data_dir)), num_val
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

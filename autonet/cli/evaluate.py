@@ -64,14 +64,7 @@ def main(args: argparse.Namespace) -> int:
     acc = accuracy(model.params, X, y, activation=model.activation, tta=mode, image_shape=model.image_shape)
     rows = f"the last {len(y)} training rows" if args.split == "val" else "the test split"
     where = f"{rows} of {data.name or source} in {data.data_dir}"
-    result = {
-        "model": str(args.model),
-        "split": args.split,
-        "n": int(len(y)),
-        "accuracy": acc,
-        "tta": mode,
-        "rows": where,
-    }
+    result = dict(model=str(args.model), split=args.split, n=int(len(y)), accuracy=acc, tta=mode, rows=where)
     if args.json:
         print(json.dumps(result))
     else:

@@ -154,12 +154,8 @@ def main(args: argparse.Namespace) -> int:
             else f"{out}: this run has already finished; nothing to resume, nothing changed"
         )
         return 0
-    if summary["test_acc"] is not None:
-        test = f"{summary['test_acc']:.4f}"
-    elif cfg.dataset == "cifar10":
-        test = "n/a (the CIFAR-10 folder has no test_batch)"
-    else:
-        test = f"n/a ({summary['dataset']} has no test split)"
+    missing = "the CIFAR-10 folder has no test_batch" if cfg.dataset == "cifar10" else "no test split in the file"
+    test = f"n/a ({missing})" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"
     print(
         f"{summary['dataset']}, backend {cfg.backend}: train acc {summary['train_acc']:.4f}, val acc {summary['val_acc']:.4f}, "
         f"test acc {test}, {summary['train_seconds']:.1f} s"
