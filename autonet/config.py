@@ -71,6 +71,13 @@ class Kind:
     def metavar(self) -> str | None:
         return None
 
+    def _from_text_if_text(self, name: str, value: Any) -> Any:
+        """``value``, parsed first when it is text (a list written as text in a config file)."""
+        try:
+            return self.from_text(value) if isinstance(value, str) else value
+        except ValueError:
+            raise self._refuse(name, value) from None
+
     def _refuse(self, name: str, value: Any, requirement: str | None = None) -> ConfigError:
         return ConfigError(f"{name} must be {requirement or self.expects}, got {_show(value)}")
 
@@ -254,11 +261,7 @@ class Sizes(Kind):
             raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
 
     def check(self, name: str, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                value = self.from_text(value)
-            except ValueError:
-                raise self._refuse(name, value) from None
+        value = self._from_text_if_text(name, value)
         if _is_number(value):
             value = (value,)
         if not isinstance(value, (list, tuple)):
@@ -295,11 +298,7 @@ class Names(Kind):
         return tuple(n.strip() for n in text.split(",") if n.strip() and n.strip().lower() != "none")
 
     def check(self, name: str, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                value = self.from_text(value)
-            except ValueError:
-                raise self._refuse(name, value) from None
+        value = self._from_text_if_text(name, value)
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise self._refuse(name, value)
         bad = [v for v in value if v not in self.choices]

@@ -42,6 +42,7 @@ import numpy as np
 from autonet.backends import get_backend
 from autonet.config import DTYPES, GENERAL_RECIPE, MAX_BATCH, Bool, Config, Float, Int, default, names
 from autonet.errors import AutonetError, ConfigError, DataError
+from autonet.images import image_options, require_image_rows
 from autonet.net import init_params, init_rng, scores
 from autonet.preprocess import fit_preprocess
 from autonet.train import Trainer, epoch_mean_losses
@@ -185,12 +186,8 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             seed=seed,
             progress=self.verbose > 0,
         )
-        for name, on in (("cutmix", cfg.cutmix), ("tta", cfg.tta != "none")):
-            if on:
-                raise ConfigError(
-                    f"{name} needs image rows; {type(self).__name__} takes feature vectors "
-                    f"(got {name}={getattr(cfg, name)!r})"
-                )
+        for name in [n for n in image_options(cfg) if n != "augment"]:  # the rows are feature vectors
+            require_image_rows(name, None, None)
         return cfg
 
     def _sized(self, cfg: Config, n_rows: int) -> Config:
@@ -207,7 +204,7 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             return int(rs.randint(np.iinfo(np.int32).max))
         if isinstance(rs, np.random.Generator):
             return int(rs.integers(np.iinfo(np.int32).max))
-        if not (_is_int(rs) and rs >= 0):
+        if isinstance(rs, (bool, np.bool_)) or not isinstance(rs, (int, np.integer)) or rs < 0:
             raise ConfigError(f"random_state must be an integer >= 0, None or a numpy generator, got {rs!r}")
         return int(rs)
 
@@ -414,10 +411,6 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
 
 
 # ----- input validation (what sklearn.utils.validation would do, without sklearn) -----
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _same(a, b) -> bool:

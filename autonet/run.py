@@ -34,6 +34,7 @@ import numpy as np
 from autonet.backends import get_backend
 from autonet.config import DTYPES, GENERAL_RECIPE, PRESETS, Config, fitted_to_rows, identity, preset
 from autonet.errors import ConfigError, DivergenceError, OutOfMemory, WriteError
+from autonet.images import image_options, require_image_rows
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
 from autonet.preprocess import Preprocessor, fit_preprocess
@@ -181,16 +182,6 @@ def learning_watch(n_classes: int) -> Callable[[str, Trainer], None]:
     return callback
 
 
-def warn_if_batch_exceeds(cfg: Config, n_train: int) -> None:
-    """Warn when a minibatch is larger than the training set (every step is then a whole epoch)."""
-    if cfg.batch_size > n_train:
-        warnings.warn(
-            f"batch_size {cfg.batch_size} is larger than the {n_train} training rows: every step is a whole "
-            "epoch, so a per-epoch learning-rate decay applies at every step; lower --batch-size",
-            stacklevel=2,
-        )
-
-
 def machine_info() -> dict:
     """Where a figure was measured: CPU count, platform, numpy version."""
     return {
@@ -261,13 +252,17 @@ def run(
     # directory is created, so a run that cannot start leaves no run directory behind.
     if data is None:
         data = load_data(cfg, quiet=quiet)
-    if data.image_shape is None and (cfg.tta != "none" or cfg.cutmix):
-        what = "tta" if cfg.tta != "none" else "cutmix"
-        raise ConfigError(f"{what} needs images; the rows of {data.name} are not images")
+    for name in [n for n in image_options(cfg) if n != "augment"]:  # augment: checked where it is set up
+        require_image_rows(name, None, data.image_shape)
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
     estimate = check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
-    warn_if_batch_exceeds(cfg, len(train.y_train))
+    if cfg.batch_size > len(train.y_train):
+        warnings.warn(
+            f"batch_size {cfg.batch_size} is larger than the {len(train.y_train)} training rows: every step is a "
+            "whole epoch, so a per-epoch learning-rate decay applies at every step; lower --batch-size",
+            stacklevel=2,
+        )
     try:
         params = init_params(
             sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype], batchnorm=cfg.batchnorm

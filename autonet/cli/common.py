@@ -25,7 +25,7 @@ from autonet.errors import ConfigError
 CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config.json is about 1 KB
 
 
-def number_type(parse, accept, expected: str):
+def _number_type(parse, accept, expected: str):
     """An argparse ``type=`` for flags that are not config options (``--jobs``, ``--dpi``, ``--sizes``, ...)."""
 
     def convert(text: str):
@@ -41,10 +41,10 @@ def number_type(parse, accept, expected: str):
     return convert
 
 
-positive_int = number_type(int, lambda v: v > 0, "a positive integer")
-nonnegative_int = number_type(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
-nonnegative_float = number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+positive_int = _number_type(int, lambda v: v > 0, "a positive integer")
+nonnegative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+nonnegative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 
 
 def int_list(text: str) -> tuple[int, ...]:

@@ -13,14 +13,18 @@ import argparse
 import warnings
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument, data_source, number_type
+from autonet.cli.common import add_data_arguments, add_dataset_argument, data_source, positive_int
 from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.plots import MAX_DPI
 
 MAX_JSON_BYTES = 256 * 2**20  # a million-iteration history is about 20 MB
 
 
-_dpi = number_type(int, lambda v: 1 <= v <= MAX_DPI, f"an integer in [1, {MAX_DPI}]")
+def _dpi(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_DPI:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_DPI}], got {text!r}")
+    return value
 
 
 def read_run_json(path: Path) -> dict:
