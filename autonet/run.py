@@ -9,7 +9,7 @@ A run directory holds::
     model.npz      params, mean image, class names, layer sizes (no pickles)
     plots/training.png
     checkpoint.npz the trainer's full state (when checkpointing; see autonet.storage.checkpoints)
-    .lock          held (fcntl.flock) by the one process writing the directory; see autonet.storage.lock
+    .lock          while a process writes the directory: its flock (removed when it finishes); see autonet.storage.lock
 
 ``autonet train`` and ``autonet sweep`` both go through :func:`run`.
 """
