@@ -13,11 +13,11 @@ from types import ModuleType
 
 import numpy as np
 
+from autonet.conventions import BN_EPS, num_layers
 from autonet.errors import ConfigError, DataError
 from autonet.images import IMAGE_SHAPE
 from autonet.preprocess import mirror_permutation
-from manual.layers import ACTIVATIONS, BN_EPS
-from manual.network import num_layers
+from manual.layers import ACTIVATIONS
 
 INITS = ("std", "he", "xavier")
 TTA_MODES = ("none", "flip")  # test-time augmentation of scores(): none, or the mean with the mirror image

@@ -13,6 +13,11 @@ Every rule has the cs231n signature::
   call with the dtype of ``w``, so float32 training stays float32.
 
 ``lr`` below is ``config["learning_rate"]``; every product is elementwise.
+
+``dw`` may also be a :class:`manual.layers.WeightGradient`, the factored
+``h^T delta + reg * w`` of an affine layer that the manual backend hands the
+trainer: :func:`sgd` takes its step inside that product, every other rule
+multiplies it out first (``np.asarray``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from autonet.blas import gemm_update
 from autonet.errors import ConfigError
+from manual.layers import WeightGradient
 
 UpdateRule = Callable[[np.ndarray, np.ndarray, dict], tuple]
 
@@ -37,17 +44,30 @@ def _state(config: dict, name: str, w: np.ndarray) -> np.ndarray:
     return config[name]
 
 
-def sgd(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
-    """Vanilla stochastic gradient descent: ``w <- w - lr * dw``."""
-    w -= config["learning_rate"] * dw
+def sgd(w: np.ndarray, dw: np.ndarray | WeightGradient, config: dict) -> tuple[np.ndarray, dict]:
+    """Vanilla stochastic gradient descent: ``w <- w - lr * dw``.
+
+    For a factored weight gradient ``dw = h^T delta + reg * w`` the same step
+    is ``w <- -lr * h^T delta + (1 - lr * reg) * w``: one BLAS ``gemm`` with
+    ``beta = 1 - lr * reg`` updates ``w`` where it lies
+    (:func:`autonet.blas.gemm_update`), so ``dw`` is never written and no
+    pass over the weights follows the product -- the step costs what the
+    gradient's product alone would (equal to the array form up to rounding).
+    """
+    lr = config["learning_rate"]
+    if isinstance(dw, WeightGradient) and dw.w is w:
+        gemm_update(-lr, dw.x.T, dw.dout, 1.0 - lr * dw.reg, w)
+    else:
+        w -= lr * np.asarray(dw)
     return w, config
 
 
-def momentum(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+def momentum(w: np.ndarray, dw, config: dict) -> tuple[np.ndarray, dict]:
     """SGD with (heavy-ball) momentum, ``momentum`` mu = 0.9 by default.
 
     ``v <- mu * v - lr * dw``; ``w <- w + v``. State: ``velocity``.
     """
+    dw = np.asarray(dw)
     mu = config.setdefault("momentum", DEFAULTS["momentum"])
     v = _state(config, "velocity", w)
     v *= mu
@@ -56,13 +76,14 @@ def momentum(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, d
     return w, config
 
 
-def nesterov(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+def nesterov(w: np.ndarray, dw, config: dict) -> tuple[np.ndarray, dict]:
     """Nesterov momentum in the "look-ahead folded into w" form (Bengio et al. 2013, eq. 7).
 
     ``v_new = mu * v - lr * dw``; ``w <- w - mu * v + (1 + mu) * v_new``
     (equivalently ``w <- w + mu * v_new - lr * dw``), where ``dw`` is taken at
     the stored ``w``, which plays the role of the look-ahead point. State: ``velocity``.
     """
+    dw = np.asarray(dw)
     mu = config.setdefault("momentum", DEFAULTS["momentum"])
     v = _state(config, "velocity", w)
     v *= mu
@@ -72,12 +93,13 @@ def nesterov(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, d
     return w, config
 
 
-def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+def rmsprop(w: np.ndarray, dw, config: dict) -> tuple[np.ndarray, dict]:
     """RMSprop (Tieleman & Hinton 2012): per-entry step scaled by a running RMS of gradients.
 
     ``s <- rho * s + (1 - rho) * dw**2``; ``w <- w - lr * dw / (sqrt(s) + eps)``,
     with ``decay_rate`` rho = 0.99 and ``epsilon`` = 1e-8 by default. State: ``cache``.
     """
+    dw = np.asarray(dw)
     rho = config.setdefault("decay_rate", DEFAULTS["decay_rate"])
     eps = config.setdefault("epsilon", DEFAULTS["epsilon"])
     s = _state(config, "cache", w)
@@ -87,7 +109,7 @@ def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, di
     return w, config
 
 
-def adam(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+def adam(w: np.ndarray, dw, config: dict) -> tuple[np.ndarray, dict]:
     """Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", Algorithm 1).
 
     With ``beta1`` = 0.9, ``beta2`` = 0.999, ``epsilon`` = 1e-8 by default::
@@ -103,7 +125,7 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]
     return w, config
 
 
-def adamw(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
+def adamw(w: np.ndarray, dw, config: dict) -> tuple[np.ndarray, dict]:
     """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter 2019, Algorithm 2).
 
     First ``w <- w - lr * weight_decay * w`` (the decay is *not* added to
@@ -112,6 +134,7 @@ def adamw(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict
     trainer sets it for weight matrices only. The schedule multiplier of the
     paper is folded into ``lr``.
     """
+    dw = np.asarray(dw)  # multiplied out before w changes (its L2 term reads w)
     wd = config.setdefault("weight_decay", DEFAULTS["weight_decay"])
     if wd:
         w -= (config["learning_rate"] * wd) * w
@@ -119,7 +142,8 @@ def adamw(w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict
     return w, config
 
 
-def _adam_step(w: np.ndarray, dw: np.ndarray, config: dict) -> None:
+def _adam_step(w: np.ndarray, dw, config: dict) -> None:
+    dw = np.asarray(dw)
     b1 = config.setdefault("beta1", DEFAULTS["beta1"])
     b2 = config.setdefault("beta2", DEFAULTS["beta2"])
     eps = config.setdefault("epsilon", DEFAULTS["epsilon"])
@@ -135,19 +159,14 @@ def _adam_step(w: np.ndarray, dw: np.ndarray, config: dict) -> None:
     w -= step * m / (np.sqrt(v) * (1 / math.sqrt(1 - b2**t)) + eps)
 
 
-UPDATE_RULES: dict[str, UpdateRule] = {
-    "sgd": sgd,
-    "momentum": momentum,
-    "nesterov": nesterov,
-    "rmsprop": rmsprop,
-    "adam": adam,
-    "adamw": adamw,
-}
+UPDATE_RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 
 
 def get_update_rule(name: str) -> UpdateRule:
-    """The update rule registered as ``name`` (ConfigError listing valid names otherwise)."""
-    try:
-        return UPDATE_RULES[name]
-    except KeyError:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(sorted(UPDATE_RULES))}") from None
+    """The update rule called ``name``: the function of that name in this module, looked up now.
+
+    Raises ConfigError listing the valid names for any other ``name``.
+    """
+    if name not in UPDATE_RULES:
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(sorted(UPDATE_RULES))}")
+    return globals()[name]
