@@ -37,14 +37,20 @@ from typing import Any
 
 import numpy as np
 
-# the names each choice accepts are owned by the module that implements them
-from autonet.augment import AUGMENTATIONS
-from autonet.data import DATASETS
 from autonet.errors import ConfigError
-from autonet.net import ACTIVATIONS, INITS, TTA_MODES
-from autonet.optim import UPDATE_RULES
-from autonet.preprocess import PREPROCESS
-from autonet.schedules import SCHEDULES
+
+
+def _registry(module: str, name: str) -> Callable[[], Sequence[str]]:
+    """The names a choice accepts, read lazily from the module that implements them (so the schema
+    imports none of them: ``autonet.optim.UPDATE_RULES`` is asked for when a value is checked)."""
+
+    def names() -> Sequence[str]:
+        import importlib
+
+        return tuple(getattr(importlib.import_module(module), name))
+
+    return names
+
 
 # ----- kinds: how a value is spelled, checked and written -----
 
@@ -281,13 +287,17 @@ class Sizes(Kind):
 
 @dataclass(frozen=True)
 class Names(Kind):
-    """A subset of ``choices`` in a given order: ``flip,crop``; ``none`` (or empty) for no name."""
+    """A subset of ``choices`` (a tuple, or a function returning them) in a given order: ``flip,crop``;
+    ``none`` (or empty) for no name."""
 
-    choices: tuple = ()
+    choices: tuple | Callable[[], Sequence[str]] = ()
+
+    def names(self) -> list[str]:
+        return list(self.choices() if callable(self.choices) else self.choices)
 
     @property
     def expects(self) -> str:  # type: ignore[override]
-        return f"comma-separated names out of {', '.join(self.choices)}, or none"
+        return f"comma-separated names out of {', '.join(self.names())}, or none"
 
     def from_text(self, text: str) -> Any:
         if not isinstance(text, str) or not text.isascii():
@@ -302,10 +312,10 @@ class Names(Kind):
                 raise self._refuse(name, value) from None
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise self._refuse(name, value)
-        bad = [v for v in value if v not in self.choices]
+        bad = [v for v in value if v not in self.names()]
         if bad:
             raise ConfigError(
-                f"{name} must be a comma-separated subset of {', '.join(self.choices)}, got {_show(bad[0])}"
+                f"{name} must be a comma-separated subset of {', '.join(self.names())}, got {_show(bad[0])}"
             )
         return tuple(value)
 
@@ -316,18 +326,19 @@ class Names(Kind):
         return list(value)
 
     def metavar(self) -> str:
-        return ",".join(self.choices)
+        return ",".join(self.names())
 
 
 @dataclass(frozen=True)
 class Dataset(Kind):
-    """A dataset name (``names``) or the path of an ``.npz`` file: any other non-empty text."""
+    """A dataset name (``names``: a function returning them) or the path of an ``.npz`` file: any other
+    non-empty text."""
 
-    names: tuple = ()
+    names: Callable[[], Sequence[str]] = tuple
 
     @property
     def expects(self) -> str:  # type: ignore[override]
-        return f"one of {', '.join(self.names)} or the path of an .npz file"
+        return f"one of {', '.join(self.names())} or the path of an .npz file"
 
     def from_text(self, text: str) -> Any:
         if not isinstance(text, str) or not text.strip():
@@ -424,15 +435,15 @@ class Config:
 
     backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
     hidden: tuple = _opt((300,), Sizes(), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET)
-    activation: str = _opt("relu", Choice(tuple(ACTIVATIONS)), "hidden nonlinearity", group=NET)
-    init: str = _opt("std", Choice(INITS), "weight init: std (N(0, std^2), the seed's), he, xavier", group=NET)
+    activation: str = _opt("relu", Choice(_registry("manual.layers", "ACTIVATIONS")), "hidden nonlinearity", group=NET)
+    init: str = _opt("std", Choice(_registry("autonet.net", "INITS")), "weight init: std (N(0, std^2), the seed's), he, xavier", group=NET)
     std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
     dtype: str = _opt(
         "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", group=NET, search=False
     )
     dataset: str = _opt(
         "cifar10",
-        Dataset(DATASETS),
+        Dataset(_registry("autonet.data", "DATASETS")),
         "cifar10, mnist, fashion-mnist (the official files, "
         "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
         "and optionally X_test, y_test, class_names",
@@ -471,7 +482,7 @@ class Config:
     sampling: str = _opt(
         "replacement", Choice(SAMPLING), "minibatch rows drawn with replacement (the seed's) or shuffled epochs"
     )
-    update: str = _opt("sgd", Choice(tuple(sorted(UPDATE_RULES))), "update rule (autonet.optim)")
+    update: str = _opt("sgd", Choice(_registry("autonet.optim", "UPDATE_RULES")), "update rule (autonet.optim)")
     seed: int | None = _opt(
         0,
         Int(0, 2**64 - 1, optional=True),
@@ -480,7 +491,7 @@ class Config:
     batchnorm: bool = _opt(False, Bool(), "batch normalisation after every hidden affine layer", group=DEEP)
     preprocess: str = _opt(
         "mean",
-        Choice(PREPROCESS),
+        Choice(_registry("autonet.preprocess", "PREPROCESS")),
         "input map fitted on the training split: mean "
         "(subtract the mean image), standardize (per channel), pca, zca (whitening)",
         group=DEEP,
@@ -494,7 +505,7 @@ class Config:
     )
     schedule: str = _opt(
         "decay",
-        Choice(SCHEDULES),
+        Choice(_registry("autonet.schedules", "SCHEDULES")),
         "learning-rate schedule: decay (x decay per epoch), "
         "step (x decay every --step-epochs), cosine (to 0 at the end), constant",
         group=DEEP,
@@ -508,7 +519,7 @@ class Config:
     bn_momentum: float = _opt(0.9, FRACTION, "running-statistics momentum of batch norm", group=DEEP)
     augment: tuple = _opt(
         (),
-        Names(AUGMENTATIONS),
+        Names(_registry("autonet.augment", "AUGMENTATIONS")),
         "random training-image changes: flip (mirror), crop "
         "(shift by up to --crop-padding pixels), comma-separated, or none",
         group=DEEP,
@@ -537,7 +548,7 @@ class Config:
     )
     tta: str = _opt(
         "none",
-        Choice(TTA_MODES),
+        Choice(_registry("autonet.net", "TTA_MODES")),
         "test-time augmentation: flip scores each image as the mean "
         "with its mirror, in validation, the summary and the saved model",
         group=ACCURACY,
