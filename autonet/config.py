@@ -436,7 +436,12 @@ class Config:
     backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
     hidden: tuple = _opt((300,), Sizes(), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET)
     activation: str = _opt("relu", Choice(_registry("manual.layers", "ACTIVATIONS")), "hidden nonlinearity", group=NET)
-    init: str = _opt("std", Choice(_registry("autonet.net", "INITS")), "weight init: std (N(0, std^2), the seed's), he, xavier", group=NET)
+    init: str = _opt(
+        "std",
+        Choice(_registry("autonet.net", "INITS")),
+        "weight init: std (N(0, std^2), the seed's), he, xavier",
+        group=NET,
+    )
     std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
     dtype: str = _opt(
         "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", group=NET, search=False
