@@ -558,6 +558,12 @@ class Config:
         "with its mirror, in validation, the summary and the saved model",
         group=ACCURACY,
     )
+    early_stopping: int = _opt(
+        0,
+        Int(0, 10**6),
+        "stop after this many epochs without a better validation accuracy, and keep the best "
+        "epoch's weights (also written to best_model.npz); 0: off",
+    )
     train_acc_samples: int = _opt(
         1000, Int(1, 10**8), "training rows scored for the per-epoch train accuracy", flag=False
     )
@@ -621,7 +627,16 @@ def _validate(cfg: Config) -> None:
 
 # options added to the schema after run directories were first written (config.json, checkpoints,
 # sweep trial names): left out of identities while at their defaults, so earlier runs still match
-LATER_OPTIONS = ("activation", "dataset", "train_acc_samples", "mixup", "cutmix", "ema_decay", "tta")
+LATER_OPTIONS = (
+    "activation",
+    "dataset",
+    "train_acc_samples",
+    "mixup",
+    "cutmix",
+    "ema_decay",
+    "tta",
+    "early_stopping",
+)
 
 
 def identity(config: Mapping[str, Any]) -> dict:

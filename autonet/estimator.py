@@ -246,7 +246,7 @@ class MLPClassifier:
 
     def _config(self, seed: int) -> Config:
         """The schema object these parameters describe (with ``seed``), validated once (ConfigError naming it)."""
-        schema = set(names())
+        schema = set(names()) - {"early_stopping"}  # scikit-learn's early_stopping (a bool) is the estimator's own
         values = {k: v for k, v in self.get_params().items() if k in schema}
         values["hidden"] = self.hidden_layer_sizes
         values["seed"] = seed

@@ -117,6 +117,11 @@ class Trainer:
         a terminal or notebook, one line per epoch when stderr is piped);
         None: ``config.progress``
 
+    With ``config.early_stopping = P`` (epochs), :meth:`fit` stops once ``P``
+    epochs have passed without a better validation accuracy, and ends with
+    the best epoch's net restored (Keras' ``EarlyStopping(restore_best_weights=True)``);
+    :attr:`best` holds that epoch, its accuracy and a copy of its net.
+
     Attributes
     ----------
     params, iteration, learning_rate (of the next step), update_rule (the
@@ -181,6 +186,12 @@ class Trainer:
             self.ema_params = {k: v.copy() for k, v in self.params.items()}
             self.ema_bn_state = {k: v.copy() for k, v in self.bn_state.items()}
         self._ema_scratch: np.ndarray | None = None
+        # early stopping: the best epoch so far (1-based; 0 the initial net) and a copy of its evaluated net
+        self.best: dict[str, Any] = {}
+        if self.config.early_stopping:
+            if self.X_val is None:
+                raise ConfigError("early_stopping needs validation data (X_val and y_val, or --num-val > 0)")
+            self.best = self._snapshot(epoch=0, val_acc=-1.0)
         self.history: dict[str, list] = {
             "loss": [],
             "train_acc": [],
@@ -275,6 +286,28 @@ class Trainer:
                 tmp *= rate
                 a += tmp
 
+    def _snapshot(self, epoch: int, val_acc: float) -> dict[str, Any]:
+        params, bn_state = self.evaluation_params()
+        return {
+            "epoch": epoch,
+            "val_acc": val_acc,
+            "params": {k: v.copy() for k, v in params.items()},
+            "bn_state": {k: v.copy() for k, v in bn_state.items()},
+        }
+
+    @property
+    def stopped_early(self) -> bool:
+        """True once ``config.early_stopping`` epochs have passed without a better validation accuracy."""
+        epochs = len(self.history["val_acc"])
+        return bool(self.best) and epochs - self.best["epoch"] >= self.config.early_stopping
+
+    def restore_best(self) -> None:
+        """Make the evaluated net (:meth:`evaluation_params`) the best epoch's, in place (early stopping)."""
+        params, bn_state = self.evaluation_params()
+        for saved, live in ((self.best["params"], params), (self.best["bn_state"], bn_state)):
+            for k, v in saved.items():
+                live[k][...] = v
+
     # ----- minibatches -----
 
     def _next_batch(self) -> np.ndarray:
@@ -348,6 +381,8 @@ class Trainer:
         h["train_acc"].append(self._accuracy(self.X_train[self._acc_rows], self.y_train[self._acc_rows]))
         if self.X_val is not None:
             h["val_acc"].append(self._accuracy(self.X_val, self.y_val))
+        if self.best and h["val_acc"][-1] > self.best["val_acc"]:
+            self.best = self._snapshot(len(h["val_acc"]), h["val_acc"][-1])
         self._emit("epoch")
 
     def _emit(self, event: str) -> None:
@@ -364,7 +399,7 @@ class Trainer:
         report = progress_reporter(self) if self.progress else None
         start = time.perf_counter()
         try:
-            while self.iteration < cfg.num_iters:
+            while self.iteration < cfg.num_iters and not self.stopped_early:
                 loss = self.step()
                 self._emit("iteration")
                 if report is not None:
@@ -375,6 +410,8 @@ class Trainer:
             self.train_seconds += time.perf_counter() - start
             if report is not None:
                 report.close()
+        if self.best:
+            self.restore_best()
         self._emit("end")
         return self.history
 
@@ -403,6 +440,7 @@ class Trainer:
                 "params": {k: v.copy() for k, v in self.ema_params.items()},
                 "bn_state": {k: v.copy() for k, v in self.ema_bn_state.items()},
             },
+            "best": {k: (_copy_nested(v)) for k, v in self.best.items()},
             "train_seconds": self.train_seconds,
             "config": self.config.to_dict(),
         }
@@ -420,7 +458,20 @@ class Trainer:
         ema = state.get("ema", {})
         self.ema_params = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in ema.get("params", {}).items()}
         self.ema_bn_state = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in ema.get("bn_state", {}).items()}
+        best = state.get("best", {})
+        if best:
+            self.best = {
+                "epoch": int(best["epoch"]),
+                "val_acc": float(best["val_acc"]),
+                "params": {k: np.array(v, dtype=self.dtype, copy=True) for k, v in best["params"].items()},
+                "bn_state": {k: np.array(v, dtype=self.dtype, copy=True) for k, v in best["bn_state"].items()},
+            }
         self.train_seconds = float(state.get("train_seconds", 0.0))
+
+
+def _copy_nested(value: Any) -> Any:
+    """A copy of a dict of arrays (one level deep), or the scalar itself."""
+    return {k: v.copy() for k, v in value.items()} if isinstance(value, dict) else value
 
 
 def epoch_mean_losses(history: dict) -> list[float]:

@@ -38,7 +38,7 @@ def sklearn_or_skip():
 
 # schema fields that are not estimator parameters: the data options (fit takes X, y), replaced by the
 # sklearn-style validation split (early_stopping, validation_fraction, n_iter_no_change, tol)
-DATA_FIELDS = {"dataset", "num_val", "num_train", "data_dir"}
+DATA_FIELDS = {"dataset", "num_val", "num_train", "data_dir", "early_stopping"}
 RENAMED = {"hidden": "hidden_layer_sizes", "seed": "random_state"}
 ESTIMATOR_ONLY = {"early_stopping", "validation_fraction", "n_iter_no_change", "tol"}
 

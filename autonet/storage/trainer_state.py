@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 # state_dict keys that checkpoints written by earlier versions may lack (load_state_dict defaults them)
-_OPTIONAL = frozenset({"bn_state", "train_seconds", "learning_rate", "config", "ema"})
+_OPTIONAL = frozenset({"bn_state", "train_seconds", "learning_rate", "config", "ema", "best"})
 
 
 class StateFieldError(ValueError):
@@ -253,4 +253,8 @@ def check_trainer_state(state: Any, trainer) -> None:
         _like(state["bn_state"], template["bn_state"], "bn_state")
     if "ema" in state:  # the moving average (ema_decay): the shapes of params and bn_state, or empty when off
         _like(state["ema"], template["ema"], "ema")
+    if "best" in state:  # early stopping's best epoch: the shapes of the evaluated net, or empty when off
+        _like(state["best"], template["best"], "best")
+        if state["best"] and not 0 <= state["best"]["epoch"] <= len(state["history"]["val_acc"]):
+            raise StateFieldError("best/epoch", f"must be an epoch already trained, got {state['best']['epoch']}")
     _check_opt_state(state["opt_state"], trainer, iteration)
