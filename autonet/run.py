@@ -7,6 +7,7 @@ A run directory holds::
     history.csv    the per-epoch part, one row per epoch
     summary.json   backend, val_acc, test_acc (or null), train_seconds, ...
     model.npz      params, mean image, class names, layer sizes (no pickles)
+    best_model.npz with early stopping: the best epoch's net (model.npz is it too, once the run ends)
     plots/training.png
     checkpoint.npz the trainer's full state (when checkpointing; see autonet.storage.checkpoints)
     .lock          held (fcntl.flock) by the one process writing the directory; see autonet.storage.lock
@@ -42,6 +43,7 @@ from autonet.storage.models import Model, save_model
 from autonet.train import Trainer, epoch_mean_losses
 
 SUMMARY_NAME = "summary.json"
+BEST_MODEL_NAME = "best_model.npz"  # early stopping's best epoch, written when it improves
 CHECKPOINT_EVERY = 100  # default checkpoint period of autonet train and of every sweep trial, in iterations
 # What a run writes into its directory; ``overwrite=True`` removes exactly these.
 RUN_FILES = (
@@ -50,6 +52,7 @@ RUN_FILES = (
     "history.csv",
     SUMMARY_NAME,
     "model.npz",
+    BEST_MODEL_NAME,
     CHECKPOINT_NAME,
     "plots/training.png",
     "diverged.json",
@@ -102,7 +105,7 @@ def input_shape(data) -> tuple[int, int, int]:
     return data.image_shape or (1, 1, data.X_train.shape[1])
 
 
-def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
+def export_params(trainer: Trainer, pre: Preprocessor | None = None, best: bool = False) -> dict:
     """The trained net as a plain ``W, b`` ReLU net on the loader's rows.
 
     The net is :meth:`Trainer.evaluation_params` (the moving average, with
@@ -110,9 +113,10 @@ def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
     preprocessing are affine, so both fold into the weights
     (:func:`autonet.net.fold_batchnorm`, :meth:`autonet.preprocess.Preprocessor.fold`);
     dropout is the identity at evaluation. ``autonet evaluate`` and ``predict``
-    then need nothing else but the model's ``tta``.
+    then need nothing else but the model's ``tta``. ``best``: early stopping's
+    best epoch (:attr:`Trainer.best`) instead.
     """
-    params, bn_state = trainer.evaluation_params()
+    params, bn_state = (trainer.best["params"], trainer.best["bn_state"]) if best else trainer.evaluation_params()
     params = fold_batchnorm(params, bn_state or None)
     return params if pre is None else pre.fold(params)
 
@@ -243,7 +247,12 @@ def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint
     ckpt = None
     if checkpoint_every is not None or resume:
         ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
-    extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
+
+    def save_best(event: str, trainer: Trainer) -> None:  # early stopping: the best epoch so far, as it comes
+        if event == "epoch" and trainer.best and trainer.best["epoch"] == len(trainer.history["val_acc"]):
+            save_model(out / BEST_MODEL_NAME, _model(cfg, data, export_params(trainer, pre, best=True)))
+
+    extra = [c for c in (save_best, ckpt, interrupts and interrupts.check) if c]
     trainer = Trainer(
         get_backend(cfg.backend),
         params,
@@ -456,23 +465,14 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
         "num_train": int(len(data.y_train)),
         "num_val": int(len(data.y_val)),
         "train_seconds": round(trainer.train_seconds, 3),
+        "best_epoch": trainer.best["epoch"] if trainer.best else None,
+        "stopped_early": trainer.stopped_early,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
     }
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
-    save_model(
-        out / "model.npz",
-        Model(
-            params=params,
-            mean_image=data.mean_image,
-            class_names=data.class_names,
-            image_shape=data.image_shape,
-            dataset=data.name,
-            activation=cfg.activation,
-            tta=cfg.tta,
-        ),
-    )
+    save_model(out / "model.npz", _model(cfg, data, params))
     save_figure(
         plot_training(
             trainer.history,
@@ -482,6 +482,18 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
     )
     atomic_write_json(out / SUMMARY_NAME, summary)
     return summary
+
+
+def _model(cfg: Config, data, params: dict) -> Model:
+    return Model(
+        params=params,
+        mean_image=data.mean_image,
+        class_names=data.class_names,
+        image_shape=data.image_shape,
+        dataset=data.name,
+        activation=cfg.activation,
+        tta=cfg.tta,
+    )
 
 
 def history_csv(history: dict) -> str:
