@@ -48,8 +48,8 @@ def relu(z):
     return z * (z > 0)
 
 
-LEAKY_SLOPE = 0.01  # leaky ReLU slope for z <= 0 (manual.layers.LEAKY_SLOPE)
-BN_EPS = 1e-5  # added to the batch variance (manual.layers.BN_EPS)
+LEAKY_SLOPE = 0.01  # leaky ReLU slope for z <= 0 (autonet.manual.layers.LEAKY_SLOPE)
+BN_EPS = 1e-5  # added to the batch variance (autonet.manual.layers.BN_EPS)
 
 
 def leaky_relu(z):
@@ -133,7 +133,7 @@ def dropout_masks(seed, shapes, p: float, dtype) -> list:
     """Inverted-dropout masks, ``1/(1-p)`` where ``rng.random(shape) >= p`` else 0.
 
     ``rng = numpy.random.default_rng(seed)``, one draw per hidden layer in
-    order: the convention of ``manual.layers.dropout_mask``, so both backends
+    order: the convention of ``autonet.manual.layers.dropout_mask``, so both backends
     given the same seed use the same masks.
     """
     rng = onp.random.default_rng(seed)
@@ -156,7 +156,7 @@ def loss_and_grads(
 ):
     """Backend contract (see :mod:`autonet.backends`): ``(loss, grads)`` via autograd.
 
-    Options as in ``manual.network.loss_and_grads``: ``activation``,
+    Options as in ``autonet.manual.network.loss_and_grads``: ``activation``,
     ``dropout`` with its mask ``seed``, ``label_smoothing`` (targets
     ``(1 - eps) * one_hot + eps / C``), ``bn_stats`` (receives the batch statistics),
     ``mix = (y2, lam)`` (mixup/cutmix targets ``lam * one_hot(y) + (1 - lam) * one_hot(y2)``,

@@ -27,7 +27,7 @@ from autonet.errors import ConfigError
 LossAndGrads = Callable[..., tuple]
 
 _REGISTRY: dict[str, str] = {
-    "manual": "manual.network:loss_and_grads",
+    "manual": "autonet.manual.network:loss_and_grads",
     "autograd": "autonet.autograd_loss:loss_and_grads",
 }
 

@@ -128,7 +128,7 @@ class FusedUpdate:
             if key not in self._buffers:
                 self._buffers[key] = tuple(np.empty(_block_size(w.dtype), w.dtype) for _ in range(3))
             t1, t2, g = (b[: w.size] for b in self._buffers[key])
-            if reg:  # g = dw + reg * w, as manual.network adds it; dw itself is only read (never written back)
+            if reg:  # g = dw + reg * w, as autonet.manual.network adds it; dw itself is only read (never written back)
                 np.multiply(reg, w, out=g)
                 np.add(dw, g, out=g)
                 dw = g

@@ -1,6 +1,6 @@
 """The manual backend's step with preallocated buffers: the same numbers, no allocation per step.
 
-:func:`manual.network.loss_and_grads` is the readable derivation: every layer
+:func:`autonet.manual.network.loss_and_grads` is the readable derivation: every layer
 function returns fresh arrays. At training speed those allocations cost more
 than the arithmetic around them (a fresh 12 MB ``dW`` is page-faulted in on
 every step, the L2 term makes a full-size temporary, and so on).
@@ -9,11 +9,11 @@ order* -- ``tests/test_workspace.py`` checks the loss, every gradient and the
 batch statistics bit for bit against the reference, for every option -- but
 writes each intermediate into a buffer allocated once per batch shape:
 ``np.matmul(..., out=)``, in-place ufuncs, and the ReLU applied to the affine
-output where it lies. The equations are those of :mod:`manual.layers`; see
+output where it lies. The equations are those of :mod:`autonet.manual.layers`; see
 there for each derivation.
 
 Only the ReLU net is computed here in place; ``leaky_relu`` and ``tanh`` call
-the layer functions of :mod:`manual.layers` (so still exact, just allocating).
+the layer functions of :mod:`autonet.manual.layers` (so still exact, just allocating).
 
 :meth:`ManualWorkspace.sgd_step` goes one step further for plain SGD, and is
 therefore equal only up to float rounding: each weight matrix takes its step
@@ -31,16 +31,16 @@ from typing import Any
 import numpy as np
 
 from autonet.blas import gemm_update
-from manual.layers import (
+from autonet.manual.layers import (
     BN_EPS,
     softmax_cross_entropy,
 )
-from manual.network import loss_and_grads as manual_loss_and_grads
-from manual.network import num_layers
+from autonet.manual.network import loss_and_grads as manual_loss_and_grads
+from autonet.manual.network import num_layers
 
 
 class ManualWorkspace:
-    """``loss_and_grads`` of :mod:`manual.network`, into buffers owned by this object.
+    """``loss_and_grads`` of :mod:`autonet.manual.network`, into buffers owned by this object.
 
     Call it like the backend; the returned gradient arrays are this object's
     buffers, overwritten by the next call (the trainer consumes them first).
@@ -231,7 +231,7 @@ class ManualWorkspace:
         return loss, {k: g for k, g in grads.items() if not k.startswith("W")}
 
     def _reg_loss(self, params: dict, reg: float) -> float:
-        """``0.5 * reg * sum_l ||W_l||^2``, summed as :mod:`manual.network` sums it."""
+        """``0.5 * reg * sum_l ||W_l||^2``, summed as :mod:`autonet.manual.network` sums it."""
         return (
             0.5 * reg * sum(float(np.vdot(params[f"W{i}"], params[f"W{i}"])) for i in range(1, self.L + 1))
             if reg

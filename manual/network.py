@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.layers import (
+from .layers import (
     ACTIVATIONS,
     DERIVATIVES,
     affine_backward,
@@ -53,15 +53,15 @@ def loss_and_grads(
     X : (N, D) array
     y : (N,) int array, labels in [0, C)
     reg : L2 strength (only the ``W`` are regularised)
-    activation : hidden nonlinearity, a key of :data:`manual.layers.ACTIVATIONS`
+    activation : hidden nonlinearity, a key of :data:`autonet.manual.layers.ACTIVATIONS`
     dropout : probability p in [0, 1) of zeroing each hidden unit (inverted dropout)
     seed : int or numpy Generator for the dropout masks, drawn by
-        :func:`manual.layers.dropout_mask` from ``np.random.default_rng(seed)``,
+        :func:`autonet.manual.layers.dropout_mask` from ``np.random.default_rng(seed)``,
         one ``(N, H_l)`` draw per hidden layer in order
-    label_smoothing : eps in [0, 1) of :func:`manual.layers.softmax_cross_entropy`
+    label_smoothing : eps in [0, 1) of :func:`autonet.manual.layers.softmax_cross_entropy`
     mix : None, or ``(y2, lam)``: mixed targets ``lam * one_hot(y) + (1 - lam) * one_hot(y2)``
         (mixup/cutmix; the gradient ``(softmax - T) / N`` is derived in
-        :func:`manual.layers.softmax_cross_entropy`)
+        :func:`autonet.manual.layers.softmax_cross_entropy`)
     bn_stats : dict to receive the batch statistics ``mean_l``, ``var_l`` (H_l,)
         of every batch-norm layer (batch norm runs in training mode here)
 

@@ -91,7 +91,7 @@ def test_any_number_of_threads_gives_the_same_bits(threads, monkeypatch):
 
 @pytest.mark.parametrize("name", ["sgd", "momentum"])
 def test_l2_term_folded_into_the_update_equals_adding_it_to_the_gradient(name, monkeypatch):
-    # manual.network adds reg * W to dW; the fused update may add it block by block instead
+    # autonet.manual.network adds reg * W to dW; the fused update may add it block by block instead
     monkeypatch.setattr(fused_update, "BLOCK_BYTES", 1000)
     params, grads = _problem(np.float32, seed=4)
     ref = {k: v.copy() for k, v in params.items()}

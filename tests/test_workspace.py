@@ -1,7 +1,7 @@
 """The manual backend's preallocated-buffer step equals the reference bit for bit.
 
 :class:`autonet.workspace.ManualWorkspace` promises the float operations of
-:func:`manual.network.loss_and_grads` in the same order, so the loss, every
+:func:`autonet.manual.network.loss_and_grads` in the same order, so the loss, every
 gradient and the batch statistics must be *identical*, for every option the
 backend takes, and the trainer's exact fast path (workspace + fused update,
 ``fast="exact"``) must give the same history and parameters as its reference
@@ -17,10 +17,10 @@ import pytest
 
 from autonet.backends import get_backend
 from autonet.config import Config
+from autonet.manual.network import loss_and_grads as reference
 from autonet.net import init_params
 from autonet.train import Trainer
 from autonet.workspace import ManualWorkspace
-from manual.network import loss_and_grads as reference
 
 OPTIONS = [
     {},
