@@ -63,6 +63,7 @@ numpydoc_show_class_members = False  # autodoc's :members: documents them; no se
 numpydoc_validation_checks: set[str] = set()
 
 html_theme = "alabaster"
+html_theme_options = {"page_width": "1200px", "sidebar_width": "250px"}  # 80-column --help fits unscrolled
 html_title = f"autonet {version}"
 html_static_path: list[str] = []
 nitpicky = False
@@ -75,3 +76,4 @@ def skip_type_aliases(app, what, name, obj, skip, options):
 
 def setup(app):
     app.connect("autodoc-skip-member", skip_type_aliases)
+    app.set_html_assets_policy("always")  # MathJax on every page: the sidebar has math in titles ("to $L$")

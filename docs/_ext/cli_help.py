@@ -15,7 +15,7 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
-WIDTH = "100"  # columns argparse wraps the help to
+WIDTH = "82"  # columns argparse wraps the help to (it leaves 2): a terminal's 80, no scrolling
 
 
 def command_parsers() -> list[tuple[str, argparse.ArgumentParser]]:
