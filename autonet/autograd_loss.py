@@ -141,7 +141,7 @@ def loss_and_grads(
 ):
     """Backend contract (see :mod:`autonet.backends`): ``(loss, grads)`` via autograd.
 
-    Options as in ``manual.network.loss_and_grads``: ``activation``,
+    Options as in ``autonet.manual.network.loss_and_grads``: ``activation``,
     ``dropout`` with its mask ``seed``, ``label_smoothing`` (targets
     ``(1 - eps) * one_hot + eps / C``), ``bn_stats`` (receives the batch statistics),
     ``mix = (y2, lam)`` (mixup/cutmix targets ``lam * one_hot(y) + (1 - lam) * one_hot(y2)``,

@@ -15,7 +15,7 @@ Contract every backend honours::
 - ReLU's derivative at exactly 0 is 0.
 - ``factored`` (optional: only for a backend whose signature names it, see
   :func:`takes_factored`): the caller also accepts each ``W`` gradient as a
-  :class:`manual.layers.WeightGradient` (``h^T delta + reg * W`` as its factors);
+  :class:`autonet.manual.layers.WeightGradient` (``h^T delta + reg * W`` as its factors);
   the trainer asks for it, so that plain SGD takes its step inside that product.
 
 Backends are imported lazily, so ``manual`` works without autograd installed.
@@ -32,7 +32,7 @@ from autonet.errors import ConfigError
 LossAndGrads = Callable[..., tuple]
 
 _REGISTRY: dict[str, str] = {
-    "manual": "manual.network:loss_and_grads",
+    "manual": "autonet.manual.network:loss_and_grads",
     "autograd": "autonet.autograd_loss:loss_and_grads",
 }
 

@@ -435,7 +435,9 @@ class Config:
 
     backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
     hidden: tuple = _opt((300,), Sizes(), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET)
-    activation: str = _opt("relu", Choice(_registry("manual.layers", "ACTIVATIONS")), "hidden nonlinearity", group=NET)
+    activation: str = _opt(
+        "relu", Choice(_registry("autonet.manual.layers", "ACTIVATIONS")), "hidden nonlinearity", group=NET
+    )
     init: str = _opt(
         "std",
         Choice(_registry("autonet.net", "INITS")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from autonet.errors import DivergenceError
-from manual.layers import WeightGradient
+from autonet.manual.layers import WeightGradient
 
 
 def check_finite(

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from autonet.manual.layers import softmax_cross_entropy
 from autonet.net import scores
-from manual.layers import softmax_cross_entropy
 
 
 def rel_error(x: ArrayLike, y: ArrayLike) -> float:

@@ -16,8 +16,8 @@ import numpy as np
 from autonet.conventions import BN_EPS, num_layers
 from autonet.errors import ConfigError, DataError
 from autonet.images import IMAGE_SHAPE, require_image_rows
+from autonet.manual.layers import ACTIVATIONS
 from autonet.preprocess import mirror_permutation
-from manual.layers import ACTIVATIONS
 
 INITS = ("std", "he", "xavier")
 TTA_MODES = ("none", "flip")  # test-time augmentation of scores(): none, or the mean with the mirror image
@@ -224,7 +224,7 @@ def scores(
 
     Batch norm uses the running statistics ``state`` (see :func:`fold_batchnorm`);
     dropout is the identity (inverted dropout scales in training instead).
-    ``activation`` names the hidden nonlinearity (``manual.layers.ACTIVATIONS``).
+    ``activation`` names the hidden nonlinearity (``autonet.manual.layers.ACTIVATIONS``).
 
     Test-time augmentation ``tta="flip"``: the mean of the scores of each row
     and of its left-right mirror, ``(s(x) + s(x[mirror])) / 2``, the rows

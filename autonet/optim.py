@@ -20,7 +20,7 @@ memory once and stays in cache for all the rule's passes, and the
 temporaries of an expression are block-sized. Every operation is
 elementwise, so the numbers are those of the whole-array expressions.
 
-``dw`` may also be a :class:`manual.layers.WeightGradient`, the factored
+``dw`` may also be a :class:`autonet.manual.layers.WeightGradient`, the factored
 ``h^T delta + reg * w`` of an affine layer that the manual backend hands the
 trainer: :func:`sgd` takes its step inside that product, every other rule
 multiplies it out first (``np.asarray``).
@@ -35,7 +35,7 @@ import numpy as np
 
 from autonet.blas import gemm_update
 from autonet.errors import ConfigError
-from manual.layers import WeightGradient
+from autonet.manual.layers import WeightGradient
 
 UpdateRule = Callable[[np.ndarray, np.ndarray, dict], tuple]
 

@@ -78,7 +78,7 @@ BatchSampler = Callable[[int, int], np.ndarray]
 def backend_options(config: Config, rng: np.random.Generator, batchnorm: bool, factored: bool) -> dict[str, Any]:
     """The keyword options of one step's backend call, only those in use (so any plain backend trains
     plain nets); the dropout mask ``seed`` is drawn from ``rng``. ``factored``: ask for factored weight
-    gradients (:class:`manual.layers.WeightGradient`), for a backend that takes the option."""
+    gradients (:class:`autonet.manual.layers.WeightGradient`), for a backend that takes the option."""
     options: dict[str, Any] = {"factored": True} if factored else {}
     if config.activation != "relu":
         options["activation"] = config.activation

@@ -7,7 +7,7 @@ normalisation also holds ``gamma_l, beta_l`` for every hidden layer ``l`` and
 has no hidden biases ``b_l`` (the normalisation would cancel them); only
 ``bL`` remains. This is the autonet backend contract (see ``autonet.backends``),
 and the function ``--backend manual`` trains with: every step calls the
-layer functions of :mod:`manual.layers` below, looked up at call time.
+layer functions of :mod:`autonet.manual.layers` below, looked up at call time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from autonet.conventions import dropout_mask, num_layers
-from manual import layers
+
+from . import layers
 
 __all__ = ["loss_and_grads", "num_layers"]
 
@@ -43,18 +44,18 @@ def loss_and_grads(
     X : (N, D) array
     y : (N,) int array, labels in [0, C)
     reg : L2 strength (only the ``W`` are regularised)
-    activation : hidden nonlinearity, a key of :data:`manual.layers.ACTIVATIONS`
+    activation : hidden nonlinearity, a key of :data:`autonet.manual.layers.ACTIVATIONS`
     dropout : probability p in [0, 1) of zeroing each hidden unit (inverted dropout)
     seed : int or numpy Generator for the dropout masks, drawn by
         :func:`autonet.conventions.dropout_mask` from ``np.random.default_rng(seed)``,
         one ``(N, H_l)`` draw per hidden layer in order
-    label_smoothing : eps in [0, 1) of :func:`manual.layers.softmax_cross_entropy`
+    label_smoothing : eps in [0, 1) of :func:`autonet.manual.layers.softmax_cross_entropy`
     mix : None, or ``(y2, lam)``: mixed targets ``lam * one_hot(y) + (1 - lam) * one_hot(y2)``
         (mixup/cutmix; the gradient ``(softmax - T) / N`` is derived in
-        :func:`manual.layers.softmax_cross_entropy`)
+        :func:`autonet.manual.layers.softmax_cross_entropy`)
     bn_stats : dict to receive the batch statistics ``mean_l``, ``var_l`` (H_l,)
         of every batch-norm layer (batch norm runs in training mode here)
-    factored : return each ``W`` gradient as a :class:`manual.layers.WeightGradient`
+    factored : return each ``W`` gradient as a :class:`autonet.manual.layers.WeightGradient`
         (``h^T delta + reg * W`` as its factors) instead of an array; the trainer
         asks for this so that plain SGD takes its step inside the product
 

@@ -18,9 +18,8 @@ from autonet import autograd_loss
 from autonet.backends import get_backend
 from autonet.conventions import dropout_mask
 from autonet.gradcheck import numerical_gradient, numerical_param_grads, rel_error
-from autonet.net import init_params
-from manual import layers
-from manual.layers import (
+from autonet.manual import layers
+from autonet.manual.layers import (
     batchnorm_backward,
     batchnorm_eval_forward,
     batchnorm_forward,
@@ -28,6 +27,7 @@ from manual.layers import (
     dropout_forward,
     softmax_cross_entropy,
 )
+from autonet.net import init_params
 
 manual_lg = get_backend("manual")
 autograd_lg = get_backend("autograd")

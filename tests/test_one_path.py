@@ -21,11 +21,11 @@ from autonet import optim
 from autonet.backends import get_backend
 from autonet.config import Config
 from autonet.errors import DivergenceError
+from autonet.manual import layers
+from autonet.manual.layers import WeightGradient
+from autonet.manual.network import loss_and_grads as manual_loss_and_grads
 from autonet.net import init_params
 from autonet.train import Trainer
-from manual import layers
-from manual.layers import WeightGradient
-from manual.network import loss_and_grads as manual_loss_and_grads
 
 
 def _halved(value):
@@ -102,7 +102,7 @@ def test_every_layer_function_of_the_manual_loss_is_what_trains(monkeypatch):
                     if fn.__name__ == name:
                         m.setitem(table, key, changed)
             faulty = _train(options)
-        assert _differs(clean, faulty), f"a fault in manual.layers.{name} did not change what trains"
+        assert _differs(clean, faulty), f"a fault in autonet.manual.layers.{name} did not change what trains"
 
 
 @pytest.mark.parametrize("rule", optim.UPDATE_RULES)

@@ -11,8 +11,8 @@ The names and signatures are the exercise's (assignment 2's ``layers.py``)::
     dropout_backward(dout, cache) -> dx
 
 ``x`` of the affine layer may be (N, d1, ..., dk), flattened to (N, D). Each
-forward is held against :mod:`manual.layers`, each backward against
-:mod:`manual.layers` and against centred finite differences of
+forward is held against :mod:`autonet.manual.layers`, each backward against
+:mod:`autonet.manual.layers` and against centred finite differences of
 ``sum(forward(...) * dout)`` (or of the loss). Dropout's mask comes from the
 user's own random draw, so it is read off the output (``out / x``) and the
 backward is compared with autonet's given that mask; ``p`` is accepted as the
@@ -30,7 +30,7 @@ import numpy as np
 from autonet.checking.report import Check, Diagnosis, Report
 from autonet.checking.target import UserCodeError, guarded
 from autonet.gradcheck import numerical_gradient, rel_error
-from manual import layers as ref
+from autonet.manual import layers as ref
 
 TOL = 1e-7  # forward and backward against autonet (float64)
 FD_TOL = 1e-6  # against finite differences, h = 1e-5 ...
@@ -382,7 +382,7 @@ def check_layers(module: Any, label: str, time_limit: float | None = None, seed:
     for n in lonely:
         checks.append(Check(n, "autonet", False, None, f"{n} found without its forward, so it cannot be called"))
     header = (
-        f"autonet check {label} (layer functions: {', '.join(found)}; against manual.layers, rel. error "
+        f"autonet check {label} (layer functions: {', '.join(found)}; against autonet.manual.layers, rel. error "
         f"<= {TOL:g}, and finite differences, <= {FD_TOL:g})"
     )
     report = Report(label, "layers", checks, [], header=header, columns=COLUMNS)

@@ -73,7 +73,7 @@ def reference(case: Case, l2: str = "half") -> Reference:
     """Both backends on ``case`` (their agreement is itself checked: < 1e-9 or AssertionError)."""
     from autonet.autograd_loss import scores as autograd_scores
     from autonet.backends import get_backend
-    from manual.two_layer import forward
+    from autonet.manual.two_layer import forward
 
     factor = L2_FACTORS[l2]
     f = forward(case.params, case.X)
