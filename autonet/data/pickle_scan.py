@@ -58,7 +58,8 @@ _FROMBUFFER = frozenset({("numpy.core.numeric", "_frombuffer"), ("numpy._core.nu
 _NDARRAY = ("numpy", "ndarray")
 _DTYPE = ("numpy", "dtype")
 _ENCODE = ("_codecs", "encode")
-_GLOBALS = _RECONSTRUCT | _FROMBUFFER | {_NDARRAY, _DTYPE, _ENCODE}
+_BYTES = frozenset({("__builtin__", "bytes"), ("builtins", "bytes")})  # b"" in protocols 0-2: bytes()
+_GLOBALS = _RECONSTRUCT | _FROMBUFFER | _BYTES | {_NDARRAY, _DTYPE, _ENCODE}
 _NUMERIC_DTYPES = frozenset(
     f"{k}{n}" for k, sizes in (("b", "1"), ("i", "1248"), ("u", "1248"), ("f", "248")) for n in sizes
 )
@@ -219,7 +220,14 @@ class _Scanner:
         elif name in _PUT_OPS:
             if not self.stack or self.stack[-1] is _MARK:
                 raise _Refused(f"{name} with nothing to memoize")
-            self.memo[len(self.memo) if name == "MEMOIZE" else int(arg)] = self.stack[-1]
+            index = len(self.memo) if name == "MEMOIZE" else int(arg)
+            # the unpickler sizes its memo table by the largest index (twice it): a pickler numbers its
+            # entries in order (from 0, or from 1 in Python 2), so a slot beyond the next one is a lie
+            if not 0 <= index <= len(self.memo) + 1:
+                raise _Refused(
+                    f"{name} to memo slot {index:,} after {len(self.memo):,} entries; picklers number them in order"
+                )
+            self.memo[index] = self.stack[-1]
         elif name in _GET_OPS:
             node = self.memo.get(int(arg))
             if node is None:
@@ -269,6 +277,10 @@ class _Scanner:
             if any(i.kind != "scalar" for i in items):
                 raise _Refused("dtype called with non-scalar arguments")
             return _Node("dtype", 1)
+        if target in _BYTES:
+            if items:
+                raise _Refused("bytes called with arguments; only bytes() (empty) is written by pickle")
+            return _Node("scalar")
         if target == _ENCODE:
             if any(i.kind != "scalar" for i in items):
                 raise _Refused("_codecs.encode called with non-scalar arguments")
@@ -290,10 +302,17 @@ class _Scanner:
             if items is None or len(items) != 5 or items[2].kind != "dtype":
                 raise _Refused("an array state unlike numpy's (version, shape, dtype, fortran, data)")
             self.check_shape(items[1])
-        else:
-            # (version, byte order, subarray, names, fields, elsize, alignment[, flags]): plain dtypes only
-            if items is None or not 6 <= len(items) <= 9 or any(i.kind != "scalar" for i in items):
-                raise _Refused("a dtype state with structure; CIFAR-10 arrays use plain numeric dtypes")
+        elif (
+            items is None
+            or any(i.kind != "scalar" for i in items)
+            or [i.value for i in items] not in [[3, order, *rest] for order in "<>|=" for rest in _PLAIN_DTYPE_STATES]
+        ):
+            # numpy writes (3, byte order, None, None, None, -1, -1, 0) for a plain dtype; other flags,
+            # sizes or fields make a dtype numpy's own code cannot handle (SystemError)
+            raise _Refused("a dtype state unlike numpy's for a plain number (3, '<', None, None, None, -1, -1, 0)")
+
+
+_PLAIN_DTYPE_STATES = ([None, None, None, -1, -1, 0], [None, None, None, -1, -1, 0, None])
 
 
 class _Global(Exception):
