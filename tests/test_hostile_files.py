@@ -15,7 +15,6 @@ import resource
 import struct
 import subprocess
 import sys
-import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -121,3 +120,77 @@ def test_an_empty_batch_is_called_empty_in_every_protocol(tmp_path, protocol):
     path.write_bytes(pickle.dumps({"data": np.zeros((0, 3072), np.uint8), "labels": []}, protocol=protocol))
     with pytest.raises(DataError, match=r"'data' holds no images$"):
         load_batch(path)
+
+
+# ----- row 2: an IDX gzip stream far longer than its size can honestly hold -----
+
+
+def _gzip_zeros(path: Path, header: bytes, nbytes: int) -> Path:
+    chunk = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header)
+        for start in range(0, nbytes, len(chunk)):
+            f.write(chunk[: min(len(chunk), nbytes - start)])
+    return path
+
+
+def test_an_idx_gzip_of_zeros_is_refused_before_inflating(tmp_path):
+    n = 400_000  # 400,000 images of 28x28: 314 MB of zeros in a 1.4 MB file (MNIST's images deflate 4.7:1)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    images = _gzip_zeros(folder / "train-images-idx3-ubyte.gz", struct.pack(">I3I", 0x803, n, 28, 28), n * 784)
+    _gzip_zeros(folder / "train-labels-idx1-ubyte.gz", struct.pack(">II", 0x801, n), n)
+    for name, dims in (("t10k-images-idx3-ubyte.gz", (10, 28, 28)), ("t10k-labels-idx1-ubyte.gz", (10,))):
+        magic = 0x800 + len(dims)
+        _gzip_zeros(folder / name, struct.pack(f">I{len(dims)}I", magic, *dims), int(np.prod(dims)))
+    assert images.stat().st_size < 2 << 20
+    code = f"from autonet.data import load_idx_dataset; load_idx_dataset('mnist', {str(tmp_path)!r}, download=False)"
+    out = refused(code, str(images), "declares 313,600,000 bytes of data from", "decompress it with gunzip")
+    assert out["peak_mb"] < 150
+
+
+def test_a_plain_idx_file_shorter_than_its_header_is_refused_before_reading(tmp_path):
+    from autonet.data.idx import read_idx
+    from autonet.errors import DataError
+
+    path = tmp_path / "x.idx"
+    path.write_bytes(struct.pack(">I3I", 0x803, 1_000_000, 28, 28) + bytes(100))
+    with pytest.raises(DataError, match="needs 784000000 bytes of data, the file holds 100$"):
+        read_idx(path, max_bytes=1 << 30)
+
+
+# ----- row 3: an .npz dataset member that inflates far beyond its compressed size -----
+
+
+def _npz_of_zeros(path: Path, shape: tuple[int, ...]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with z.open("X_train.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            chunk = bytes(1 << 20)
+            total = int(np.prod(shape))
+            for start in range(0, total, len(chunk)):
+                f.write(chunk[: min(len(chunk), total - start)])
+        buf = io.BytesIO()
+        np.save(buf, np.arange(shape[0]) % 2)
+        z.writestr("y_train.npy", buf.getvalue())
+    return path
+
+
+def test_an_npz_member_inflating_far_past_its_size_is_refused_before_inflating(tmp_path):
+    path = _npz_of_zeros(tmp_path / "zeros.npz", (300_000, 1000))  # 300 MB of zeros in 1.3 MB
+    assert path.stat().st_size < 2 << 20
+    code = f"from autonet.data import load_npz_dataset; load_npz_dataset({str(path)!r})"
+    out = refused(
+        code, str(path), "member X_train.npy declares 300,000,128 bytes", "save it with np.savez, uncompressed"
+    )
+    assert out["peak_mb"] < 150
+
+
+def test_an_honestly_compressed_npz_dataset_still_loads(tmp_path):
+    from autonet.data import load_npz_dataset
+
+    rng = np.random.default_rng(0)
+    np.savez_compressed(
+        tmp_path / "ok.npz", X_train=rng.integers(0, 256, (200, 64), dtype=np.uint8), y_train=np.arange(200) % 3
+    )
+    assert load_npz_dataset(tmp_path / "ok.npz", num_val=20).X_train.shape == (180, 64)

@@ -13,6 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
+from autonet.errors import DataError
+
+# Real datasets deflate 1-5 to 1 (MNIST's images 4.7, CIFAR-10 1.1): a compressed stream may declare at
+# most this many times its own size (plus 1 MiB for tiny files), so a few megabytes of zeros cannot
+# declare gigabytes. Memory while loading then stays linear in the file's size.
+MAX_INFLATION = 16
+
+
+def check_inflation(path: Path, declared: int, stored: int, what: str, remedy: str) -> None:
+    """Refuse ``declared`` bytes of data from ``stored`` compressed bytes beyond :data:`MAX_INFLATION`."""
+    if declared > MAX_INFLATION * stored + (1 << 20):
+        raise DataError(
+            f"{path}: {what} declares {declared:,} bytes of data from {stored:,} compressed bytes, more than "
+            f"the {MAX_INFLATION}:1 real data compresses to; refused before inflating (if it is genuine, {remedy})"
+        )
+
 
 @dataclass
 class Dataset:

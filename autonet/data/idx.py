@@ -36,7 +36,7 @@ from typing import Any, BinaryIO, cast
 import numpy as np
 
 from autonet.data import download as fetch
-from autonet.data.dataset import Dataset, split_dataset
+from autonet.data.dataset import Dataset, check_inflation, split_dataset
 from autonet.data.locate import _chosen_place, may_download
 from autonet.errors import DataError, DownloadError
 from autonet.storage.files import open_regular_file
@@ -131,13 +131,14 @@ def read_idx(path: str | os.PathLike, magic: int | None = None, max_bytes: int =
         try:
             compressed = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
+            stored = os.fstat(raw.fileno()).st_size
             with gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw as f:
-                return _parse(cast(BinaryIO, f), path, magic, max_bytes)
+                return _parse(cast(BinaryIO, f), path, magic, max_bytes, stored, compressed)
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise DataError(f"{path}: not a readable IDX file ({type(exc).__name__}: {exc})") from None
 
 
-def _parse(f: BinaryIO, path: Path, magic: int | None, max_bytes: int) -> np.ndarray:
+def _parse(f: BinaryIO, path: Path, magic: int | None, max_bytes: int, stored: int, compressed: bool) -> np.ndarray:
     head = f.read(4)
     if len(head) < 4:
         raise DataError(f"{path}: truncated IDX file: {len(head)} bytes, not even the 4-byte magic number")
@@ -156,6 +157,14 @@ def _parse(f: BinaryIO, path: Path, magic: int | None, max_bytes: int) -> np.nda
     if nbytes > max_bytes:
         raise DataError(
             f"{path}: the header declares shape {shape} = {nbytes} bytes of data, more than the limit of {max_bytes}"
+        )
+    # what the header declares is checked against the file before a byte of data is read or allocated
+    if compressed:
+        check_inflation(path, nbytes, stored, f"the header's shape {shape}", "decompress it with gunzip and use that")
+    elif stored < 4 + 4 * ndim + nbytes:
+        stored = max(stored - 4 - 4 * ndim, 0)
+        raise DataError(
+            f"{path}: truncated IDX file: shape {shape} needs {nbytes} bytes of data, the file holds {stored}"
         )
     data = f.read(nbytes)
     if len(data) < nbytes:

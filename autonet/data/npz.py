@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autonet.data.dataset import Dataset, split_dataset
+from autonet.data.dataset import Dataset, check_inflation, split_dataset
 from autonet.errors import DataError
 from autonet.storage.files import open_regular_file
 from autonet.storage.safe_npz import read_npz
@@ -102,6 +102,10 @@ def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
     missing = [k for k in ("X_train", "y_train") if k not in names]
     if missing:
         raise DataError(f"{path}: missing {' and '.join(missing)}")
+    for i in infos:
+        if i.compress_type != zipfile.ZIP_STORED:
+            what = f"member {i.filename[:40]}"
+            check_inflation(path, i.file_size, i.compress_size, what, "save it with np.savez, uncompressed")
     total = sum(i.file_size for i in infos)
     if total > max_bytes:
         raise DataError(f"{path}: its arrays take {total} bytes uncompressed, more than the limit of {max_bytes}")
