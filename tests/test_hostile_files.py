@@ -194,3 +194,16 @@ def test_an_honestly_compressed_npz_dataset_still_loads(tmp_path):
         tmp_path / "ok.npz", X_train=rng.integers(0, 256, (200, 64), dtype=np.uint8), y_train=np.arange(200) % 3
     )
     assert load_npz_dataset(tmp_path / "ok.npz", num_val=20).X_train.shape == (180, 64)
+
+
+# ----- row 4: a label far beyond any class count -----
+
+
+@pytest.mark.parametrize("label", [2 * 10**7, 10**12, 2**64 - 1])
+def test_a_stray_label_is_named_not_turned_into_a_class_list(tmp_path, label):
+    y = np.arange(50, dtype=np.uint64) % 3
+    y[7] = label
+    path = tmp_path / "stray.npz"
+    np.savez(path, X_train=np.ones((50, 4), np.float32), y_train=y)
+    code = f"from autonet.data import load_npz_dataset; load_npz_dataset({str(path)!r}, num_val=5)"
+    refused(code, f"{path}: y_train holds label {label} at row 7", "at most 100,000 classes")

@@ -19,6 +19,9 @@ from autonet.errors import DataError
 # most this many times its own size (plus 1 MiB for tiny files), so a few megabytes of zeros cannot
 # declare gigabytes. Memory while loading then stays linear in the file's size.
 MAX_INFLATION = 16
+# The most classes a dataset may have (ImageNet-21k has 21,841): a stray label of 10**12 must be named,
+# not turned into a list of 10**12 class names.
+MAX_CLASSES = 100_000
 
 
 def check_inflation(path: Path, declared: int, stored: int, what: str, remedy: str) -> None:
