@@ -7,6 +7,7 @@ The figures the docs quote come from :func:`load_in_child`'s ``peak_mb`` (``ru_m
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import resource
 import struct
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -207,3 +209,28 @@ def test_a_stray_label_is_named_not_turned_into_a_class_list(tmp_path, label):
     np.savez(path, X_train=np.ones((50, 4), np.float32), y_train=y)
     code = f"from autonet.data import load_npz_dataset; load_npz_dataset({str(path)!r}, num_val=5)"
     refused(code, f"{path}: y_train holds label {label} at row 7", "at most 100,000 classes")
+
+
+# ----- row 5: a tar archive whose extended header declares gigabytes -----
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME])
+def test_an_archive_with_a_huge_extended_header_is_a_download_error(tmp_path, kind):
+    size = 400 << 20  # 400 MiB of header data in a 0.4 MB archive (tarfile read it into memory whole)
+    info = tarfile.TarInfo("././@LongHeader")
+    info.type, info.size = kind, size
+    archive = tmp_path / "cifar.tar.gz"
+    with gzip.open(archive, "wb", compresslevel=1) as f:
+        f.write(info.tobuf(format=tarfile.USTAR_FORMAT))
+        chunk = bytes(1 << 20)
+        for _ in range(size >> 20):
+            f.write(chunk)
+        f.write(bytes(1024))
+    assert archive.stat().st_size < 2 << 20
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    code = (
+        "from autonet.data.download import download_cifar10; "
+        f"download_cifar10({str(tmp_path / 'data')!r}, url={archive.as_uri()!r}, md5={md5!r}, quiet=True)"
+    )
+    refused(code, "unsafe archive: a", "header of 419,430,400 bytes (extended headers are at most 65,536)")
+    assert not (tmp_path / "data").exists()

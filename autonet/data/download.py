@@ -223,13 +223,46 @@ def _socket_of(response):
     return getattr(raw, "_sock", None)
 
 
+# The official archive has 9 members of 186 MB in all; pax and GNU long-name headers of a few hundred bytes.
+MAX_MEMBERS = 100
+MAX_EXTRACTED_BYTES = 256 << 20
+MAX_TAR_HEADER_BYTES = 1 << 16
+
+
+class _Unsafe(Exception):
+    pass
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose extended (pax, GNU long-name, sparse) data is refused beyond 64 KiB.
+
+    ``tarfile`` reads such data into memory whole, at whatever size the header declares: 3 GiB from a
+    3 MB archive.
+    """
+
+    def _proc_member(self, tarfile):  # type: ignore[no-untyped-def]  # tarfile's own hook
+        if not self.isreg() and not self.isdir() and self.size > MAX_TAR_HEADER_BYTES:
+            # not a DownloadError: tarfile.open turns any OSError into "not a gzip file"
+            raise _Unsafe(
+                f"unsafe archive: a {self.type!r} header of {self.size:,} bytes "
+                f"(extended headers are at most {MAX_TAR_HEADER_BYTES:,}); nothing was extracted"
+            )
+        return super()._proc_member(tarfile)
+
+
 def _safe_extract(archive: Path, dest: Path, url: str) -> None:
     """Extract the checked archive into ``dest`` after vetting every member."""
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
+        with tarfile.open(archive, "r:*", tarinfo=_BoundedTarInfo) as tar:
+            members = []
+            for member in tar:
                 _check_member(member)
+                members.append(member)
+                if len(members) > MAX_MEMBERS or sum(m.size for m in members) > MAX_EXTRACTED_BYTES:
+                    raise DownloadError(
+                        f"unsafe archive: more than {MAX_MEMBERS} members or {MAX_EXTRACTED_BYTES:,} bytes; "
+                        "the CIFAR-10 archive has 9 members of 186 MB"
+                    )
             _check_complete(members)
             if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
                 tar.extractall(dest, members=members, filter="data")
@@ -237,8 +270,11 @@ def _safe_extract(archive: Path, dest: Path, url: str) -> None:
                 tar.extractall(dest, members=members)
     except DownloadError:
         raise
+    except _Unsafe as exc:
+        raise DownloadError(str(exc)) from None
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise DownloadError(f"cannot extract archive from {url}: {type(exc).__name__}: {exc}") from exc
+        text = "; ".join(line.strip() for line in str(exc).splitlines())  # one line: tarfile lists every method
+        raise DownloadError(f"cannot extract archive from {url}: {type(exc).__name__}: {text}") from exc
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
