@@ -240,7 +240,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
     3 MB archive.
     """
 
-    def _proc_member(self, tarfile):  # type: ignore[no-untyped-def]  # tarfile's own hook
+    def _proc_member(self, tarfile):  # tarfile's own hook
         if not self.isreg() and not self.isdir() and self.size > MAX_TAR_HEADER_BYTES:
             # not a DownloadError: tarfile.open turns any OSError into "not a gzip file"
             raise _Unsafe(
