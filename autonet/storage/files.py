@@ -26,7 +26,7 @@ from typing import IO, Any, BinaryIO
 
 import numpy as np
 
-from autonet.errors import WriteError
+from autonet.errors import ConfigError, WriteError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -42,6 +42,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         permission), as one line naming ``path``; the old file is untouched.
     """
     path = Path(path)
+    refuse_links(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -64,6 +65,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         raise
     _fsync_dir(path.parent)
     return path
+
+
+# Run directories this process holds the lock of (absolute, as named): below them, every directory and
+# file written is autonet's own, so a symbolic link there was planted and is never written through.
+LOCKED_DIRS: set[str] = set()
+
+
+def refuse_links(path: str | os.PathLike) -> None:
+    """Raise :class:`ConfigError` if ``path``, or a directory between it and a locked run directory, is a link.
+
+    Writing through such a link (``RUN/plots -> /elsewhere``, ``RUN/.lock -> ~/.bashrc``) would replace
+    or truncate a file outside the run. The run directory itself may be a link: the user named it.
+    """
+    target = Path(os.path.abspath(path))
+    top = next((Path(d) for d in LOCKED_DIRS if target.is_relative_to(d) and target != Path(d)), None)
+    for p in (target, *(target.parents if top is not None else ())):
+        if p == top:
+            break
+        if os.path.islink(p):
+            raise ConfigError(
+                f"{p}: is a symbolic link; autonet never writes through a link it did not create "
+                f"(it could replace a file elsewhere): remove it (rm {p}), then try again"
+            )
 
 
 def _umask() -> int:

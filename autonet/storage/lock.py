@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from autonet.errors import RunDirBusy, WriteError
+from autonet.storage.files import LOCKED_DIRS, refuse_links
 
 LOCK_NAME = ".lock"
 
@@ -57,9 +58,11 @@ class RunLock:
     def acquire(self) -> RunLock:
         if self._fd is not None:
             return self
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        refuse_links(self.path)
+        try:  # O_NOFOLLOW: a link planted as .lock is refused by the kernel, not truncated
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as e:
+            refuse_links(self.path)  # a link that appeared since: say so
             raise WriteError.from_os_error(e, self.path) from None
         if fcntl is not None:
             try:
@@ -81,12 +84,14 @@ class RunLock:
         except OSError:
             pass  # the lock is what matters; the PID is only for the message
         self._fd = fd
+        LOCKED_DIRS.add(os.path.abspath(self.directory))
         return self
 
     def release(self) -> None:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        LOCKED_DIRS.discard(os.path.abspath(self.directory))
         try:
             os.ftruncate(fd, 0)
         except OSError:
