@@ -36,7 +36,7 @@ from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
 from autonet.preprocess import Preprocessor, fit_preprocess
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
-from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file
+from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file, refuse_links
 from autonet.storage.lock import LOCK_NAME, RunLock
 from autonet.storage.models import Model, save_model
 from autonet.train import Trainer, epoch_mean_losses
@@ -294,6 +294,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
         raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the run")
     if not resume:
         _refuse_occupied(out, overwrite)
+    refuse_links(out / LOCK_NAME)  # a sweep's trial: no directory below the sweep's may be a planted link
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -343,6 +344,7 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
 
 def _remove_run_files(out: Path) -> None:
     for rel in RUN_FILES:
+        refuse_links(out / rel)  # unlinking plots/training.png through a planted plots/ link deletes elsewhere
         (out / rel).unlink(missing_ok=True)
     for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
         stale.unlink(missing_ok=True)
