@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,21 +18,51 @@ DIVERGED_FILE = "diverged.json"
 METRICS = ("train_acc", "val_acc", "final_loss", "iterations", "train_seconds")
 
 
-def metrics(summary: Mapping) -> dict:
-    """The result row of a finished run from its ``summary.json``."""
+# what a finished run's summary.json must hold for each metric: (kinds, low, high)
+_METRIC_RULES: dict[str, tuple[tuple[type, ...], float, float]] = {
+    "train_acc": ((int, float), 0.0, 1.0),
+    "val_acc": ((int, float), 0.0, 1.0),
+    "final_loss": ((int, float), 0.0, math.inf),
+    "iterations": ((int,), 0, math.inf),
+    "train_seconds": ((int, float), 0.0, math.inf),
+}
+
+
+def metrics(summary: Mapping, path: Path | None = None) -> dict:
+    """The result row of a finished run from its ``summary.json`` (read back from ``path``: checked)."""
+    if path is not None:
+        _check_summary(summary, path)
     return {"status": "ok", **{k: summary.get(k) for k in METRICS}, "error": ""}
 
 
+def _check_summary(summary: object, path: Path) -> None:
+    """Raise :class:`ConfigError` naming the field unless ``summary`` holds every metric, in range."""
+    fix = f"the file was edited or damaged: delete {path.parent} to run the trial again"
+    if not isinstance(summary, Mapping):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(summary).__name__}; {fix}")
+    for key, (kinds, low, high) in _METRIC_RULES.items():
+        value = summary.get(key)
+        if value is None and key == "final_loss":
+            continue
+        ok = isinstance(value, kinds) and not isinstance(value, bool) and low <= value <= high
+        if not ok:
+            shown = f"{type(value).__name__} {str(value)[:40]!r}" if value is not None else "nothing"
+            raise ConfigError(f"{path}: field {key}: expected a number in [{low}, {high}], got {shown}; {fix}")
+
+
 def finished_result(run_dir: Path) -> dict | None:
-    """The result row of a trial already run in ``run_dir``, or None."""
+    """The result row of a trial already run in ``run_dir``, or None; its files are checked like input."""
     if (run_dir / SUMMARY_FILE).is_file():
-        return metrics(read_json(run_dir / SUMMARY_FILE))
+        return metrics(read_json(run_dir / SUMMARY_FILE), run_dir / SUMMARY_FILE)
     if (run_dir / DIVERGED_FILE).is_file():
-        return {
-            "status": "diverged",
-            **{k: None for k in METRICS},
-            "error": read_json(run_dir / DIVERGED_FILE).get("error", ""),
-        }
+        record = read_json(run_dir / DIVERGED_FILE)
+        error = record.get("error") if isinstance(record, dict) else None
+        if not isinstance(error, str):
+            raise ConfigError(
+                f"{run_dir / DIVERGED_FILE}: field error: expected the divergence message (a string); "
+                f"the file was edited or damaged: delete {run_dir} to run the trial again"
+            )
+        return {"status": "diverged", **{k: None for k in METRICS}, "error": error[:500]}
     return None
 
 
