@@ -44,8 +44,8 @@ def _check_summary(summary: object, path: Path) -> None:
         value = summary.get(key)
         if value is None and key == "final_loss":
             continue
-        ok = isinstance(value, kinds) and not isinstance(value, bool) and low <= value <= high
-        if not ok:
+        number = isinstance(value, kinds) and not isinstance(value, bool)
+        if not number or not low <= float(value) <= high:  # type: ignore[arg-type]  # a number: checked
             shown = f"{type(value).__name__} {str(value)[:40]!r}" if value is not None else "nothing"
             raise ConfigError(f"{path}: field {key}: expected a number in [{low}, {high}], got {shown}; {fix}")
 
