@@ -1267,3 +1267,12 @@ def test_empty_validation_set_int_dtype_and_whole_image_crop_are_refused(fake_di
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "crop_padding must be smaller than the image side (32 pixels), got 32" in err
     assert not out.exists()
+
+
+def test_a_bias_of_another_shape_is_named_not_shown_as_equal_layer_sizes(good_checkpoint):
+    state, meta = load_checkpoint(good_checkpoint)
+    state["params"]["b1"] = np.zeros(7)  # the layer sizes (from the W's) still read [6, 4, 3]
+    with pytest.raises(
+        ModelFileError, match=r"the checkpoint holds b1 of shape \(7,\), this run builds b1 of shape \(4,\)$"
+    ):
+        check_checkpoint(good_checkpoint, state, meta, {}, init_params([6, 4, 3], rng=0))
