@@ -207,7 +207,8 @@ def locate_idx(
     source = _source(name)
     place, why = _chosen_place(data_dir)
     folder = place / source.name
-    missing = [f for f, _ in source.files.values() if not (folder / f).is_file()]
+    # only an absent name is missing: a FIFO, folder or device there is named as such when it is read
+    missing = [f for f, _ in source.files.values() if not os.path.lexists(folder / f)]
     if not missing:
         return folder
     if may_download(download, why):
@@ -245,7 +246,7 @@ def download_idx(
         raise DownloadError(f"cannot write to download folder {folder}: {exc}") from exc
     try:
         for filename, md5 in files.values():
-            if not (folder / filename).is_file():
+            if not os.path.lexists(folder / filename):
                 _download_one(base_url + filename, folder / filename, md5, quiet, timeout)
     finally:
         if not any(folder.iterdir()):

@@ -143,6 +143,11 @@ _KINDS = (
 )
 
 
+def _a(what: str) -> str:
+    """``what`` with its indefinite article: a model file, an IDX file."""
+    return f"{'an' if what[:1] in 'aeiouAEIOU' else 'a'} {what}"
+
+
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
@@ -180,16 +185,16 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
         except OSError:
             mode = stat.S_IFREG
         if not stat.S_ISREG(mode):
-            raise error(f"{path}: is {_kind(mode)}, not a regular file; refusing to read it as a {what}") from None
+            raise error(f"{path}: is {_kind(mode)}, not a regular file; refusing to read it as {_a(what)}") from None
         raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to read it as a {what}")
+            raise error(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to read it as {_a(what)}")
         if st.st_size > max_bytes:
             raise error(
                 f"{path}: {what} of {st.st_size:,} bytes is larger than the {max_bytes:,} bytes "
-                f"a {what} can need; refused"
+                f"{_a(what)} can need; refused"
             )
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return os.fdopen(fd, "rb")
@@ -214,7 +219,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > max_bytes:
-                    raise error(f"{path}: {what} is larger than the {max_bytes:,} bytes a {what} can need; refused")
+                    raise error(f"{path}: {what} is larger than the {max_bytes:,} bytes {_a(what)} can need; refused")
         except OSError as e:
             raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
