@@ -14,7 +14,6 @@ what the caller can need.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -174,7 +173,10 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
         refusing to read it as a {what}``, ``{path}: {what} of N bytes is
         larger than the M bytes ...``, or ``{path}: cannot read {what} (...)``.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to block on
+    flags = (
+        os.O_RDONLY | nonblock | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    )
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
@@ -196,7 +198,8 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
                 f"{path}: {what} of {st.st_size:,} bytes is larger than the {max_bytes:,} bytes "
                 f"{_a(what)} can need; refused"
             )
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        if nonblock:
+            os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
