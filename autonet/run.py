@@ -37,7 +37,7 @@ from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
 from autonet.preprocess import Preprocessor, fit_preprocess
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
 from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file, refuse_links
-from autonet.storage.lock import LOCK_NAME, RunLock
+from autonet.storage.lock import LOCK_NAME, RunLock, check_no_writer
 from autonet.storage.models import Model, save_model
 from autonet.train import Trainer, epoch_mean_losses
 
@@ -191,6 +191,7 @@ def run(
             if (out / SUMMARY_NAME).is_file():
                 return {**read_json(out / SUMMARY_NAME), "already_finished": True}
     if not resume:
+        check_no_writer(out)  # a live run without a checkpoint yet is running, not "stopped"
         _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
     # Every input is read and checked (data, preprocessing, memory, initial weights) before the
     # directory is created, so a run that cannot start leaves no run directory behind.

@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -1276,3 +1277,45 @@ def test_a_bias_of_another_shape_is_named_not_shown_as_equal_layer_sizes(good_ch
         ModelFileError, match=r"the checkpoint holds b1 of shape \(7,\), this run builds b1 of shape \(4,\)$"
     ):
         check_checkpoint(good_checkpoint, state, meta, {}, init_params([6, 4, 3], rng=0))
+
+
+def test_resume_with_an_empty_value_is_refused_not_a_fresh_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume=", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "autonet train: error: --resume needs the run directory to continue (it was given an empty value)\n"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_told_the_command_that_works(fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text((reference / "config.json").read_text())  # killed during the first checkpoint
+    assert main(["train", "--resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    command = err.split("start it again with: ", 1)[1].strip()
+    assert err.count("\n") == 1 and command.startswith("autonet train --config ")
+    assert main([*shlex.split(command)[1:], "--quiet"]) == 0  # the advice works as given
+    assert_same_run(out, reference)
+
+
+def test_a_live_writer_before_its_first_checkpoint_is_called_running_not_stopped(fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text((reference / "config.json").read_text())
+    code = (
+        "import sys, time; from autonet.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        for argv in (["train", "--resume", str(out), "--quiet"], train_args(fake_dir, out)):
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert f"in use by another autonet process (PID {holder.pid}), which is still running" in err
+            assert "stopped" not in err
+    finally:
+        holder.kill()
+        holder.wait()
