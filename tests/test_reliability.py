@@ -1319,3 +1319,24 @@ def test_a_live_writer_before_its_first_checkpoint_is_called_running_not_stopped
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_one_layer_limit_for_train_evaluate_and_plot(fake_dir, tmp_path, capsys):
+    """What train accepts, evaluate and plot read back: 999 hidden layers trains and evaluates; 1,000 is refused
+    by train at once (it used to train, then evaluate refused the model it wrote)."""
+    deep = ",".join(["2"] * 999)
+    out = tmp_path / "deep"
+    argv = ["train", "--data-dir", str(fake_dir), "--out", str(out), "--hidden", deep, "--num-iters", "2"]
+    assert main([*argv, "--batch-size", "10", "--num-val", "10", "--quiet"]) == 0
+    assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(fake_dir), "--num-val", "10"]) == 0
+    assert main(["plot", str(out), "--out", str(tmp_path / "plots")]) == 0
+    capsys.readouterr()
+    assert main(["train", "--data-dir", str(fake_dir), "--out", str(tmp_path / "x"), "--hidden", deep + ",2"]) == 2
+    assert capsys.readouterr().err == (
+        "autonet train: error: hidden gives 1,000 hidden layers; at most 999 are supported "
+        "(1000 weight layers, the most autonet evaluate and plot read back)\n"
+    )
+    (tmp_path / "c.json").write_text(json.dumps({"hidden": [1] * 100_000}))
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--data-dir", str(fake_dir)]) == 2
+    assert "100,000 hidden layers; at most 999" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
