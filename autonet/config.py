@@ -41,6 +41,7 @@ import numpy as np
 from autonet.augment import AUGMENTATIONS
 from autonet.data import DATASETS
 from autonet.errors import ConfigError
+from autonet.memory import MAX_LAYER_SIZE, check_layer_count
 from autonet.net import ACTIVATIONS, INITS, TTA_MODES
 from autonet.optim import UPDATE_RULES
 from autonet.preprocess import PREPROCESS
@@ -239,7 +240,8 @@ class Choice(Kind):
 class Sizes(Kind):
     """Layer sizes: positive integers, ``1024,512`` (text) or ``[1024, 512]`` (JSON); ``none``: no layer."""
 
-    high: int = 10**8  # a sanity bound; whether a net fits in memory is checked against the machine
+    high: int = MAX_LAYER_SIZE  # a sanity bound; whether a net fits in memory is checked against the machine
+    layers: bool = False  # hidden layer sizes: their count is held to autonet.memory's one rule
 
     expects = "comma-separated positive integers, e.g. 300 or 1024,512"
 
@@ -263,6 +265,8 @@ class Sizes(Kind):
             value = (value,)
         if not isinstance(value, (list, tuple)):
             raise self._refuse(name, value)
+        if self.layers:
+            check_layer_count(len(value), f"{name} gives")
         item = Int(1, self.high)
         try:
             return tuple(item.check(name, v) for v in value)
@@ -423,7 +427,9 @@ class Config:
     """
 
     backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
-    hidden: tuple = _opt((300,), Sizes(), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET)
+    hidden: tuple = _opt(
+        (300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET
+    )
     activation: str = _opt("relu", Choice(tuple(ACTIVATIONS)), "hidden nonlinearity", group=NET)
     init: str = _opt("std", Choice(INITS), "weight init: std (N(0, std^2), the seed's), he, xavier", group=NET)
     std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
