@@ -234,3 +234,22 @@ def test_an_archive_with_a_huge_extended_header_is_a_download_error(tmp_path, ki
     )
     refused(code, "unsafe archive: a", "header of 419,430,400 bytes (extended headers are at most 65,536)")
     assert not (tmp_path / "data").exists()
+
+
+# ----- row 11: a uint64 label >= 2**63 given to the Trainer -----
+
+
+@pytest.mark.parametrize("label", [2**63, 2**64 - 1])
+def test_a_uint64_label_beyond_int64_is_a_data_error_naming_it(label):
+    from autonet.backends import get_backend
+    from autonet.errors import DataError
+    from autonet.net import init_params
+    from autonet.train import Trainer
+
+    X = np.ones((20, 4), np.float32)
+    y = (np.arange(20) % 3).astype(np.uint64)
+    y[3] = label
+    with pytest.raises(DataError, match=rf"^y_train labels must be in \[0, 3\), got range \[0, {label}\]$"):
+        Trainer(get_backend("manual"), init_params([4, 5, 3]), X, y)
+    with pytest.raises(DataError, match=rf"^y_val labels must be in \[0, 3\), got range \[0, {label}\]$"):
+        Trainer(get_backend("manual"), init_params([4, 5, 3]), X, y % 3, X, y)
