@@ -253,3 +253,26 @@ def test_a_uint64_label_beyond_int64_is_a_data_error_naming_it(label):
         Trainer(get_backend("manual"), init_params([4, 5, 3]), X, y)
     with pytest.raises(DataError, match=rf"^y_val labels must be in \[0, 3\), got range \[0, {label}\]$"):
         Trainer(get_backend("manual"), init_params([4, 5, 3]), X, y % 3, X, y)
+
+
+def test_one_string_shared_by_many_arrays_is_refused(tmp_path):
+    # each array built from the one memoized 1 MB Python 2 string is a copy (pickle.loads of 300 took 332 MB):
+    # 1,000 of them ran out of a 1 GiB cap ("Failed to encode latin1 string")
+    from numpy._core.multiarray import _reconstruct
+
+    shared = bytes(1 << 20)
+
+    class Copy:
+        def __reduce__(self):
+            return _reconstruct, (np.ndarray, tuple([0]), "b"), (1, (len(shared),), np.dtype("u1"), False, shared)
+
+    from fakedata import dumps_py2
+
+    batch = {"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1], "extra": [Copy() for _ in range(1000)]}
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(dumps_py2(batch))  # as Python 2 wrote it: a str the unpickler decodes, numpy copies
+    assert path.stat().st_size < 2 << 20
+    refused(
+        f"from autonet.data import load_batch; load_batch({str(path)!r})",
+        "arrays of 2,103,296 elements in all, in a file of",
+    )

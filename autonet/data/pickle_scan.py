@@ -24,7 +24,8 @@ with small placeholder nodes, refusing, before a single object exists:
 * calls other than array, dtype and latin-1 bytes reconstruction, with the
   argument shapes numpy's own pickles use: ``_reconstruct`` only ever with
   shape ``(0,)``, numeric dtypes only (no object, string or structured
-  dtypes), and array shapes of at most one element per byte of the file;
+  dtypes), and arrays of at most one element per byte of the file, all arrays
+  together (a Python 2 string shared through the memo is copied into each);
 * more than :data:`MAX_OPCODES` opcodes and integers wider than 64 bits.
 
 Every opcode builds at most one object of bounded size and no object is
@@ -119,6 +120,7 @@ class _Scanner:
         self.size = size
         self.stack: list[_Node] = []
         self.memo: dict[int, _Node] = {}
+        self.elements = 0  # array elements declared so far
 
     # ----- stack helpers -----
 
@@ -292,8 +294,9 @@ class _Scanner:
         if dims is None or any(d.kind != "scalar" or not isinstance(d.value, int) or d.value < 0 for d in dims):
             raise _Refused("an array shape that is not a tuple of non-negative integers")
         count = math.prod(d.value for d in dims)
-        if count > self.size:
-            raise _Refused(f"an array of {count:,} elements in a file of {self.size:,} bytes")
+        self.elements += count  # all arrays together: one shared string can fill many arrays, each a copy
+        if self.elements > self.size:
+            raise _Refused(f"arrays of {self.elements:,} elements in all, in a file of {self.size:,} bytes")
 
     def check_state(self, target: _Node, state: _Node) -> None:
         items = state.items if state.kind == "tuple" else None
