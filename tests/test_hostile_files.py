@@ -40,7 +40,8 @@ _CHILD = textwrap.dedent("""
         out = {"status": "memory", "message": ""}
     except BaseException as e:
         out = {"status": "other", "message": "".join(traceback.format_exception(e))[-1500:]}
-    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: the peak of this program's own memory (ru_maxrss would include the forked parent's pages)
+    out["peak_mb"] = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
     print(json.dumps(out))
 """)
 

@@ -18,7 +18,7 @@ from autonet.errors import DataError
 # Real datasets deflate 1-5 to 1 (MNIST's images 4.7, CIFAR-10 1.1): a compressed stream may declare at
 # most this many times its own size (plus 1 MiB for tiny files), so a few megabytes of zeros cannot
 # declare gigabytes. Memory while loading then stays linear in the file's size.
-MAX_INFLATION = 16
+MAX_INFLATION = 8
 # The most classes a dataset may have (ImageNet-21k has 21,841): a stray label of 10**12 must be named,
 # not turned into a list of 10**12 class names.
 MAX_CLASSES = 100_000
