@@ -62,28 +62,10 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _busy(directory: Path, holder: int | None) -> RunDirBusy:
-    who = f"PID {holder}" if holder else "another process"
-    return RunDirBusy(
-        f"{directory}: in use by another autonet process ({who}), which is still running; a run directory "
-        "has one writer: wait for it to finish or stop it, then try again",
-        pid=holder,
-    )
-
-
 def check_no_writer(directory: str | os.PathLike) -> None:
-    """Raise :class:`RunDirBusy` if a live process holds ``directory``'s lock (nothing is created)."""
-    if fcntl is None:
-        return  # elsewhere the lock itself says so when it is taken
-    try:
-        fd = os.open(Path(directory) / LOCK_NAME, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return  # no lock file (or not one to open): nobody holds it
-    try:
-        if not _try_lock(fd):
-            raise _busy(Path(directory), _read_pid(fd))
-    finally:
-        os.close(fd)  # drops the probe's own lock
+    """Raise :class:`RunDirBusy` if a live process holds ``directory``'s lock (no lock file is created)."""
+    if fcntl is not None and os.path.lexists(Path(directory) / LOCK_NAME):
+        RunLock(directory).acquire().release()
 
 
 class RunLock:
@@ -128,7 +110,12 @@ class RunLock:
         if not free:
             holder = _read_pid(fd)
             os.close(fd)
-            raise _busy(self.directory, holder)
+            who = f"PID {holder}" if holder else "another process"
+            raise RunDirBusy(
+                f"{self.directory}: in use by another autonet process ({who}), which is still running; a run "
+                "directory has one writer: wait for it to finish or stop it, then try again",
+                pid=holder,
+            )
         try:
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)

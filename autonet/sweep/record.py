@@ -18,36 +18,19 @@ DIVERGED_FILE = "diverged.json"
 METRICS = ("train_acc", "val_acc", "final_loss", "iterations", "train_seconds")
 
 
-# what a finished run's summary.json must hold for each metric: (kinds, low, high)
-_METRIC_RULES: dict[str, tuple[tuple[type, ...], float, float]] = {
-    "train_acc": ((int, float), 0.0, 1.0),
-    "val_acc": ((int, float), 0.0, 1.0),
-    "final_loss": ((int, float), 0.0, math.inf),
-    "iterations": ((int,), 0, math.inf),
-    "train_seconds": ((int, float), 0.0, math.inf),
-}
-
-
 def metrics(summary: Mapping, path: Path | None = None) -> dict:
     """The result row of a finished run from its ``summary.json`` (read back from ``path``: checked)."""
-    if path is not None:
-        _check_summary(summary, path)
+    for key in METRICS if path else ():
+        assert path is not None
+        value = summary.get(key) if isinstance(summary, Mapping) else None
+        high = 1.0 if key.endswith("_acc") else math.inf  # accuracies, a loss, iterations and seconds: >= 0
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (value is None and key == "final_loss") and not (number and 0 <= value <= high):  # type: ignore[operator]
+            raise ConfigError(
+                f"{path}: field {key}: expected a number in [0, {high}], got {type(value).__name__} "
+                f"{str(value)[:40]!r}; the file was edited or damaged: delete {path.parent} to run the trial again"
+            )
     return {"status": "ok", **{k: summary.get(k) for k in METRICS}, "error": ""}
-
-
-def _check_summary(summary: object, path: Path) -> None:
-    """Raise :class:`ConfigError` naming the field unless ``summary`` holds every metric, in range."""
-    fix = f"the file was edited or damaged: delete {path.parent} to run the trial again"
-    if not isinstance(summary, Mapping):
-        raise ConfigError(f"{path}: expected a JSON object, got {type(summary).__name__}; {fix}")
-    for key, (kinds, low, high) in _METRIC_RULES.items():
-        value = summary.get(key)
-        if value is None and key == "final_loss":
-            continue
-        number = isinstance(value, kinds) and not isinstance(value, bool)
-        if not number or not low <= float(value) <= high:  # type: ignore[arg-type]  # a number: checked
-            shown = f"{type(value).__name__} {str(value)[:40]!r}" if value is not None else "nothing"
-            raise ConfigError(f"{path}: field {key}: expected a number in [{low}, {high}], got {shown}; {fix}")
 
 
 def finished_result(run_dir: Path) -> dict | None:
