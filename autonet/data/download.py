@@ -88,21 +88,9 @@ def download_cifar10(
     tmp_archive: Path | None = None
     tmp_extract: Path | None = None
     try:
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=target, prefix=".cifar-10-python.", suffix=".part")
-        except OSError as exc:
-            raise DownloadError(f"cannot write to download folder {target}: {exc}") from exc
-        tmp_archive = Path(name)
-        if not quiet:
-            print(f"Downloading CIFAR-10 from {url} to {target}", file=sys.stderr)
-        with os.fdopen(fd, "wb") as out:
-            digest = _fetch(url, out, timeout=timeout, quiet=quiet, deadline=deadline, max_bytes=max_bytes)
-        if digest.lower() != md5.lower():
-            raise DownloadError(
-                f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
-                "The download is corrupt or not the official archive; nothing was extracted."
-            )
+        part = target / f".cifar-10-python.{os.getpid()}.part"
+        fetch_verified(url, part, md5, quiet, timeout, max_bytes, deadline, "archive; nothing was extracted")
+        tmp_archive = part
         tmp_extract = Path(tempfile.mkdtemp(dir=target, prefix=".cifar-10-extract."))
         _safe_extract(tmp_archive, tmp_extract, url)
         _rename_into_place(tmp_extract / BATCH_DIR, final)
@@ -112,6 +100,37 @@ def download_cifar10(
         _cleanup(tmp_archive, tmp_extract)
         if not final.is_dir():
             _remove_empty(created)
+
+
+def fetch_verified(
+    url: str,
+    dest: Path,
+    md5: str,
+    quiet: bool,
+    timeout: float,
+    max_bytes: int,
+    deadline: float = DEFAULT_DEADLINE,
+    what: str = "file; it was not kept",
+) -> None:
+    """Download ``url`` to ``dest`` (its folder created), whose md5 must be ``md5``; nothing kept on failure."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    except OSError as exc:
+        raise DownloadError(f"cannot write to download folder {dest.parent}: {exc}") from exc
+    try:
+        if not quiet:
+            print(f"Downloading {url} to {dest.parent}", file=sys.stderr)
+        with os.fdopen(fd, "wb") as out:
+            digest = _fetch(url, out, timeout=timeout, quiet=quiet, deadline=deadline, max_bytes=max_bytes)
+        if digest.lower() != md5.lower():
+            raise DownloadError(
+                f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
+                f"The download is corrupt or not the official {what}."
+            )
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 def _missing_ancestors(path: Path) -> list[Path]:

@@ -26,8 +26,6 @@ import gzip
 import os
 import shlex
 import struct
-import sys
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,7 @@ import numpy as np
 from autonet.data import download as fetch
 from autonet.data.dataset import Dataset, check_inflation, split_dataset
 from autonet.data.locate import _chosen_place, may_download
-from autonet.errors import DataError, DownloadError
+from autonet.errors import DataError
 from autonet.storage.files import open_regular_file
 
 IDX_TYPES: dict[int, np.dtype] = {
@@ -241,36 +239,17 @@ def download_idx(
     folder = Path(folder).expanduser()
     created = fetch._missing_ancestors(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DownloadError(f"cannot write to download folder {folder}: {exc}") from exc
-    try:
         for filename, md5 in files.values():
-            if not os.path.lexists(folder / filename):
-                _download_one(base_url + filename, folder / filename, md5, quiet, timeout)
+            final = folder / filename
+            if not os.path.lexists(final):
+                part = folder / f".{filename}.{os.getpid()}.part"
+                # the largest official IDX file (Fashion-MNIST training images) is 26 MB
+                fetch.fetch_verified(base_url + filename, part, md5, quiet, timeout, MAX_IDX_DOWNLOAD_BYTES)
+                os.replace(part, final)
     finally:
-        if not any(folder.iterdir()):
+        if not folder.is_dir() or not any(folder.iterdir()):
             fetch._remove_empty(created)
     return folder
-
-
-def _download_one(url: str, final: Path, md5: str, quiet: bool, timeout: float) -> None:
-    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
-    tmp = Path(name)
-    try:
-        if not quiet:
-            print(f"Downloading {url} to {final.parent}", file=sys.stderr)
-        with os.fdopen(fd, "wb") as out:
-            # the largest official IDX file (Fashion-MNIST training images) is 26 MB
-            digest = fetch._fetch(url, out, timeout=timeout, quiet=quiet, max_bytes=MAX_IDX_DOWNLOAD_BYTES)
-        if digest.lower() != md5.lower():
-            raise DownloadError(
-                f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
-                "The download is corrupt or not the official file; it was not kept."
-            )
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _source(name: str) -> IdxSource:
