@@ -62,6 +62,15 @@ class Dataset:
     name: str = ""
 
 
+def center(X_train: np.ndarray, others: tuple[np.ndarray | None, ...], subtract: bool) -> np.ndarray:
+    """The training rows' mean (accumulated in float64, no float64 copy of X), subtracted in place when ``subtract``."""
+    mean_image = (X_train.sum(axis=0, dtype=np.float64) / len(X_train)).astype(X_train.dtype)
+    for part in (X_train, *others) if subtract else ():
+        if part is not None:
+            part -= mean_image
+    return mean_image
+
+
 def split_dataset(
     X: np.ndarray,
     y: np.ndarray,
@@ -97,11 +106,7 @@ def split_dataset(
     X_train = X[:n_train].astype(dt)
     X_val = X[total - num_val :].astype(dt)
     X_te = None if X_test is None else X_test.astype(dt)
-    mean_image = (X_train.sum(axis=0, dtype=np.float64) / n_train).astype(dt)
-    if subtract_mean:
-        for part in (X_train, X_val, X_te):
-            if part is not None:
-                part -= mean_image
+    mean_image = center(X_train, (X_val, X_te), subtract_mean)
     as_labels = lambda v: np.asarray(v, dtype=np.int64).copy()  # noqa: E731
     return Dataset(
         X_train,
