@@ -89,7 +89,8 @@ def download_cifar10(
     tmp_extract: Path | None = None
     try:
         part = target / f".cifar-10-python.{os.getpid()}.part"
-        fetch_verified(url, part, md5, quiet, timeout, max_bytes, deadline, "archive; nothing was extracted")
+        what = "archive; nothing was extracted"
+        fetch_verified(url, part, md5, what, quiet, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
         tmp_archive = part
         tmp_extract = Path(tempfile.mkdtemp(dir=target, prefix=".cifar-10-extract."))
         _safe_extract(tmp_archive, tmp_extract, url)
@@ -102,17 +103,11 @@ def download_cifar10(
             _remove_empty(created)
 
 
-def fetch_verified(
-    url: str,
-    dest: Path,
-    md5: str,
-    quiet: bool,
-    timeout: float,
-    max_bytes: int,
-    deadline: float = DEFAULT_DEADLINE,
-    what: str = "file; it was not kept",
-) -> None:
-    """Download ``url`` to ``dest`` (its folder created), whose md5 must be ``md5``; nothing kept on failure."""
+def fetch_verified(url: str, dest: Path, md5: str, what: str, quiet: bool, **limits: float) -> None:
+    """Download ``url`` to ``dest`` (its folder created), whose md5 must be ``md5``; nothing kept on failure.
+
+    ``what`` ends the mismatch message; ``limits`` (``timeout``, ``deadline``, ``max_bytes``) go to :func:`_fetch`.
+    """
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
@@ -122,7 +117,7 @@ def fetch_verified(
         if not quiet:
             print(f"Downloading {url} to {dest.parent}", file=sys.stderr)
         with os.fdopen(fd, "wb") as out:
-            digest = _fetch(url, out, timeout=timeout, quiet=quiet, deadline=deadline, max_bytes=max_bytes)
+            digest = _fetch(url, out, quiet=quiet, **limits)  # type: ignore[arg-type]  # the keywords above
         if digest.lower() != md5.lower():
             raise DownloadError(
                 f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "

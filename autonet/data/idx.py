@@ -244,7 +244,8 @@ def download_idx(
             if not os.path.lexists(final):
                 part = folder / f".{filename}.{os.getpid()}.part"
                 # the largest official IDX file (Fashion-MNIST training images) is 26 MB
-                fetch.fetch_verified(base_url + filename, part, md5, quiet, timeout, MAX_IDX_DOWNLOAD_BYTES)
+                url, limit = base_url + filename, MAX_IDX_DOWNLOAD_BYTES
+                fetch.fetch_verified(url, part, md5, "file; it was not kept", quiet, timeout=timeout, max_bytes=limit)
                 os.replace(part, final)
     finally:
         if not folder.is_dir() or not any(folder.iterdir()):
