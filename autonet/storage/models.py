@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from autonet.errors import ConfigError, ModelFileError
-from autonet.memory import MAX_LAYER_SIZE, MAX_LAYERS, check_fits, check_layer_count
+from autonet.memory import MAX_LAYER_SIZE, check_fits, check_layer_count
 from autonet.net import ACTIVATIONS, TTA_MODES, layer_sizes
 from autonet.storage.files import atomic_savez
 from autonet.storage.safe_npz import read_npz
@@ -100,13 +100,6 @@ def _check_headers(path: Path, headers: dict, read) -> None:
         shape, dtype = headers[k]
         if dtype.kind not in kinds or len(shape) != ndim:
             raise ModelFileError(f"{path}: {k} is a {len(shape)}-D {dtype} array; expected {ndim}-D of kind {kinds!r}")
-    entries = headers["layer_sizes"][0][0]
-    try:
-        check_layer_count(entries - 2, "the model has")
-    except ConfigError as e:
-        raise ModelFileError(f"{path}: {e}") from None
-    if entries < 2:
-        raise ModelFileError(f"{path}: layer_sizes has {entries} entries; expected 2 to {MAX_LAYERS + 1}")
     if headers["class_names"][1].itemsize > MAX_CLASS_NAME_BYTES:
         raise ModelFileError(
             f"{path}: class names of up to {headers['class_names'][1].itemsize // 4} characters; "
@@ -116,13 +109,12 @@ def _check_headers(path: Path, headers: dict, read) -> None:
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version}, expected {FORMAT_VERSION}")
     sizes = [int(s) for s in read("layer_sizes")]
-    if any(not 1 <= s <= MAX_LAYER_SIZE for s in sizes):
-        raise ModelFileError(f"{path}: layer_sizes {sizes} must be positive integers up to {MAX_LAYER_SIZE}")
-    try:  # the memory it needs, by the rule that sized the training run
-        check_fits(
-            {"parameters": sum(math.prod(headers[k][0]) * headers[k][1].itemsize for k in _param_names(headers))},
-            "the model",
-        )
+    nbytes = sum(math.prod(headers[k][0]) * headers[k][1].itemsize for k in _param_names(headers))
+    try:  # the rule that sized the training run: its layer count and sizes, then the memory its parameters need
+        check_layer_count(len(sizes) - 2, "the model has")
+        if len(sizes) < 2 or any(not 1 <= s <= MAX_LAYER_SIZE for s in sizes):
+            raise ConfigError(f"layer_sizes {sizes} must be 2 or more integers in [1, {MAX_LAYER_SIZE}]")
+        check_fits({"parameters": nbytes}, "the model")
     except ConfigError as e:
         raise ModelFileError(f"{path}: {e}") from None
     params = _param_names(headers)
