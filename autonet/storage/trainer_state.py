@@ -197,19 +197,15 @@ def _check_history(value: Any, template: dict, iteration: int, has_val: bool) ->
         for i, v in enumerate(entries):
             if not _is_real(v):
                 raise StateFieldError(f"history/{k}", f"expected numbers, found {_describe(v)} at index {i}")
-    if "loss" in value and len(value["loss"]) != iteration:
-        raise StateFieldError(
-            "history/loss", f"expected one loss per iteration ({iteration}), got {len(value['loss'])}"
-        )
+    if len(losses := value.get("loss", ())) != iteration:
+        raise StateFieldError("history/loss", f"expected one loss per iteration ({iteration}), got {len(losses)}")
     ends = value.get("epoch_iteration", [])
     if any(not _is_int(e) or not 0 < e <= iteration for e in ends) or list(ends) != sorted(set(ends)):
         raise StateFieldError("history/epoch_iteration", f"expected increasing iterations in [1, {iteration}]")
     for k in ("learning_rate", "train_acc", "val_acc"):
         want = len(ends) if k != "val_acc" or has_val else 0
-        if k in value and len(value[k]) != want:
-            raise StateFieldError(
-                f"history/{k}", f"expected one entry per finished epoch ({want}), got {len(value[k])}"
-            )
+        if len(got := value.get(k, ())) != want:
+            raise StateFieldError(f"history/{k}", f"expected one entry per finished epoch ({want}), got {len(got)}")
 
 
 def check_trainer_state(state: Any, trainer) -> None:
