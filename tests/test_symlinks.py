@@ -132,3 +132,14 @@ def test_a_run_directory_that_is_itself_a_link_is_the_users_choice(fake_dir, tmp
     assert (real / "model.npz").is_file() and (real / "plots" / "training.png").is_file()
     with RunLock(tmp_path / "latest"):
         assert os.path.abspath(tmp_path / "latest") in __import__("autonet.storage.files").storage.files.LOCKED_DIRS
+
+
+def test_plot_never_writes_through_a_planted_plots_link(fake_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(fake_dir), "--out", str(run), "--quiet", *TINY]) == 0
+    shutil.rmtree(run / "plots")
+    link = plant(run, "plots", tmp_path)
+    capsys.readouterr()
+    assert main(["plot", str(run)]) == 2
+    assert refused_naming(capsys.readouterr().err, link)
+    assert untouched(tmp_path) and sorted(p.name for p in (tmp_path / "victim").iterdir()) == ["training.png"]
