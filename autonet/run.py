@@ -189,7 +189,7 @@ def run(
     if resume and (out / SUMMARY_NAME).is_file():  # finished: nothing to load
         with open_run_dir(out, resume=True):
             if (out / SUMMARY_NAME).is_file():
-                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+                return _finished(out)
     if not resume:
         check_no_writer(out)  # a live run without a checkpoint yet is running, not "stopped"
         _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
@@ -210,7 +210,7 @@ def run(
         created = not out.exists()
         with open_run_dir(out, resume=resume, overwrite=overwrite):
             if resume and (out / SUMMARY_NAME).is_file():
-                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+                return _finished(out)
             try:
                 return _run_locked(
                     cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts
@@ -238,6 +238,14 @@ def _remove_if_unused(out: Path) -> None:
             out.rmdir()
     except OSError:
         pass
+
+
+def _finished(out: Path) -> dict:
+    """The summary of the finished run in ``out``, marked ``already_finished`` (a tampered one: ConfigError)."""
+    summary = read_json(out / SUMMARY_NAME)
+    if not isinstance(summary, dict):
+        raise ConfigError(f"{out / SUMMARY_NAME}: expected a JSON object, got {type(summary).__name__} (edited?)")
+    return {**summary, "already_finished": True}
 
 
 def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:

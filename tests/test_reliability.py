@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -1340,3 +1341,13 @@ def test_one_layer_limit_for_train_evaluate_and_plot(fake_dir, tmp_path, capsys)
     assert main(["train", "--config", str(tmp_path / "c.json"), "--data-dir", str(fake_dir)]) == 2
     assert "100,000 hidden layers; at most 999" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_resume_of_a_finished_run_with_a_tampered_summary_is_one_line(fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    (out / "summary.json").write_text("[1, 2]")
+    assert main(["train", "--resume", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"autonet train: error: {out / 'summary.json'}: expected a JSON object, got list (edited?)\n"
+    )
