@@ -132,3 +132,27 @@ def test_storage_and_data_do_not_import_each_other():
 def _imports_of(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+
+def test_a_training_run_works_without_fcntl_or_proc(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fakedata import make_fake_cifar
+
+    data = make_fake_cifar(tmp_path / "data", n_per_batch=20, with_test=True).parent
+    done = run_python(
+        """
+        import sys, warnings
+        from pathlib import Path
+        sys.modules["fcntl"] = None
+        import autonet.memory
+        autonet.memory.PROC = autonet.memory.CGROUP = Path(sys.argv[2]) / "missing"
+        from autonet.cli import main
+        warnings.simplefilter("ignore")
+        argv = ["train", "--data-dir", sys.argv[1], "--out", sys.argv[2] + "/run", "--hidden", "8", "--num-iters", "4"]
+        sys.exit(main([*argv, "--batch-size", "10", "--num-val", "10", "--quiet"]))
+        """,
+        str(data),
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "model.npz").is_file() and (tmp_path / "run" / "summary.json").is_file()
