@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from autonet.errors import ConfigError
+from autonet.memory import MAX_LAYER_SIZE, check_layer_count
 
 
 def _registry(module: str, name: str) -> Callable[[], Sequence[str]]:
@@ -245,7 +246,8 @@ class Choice(Kind):
 class Sizes(Kind):
     """Layer sizes: positive integers, ``1024,512`` (text) or ``[1024, 512]`` (JSON); ``none``: no layer."""
 
-    high: int = 10**8  # a sanity bound; whether a net fits in memory is checked against the machine
+    high: int = MAX_LAYER_SIZE  # a sanity bound; whether a net fits in memory is checked against the machine
+    layers: bool = False  # hidden layer sizes: their count is held to autonet.memory's one rule
 
     expects = "comma-separated positive integers, e.g. 300 or 1024,512"
 
@@ -269,6 +271,8 @@ class Sizes(Kind):
             value = (value,)
         if not isinstance(value, (list, tuple)):
             raise self._refuse(name, value)
+        if self.layers:
+            check_layer_count(len(value), f"{name} gives")
         item = Int(1, self.high)
         try:
             return tuple(item.check(name, v) for v in value)
@@ -434,7 +438,9 @@ class Config:
     """
 
     backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
-    hidden: tuple = _opt((300,), Sizes(), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET)
+    hidden: tuple = _opt(
+        (300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET
+    )
     activation: str = _opt(
         "relu", Choice(_registry("autonet.manual.layers", "ACTIVATIONS")), "hidden nonlinearity", group=NET
     )

@@ -37,8 +37,8 @@ from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
 from autonet.preprocess import Preprocessor, fit_preprocess
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
-from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file
-from autonet.storage.lock import LOCK_NAME, RunLock
+from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file, refuse_links
+from autonet.storage.lock import LOCK_NAME, RunLock, check_no_writer
 from autonet.storage.models import Model, save_model
 from autonet.train import Trainer, epoch_mean_losses
 
@@ -193,8 +193,9 @@ def run(
     if resume and (out / SUMMARY_NAME).is_file():  # finished: nothing to load
         with open_run_dir(out, resume=True):
             if (out / SUMMARY_NAME).is_file():
-                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+                return _finished(out)
     if not resume:
+        check_no_writer(out)  # a live run without a checkpoint yet is running, not "stopped"
         _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
     # Every input is read and checked (data, preprocessing, memory, initial weights) before the
     # directory is created, so a run that cannot start leaves no run directory behind.
@@ -213,7 +214,7 @@ def run(
         created = not out.exists()
         with open_run_dir(out, resume=resume, overwrite=overwrite):
             if resume and (out / SUMMARY_NAME).is_file():
-                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+                return _finished(out)
             try:
                 return _run_locked(
                     cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts
@@ -241,6 +242,14 @@ def _remove_if_unused(out: Path) -> None:
             out.rmdir()
     except OSError:
         pass
+
+
+def _finished(out: Path) -> dict:
+    """The summary of the finished run in ``out``, marked ``already_finished`` (a tampered one: ConfigError)."""
+    summary = read_json(out / SUMMARY_NAME)
+    if not isinstance(summary, dict):
+        raise ConfigError(f"{out / SUMMARY_NAME}: expected a JSON object, got {type(summary).__name__} (edited?)")
+    return {**summary, "already_finished": True}
 
 
 def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
@@ -303,6 +312,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
         raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the run")
     if not resume:
         _refuse_occupied(out, overwrite)
+    refuse_links(out / LOCK_NAME)  # a sweep's trial: no directory below the sweep's may be a planted link
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -352,6 +362,7 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
 
 def _remove_run_files(out: Path) -> None:
     for rel in RUN_FILES:
+        refuse_links(out / rel)  # unlinking plots/training.png through a planted plots/ link deletes elsewhere
         (out / rel).unlink(missing_ok=True)
     for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
         stale.unlink(missing_ok=True)
