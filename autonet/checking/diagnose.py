@@ -307,12 +307,12 @@ def _loss(normal, l2) -> list[Diagnosis]:
     elif _near(k, 0.5) and l2 == "full":
         detail.append("That is the seed edition's convention (0.5 * reg): run the check with --l2 half.")
     elif _near(k, 0.0):
-        detail = ["The loss has no L2 term: add 0.5 * reg * (||W1||^2 + ||W2||^2)."]
+        detail = ["Add 0.5 * reg * (||W1||^2 + ||W2||^2)." if l2 == "half" else "Add reg * (||W1||^2 + ||W2||^2)."]
     return [
         Diagnosis(
-            f"the L2 term of the loss is {k:g} * reg * sum ||W||^2",
+            "the loss has no L2 term" if _near(k, 0.0) else f"the L2 term of the loss is {k:g} * reg * sum ||W||^2",
             wrong=["loss"],
-            signature="loss-l2-factor",
+            signature="loss-l2-missing" if _near(k, 0.0) else "loss-l2-factor",
             detail=detail,
         )
     ]
@@ -536,15 +536,18 @@ def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
                     "reg * W belongs to the seed edition's loss 0.5 * reg * ||W||^2"
                     + (": run the check with --l2 half." if consistent else ".")
                 )
-            elif _near(k, 0.0):
-                detail = ["The L2 gradient is missing: add reg * W (the derivative of 0.5 * reg * ||W||^2)."]
+            missing = _near(k, 0.0)
+            if missing:
+                detail = [f"Add {_times(expected)}reg * W (the derivative of the loss's L2 term)."]
             out.append(
                 Diagnosis(
-                    f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
+                    f"the L2 gradient is missing from {', '.join(f'd{p}' for p in ws)}"
+                    if missing
+                    else f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
                     equations=eq,
                     wrong=ws,
                     right=right,
-                    signature="l2-factor",
+                    signature="l2-missing" if missing else "l2-factor",
                     detail=detail,
                 )
             )

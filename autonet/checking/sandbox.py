@@ -120,6 +120,9 @@ class Sandbox:
 
     def call(self, op: str, *args, what: str):
         """Run ``op`` in the student's process; its value, or :class:`UserCodeError` / :class:`TargetError`."""
+        if time.monotonic() >= self.deadline:
+            self._event("timeout")
+            raise UserCodeError(f"{what} not run: the check's time limit of {self.limits.total_seconds:g} s ran out")
         if self.proc is None:
             if self.starts >= MAX_STARTS:
                 raise UserCodeError(f"{what} not run: the code's process ended {self.starts} times")
@@ -166,18 +169,15 @@ class Sandbox:
             "hidden": self.hidden,
             "path": [str(Path(p or ".").absolute()) for p in sys.path],  # a package.module target resolves as here
         }
-        self._send(pickle.dumps(setup), time.monotonic() + STARTUP_SECONDS, "starting Python")
-        if self._receive(time.monotonic() + STARTUP_SECONDS, "starting Python").get("value") != "ready":
+        startup = min(time.monotonic() + STARTUP_SECONDS, self.deadline)
+        self._send(pickle.dumps(setup), startup, "starting Python")
+        if self._receive(startup, "starting Python").get("value") != "ready":
             raise UserCodeError("the checking process did not start")
         name = Path(self.spec.rpartition(":")[0] or self.spec).name if ".py" in self.spec else self.spec
         return self._request(("load", (self.spec,)), f"importing {name}", self.limits.call_seconds)
 
     def _request(self, request: tuple, what: str, seconds: float):
-        now = time.monotonic()
-        if now >= self.deadline:
-            self._event("timeout")
-            raise UserCodeError(f"{what} not run: the check's time limit of {self.limits.total_seconds:g} s ran out")
-        deadline = min(now + seconds, self.deadline)
+        deadline = min(time.monotonic() + seconds, self.deadline)
         self._send(pickle.dumps(request), deadline, what, seconds)
         reply = self._receive(deadline, what, seconds)
         if reply["event"] in ("memory", "output"):

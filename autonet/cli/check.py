@@ -88,7 +88,8 @@ def main(args: argparse.Namespace) -> int:
         tol = Tolerances(args.rtol, args.fd_rtol, args.atol, args.fd_step)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    limits = Limits(args.time_limit, max(args.time_limit, args.total_time_limit), args.memory_limit)
+    total = args.total_time_limit
+    limits = Limits(min(args.time_limit, total), total, args.memory_limit)
     report = check_target(args.target, l2=args.l2, tol=tol, limits=limits)  # TargetError: exit 2 in cli.main
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.text())
     return 0 if report.passed else 1
