@@ -11,7 +11,6 @@ turns the failures into statements of where the fault enters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,7 @@ from autonet.checking.target import (
 )
 from autonet.checking.tolerances import FD_SMALL, Tolerances
 from autonet.checking.variants import L2_FACTORS, relu_variant_grads
-from autonet.gradcheck import numerical_gradient, rel_error
+from autonet.gradcheck import directional_derivatives, numerical_gradient, rel_error
 
 FD_KINK_MARGIN = 1e-4  # skip finite differences when a pre-activation is this close to the kink
 TRAIN_OPTIONS = {"learning_rate": 1e-1, "reg": 5e-6, "num_iters": 100, "verbose": False}  # the exercise's toy run
@@ -139,33 +138,6 @@ def _finite_difference_check(target: TwoLayerTarget, run: CaseRun, tol: Toleranc
     elif abs(along - numeric) > tol.atol:
         worst = max(worst, 1.0)
     return Check(run.label, "fd", bool(worst <= tol.fd_rtol), worst)
-
-
-def directional_derivatives(
-    f: Callable[[], float], params: dict, grads: dict, h: float, rng: np.random.Generator
-) -> tuple[float, float]:
-    """``(sum_k <grads[k], v_k>, (f(p + h v) - f(p - h v)) / 2h)`` for a random unit direction ``v`` through
-    every array of ``params`` (perturbed in place and restored; ``f`` reads them).
-
-    A fault anywhere in any gradient shows here, however wide the layer, where
-    sampled entries can miss it.
-    """
-    v = {k: rng.standard_normal(np.shape(p)) for k, p in params.items()}
-    norm = np.sqrt(sum(float(np.sum(d * d)) for d in v.values()))
-    v = {k: d / norm for k, d in v.items()}
-    along = float(sum(np.sum(np.asarray(grads[k], dtype=np.float64) * v[k]) for k in params))
-    saved = {k: p.copy() for k, p in params.items()}
-    try:
-        for k in params:
-            params[k][...] = saved[k] + h * v[k]
-        plus = f()
-        for k in params:
-            params[k][...] = saved[k] - h * v[k]
-        minus = f()
-    finally:
-        for k in params:
-            params[k][...] = saved[k]
-    return along, (plus - minus) / (2 * h)
 
 
 def run_case(
