@@ -11,6 +11,8 @@ from autonet.checking.target import DEFAULT_CLASS, TargetError, import_module, r
 from autonet.checking.tolerances import Tolerances
 from autonet.checking.twolayer import check_two_layer
 
+DEFAULT_FUNCTION = "loss_and_grads"
+
 
 def find_target(spec: str) -> tuple[Any, str]:
     """What ``spec`` names, imported in this process, and its label.
@@ -19,7 +21,7 @@ def find_target(spec: str) -> tuple[Any, str]:
       API or a function with the backend contract; a module attribute that is
       itself a module of layer functions is that module.
     - ``FILE.py`` / ``package.module`` alone: the module if it defines any of
-      the exercise's layer functions, else its ``TwoLayerNet``.
+      the exercise's layer functions, else its ``TwoLayerNet``, else its ``loss_and_grads``.
 
     Raises
     ------
@@ -36,9 +38,11 @@ def find_target(spec: str) -> tuple[Any, str]:
         raise TargetError(f"{spec} is a module without layer functions")
     if inspect.isclass(getattr(obj, DEFAULT_CLASS, None)):
         return getattr(obj, DEFAULT_CLASS), f"{spec}:{DEFAULT_CLASS}"
+    if inspect.isfunction(getattr(obj, DEFAULT_FUNCTION, None)):
+        return getattr(obj, DEFAULT_FUNCTION), f"{spec}:{DEFAULT_FUNCTION}"
     raise TargetError(
         f"{spec} defines neither layer functions (affine_forward, relu_forward, softmax_loss, ...) "
-        f"nor a {DEFAULT_CLASS}: name the target as {spec}:Name"
+        f"nor a {DEFAULT_CLASS} or {DEFAULT_FUNCTION}: name the target as {spec}:Name"
     )
 
 
@@ -57,12 +61,13 @@ def check_target(
     tol: Tolerances | None = None,
     limits=None,
     hidden: tuple[str, ...] = (),
+    allowed: tuple[str, ...] = (),
 ) -> Report:
     """Check ``spec`` with its code in a separate, bounded process (:class:`~autonet.checking.sandbox.Sandbox`).
 
     Every comparison and the verdict are made in this process; the report's
     ``events`` say what stopped or hurt the code (``timeout``, ``memory``,
-    ``output``, ``exited``).
+    ``output``, ``exited``). ``hidden``, ``allowed``: see :class:`~autonet.checking.sandbox.Sandbox`.
 
     Raises
     ------
@@ -71,7 +76,7 @@ def check_target(
     """
     from autonet.checking.sandbox import RemoteLayers, RemoteTarget, Sandbox
 
-    with Sandbox(spec, limits, hidden) as sandbox:
+    with Sandbox(spec, limits, hidden, allowed) as sandbox:
         try:
             info = sandbox.load()
             if info["kind"] == "layers":

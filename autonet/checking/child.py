@@ -63,9 +63,8 @@ def _limit(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
         resource.setrlimit(which, (value, value))
 
 
-def _audit(home: str, hidden: list[str]):
+def _audit(home: str, hidden: list[str], allowed: list[str]):
     home = os.path.realpath(home) + os.sep
-    hidden = [os.path.realpath(h) for h in hidden]
 
     def hook(event: str, args: tuple) -> None:
         if event in BLOCKED_EVENTS:
@@ -77,7 +76,7 @@ def _audit(home: str, hidden: list[str]):
             )
             if writing and not path.startswith(home):
                 raise PermissionError(f"writing {path} is not allowed while checking")
-            if any(path == h or path.startswith(h + os.sep) for h in hidden):
+            if any((path + os.sep).startswith(h) for h in hidden) and not any(path.startswith(a) for a in allowed):
                 raise PermissionError(f"reading {path} is not allowed while checking")
 
     sys.addaudithook(hook)
@@ -160,6 +159,8 @@ def _reply(child: Child, op: str, args: tuple) -> bytes:
         event = "memory" if isinstance(e, MemoryError) or "MemoryError" in str(e) else ""
         if isinstance(e, OSError) and e.errno == errno.EFBIG or "File too large" in str(e):
             event = "output"
+        if "is not allowed while checking" in str(e):
+            event = "forbidden"
         message = str(e) if isinstance(e, UserCodeError) else f"{op} raised {one_line(e)}"
         return wire.encode("user", message=message, event=event)
 
@@ -173,7 +174,7 @@ def main(argv: list[str]) -> None:
     sys.path[:] = setup["path"]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # so a KeyboardInterrupt is the student's own: a failed check
     target.REAL_INTERRUPTS = False
-    _audit(setup["home"], setup["hidden"])
+    _audit(setup["home"], setup["hidden"], setup["allowed"])
     os.chdir(setup["home"])
     child = Child()
     _send(replies, wire.encode("ok", "ready"))

@@ -75,23 +75,30 @@ class Sandbox:
     ----------
     spec : what to load (``FILE.py[:Name]`` / ``package.module:Name``)
     limits : the bounds
-    hidden : folders the code may not read (other submissions, the rubric, the reports)
+    hidden : files and folders the code may not read (other submissions, the rubric, the reports); a path
+        that does not exist hides everything whose path starts with it
+    allowed : folders it may read even inside ``hidden`` (its own files)
     """
 
-    def __init__(self, spec: str, limits: Limits | None = None, hidden: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, spec: str, limits: Limits | None = None, hidden: tuple[str, ...] = (), allowed: tuple[str, ...] = ()
+    ) -> None:
         module, colon, name = spec.rpartition(":") if ":" in spec else (spec, "", "")
         if module.endswith(".py") or "/" in module or os.sep in module:  # the process runs in another folder
             spec = str(Path(module).expanduser().absolute()) + colon + name
-        self.spec, self.limits, self.hidden = spec, limits or Limits(), [str(Path(h).resolve()) for h in hidden]
+        self.spec, self.limits = spec, limits or Limits()
+        hidden = (*hidden, str(Path(tempfile.gettempdir()) / "autonet-check-"))  # other checks' homes
+        self.hidden = [str(Path(h).resolve()) + (os.sep if Path(h).is_dir() else "") for h in hidden]
         self.folder = Path(tempfile.mkdtemp(prefix="autonet-check-"))
         self.home = self.folder / "home"
         self.home.mkdir()
+        self.allowed = [str(Path(a).resolve()) + os.sep for a in [*allowed, str(self.folder)]]
         self.deadline = time.monotonic() + self.limits.total_seconds
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.generation = 0
         self.info: dict = {}
-        self.events: list[str] = []  # timeout, memory, output, exited: what stopped or hurt the code
+        self.events: list[str] = []  # timeout, memory, output, exited, forbidden: what stopped or hurt the code
         self.mutated: list[str] = []  # what the last call changed in place
 
     def __enter__(self) -> Sandbox:
@@ -167,6 +174,7 @@ class Sandbox:
             "file_mb": self.limits.output_mb,
             "home": str(self.home),
             "hidden": self.hidden,
+            "allowed": self.allowed,
             "path": [str(Path(p or ".").absolute()) for p in sys.path],  # a package.module target resolves as here
         }
         startup = min(time.monotonic() + STARTUP_SECONDS, self.deadline)
@@ -180,7 +188,7 @@ class Sandbox:
         deadline = min(time.monotonic() + seconds, self.deadline)
         self._send(pickle.dumps(request), deadline, what, seconds)
         reply = self._receive(deadline, what, seconds)
-        if reply["event"] in ("memory", "output"):
+        if reply["event"] in ("memory", "output", "forbidden"):
             self._event(reply["event"])
         if reply["status"] == "target":
             raise TargetError(reply["message"])
