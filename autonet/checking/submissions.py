@@ -62,7 +62,7 @@ class Submission:
 
 
 def find_submissions(source: str) -> list[Submission]:
-    """The submissions ``source`` names: a folder of them, a CSV (columns ``id``, ``path``), or a glob.
+    """The submissions ``source`` names: a folder of them, a CSV (columns ``id``, ``path``), a glob, or one file.
 
     Raises
     ------
@@ -74,6 +74,8 @@ def find_submissions(source: str) -> list[Submission]:
         entries = [(p.stem if p.is_file() else p.name, p) for p in sorted(path.iterdir()) if _wanted(p)]
     elif path.suffix == ".csv" and path.is_file():
         entries = _from_csv(path)
+    elif path.suffix in KINDS and path.is_file():
+        entries = [(path.stem, path)]
     elif any(c in source for c in "*?["):
         entries = [(Path(p).stem if Path(p).is_file() else Path(p).name, Path(p)) for p in sorted(glob.glob(source))]
         entries = [(i, p) for i, p in entries if _wanted(p)]

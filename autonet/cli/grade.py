@@ -10,6 +10,7 @@ from pathlib import Path
 from autonet.cli.common import positive_int
 
 GRADESCOPE_ROOT = "/autograder"
+MAX_JOBS = 256
 
 
 def register(sub) -> None:
@@ -94,6 +95,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.submissions or not args.out:
         raise ConfigError("give SUBMISSIONS and --out REPORT_DIR (or --gradescope)")
+    if args.jobs > MAX_JOBS:
+        raise ConfigError(f"--jobs {args.jobs} is more than {MAX_JOBS} processes; give at most the cores to use")
     if args.scheduler and args.jobs != (os.cpu_count() or 1):
         raise ConfigError("give --jobs N or --scheduler, not both (Dask workers set the parallelism)")
     subs = find_submissions(args.submissions)
