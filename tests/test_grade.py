@@ -202,3 +202,24 @@ def test_a_missing_or_empty_submissions_folder_is_one_line_exit_2(tmp_path, caps
     (tmp_path / "empty").mkdir()
     assert main(["grade", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert "holds no submissions" in capsys.readouterr().err
+
+
+def test_a_dask_cluster_grades_the_same(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("relu_clip.py", "layers_buggy.py"):
+        shutil.copy(STUDENTS / name, folder / name)
+    rubric = fast_rubric(tmp_path)
+    assert main(["grade", str(folder), "--out", str(tmp_path / "local"), "--rubric", str(rubric), "--jobs", "1"]) == 0
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        args = ["grade", str(folder), "--out", str(tmp_path / "dask"), "--rubric", str(rubric)]
+        assert main([*args, "--scheduler", cluster.scheduler_address]) == 0
+        assert main([*args, "--scheduler", cluster.scheduler_address, "--jobs", "2"]) == 2
+
+    def grades(out):
+        return [line.rsplit(",", 2)[0] for line in (out / "grades.csv").read_text().splitlines()]
+
+    assert grades(tmp_path / "dask") == grades(tmp_path / "local")  # all but seconds and status

@@ -56,7 +56,7 @@ def register(sub) -> None:
     p.add_argument(
         "--jobs",
         type=positive_int,
-        default=os.cpu_count() or 1,
+        default=None,
         help="submissions checked at once (default: all cores)",
     )
     p.add_argument(
@@ -95,10 +95,11 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.submissions or not args.out:
         raise ConfigError("give SUBMISSIONS and --out REPORT_DIR (or --gradescope)")
-    if args.jobs > MAX_JOBS:
+    if args.jobs is not None and args.jobs > MAX_JOBS:
         raise ConfigError(f"--jobs {args.jobs} is more than {MAX_JOBS} processes; give at most the cores to use")
-    if args.scheduler and args.jobs != (os.cpu_count() or 1):
+    if args.scheduler and args.jobs is not None:
         raise ConfigError("give --jobs N or --scheduler, not both (Dask workers set the parallelism)")
+    jobs = args.jobs or os.cpu_count() or 1
     subs = find_submissions(args.submissions)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
             args.submissions if Path(args.submissions).exists() else str(Path(args.submissions).parent),
             str(out),
         ]
-        results = grade_all(subs, rubric, out, jobs=args.jobs, scheduler=args.scheduler, hidden=hidden)
+        results = grade_all(subs, rubric, out, jobs=jobs, scheduler=args.scheduler, hidden=hidden)
         formats = ("gradescope",) if args.format == "gradescope" else ()
         print(feedback.write_reports(results, rubric, out, args.hints, formats), end="")
     print(f"reports in {out}: grades.csv, summary.md, histogram.png, <id>/feedback.md")
