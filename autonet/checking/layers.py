@@ -204,7 +204,7 @@ def _relu(pair: _Pair, rng: np.random.Generator) -> None:
     if not ok and _close(dx, np.maximum(dout, 0)):
         pair.diagnose(
             "relu_backward clips the upstream gradient by its sign, max(dout, 0), instead of masking it "
-            "by the forward input (the seed's printed (8))",
+            "by the forward input (the solution write-up's printed (8))",
             "relu-clip",
             "dx = dout * (x > 0): the cache must hold the forward input x.",
         )

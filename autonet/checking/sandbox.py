@@ -84,8 +84,10 @@ class Sandbox:
         self, spec: str, limits: Limits | None = None, hidden: tuple[str, ...] = (), allowed: tuple[str, ...] = ()
     ) -> None:
         module, colon, name = spec.rpartition(":") if ":" in spec else (spec, "", "")
+        self.shown = (module, module)
         if module.endswith(".py") or "/" in module or os.sep in module:  # the process runs in another folder
-            spec = str(Path(module).expanduser().absolute()) + colon + name
+            self.shown = (str(Path(module).expanduser().absolute()), module)
+            spec = self.shown[0] + colon + name
         self.spec, self.limits = spec, limits or Limits()
         hidden = (*hidden, str(Path(tempfile.gettempdir()) / "autonet-check-"))  # other checks' homes
         self.hidden = [str(Path(h).resolve()) + (os.sep if Path(h).is_dir() else "") for h in hidden]
@@ -121,8 +123,9 @@ class Sandbox:
         """
         try:
             self.info = self._start()
-        except UserCodeError as e:
-            raise TargetError(str(e)) from None
+        except (UserCodeError, TargetError) as e:
+            raise TargetError(str(e).replace(*self.shown)) from None
+        self.info["label"] = str(self.info["label"]).replace(*self.shown, 1)  # the path as the caller wrote it
         return self.info
 
     def call(self, op: str, *args, what: str):

@@ -260,7 +260,7 @@ def check_two_layer(
     ----------
     obj : the class or function (see :func:`autonet.checking.target.two_layer_target`)
     label : how the report names it
-    l2 : ``"half"`` for the loss ``0.5*reg*||W||^2`` (the seed's edition, autonet's), ``"full"`` for
+    l2 : ``"half"`` for the loss ``0.5*reg*||W||^2`` (the original edition's, autonet's), ``"full"`` for
         the later edition's ``reg*||W||^2``
     tol : the tolerances (default :class:`~autonet.checking.tolerances.Tolerances`)
     cases : the battery (default :func:`autonet.checking.cases.battery`)

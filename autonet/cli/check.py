@@ -45,7 +45,7 @@ def register(sub) -> None:
         "--l2",
         choices=("half", "full"),
         default="half",
-        help="L2 term of the loss: half = 0.5*reg*||W||^2 (the seed's edition and autonet's), "
+        help="L2 term of the loss: half = 0.5*reg*||W||^2 (the original edition's and autonet's), "
         "full = reg*||W||^2 (later editions)",
     )
     limits, tol = Limits(), Tolerances()
