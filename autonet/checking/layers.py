@@ -359,7 +359,7 @@ def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
     def f():
         return float(np.sum(np.asarray(pair.call("dropout_forward", x, dict(param), n=2)[0])[small] * dout[small]))
 
-    corner = np.ravel_multi_index(np.indices((6, 5)).reshape(2, -1), x.shape)
+    corner = np.asarray(np.ravel_multi_index(tuple(np.indices((6, 5)).reshape(2, -1)), x.shape))
     try:
         ndx = sampled_numerical_gradient(f, x, corner, pair.tol.fd_step).reshape(6, 5)
     except UserCodeError:
