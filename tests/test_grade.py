@@ -223,3 +223,22 @@ def test_a_dask_cluster_grades_the_same(tmp_path):
         return [line.rsplit(",", 2)[0] for line in (out / "grades.csv").read_text().splitlines()]
 
     assert grades(tmp_path / "dask") == grades(tmp_path / "local")  # all but seconds and status
+
+
+def test_a_submission_cannot_read_another_or_the_rubric(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copy(STUDENTS / "correct_net.py", folder / "b.py")
+    rubric = fast_rubric(tmp_path)
+    for name, path in (("reads_b", folder / "b.py"), ("reads_rubric", rubric)):
+        (folder / f"{name}.py").write_text(
+            f"SECRET = open({str(path)!r}).read()\n" + (STUDENTS / "relu_clip.py").read_text()
+        )
+    out = tmp_path / "out"
+    assert main(["grade", str(folder), "--out", str(out), "--rubric", str(rubric), "--jobs", "1"]) == 0
+    with open(out / "grades.csv") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    for name in ("reads_b", "reads_rubric"):
+        assert (rows[name]["status"], rows[name]["points"]) == ("forbidden", "0")
+        assert "is not allowed while checking" in (out / name / "feedback.md").read_text()
+    assert rows["b"]["points"] == rows["b"]["max"]

@@ -31,12 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from autonet.checking import wire
+from autonet.checking.layers import LAYER_NAMES
 from autonet.checking.target import PARAM_NAMES, TargetError, TwoLayerTarget, UserCodeError
 
 STARTUP_SECONDS = 30.0  # Python and NumPy starting, before the student's code is imported
 MAX_STARTS = 4
 NAMESPACES = ("unshare", "--user", "--net", "--pid", "--fork", "--kill-child")
 MUTATIONS = {"X", *(f"params[{k!r}]" for k in PARAM_NAMES)}
+KINDS = ("layers", "class", "function")
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,14 @@ class Sandbox:
             self.info = self._start()
         except (UserCodeError, TargetError) as e:
             raise TargetError(str(e).replace(*self.shown)) from None
-        self.info["label"] = str(self.info["label"]).replace(*self.shown, 1)  # the path as the caller wrote it
-        return self.info
+        info = self.info
+        if not (isinstance(info, dict) and info.get("kind") in KINDS and isinstance(info.get("label"), str)):
+            self._kill()
+            raise TargetError(f"importing {self.shown[1]}: its process wrote into the checker's channel")
+        info["label"] = info["label"].replace(*self.shown, 1)  # the path as the caller wrote it
+        names = info.get("functions")
+        info["functions"] = [f for f in names if f in LAYER_NAMES] if isinstance(names, list) else []
+        return info
 
     def call(self, op: str, *args, what: str):
         """Run ``op`` in the student's process; its value, or :class:`UserCodeError` / :class:`TargetError`."""

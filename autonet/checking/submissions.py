@@ -41,12 +41,14 @@ class Submission:
     files : relative path -> content, the copy that is checked
     target : the relative path of the file to check
     error : why it cannot be checked ("" when it can)
+    source : where it was read from
     """
 
     id: str
     files: dict[str, bytes] = field(default_factory=dict)
     target: str = ""
     error: str = ""
+    source: str = ""
 
     @property
     def key(self) -> str:
@@ -123,7 +125,7 @@ def _safe_id(text: str) -> str:
 
 def read_submission(path: Path, id: str) -> Submission:
     """Read one file or folder into a :class:`Submission` (an ``error`` instead of raising)."""
-    sub = Submission(id)
+    sub = Submission(id, source=str(path))
     try:
         if path.is_file():
             sub.files = {path.name: path.read_bytes()} if path.stat().st_size <= MAX_BYTES else {}

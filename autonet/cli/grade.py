@@ -104,10 +104,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
-        hidden += [
-            args.submissions if Path(args.submissions).exists() else str(Path(args.submissions).parent),
-            str(out),
-        ]
+        hidden += [str(out), *(s.source for s in subs)]  # no submission reads another's files
         results = grade_all(subs, rubric, out, jobs=jobs, scheduler=args.scheduler, hidden=hidden)
         formats = ("gradescope",) if args.format == "gradescope" else ()
         print(feedback.write_reports(results, rubric, out, args.hints, formats), end="")
