@@ -33,7 +33,7 @@ from autonet.checking.target import (
     two_layer_target,
 )
 
-BLOCKED_EVENTS = set(  # new processes and threads, the network, signals, native code
+BLOCKED_EVENTS = set(  # new processes, the network, signals, native code
     "os.fork os.forkpty os.system os.exec os.posix_spawn os.spawn subprocess.Popen socket.__new__ socket.connect "
     "socket.bind os.kill os.killpg ctypes.dlopen ctypes.dlsym _thread.start_new_thread".split()
 )

@@ -27,7 +27,7 @@ STATUS = {
     "memory": "your code ran out of memory",
     "output": "your code printed more than the output limit",
     "exited": "your code ended the process running it (an exit, a crash or a signal)",
-    "forbidden": "your code tried what checking does not allow (a new process or thread, the network, others' files)",
+    "forbidden": "your code tried what checking does not allow (a new process, the network, others' files)",
 }
 
 
