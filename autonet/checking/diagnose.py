@@ -610,4 +610,8 @@ def _predict(extra) -> list[Diagnosis]:
                 ],
             )
         ]
-    return [Diagnosis(f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"])]
+    return [
+        Diagnosis(
+            f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"], signature="predict"
+        )
+    ]

@@ -30,7 +30,7 @@ import numpy as np
 
 from autonet.checking.report import Check, Diagnosis, Report
 from autonet.checking.target import UserCodeError, guarded
-from autonet.checking.tolerances import FD_SMALL, Tolerances
+from autonet.checking.tolerances import Tolerances, fd_error
 from autonet.gradcheck import numerical_gradient, rel_error, sampled_numerical_gradient
 from manual import layers as ref
 
@@ -98,7 +98,7 @@ class _Pair:
         if not np.all(np.isfinite(got)):
             self.checks.append(Check(row, column, False, float("nan"), "not finite"))
             return False
-        err = rel_error(got, want) if column != "numeric" else _fd_error(got, want, self.tol.atol)
+        err = rel_error(got, want) if column != "numeric" else fd_error(got, want, self.tol.atol)
         self.checks.append(Check(row, column, bool(err <= tol), err))
         return err <= tol
 
@@ -107,16 +107,6 @@ class _Pair:
 
     def diagnose(self, title: str, signature: str | None = None, *detail: str) -> None:
         self.diagnoses.append(Diagnosis(title, signature=signature, detail=list(detail)))
-
-
-def _fd_error(got: np.ndarray, num: np.ndarray, atol: float) -> float:
-    """Relative error where ``|g| + |num| >= FD_SMALL``; an entry below that, whose centred difference is
-    mostly rounding noise, counts as 1.0 only if it is off by more than ``atol`` absolute."""
-    big = np.abs(got) + np.abs(num) >= FD_SMALL
-    err = rel_error(got[big], num[big]) if big.any() else 0.0
-    if (~big).any() and np.abs(got[~big] - num[~big]).max() > atol:
-        err = max(err, 1.0)
-    return err
 
 
 def _numeric(pair: _Pair, f: Callable[[], float], *arrays: np.ndarray) -> list[np.ndarray]:

@@ -26,7 +26,7 @@ from autonet.checking.target import (
     UserCodeError,
     two_layer_target,
 )
-from autonet.checking.tolerances import FD_SMALL, Tolerances
+from autonet.checking.tolerances import Tolerances, fd_error
 from autonet.checking.variants import L2_FACTORS, relu_variant_grads
 from autonet.gradcheck import directional_derivatives, numerical_gradient, rel_error
 
@@ -125,18 +125,11 @@ def _finite_difference_check(target: TwoLayerTarget, run: CaseRun, tol: Toleranc
             num = numerical_gradient(f, params[k], tol.fd_step)
             if g.shape != num.shape:
                 return Check(run.label, "fd", False, None, f"{k} has shape {g.shape}, expected {num.shape}")
-            big = np.abs(g) + np.abs(num) >= FD_SMALL
-            if big.any():
-                worst = max(worst, rel_error(g[big], num[big]))
-            if (~big).any() and np.abs(g[~big] - num[~big]).max() > tol.atol:
-                worst = max(worst, 1.0)
+            worst = max(worst, fd_error(g, num, tol.atol))
         along, numeric = directional_derivatives(f, params, run.grads, tol.fd_step, np.random.default_rng(0))
     except UserCodeError as e:
         return Check(run.label, "fd", False, None, str(e))
-    if abs(along) + abs(numeric) >= FD_SMALL:
-        worst = max(worst, rel_error(along, numeric))
-    elif abs(along - numeric) > tol.atol:
-        worst = max(worst, 1.0)
+    worst = max(worst, fd_error(np.array([along]), np.array([numeric]), tol.atol))
     return Check(run.label, "fd", bool(worst <= tol.fd_rtol), worst)
 
 
