@@ -163,6 +163,16 @@ def test_a_notebook_keeps_only_its_definitions():
     assert sub.target == "notebook.py" and not sub.error
 
 
+def test_compiled_code_and_links_in_a_submission_are_not_copied(tmp_path):
+    folder = tmp_path / "class" / "ann"
+    (folder / "cs231n").mkdir(parents=True)
+    shutil.copy(STUDENTS / "correct_net.py", folder / "cs231n" / "neural_net.py")
+    (folder / "cs231n" / "fast.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF")
+    (folder / "cs231n" / "other.py").symlink_to(STUDENTS / "relu_clip.py")
+    (sub,) = find_submissions(str(tmp_path / "class"))
+    assert sorted(sub.files) == ["cs231n/neural_net.py"] and sub.target == "cs231n/neural_net.py"
+
+
 def test_a_csv_and_a_glob_name_submissions(tmp_path):
     (tmp_path / "list.csv").write_text(f"id,path\nann,{STUDENTS / 'relu_clip.py'}\nbob,{STUDENTS / 'cs231n_layout'}\n")
     subs = find_submissions(str(tmp_path / "list.csv"))

@@ -1,7 +1,7 @@
 """Find a class's submissions: one file or folder per student, a CSV naming them, or a glob.
 
 A submission is read into memory (bounded; symbolic links are skipped, so it
-cannot pull in another student's files), its file to check is chosen (a
+cannot pull in another student's files, and so are compiled extension modules), its file to check is chosen (a
 ``neural_net.py`` in any layout such as ``cs231n/classifiers/``, else a
 ``layers.py``, else its only ``.py``, else a notebook), and a notebook is
 reduced to the definitions of its code cells (imports, functions, classes)
@@ -27,6 +27,7 @@ from autonet.errors import ConfigError
 MAX_FILES = 500
 MAX_BYTES = 20 << 20  # per submission
 SKIP = {"__pycache__", ".git", ".ipynb_checkpoints", ".DS_Store"}
+NATIVE = re.compile(r"\.(so|pyd|dylib|dll)(\.|$)")  # compiled code would run outside the audit hook: never copied
 KINDS = (".py", ".ipynb")
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -150,7 +151,7 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
     stack = [folder]
     while stack:
         for p in sorted(stack.pop().iterdir()):
-            if p.name in SKIP or p.is_symlink():
+            if p.name in SKIP or p.is_symlink() or NATIVE.search(p.name):
                 continue
             if p.is_dir():
                 stack.append(p)
