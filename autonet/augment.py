@@ -14,7 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from autonet.errors import ConfigError
-from autonet.images import IMAGE_SHAPE
+from autonet.images import IMAGE_SHAPE, require_image_rows
 
 AUGMENTATIONS = ("flip", "crop")
 
@@ -61,9 +61,8 @@ def augment_batch(
     -------
     (N, H*W*C) array, a new array of ``X``'s dtype
     """
+    require_image_rows("augment", X.shape[-1], image_shape)
     H, W, C = (int(s) for s in image_shape)
-    if X.ndim != 2 or X.shape[1] != H * W * C:
-        raise ConfigError(f"augmentation needs rows of {H}x{W}x{C} images, got X of shape {X.shape}")
     if crop_padding < 0:
         raise ConfigError(f"crop_padding must be >= 0, got {crop_padding}")
     n, p = X.shape[0], int(crop_padding)
@@ -135,9 +134,8 @@ def mix_batch(
         out = X * lam_x
         out += X[perm] * X.dtype.type(1 - lam)
         return out, (y[perm], lam)
+    require_image_rows("cutmix", X.shape[-1], image_shape)
     H, W, C = (int(s) for s in image_shape)
-    if X.ndim != 2 or X.shape[1] != H * W * C:
-        raise ConfigError(f"cutmix needs rows of {H}x{W}x{C} images, got X of shape {X.shape}")
     ratio = np.sqrt(1.0 - lam)
     cut_h, cut_w = int(H * ratio), int(W * ratio)
     cy, cx = int(rng.integers(0, H)), int(rng.integers(0, W))

@@ -36,7 +36,7 @@ import numpy as onp
 from autograd import value_and_grad
 from autograd.tracer import getval
 
-from autonet.net import num_layers
+from autonet.conventions import BN_EPS, LEAKY_SLOPE, dropout_mask, num_layers
 
 
 def relu(z):
@@ -46,10 +46,6 @@ def relu(z):
     mask is a constant to autograd, and the derivative is the mask itself.
     """
     return z * (z > 0)
-
-
-LEAKY_SLOPE = 0.01  # leaky ReLU slope for z <= 0 (manual.layers.LEAKY_SLOPE)
-BN_EPS = 1e-5  # added to the batch variance (manual.layers.BN_EPS)
 
 
 def leaky_relu(z):
@@ -125,20 +121,8 @@ _loss_and_grads = value_and_grad(loss)
 
 
 def one_hot(y, num_classes: int, dtype) -> onp.ndarray:
-    """(N,) int labels -> (N, C) one-hot matrix (the seed's ``MaskMat``)."""
+    """(N,) int labels -> (N, C) one-hot matrix (the exercise's ``MaskMat``)."""
     return (onp.asarray(y)[:, None] == onp.arange(num_classes)).astype(dtype)
-
-
-def dropout_masks(seed, shapes, p: float, dtype) -> list:
-    """Inverted-dropout masks, ``1/(1-p)`` where ``rng.random(shape) >= p`` else 0.
-
-    ``rng = numpy.random.default_rng(seed)``, one draw per hidden layer in
-    order: the convention of ``manual.layers.dropout_mask``, so both backends
-    given the same seed use the same masks.
-    """
-    rng = onp.random.default_rng(seed)
-    dtype = onp.dtype(dtype)
-    return [(rng.random(shape) >= p).astype(dtype) * dtype.type(1.0 / (1.0 - p)) for shape in shapes]
 
 
 def loss_and_grads(
@@ -153,14 +137,18 @@ def loss_and_grads(
     label_smoothing: float = 0.0,
     bn_stats: dict | None = None,
     mix=None,
+    factored: bool = False,
 ):
     """Backend contract (see :mod:`autonet.backends`): ``(loss, grads)`` via autograd.
 
-    Options as in ``manual.network.loss_and_grads``: ``activation``,
+    Options as in ``autonet.manual.network.loss_and_grads``: ``activation``,
     ``dropout`` with its mask ``seed``, ``label_smoothing`` (targets
     ``(1 - eps) * one_hot + eps / C``), ``bn_stats`` (receives the batch statistics),
     ``mix = (y2, lam)`` (mixup/cutmix targets ``lam * one_hot(y) + (1 - lam) * one_hot(y2)``,
-    smoothed on top; ``lam`` a number or one per row).
+    smoothed on top; ``lam`` a number or one per row). The dropout masks are drawn by
+    :func:`autonet.conventions.dropout_mask` (the one convention; a mask has no gradient), so both
+    backends given the same seed use the same masks. ``factored`` is accepted and answered with
+    arrays: autograd's gradients are arrays, which every caller of the contract takes.
     """
     L = num_layers(params)
     C = params[f"W{L}"].shape[1]
@@ -175,8 +163,10 @@ def loss_and_grads(
     if activation != "relu":
         options["activation"] = activation
     if dropout:
-        shapes = [(X.shape[0], params[f"W{i}"].shape[1]) for i in range(1, L)]
-        options["masks"] = dropout_masks(seed, shapes, dropout, X.dtype)
+        rng = onp.random.default_rng(seed)
+        options["masks"] = [
+            dropout_mask(rng, (X.shape[0], params[f"W{i}"].shape[1]), dropout, X.dtype) for i in range(1, L)
+        ]
     if bn_stats is not None:
         options["bn_stats"] = bn_stats
     value, grads = _loss_and_grads(params, X, Y, float(reg), **options)

@@ -3,7 +3,7 @@
 Contract every backend honours::
 
     loss, grads = loss_and_grads(params, X, y, reg=0.0, *, activation="relu", dropout=0.0,
-                                 seed=None, label_smoothing=0.0, bn_stats=None)
+                                 seed=None, label_smoothing=0.0, bn_stats=None, mix=None)
 
 - ``params``: dict ``W1, b1, ..., WL, bL`` (batch-norm nets: ``gamma_l, beta_l`` instead of
   the hidden ``b_l``); ``X``: (N, D) float; ``y``: (N,) int in [0, C).
@@ -13,6 +13,10 @@ Contract every backend honours::
 - ``loss``: float, mean (label-smoothed) softmax cross-entropy + ``0.5 * reg * sum_l ||W_l||^2``.
 - ``grads``: dict with the same keys, shapes and dtypes as ``params``.
 - ReLU's derivative at exactly 0 is 0.
+- ``factored`` (optional: only for a backend whose signature names it, see
+  :func:`takes_factored`): the caller also accepts each ``W`` gradient as a
+  :class:`autonet.manual.layers.WeightGradient` (``h^T delta + reg * W`` as its factors);
+  the trainer asks for it, so that plain SGD takes its step inside that product.
 
 Backends are imported lazily, so ``manual`` works without autograd installed.
 """
@@ -20,6 +24,7 @@ Backends are imported lazily, so ``manual`` works without autograd installed.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 
 from autonet.errors import ConfigError
@@ -27,7 +32,7 @@ from autonet.errors import ConfigError
 LossAndGrads = Callable[..., tuple]
 
 _REGISTRY: dict[str, str] = {
-    "manual": "manual.network:loss_and_grads",
+    "manual": "autonet.manual.network:loss_and_grads",
     "autograd": "autonet.autograd_loss:loss_and_grads",
 }
 
@@ -58,3 +63,11 @@ def get_backend(name: str) -> LossAndGrads:
         return target
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def takes_factored(loss_and_grads: LossAndGrads) -> bool:
+    """True when ``loss_and_grads`` has a parameter named ``factored`` (so a plain backend gets no such option)."""
+    try:
+        return "factored" in inspect.signature(loss_and_grads).parameters
+    except (TypeError, ValueError):  # a callable without an inspectable signature
+        return False

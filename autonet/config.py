@@ -37,14 +37,21 @@ from typing import Any
 
 import numpy as np
 
-# the names each choice accepts are owned by the module that implements them
-from autonet.augment import AUGMENTATIONS
-from autonet.data import DATASETS
 from autonet.errors import ConfigError
-from autonet.net import ACTIVATIONS, INITS, TTA_MODES
-from autonet.optim import UPDATE_RULES
-from autonet.preprocess import PREPROCESS
-from autonet.schedules import SCHEDULES
+from autonet.memory import MAX_LAYER_SIZE, check_layer_count
+
+
+def _registry(module: str, name: str) -> Callable[[], Sequence[str]]:
+    """The names a choice accepts, read lazily from the module that implements them (so the schema
+    imports none of them: ``autonet.optim.UPDATE_RULES`` is asked for when a value is checked)."""
+
+    def names() -> Sequence[str]:
+        import importlib
+
+        return tuple(getattr(importlib.import_module(module), name))
+
+    return names
+
 
 # ----- kinds: how a value is spelled, checked and written -----
 
@@ -246,7 +253,8 @@ class Choice(Kind):
 class Sizes(Kind):
     """Layer sizes: positive integers, ``1024,512`` (text) or ``[1024, 512]`` (JSON); ``none``: no layer."""
 
-    high: int = 10**8  # a sanity bound; whether a net fits in memory is checked against the machine
+    high: int = MAX_LAYER_SIZE  # a sanity bound; whether a net fits in memory is checked against the machine
+    layers: bool = False  # hidden layer sizes: their count is held to autonet.memory's one rule
 
     expects = "comma-separated positive integers, e.g. 300 or 1024,512"
 
@@ -266,6 +274,8 @@ class Sizes(Kind):
             value = (value,)
         if not isinstance(value, (list, tuple)):
             raise self._refuse(name, value)
+        if self.layers:
+            check_layer_count(len(value), f"{name} gives")
         item = Int(1, self.high)
         try:
             return tuple(item.check(name, v) for v in value)
@@ -284,13 +294,17 @@ class Sizes(Kind):
 
 @dataclass(frozen=True)
 class Names(Kind):
-    """A subset of ``choices`` in a given order: ``flip,crop``; ``none`` (or empty) for no name."""
+    """A subset of ``choices`` (a tuple, or a function returning them) in a given order: ``flip,crop``;
+    ``none`` (or empty) for no name."""
 
-    choices: tuple = ()
+    choices: tuple | Callable[[], Sequence[str]] = ()
+
+    def names(self) -> list[str]:
+        return list(self.choices() if callable(self.choices) else self.choices)
 
     @property
     def expects(self) -> str:  # type: ignore[override]
-        return f"comma-separated names out of {', '.join(self.choices)}, or none"
+        return f"comma-separated names out of {', '.join(self.names())}, or none"
 
     def from_text(self, text: str) -> Any:
         if not isinstance(text, str) or not text.isascii():
@@ -301,10 +315,10 @@ class Names(Kind):
         value = self._from_text_if_text(name, value)
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise self._refuse(name, value)
-        bad = [v for v in value if v not in self.choices]
+        bad = [v for v in value if v not in self.names()]
         if bad:
             raise ConfigError(
-                f"{name} must be a comma-separated subset of {', '.join(self.choices)}, got {_show(bad[0])}"
+                f"{name} must be a comma-separated subset of {', '.join(self.names())}, got {_show(bad[0])}"
             )
         return tuple(value)
 
@@ -315,18 +329,19 @@ class Names(Kind):
         return list(value)
 
     def metavar(self) -> str:
-        return ",".join(self.choices)
+        return ",".join(self.names())
 
 
 @dataclass(frozen=True)
-class PathText(Kind):
-    """A file-system path, or None (not set); with ``names`` (a dataset): one of those names or an ``.npz`` path."""
+class Dataset(Kind):
+    """A dataset name (``names``: a function returning them) or the path of an ``.npz`` file: any other
+    non-empty text."""
 
-    names: tuple = ()
+    names: Callable[[], Sequence[str]] = tuple
 
     @property
     def expects(self) -> str:  # type: ignore[override]
-        return f"one of {', '.join(self.names)} or the path of an .npz file" if self.names else "a path"
+        return f"one of {', '.join(self.names())} or the path of an .npz file"
 
     def from_text(self, text: str) -> Any:
         if not isinstance(text, str) or not text.strip():
@@ -334,8 +349,6 @@ class PathText(Kind):
         return text
 
     def check(self, name: str, value: Any) -> Any:
-        if value is None and not self.names:
-            return None
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
         if not isinstance(value, str) or not value.strip() or "\0" in value:
@@ -343,7 +356,31 @@ class PathText(Kind):
         return value
 
     def metavar(self) -> str:
-        return "NAME_OR_FILE" if self.names else "DIR"
+        return "NAME_OR_FILE"
+
+
+@dataclass(frozen=True)
+class PathText(Kind):
+    """A file-system path, or None (not set)."""
+
+    expects = "a path"
+
+    def from_text(self, text: str) -> Any:
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"expected {self.expects}, got {_show(text)}")
+        return text
+
+    def check(self, name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str) or not value or "\0" in value:
+            raise self._refuse(name, value)
+        return value
+
+    def metavar(self) -> str:
+        return "DIR"
 
 
 # ----- the option metadata and the schema -----
@@ -400,16 +437,25 @@ class Config:
     """
 
     backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
-    hidden: tuple = _opt((300,), Sizes(), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET)
-    activation: str = _opt("relu", Choice(tuple(ACTIVATIONS)), "hidden nonlinearity", group=NET)
-    init: str = _opt("std", Choice(INITS), "weight init: std (N(0, std^2), the exercise's), he, xavier", group=NET)
+    hidden: tuple = _opt(
+        (300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET
+    )
+    activation: str = _opt(
+        "relu", Choice(_registry("autonet.manual.layers", "ACTIVATIONS")), "hidden nonlinearity", group=NET
+    )
+    init: str = _opt(
+        "std",
+        Choice(_registry("autonet.net", "INITS")),
+        "weight init: std (N(0, std^2), the exercise's), he, xavier",
+        group=NET,
+    )
     std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
     dtype: str = _opt(
         "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", group=NET, search=False
     )
     dataset: str = _opt(
         "cifar10",
-        PathText(DATASETS),
+        Dataset(_registry("autonet.data", "DATASETS")),
         "cifar10, mnist, fashion-mnist (the official files, "
         "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
         "and optionally X_test, y_test, class_names",
@@ -448,7 +494,7 @@ class Config:
     sampling: str = _opt(
         "replacement", Choice(SAMPLING), "minibatch rows drawn with replacement (the exercise's) or shuffled epochs"
     )
-    update: str = _opt("sgd", Choice(tuple(sorted(UPDATE_RULES))), "update rule (autonet.optim)")
+    update: str = _opt("sgd", Choice(_registry("autonet.optim", "UPDATE_RULES")), "update rule (autonet.optim)")
     seed: int | None = _opt(
         0,
         Int(0, 2**64 - 1, optional=True),
@@ -457,7 +503,7 @@ class Config:
     batchnorm: bool = _opt(False, Bool(), "batch normalisation after every hidden affine layer", group=DEEP)
     preprocess: str = _opt(
         "mean",
-        Choice(PREPROCESS),
+        Choice(_registry("autonet.preprocess", "PREPROCESS")),
         "input map fitted on the training split: mean "
         "(subtract the mean image), standardize (per channel), pca, zca (whitening)",
         group=DEEP,
@@ -471,7 +517,7 @@ class Config:
     )
     schedule: str = _opt(
         "decay",
-        Choice(SCHEDULES),
+        Choice(_registry("autonet.schedules", "SCHEDULES")),
         "learning-rate schedule: decay (x decay per epoch), "
         "step (x decay every --step-epochs), cosine (to 0 at the end), constant",
         group=DEEP,
@@ -485,7 +531,7 @@ class Config:
     bn_momentum: float = _opt(0.9, FRACTION, "running-statistics momentum of batch norm", group=DEEP)
     augment: tuple = _opt(
         (),
-        Names(AUGMENTATIONS),
+        Names(_registry("autonet.augment", "AUGMENTATIONS")),
         "random training-image changes: flip (mirror), crop "
         "(shift by up to --crop-padding pixels), comma-separated, or none",
         group=DEEP,
@@ -514,10 +560,16 @@ class Config:
     )
     tta: str = _opt(
         "none",
-        Choice(TTA_MODES),
+        Choice(_registry("autonet.net", "TTA_MODES")),
         "test-time augmentation: flip scores each image as the mean "
         "with its mirror, in validation, the summary and the saved model",
         group=ACCURACY,
+    )
+    early_stopping: int = _opt(
+        0,
+        Int(0, 10**6),
+        "stop after this many epochs without a better validation accuracy, and keep the best "
+        "epoch's weights (also written to best_model.npz); 0: off",
     )
     train_acc_samples: int = _opt(
         1000, Int(1, 10**8), "training rows scored for the per-epoch train accuracy", flag=False
@@ -582,7 +634,16 @@ def _validate(cfg: Config) -> None:
 
 # options added to the schema after run directories were first written (config.json, checkpoints,
 # sweep trial names): left out of identities while at their defaults, so earlier runs still match
-LATER_OPTIONS = ("activation", "dataset", "train_acc_samples", "mixup", "cutmix", "ema_decay", "tta")
+LATER_OPTIONS = (
+    "activation",
+    "dataset",
+    "train_acc_samples",
+    "mixup",
+    "cutmix",
+    "ema_decay",
+    "tta",
+    "early_stopping",
+)
 
 
 def identity(config: Mapping[str, Any]) -> dict:

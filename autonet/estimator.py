@@ -50,8 +50,8 @@ from autonet.train import Trainer, epoch_mean_losses
 PREDICT_CHUNK = 2000  # rows scored at a time, to bound memory
 
 # schema options that are not parameters: the data (fit takes X, y), the length in steps (max_iter counts
-# epochs) and the reporting (verbose)
-NOT_PARAMETERS = ("dataset", "num_val", "num_train", "data_dir", "num_iters", "print_every", "progress")
+# epochs), the reporting (verbose) and autonet train's early_stopping (a patience; scikit-learn's is a bool)
+NOT_PARAMETERS = "dataset num_val num_train data_dir num_iters print_every progress early_stopping".split()
 RENAMED = {"hidden": "hidden_layer_sizes", "seed": "random_state"}
 # scikit-learn's own parameters: name -> (default, kind)
 SKLEARN_PARAMETERS = {

@@ -9,6 +9,7 @@ features are not. This module is the one place that rule is written
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from autonet.errors import ConfigError
@@ -22,7 +23,7 @@ def image_options(config: Any) -> list[str]:
     return [name for name, on in wanted if on]
 
 
-def require_image_rows(what: str, n_features: int | None, image_shape: tuple[int, ...] | None) -> None:
+def require_image_rows(what: str, n_features: int | None, image_shape: Sequence[int] | None) -> None:
     """Raise ConfigError unless rows of ``n_features`` are images of ``image_shape``.
 
     ``what`` names the option that needs them (``"augment"``, ``"cutmix"``, ``"tta flip"``...);

@@ -13,11 +13,11 @@ from types import ModuleType
 
 import numpy as np
 
+from autonet.conventions import BN_EPS, num_layers
 from autonet.errors import ConfigError, DataError
-from autonet.images import IMAGE_SHAPE
+from autonet.images import IMAGE_SHAPE, require_image_rows
+from autonet.manual.layers import ACTIVATIONS
 from autonet.preprocess import mirror_permutation
-from manual.layers import ACTIVATIONS, BN_EPS
-from manual.network import num_layers
 
 INITS = ("std", "he", "xavier")
 TTA_MODES = ("none", "flip")  # test-time augmentation of scores(): none, or the mean with the mirror image
@@ -224,7 +224,7 @@ def scores(
 
     Batch norm uses the running statistics ``state`` (see :func:`fold_batchnorm`);
     dropout is the identity (inverted dropout scales in training instead).
-    ``activation`` names the hidden nonlinearity (``manual.layers.ACTIVATIONS``).
+    ``activation`` names the hidden nonlinearity (``autonet.manual.layers.ACTIVATIONS``).
 
     Test-time augmentation ``tta="flip"``: the mean of the scores of each row
     and of its left-right mirror, ``(s(x) + s(x[mirror])) / 2``, the rows
@@ -254,11 +254,7 @@ def mirror_rows(X: np.ndarray, tta: str = "flip", image_shape: tuple[int, ...] |
     if tta not in TTA_MODES or tta == "none":
         raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
     shape = tuple(IMAGE_SHAPE if image_shape is None else image_shape)
-    if X.ndim != 2 or X.shape[1] != int(np.prod(shape)):
-        raise ConfigError(
-            f"tta {tta} needs rows of {'x'.join(map(str, shape))} images, got {X.shape[-1]} "
-            "features per row (PCA-reduced or non-image rows cannot be mirrored)"
-        )
+    require_image_rows(f"tta {tta}", X.shape[-1], shape)
     return X[:, mirror_permutation(shape)]
 
 

@@ -7,6 +7,7 @@ A run directory holds::
     history.csv    the per-epoch part, one row per epoch
     summary.json   backend, val_acc, test_acc (or null), train_seconds, ...
     model.npz      params, mean image, class names, layer sizes (no pickles)
+    best_model.npz with early stopping: the best epoch's net (model.npz is it too, once the run ends)
     plots/training.png
     checkpoint.npz the trainer's full state (when checkpointing; see autonet.storage.checkpoints)
     .lock          while a process writes the directory: its flock (removed when it finishes); see autonet.storage.lock
@@ -39,12 +40,13 @@ from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
 from autonet.preprocess import Preprocessor, fit_preprocess
 from autonet.storage.checkpoints import CHECKPOINT_NAME, Checkpointer
-from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file
-from autonet.storage.lock import LOCK_NAME, RunLock
+from autonet.storage.files import atomic_write_json, atomic_write_text, read_regular_file, refuse_links
+from autonet.storage.lock import LOCK_NAME, RunLock, check_no_writer
 from autonet.storage.models import Model, save_model
 from autonet.train import Trainer, epoch_mean_losses
 
 SUMMARY_NAME = "summary.json"
+BEST_MODEL_NAME = "best_model.npz"  # early stopping's best epoch, written when it improves
 CHECKPOINT_EVERY = 100  # default checkpoint period of autonet train and of every sweep trial, in iterations
 # What a run writes into its directory; ``overwrite=True`` removes exactly these.
 RUN_FILES = (
@@ -53,6 +55,7 @@ RUN_FILES = (
     "history.csv",
     SUMMARY_NAME,
     "model.npz",
+    BEST_MODEL_NAME,
     CHECKPOINT_NAME,
     "plots/training.png",
     "diverged.json",
@@ -106,7 +109,7 @@ def input_shape(data) -> tuple[int, int, int]:
     return data.image_shape or (1, 1, data.X_train.shape[1])
 
 
-def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
+def export_params(trainer: Trainer, pre: Preprocessor | None = None, best: bool = False) -> dict:
     """The trained net as a plain ``W, b`` ReLU net on the loader's rows.
 
     The net is :meth:`Trainer.evaluation_params` (the moving average, with
@@ -114,9 +117,10 @@ def export_params(trainer: Trainer, pre: Preprocessor | None = None) -> dict:
     preprocessing are affine, so both fold into the weights
     (:func:`autonet.net.fold_batchnorm`, :meth:`autonet.preprocess.Preprocessor.fold`);
     dropout is the identity at evaluation. ``autonet evaluate`` and ``predict``
-    then need nothing else but the model's ``tta``.
+    then need nothing else but the model's ``tta``. ``best``: early stopping's
+    best epoch (:attr:`Trainer.best`) instead.
     """
-    params, bn_state = trainer.evaluation_params()
+    params, bn_state = (trainer.best["params"], trainer.best["bn_state"]) if best else trainer.evaluation_params()
     params = fold_batchnorm(params, bn_state or None)
     return params if pre is None else pre.fold(params)
 
@@ -245,8 +249,9 @@ def run(
     if resume and (out / SUMMARY_NAME).is_file():  # finished: nothing to load
         with open_run_dir(out, resume=True):
             if (out / SUMMARY_NAME).is_file():
-                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+                return _finished(out)
     if not resume:
+        check_no_writer(out)  # a live run without a checkpoint yet is running, not "stopped"
         _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
     # Every input is read and checked (data, preprocessing, memory, initial weights) before the
     # directory is created, so a run that cannot start leaves no run directory behind.
@@ -270,7 +275,7 @@ def run(
         created = not out.exists()
         with open_run_dir(out, resume=resume, overwrite=overwrite):
             if resume and (out / SUMMARY_NAME).is_file():
-                return {**read_json(out / SUMMARY_NAME), "already_finished": True}
+                return _finished(out)
             try:
                 return _run_locked(
                     cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts
@@ -300,11 +305,24 @@ def _remove_if_unused(out: Path) -> None:
         pass
 
 
+def _finished(out: Path) -> dict:
+    """The summary of the finished run in ``out``, marked ``already_finished`` (a tampered one: ConfigError)."""
+    summary = read_json(out / SUMMARY_NAME)
+    if not isinstance(summary, dict):
+        raise ConfigError(f"{out / SUMMARY_NAME}: expected a JSON object, got {type(summary).__name__} (edited?)")
+    return {**summary, "already_finished": True}
+
+
 def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
     ckpt = None
     if checkpoint_every is not None or resume:
         ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
-    extra = [c for c in (ckpt, interrupts and interrupts.check) if c]
+
+    def save_best(event: str, trainer: Trainer) -> None:  # early stopping: the best epoch so far, as it comes
+        if event == "epoch" and trainer.best and trainer.best["epoch"] == len(trainer.history["val_acc"]):
+            save_model(out / BEST_MODEL_NAME, _model(cfg, data, export_params(trainer, pre, best=True)))
+
+    extra = [c for c in (save_best, ckpt, interrupts and interrupts.check) if c]
     trainer = Trainer(
         get_backend(cfg.backend),
         params,
@@ -355,6 +373,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
         raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the run")
     if not resume:
         _refuse_occupied(out, overwrite)
+    refuse_links(out / LOCK_NAME)  # a sweep's trial: no directory below the sweep's may be a planted link
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -404,6 +423,7 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
 
 def _remove_run_files(out: Path) -> None:
     for rel in RUN_FILES:
+        refuse_links(out / rel)  # unlinking plots/training.png through a planted plots/ link deletes elsewhere
         (out / rel).unlink(missing_ok=True)
     for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
         stale.unlink(missing_ok=True)
@@ -517,26 +537,29 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
         "num_train": int(len(data.y_train)),
         "num_val": int(len(data.y_val)),
         "train_seconds": round(trainer.train_seconds, 3),
+        "best_epoch": trainer.best["epoch"] if trainer.best else None,
+        "stopped_early": trainer.stopped_early,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
     }
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
-    save_model(
-        out / "model.npz",
-        Model(
-            params=params,
-            mean_image=data.mean_image,
-            class_names=data.class_names,
-            image_shape=data.image_shape,
-            dataset=data.name,
-            activation=cfg.activation,
-            tta=cfg.tta,
-        ),
-    )
+    save_model(out / "model.npz", _model(cfg, data, params))
     save_figure(plot_run(trainer.history, summary), out / "plots" / "training.png")
     atomic_write_json(out / SUMMARY_NAME, summary)
     return summary
+
+
+def _model(cfg: Config, data, params: dict) -> Model:
+    return Model(
+        params=params,
+        mean_image=data.mean_image,
+        class_names=data.class_names,
+        image_shape=data.image_shape,
+        dataset=data.name,
+        activation=cfg.activation,
+        tta=cfg.tta,
+    )
 
 
 def history_csv(history: dict) -> str:

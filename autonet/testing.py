@@ -24,11 +24,13 @@ from typing import Any
 
 from autonet.checking.cases import Case, battery
 from autonet.checking.report import Report
+from autonet.checking.tolerances import Tolerances
 from autonet.checking.twolayer import check_two_layer
 
 __all__ = [
     "Case",
     "Report",
+    "Tolerances",
     "assert_backend_passes",
     "assert_gradients_match",
     "assert_layers_match",
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-def check(target: Any, *, l2: str = "half", cases: list[Case] | None = None) -> Report:
+def check(target: Any, *, l2: str = "half", cases: list[Case] | None = None, tol: Tolerances | None = None) -> Report:
     """The report for ``target``: a class (exercise API), a function (backend contract), or a
     ``"FILE.py:Name"`` / ``"package.module:Name"`` string; never raises for a failing check.
 
@@ -45,12 +47,17 @@ def check(target: Any, *, l2: str = "half", cases: list[Case] | None = None) -> 
     ----------
     l2 : ``"half"`` (loss ``0.5*reg*||W||^2``, the default) or ``"full"`` (``reg*||W||^2``)
     cases : the battery to run (default :func:`battery`); strings always use the default
+    tol : the tolerances (default :class:`Tolerances`: rtol 1e-7 against autonet, 1e-6 against
+        finite differences of step 1e-5, atol 1e-9 where the gradient is tiny)
+
+    The code runs in this process (it is your own, in your own pytest); ``autonet check`` runs it in a
+    separate, bounded one.
     """
     if isinstance(target, str):
-        from autonet.checking.check import check_target
+        from autonet.checking.check import check_in_process
 
-        return check_target(target, l2=l2)
-    return check_two_layer(target, l2=l2, cases=cases)
+        return check_in_process(target, l2=l2, tol=tol)
+    return check_two_layer(target, l2=l2, cases=cases, tol=tol)
 
 
 def _assert(report: Report) -> Report:
@@ -59,7 +66,9 @@ def _assert(report: Report) -> Report:
     return report
 
 
-def assert_gradients_match(target: Any, *, l2: str = "half", cases: list[Case] | None = None) -> Report:
+def assert_gradients_match(
+    target: Any, *, l2: str = "half", cases: list[Case] | None = None, tol: Tolerances | None = None
+) -> Report:
     """Assert that ``target``'s scores, loss and gradients match autonet's on every case.
 
     Raises
@@ -70,10 +79,12 @@ def assert_gradients_match(target: Any, *, l2: str = "half", cases: list[Case] |
     autonet.checking.TargetError
         If ``target`` does not have the exercise's API or the backend contract.
     """
-    return _assert(check(target, l2=l2, cases=cases))
+    return _assert(check(target, l2=l2, cases=cases, tol=tol))
 
 
-def assert_backend_passes(backend: str | Callable, *, l2: str = "half", cases: list[Case] | None = None) -> Report:
+def assert_backend_passes(
+    backend: str | Callable, *, l2: str = "half", cases: list[Case] | None = None, tol: Tolerances | None = None
+) -> Report:
     """Run the whole cross-check battery on a backend: a registered name or any function
     ``loss_and_grads(params, X, y, reg) -> (loss, grads)``.
 
@@ -84,16 +95,16 @@ def assert_backend_passes(backend: str | Callable, *, l2: str = "half", cases: l
         from autonet.backends import get_backend
 
         fn = get_backend(backend)
-        return _assert(check_two_layer(fn, f"backend {backend!r}", l2=l2, cases=cases))
-    return _assert(check_two_layer(backend, l2=l2, cases=cases))
+        return _assert(check_two_layer(fn, f"backend {backend!r}", l2=l2, cases=cases, tol=tol))
+    return _assert(check_two_layer(backend, l2=l2, cases=cases, tol=tol))
 
 
-def assert_layers_match(module: Any) -> Report:
+def assert_layers_match(module: Any, *, tol: Tolerances | None = None) -> Report:
     """Assert that a module's (or ``"path/to/layers.py"``'s) layer functions match autonet's and finite differences."""
     from autonet.checking.layers import check_layers
 
     if isinstance(module, str):
-        from autonet.checking.check import check_target
+        from autonet.checking.check import check_in_process
 
-        return _assert(check_target(module))
-    return _assert(check_layers(module, getattr(module, "__name__", repr(module))))
+        return _assert(check_in_process(module, tol=tol))
+    return _assert(check_layers(module, getattr(module, "__name__", repr(module)), tol))

@@ -1,21 +1,25 @@
 """The one trainer: minibatch gradient descent over any backend.
 
-The trainer never sees how gradients are made. It needs a function with the
-backend contract (:mod:`autonet.backends`)::
+The trainer never sees how gradients are made. Every step, top to bottom
+(:meth:`Trainer.step`, :meth:`Trainer.train_on_batch`): draw a batch, then::
 
-    loss, grads = loss_and_grads(params, X_batch, y_batch, reg=reg)
+    loss, grads = loss_and_grads(params, X_batch, y_batch, reg=reg, **options)
+    for name in grads: rule(params[name], grads[name], opt_state[name])
 
-and an update rule from :mod:`autonet.optim`. Given the same seed, two
-backends whose gradients agree produce the same loss history.
+with ``loss_and_grads`` any function of the backend contract
+(:mod:`autonet.backends`) and ``rule`` the update rule of
+:mod:`autonet.optim` named by ``config.update``; the learning rate comes from
+:mod:`autonet.schedules`. Given the same seed, two backends whose gradients
+agree produce the same loss history.
 
 One epoch is ``max(N_train // batch_size, 1)`` iterations (an integer, unlike
-the seed's ``num_train / batch_size`` under Python 3). At the end of every
+the exercise's ``num_train / batch_size`` under Python 3). At the end of every
 epoch the trainer records train accuracy (on a fixed, evenly spaced subset of
 ``train_acc_samples`` training rows) and validation accuracy.
 
 The learning rate of every step is a pure function of the iteration
 (:func:`autonet.schedules.learning_rate_at`; the default ``"decay"`` schedule
-is the seed's: times ``learning_rate_decay`` after every epoch), so resuming
+is the exercise's: times ``learning_rate_decay`` after every epoch), so resuming
 from :meth:`Trainer.state_dict` continues the same schedule exactly.
 
 Deep-net options go to the backend only when they are set, so any function
@@ -45,19 +49,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from autonet.augment import augment_batch, check_crop_padding, mix_batch
+from autonet import optim
+from autonet.augment import augment_batch, mix_batch
+from autonet.backends import takes_factored
 from autonet.config import SAMPLING, Config
-from autonet.errors import ConfigError, DataError, DivergenceError
-from autonet.fused_update import FusedUpdate
-from autonet.images import IMAGE_SHAPE
+from autonet.divergence import check_finite
+from autonet.errors import ConfigError, DataError
+from autonet.images import IMAGE_SHAPE, image_options, require_image_rows
 from autonet.net import accuracy, check_inputs, has_batchnorm, init_bn_state
-from autonet.optim import get_update_rule
 from autonet.schedules import learning_rate_at
-from autonet.workspace import ManualWorkspace
 
 TrainConfig = Config  # the name of the trainer's config before the one schema (autonet.config)
 __all__ = ["SAMPLING", "Callback", "BatchSampler", "Trainer", "TrainConfig"]
@@ -69,6 +73,23 @@ Callback = Callable[[str, "Trainer"], None]
 
 BatchSampler = Callable[[int, int], np.ndarray]
 """``sampler(n, batch_size)`` -> (batch_size,) row indices into the ``n`` training rows."""
+
+
+def backend_options(config: Config, rng: np.random.Generator, batchnorm: bool, factored: bool) -> dict[str, Any]:
+    """The keyword options of one step's backend call, only those in use (so any plain backend trains
+    plain nets); the dropout mask ``seed`` is drawn from ``rng``. ``factored``: ask for factored weight
+    gradients (:class:`autonet.manual.layers.WeightGradient`), for a backend that takes the option."""
+    options: dict[str, Any] = {"factored": True} if factored else {}
+    if config.activation != "relu":
+        options["activation"] = config.activation
+    if config.dropout:
+        options["dropout"] = config.dropout
+        options["seed"] = int(rng.integers(2**63))
+    if config.label_smoothing:
+        options["label_smoothing"] = config.label_smoothing
+    if batchnorm:
+        options["bn_stats"] = {}
+    return options
 
 
 class Trainer:
@@ -91,24 +112,23 @@ class Trainer:
         resumed run sees the same batches. A given sampler keeps its own state
         (not saved); :class:`autonet.facade.TwoLayerNet` passes one drawing from
         NumPy's global random state, as the exercise does.
-    fast : take the in-place fast paths. ``"exact"``: only those equal bit for
-        bit to the reference path taken with ``fast=False`` (which calls the
-        update rule of :mod:`autonet.optim` on every parameter): the manual
-        step in preallocated buffers and the block-wise update. ``True`` (the
-        default) adds, for plain SGD on the manual backend, the weight update
-        done by the gradient's own matrix product
-        (:meth:`autonet.workspace.ManualWorkspace.sgd_step`: equal up to float
-        rounding, one pass over the weights fewer)
+    image_shape : (H, W, C) of the image rows (augmentation, cutmix and flips need them)
     progress : report progress while fitting (:mod:`autonet.progress`: a bar in
         a terminal or notebook, one line per epoch when stderr is piped);
         None: ``config.progress``
 
+    With ``config.early_stopping = P`` (epochs), :meth:`fit` stops once ``P``
+    epochs have passed without a better validation accuracy, and ends with
+    the best epoch's net restored (Keras' ``EarlyStopping(restore_best_weights=True)``);
+    :attr:`best` holds that epoch, its accuracy and a copy of its net.
+
     Attributes
     ----------
-    params, iteration, learning_rate (of the next step), bn_state (running
-    batch-norm statistics, empty without batch norm), history (``loss`` per
-    iteration; ``train_acc``, ``val_acc``, ``epoch_iteration``, ``learning_rate``
-    (of the epoch's last step) per epoch)
+    params, iteration, learning_rate (of the next step), update_rule (the
+    function of :mod:`autonet.optim`), opt_state (its per-parameter config
+    dicts), bn_state (running batch-norm statistics, empty without batch norm),
+    history (``loss`` per iteration; ``train_acc``, ``val_acc``,
+    ``epoch_iteration``, ``learning_rate`` (of the epoch's last step) per epoch)
     """
 
     def __init__(
@@ -122,7 +142,6 @@ class Trainer:
         config: Config | None = None,
         callbacks: Iterable[Callback] = (),
         sampler: BatchSampler | None = None,
-        fast: bool | Literal["exact"] = True,
         image_shape: tuple[int, int, int] = IMAGE_SHAPE,
         progress: bool | None = None,
     ) -> None:
@@ -131,19 +150,8 @@ class Trainer:
         self.config = config if config is not None else Config()
         self.progress = self.config.progress if progress is None else bool(progress)
         self.loss_and_grads = loss_and_grads
-        if fast not in (True, False, "exact"):
-            raise ConfigError(f"fast must be True, False or 'exact', got {fast!r}")
-        if fast and ManualWorkspace.is_reference(loss_and_grads):  # the same step into preallocated buffers
-            self.loss_and_grads = ManualWorkspace(params)
-        self.update_rule = get_update_rule(self.config.update)
-        # plain SGD of the W's inside the gradient's matrix product (equal up to rounding, see autonet.workspace)
-        self._gemm_sgd = (
-            fast is True and isinstance(self.loss_and_grads, ManualWorkspace) and self.config.update == "sgd"
-        )
-        # the same rule applied in place, block by block (equal bit for bit, see autonet.fused_update)
-        self._fused_update = (
-            FusedUpdate(self.config.update) if fast and FusedUpdate.supports(self.config.update) else None
-        )
+        self._factored = takes_factored(loss_and_grads)
+        self.update_rule = optim.get_update_rule(self.config.update)
         self.params = {k: np.array(v, copy=True) for k, v in params.items()}
         self.dtype = self.params["W1"].dtype
         check_inputs(self.params, X_train, y_train, names=("X_train", "y_train"))
@@ -169,21 +177,8 @@ class Trainer:
         self.opt_state: dict[str, dict] = {name: self._optimizer_config(name) for name in self.params}
         self.bn_state = init_bn_state(self.params) if has_batchnorm(self.params) else {}
         self.image_shape = tuple(image_shape)
-        if self.config.augment and self.X_train.shape[1] != np.prod(self.image_shape):
-            H, W, C = self.image_shape
-            raise ConfigError(
-                f"augment needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
-                "(PCA-reduced rows cannot be augmented)"
-            )
-        if "crop" in self.config.augment:
-            check_crop_padding(self.config.crop_padding, IMAGE_SHAPE)
-        for name, on in (("cutmix", self.config.cutmix > 0), ("tta", self.config.tta != "none")):
-            if on and self.X_train.shape[1] != np.prod(self.image_shape):
-                H, W, C = self.image_shape
-                raise ConfigError(
-                    f"{name} needs rows of {H}x{W}x{C} images, got {self.X_train.shape[1]} features "
-                    "(PCA-reduced rows are not images)"
-                )
+        for option in image_options(self.config):
+            require_image_rows(option, self.X_train.shape[1], self.image_shape)
         # the evaluated net: an exponential moving average of params and bn_state (empty: the net itself)
         self.ema_params: dict[str, np.ndarray] = {}
         self.ema_bn_state: dict[str, np.ndarray] = {}
@@ -191,6 +186,12 @@ class Trainer:
             self.ema_params = {k: v.copy() for k, v in self.params.items()}
             self.ema_bn_state = {k: v.copy() for k, v in self.bn_state.items()}
         self._ema_scratch: np.ndarray | None = None
+        # early stopping: the best epoch so far (1-based; 0 the initial net) and a copy of its evaluated net
+        self.best: dict[str, Any] = {}
+        if self.config.early_stopping:
+            if self.X_val is None:
+                raise ConfigError("early_stopping needs validation data (X_val and y_val, or --num-val > 0)")
+            self.best = self._snapshot(epoch=0, val_acc=-1.0)
         self.history: dict[str, list] = {
             "loss": [],
             "train_acc": [],
@@ -228,21 +229,6 @@ class Trainer:
         if c.update == "adamw":
             return {"weight_decay": c.weight_decay if name.startswith("W") else 0.0}
         return {}
-
-    def _backend_options(self) -> dict:
-        """Keyword options for this step's ``loss_and_grads`` call (only those in use)."""
-        c = self.config
-        options: dict[str, Any] = {}
-        if c.activation != "relu":
-            options["activation"] = c.activation
-        if c.dropout:
-            options["dropout"] = c.dropout
-            options["seed"] = int(self.rng.integers(2**63))
-        if c.label_smoothing:
-            options["label_smoothing"] = c.label_smoothing
-        if self.bn_state:
-            options["bn_stats"] = {}
-        return options
 
     def _update_bn_state(self, batch_stats: dict) -> None:
         m = self.config.bn_momentum
@@ -300,6 +286,28 @@ class Trainer:
                 tmp *= rate
                 a += tmp
 
+    def _snapshot(self, epoch: int, val_acc: float) -> dict[str, Any]:
+        params, bn_state = self.evaluation_params()
+        return {
+            "epoch": epoch,
+            "val_acc": val_acc,
+            "params": {k: v.copy() for k, v in params.items()},
+            "bn_state": {k: v.copy() for k, v in bn_state.items()},
+        }
+
+    @property
+    def stopped_early(self) -> bool:
+        """True once ``config.early_stopping`` epochs have passed without a better validation accuracy."""
+        epochs = len(self.history["val_acc"])
+        return bool(self.best) and epochs - self.best["epoch"] >= self.config.early_stopping
+
+    def restore_best(self) -> None:
+        """Make the evaluated net (:meth:`evaluation_params`) the best epoch's, in place (early stopping)."""
+        params, bn_state = self.evaluation_params()
+        for saved, live in ((self.best["params"], params), (self.best["bn_state"], bn_state)):
+            for k, v in saved.items():
+                live[k][...] = v
+
     # ----- minibatches -----
 
     def _next_batch(self) -> np.ndarray:
@@ -318,175 +326,53 @@ class Trainer:
     # ----- one step -----
 
     def step(self) -> float:
-        """One minibatch update; returns the minibatch loss (before the update)."""
+        """One minibatch update: draw a batch (augmented, mixed), :meth:`train_on_batch`; returns its loss."""
         idx = self._next_batch()
         X_batch = np.asarray(self.X_train[idx], dtype=self.dtype)
         y_batch = self.y_train[idx]
-        if self.config.augment:
-            X_batch = augment_batch(
-                X_batch,
-                self.rng,
-                flip="flip" in self.config.augment,
-                crop_padding=self.config.crop_padding if "crop" in self.config.augment else 0,
-                image_shape=self.image_shape,
-            )
+        c = self.config
+        if c.augment:
+            crop = c.crop_padding if "crop" in c.augment else 0
+            X_batch = augment_batch(X_batch, self.rng, "flip" in c.augment, crop, self.image_shape)
         mix = None
-        if self.config.mixup or self.config.cutmix:
-            X_batch, mix = mix_batch(
-                X_batch,
-                y_batch,
-                self.rng,
-                mixup=self.config.mixup,
-                cutmix=self.config.cutmix,
-                image_shape=self.image_shape,
-            )
-        loss = self.update_on_batch(X_batch, y_batch, mix=mix)
+        if c.mixup or c.cutmix:
+            X_batch, mix = mix_batch(X_batch, y_batch, self.rng, c.mixup, c.cutmix, self.image_shape)
+        loss = self.train_on_batch(X_batch, y_batch, mix=mix)
         self.history["loss"].append(loss)
         self.iteration += 1
         if self.iteration % self.iterations_per_epoch == 0:
             self._end_epoch()
-        return float(loss)
+        return loss
 
-    def update_on_batch(self, X_batch: np.ndarray, y_batch: np.ndarray, mix=None) -> float:
-        """Forward, backward and the parameter update on one given batch; returns its loss.
+    def train_on_batch(self, X_batch: np.ndarray, y_batch: np.ndarray, mix=None) -> float:
+        """Forward, backward and the parameter update on one given batch; returns its loss (before the update).
 
-        The body of :meth:`step` after the batch is drawn: no history, no
-        iteration count, no epoch end (so a benchmark can time just this).
+        No history, no iteration count, no epoch end (Keras' ``train_on_batch``).
         ``mix``: the mixed targets ``(y2, lam)`` of a mixup/cutmix batch (the backends' option).
-        The moving average (``ema_decay``) is updated here, after the parameters.
+        Nothing changes when the loss or a gradient is not finite (DivergenceError).
         """
-        options = self._backend_options()
+        options = backend_options(self.config, self.rng, bool(self.bn_state), self._factored)
         if mix is not None:
             options["mix"] = mix
         lr = self.learning_rate
-        for cfg in self.opt_state.values():
-            cfg["learning_rate"] = lr
-        fold_l2 = False
-        if self._gemm_sgd:  # the W's take their step inside the backward pass; grads holds the rest
-            assert isinstance(self.loss_and_grads, ManualWorkspace)
-
-            def check(loss: float, grads: dict) -> None:
-                self._check_finite(loss, grads, X_batch)
-
-            loss, grads = self.loss_and_grads.sgd_step(
-                self.params, X_batch, y_batch, self.config.reg, lr, check, **options
-            )
-        else:
-            # the manual step leaves reg * W to the fused update, which adds it block by block
-            fold_l2 = bool(
-                self.config.reg and self._fused_update is not None and isinstance(self.loss_and_grads, ManualWorkspace)
-            )
-            if fold_l2:
-                options["l2_gradient"] = False
-            loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
-            self._check_finite(loss, grads, X_batch)
+        loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
+        check_finite(
+            loss,
+            grads,
+            params=self.params,
+            iteration=self.iteration,
+            learning_rate=lr,
+            reg=self.config.reg,
+            X_batch=X_batch,
+        )
         if self.bn_state:
             self._update_bn_state(options["bn_stats"])
-        if self._fused_update is not None:
-            self._fused_update(
-                {k: self.params[k] for k in grads},
-                grads,
-                self.opt_state,
-                l2={k: self.config.reg for k in grads if k.startswith("W")} if fold_l2 else None,
-            )
-        else:
-            for name in grads:
-                self.params[name], self.opt_state[name] = self.update_rule(
-                    self.params[name], grads[name], self.opt_state[name]
-                )
+        for name, grad in grads.items():
+            self.opt_state[name]["learning_rate"] = lr
+            self.update_rule(self.params[name], grad, self.opt_state[name])
         if self.ema_params:
             self._update_ema()
         return float(loss)
-
-    def _check_finite(self, loss: float, grads: dict, X_batch: np.ndarray | None = None) -> None:
-        if not np.isfinite(loss):
-            raise DivergenceError(
-                f"non-finite loss ({loss}) at iteration {self.iteration} ({_largest_param(self.params)}); "
-                f"{self._divergence_cause(X_batch)}",
-                iteration=self.iteration,
-                name="loss",
-            )
-        for name, g in grads.items():
-            # a finite vdot(g, g) (one BLAS pass, 10x faster than g.sum()) means every entry is finite and
-            # g.sum() too; only when it is not (NaN/inf, or a norm beyond 1e19 in float32) is the sum asked
-            if not np.isfinite(np.vdot(g, g)) and not np.isfinite(g.sum()):
-                raise DivergenceError(
-                    f"non-finite gradient of {name} at iteration {self.iteration}; {self._divergence_cause(X_batch)}",
-                    iteration=self.iteration,
-                    name=name,
-                )
-
-    def _divergence_cause(self, X_batch: np.ndarray | None) -> str:
-        """What to change: the learning rate, unless nothing has been updated yet.
-
-        At iteration 0 no update has happened, so the learning rate cannot be
-        to blame: the starting point overflows, from weights initialised too
-        large or inputs too large for the forward pass in this dtype.
-        """
-        x = float(np.abs(X_batch).max(initial=0.0)) if X_batch is not None and X_batch.size else 0.0
-        reg_cause = self._l2_cause()
-        if reg_cause:
-            return reg_cause
-        if self.iteration > 0:
-            if x > 1e6:
-                return (
-                    f"the inputs are very large (max |x| = {x:.3g} in this batch): scale them (e.g. "
-                    f"--preprocess standardize), or try a smaller learning rate (now {self.learning_rate:g})"
-                )
-            return f"try a smaller learning rate (now {self.learning_rate:g})"
-        name = max(
-            (k for k in self.params if k.startswith("W")), key=lambda k: float(np.abs(self.params[k]).max(initial=0.0))
-        )
-        w = float(np.abs(self.params[name]).max(initial=0.0))
-        head = "before any update, so not the learning rate: "
-        if not np.isfinite(x):
-            return head + f"the inputs overflow {self.dtype} (scale them, or use float64)"
-        if w > 10 and x <= 1e4:
-            return head + "the initial weights are too large; lower the init std (--std) or use --init he"
-        if x > 1e4:
-            return head + (
-                f"the inputs are too large for {self.dtype} arithmetic (max |x| = {x:.3g} in this "
-                "batch); scale them (e.g. --preprocess standardize)"
-            )
-        return head + (
-            f"the forward pass overflows {self.dtype} at the initial point (max |x| = {x:.3g}, "
-            f"max |{name}| = {w:.3g}); lower the init std (--std) or scale the inputs"
-        )
-
-    def _l2_cause(self) -> str | None:
-        """The L2 term's share of a divergence: None unless ``reg`` itself is to blame.
-
-        After an update: ``reg > 1`` with ``learning rate * reg > 1`` -- the decay step
-        ``w -= lr * reg * w`` alone overshoots zero and grows the weights (a huge learning rate
-        with an ordinary reg stays the learning rate's fault). Before any update: the term
-        ``0.5 * reg * sum ||W||^2`` itself beyond the dtype's range.
-        """
-        reg, lr = float(self.config.reg), float(self.learning_rate)
-        if reg <= 1:
-            return None
-        if self.iteration > 0 and lr * reg > 1:
-            return (
-                f"the L2 term diverges: learning rate x reg = {lr * reg:.3g} > 1, so the decay step "
-                f"w -= lr * reg * w overshoots and grows the weights; lower --reg (now {reg:g}) or the "
-                f"learning rate (now {lr:g})"
-            )
-        if self.iteration == 0:
-            with np.errstate(over="ignore", invalid="ignore"):
-                l2 = (
-                    0.5
-                    * reg
-                    * sum(
-                        float(np.vdot(w, w))
-                        for k, w in self.params.items()
-                        if k.startswith("W") and np.isfinite(w).all()
-                    )
-                )
-            if not l2 <= np.finfo(self.dtype).max:
-                return (
-                    f"before any update, so not the learning rate: the L2 term 0.5 * reg * sum ||W||^2 = {l2:.3g} "
-                    f"overflows {self.dtype}; lower --reg (now {reg:g})"
-                )
-        return None
 
     def _end_epoch(self) -> None:
         h = self.history
@@ -495,6 +381,8 @@ class Trainer:
         h["train_acc"].append(self._accuracy(self.X_train[self._acc_rows], self.y_train[self._acc_rows]))
         if self.X_val is not None:
             h["val_acc"].append(self._accuracy(self.X_val, self.y_val))
+        if self.best and h["val_acc"][-1] > self.best["val_acc"]:
+            self.best = self._snapshot(len(h["val_acc"]), h["val_acc"][-1])
         self._emit("epoch")
 
     def _emit(self, event: str) -> None:
@@ -511,7 +399,7 @@ class Trainer:
         report = progress_reporter(self) if self.progress else None
         start = time.perf_counter()
         try:
-            while self.iteration < cfg.num_iters:
+            while self.iteration < cfg.num_iters and not self.stopped_early:
                 loss = self.step()
                 self._emit("iteration")
                 if report is not None:
@@ -522,6 +410,8 @@ class Trainer:
             self.train_seconds += time.perf_counter() - start
             if report is not None:
                 report.close()
+        if self.best:
+            self.restore_best()
         self._emit("end")
         return self.history
 
@@ -550,6 +440,7 @@ class Trainer:
                 "params": {k: v.copy() for k, v in self.ema_params.items()},
                 "bn_state": {k: v.copy() for k, v in self.ema_bn_state.items()},
             },
+            "best": {k: (_copy_nested(v)) for k, v in self.best.items()},
             "train_seconds": self.train_seconds,
             "config": self.config.to_dict(),
         }
@@ -567,16 +458,20 @@ class Trainer:
         ema = state.get("ema", {})
         self.ema_params = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in ema.get("params", {}).items()}
         self.ema_bn_state = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in ema.get("bn_state", {}).items()}
+        best = state.get("best", {})
+        if best:
+            self.best = {
+                "epoch": int(best["epoch"]),
+                "val_acc": float(best["val_acc"]),
+                "params": {k: np.array(v, dtype=self.dtype, copy=True) for k, v in best["params"].items()},
+                "bn_state": {k: np.array(v, dtype=self.dtype, copy=True) for k, v in best["bn_state"].items()},
+            }
         self.train_seconds = float(state.get("train_seconds", 0.0))
 
 
-def _largest_param(params: dict) -> str:
-    """Name the parameter to blame for a non-finite loss: the first non-finite one, else the largest."""
-    for name, w in params.items():
-        if not np.isfinite(w).all():
-            return f"parameter {name} holds NaN/inf"
-    name = max(params, key=lambda k: float(np.abs(params[k]).max(initial=0.0)))
-    return f"largest parameter {name}, max |{name}| = {float(np.abs(params[name]).max(initial=0.0)):.3g}"
+def _copy_nested(value: Any) -> Any:
+    """A copy of a dict of arrays (one level deep), or the scalar itself."""
+    return {k: v.copy() for k, v in value.items()} if isinstance(value, dict) else value
 
 
 def epoch_mean_losses(history: dict) -> list[float]:

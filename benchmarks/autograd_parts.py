@@ -7,7 +7,7 @@ Usage::
 
 Times ``autonet.autograd_loss.loss_and_grads`` (forward + autograd's backward,
 no update) with ``reg = 1e-2`` and ``reg = 0`` (the L2 term left out), next to
-the manual backend's whole fast step (``Trainer.update_on_batch``: forward,
+the manual backend's whole fast step (``Trainer.train_on_batch``: forward,
 backward and SGD update) on the same batch, for the nets of
 ``bench_peers.py``. ``--l2-form dot`` swaps the L2 term for the dot product of
 the flattened weights, to compare the two ways of writing it; run each form in
@@ -53,7 +53,7 @@ def time_case(sizes, n: int, steps: int) -> list[str]:
     without = median_ms(lambda: al.loss_and_grads(params, X, y, 0.0), steps)
     cfg = Config(learning_rate=1e-3, reg=1e-2, batch_size=n, num_iters=10**9, progress=False)
     trainer = Trainer(get_backend("manual"), params, X, y, config=cfg)
-    manual = median_ms(lambda: trainer.update_on_batch(X, y), steps)
+    manual = median_ms(lambda: trainer.train_on_batch(X, y), steps)
     return [f"{with_reg:.2f}", f"{without:.2f}", f"{with_reg - without:.2f}", f"{manual:.2f}"]
 
 

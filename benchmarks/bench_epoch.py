@@ -13,7 +13,7 @@ Per backend, net and dtype, two things are timed, interleaved and repeated:
   per-epoch evaluation is made negligible (validation off,
   ``train_acc_samples=100``);
 - ``step only``: the same number of steps of the trainer's own update
-  (:meth:`Trainer.update_on_batch`: backend, finiteness check, SGD update,
+  (:meth:`Trainer.train_on_batch`: backend, finiteness check, SGD update,
   the fast path included) cycling over 8 batches gathered beforehand.
 
 "pipeline share" is 1 - (end-to-end throughput / step-only throughput); the
@@ -64,7 +64,7 @@ def epoch_runs(backend: str, data, sizes, batch: int, dtype, init: dict, samplin
         pool.append((np.ascontiguousarray(data.X_train[idx], dtype=dtype), data.y_train[idx]))
     # the step-only loop: the trainer's own update (its fast path) on batches gathered beforehand
     bare = Trainer(get_backend(backend), params, pool[0][0], pool[0][1], config=cfg.replace(augment=()))
-    steps = [(lambda X=X, y=y: bare.update_on_batch(X, y)) for X, y in pool]
+    steps = [(lambda X=X, y=y: bare.train_on_batch(X, y)) for X, y in pool]
     seeds = iter(range(10**6))
 
     def end_to_end():

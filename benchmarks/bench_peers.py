@@ -18,7 +18,7 @@ What is timed
   ``dW = h^T delta`` for every layer, ``dX = delta W^T`` for every layer but
   the first. Nothing else (no bias, activation, loss or update), so no step
   in that BLAS can be faster.
-- ``manual`` / ``autograd``: :meth:`autonet.train.Trainer.update_on_batch`
+- ``manual`` / ``autograd``: :meth:`autonet.train.Trainer.train_on_batch`
   -- forward, backward and the SGD update exactly as ``Trainer.step`` does
   them after drawing the batch (for ``manual`` the trainer's fast path).
 - ``torch``: ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU``,
@@ -105,7 +105,7 @@ def floor_step(sizes, n: int, dtype: str):
 
 
 def trainer_step(backend: str, sizes, n: int, dtype: str):
-    """``Trainer.update_on_batch`` on one fixed batch: forward, backward, SGD update."""
+    """``Trainer.train_on_batch`` on one fixed batch: forward, backward, SGD update."""
     from autonet.backends import get_backend
     from autonet.config import Config
     from autonet.train import Trainer
@@ -113,7 +113,7 @@ def trainer_step(backend: str, sizes, n: int, dtype: str):
     X, y = random_case(sizes, n, dtype)
     cfg = Config(learning_rate=LR, reg=REG, batch_size=n, num_iters=10**9, progress=False)
     trainer = Trainer(get_backend(backend), initial_params(sizes, dtype), X, y, config=cfg)
-    return lambda: trainer.update_on_batch(X, y)
+    return lambda: trainer.train_on_batch(X, y)
 
 
 def best_recipe_step(backend: str, rows: int, dtype: str, sizes=None):

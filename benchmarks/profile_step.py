@@ -5,7 +5,7 @@ Usage::
     pip install line_profiler            # and, for the torch table, torch==2.13.0 (CPU)
     python benchmarks/profile_step.py --net deep --dtype float32 [--threads N] [--steps 30]
 
-The manual step (``manual.network.loss_and_grads``, the layer functions it
+The manual step (``autonet.manual.network.loss_and_grads``, the layer functions it
 calls, and the SGD update) runs under ``line_profiler``; every line that
 takes >= 1% of the step is printed with its milliseconds per step. The same
 step in PyTorch (as in ``bench_step.py``) runs under ``torch.profiler`` and
@@ -34,12 +34,12 @@ def manual_lines(step, steps: int, min_share: float = 0.01) -> list[list[str]]:
     except ImportError:
         raise SystemExit("profile_step.py needs line_profiler: pip install line_profiler") from None
 
-    import manual.layers
-    import manual.network
+    import autonet.manual.layers
+    import autonet.manual.network
     from autonet import optim
 
     prof = LineProfiler()
-    for module in (manual.layers, manual.network):
+    for module in (autonet.manual.layers, autonet.manual.network):
         for name in dir(module):
             fn = getattr(module, name)
             if callable(fn) and getattr(fn, "__module__", None) == module.__name__:

@@ -12,6 +12,6 @@ mean over the batch, the seed's 0.5 factor on the L2 term, biases not
 regularised.
 """
 
-from manual.network import loss_and_grads
+from .network import loss_and_grads
 
 __all__ = ["loss_and_grads"]

@@ -4,17 +4,27 @@ Each ``*_forward`` returns ``(out, cache)``; the matching ``*_backward`` takes t
 upstream gradient ``dout`` (dL/d out, same shape as ``out``) and that cache, and
 returns the gradients with respect to the forward's inputs. Shapes: N examples,
 D input features, H hidden units, C classes.
+
+These functions are what ``--backend manual`` trains with, so they are written
+to be fast as well as readable: where a function takes ``out=``, its result is
+written into that array (numpy's ``out=``, no allocation); the weight gradient
+of an affine layer can be left as its two factors (:class:`WeightGradient`),
+so that a plain SGD step is taken by the gradient's own matrix product.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from autonet.conventions import BN_EPS, LEAKY_SLOPE  # shared with the autograd backend
 
 # ----- affine -----
 
 
-def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None):
-    """Affine layer ``out = x @ w + b`` (seed eqs. (1) and (3)).
+def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray | None = None):
+    """Affine layer ``out = x @ w + b`` (eqs. (1) and (3) of the exercise).
 
     Parameters
     ----------
@@ -22,23 +32,61 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None):
     w : (D, M) array
     b : (M,) array, or None for no bias (a layer followed by batch norm,
         whose mean subtraction would cancel it)
+    out : optional (N, M) array to write the result into
 
     Returns
     -------
     out : (N, M) array
     cache : tuple ``(x, w)`` for :func:`affine_backward`
     """
-    out = x @ w
+    out = np.matmul(x, w, out=out)
     if b is not None:
         out += b
     return out, (x, w)
 
 
-def affine_backward(dout: np.ndarray, cache, compute_dx: bool = True):
-    """Backward of :func:`affine_forward` (seed eqs. (6), (7), (9), (10)).
+@dataclass(frozen=True)
+class WeightGradient:
+    """``dL/dw = x^T dout + reg * w`` of an affine layer, kept as its factors (eqs. (6) and (9)).
+
+    Multiplying it out is a (D, N) x (N, M) matrix product that writes a
+    (D, M) array. A caller that folds the gradient into a linear update does
+    not need that array: plain SGD, ``w <- w - lr * (x^T dout + reg * w)``,
+    is ``w <- -lr * x^T dout + (1 - lr * reg) * w``, a single BLAS ``gemm``
+    on ``w`` where it lies (:func:`autonet.optim.sgd`) -- the same cost as the
+    product alone. ``np.asarray(g)`` multiplies it out for everything else.
+
+    Attributes
+    ----------
+    x : (N, D) the layer's input; dout : (N, M) the upstream gradient;
+    w : (D, M) the weight itself (read only for the L2 term); reg : L2 strength
+    """
+
+    x: np.ndarray
+    dout: np.ndarray
+    w: np.ndarray
+    reg: float = 0.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.w.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.w.dtype
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        dw = self.x.T @ self.dout
+        if self.reg:
+            dw += self.reg * self.w  # d/dw of 0.5 * reg * ||w||^2
+        return dw if dtype is None else dw.astype(dtype, copy=False)
+
+
+def affine_backward(dout: np.ndarray, cache, compute_dx: bool = True, factored: bool = False, reg: float = 0.0):
+    """Backward of :func:`affine_forward` (eqs. (6), (7), (9), (10)).
 
     ``dw = x^T dout`` (D, M); ``db = 1_N^T dout``, the column sums of ``dout``
-    (M,) — the ones-vector is 1×N, the seed's (7) misprints it as 1×H;
+    (M,) -- the ones-vector is 1×N (the write-up's (7) misprints it as 1×H);
     ``dx = dout w^T`` (N, D).
 
     Parameters
@@ -47,23 +95,28 @@ def affine_backward(dout: np.ndarray, cache, compute_dx: bool = True):
     cache : from :func:`affine_forward`
     compute_dx : set False for the first layer, whose input is the data:
         ``dx`` is then ``None`` and its (N, M) x (M, D) product is skipped.
+    factored : return ``dw`` as a :class:`WeightGradient` (its factors ``x``
+        and ``dout``) instead of multiplying it out
+    reg : add the L2 term's gradient ``reg * w`` to ``dw``
 
     Returns
     -------
-    dx : (N, D) or None, dw : (D, M), db : (M,)
+    dx : (N, D) or None, dw : (D, M) array or :class:`WeightGradient`, db : (M,)
     """
     x, w = cache
     dx = dout @ w.T if compute_dx else None
-    dw = x.T @ dout
+    dw = WeightGradient(x, dout, w, reg)
     db = dout.sum(axis=0)
-    return dx, dw, db
+    return dx, (dw if factored else np.asarray(dw)), db
 
 
 # ----- relu -----
 
 
-def relu_forward(x: np.ndarray):
-    """ReLU ``out = max(0, x)`` elementwise (seed eq. (2)).
+def relu_forward(x: np.ndarray, out: np.ndarray | None = None):
+    """ReLU ``out = max(0, x)`` elementwise (eq. (2)), as ``x * 1[x > 0]``.
+
+    ``out=x`` applies it in place (the mask is taken first).
 
     Returns
     -------
@@ -71,46 +124,50 @@ def relu_forward(x: np.ndarray):
     cache : the boolean mask ``x > 0``
     """
     mask = x > 0
-    return x * mask, mask
+    return np.multiply(x, mask, out=out), mask
 
 
-def relu_backward(dout: np.ndarray, cache) -> np.ndarray:
-    """Backward of :func:`relu_forward` (the corrected seed eq. (8)).
+def relu_backward(dout: np.ndarray, cache, out: np.ndarray | None = None) -> np.ndarray:
+    """Backward of :func:`relu_forward` (eq. (8), corrected).
 
     ``dx = dout * 1[x > 0]``: the upstream gradient is *masked by the sign of
-    the forward pre-activation*. The seed's ``max(dL/dH, 0)`` is wrong: it
+    the forward pre-activation*. The write-up's ``max(dL/dH, 0)`` is wrong: it
     keeps positive gradients of dead units and zeroes negative gradients of
-    live ones. At exactly ``x == 0`` the subgradient 0 is used (the seed code's
-    ``hidden_layer <= 0`` convention), in every autonet backend.
+    live ones. At exactly ``x == 0`` the subgradient 0 is used (the exercise
+    code's ``hidden_layer <= 0`` convention), in every autonet backend.
+    ``out=dout`` masks in place.
     """
-    return dout * cache
+    return np.multiply(dout, cache, out=out)
 
 
 # ----- other activations -----
 
-LEAKY_SLOPE = 0.01  # leaky ReLU slope for x <= 0
 
-
-def leaky_relu_forward(x: np.ndarray):
+def leaky_relu_forward(x: np.ndarray, out: np.ndarray | None = None):
     """Leaky ReLU ``out = x if x > 0 else 0.01 x``; cache: the mask ``x > 0``."""
     mask = x > 0
-    return np.where(mask, x, LEAKY_SLOPE * x), mask
+    return np.multiply(x, _leaky_slopes(mask, x.dtype), out=out), mask
 
 
-def leaky_relu_backward(dout: np.ndarray, cache) -> np.ndarray:
+def leaky_relu_backward(dout: np.ndarray, cache, out: np.ndarray | None = None) -> np.ndarray:
     """``dx = dout * (1 if x > 0 else 0.01)``; at ``x == 0`` the slope 0.01 is used."""
-    return np.where(cache, dout, LEAKY_SLOPE * dout)
+    return np.multiply(dout, _leaky_slopes(cache, dout.dtype), out=out)
 
 
-def tanh_forward(x: np.ndarray):
+def _leaky_slopes(mask: np.ndarray, dtype) -> np.ndarray:
+    """1 where ``mask``, else :data:`LEAKY_SLOPE`, in ``dtype``."""
+    return np.where(mask, np.dtype(dtype).type(1), np.dtype(dtype).type(LEAKY_SLOPE))
+
+
+def tanh_forward(x: np.ndarray, out: np.ndarray | None = None):
     """``out = tanh(x)``; the cache is ``out`` itself."""
-    out = np.tanh(x)
+    out = np.tanh(x, out=out)
     return out, out
 
 
-def tanh_backward(dout: np.ndarray, cache) -> np.ndarray:
+def tanh_backward(dout: np.ndarray, cache, out: np.ndarray | None = None) -> np.ndarray:
     """``dx = dout * (1 - out**2)``, written from the cached output (as sklearn does)."""
-    return dout * (1 - cache * cache)
+    return np.multiply(dout, 1 - cache * cache, out=out)
 
 
 # name -> forward / backward, so a flag picks the hidden nonlinearity (sklearn's ACTIVATIONS/DERIVATIVES)
@@ -121,31 +178,18 @@ DERIVATIVES = {"relu": relu_backward, "leaky_relu": leaky_relu_backward, "tanh":
 # ----- inverted dropout -----
 
 
-def dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype) -> np.ndarray:
-    """Inverted-dropout mask: ``1/(1-p)`` where ``rng.random(shape) >= p``, else 0.
-
-    The draw convention every backend follows, so that backends handed the
-    same generator state draw the same masks: one ``rng.random(shape)`` call
-    (float64 uniforms in [0, 1)) per hidden layer, in layer order.
-    """
-    dtype = np.dtype(dtype)
-    return (rng.random(shape) >= p).astype(dtype) * dtype.type(1.0 / (1.0 - p))
-
-
-def dropout_forward(x: np.ndarray, mask: np.ndarray):
-    """``out = x * mask`` (mask from :func:`dropout_mask`); the scale ``1/(1-p)``
+def dropout_forward(x: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None):
+    """``out = x * mask`` (mask from :func:`autonet.conventions.dropout_mask`); the scale ``1/(1-p)``
     keeps ``E[out] = x``, so evaluation uses the layer as the identity."""
-    return x * mask, mask
+    return np.multiply(x, mask, out=out), mask
 
 
-def dropout_backward(dout: np.ndarray, cache) -> np.ndarray:
+def dropout_backward(dout: np.ndarray, cache, out: np.ndarray | None = None) -> np.ndarray:
     """``dx = dout * mask``: dropped units pass no gradient."""
-    return dout * cache
+    return np.multiply(dout, cache, out=out)
 
 
 # ----- batch normalisation -----
-
-BN_EPS = 1e-5  # added to the variance; the autograd backend and autonet.net use the same value
 
 
 def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = BN_EPS):
@@ -233,7 +277,7 @@ def affine_relu_backward(dout: np.ndarray, cache, compute_dx: bool = True):
 
 
 def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray, smoothing: float = 0.0, mix=None):
-    """Mean softmax cross-entropy and its gradient (seed eqs. (4) and (5)).
+    """Mean softmax cross-entropy and its gradient (eqs. (4) and (5)).
 
     ``p = softmax(scores)`` row-wise, computed as ``exp(s - max s)`` so that no
     exponent overflows (subtracting a per-row constant leaves softmax

@@ -3,7 +3,7 @@
 Network: ``X (N, D) -> affine (W1, b1) -> ReLU -> affine (W2, b2) -> softmax``
 with the mean cross-entropy loss and ``0.5*reg*(||W1||^2 + ||W2||^2)``.
 Each line below is one of the seed's equations (1)-(10), with the two errata
-of the seed corrected where they occur. :func:`manual.network.loss_and_grads`
+of the seed corrected where they occur. :func:`autonet.manual.network.loss_and_grads`
 computes the same thing for any depth; the tests hold the two together.
 """
 

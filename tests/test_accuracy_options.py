@@ -177,42 +177,6 @@ def test_the_moving_average_is_the_recursion_and_is_what_is_evaluated(rng):
     assert off.ema_params == {} and off.evaluation_params()[0] is off.params
 
 
-@pytest.mark.parametrize("update", ["sgd", "adamw"])
-def test_fast_path_equals_reference_path_with_ema_and_mixing(update):
-    from autonet.workspace import ManualWorkspace
-
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((120, 3072)).astype(np.float32)
-    y = rng.integers(0, 10, 120)
-    params = init_params([3072, 16, 8, 10], init="he", rng=rng, dtype=np.float32, batchnorm=True)
-    config = Config(
-        learning_rate=1e-2,
-        num_iters=25,
-        batch_size=20,
-        seed=11,
-        progress=False,
-        update=update,
-        reg=1e-3,
-        dropout=0.1,
-        mixup=0.2,
-        cutmix=1.0,
-        ema_decay=0.95,
-        tta="flip",
-    )
-    runs = {}
-    for fast in ("exact", False):  # the bit-exact fast paths (fast=True's SGD-in-the-product: test_workspace.py)
-        t = Trainer(get_backend("manual"), params, X[:100], y[:100], X[100:], y[100:], config, fast=fast)
-        assert isinstance(t.loss_and_grads, ManualWorkspace) == bool(fast)
-        t.fit()
-        runs[fast] = t
-    assert runs["exact"].history == runs[False].history
-    for k in params:
-        np.testing.assert_array_equal(runs["exact"].params[k], runs[False].params[k], strict=True)
-        np.testing.assert_array_equal(runs["exact"].ema_params[k], runs[False].ema_params[k], strict=True)
-    for k in runs[False].ema_bn_state:
-        np.testing.assert_array_equal(runs["exact"].ema_bn_state[k], runs[False].ema_bn_state[k], strict=True)
-
-
 def test_ema_update_is_in_place_over_blocks(monkeypatch):
     from autonet import train
 

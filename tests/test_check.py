@@ -40,6 +40,7 @@ BUGS = {
     "later_edition.py": ({"loss-l2-factor", "l2-factor"}, {6, 9}, "--l2 full"),
     "loss_sum.py": ({"loss-sum"}, {4}, "summed over the N examples"),
     "float32.py": ({"precision"}, set(), "dW1 float32"),
+    "no_l2_grad.py": ({"l2-missing"}, {9}, "the L2 gradient is missing from dW1"),
 }
 
 
@@ -68,6 +69,7 @@ def test_each_bug_fails_with_its_own_diagnosis_and_no_other(fixture, capsys):
     assert set().union(*[d["equations"] for d in report["diagnoses"]]) == equations
     text = "\n".join(line for d in report["diagnoses"] for line in [d["title"], *d["detail"]])
     assert words in text
+    assert "e-1" not in text  # no rounding noise quoted as a factor ("-3.7e-16 * reg * W")
 
 
 def test_the_fault_is_located_between_right_and_wrong_parameters(capsys):
@@ -178,6 +180,7 @@ def test_a_crash_inside_loss_is_a_failed_check_not_a_traceback(tmp_path, capsys)
     assert code == 1
     assert [d["signature"] for d in report["diagnoses"]] == ["exception"]
     assert "AssertionError" in report["diagnoses"][0]["title"]
+    assert "(crash.py, line 18)" in report["diagnoses"][0]["title"]  # the student's file and line
 
 
 def test_the_other_subgradient_on_the_kink_passes_with_a_note(tmp_path, capsys):
@@ -342,3 +345,100 @@ def test_autonets_own_TwoLayerNet_passes_the_check(backend):
 
     report = assert_gradients_match(Net)
     assert {c.quantity for c in report.checks} >= {"init", "predict", "scores"}
+
+
+# ----- the student's code runs in a separate process: it cannot change the verdict, hang it or flood it -----
+
+RELU_CLIP = (STUDENTS / "relu_clip.py").read_text()
+IN_LOSS = "        N = X.shape[0]\n"
+HOSTILE = {  # a buggy net (relu_clip) plus an attack; each must still exit 1 with the ReLU diagnosis or a failure
+    "exit_in_loss": RELU_CLIP.replace(IN_LOSS, IN_LOSS + "        import os; os._exit(0)\n"),
+    "atexit_exit": "import atexit, os\natexit.register(os._exit, 0)\n" + RELU_CLIP,
+    "fake_json": RELU_CLIP.replace(
+        IN_LOSS,
+        IN_LOSS
+        + "        import sys, os; sys.__stdout__.write('{\"passed\": true}'); sys.__stdout__.flush(); os._exit(0)\n",
+    ),
+    "patched_numpy": "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.abs = lambda x: 0 * x\n" + RELU_CLIP,
+    "c_level_loop": RELU_CLIP.replace(IN_LOSS, IN_LOSS + "        import re; re.match(r'(a*)*b', 'a' * 64)\n"),
+    "float_loop": RELU_CLIP.replace(
+        "        return loss, grads",
+        "        class L:\n            def __float__(self):\n                while True: pass\n        return L(), grads",
+    ),
+    "flood": RELU_CLIP.replace(IN_LOSS, IN_LOSS + "        print('x' * 20_000_000)\n"),
+    "keyboard_interrupt": RELU_CLIP.replace(IN_LOSS, IN_LOSS + "        raise KeyboardInterrupt\n"),
+    "fork": RELU_CLIP.replace(IN_LOSS, IN_LOSS + "        import os; os.fork()\n"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+def test_hostile_code_cannot_change_the_verdict_hang_or_flood(attack, tmp_path, capfd):
+    import time
+
+    path = tmp_path / f"{attack}.py"
+    path.write_text(HOSTILE[attack])
+    start = time.monotonic()
+    code = main(["check", f"{path}:TwoLayerNet", "--json", "--time-limit", "1", "--total-time-limit", "4"])
+    took = time.monotonic() - start
+    out, err = capfd.readouterr()
+    report = json.loads(out)  # the whole stdout is the checker's JSON
+    assert code == 1 and not report["passed"]
+    assert took < 4 + 3 and len(out) + len(err) < 100_000
+    if attack in ("patched_numpy", "atexit_exit"):
+        assert [d["signature"] for d in report["diagnoses"]] == ["relu-clip"]
+    if attack in ("c_level_loop", "float_loop"):
+        assert "timeout" in report["events"] and "took longer than 1 s" in json.dumps(report)
+    if attack == "flood":
+        assert report["events"] == ["output"]
+    if attack == "keyboard_interrupt":
+        assert f"KeyboardInterrupt ({attack}.py, line 18)" in report["diagnoses"][0]["title"]
+
+
+def test_exiting_at_import_is_exit_2_with_one_line(tmp_path, capsys):
+    (tmp_path / "bye.py").write_text("import os\nos._exit(0)\n")
+    assert main(["check", str(tmp_path / "bye.py")]) == 2
+    err = capsys.readouterr().err
+    assert "importing bye.py ended its process (exit status 0)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_total_time_limit_bounds_the_whole_check(tmp_path, capsys):
+    import time
+
+    src = RELU_CLIP.replace(IN_LOSS, IN_LOSS + "        import time; time.sleep(0.4)\n")
+    (tmp_path / "slow.py").write_text(src)
+    start = time.monotonic()
+    code, report = run_json(capsys, f"{tmp_path / 'slow.py'}:TwoLayerNet", "--total-time-limit", "2")
+    assert code == 1 and time.monotonic() - start < 4
+    assert "time limit of 2 s ran out" in json.dumps(report) and report["events"] == ["timeout"]
+
+
+def test_tolerances_are_options(capsys):
+    code, report = run_json(capsys, f"{STUDENTS / 'correct_net.py'}:TwoLayerNet", "--rtol", "1e-30")
+    assert code == 1 and not report["passed"]
+    from autonet.testing import Tolerances
+
+    assert not check(f"{STUDENTS / 'correct_net.py'}:TwoLayerNet", tol=Tolerances(rtol=1e-30)).passed
+    assert check(f"{STUDENTS / 'correct_net.py'}:TwoLayerNet", tol=Tolerances(fd_step=1e-4)).passed
+    with pytest.raises(SystemExit):
+        main(["check", str(STUDENTS / "correct_net.py"), "--fd-step", "0"])
+
+
+def test_the_directional_derivative_sees_a_fault_in_any_entry():
+    from autonet.backends import get_backend
+    from autonet.checking.cases import random_params
+    from autonet.checking.twolayer import directional_derivatives
+
+    rng = np.random.default_rng(3)
+    params = random_params(rng, 300, 200, 10)
+    X, y = rng.standard_normal((20, 300)), rng.integers(0, 10, 20)
+    manual = get_backend("manual")
+    _, grads = manual(params, X, y, reg=0.1)
+
+    def f():
+        return float(manual(params, X, y, reg=0.1)[0])
+
+    along, numeric = directional_derivatives(f, params, grads, 1e-5, np.random.default_rng(0))
+    assert abs(along - numeric) <= 1e-6 * abs(numeric)
+    grads["W1"][123, 45] += 0.05  # one wrong entry of 60,000: 10 sampled entries would almost surely miss it
+    along, numeric = directional_derivatives(f, params, grads, 1e-5, np.random.default_rng(0))
+    assert abs(along - numeric) > 1e-5 * abs(numeric)

@@ -161,3 +161,28 @@ def test_real_data_train_default_recipe_quick(real_data_path, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_train"] == 49000 and summary["num_val"] == 1000
     assert summary["val_acc"] > 0.30
+
+
+def test_train_early_stopping_writes_the_best_model_and_the_stopping_epoch(tmp_path):
+    from autonet.storage.models import load_model
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((700, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    np.savez(tmp_path / "toy.npz", X_train=X, y_train=y)
+    out = tmp_path / "run"
+    flags = ["--dataset", str(tmp_path / "toy.npz"), "--num-val", "200", "--init", "he", "--update", "adam"]
+    flags += ["--learning-rate", "0.05", "--batch-size", "50", "--num-iters", "2000", "--early-stopping", "2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "autonet", "train", *flags, "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    history = json.loads((out / "history.json").read_text())
+    assert summary["stopped_early"] and summary["iterations"] < 2000
+    assert summary["best_epoch"] == int(np.argmax(history["val_acc"])) + 1
+    assert len(history["val_acc"]) == summary["best_epoch"] + 2
+    best, final = load_model(out / "best_model.npz"), load_model(out / "model.npz")
+    for k in final.params:
+        np.testing.assert_array_equal(best.params[k], final.params[k])

@@ -126,6 +126,7 @@ def _base(command: str, root: Path, run: Path, out: Path) -> list[str]:
         "plot": ["plot", str(run), *data, "--out", str(out)],
         "gradcheck": ["gradcheck", "--sizes", "3,4,2", "--batch", "2", "--num-checks", "2"],
         "check": ["check", str(STUDENT)],
+        "grade": ["grade", str(STUDENT), "--out", str(out)],
     }[command]
 
 

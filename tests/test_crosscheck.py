@@ -141,7 +141,7 @@ def test_autograd_relu_derivative_at_zero_is_zero():
 
 
 def test_two_layer_module_matches_network(rng):
-    from manual import two_layer
+    from autonet.manual import two_layer
 
     params, X, y = random_case(rng, [7, 6, 4], 9)
     loss_a, g_a = two_layer.loss_and_grads(params, X, y, reg=0.3)
@@ -177,7 +177,7 @@ def test_unknown_backend_lists_names():
 
 def test_manual_never_imports_autograd():
     code = (
-        "import sys, manual, manual.layers, manual.network, manual.two_layer; "
+        "import sys, autonet.manual, autonet.manual.layers, autonet.manual.network, autonet.manual.two_layer; "
         "assert not any(m == 'autograd' or m.startswith('autograd.') for m in sys.modules), "
         "'manual imported autograd'"
     )
@@ -189,7 +189,7 @@ def test_manual_never_imports_autograd():
 
 def test_autograd_path_has_no_handwritten_derivatives():
     text = (ROOT / "autonet" / "autograd_loss.py").read_text()
-    for forbidden in ("defvjp", "defjvp", "primitive", "import manual", "from manual", "dscores"):
+    for forbidden in ("defvjp", "defjvp", "primitive", "import autonet.manual", "from autonet.manual", "dscores"):
         assert forbidden not in text, forbidden
 
 

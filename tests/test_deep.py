@@ -16,18 +16,18 @@ import pytest
 import fdcheck
 from autonet import autograd_loss
 from autonet.backends import get_backend
+from autonet.conventions import dropout_mask
 from autonet.gradcheck import numerical_gradient, numerical_param_grads, rel_error
-from autonet.net import init_params
-from manual import layers
-from manual.layers import (
+from autonet.manual import layers
+from autonet.manual.layers import (
     batchnorm_backward,
     batchnorm_eval_forward,
     batchnorm_forward,
     dropout_backward,
     dropout_forward,
-    dropout_mask,
     softmax_cross_entropy,
 )
+from autonet.net import init_params
 
 manual_lg = get_backend("manual")
 autograd_lg = get_backend("autograd")
@@ -245,7 +245,8 @@ def test_autograd_check_grads_on_batchnorm_dropout_net():
 
     params, X, y = deep_case(0, [4, 5], batchnorm=True)
     Y = autograd_loss.one_hot(y, 3, X.dtype)
-    masks = autograd_loss.dropout_masks(1, [(6, 4), (6, 5)], 0.3, X.dtype)
+    rng = np.random.default_rng(1)
+    masks = [dropout_mask(rng, shape, 0.3, X.dtype) for shape in [(6, 4), (6, 5)]]
     check_grads(lambda p: autograd_loss.loss(p, X, Y, 0.1, activation="tanh", masks=masks), modes=["rev"], order=1)(
         params
     )

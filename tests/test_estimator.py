@@ -38,8 +38,9 @@ def sklearn_or_skip():
 # ----- the parameters are the schema's -----
 
 # schema fields that are not estimator parameters: the data options (fit takes X, y), the length in
-# steps and the reporting, replaced by scikit-learn's max_iter (epochs), verbose and its stopping rule
-DATA_FIELDS = {"dataset", "num_val", "num_train", "data_dir", "num_iters", "print_every", "progress"}
+# steps and the reporting, replaced by scikit-learn's max_iter (epochs), verbose and its stopping rule, and
+# autonet train's early_stopping (a patience), which scikit-learn's early_stopping (a bool) replaces
+DATA_FIELDS = {"dataset", "num_val", "num_train", "data_dir", "num_iters", "print_every", "progress", "early_stopping"}
 RENAMED = {"hidden": "hidden_layer_sizes", "seed": "random_state"}
 ESTIMATOR_ONLY = {"max_iter", "verbose", "early_stopping", "validation_fraction", "n_iter_no_change", "tol"}
 

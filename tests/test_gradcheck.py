@@ -118,7 +118,8 @@ def test_sampling_bounds_the_number_of_loss_evaluations(monkeypatch):
     monkeypatch.setattr(gc, "forward_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
     params, X, y = _problem((300, 100, 10))
     gc.check_gradients(BACKENDS, params, X, y, num_checks=7)
-    assert len(calls) == 1 + 2 * 7 * 4  # the reference loss, then 2 per sampled entry of W1, b1, W2, b2
+    # the reference loss, then 2 per sampled entry of W1, b1, W2, b2, and 2 along one random direction
+    assert len(calls) == 1 + 2 * 7 * 4 + 2
 
 
 @pytest.mark.parametrize(
@@ -181,3 +182,23 @@ def test_help_states_the_rule(capsys):
         main(["gradcheck", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "eps * max(1, |loss|) / h" in out and "NaN or inf" in out and "--num-checks" in out
+
+
+def test_a_wrong_entry_that_sampling_misses_fails_along_a_random_direction():
+    params, X, y = _problem(sizes=(300, 200, 10), n=20)
+
+    def one_wrong_entry(params, X, y, reg=0.0):
+        loss, grads = BACKENDS["manual"](params, X, y, reg=reg)
+        grads["W1"][123, 45] += 0.05
+        return loss, grads
+
+    report = check_gradients({"one_wrong_entry": one_wrong_entry}, params, X, y, reg=0.05, num_checks=10, rng=0)
+    assert all(c.passed for c in report.checks)  # the 10 sampled entries of 60,000 miss it
+    assert not report.passed
+    assert [p for p in report.problems if "along a random direction" in p]
+    assert check_gradients(BACKENDS, params, X, y, reg=0.05, num_checks=10, rng=0).passed
+
+
+def test_gradcheck_prints_the_directional_derivative(capsys):
+    assert main(["gradcheck"]) == 0
+    assert "along a random direction through every parameter" in capsys.readouterr().out

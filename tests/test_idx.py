@@ -278,3 +278,24 @@ def test_the_stand_in_script_writes_a_loadable_set(tmp_path):
     data = load_idx_dataset("mnist", tmp_path, num_val=10, download=False)
     assert data.X_train.shape == (50, 784) and data.X_test.shape == (20, 784)
     assert sorted(set(data.y_train) | set(data.y_val)) == list(range(10))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "dev-zero"])
+def test_a_file_that_is_not_regular_is_named_not_called_missing(tmp_path, kind):
+    import os
+
+    folder = tmp_path / "mnist"
+    fake_idx_set(folder)
+    target = folder / "train-images-idx3-ubyte.gz"
+    target.unlink()
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        target.symlink_to("/dev/zero")
+    what = {"fifo": "a FIFO", "directory": "a directory", "dev-zero": "a character device"}[kind]
+    with pytest.raises(
+        DataError, match=f"^{target}: is {what}, not a regular file; refusing to read it as an IDX file$"
+    ):
+        load_idx_dataset("mnist", tmp_path, download=False)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from autonet.gradcheck import numerical_gradient, rel_error
-from fdcheck import upstream_check
-from manual.layers import (
+from autonet.manual.layers import (
     affine_backward,
     affine_forward,
     affine_relu_backward,
@@ -16,6 +15,7 @@ from manual.layers import (
     relu_forward,
     softmax_cross_entropy,
 )
+from fdcheck import upstream_check
 
 
 def test_affine(rng):
@@ -84,7 +84,7 @@ def test_hand_worked_example():
     #   L = (0.6931 + 0.1269) / 2 = 0.4100
     #   dscores = [[-0.5, 0.5], [0.1192, -0.1192]] / 2
     #   dW2 = H^T dscores = [[-0.25, 0.25], [-0.25 + 0.1192, 0.25 - 0.1192]]
-    from manual.network import loss_and_grads
+    from autonet.manual.network import loss_and_grads
 
     params = {"W1": np.array([[1.0, -1.0], [0.0, 1.0]]), "b1": np.zeros(2), "W2": np.eye(2), "b2": np.zeros(2)}
     X = np.array([[1.0, 2.0], [-1.0, 1.0]])

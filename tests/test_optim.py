@@ -112,3 +112,19 @@ def test_every_rule_minimises_a_quadratic(name, rng):
 def test_unknown_rule_lists_names():
     with pytest.raises(ConfigError, match="adamw"):
         get_update_rule("lbfgs")
+
+
+@pytest.mark.parametrize("name", sorted(UPDATE_RULES))
+def test_rules_over_blocks_equal_the_whole_array_rule_bit_for_bit(name, monkeypatch):
+    from autonet import optim
+
+    rng = np.random.default_rng(0)
+    w0, dws = rng.standard_normal((13, 11)).astype(np.float32), rng.standard_normal((3, 13, 11)).astype(np.float32)
+    results = []
+    for block in (7, 10**9):  # ragged blocks of 7 elements; one block
+        monkeypatch.setattr(optim, "BLOCK", block)
+        w, config = w0.copy(), {"learning_rate": 1e-2, "weight_decay": 0.1}
+        for dw in dws:
+            get_update_rule(name)(w, dw, config)
+        results.append(w)
+    np.testing.assert_array_equal(results[0], results[1], strict=True)

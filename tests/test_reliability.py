@@ -14,6 +14,8 @@ import json
 import os
 import pickle
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -1267,3 +1269,85 @@ def test_empty_validation_set_int_dtype_and_whole_image_crop_are_refused(fake_di
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "crop_padding must be smaller than the image side (32 pixels), got 32" in err
     assert not out.exists()
+
+
+def test_a_bias_of_another_shape_is_named_not_shown_as_equal_layer_sizes(good_checkpoint):
+    state, meta = load_checkpoint(good_checkpoint)
+    state["params"]["b1"] = np.zeros(7)  # the layer sizes (from the W's) still read [6, 4, 3]
+    with pytest.raises(
+        ModelFileError, match=r"the checkpoint holds b1 of shape \(7,\), this run builds b1 of shape \(4,\)$"
+    ):
+        check_checkpoint(good_checkpoint, state, meta, {}, init_params([6, 4, 3], rng=0))
+
+
+def test_resume_with_an_empty_value_is_refused_not_a_fresh_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume=", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "autonet train: error: --resume needs the run directory to continue (it was given an empty value)\n"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_told_the_command_that_works(fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text((reference / "config.json").read_text())  # killed during the first checkpoint
+    assert main(["train", "--resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    command = err.split("start it again with: ", 1)[1].strip()
+    assert err.count("\n") == 1 and command.startswith("autonet train --config ")
+    assert main([*shlex.split(command)[1:], "--quiet"]) == 0  # the advice works as given
+    assert_same_run(out, reference)
+
+
+def test_a_live_writer_before_its_first_checkpoint_is_called_running_not_stopped(fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text((reference / "config.json").read_text())
+    code = (
+        "import sys, time; from autonet.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        for argv in (["train", "--resume", str(out), "--quiet"], train_args(fake_dir, out)):
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert f"in use by another autonet process (PID {holder.pid}), which is still running" in err
+            assert "stopped" not in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_one_layer_limit_for_train_evaluate_and_plot(fake_dir, tmp_path, capsys):
+    """What train accepts, evaluate and plot read back: 999 hidden layers trains and evaluates; 1,000 is refused
+    by train at once (it used to train, then evaluate refused the model it wrote)."""
+    deep = ",".join(["2"] * 999)
+    out = tmp_path / "deep"
+    argv = ["train", "--data-dir", str(fake_dir), "--out", str(out), "--hidden", deep, "--num-iters", "2"]
+    assert main([*argv, "--batch-size", "10", "--num-val", "10", "--quiet"]) == 0
+    assert main(["evaluate", str(out / "model.npz"), "--data-dir", str(fake_dir), "--num-val", "10"]) == 0
+    assert main(["plot", str(out), "--out", str(tmp_path / "plots")]) == 0
+    capsys.readouterr()
+    assert main(["train", "--data-dir", str(fake_dir), "--out", str(tmp_path / "x"), "--hidden", deep + ",2"]) == 2
+    assert capsys.readouterr().err == (
+        "autonet train: error: hidden gives 1,000 hidden layers; at most 999 are supported "
+        "(1000 weight layers, the most autonet evaluate and plot read back)\n"
+    )
+    (tmp_path / "c.json").write_text(json.dumps({"hidden": [1] * 100_000}))
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--data-dir", str(fake_dir)]) == 2
+    assert "100,000 hidden layers; at most 999" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_resume_of_a_finished_run_with_a_tampered_summary_is_one_line(fake_dir, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    (out / "summary.json").write_text("[1, 2]")
+    assert main(["train", "--resume", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"autonet train: error: {out / 'summary.json'}: expected a JSON object, got list (edited?)\n"
+    )

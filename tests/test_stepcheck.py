@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from autonet.errors import ConfigError
+from autonet.manual.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_cross_entropy
+from autonet.manual.two_layer import forward, mask_mat
 from autonet.net import scores
 from autonet.stepcheck import autograd_grad_wrt, check_step, head_value
-from manual.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_cross_entropy
-from manual.two_layer import forward, mask_mat
 from netcases import random_case
 
 

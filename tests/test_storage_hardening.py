@@ -205,6 +205,23 @@ LIES = [
     ("history/loss", lambda s: ["1.0", "2.0"], r"history/loss: expected numbers, found str '1.0' at index 0"),
     ("history/val_acc", lambda s: "high", r"history/val_acc: expected a list, got str"),
     ("train_seconds", lambda s: -1.0, r"train_seconds: expected a finite number >= 0"),
+    # a history longer than the iteration: a resumed 40-iteration run ended with 60 losses
+    (
+        "history/loss",
+        lambda s: list(s["history"]["loss"]) + [1.0] * 20,
+        r"history/loss: expected one loss per iteration",
+    ),
+    (
+        "history/loss",
+        lambda s: [1.0] * 2_000_000,
+        r"history/loss: expected one loss per iteration \(\d+\), got 2000000",
+    ),
+    ("history/epoch_iteration", lambda s: [10**6], r"history/epoch_iteration: expected increasing iterations in \[1, "),
+    (
+        "history/train_acc",
+        lambda s: [0.5] * 7,
+        r"history/train_acc: expected one entry per finished epoch \(\d+\), got 7",
+    ),
     ("surprise", lambda s: 1, r"field surprise: unknown to this trainer"),
 ]
 

@@ -498,3 +498,59 @@ def test_ctrl_c_during_a_sweep_checkpoints_the_trial_says_how_to_resume_and_exit
     assert resume[0] == "autonet" and main(resume[1:]) == 0
     assert _results(out) == _results(tmp_path / "reference")  # resumed trials end bit for bit the same
     assert _models_equal(out, tmp_path / "reference", _results(out))
+
+
+# ----- re-read records are checked like input; --extend keeps one base -----
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("val_acc", "NaN"), ("train_acc", 1.5), ("iterations", -1), ("train_seconds", None), ("final_loss", [1])],
+)
+def test_a_tampered_trial_summary_is_one_line_naming_file_and_field(fake_dir, tmp_path, capsys, field, value):
+    out = tmp_path / "s"
+    grid = ["--grid", "learning_rate=1e-3 | 2e-3"]
+    assert sweep(fake_dir, out, *grid) == 0
+    summary = next((out / "trials").iterdir()) / "summary.json"
+    record = json.loads(summary.read_text())
+    record[field] = value
+    summary.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert sweep(fake_dir, out, *grid) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"autonet sweep: error: {summary}: field {field}: expected")
+    assert f"delete {summary.parent} to run the trial again" in err
+
+
+def test_a_tampered_divergence_record_is_named(fake_dir, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert sweep(fake_dir, out, "--grid", "learning_rate=1e-3") == 0
+    trial = next((out / "trials").iterdir())
+    (trial / "summary.json").unlink()
+    (trial / "diverged.json").write_text('{"error": {"nested": 1}}')
+    capsys.readouterr()
+    assert sweep(fake_dir, out, "--grid", "learning_rate=1e-3") == 2
+    assert f"{trial / 'diverged.json'}: field error: expected" in capsys.readouterr().err
+
+
+def test_extend_with_other_base_settings_is_refused_and_nothing_is_mixed(fake_dir, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert sweep(fake_dir, out, "--grid", "reg=1e-4 | 1e-3") == 0
+    kept = (out / "results.csv").read_bytes()
+    capsys.readouterr()
+    assert sweep(fake_dir, out, "--learning-rate", "0.5", "--grid", "reg=1e-2", "--extend") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a sweep with other base settings (base.learning_rate=" in err
+    assert "add --extend" not in err  # not advised: it would be refused the same way
+    assert (out / "results.csv").read_bytes() == kept
+
+
+def test_a_damaged_trial_list_is_one_line(fake_dir, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert sweep(fake_dir, out, "--grid", "learning_rate=1e-3") == 0
+    record = json.loads((out / "sweep.json").read_text())
+    record["trial_records"][0]["name"] = 7
+    (out / "sweep.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert sweep(fake_dir, out, "--grid", "learning_rate=1e-3") == 2
+    assert "sweep.json: damaged trial list" in capsys.readouterr().err

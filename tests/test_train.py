@@ -175,3 +175,50 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def _early_stopping_case(patience: int, num_iters: int = 400, **cfg):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 10))
+    y = (X[:, 0] > 0).astype(np.int64)
+    y[100:] = rng.integers(0, 2, 20)  # a noisy validation split: its accuracy stops improving
+    params = init_params([10, 16, 2], init="he", rng=rng)
+    config = Config(
+        learning_rate=0.5, learning_rate_decay=1.0, num_iters=num_iters, batch_size=20, seed=0, progress=False,
+        early_stopping=patience, **cfg,
+    )  # fmt: skip
+    return Trainer(get_backend("manual"), params, X[:100], y[:100], X[100:], y[100:], config)
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch():
+    t = _early_stopping_case(patience=3)
+    t.fit()
+    val = t.history["val_acc"]
+    best = int(np.argmax(val)) + 1  # the first epoch of the highest accuracy (1-based)
+    assert t.best["epoch"] == best and t.best["val_acc"] == max(val)
+    assert len(val) == best + 3 and t.iteration < 400  # stopped 3 epochs after its best
+    assert t._accuracy(t.X_val, t.y_val) == max(val)  # the evaluated net is the best epoch's again
+    for k, v in t.best["params"].items():
+        np.testing.assert_array_equal(t.params[k], v)
+
+
+def test_early_stopping_state_resumes_exactly():
+    whole = _early_stopping_case(patience=4, num_iters=400)
+    whole.fit()
+    first = _early_stopping_case(patience=4, num_iters=400)
+    while first.iteration < 23:
+        first.step()
+    resumed = _early_stopping_case(patience=4, num_iters=400)
+    resumed.load_state_dict(first.state_dict())
+    resumed.fit()
+    assert resumed.history == whole.history and resumed.best["epoch"] == whole.best["epoch"]
+    for k in whole.params:
+        np.testing.assert_array_equal(resumed.params[k], whole.params[k])
+
+
+def test_early_stopping_needs_validation_data():
+    rng = np.random.default_rng(0)
+    params = init_params([4, 3], rng=rng)
+    with pytest.raises(ConfigError, match="early_stopping needs validation data"):
+        Trainer(get_backend("manual"), params, rng.standard_normal((10, 4)), np.zeros(10, int),
+                config=Config(early_stopping=2, progress=False))  # fmt: skip

@@ -1,51 +1,90 @@
-"""``check_target``: from a ``FILE.py[:Name]`` / ``package.module:Name`` string to a report."""
+"""From a ``FILE.py[:Name]`` / ``package.module:Name`` string to a report: in a bounded process, or in this one."""
 
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from autonet.checking.layers import check_layers, layer_functions
 from autonet.checking.report import Report
-from autonet.checking.target import TargetError, import_module, resolve, split_spec
+from autonet.checking.target import DEFAULT_CLASS, TargetError, import_module, resolve, split_spec
+from autonet.checking.tolerances import Tolerances
 from autonet.checking.twolayer import check_two_layer
 
-DEFAULT_CLASS = "TwoLayerNet"
+DEFAULT_FUNCTION = "loss_and_grads"
 
 
-def check_target(spec: str, *, l2: str = "half", time_limit: float | None = None) -> Report:
-    """Check what ``spec`` names.
+def find_target(spec: str) -> tuple[Any, str]:
+    """What ``spec`` names, imported in this process, and its label.
 
     - ``FILE.py:Name`` / ``package.module:Name``: a class with the exercise's
-      API or a function with the backend contract (:func:`check_two_layer`);
-      a module attribute that is itself a module of layer functions is checked
-      as layers.
-    - ``FILE.py`` / ``package.module`` alone: its layer functions
-      (:func:`check_layers`) if it defines any of the exercise's names, else
-      its ``TwoLayerNet``.
+      API or a function with the backend contract; a module attribute that is
+      itself a module of layer functions is that module.
+    - ``FILE.py`` / ``package.module`` alone: the module if it defines any of
+      the exercise's layer functions, else its ``TwoLayerNet``, else its ``loss_and_grads``.
 
     Raises
     ------
     TargetError
-        Missing file, missing name, import failure, or an object with neither API.
+        Missing file, missing name, import failure, or a module with neither API.
     """
     module_spec, name = split_spec(spec)
+    obj, label = resolve(spec) if name else (import_module(module_spec), spec)
+    if not inspect.ismodule(obj):
+        return obj, label
+    if layer_functions(obj):
+        return obj, label
     if name is not None:
-        obj, label = resolve(spec, time_limit)
-        if inspect.ismodule(obj):
-            return _layers_or_fail(obj, spec, time_limit)
-        return check_two_layer(obj, label, l2=l2, time_limit=time_limit)
-    module = import_module(module_spec, time_limit)
-    if layer_functions(module):
-        return check_layers(module, spec, time_limit)
-    if inspect.isclass(getattr(module, DEFAULT_CLASS, None)):
-        return check_two_layer(getattr(module, DEFAULT_CLASS), f"{spec}:{DEFAULT_CLASS}", l2=l2, time_limit=time_limit)
+        raise TargetError(f"{spec} is a module without layer functions")
+    if inspect.isclass(getattr(obj, DEFAULT_CLASS, None)):
+        return getattr(obj, DEFAULT_CLASS), f"{spec}:{DEFAULT_CLASS}"
+    if inspect.isfunction(getattr(obj, DEFAULT_FUNCTION, None)):
+        return getattr(obj, DEFAULT_FUNCTION), f"{spec}:{DEFAULT_FUNCTION}"
     raise TargetError(
         f"{spec} defines neither layer functions (affine_forward, relu_forward, softmax_loss, ...) "
-        f"nor a {DEFAULT_CLASS}: name the target as {spec}:Name"
+        f"nor a {DEFAULT_CLASS} or {DEFAULT_FUNCTION}: name the target as {spec}:Name"
     )
 
 
-def _layers_or_fail(module, spec: str, time_limit: float | None) -> Report:
-    if not layer_functions(module):
-        raise TargetError(f"{spec} is a module without layer functions")
-    return check_layers(module, spec, time_limit)
+def check_in_process(spec: str, *, l2: str = "half", tol: Tolerances | None = None) -> Report:
+    """Import and check ``spec`` here (:mod:`autonet.testing`: the caller's own code, in its own pytest)."""
+    obj, label = find_target(spec)
+    if inspect.ismodule(obj):
+        return check_layers(obj, label, tol)
+    return check_two_layer(obj, label, l2=l2, tol=tol)
+
+
+def check_target(
+    spec: str,
+    *,
+    l2: str = "half",
+    tol: Tolerances | None = None,
+    limits=None,
+    hidden: tuple[str, ...] = (),
+    allowed: tuple[str, ...] = (),
+) -> Report:
+    """Check ``spec`` with its code in a separate, bounded process (:class:`~autonet.checking.sandbox.Sandbox`).
+
+    Every comparison and the verdict are made in this process; the report's
+    ``events`` say what stopped or hurt the code (``timeout``, ``memory``,
+    ``output``, ``exited``). ``hidden``, ``allowed``: see :class:`~autonet.checking.sandbox.Sandbox`.
+
+    Raises
+    ------
+    TargetError
+        The target cannot be imported or has neither API; ``.events`` as above.
+    """
+    from autonet.checking.sandbox import RemoteLayers, RemoteTarget, Sandbox
+
+    with Sandbox(spec, limits, hidden, allowed) as sandbox:
+        try:
+            info = sandbox.load()
+            if info["kind"] == "layers":
+                report = check_layers(RemoteLayers(sandbox), info["label"], tol)
+            else:
+                report = check_two_layer(RemoteTarget(sandbox), l2=l2, tol=tol)
+        except TargetError as e:
+            e.events = list(sandbox.events)
+            raise
+        report.events = list(sandbox.events)
+        return report

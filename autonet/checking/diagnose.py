@@ -11,7 +11,7 @@ Localisation follows the backward pass. With ``g = dL/dFC2_out`` from (5),
 - right at ``reg = 0``, wrong at ``reg > 0``: the L2 term of (6)/(9) (or a regularised bias).
 
 Recognised signatures (each tested against the candidate it names, never
-guessed from the pattern alone): the seed's printed (8), ``max(dL/dH_out, 0)``;
+guessed from the pattern alone): the exercise's solution write-up's printed (8), ``max(dL/dH_out, 0)``;
 a missing ReLU mask; a missing (or doubled) 1/N; a gradient of flipped sign;
 an L2 gradient off by a factor, including the later edition's ``reg*||W||^2``
 convention; a bias regularised or summed with ``keepdims``; a loss summed
@@ -305,14 +305,14 @@ def _loss(normal, l2) -> list[Diagnosis]:
             "run the check with --l2 full."
         )
     elif _near(k, 0.5) and l2 == "full":
-        detail.append("That is the seed edition's convention (0.5 * reg): run the check with --l2 half.")
+        detail.append("That is the original edition's convention (0.5 * reg): run the check with --l2 half.")
     elif _near(k, 0.0):
-        detail = ["The loss has no L2 term: add 0.5 * reg * (||W1||^2 + ||W2||^2)."]
+        detail = ["Add 0.5 * reg * (||W1||^2 + ||W2||^2)." if l2 == "half" else "Add reg * (||W1||^2 + ||W2||^2)."]
     return [
         Diagnosis(
-            f"the L2 term of the loss is {k:g} * reg * sum ||W||^2",
+            "the loss has no L2 term" if _near(k, 0.0) else f"the L2 term of the loss is {k:g} * reg * sum ||W||^2",
             wrong=["loss"],
-            signature="loss-l2-factor",
+            signature="loss-l2-missing" if _near(k, 0.0) else "loss-l2-factor",
             detail=detail,
         )
     ]
@@ -388,7 +388,7 @@ def _all_four(zero, fd_note) -> Diagnosis:
             wrong=list(PARAM_NAMES),
             signature="missing-1/N",
             detail=[
-                f"The seed's (5) is {SEED_ERRATA[5]}.",
+                f"The solution write-up's (5) is {SEED_ERRATA[5]}.",
                 "The loss is a mean over the N examples, so dL/dFC2_out = (final_output - MaskMat) "
                 "/ N (right at N = 1, where the cases agree).",
             ],
@@ -420,7 +420,7 @@ def _relu(zero, right, fd_note) -> Diagnosis:
             "relu-clip",
             "the ReLU gradient is clipped by its sign, max(dL/dH_out, 0), instead of masked by the forward input",
             [
-                f"That is the seed's own (8), {SEED_ERRATA[8]}.",
+                f"That is the solution write-up's own (8), {SEED_ERRATA[8]}.",
                 "Zero dL/dH_out where FC1_out <= 0 (dhidden[FC1_out <= 0] = 0); keep negative gradients of live units.",
             ],
         ),
@@ -533,18 +533,21 @@ def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
                 )
             elif _near(k, 1.0) and l2 == "full":
                 detail.append(
-                    "reg * W belongs to the seed edition's loss 0.5 * reg * ||W||^2"
+                    "reg * W belongs to the original edition's loss 0.5 * reg * ||W||^2"
                     + (": run the check with --l2 half." if consistent else ".")
                 )
-            elif _near(k, 0.0):
-                detail = ["The L2 gradient is missing: add reg * W (the derivative of 0.5 * reg * ||W||^2)."]
+            missing = _near(k, 0.0)
+            if missing:
+                detail = [f"Add {_times(expected)}reg * W (the derivative of the loss's L2 term)."]
             out.append(
                 Diagnosis(
-                    f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
+                    f"the L2 gradient is missing from {', '.join(f'd{p}' for p in ws)}"
+                    if missing
+                    else f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
                     equations=eq,
                     wrong=ws,
                     right=right,
-                    signature="l2-factor",
+                    signature="l2-missing" if missing else "l2-factor",
                     detail=detail,
                 )
             )
@@ -603,8 +606,12 @@ def _predict(extra) -> list[Diagnosis]:
                 wrong=["predict"],
                 signature="predict-no-b2",
                 detail=[
-                    "predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the seed's predict forgets + b2)."
+                    "predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the solution write-up's predict forgets + b2)."
                 ],
             )
         ]
-    return [Diagnosis(f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"])]
+    return [
+        Diagnosis(
+            f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"], signature="predict"
+        )
+    ]

@@ -11,8 +11,8 @@ The names and signatures are the exercise's (assignment 2's ``layers.py``)::
     dropout_backward(dout, cache) -> dx
 
 ``x`` of the affine layer may be (N, d1, ..., dk), flattened to (N, D). Each
-forward is held against :mod:`manual.layers`, each backward against
-:mod:`manual.layers` and against centred finite differences of
+forward is held against :mod:`autonet.manual.layers`, each backward against
+:mod:`autonet.manual.layers` and against centred finite differences of
 ``sum(forward(...) * dout)`` (or of the loss). Dropout's mask comes from the
 user's own random draw, so it is read off the output (``out / x``) and the
 backward is compared with autonet's given that mask; ``p`` is accepted as the
@@ -22,6 +22,7 @@ and the report says which.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +30,10 @@ import numpy as np
 
 from autonet.checking.report import Check, Diagnosis, Report
 from autonet.checking.target import UserCodeError, guarded
-from autonet.gradcheck import numerical_gradient, rel_error
-from manual import layers as ref
+from autonet.checking.tolerances import Tolerances, fd_error
+from autonet.gradcheck import numerical_gradient, rel_error, sampled_numerical_gradient
+from autonet.manual import layers as ref
 
-TOL = 1e-7  # forward and backward against autonet (float64)
-FD_TOL = 1e-6  # against finite differences, h = 1e-5 ...
-FD_SMALL, FD_ABS = 1e-5, 1e-9  # ... relative where |g| + |num| >= FD_SMALL, absolute below
 LAYER_NAMES = (
     "affine_forward",
     "affine_backward",
@@ -50,18 +49,44 @@ LAYER_NAMES = (
 COLUMNS = ("autonet", "numeric")
 
 
+class LocalLayers:
+    """The layer functions of a module in this process (``autonet.testing``); see also
+    :class:`autonet.checking.sandbox.RemoteLayers`, the same interface over a separate process."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.functions = layer_functions(module)
+
+    def call(self, name: str, *args):
+        return guarded(lambda: getattr(self.module, name)(*args), name)
+
+
 class _Pair:
     """Collects checks and diagnoses for one forward/backward pair."""
 
-    def __init__(self, module: Any, time_limit: float | None) -> None:
-        self.module, self.time_limit = module, time_limit
+    def __init__(self, layers: Any, tol: Tolerances) -> None:
+        self.layers, self.tol, self.functions = layers, tol, layers.functions
         self.checks: list[Check] = []
         self.diagnoses: list[Diagnosis] = []
 
-    def call(self, name: str, *args):
-        return guarded(lambda: getattr(self.module, name)(*args), f"{name}", self.time_limit)
+    def call(self, name: str, *args, n: int | None = None):
+        """``name(*args)``: ``n`` values (or one), each a float64 array but a forward's last (its cache).
 
-    def compare(self, row: str, column: str, got, want, tol: float = TOL, where=None) -> bool:
+        Raises UserCodeError when the result has another form.
+        """
+        out = self.layers.call(name, *args)
+        values = [out] if n is None else out
+        if n is not None and not (isinstance(out, (tuple, list)) and len(out) == n):
+            raise UserCodeError(f"{name} must return {n} values; got {type(out).__name__}")
+        numeric = len(values) - 1 if name.endswith("_forward") and n else len(values)
+        try:
+            values = [np.asarray(v, dtype=np.float64) for v in values[:numeric]] + list(values[numeric:])
+        except (TypeError, ValueError):
+            raise UserCodeError(f"{name} returned something that is not an array of numbers") from None
+        return values[0] if n is None else values
+
+    def compare(self, row: str, column: str, got, want, tol: float | None = None, where=None) -> bool:
+        tol = self.tol.rtol if tol is None else tol
         got = np.asarray(got, dtype=np.float64) if got is not None else None
         want = np.asarray(want, dtype=np.float64)
         if got is None or got.shape != want.shape:
@@ -73,7 +98,7 @@ class _Pair:
         if not np.all(np.isfinite(got)):
             self.checks.append(Check(row, column, False, float("nan"), "not finite"))
             return False
-        err = rel_error(got, want) if column != "numeric" else _fd_error(got, want)
+        err = rel_error(got, want) if column != "numeric" else fd_error(got, want, self.tol.atol)
         self.checks.append(Check(row, column, bool(err <= tol), err))
         return err <= tol
 
@@ -84,24 +109,12 @@ class _Pair:
         self.diagnoses.append(Diagnosis(title, signature=signature, detail=list(detail)))
 
 
-def _fd_error(got: np.ndarray, num: np.ndarray) -> float:
-    """Relative error where ``|g| + |num| >= FD_SMALL``; an entry below that, whose centred difference is
-    mostly rounding noise, counts as 1.0 only if it is off by more than ``FD_ABS`` absolute."""
-    big = np.abs(got) + np.abs(num) >= FD_SMALL
-    err = rel_error(got[big], num[big]) if big.any() else 0.0
-    if (~big).any() and np.abs(got[~big] - num[~big]).max() > FD_ABS:
-        err = max(err, 1.0)
-    return err
-
-
-def _numeric(f: Callable[[], float], *arrays: np.ndarray) -> list[np.ndarray]:
-    return [numerical_gradient(f, a) for a in arrays]
-
-
-def _as_tuple(out, n: int, what: str):
-    if not (isinstance(out, (tuple, list)) and len(out) == n):
-        raise UserCodeError(f"{what} must return {n} values; got {type(out).__name__}")
-    return out
+def _numeric(pair: _Pair, f: Callable[[], float], *arrays: np.ndarray) -> list[np.ndarray]:
+    """Centred differences of ``f``; NaN (a failed comparison) where the checked code raised."""
+    try:
+        return [numerical_gradient(f, a, pair.tol.fd_step) for a in arrays]
+    except UserCodeError:
+        return [np.full(np.shape(a), np.nan) for a in arrays]
 
 
 def _affine(pair: _Pair, rng: np.random.Generator) -> None:
@@ -111,25 +124,25 @@ def _affine(pair: _Pair, rng: np.random.Generator) -> None:
     dout = rng.standard_normal((4, 5))
     want, cache_ref = ref.affine_forward(x.reshape(4, -1), w, b)
     try:
-        out, cache = _as_tuple(pair.call("affine_forward", x.copy(), w.copy(), b.copy()), 2, "affine_forward")
+        out, cache = pair.call("affine_forward", x.copy(), w.copy(), b.copy(), n=2)
     except UserCodeError as e:
         return pair.failed("affine_forward out", str(e))
     pair.compare("affine_forward out (x of shape (4, 2, 3))", "autonet", out, want)
-    if not hasattr(pair.module, "affine_backward"):
+    if "affine_backward" not in pair.functions:
         return
     try:
-        dx, dw, db = _as_tuple(pair.call("affine_backward", dout.copy(), cache), 3, "affine_backward")
+        dx, dw, db = pair.call("affine_backward", dout.copy(), cache, n=3)
     except UserCodeError as e:
         return pair.failed("affine_backward", str(e))
     rdx, rdw, rdb = ref.affine_backward(dout, cache_ref)
 
     def f():
-        return float(np.sum(pair.call("affine_forward", x, w, b)[0] * dout))
+        return float(np.sum(pair.call("affine_forward", x, w, b, n=2)[0] * dout))
 
-    ndx, ndw, ndb = _numeric(f, x, w, b)
+    ndx, ndw, ndb = _numeric(pair, f, x, w, b)
     for name, got, r, n in (("dx", dx, rdx.reshape(x.shape), ndx), ("dw", dw, rdw, ndw), ("db", db, rdb, ndb)):
         ok = pair.compare(f"affine_backward {name}", "autonet", got, r)
-        pair.compare(f"affine_backward {name}", "numeric", got, n, FD_TOL)
+        pair.compare(f"affine_backward {name}", "numeric", got, n, pair.tol.fd_rtol)
         if not ok and np.shape(got) != r.shape:
             pair.diagnose(
                 f"affine_backward: {name} has shape {np.shape(got)}, expected {r.shape}",
@@ -155,11 +168,11 @@ def _relu(pair: _Pair, rng: np.random.Generator) -> None:
     x[0, :3] = 0.0  # on the kink
     dout = rng.standard_normal((5, 6))
     try:
-        out, cache = _as_tuple(pair.call("relu_forward", x.copy()), 2, "relu_forward")
+        out, cache = pair.call("relu_forward", x.copy(), n=2)
     except UserCodeError as e:
         return pair.failed("relu_forward out", str(e))
     pair.compare("relu_forward out", "autonet", out, np.maximum(x, 0))
-    if not hasattr(pair.module, "relu_backward"):
+    if "relu_backward" not in pair.functions:
         return
     try:
         dx = pair.call("relu_backward", dout.copy(), cache)
@@ -167,9 +180,9 @@ def _relu(pair: _Pair, rng: np.random.Generator) -> None:
         return pair.failed("relu_backward dx", str(e))
     want = ref.relu_backward(dout, x > 0)
     away = np.abs(x) > 1e-4  # finite differences straddle the kink at 0
-    (ndx,) = _numeric(lambda: float(np.sum(pair.call("relu_forward", x)[0] * dout)), x)
+    (ndx,) = _numeric(pair, lambda: float(np.sum(pair.call("relu_forward", x, n=2)[0] * dout)), x)
     ok = pair.compare("relu_backward dx (x off the kink)", "autonet", dx, want, where=away)
-    pair.compare("relu_backward dx (x off the kink)", "numeric", dx, ndx, FD_TOL, where=away)
+    pair.compare("relu_backward dx (x off the kink)", "numeric", dx, ndx, pair.tol.fd_rtol, where=away)
     if np.shape(dx) == x.shape:
         on = ~away
         kink_ok = _close(np.asarray(dx)[on], want[on]) or _close(np.asarray(dx)[on], dout[on])
@@ -181,7 +194,7 @@ def _relu(pair: _Pair, rng: np.random.Generator) -> None:
     if not ok and _close(dx, np.maximum(dout, 0)):
         pair.diagnose(
             "relu_backward clips the upstream gradient by its sign, max(dout, 0), instead of masking it "
-            "by the forward input (the seed's printed (8))",
+            "by the forward input (the solution write-up's printed (8))",
             "relu-clip",
             "dx = dout * (x > 0): the cache must hold the forward input x.",
         )
@@ -193,21 +206,21 @@ def _softmax(pair: _Pair, rng: np.random.Generator) -> None:
         y = rng.integers(0, 5, 6)
         want_loss, want_dx = ref.softmax_cross_entropy(x, y)
         try:
-            loss, dx = _as_tuple(pair.call("softmax_loss", x.copy(), y.copy()), 2, "softmax_loss")
+            loss, dx = pair.call("softmax_loss", x.copy(), y.copy(), n=2)
         except UserCodeError as e:
             pair.failed(f"softmax_loss{label}", str(e))
             continue
         ok_loss = pair.compare(
-            f"softmax_loss loss{label}", "autonet", np.asarray(loss, dtype=float).reshape(()), want_loss
+            f"softmax_loss loss{label}", "autonet", np.reshape(loss, ()) if np.size(loss) == 1 else loss, want_loss
         )
         ok_dx = pair.compare(f"softmax_loss dx{label}", "autonet", dx, want_dx)
         if not shift:
 
             def loss_at(x: np.ndarray = x, y: np.ndarray = y) -> float:
-                return float(pair.call("softmax_loss", x, y)[0])
+                return float(pair.call("softmax_loss", x, y, n=2)[0])
 
-            (ndx,) = _numeric(loss_at, x)
-            pair.compare(f"softmax_loss dx{label}", "numeric", dx, ndx, FD_TOL)
+            (ndx,) = _numeric(pair, loss_at, x)
+            pair.compare(f"softmax_loss dx{label}", "numeric", dx, ndx, pair.tol.fd_rtol)
             if not ok_dx and _close(dx, want_dx * x.shape[0]):
                 pair.diagnose(
                     "softmax_loss: dx is N times too large, the 1/N of (5) is missing",
@@ -230,26 +243,19 @@ def _batchnorm(pair: _Pair, rng: np.random.Generator) -> None:
     dout = rng.standard_normal((8, 4))
     want, cache_ref = ref.batchnorm_forward(x, gamma, beta)
     try:
-        out, cache = _as_tuple(
-            pair.call("batchnorm_forward", x.copy(), gamma.copy(), beta.copy(), {"mode": "train"}),
-            2,
-            "batchnorm_forward",
-        )
+        out, cache = pair.call("batchnorm_forward", x.copy(), gamma.copy(), beta.copy(), {"mode": "train"}, n=2)
     except UserCodeError as e:
         return pair.failed("batchnorm_forward out (train)", str(e))
     pair.compare("batchnorm_forward out (train)", "autonet", out, want)
     rm, rv = rng.standard_normal(4), rng.random(4) + 0.5
     try:
-        out_test, _ = _as_tuple(
-            pair.call(
-                "batchnorm_forward",
-                x.copy(),
-                gamma.copy(),
-                beta.copy(),
-                {"mode": "test", "running_mean": rm.copy(), "running_var": rv.copy()},
-            ),
-            2,
+        out_test, _ = pair.call(
             "batchnorm_forward",
+            x.copy(),
+            gamma.copy(),
+            beta.copy(),
+            {"mode": "test", "running_mean": rm.copy(), "running_var": rv.copy()},
+            n=2,
         )
         pair.compare(
             "batchnorm_forward out (test: running stats)",
@@ -262,21 +268,21 @@ def _batchnorm(pair: _Pair, rng: np.random.Generator) -> None:
     rdx, rdg, rdb = ref.batchnorm_backward(dout, cache_ref)
 
     def f():
-        return float(np.sum(pair.call("batchnorm_forward", x, gamma, beta, {"mode": "train"})[0] * dout))
+        return float(np.sum(pair.call("batchnorm_forward", x, gamma, beta, {"mode": "train"}, n=2)[0] * dout))
 
-    ndx, ndg, ndb = _numeric(f, x, gamma, beta)
+    ndx, ndg, ndb = _numeric(pair, f, x, gamma, beta)
     for name in ("batchnorm_backward", "batchnorm_backward_alt"):
-        if not hasattr(pair.module, name):
+        if name not in pair.functions:
             continue
         try:
-            dx, dg, db = _as_tuple(pair.call(name, dout.copy(), cache), 3, name)
+            dx, dg, db = pair.call(name, dout.copy(), cache, n=3)
         except UserCodeError as e:
             pair.failed(name, str(e))
             continue
         ok = True
         for g, got, r, n in (("dx", dx, rdx, ndx), ("dgamma", dg, rdg, ndg), ("dbeta", db, rdb, ndb)):
             ok &= pair.compare(f"{name} {g}", "autonet", got, r)
-            pair.compare(f"{name} {g}", "numeric", got, n, FD_TOL)
+            pair.compare(f"{name} {g}", "numeric", got, n, pair.tol.fd_rtol)
         inv_std = 1.0 / np.sqrt(x.var(axis=0) + ref.BN_EPS)
         if not ok and _close(dx, dout * gamma * inv_std):
             pair.diagnose(
@@ -293,7 +299,7 @@ def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
     p = 0.3
     param = {"mode": "train", "p": p, "seed": 123}
     try:
-        out, cache = _as_tuple(pair.call("dropout_forward", x.copy(), dict(param)), 2, "dropout_forward")
+        out, cache = pair.call("dropout_forward", x.copy(), dict(param), n=2)
     except UserCodeError as e:
         return pair.failed("dropout_forward out (train)", str(e))
     out = np.asarray(out, dtype=np.float64)
@@ -328,11 +334,11 @@ def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
             "Inverted dropout divides by the keep probability in training so that test mode is the identity.",
         )
     try:
-        out_test, _ = _as_tuple(pair.call("dropout_forward", x.copy(), {"mode": "test", "p": p}), 2, "dropout_forward")
+        out_test, _ = pair.call("dropout_forward", x.copy(), {"mode": "test", "p": p}, n=2)
         pair.compare("dropout_forward out (test: identity)", "autonet", out_test, x)
     except UserCodeError as e:
         pair.failed("dropout_forward out (test: identity)", str(e))
-    if not hasattr(pair.module, "dropout_backward"):
+    if "dropout_backward" not in pair.functions:
         return
     try:
         dx = pair.call("dropout_backward", dout.copy(), cache)
@@ -341,11 +347,15 @@ def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
     small = (slice(0, 6), slice(0, 5))  # finite differences on a corner: 60 forward calls, not 4000
 
     def f():
-        return float(np.sum(np.asarray(pair.call("dropout_forward", x, dict(param))[0])[small] * dout[small]))
+        return float(np.sum(np.asarray(pair.call("dropout_forward", x, dict(param), n=2)[0])[small] * dout[small]))
 
-    (ndx,) = _numeric(f, x)
+    corner = np.asarray(np.ravel_multi_index(tuple(np.indices((6, 5)).reshape(2, -1)), x.shape))
+    try:
+        ndx = sampled_numerical_gradient(f, x, corner, pair.tol.fd_step).reshape(6, 5)
+    except UserCodeError:
+        ndx = np.full((6, 5), np.nan)
     pair.compare("dropout_backward dx (mask = out / x)", "autonet", dx, ref.dropout_backward(dout, ratio))
-    pair.compare("dropout_backward dx (mask = out / x)", "numeric", np.asarray(dx)[small], ndx[small], FD_TOL)
+    pair.compare("dropout_backward dx (mask = out / x)", "numeric", np.asarray(dx)[small], ndx, pair.tol.fd_rtol)
 
 
 PAIRS = {
@@ -362,14 +372,20 @@ def layer_functions(module: Any) -> list[str]:
     return [n for n in LAYER_NAMES if callable(getattr(module, n, None))]
 
 
-def check_layers(module: Any, label: str, time_limit: float | None = None, seed: int = 0) -> Report:
-    """Check every forward/backward pair ``module`` defines (see the module docstring)."""
+def check_layers(module: Any, label: str, tol: Tolerances | None = None, seed: int = 0) -> Report:
+    """Check every forward/backward pair ``module`` defines (see the module docstring).
+
+    ``module``: a module in this process, or anything with its layer names in
+    ``functions`` and a ``call(name, *args)`` (:class:`LocalLayers`).
+    """
+    tol = tol or Tolerances()
+    layers = LocalLayers(module) if inspect.ismodule(module) else module
     checks: list[Check] = []
     diagnoses: list[Diagnosis] = []
-    found = layer_functions(module)
+    found = layers.functions
     for name, fn in PAIRS.items():
         if name in found:
-            pair = _Pair(module, time_limit)
+            pair = _Pair(layers, tol)
             fn(pair, np.random.default_rng(seed))
             checks += pair.checks
             diagnoses += pair.diagnoses
@@ -382,8 +398,8 @@ def check_layers(module: Any, label: str, time_limit: float | None = None, seed:
     for n in lonely:
         checks.append(Check(n, "autonet", False, None, f"{n} found without its forward, so it cannot be called"))
     header = (
-        f"autonet check {label} (layer functions: {', '.join(found)}; against manual.layers, rel. error "
-        f"<= {TOL:g}, and finite differences, <= {FD_TOL:g})"
+        f"autonet check {label} (layer functions: {', '.join(found)}; against autonet.manual.layers, rel. error "
+        f"<= {tol.rtol:g}, and finite differences, <= {tol.fd_rtol:g})"
     )
     report = Report(label, "layers", checks, [], header=header, columns=COLUMNS)
     if not report.passed:

@@ -68,6 +68,7 @@ class Report:
     diagnoses: list[Diagnosis]
     header: str = ""
     columns: tuple = ()
+    events: list = field(default_factory=list)  # timeout, memory, output, exited: what stopped the checked code
 
     @property
     def passed(self) -> bool:
@@ -92,6 +93,7 @@ class Report:
             "num_failed": len(self.failed),
             "checks": [clean(c) for c in self.checks],
             "diagnoses": [asdict(d) for d in self.diagnoses],
+            "events": list(self.events),
         }
 
     def text(self) -> str:

@@ -3,10 +3,10 @@
 A target is named ``path/to/file.py:Name`` or ``package.module:Name``.
 Importing it runs the user's code: every import and every call goes through
 :func:`guarded`, which turns any exception (``SystemExit`` included) into a
-one-line :class:`UserCodeError`, sends the code's prints to stderr (so
-``--json`` output stays parseable), silences floating-point warnings (an
-overflow is *measured* by the checks, not warned about) and, when a time
-limit is given and the platform allows, stops a call that runs too long.
+one-line :class:`UserCodeError` naming the student's file and line, sends the
+code's prints to stderr and silences floating-point warnings (an overflow is
+*measured* by the checks, not warned about). ``autonet check`` runs all of
+this in a separate, bounded process (:mod:`autonet.checking.sandbox`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import contextlib
 import importlib
 import importlib.util
 import inspect
-import signal
+import os
 import sys
-import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -27,72 +26,70 @@ import numpy as np
 
 from autonet.errors import AutonetError
 
+DEFAULT_CLASS = "TwoLayerNet"
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
 class TargetError(AutonetError, ValueError):
-    """The target cannot be found, imported, or does not have the API a check needs (CLI exit 2)."""
+    """The target cannot be found, imported, or does not have the API a check needs (CLI exit 2).
+
+    ``events``: what stopped the checked code's process, when it ran in one (see ``Report.events``).
+    """
+
+    events: list[str] = []
 
 
 class UserCodeError(Exception):
     """The checked code raised, exited or ran out of time; ``str()`` is one line."""
 
 
-class _TimeUp(BaseException):
-    pass
+REAL_INTERRUPTS = True  # False in the checking process, where a KeyboardInterrupt is the student's own
 
 
 def one_line(e: BaseException) -> str:
-    """``"TypeError: message"``, first line only, at most 200 characters."""
+    """``"TypeError: message (file.py, line 12)"``: first line only, at most 300 characters, with the
+    innermost line of the traceback outside autonet, NumPy and the standard library (the student's)."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     text = f"{type(e).__name__}: {text}" if text else type(e).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
+    where = _student_line(e)
+    text = text if len(text) <= 240 else text[:237] + "..."
+    return f"{text} ({where})" if where and where not in text else text
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: float | None):
-    usable = (
-        seconds is not None and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def _raise(signum, frame):
-        raise _TimeUp
-
-    previous = signal.signal(signal.SIGALRM, _raise)
-    assert seconds is not None  # `usable` above
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def _student_line(e: BaseException) -> str:
+    roots: list[str | Path] = [sys.prefix, sys.base_prefix, Path(__file__).parents[1], Path(np.__file__).parent]
+    ours = tuple(str(Path(p).resolve()) + os.sep for p in roots)
+    where = ""
+    tb = e.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not name.startswith("<") and not str(Path(name).resolve()).startswith(ours):
+            where = f"{Path(name).name}, line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
 
 
-def guarded(call: Callable[[], Any], what: str, time_limit: float | None = None) -> Any:
+def guarded(call: Callable[[], Any], what: str) -> Any:
     """``call()`` with the user's exceptions, prints, warnings and global RNG contained.
 
     NumPy's global random state is restored afterwards, so checking code that
-    draws from it does not change what the caller draws next.
+    draws from it does not change what the caller draws next. Time, memory and
+    output are bounded by the process the code runs in (:mod:`autonet.checking.sandbox`).
 
     Raises
     ------
     UserCodeError
-        ``"<what> raised TypeError: ..."``, ``"<what> called exit(1)"`` or
-        ``"<what> took longer than 10 s"``.
+        ``"<what> raised TypeError: ... (file.py, line 12)"`` or ``"<what> called exit(1)"``.
     """
     state = np.random.get_state()
     try:
         with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            with _time_limit(time_limit):
-                return call()
-    except _TimeUp:
-        raise UserCodeError(f"{what} took longer than {time_limit:g} s") from None
-    except KeyboardInterrupt:
-        raise
+            return call()
+    except KeyboardInterrupt as e:
+        if REAL_INTERRUPTS:
+            raise
+        raise UserCodeError(f"{what} raised {one_line(e)}") from None
     except SystemExit as e:
         raise UserCodeError(f"{what} called exit({e.code})") from None
     except BaseException as e:  # the user's code may raise anything
@@ -116,7 +113,7 @@ def _package_root(path: Path) -> tuple[Path, str]:
     return folder, ".".join(parts)
 
 
-def import_module(spec: str, time_limit: float | None = None):
+def import_module(spec: str):
     """Import ``path/to/file.py`` or ``package.module``; :class:`TargetError` (one line) if it fails."""
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         path = Path(spec).expanduser()
@@ -129,7 +126,7 @@ def import_module(spec: str, time_limit: float | None = None):
         try:
             if name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(path.resolve()):
                 del sys.modules[name]  # a module of the same name from elsewhere
-            return guarded(lambda: importlib.import_module(name), f"importing {spec}", time_limit)
+            return guarded(lambda: importlib.import_module(name), f"importing {spec}")
         except UserCodeError as e:
             raise TargetError(str(e)) from None
         finally:
@@ -138,7 +135,7 @@ def import_module(spec: str, time_limit: float | None = None):
     if not all(part.isidentifier() for part in spec.split(".")):
         raise TargetError(f"{spec!r} is neither a .py file nor a dotted module name")
     try:
-        return guarded(lambda: importlib.import_module(spec), f"importing {spec}", time_limit)
+        return guarded(lambda: importlib.import_module(spec), f"importing {spec}")
     except UserCodeError as e:
         raise TargetError(str(e)) from None
 
@@ -154,12 +151,12 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return module, name
 
 
-def resolve(spec: str, time_limit: float | None = None) -> tuple[Any, str]:
+def resolve(spec: str) -> tuple[Any, str]:
     """The object ``spec`` names and its display label; :class:`TargetError` naming what is missing."""
     module_spec, name = split_spec(spec)
     if name is None:
         raise TargetError(f"{spec!r} names no object: write FILE.py:Name or package.module:Name")
-    module = import_module(module_spec, time_limit)
+    module = import_module(module_spec)
     if not hasattr(module, name):
         public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
         raise TargetError(f"{module_spec} has no {name!r} (it defines: {', '.join(public) or 'nothing'})")
@@ -180,11 +177,11 @@ class TwoLayerTarget:
     has_scores = False
     has_predict = False
     has_init = False
+    has_train = False
 
-    def __init__(self, obj: Any, label: str, time_limit: float | None = None) -> None:
+    def __init__(self, obj: Any, label: str) -> None:
         self.obj = obj
         self.label = label
-        self.time_limit = time_limit
         self.mutated: list[str] = []
 
     # Provided by the subclasses that have them (see has_scores, has_predict, has_init).
@@ -200,8 +197,11 @@ class TwoLayerTarget:
     def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
         raise NotImplementedError
 
+    def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
+        raise NotImplementedError
+
     def _guard(self, call, what):
-        return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}", self.time_limit)
+        return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}")
 
     def _record_mutation(self, before: dict, after: dict, X0, X) -> None:
         self.mutated = [f"params[{k!r}]" for k in before if k in after and not _same(before[k], after[k])]
@@ -222,9 +222,10 @@ class ClassTarget(TwoLayerTarget):
     has_scores = True
     has_init = True
 
-    def __init__(self, obj: Any, label: str, time_limit: float | None = None) -> None:
-        super().__init__(obj, label, time_limit)
+    def __init__(self, obj: Any, label: str) -> None:
+        super().__init__(obj, label)
         self.has_predict = callable(getattr(obj, "predict", None))
+        self.has_train = callable(getattr(obj, "train", None))
 
     def new(self, D: int, H: int, C: int, std: float = 0.1):
         """A fresh instance (drawing from NumPy's global state, restored afterwards)."""
@@ -255,6 +256,18 @@ class ClassTarget(TwoLayerTarget):
         finally:
             np.random.set_state(state)
         return {k: np.array(net.params[k], dtype=np.float64, copy=True) for k in PARAM_NAMES}
+
+    def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
+        """The weights after ``np.random.seed(0)``, ``Cls(D, 10, C, std=0.1)``, ``net.train(X, y, X, y, **options)``
+        (the exercise's toy run; NumPy's global state restored afterwards)."""
+        state = np.random.get_state()
+        try:
+            np.random.seed(0)
+            net = self.new(X.shape[1], 10, int(y.max()) + 1, 1e-1)
+            self._guard(lambda: net.train(X, y, X, y, **options), "train(X, y, X_val, y_val, ...)")
+        finally:
+            np.random.set_state(state)
+        return {k: np.asarray(net.params[k]) for k in PARAM_NAMES}
 
     def _loaded(self, params: dict):
         D, H = params["W1"].shape
@@ -334,7 +347,7 @@ def check_loss_return(out: Any, what: str) -> tuple[float, dict]:
     return loss, {k: np.asarray(grads[k]) for k in PARAM_NAMES}  # dtype kept: a float32 result is diagnosed
 
 
-def two_layer_target(obj: Any, label: str | None = None, time_limit: float | None = None) -> TwoLayerTarget:
+def two_layer_target(obj: Any, label: str | None = None) -> TwoLayerTarget:
     """Wrap a class (exercise API) or a function (backend contract); :class:`TargetError` if it is neither."""
     label = label or getattr(obj, "__qualname__", None) or repr(obj)
     if inspect.isclass(obj):
@@ -346,7 +359,7 @@ def two_layer_target(obj: Any, label: str | None = None, time_limit: float | Non
             raise TargetError(
                 f"{label}(input_size, hidden_size, output_size, std) does not accept four arguments"
             ) from None
-        return ClassTarget(obj, label, time_limit)
+        return ClassTarget(obj, label)
     if callable(obj):
         try:
             inspect.signature(obj).bind({}, None, None, 0.0)
@@ -354,5 +367,5 @@ def two_layer_target(obj: Any, label: str | None = None, time_limit: float | Non
             raise TargetError(f"{label} does not accept (params, X, y, reg)") from None
         except ValueError:
             pass  # builtins without a signature: try calling
-        return FunctionTarget(obj, label, time_limit)
+        return FunctionTarget(obj, label)
     raise TargetError(f"{label} is a {type(obj).__name__}, not a class or a function")

@@ -26,12 +26,13 @@ from autonet.checking.target import (
     UserCodeError,
     two_layer_target,
 )
+from autonet.checking.tolerances import Tolerances, fd_error
 from autonet.checking.variants import L2_FACTORS, relu_variant_grads
-from autonet.gradcheck import numerical_gradient, rel_error
+from autonet.gradcheck import directional_derivatives, numerical_gradient, rel_error
 
-TOL = 1e-7  # relative error allowed against the backends (float64; the exercise asks < 1e-7 of scores)
-FD_REL, FD_SMALL, FD_ABS = 1e-6, 1e-5, 1e-9  # finite differences: relative where |g|+|num| >= SMALL, else absolute
 FD_KINK_MARGIN = 1e-4  # skip finite differences when a pre-activation is this close to the kink
+TRAIN_OPTIONS = {"learning_rate": 1e-1, "reg": 5e-6, "num_iters": 100, "verbose": False}  # the exercise's toy run
+TRAIN_LOSS = 0.02  # the exercise: the toy net's final training loss should be below this
 REFERENCES = ("manual", "autograd")
 COLUMNS = ("scores", "loss", "W1", "b1", "W2", "b2", "fd")
 
@@ -73,7 +74,7 @@ def reference(case: Case, l2: str = "half") -> Reference:
     """Both backends on ``case`` (their agreement is itself checked: < 1e-9 or AssertionError)."""
     from autonet.autograd_loss import scores as autograd_scores
     from autonet.backends import get_backend
-    from manual.two_layer import forward
+    from autonet.manual.two_layer import forward
 
     factor = L2_FACTORS[l2]
     f = forward(case.params, case.X)
@@ -94,7 +95,7 @@ def _err(value, ref_values) -> float:
     return max(rel_error(value, r) for r in ref_values)
 
 
-def _compare(label: str, quantity: str, value, refs: list, expected_shape=None) -> Check:
+def _compare(label: str, quantity: str, value, refs: list, tol: Tolerances, expected_shape=None) -> Check:
     value = np.asarray(value, dtype=np.float64)
     shape = expected_shape if expected_shape is not None else np.shape(refs[0])
     if value.shape != shape:
@@ -106,36 +107,42 @@ def _compare(label: str, quantity: str, value, refs: list, expected_shape=None) 
     if not np.all(np.isfinite(value)):
         return Check(label, quantity, False, float("nan") if np.isnan(value).any() else float("inf"), "not finite")
     err = _err(value, refs)
-    return Check(label, quantity, bool(err <= TOL), err)
+    return Check(label, quantity, bool(err <= tol.rtol), err)
 
 
-def _finite_difference_check(target: TwoLayerTarget, run: CaseRun) -> Check | None:
+def _finite_difference_check(target: TwoLayerTarget, run: CaseRun, tol: Tolerances) -> Check | None:
+    """Every entry of every gradient against centred differences of the target's own loss, and the gradient
+    along one random direction through all four parameters at once (two more loss evaluations)."""
     case = run.case
     if case.kinks or case.overflow or np.abs(run.ref.hidden_pre).min() < FD_KINK_MARGIN or run.grads is None:
         return None
     params = {k: v.copy() for k, v in case.params.items()}
     f = target.loss_fn(params, case.X, case.y, case.reg)
     worst = 0.0
-    for k in PARAM_NAMES:
-        g = run.grads[k]
-        num = numerical_gradient(f, params[k])
-        if g.shape != num.shape:
-            return Check(run.label, "fd", False, None, f"{k} has shape {g.shape}, expected {num.shape}")
-        big = np.abs(g) + np.abs(num) >= FD_SMALL
-        if big.any():
-            worst = max(worst, rel_error(g[big], num[big]))
-        if (~big).any() and np.abs(g[~big] - num[~big]).max() > FD_ABS:
-            worst = max(worst, 1.0)
-    return Check(run.label, "fd", bool(worst <= FD_REL), worst)
+    try:
+        for k in PARAM_NAMES:
+            g = np.asarray(run.grads[k], dtype=np.float64)
+            num = numerical_gradient(f, params[k], tol.fd_step)
+            if g.shape != num.shape:
+                return Check(run.label, "fd", False, None, f"{k} has shape {g.shape}, expected {num.shape}")
+            worst = max(worst, fd_error(g, num, tol.atol))
+        along, numeric = directional_derivatives(f, params, run.grads, tol.fd_step, np.random.default_rng(0))
+    except UserCodeError as e:
+        return Check(run.label, "fd", False, None, str(e))
+    worst = max(worst, fd_error(np.array([along]), np.array([numeric]), tol.atol))
+    return Check(run.label, "fd", bool(worst <= tol.fd_rtol), worst)
 
 
-def run_case(target: TwoLayerTarget, case: Case, l2: str = "half", first: bool = False) -> CaseRun:
+def run_case(
+    target: TwoLayerTarget, case: Case, l2: str = "half", first: bool = False, tol: Tolerances | None = None
+) -> CaseRun:
     """Call the target on one case and fill in its checks.
 
     A :class:`TargetError` (wrong type of return value) propagates from the
     ``first`` case, where it means the API has the wrong shape; on a later case
     it is a failed check like any exception.
     """
+    tol = tol or Tolerances()
     ref = reference(case, l2)
     run = CaseRun(case, ref, case_label(case))
     refs = REFERENCES
@@ -156,36 +163,36 @@ def run_case(target: TwoLayerTarget, case: Case, l2: str = "half", first: bool =
             run.checks[q] = Check(label, q, False, None, run.error)
         return run
     if run.scores is not None:
-        run.checks["scores"] = _compare(label, "scores", run.scores, [ref.by_backend[n][0] for n in refs])
-    run.checks["loss"] = _compare(label, "loss", run.loss, [ref.by_backend[n][1] for n in refs])
+        run.checks["scores"] = _compare(label, "scores", run.scores, [ref.by_backend[n][0] for n in refs], tol)
+    run.checks["loss"] = _compare(label, "loss", run.loss, [ref.by_backend[n][1] for n in refs], tol)
     assert run.grads is not None  # no error, so the call returned gradients
     for k in PARAM_NAMES:
         run.checks[k] = _compare(
-            label, k, run.grads[k], [ref.by_backend[n][2][k] for n in refs], expected_shape=case.params[k].shape
+            label, k, run.grads[k], [ref.by_backend[n][2][k] for n in refs], tol, case.params[k].shape
         )
     if case.kinks:
-        _accept_other_subgradient(run, l2)
-    fd = _finite_difference_check(target, run)
+        _accept_other_subgradient(run, l2, tol)
+    fd = _finite_difference_check(target, run, tol)
     if fd is not None:
         run.checks["fd"] = fd
     return run
 
 
-def _accept_other_subgradient(run: CaseRun, l2: str) -> None:
+def _accept_other_subgradient(run: CaseRun, l2: str, tol: Tolerances) -> None:
     """On a kink, 1[FC1_out >= 0] is as valid a subgradient as autonet's 1[FC1_out > 0]: pass it, with a note."""
     bad = [k for k in ("W1", "b1") if not run.checks[k].ok]
     if not bad:
         return
     ge = relu_variant_grads(run.case, run.ref, "ge", l2)
     assert run.grads is not None  # checked: some gradient entries were compared
-    if all(run.grads[k].shape == ge[k].shape and rel_error(run.grads[k], ge[k]) <= TOL for k in ("W1", "b1")):
+    if all(run.grads[k].shape == ge[k].shape and rel_error(run.grads[k], ge[k]) <= tol.rtol for k in ("W1", "b1")):
         for k in bad:
             c = run.checks[k]
             c.ok, c.error = True, rel_error(run.grads[k], ge[k])
             c.note = "ReLU derivative 1 at FC1_out == 0 (autonet uses 0; both are subgradients)"
 
 
-def init_check(target: TwoLayerTarget) -> Check:
+def init_check(target: TwoLayerTarget, tol: Tolerances) -> Check:
     """``np.random.seed(0); Cls(4, 10, 3, std=1e-1)`` draws the exercise's toy weights (its correct_scores need them)."""
     try:
         got = target.init(*battery_cases.TOY_SIZES, battery_cases.TOY_STD, seed=0)
@@ -193,7 +200,26 @@ def init_check(target: TwoLayerTarget) -> Check:
         return Check("init: np.random.seed(0); Net(4, 10, 3, std=0.1)", "init", False, None, str(e))
     want = battery_cases.toy_params()
     err = max(rel_error(got[k], want[k]) for k in PARAM_NAMES)
-    return Check("init: np.random.seed(0); Net(4, 10, 3, std=0.1)", "init", bool(err <= TOL), err)
+    return Check("init: np.random.seed(0); Net(4, 10, 3, std=0.1)", "init", bool(err <= tol.rtol), err)
+
+
+def train_check(target: TwoLayerTarget) -> Check:
+    """The exercise's toy training (``net.train(X, y, X, y, learning_rate=0.1, reg=5e-6, num_iters=100)``
+    from ``np.random.seed(0)``): autonet's loss of the trained weights must fall below 0.02."""
+    from autonet.backends import get_backend
+
+    label = f"train: toy problem, final loss < {TRAIN_LOSS:g}"
+    X, y = battery_cases.toy_data()
+    try:
+        params = target.train(X, y, TRAIN_OPTIONS)
+    except UserCodeError as e:
+        return Check(label, "train", False, None, str(e))
+    try:
+        loss = float(get_backend("manual")(params, X, y, reg=TRAIN_OPTIONS["reg"])[0])
+    except (ValueError, KeyError, TypeError):
+        return Check(label, "train", False, None, "the trained params have the wrong shapes")
+    ok = bool(np.isfinite(loss) and loss < TRAIN_LOSS)
+    return Check(label, "train", ok, loss, "" if ok else f"loss {loss:.4g} after training")
 
 
 def predict_check(target: TwoLayerTarget) -> tuple[Check, Any]:
@@ -218,7 +244,7 @@ def check_two_layer(
     label: str | None = None,
     *,
     l2: str = "half",
-    time_limit: float | None = None,
+    tol: Tolerances | None = None,
     cases: list[Case] | None = None,
 ) -> Report:
     """The whole two-layer check of a class (exercise API) or a function (backend contract).
@@ -227,9 +253,9 @@ def check_two_layer(
     ----------
     obj : the class or function (see :func:`autonet.checking.target.two_layer_target`)
     label : how the report names it
-    l2 : ``"half"`` for the loss ``0.5*reg*||W||^2`` (the seed's edition, autonet's), ``"full"`` for
+    l2 : ``"half"`` for the loss ``0.5*reg*||W||^2`` (the original edition's, autonet's), ``"full"`` for
         the later edition's ``reg*||W||^2``
-    time_limit : seconds allowed per call of the user's code (None: unbounded)
+    tol : the tolerances (default :class:`~autonet.checking.tolerances.Tolerances`)
     cases : the battery (default :func:`autonet.checking.cases.battery`)
 
     Raises
@@ -242,12 +268,15 @@ def check_two_layer(
 
     if l2 not in L2_FACTORS:
         raise ValueError(f"l2 must be one of {', '.join(L2_FACTORS)}, got {l2!r}")
-    target = obj if isinstance(obj, TwoLayerTarget) else two_layer_target(obj, label, time_limit)
-    runs = [run_case(target, case, l2, first=(i == 0)) for i, case in enumerate(cases or battery_cases.battery())]
+    tol = tol or Tolerances()
+    target = obj if isinstance(obj, TwoLayerTarget) else two_layer_target(obj, label)
+    runs = [run_case(target, c, l2, i == 0, tol) for i, c in enumerate(cases or battery_cases.battery())]
     checks = [c for run in runs for c in run.checks.values()]
     extra = {}
     if target.has_init:
-        extra["init"] = init_check(target)
+        extra["init"] = init_check(target, tol)
+    if target.has_train:
+        extra["train"] = train_check(target)
     if target.has_predict:
         extra["predict"], extra["predicted"] = predict_check(target)
     mutated = sorted({m for run in runs for m in run.mutated})
@@ -262,8 +291,8 @@ def check_two_layer(
     convention = "0.5*reg*||W||^2" if l2 == "half" else "reg*||W||^2"
     header = (
         f"autonet check {target.label} ({target.kind}; loss = mean softmax cross-entropy + {convention}; "
-        f"against backends {' and '.join(REFERENCES)}, rel. error <= {TOL:g}; fd = finite differences "
-        "of its own loss)"
+        f"against backends {' and '.join(REFERENCES)}, rel. error <= {tol.rtol:g}; fd = finite differences "
+        "of its own loss, every entry and one random direction)"
     )
     report = Report(
         target.label, target.kind, checks, [], header=header, columns=COLUMNS if target.has_scores else COLUMNS[1:]

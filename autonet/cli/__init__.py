@@ -1,7 +1,7 @@
 """``autonet`` command line: one subcommand per module of this package.
 
 Each command module (``autonet.cli.train``, ``.evaluate``, ``.gradcheck``, ``.check``,
-``.plot``, ``.sweep``, ``.download``) exposes ``register(subparsers)``, which adds its parser
+``.grade``, ``.plot``, ``.sweep``, ``.download``) exposes ``register(subparsers)``, which adds its parser
 and sets ``func`` to a function ``(args) -> int`` (the exit status); flags and
 argument types shared by several commands live in :mod:`autonet.cli.common`.
 """
@@ -20,7 +20,7 @@ from typing import NoReturn
 from autonet import __version__
 from autonet.errors import AutonetError
 
-COMMANDS = ("train", "evaluate", "gradcheck", "check", "plot", "sweep", "download")
+COMMANDS = ("train", "evaluate", "gradcheck", "check", "grade", "plot", "sweep", "download")
 
 
 class Parser(argparse.ArgumentParser):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from autonet.cli.common import positive_float
+from autonet.checking.sandbox import Limits
+from autonet.checking.tolerances import Tolerances
+from autonet.cli.common import positive_float, positive_int
+from autonet.errors import ConfigError
 
 MAX_TIME_LIMIT = 86400.0  # one day; larger values overflow the timers that enforce the limit
 
@@ -25,7 +28,9 @@ def register(sub) -> None:
         "1 and 2, reg 0 and > 0, inputs on ReLU kinks, scores that overflow exp) through TARGET and "
         "hold its scores, loss and gradients against both autonet backends and finite differences. "
         "Failures are traced to the equation (1)-(10) where they enter, and classic mistakes are "
-        "named. Exit 0: every check passes; 1: a check fails; 2: TARGET cannot be found, imported "
+        "named. TARGET runs in a separate process (its own folder and home, no network where the system "
+        "allows, memory, time and output bounded) and only its numbers come back: every comparison and the "
+        "verdict are made by autonet. Exit 0: every check passes; 1: a check fails; 2: TARGET cannot be found, imported "
         "or has the wrong API.",
         epilog="TARGET: path/to/file.py:Name or package.module:Name, where Name is a class with the exercise's "
         "API (Name(input_size, hidden_size, output_size, std), .params with W1 b1 W2 b2, "
@@ -40,16 +45,38 @@ def register(sub) -> None:
         "--l2",
         choices=("half", "full"),
         default="half",
-        help="L2 term of the loss: half = 0.5*reg*||W||^2 (the seed's edition and autonet's), "
+        help="L2 term of the loss: half = 0.5*reg*||W||^2 (the original edition's and autonet's), "
         "full = reg*||W||^2 (later editions)",
     )
+    limits, tol = Limits(), Tolerances()
     p.add_argument(
         "--time-limit",
         type=_seconds,
-        default=10.0,
+        default=limits.call_seconds,
         metavar="SECONDS",
-        help="longest a single call of the checked code may run",
+        help="longest a single call of the checked code may run (its import included)",
     )
+    p.add_argument(
+        "--total-time-limit",
+        type=_seconds,
+        default=limits.total_seconds,
+        metavar="SECONDS",
+        help="longest the whole check may run",
+    )
+    p.add_argument(
+        "--memory-limit",
+        type=positive_int,
+        default=limits.memory_mb,
+        metavar="MB",
+        help="address space of the process running the checked code",
+    )
+    for name, what in (
+        ("rtol", "relative error allowed against autonet's backends"),
+        ("fd_rtol", "relative error allowed against finite differences"),
+        ("atol", "absolute error allowed against finite differences where |g| + |numeric| < 1e-5"),
+        ("fd_step", "step h of the centred differences"),
+    ):
+        p.add_argument(f"--{name.replace('_', '-')}", type=positive_float, default=getattr(tol, name), help=what)
     p.add_argument("--json", action="store_true", help="print the report as JSON (for graders)")
     p.set_defaults(func=main)
 
@@ -57,6 +84,12 @@ def register(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     from autonet.checking.check import check_target
 
-    report = check_target(args.target, l2=args.l2, time_limit=args.time_limit)  # TargetError: exit 2 in cli.main
+    try:
+        tol = Tolerances(args.rtol, args.fd_rtol, args.atol, args.fd_step)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    total = args.total_time_limit
+    limits = Limits(min(args.time_limit, total), total, args.memory_limit)
+    report = check_target(args.target, l2=args.l2, tol=tol, limits=limits)  # TargetError: exit 2 in cli.main
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.text())
     return 0 if report.passed else 1

@@ -23,7 +23,9 @@ RULE = (
     f"+ floor, floor = {FLOOR_ULPS} * eps * max(1, |loss|) / h (eps = float64 machine epsilon, h = {H:g}): "
     "the rounding noise of a centred difference, which no correct gradient can beat. An entry whose "
     f"difference straddles a ReLU kink is re-differenced with h/10, h/100, ... down to {MIN_H:g}. Backends are also "
-    "compared with each other on every entry, and their losses with the forward loss (rtol 1e-9, floor * h). NaN or inf anywhere -- parameters, "
+    "compared with each other on every entry, and their losses with the forward loss (rtol 1e-9, floor * h). "
+    "Each backend's gradient along one random direction through every parameter is held to a centred "
+    "difference the same way (it sees a wrong entry that sampling misses). NaN or inf anywhere -- parameters, "
     "loss, gradients, numeric derivatives -- is a FAIL. Exit 0: pass; 1: FAIL; 2: bad arguments."
 )
 
@@ -184,6 +186,11 @@ def _print_report(report: GradcheckReport) -> None:
             )
     for problem in report.problems:
         print(f"FAIL {problem}")
+    for name, (along, numeric) in report.directional.items():
+        print(
+            f"{name}: along a random direction through every parameter, analytic {along:.10g}, "
+            f"numeric {numeric:.10g} (h={report.directional_step:g})"
+        )
     if report.passed:
         print(f"ok: every sampled derivative within {RTOL:g} * max(|a|, |n|) + floor")
     else:

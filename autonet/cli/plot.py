@@ -125,12 +125,15 @@ def check_classes(model, data_classes, source: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from autonet import plots
+    from autonet.storage.files import refuse_links
     from autonet.storage.models import load_model
 
     run = Path(args.run_dir)
     has_history, has_model = (run / "history.json").is_file(), (run / "model.npz").is_file()
     if not (has_history or has_model):
         raise DataError(f"{run}: not a run directory (neither history.json nor model.npz found)")
+    if not args.out:  # the run's own folder: a link planted there would send the PNGs elsewhere
+        refuse_links(run / "plots")
     out = output_dir(Path(args.out) if args.out else run / "plots")
     config = read_run_json(run / "config.json") if (run / "config.json").is_file() else {}
     summary = read_run_json(run / "summary.json") if (run / "summary.json").is_file() else {}

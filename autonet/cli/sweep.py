@@ -108,7 +108,7 @@ def register(sub) -> None:
         "--extend",
         action="store_true",
         help="add this space's trials to the sweep already in --out (results cover both) "
-        "instead of refusing a different space",
+        "instead of refusing a different space; the base settings must be the same",
     )
     add_quiet_argument(p)
     p.set_defaults(func=main)

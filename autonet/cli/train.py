@@ -25,6 +25,7 @@ from autonet.errors import ConfigError, DivergenceError
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.run import CHECKPOINT_EVERY, SUMMARY_NAME, fit_to_data, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
+from autonet.storage.lock import check_no_writer
 
 EXIT_DIVERGED = 3  # exit status of a diverged run (bad input/config: 2; interrupt: 128 + signal)
 
@@ -82,7 +83,10 @@ def register(sub) -> None:
 
 def resume_config(args: argparse.Namespace) -> tuple[Config, Path]:
     """The saved config and directory of the run ``--resume`` names."""
+    if not args.resume:
+        raise ConfigError("--resume needs the run directory to continue (it was given an empty value)")
     out = Path(args.resume)
+    check_no_writer(out)  # a live run has no checkpoint yet either: say it is running, not stopped
     path = out / "config.json"
     if not path.is_file():
         raise ConfigError(f"--resume {out}: no config.json there; expected a run directory written by autonet train")
@@ -96,7 +100,8 @@ def resume_config(args: argparse.Namespace) -> tuple[Config, Path]:
     if not (out / CHECKPOINT_NAME).is_file() and not (out / SUMMARY_NAME).is_file():
         raise ConfigError(
             f"--resume {out}: no {CHECKPOINT_NAME} there (the run was stopped before its first "
-            "checkpoint); start it again without --resume"
+            f"checkpoint); start it again with: autonet train --config {shlex.quote(str(path))} "
+            f"--out {shlex.quote(str(out))} --overwrite"
         )
     data_dir = {"data_dir": args.data_dir} if hasattr(args, "data_dir") else {}
     return Config(**{**saved, **data_dir, "progress": not args.quiet}), out
@@ -120,7 +125,7 @@ def interrupted_message(command: str, e: Interrupted, out: Path) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.resume:
+    if args.resume is not None:
         cfg, out = resume_config(args)
     else:
         cfg = config_from_args(args, progress=not args.quiet)

@@ -30,6 +30,7 @@ from autonet.data.cifar10_format import (
     TEST_BATCH,
     TRAIN_BATCHES,
 )
+from autonet.data.dataset import center
 from autonet.data.locate import locate_cifar10
 from autonet.data.safe_pickle import load_batch, load_class_names
 from autonet.errors import ConfigError, DataError
@@ -206,12 +207,7 @@ def load_cifar10(
     y_val = labels[total - num_val :].copy()
     X_test, y_test = _load_test(folder, dt)
 
-    # float64 accumulator without a float64 copy of X: the reduction casts in small buffers.
-    mean_image = (X_train.sum(axis=0, dtype=np.float64) / n_train).astype(dt)
-    if subtract_mean:
-        for X in (X_train, X_val, X_test):
-            if X is not None:
-                X -= mean_image
+    mean_image = center(X_train, (X_val, X_test), subtract_mean)
     return CIFAR10(X_train, y_train, X_val, y_val, X_test, y_test, mean_image, class_names, folder)
 
 

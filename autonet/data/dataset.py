@@ -13,6 +13,25 @@ from pathlib import Path
 
 import numpy as np
 
+from autonet.errors import DataError
+
+# Real datasets deflate 1-5 to 1 (MNIST's images 4.7, CIFAR-10 1.1): a compressed stream may declare at
+# most this many times its own size (plus 1 MiB for tiny files), so a few megabytes of zeros cannot
+# declare gigabytes. Memory while loading then stays linear in the file's size.
+MAX_INFLATION = 8
+# The most classes a dataset may have (ImageNet-21k has 21,841): a stray label of 10**12 must be named,
+# not turned into a list of 10**12 class names.
+MAX_CLASSES = 100_000
+
+
+def check_inflation(path: Path, declared: int, stored: int, what: str, remedy: str) -> None:
+    """Refuse ``declared`` bytes of data from ``stored`` compressed bytes beyond :data:`MAX_INFLATION`."""
+    if declared > MAX_INFLATION * stored + (1 << 20):
+        raise DataError(
+            f"{path}: {what} declares {declared:,} bytes of data from {stored:,} compressed bytes, more than "
+            f"the {MAX_INFLATION}:1 real data compresses to; refused before inflating (if it is genuine, {remedy})"
+        )
+
 
 @dataclass
 class Dataset:
@@ -41,6 +60,15 @@ class Dataset:
     data_dir: Path
     image_shape: tuple[int, int, int] | None = None
     name: str = ""
+
+
+def center(X_train: np.ndarray, others: tuple[np.ndarray | None, ...], subtract: bool) -> np.ndarray:
+    """The training rows' mean (accumulated in float64, no float64 copy of X), subtracted in place when ``subtract``."""
+    mean_image = (X_train.sum(axis=0, dtype=np.float64) / len(X_train)).astype(X_train.dtype)
+    for part in (X_train, *others) if subtract else ():
+        if part is not None:
+            part -= mean_image
+    return mean_image
 
 
 def split_dataset(
@@ -78,11 +106,7 @@ def split_dataset(
     X_train = X[:n_train].astype(dt)
     X_val = X[total - num_val :].astype(dt)
     X_te = None if X_test is None else X_test.astype(dt)
-    mean_image = (X_train.sum(axis=0, dtype=np.float64) / n_train).astype(dt)
-    if subtract_mean:
-        for part in (X_train, X_val, X_te):
-            if part is not None:
-                part -= mean_image
+    mean_image = center(X_train, (X_val, X_te), subtract_mean)
     as_labels = lambda v: np.asarray(v, dtype=np.int64).copy()  # noqa: E731
     return Dataset(
         X_train,

@@ -94,21 +94,10 @@ def download_cifar10(
     tmp_archive: Path | None = None
     tmp_extract: Path | None = None
     try:
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=target, prefix=".cifar-10-python.", suffix=".part")
-        except OSError as exc:
-            raise DownloadError(f"cannot write to download folder {target}: {exc}") from exc
-        tmp_archive = Path(name)
-        if not quiet:
-            print(f"Downloading CIFAR-10 from {url} to {target}", file=sys.stderr)
-        with os.fdopen(fd, "wb") as out:
-            digest = _fetch(url, out, timeout=timeout, quiet=quiet, deadline=deadline, max_bytes=max_bytes)
-        if digest.lower() != md5.lower():
-            raise DownloadError(
-                f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
-                "The download is corrupt or not the official archive; nothing was extracted."
-            )
+        part = target / f".cifar-10-python.{os.getpid()}.part"
+        what = "archive; nothing was extracted"
+        fetch_verified(url, part, md5, what, quiet, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
+        tmp_archive = part
         tmp_extract = Path(tempfile.mkdtemp(dir=target, prefix=".cifar-10-extract."))
         _safe_extract(tmp_archive, tmp_extract, url)
         _rename_into_place(tmp_extract / BATCH_DIR, final)
@@ -118,6 +107,31 @@ def download_cifar10(
         _cleanup(tmp_archive, tmp_extract)
         if not final.is_dir():
             _remove_empty(created)
+
+
+def fetch_verified(url: str, dest: Path, md5: str, what: str, quiet: bool, **limits: float) -> None:
+    """Download ``url`` to ``dest`` (its folder created), whose md5 must be ``md5``; nothing kept on failure.
+
+    ``what`` ends the mismatch message; ``limits`` (``timeout``, ``deadline``, ``max_bytes``) go to :func:`_fetch`.
+    """
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    except OSError as exc:
+        raise DownloadError(f"cannot write to download folder {dest.parent}: {exc}") from exc
+    try:
+        if not quiet:
+            print(f"Downloading {url} to {dest.parent}", file=sys.stderr)
+        with os.fdopen(fd, "wb") as out:
+            digest = _fetch(url, out, quiet=quiet, **limits)  # type: ignore[arg-type]  # the keywords above
+        if digest.lower() != md5.lower():
+            raise DownloadError(
+                f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
+                f"The download is corrupt or not the official {what}."
+            )
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 def _missing_ancestors(path: Path) -> list[Path]:
@@ -229,13 +243,46 @@ def _socket_of(response):
     return getattr(raw, "_sock", None)
 
 
+# The official archive has 9 members of 186 MB in all; pax and GNU long-name headers of a few hundred bytes.
+MAX_MEMBERS = 100
+MAX_EXTRACTED_BYTES = 256 << 20
+MAX_TAR_HEADER_BYTES = 1 << 16
+
+
+class _Unsafe(Exception):
+    pass
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose extended (pax, GNU long-name, sparse) data is refused beyond 64 KiB.
+
+    ``tarfile`` reads such data into memory whole, at whatever size the header declares: 3 GiB from a
+    3 MB archive.
+    """
+
+    def _proc_member(self, tarfile):  # tarfile's own hook
+        if not self.isreg() and not self.isdir() and self.size > MAX_TAR_HEADER_BYTES:
+            # not a DownloadError: tarfile.open turns any OSError into "not a gzip file"
+            raise _Unsafe(
+                f"unsafe archive: a {self.type!r} header of {self.size:,} bytes "
+                f"(extended headers are at most {MAX_TAR_HEADER_BYTES:,}); nothing was extracted"
+            )
+        return super()._proc_member(tarfile)
+
+
 def _safe_extract(archive: Path, dest: Path, url: str) -> None:
     """Extract the checked archive into ``dest`` after vetting every member."""
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
+        with tarfile.open(archive, "r:*", tarinfo=_BoundedTarInfo) as tar:
+            members = []
+            for member in tar:
                 _check_member(member)
+                members.append(member)
+                if len(members) > MAX_MEMBERS or sum(m.size for m in members) > MAX_EXTRACTED_BYTES:
+                    raise DownloadError(
+                        f"unsafe archive: more than {MAX_MEMBERS} members or {MAX_EXTRACTED_BYTES:,} bytes; "
+                        "the CIFAR-10 archive has 9 members of 186 MB"
+                    )
             _check_complete(members)
             if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
                 tar.extractall(dest, members=members, filter="data")
@@ -243,8 +290,11 @@ def _safe_extract(archive: Path, dest: Path, url: str) -> None:
                 tar.extractall(dest, members=members)
     except DownloadError:
         raise
+    except _Unsafe as exc:
+        raise DownloadError(str(exc)) from None
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise DownloadError(f"cannot extract archive from {url}: {type(exc).__name__}: {exc}") from exc
+        text = "; ".join(line.strip() for line in str(exc).splitlines())  # one line: tarfile lists every method
+        raise DownloadError(f"cannot extract archive from {url}: {type(exc).__name__}: {text}") from exc
 
 
 def _check_member(member: tarfile.TarInfo) -> None:

@@ -26,8 +26,6 @@ import gzip
 import os
 import shlex
 import struct
-import sys
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +34,9 @@ from typing import Any, BinaryIO, cast
 import numpy as np
 
 from autonet.data import download as fetch
-from autonet.data.dataset import Dataset, split_dataset
+from autonet.data.dataset import Dataset, check_inflation, split_dataset
 from autonet.data.locate import _chosen_place, may_download
-from autonet.errors import DataError, DownloadError
+from autonet.errors import DataError
 from autonet.storage.files import open_regular_file
 
 IDX_TYPES: dict[int, np.dtype] = {
@@ -131,13 +129,14 @@ def read_idx(path: str | os.PathLike, magic: int | None = None, max_bytes: int =
         try:
             compressed = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
+            stored = os.fstat(raw.fileno()).st_size
             with gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw as f:
-                return _parse(cast(BinaryIO, f), path, magic, max_bytes)
+                return _parse(cast(BinaryIO, f), path, magic, max_bytes, stored, compressed)
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise DataError(f"{path}: not a readable IDX file ({type(exc).__name__}: {exc})") from None
 
 
-def _parse(f: BinaryIO, path: Path, magic: int | None, max_bytes: int) -> np.ndarray:
+def _parse(f: BinaryIO, path: Path, magic: int | None, max_bytes: int, stored: int, compressed: bool) -> np.ndarray:
     head = f.read(4)
     if len(head) < 4:
         raise DataError(f"{path}: truncated IDX file: {len(head)} bytes, not even the 4-byte magic number")
@@ -156,6 +155,14 @@ def _parse(f: BinaryIO, path: Path, magic: int | None, max_bytes: int) -> np.nda
     if nbytes > max_bytes:
         raise DataError(
             f"{path}: the header declares shape {shape} = {nbytes} bytes of data, more than the limit of {max_bytes}"
+        )
+    # what the header declares is checked against the file before a byte of data is read or allocated
+    if compressed:
+        check_inflation(path, nbytes, stored, f"the header's shape {shape}", "decompress it with gunzip and use that")
+    elif stored < 4 + 4 * ndim + nbytes:
+        stored = max(stored - 4 - 4 * ndim, 0)
+        raise DataError(
+            f"{path}: truncated IDX file: shape {shape} needs {nbytes} bytes of data, the file holds {stored}"
         )
     data = f.read(nbytes)
     if len(data) < nbytes:
@@ -198,7 +205,8 @@ def locate_idx(
     source = _source(name)
     place, why = _chosen_place(data_dir)
     folder = place / source.name
-    missing = [f for f, _ in source.files.values() if not (folder / f).is_file()]
+    # only an absent name is missing: a FIFO, folder or device there is named as such when it is read
+    missing = [f for f, _ in source.files.values() if not os.path.lexists(folder / f)]
     if not missing:
         return folder
     if may_download(download, why):
@@ -231,36 +239,18 @@ def download_idx(
     folder = Path(folder).expanduser()
     created = fetch._missing_ancestors(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DownloadError(f"cannot write to download folder {folder}: {exc}") from exc
-    try:
         for filename, md5 in files.values():
-            if not (folder / filename).is_file():
-                _download_one(base_url + filename, folder / filename, md5, quiet, timeout)
+            final = folder / filename
+            if not os.path.lexists(final):
+                part = folder / f".{filename}.{os.getpid()}.part"
+                # the largest official IDX file (Fashion-MNIST training images) is 26 MB
+                url, limit = base_url + filename, MAX_IDX_DOWNLOAD_BYTES
+                fetch.fetch_verified(url, part, md5, "file; it was not kept", quiet, timeout=timeout, max_bytes=limit)
+                os.replace(part, final)
     finally:
-        if not any(folder.iterdir()):
+        if not folder.is_dir() or not any(folder.iterdir()):
             fetch._remove_empty(created)
     return folder
-
-
-def _download_one(url: str, final: Path, md5: str, quiet: bool, timeout: float) -> None:
-    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
-    tmp = Path(name)
-    try:
-        if not quiet:
-            print(f"Downloading {url} to {final.parent}", file=sys.stderr)
-        with os.fdopen(fd, "wb") as out:
-            # the largest official IDX file (Fashion-MNIST training images) is 26 MB
-            digest = fetch._fetch(url, out, timeout=timeout, quiet=quiet, max_bytes=MAX_IDX_DOWNLOAD_BYTES)
-        if digest.lower() != md5.lower():
-            raise DownloadError(
-                f"md5 mismatch for {url}: expected {md5.lower()}, got {digest}. "
-                "The download is corrupt or not the official file; it was not kept."
-            )
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _source(name: str) -> IdxSource:

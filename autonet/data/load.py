@@ -38,8 +38,8 @@ def load_dataset(
 
     Returns
     -------
-    An object with ``X_train, y_train, X_val, y_val, X_test, y_test, mean_image,
-    class_names, image_shape, name``.
+    dataset : CIFAR10 or Dataset
+        ``X_train, y_train, X_val, y_val, X_test, y_test, mean_image, class_names, image_shape, name``.
     """
     if source == "cifar10":
         return load_cifar10(

@@ -11,6 +11,7 @@ without the data is an error naming it and saying how to get the data
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from autonet.data import download as fetch
@@ -20,11 +21,18 @@ from autonet.errors import DataError
 ENV_VAR = "AUTONET_DATA"
 
 
-def default_cache_dir() -> Path:
-    """Return the per-user cache folder: ``$XDG_CACHE_HOME/autonet`` or ``~/.cache/autonet``.
+def default_cache_dir(platform: str = sys.platform) -> Path:
+    """Return the per-user cache folder, by each platform's convention (as ``platformdirs`` has it).
 
-    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG spec requires.
+    Windows: ``%LOCALAPPDATA%\\autonet\\Cache``; macOS: ``~/Library/Caches/autonet``; elsewhere
+    ``$XDG_CACHE_HOME/autonet`` or ``~/.cache/autonet`` (a relative ``XDG_CACHE_HOME`` is ignored, as
+    the XDG spec requires).
     """
+    if platform == "win32":
+        local = os.environ.get("LOCALAPPDATA", "")
+        return (Path(local) if local else Path.home() / "AppData" / "Local") / "autonet" / "Cache"
+    if platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "autonet"
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "autonet"

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autonet.data.dataset import Dataset, split_dataset
+from autonet.data.dataset import MAX_CLASSES, Dataset, check_inflation, split_dataset
 from autonet.errors import DataError
 from autonet.storage.files import open_regular_file
 from autonet.storage.safe_npz import read_npz
@@ -102,6 +102,10 @@ def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
     missing = [k for k in ("X_train", "y_train") if k not in names]
     if missing:
         raise DataError(f"{path}: missing {' and '.join(missing)}")
+    for i in infos:
+        if i.compress_type != zipfile.ZIP_STORED:
+            what = f"member {i.filename[:40]}"
+            check_inflation(path, i.file_size, i.compress_size, what, "save it with np.savez, uncompressed")
     total = sum(i.file_size for i in infos)
     if total > max_bytes:
         raise DataError(f"{path}: its arrays take {total} bytes uncompressed, more than the limit of {max_bytes}")
@@ -149,9 +153,17 @@ def _labels(arrays: dict[str, np.ndarray], path: Path, n: int) -> tuple[np.ndarr
         class_names = [str(s) for s in np.unique(y)]
     elif y.dtype.kind in "iu":
         top = int(y.max()) + 1 if y.size else 0
+        if names is None and top > MAX_CLASSES:
+            row = int(y.argmax())
+            raise DataError(
+                f"{path}: y_train holds label {top - 1} at row {row}; labels are class indices 0..C-1 and at most "
+                f"{MAX_CLASSES:,} classes are supported: fix that label"
+            )
         class_names = [str(s) for s in names] if names is not None else [str(i) for i in range(top)]
     else:
         raise DataError(f"{path}: y_train must hold integer or string labels, got dtype {y.dtype}")
+    if len(class_names) > MAX_CLASSES:
+        raise DataError(f"{path}: {len(class_names):,} classes; at most {MAX_CLASSES:,} are supported")
     if len(class_names) < 2:
         raise DataError(f"{path}: y_train has {len(class_names)} class(es); a classifier needs at least 2")
     return _encode(y, class_names, path, "y_train", n), class_names

@@ -24,7 +24,8 @@ with small placeholder nodes, refusing, before a single object exists:
 * calls other than array, dtype and latin-1 bytes reconstruction, with the
   argument shapes numpy's own pickles use: ``_reconstruct`` only ever with
   shape ``(0,)``, numeric dtypes only (no object, string or structured
-  dtypes), and array shapes of at most one element per byte of the file;
+  dtypes), and arrays of at most one element per byte of the file, all arrays
+  together (a Python 2 string shared through the memo is copied into each);
 * more than :data:`MAX_OPCODES` opcodes and integers wider than 64 bits.
 
 Every opcode builds at most one object of bounded size and no object is
@@ -58,37 +59,15 @@ _FROMBUFFER = frozenset({("numpy.core.numeric", "_frombuffer"), ("numpy._core.nu
 _NDARRAY = ("numpy", "ndarray")
 _DTYPE = ("numpy", "dtype")
 _ENCODE = ("_codecs", "encode")
-_GLOBALS = _RECONSTRUCT | _FROMBUFFER | {_NDARRAY, _DTYPE, _ENCODE}
+_BYTES = frozenset({("__builtin__", "bytes"), ("builtins", "bytes")})  # b"" in protocols 0-2: bytes()
+_GLOBALS = _RECONSTRUCT | _FROMBUFFER | _BYTES | {_NDARRAY, _DTYPE, _ENCODE}
 _NUMERIC_DTYPES = frozenset(
     f"{k}{n}" for k, sizes in (("b", "1"), ("i", "1248"), ("u", "1248"), ("f", "248")) for n in sizes
 )
 
 _SCALAR_OPS = frozenset(
-    {
-        "NONE",
-        "NEWTRUE",
-        "NEWFALSE",
-        "INT",
-        "BININT",
-        "BININT1",
-        "BININT2",
-        "LONG",
-        "LONG1",
-        "LONG4",
-        "FLOAT",
-        "BINFLOAT",
-        "STRING",
-        "BINSTRING",
-        "SHORT_BINSTRING",
-        "BINBYTES",
-        "SHORT_BINBYTES",
-        "BINBYTES8",
-        "BYTEARRAY8",
-        "UNICODE",
-        "BINUNICODE",
-        "SHORT_BINUNICODE",
-        "BINUNICODE8",
-    }
+    "NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT BINFLOAT STRING BINSTRING SHORT_BINSTRING "
+    "BINBYTES SHORT_BINBYTES BINBYTES8 BYTEARRAY8 UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8".split()
 )
 _PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
 _GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
@@ -118,6 +97,7 @@ class _Scanner:
         self.size = size
         self.stack: list[_Node] = []
         self.memo: dict[int, _Node] = {}
+        self.elements = 0  # array elements declared so far
 
     # ----- stack helpers -----
 
@@ -219,7 +199,14 @@ class _Scanner:
         elif name in _PUT_OPS:
             if not self.stack or self.stack[-1] is _MARK:
                 raise _Refused(f"{name} with nothing to memoize")
-            self.memo[len(self.memo) if name == "MEMOIZE" else int(arg)] = self.stack[-1]
+            index = len(self.memo) if name == "MEMOIZE" else int(arg)
+            # the unpickler sizes its memo table by the largest index (twice it): a pickler numbers its
+            # entries in order (from 0, or from 1 in Python 2), so a slot beyond the next one is a lie
+            if not 0 <= index <= len(self.memo) + 1:
+                raise _Refused(
+                    f"{name} to memo slot {index:,} after {len(self.memo):,} entries; picklers number them in order"
+                )
+            self.memo[index] = self.stack[-1]
         elif name in _GET_OPS:
             node = self.memo.get(int(arg))
             if node is None:
@@ -269,6 +256,10 @@ class _Scanner:
             if any(i.kind != "scalar" for i in items):
                 raise _Refused("dtype called with non-scalar arguments")
             return _Node("dtype", 1)
+        if target in _BYTES:
+            if items:
+                raise _Refused("bytes called with arguments; only bytes() (empty) is written by pickle")
+            return _Node("scalar")
         if target == _ENCODE:
             if any(i.kind != "scalar" for i in items):
                 raise _Refused("_codecs.encode called with non-scalar arguments")
@@ -280,8 +271,9 @@ class _Scanner:
         if dims is None or any(d.kind != "scalar" or not isinstance(d.value, int) or d.value < 0 for d in dims):
             raise _Refused("an array shape that is not a tuple of non-negative integers")
         count = math.prod(d.value for d in dims)
-        if count > self.size:
-            raise _Refused(f"an array of {count:,} elements in a file of {self.size:,} bytes")
+        self.elements += count  # all arrays together: one shared string can fill many arrays, each a copy
+        if self.elements > self.size:
+            raise _Refused(f"arrays of {self.elements:,} elements in all, in a file of {self.size:,} bytes")
 
     def check_state(self, target: _Node, state: _Node) -> None:
         items = state.items if state.kind == "tuple" else None
@@ -290,10 +282,17 @@ class _Scanner:
             if items is None or len(items) != 5 or items[2].kind != "dtype":
                 raise _Refused("an array state unlike numpy's (version, shape, dtype, fortran, data)")
             self.check_shape(items[1])
-        else:
-            # (version, byte order, subarray, names, fields, elsize, alignment[, flags]): plain dtypes only
-            if items is None or not 6 <= len(items) <= 9 or any(i.kind != "scalar" for i in items):
-                raise _Refused("a dtype state with structure; CIFAR-10 arrays use plain numeric dtypes")
+        elif (
+            items is None
+            or any(i.kind != "scalar" for i in items)
+            or [i.value for i in items] not in [[3, order, *rest] for order in "<>|=" for rest in _PLAIN_DTYPE_STATES]
+        ):
+            # numpy writes (3, byte order, None, None, None, -1, -1, 0) for a plain dtype; other flags,
+            # sizes or fields make a dtype numpy's own code cannot handle (SystemError)
+            raise _Refused("a dtype state unlike numpy's for a plain number (3, '<', None, None, None, -1, -1, 0)")
+
+
+_PLAIN_DTYPE_STATES = ([None, None, None, -1, -1, 0], [None, None, None, -1, -1, 0, None])
 
 
 class _Global(Exception):

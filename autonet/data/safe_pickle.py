@@ -43,6 +43,13 @@ def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -
     return text.encode("latin-1")
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()``, the only call of ``bytes`` a pickle of numbers makes (the scanner refuses arguments)."""
+    if args:
+        raise pickle.UnpicklingError("refused bytes() with arguments")
+    return b""
+
+
 def _numpy_globals() -> dict[tuple[str, str], Any]:
     try:
         from numpy._core import multiarray, numeric  # numpy >= 2
@@ -56,6 +63,8 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
     allowed[("numpy", "ndarray")] = np.ndarray
     allowed[("numpy", "dtype")] = np.dtype
     allowed[("_codecs", "encode")] = _latin1_encode
+    for module in ("__builtin__", "builtins"):  # protocols 0-2 write b"" as bytes()
+        allowed[(module, "bytes")] = _empty_bytes
     return allowed
 
 

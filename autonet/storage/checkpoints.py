@@ -205,7 +205,7 @@ def _differences(saved: Any, wanted: Any, prefix: str) -> list[str]:
 
 def _sizes(params: dict) -> str:
     try:
-        return str(layer_sizes(params))
+        return f"layer sizes {layer_sizes(params)}"
     except Exception:
         return "parameters " + ", ".join(f"{k}{tuple(np.shape(v))}" for k, v in params.items())
 
@@ -228,10 +228,12 @@ def check_checkpoint(path: str | os.PathLike, state: dict, meta: dict, expected_
     if not isinstance(saved, dict) or not all(isinstance(v, np.ndarray) for v in saved.values()):
         raise ModelFileError(f"{path}: corrupted checkpoint (no parameter arrays)")
     if set(saved) != set(params) or any(saved[k].shape != params[k].shape for k in params):
-        raise ModelFileError(
-            f"{path}: architecture mismatch: the checkpoint holds layer sizes {_sizes(saved)}, "
-            f"this run builds {_sizes(params)}"
-        )
+        theirs, ours = _sizes(saved), _sizes(params)
+        if theirs == ours:  # the same layer sizes, a parameter of another shape (a bias): name it
+            k = next(k for k in sorted(params) if k not in saved or saved[k].shape != params[k].shape)
+            shape = tuple(saved[k].shape) if k in saved else "missing"
+            theirs, ours = f"{k} of shape {shape}", f"{k} of shape {tuple(params[k].shape)}"
+        raise ModelFileError(f"{path}: architecture mismatch: the checkpoint holds {theirs}, this run builds {ours}")
     for k, v in saved.items():
         if v.dtype != params[k].dtype:
             raise ModelFileError(f"{path}: checkpoint parameter {k} is {v.dtype}, this run uses {params[k].dtype}")

@@ -14,7 +14,6 @@ what the caller can need.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -26,7 +25,7 @@ from typing import IO, Any, BinaryIO
 
 import numpy as np
 
-from autonet.errors import WriteError
+from autonet.errors import ConfigError, WriteError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -42,6 +41,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         permission), as one line naming ``path``; the old file is untouched.
     """
     path = Path(path)
+    refuse_links(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -64,6 +64,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         raise
     _fsync_dir(path.parent)
     return path
+
+
+# Run directories this process holds the lock of (absolute, as named): below them, every directory and
+# file written is autonet's own, so a symbolic link there was planted and is never written through.
+LOCKED_DIRS: set[str] = set()
+
+
+def refuse_links(path: str | os.PathLike) -> None:
+    """Raise :class:`ConfigError` if ``path``, or a directory between it and a locked run directory, is a link.
+
+    Writing through such a link (``RUN/plots -> /elsewhere``, ``RUN/.lock -> ~/.bashrc``) would replace
+    or truncate a file outside the run. The run directory itself may be a link: the user named it.
+    """
+    target = Path(os.path.abspath(path))
+    top = next((Path(d) for d in LOCKED_DIRS if target.is_relative_to(d) and target != Path(d)), None)
+    for p in (target, *(target.parents if top is not None else ())):
+        if p == top:
+            break
+        if os.path.islink(p):
+            raise ConfigError(
+                f"{p}: is a symbolic link; autonet never writes through a link it did not create "
+                f"(it could replace a file elsewhere): remove it (rm {p}), then try again"
+            )
 
 
 def _umask() -> int:
@@ -119,6 +142,11 @@ _KINDS = (
 )
 
 
+def _a(what: str) -> str:
+    """``what`` with its indefinite article: a model file, an IDX file."""
+    return f"{'an' if what[:1] in 'aeiouAEIOU' else 'a'} {what}"
+
+
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
@@ -145,7 +173,10 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
         refusing to read it as a {what}``, ``{path}: {what} of N bytes is
         larger than the M bytes ...``, or ``{path}: cannot read {what} (...)``.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to block on
+    flags = (
+        os.O_RDONLY | nonblock | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    )
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
@@ -156,18 +187,19 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
         except OSError:
             mode = stat.S_IFREG
         if not stat.S_ISREG(mode):
-            raise error(f"{path}: is {_kind(mode)}, not a regular file; refusing to read it as a {what}") from None
+            raise error(f"{path}: is {_kind(mode)}, not a regular file; refusing to read it as {_a(what)}") from None
         raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to read it as a {what}")
+            raise error(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to read it as {_a(what)}")
         if st.st_size > max_bytes:
             raise error(
                 f"{path}: {what} of {st.st_size:,} bytes is larger than the {max_bytes:,} bytes "
-                f"a {what} can need; refused"
+                f"{_a(what)} can need; refused"
             )
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        if nonblock:
+            os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
@@ -190,7 +222,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > max_bytes:
-                    raise error(f"{path}: {what} is larger than the {max_bytes:,} bytes a {what} can need; refused")
+                    raise error(f"{path}: {what} is larger than the {max_bytes:,} bytes {_a(what)} can need; refused")
         except OSError as e:
             raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

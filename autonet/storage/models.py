@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autonet.errors import ModelFileError
+from autonet.errors import ConfigError, ModelFileError
+from autonet.memory import MAX_LAYER_SIZE, check_fits, check_layer_count
 from autonet.net import ACTIVATIONS, TTA_MODES, layer_sizes
 from autonet.storage.files import atomic_savez
 from autonet.storage.safe_npz import read_npz
@@ -64,7 +65,6 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
 
 # The largest model file read: a 3072-100000-10 float32 net is 1.2 GB.
 MAX_MODEL_BYTES = 4 << 30
-MAX_LAYERS = 1000
 MAX_CLASS_NAME_BYTES = 4 * 256  # 256 characters of numpy unicode
 # Beyond 2**24 a float32 input plus or minus the mean loses whole units: no real mean image is that large.
 MAX_ABS_MEAN = float(2**24)
@@ -100,10 +100,6 @@ def _check_headers(path: Path, headers: dict, read) -> None:
         shape, dtype = headers[k]
         if dtype.kind not in kinds or len(shape) != ndim:
             raise ModelFileError(f"{path}: {k} is a {len(shape)}-D {dtype} array; expected {ndim}-D of kind {kinds!r}")
-    if not 2 <= headers["layer_sizes"][0][0] <= MAX_LAYERS + 1:
-        raise ModelFileError(
-            f"{path}: layer_sizes has {headers['layer_sizes'][0][0]} entries; expected 2 to {MAX_LAYERS + 1}"
-        )
     if headers["class_names"][1].itemsize > MAX_CLASS_NAME_BYTES:
         raise ModelFileError(
             f"{path}: class names of up to {headers['class_names'][1].itemsize // 4} characters; "
@@ -113,8 +109,14 @@ def _check_headers(path: Path, headers: dict, read) -> None:
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version}, expected {FORMAT_VERSION}")
     sizes = [int(s) for s in read("layer_sizes")]
-    if any(s < 1 for s in sizes):
-        raise ModelFileError(f"{path}: layer_sizes {sizes} must be positive")
+    nbytes = sum(math.prod(headers[k][0]) * headers[k][1].itemsize for k in _param_names(headers))
+    try:  # the rule that sized the training run: its layer count and sizes, then the memory its parameters need
+        check_layer_count(len(sizes) - 2, "the model has")
+        if len(sizes) < 2 or any(not 1 <= s <= MAX_LAYER_SIZE for s in sizes):
+            raise ConfigError(f"layer_sizes {sizes} must be 2 or more integers in [1, {MAX_LAYER_SIZE}]")
+        check_fits({"parameters": nbytes}, "the model")
+    except ConfigError as e:
+        raise ModelFileError(f"{path}: {e}") from None
     params = _param_names(headers)
     L = len(params) // 2 if len(params) % 2 == 0 else -1
     if L != len(sizes) - 1:

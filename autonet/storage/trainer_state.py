@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 # state_dict keys that checkpoints written by earlier versions may lack (load_state_dict defaults them)
-_OPTIONAL = frozenset({"bn_state", "train_seconds", "learning_rate", "config", "ema"})
+_OPTIONAL = frozenset({"bn_state", "train_seconds", "learning_rate", "config", "ema", "best"})
 
 
 class StateFieldError(ValueError):
@@ -190,12 +190,22 @@ def _check_rng(value: Any, trainer) -> None:
         ) from None
 
 
-def _check_history(value: Any, template: dict) -> None:
+def _check_history(value: Any, template: dict, iteration: int, has_val: bool) -> None:
+    """Numbers, one loss per iteration, one entry per finished epoch in the per-epoch lists."""
     _like(value, {k: [] for k in template}, "history")
     for k, entries in value.items():
         for i, v in enumerate(entries):
             if not _is_real(v):
                 raise StateFieldError(f"history/{k}", f"expected numbers, found {_describe(v)} at index {i}")
+    if len(losses := value.get("loss", ())) != iteration:
+        raise StateFieldError("history/loss", f"expected one loss per iteration ({iteration}), got {len(losses)}")
+    ends = value.get("epoch_iteration", [])
+    if any(not _is_int(e) or not 0 < e <= iteration for e in ends) or list(ends) != sorted(set(ends)):
+        raise StateFieldError("history/epoch_iteration", f"expected increasing iterations in [1, {iteration}]")
+    for k in ("learning_rate", "train_acc", "val_acc"):
+        want = len(ends) if k != "val_acc" or has_val else 0
+        if len(got := value.get(k, ())) != want:
+            raise StateFieldError(f"history/{k}", f"expected one entry per finished epoch ({want}), got {len(got)}")
 
 
 def check_trainer_state(state: Any, trainer) -> None:
@@ -247,10 +257,14 @@ def check_trainer_state(state: Any, trainer) -> None:
     if "config" in state and not isinstance(state["config"], dict):
         raise StateFieldError("config", f"expected a dict, got {_describe(state['config'])}")
     _check_rng(state["rng"], trainer)
-    _check_history(state["history"], template["history"])
+    _check_history(state["history"], template["history"], iteration, trainer.X_val is not None)
     _like(state["params"], template["params"], "params")
     if "bn_state" in state:
         _like(state["bn_state"], template["bn_state"], "bn_state")
     if "ema" in state:  # the moving average (ema_decay): the shapes of params and bn_state, or empty when off
         _like(state["ema"], template["ema"], "ema")
+    if "best" in state:  # early stopping's best epoch: the shapes of the evaluated net, or empty when off
+        _like(state["best"], template["best"], "best")
+        if state["best"] and not 0 <= state["best"]["epoch"] <= len(state["history"]["val_acc"]):
+            raise StateFieldError("best/epoch", f"must be an epoch already trained, got {state['best']['epoch']}")
     _check_opt_state(state["opt_state"], trainer, iteration)

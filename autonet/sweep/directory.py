@@ -44,6 +44,12 @@ def _trial_record(t: Trial) -> dict:
 
 
 def _trial_from(index: int, record: Mapping, data_dir: Any) -> Trial:
+    if (
+        not isinstance(record, Mapping)
+        or not isinstance(record.get("name"), str)
+        or not all(isinstance(record.get(k), dict) for k in ("params", "config"))
+    ):
+        raise ValueError(f"trial {index} needs a name (a string), params and config (objects)")
     config = dict(record["config"])
     if data_dir is not None or "data_dir" in config:
         config["data_dir"] = data_dir  # where the data is now (it may have moved); not part of a trial's name
@@ -96,12 +102,15 @@ def reconcile(
             return list(trials), list(keys), fresh
         old = _read_records(path, records, meta)
         return old, _merge_keys(recorded.get("keys"), keys), {**recorded, **_normal(dict(meta or {}))}
+    base_diffs = [d for k in known[-1:] for d in _differences(k.get("base"), ident.get("base"), "base")]
+    if base_diffs:  # one results table compares trials that differ only in their searched values
+        raise ConfigError(
+            f"--out {out}: holds a sweep with other base settings ({'; '.join(_said(d) for d in base_diffs[:3])}); "
+            "its table cannot hold both: re-run its own command to resume it, or choose another --out"
+        )
     if not extend:
         diffs = _differences(known[-1], ident, "") if known else ["its trials differ"]
-        what = "; ".join(
-            d.lstrip(".").replace(" in the checkpoint", " recorded there").replace(" in the run", " now")
-            for d in diffs[:3]
-        )
+        what = "; ".join(_said(d) for d in diffs[:3])
         raise ConfigError(
             f"--out {out}: holds a sweep over another space ({what}); re-run its own command "
             "to resume it, add --extend to add these trials to it, or choose another --out"
@@ -124,6 +133,11 @@ def reconcile(
         "trial_records": [_trial_record(t) for t in merged],
     }
     return merged, updated["keys"], updated
+
+
+def _said(difference: str) -> str:
+    """A checkpoint-style difference worded for a sweep record."""
+    return difference.lstrip(".").replace(" in the checkpoint", " recorded there").replace(" in the run", " now")
 
 
 def _read_records(path: Path, records: list, meta: Mapping | None) -> list[Trial]:

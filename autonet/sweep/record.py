@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,21 +18,34 @@ DIVERGED_FILE = "diverged.json"
 METRICS = ("train_acc", "val_acc", "final_loss", "iterations", "train_seconds")
 
 
-def metrics(summary: Mapping) -> dict:
-    """The result row of a finished run from its ``summary.json``."""
+def metrics(summary: Mapping, path: Path | None = None) -> dict:
+    """The result row of a finished run from its ``summary.json`` (read back from ``path``: checked)."""
+    for key in METRICS if path else ():
+        assert path is not None
+        value = summary.get(key) if isinstance(summary, Mapping) else None
+        high = 1.0 if key.endswith("_acc") else math.inf  # accuracies, a loss, iterations and seconds: >= 0
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (value is None and key == "final_loss") and not (number and 0 <= value <= high):  # type: ignore[operator]
+            raise ConfigError(
+                f"{path}: field {key}: expected a number in [0, {high}], got {type(value).__name__} "
+                f"{str(value)[:40]!r}; the file was edited or damaged: delete {path.parent} to run the trial again"
+            )
     return {"status": "ok", **{k: summary.get(k) for k in METRICS}, "error": ""}
 
 
 def finished_result(run_dir: Path) -> dict | None:
-    """The result row of a trial already run in ``run_dir``, or None."""
+    """The result row of a trial already run in ``run_dir``, or None; its files are checked like input."""
     if (run_dir / SUMMARY_FILE).is_file():
-        return metrics(read_json(run_dir / SUMMARY_FILE))
+        return metrics(read_json(run_dir / SUMMARY_FILE), run_dir / SUMMARY_FILE)
     if (run_dir / DIVERGED_FILE).is_file():
-        return {
-            "status": "diverged",
-            **{k: None for k in METRICS},
-            "error": read_json(run_dir / DIVERGED_FILE).get("error", ""),
-        }
+        record = read_json(run_dir / DIVERGED_FILE)
+        error = record.get("error") if isinstance(record, dict) else None
+        if not isinstance(error, str):
+            raise ConfigError(
+                f"{run_dir / DIVERGED_FILE}: field error: expected the divergence message (a string); "
+                f"the file was edited or damaged: delete {run_dir} to run the trial again"
+            )
+        return {"status": "diverged", **{k: None for k in METRICS}, "error": error[:500]}
     return None
 
 

@@ -1,6 +1,6 @@
 """Execute the notebooks of ``notebooks/``: in place for the repository, fresh for the tests.
 
-``python -m autonet.notebooks`` re-executes every notebook top to bottom in a
+``python notebooks/run_notebooks.py`` re-executes every notebook top to bottom in a
 kernel running this interpreter, with the small data budget
 (``AUTONET_NB_BUDGET=small``), and writes each back with its outputs (numbers
 and figures), so they read on a repository page. ``--budget full`` runs the
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from autonet.storage.files import atomic_write_text
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parent
 KERNEL = "autonet-this-python"
 BUDGETS = ("small", "full")
 TIMEOUT = 600  # seconds per cell
@@ -83,7 +83,7 @@ def execute_notebook(path: Path, kernel_name: str, budget: str = "small"):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m autonet.notebooks",
+        prog="python notebooks/run_notebooks.py",
         description=__doc__.split("\n\n")[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

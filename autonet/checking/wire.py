@@ -1,0 +1,121 @@
+"""The reply format from the process running a student's code to the checker: numbers only, parsed defensively.
+
+A reply is ``[8-byte length][4-byte header length][JSON header][float64 data]``.
+The header holds ``status`` (``ok``, ``user``: the code raised, ``target``: the
+code has the wrong API), a one-line ``message``, an ``event`` (``memory``,
+``output``), the ``mutated`` inputs and a ``value`` tree of JSON scalars,
+lists, string-keyed dicts, arrays ``{"__a": i, "dtype": ..., "shape": [...]}``
+(the i-th block of float64 data) and handles ``{"__h": id}`` to objects that
+stay in the student's process (a layer's cache). The checker never unpickles
+anything that process wrote: whatever it writes is at worst an unreadable
+reply, never code the checker runs.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_REPLY = 64 << 20  # bytes; a reply beyond this is refused
+MAX_HEADER = 1 << 20
+MAX_NODES = 10_000
+DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
+DTYPES |= {"float16", "float32", "float64"}
+
+
+class BadReply(Exception):
+    """The reply does not follow the format (the student's code wrote to the channel, or was cut off)."""
+
+
+@dataclass(frozen=True)
+class Handle:
+    """An object that stays in the student's process; ``generation`` names which process."""
+
+    id: int
+    generation: int = 0
+
+
+def encode(status: str, value=None, message: str = "", event: str = "", mutated=()) -> bytes:
+    """One reply (called in the student's process on values the checker's code there built)."""
+    blocks: list[bytes] = []
+
+    def tree(x):
+        if isinstance(x, np.ndarray):
+            blocks.append(np.ascontiguousarray(x, dtype="<f8").tobytes())
+            name = x.dtype.name if x.dtype.name in DTYPES else "float64"
+            return {"__a": len(blocks) - 1, "dtype": name, "shape": list(x.shape)}
+        if isinstance(x, Handle):
+            return {"__h": x.id}
+        if isinstance(x, dict):
+            return {str(k): tree(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [tree(v) for v in x]
+        return x  # str, bool, int, float, None
+
+    header = json.dumps(
+        {"status": status, "message": message, "event": event, "mutated": list(mutated), "value": tree(value)}
+    ).encode()
+    body = struct.pack("<I", len(header)) + header + b"".join(blocks)
+    return struct.pack("<Q", len(body)) + body
+
+
+def decode(body: bytes, generation: int = 0) -> dict:
+    """The header dict with arrays and handles rebuilt; :class:`BadReply` for anything malformed."""
+    try:
+        (size,) = struct.unpack_from("<I", body)
+        if size > min(MAX_HEADER, len(body) - 4):
+            raise BadReply("header too large")
+        header = json.loads(body[4 : 4 + size])
+        data = memoryview(body)[4 + size :]
+        if not isinstance(header, dict) or header.get("status") not in ("ok", "user", "target"):
+            raise BadReply("no status")
+        offsets = [0]
+        budget = [MAX_NODES]
+
+        def rebuild(x):
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise BadReply("too many values")
+            if isinstance(x, list):
+                return [rebuild(v) for v in x]
+            if isinstance(x, dict) and "__h" in x:
+                if type(x["__h"]) is not int:
+                    raise BadReply("bad handle")
+                return Handle(x["__h"], generation)
+            if isinstance(x, dict) and "__a" in x:
+                shape, dtype = x.get("shape"), x.get("dtype")
+                if not (isinstance(shape, list) and all(type(n) is int and 0 <= n < 2**31 for n in shape)):
+                    raise BadReply("bad shape")
+                if dtype not in DTYPES:
+                    raise BadReply("bad dtype")
+                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                start, end = offsets[0], offsets[0] + 8 * count
+                if count < 0 or end > len(data):
+                    raise BadReply("array data missing")
+                offsets[0] = end
+                return np.frombuffer(data[start:end], dtype="<f8").reshape(shape).astype(dtype)
+            if isinstance(x, dict):
+                return {k: rebuild(v) for k, v in x.items()}
+            if x is None or isinstance(x, (str, bool, int, float)):
+                return x
+            raise BadReply("bad value")
+
+        header["value"] = rebuild(header.get("value"))
+        for key in ("message", "event"):
+            header[key] = _one_line(header.get(key))
+        mutated = header.get("mutated")
+        header["mutated"] = [_one_line(m) for m in mutated[:8]] if isinstance(mutated, list) else []
+        return header
+    except BadReply:
+        raise
+    except Exception as e:  # struct, JSON, recursion, numpy: all mean a malformed reply
+        raise BadReply(type(e).__name__) from None
+
+
+def _one_line(text) -> str:
+    text = text if isinstance(text, str) else ""
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
