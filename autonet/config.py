@@ -333,15 +333,11 @@ class Names(Kind):
 
 
 @dataclass(frozen=True)
-class Dataset(Kind):
-    """A dataset name (``names``: a function returning them) or the path of an ``.npz`` file: any other
-    non-empty text."""
+class PathText(Kind):
+    """A file-system path, or None (not set)."""
 
-    names: Callable[[], Sequence[str]] = tuple
-
-    @property
-    def expects(self) -> str:  # type: ignore[override]
-        return f"one of {', '.join(self.names())} or the path of an .npz file"
+    expects = "a path"
+    optional = True
 
     def from_text(self, text: str) -> Any:
         if not isinstance(text, str) or not text.strip():
@@ -349,6 +345,8 @@ class Dataset(Kind):
         return text
 
     def check(self, name: str, value: Any) -> Any:
+        if value is None and self.optional:
+            return None
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
         if not isinstance(value, str) or not value.strip() or "\0" in value:
@@ -356,31 +354,23 @@ class Dataset(Kind):
         return value
 
     def metavar(self) -> str:
-        return "NAME_OR_FILE"
+        return "DIR"
 
 
 @dataclass(frozen=True)
-class PathText(Kind):
-    """A file-system path, or None (not set)."""
+class Dataset(PathText):
+    """A dataset name (``names``: a function returning them) or the path of an ``.npz`` file: any other
+    non-empty text."""
 
-    expects = "a path"
+    names: Callable[[], Sequence[str]] = tuple
+    optional = False
 
-    def from_text(self, text: str) -> Any:
-        if not isinstance(text, str) or not text:
-            raise ValueError(f"expected {self.expects}, got {_show(text)}")
-        return text
-
-    def check(self, name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        if not isinstance(value, str) or not value or "\0" in value:
-            raise self._refuse(name, value)
-        return value
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        return f"one of {', '.join(self.names())} or the path of an .npz file"
 
     def metavar(self) -> str:
-        return "DIR"
+        return "NAME_OR_FILE"
 
 
 # ----- the option metadata and the schema -----

@@ -62,13 +62,9 @@ SKLEARN_PARAMETERS = {
     "tol": (1e-4, Float(0.0)),
     "verbose": (0, Int(0, 10**9)),
 }
-DEFAULTS = {
-    **{RENAMED.get(n, n): default(n) for n in names() if n not in NOT_PARAMETERS},
-    **GENERAL_RECIPE,
-    "batch_size": MAX_BATCH,
-    **{name: d for name, (d, _) in SKLEARN_PARAMETERS.items()},
-}
-SCHEMA_NAME = {RENAMED.get(n, n): n for n in names() if n not in NOT_PARAMETERS}
+SCHEMA_NAME = {RENAMED.get(n, n): n for n in names() if n not in NOT_PARAMETERS}  # parameter -> schema option
+DEFAULTS = {**{p: default(n) for p, n in SCHEMA_NAME.items()}, **GENERAL_RECIPE, "batch_size": MAX_BATCH}
+DEFAULTS.update((name, d) for name, (d, _) in SKLEARN_PARAMETERS.items())
 
 
 class _Converged(Exception):
@@ -94,7 +90,7 @@ class _Parameters:
         return self
 
     def __repr__(self) -> str:
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, DEFAULTS[k])]
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if repr(v) != repr(DEFAULTS[k])]
         return f"{type(self).__name__}({', '.join(changed)})"
 
 
@@ -411,13 +407,6 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
 
 
 # ----- input validation (what sklearn.utils.validation would do, without sklearn) -----
-
-
-def _same(a, b) -> bool:
-    try:
-        return type(a) is type(b) and bool(a == b)
-    except (TypeError, ValueError):
-        return a is b
 
 
 def _feature_names(X) -> np.ndarray | None:

@@ -140,12 +140,6 @@ def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str | N
     add_quiet_argument(parser)
 
 
-def run_config(model_path: str | os.PathLike) -> dict:
-    """The ``config.json`` beside a run's ``model.npz`` (keys canonical), or ``{}`` for a model without one."""
-    path = Path(model_path).parent / "config.json"
-    return read_config_file(path) if path.is_file() else {}
-
-
 def data_source(args: argparse.Namespace, config: dict, model_dataset: str | None) -> tuple[str, str | None, int]:
     """``(dataset, data_dir, num_val)`` of a command that re-reads a run's data: its flags, else the run's own.
 

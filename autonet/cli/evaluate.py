@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument, data_source, run_config
+from autonet.cli.common import add_data_arguments, add_dataset_argument, data_source, read_config_file
 from autonet.errors import DataError
 from autonet.net import TTA_MODES, accuracy
 from autonet.storage.models import load_model
@@ -44,7 +45,9 @@ def main(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     dtype = model.params["W1"].dtype
-    source, data_dir, num_val = data_source(args, run_config(args.model), model.dataset)
+    run_config = Path(args.model).parent / "config.json"  # the run's, beside its model: its data and split
+    config = read_config_file(run_config) if run_config.is_file() else {}
+    source, data_dir, num_val = data_source(args, config, model.dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if args.split == "val" else "default")
         data = load_dataset(
