@@ -30,14 +30,14 @@ from autonet.data.cifar10_format import (
     TEST_BATCH,
     TRAIN_BATCHES,
 )
-from autonet.data.dataset import center
+from autonet.data.dataset import Dataset, center
 from autonet.data.locate import locate_cifar10
 from autonet.data.safe_pickle import load_batch, load_class_names
 from autonet.errors import ConfigError, DataError
 
 
 @dataclass
-class CIFAR10:
+class CIFAR10(Dataset):
     """CIFAR-10 split into train / validation / (optional) test.
 
     Rows of every ``X`` are flattened images in HWC order, so
@@ -63,24 +63,8 @@ class CIFAR10:
         The ``cifar-10-batches-py`` folder the data was read from.
     """
 
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray | None
-    y_test: np.ndarray | None
-    mean_image: np.ndarray
-    class_names: list[str]
-    data_dir: Path
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(height, width, channel) of the images: ``X.reshape(-1, *image_shape)``."""
-        return IMAGE_SHAPE
-
-    @property
-    def name(self) -> str:
-        return "cifar10"
+    image_shape: tuple[int, int, int] | None = IMAGE_SHAPE  # (height, width, channel): X.reshape(-1, *image_shape)
+    name: str = "cifar10"
 
 
 def _chw_to_hwc_into(raw: np.ndarray, out: np.ndarray) -> None:

@@ -76,7 +76,6 @@ def split_dataset(
     y: np.ndarray,
     X_test: np.ndarray | None,
     y_test: np.ndarray | None,
-    *,
     class_names: list[str],
     data_dir: Path,
     image_shape: tuple[int, int, int] | None,
@@ -107,17 +106,8 @@ def split_dataset(
     X_val = X[total - num_val :].astype(dt)
     X_te = None if X_test is None else X_test.astype(dt)
     mean_image = center(X_train, (X_val, X_te), subtract_mean)
-    as_labels = lambda v: np.asarray(v, dtype=np.int64).copy()  # noqa: E731
+    y_train, y_val = (np.asarray(v, dtype=np.int64).copy() for v in (y[:n_train], y[total - num_val :]))
+    y_te = None if y_test is None else np.asarray(y_test, dtype=np.int64).copy()
     return Dataset(
-        X_train,
-        as_labels(y[:n_train]),
-        X_val,
-        as_labels(y[total - num_val :]),
-        X_te,
-        None if y_test is None else as_labels(y_test),
-        mean_image,
-        list(class_names),
-        Path(data_dir),
-        image_shape,
-        name,
+        X_train, y_train, X_val, y_val, X_te, y_te, mean_image, list(class_names), Path(data_dir), image_shape, name
     )

@@ -72,20 +72,8 @@ def load_npz_dataset(
                 f"X_train rows {arrays['X_train'].shape[1:]}"
             )
         y_test = _encode(arrays["y_test"], class_names, path, "y_test", len(X_test))
-    return split_dataset(
-        X,
-        y,
-        X_test,
-        y_test,
-        class_names=class_names,
-        data_dir=path.parent,
-        image_shape=image_shape,
-        name=path.name,
-        num_val=num_val,
-        num_train=num_train,
-        dtype=dtype,
-        subtract_mean=subtract_mean,
-    )
+    split = dict(num_val=num_val, num_train=num_train, dtype=dtype, subtract_mean=subtract_mean)
+    return split_dataset(X, y, X_test, y_test, class_names, path.parent, image_shape, path.name, **split)
 
 
 def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
