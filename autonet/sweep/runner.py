@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +44,12 @@ def shared_data(cfg: Config):
         return _DATA[0][1]
 
 
-@contextmanager
 def _blas_threads(n: int | None):
     if n is None:
-        yield
-        return
+        return nullcontext()
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def run_trial(
@@ -229,16 +226,12 @@ def run_sweep(
 
         raise WriteError.from_os_error(e, out) from None
     with RunLock(out):
-        return _run_sweep_locked(
-            out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result, extend, interrupts
-        )
+        trials, keys, record = reconcile(out, trials, keys, meta, extend)
+        atomic_write_json(out / SWEEP_FILE, record)
+        return _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result, interrupts)
 
 
-def _run_sweep_locked(
-    out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result, extend, interrupts
-) -> list[dict]:
-    trials, keys, record = reconcile(out, trials, keys, meta, extend)
-    atomic_write_json(out / SWEEP_FILE, record)
+def _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result, interrupts) -> list[dict]:
     rec = SweepRecorder(trials, out, keys)
     pending = []
     for t in trials:
