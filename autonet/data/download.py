@@ -98,7 +98,10 @@ def download_cifar10(
         return final
     finally:
         # Runs on success, on errors and on Ctrl-C alike.
-        _cleanup(tmp_archive, tmp_extract)
+        if tmp_archive is not None:
+            tmp_archive.unlink(missing_ok=True)
+        if tmp_extract is not None:
+            shutil.rmtree(tmp_extract, ignore_errors=True)
         if not final.is_dir():
             _remove_empty(created)
 
@@ -146,13 +149,6 @@ def _remove_empty(folders: Iterable[Path]) -> None:
             return
 
 
-def _cleanup(tmp_archive: Path | None, tmp_extract: Path | None) -> None:
-    if tmp_archive is not None:
-        tmp_archive.unlink(missing_ok=True)
-    if tmp_extract is not None:
-        shutil.rmtree(tmp_extract, ignore_errors=True)
-
-
 def _fetch(
     url: str,
     out: BinaryIO,
@@ -185,7 +181,8 @@ def _fetch(
                     f"download of {url} refused: the server announces {total:,} bytes, more than "
                     f"the {max_bytes:,} expected"
                 )
-            sock = _socket_of(response)
+            # the socket under an HTTP(S) response, to tighten its timeout as the deadline nears (None if hidden)
+            sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
             show = not quiet and sys.stderr.isatty()
             with tqdm(
                 total=total, unit="B", unit_scale=True, disable=not show, desc=url.rsplit("/", 1)[-1], file=sys.stderr
@@ -193,16 +190,11 @@ def _fetch(
                 while True:
                     left = deadline - (time.monotonic() - start)
                     if left <= 0:
-                        raise DownloadError(
-                            f"download of {url} too slow: {received:,} of "
-                            f"{'?' if total is None else f'{total:,}'} bytes after the {deadline:g} s deadline"
-                        )
+                        raise TimeoutError
                     if sock is not None and not response.isclosed():
                         try:
                             sock.settimeout(max(min(timeout, left), 0.01))
-                        except (
-                            OSError
-                        ):  # closed once the body was read (Python >= 3.13 says so): nothing left to wait for
+                        except OSError:  # closed once the body was read (Python >= 3.13): nothing to wait for
                             sock = None
                     chunk = response.read1(_CHUNK)
                     if not chunk:
@@ -224,17 +216,11 @@ def _fetch(
             raise DownloadError(
                 f"download of {url} too slow: {received:,} of {'?' if total is None else f'{total:,}'} bytes "
                 f"after the {deadline:g} s deadline"
-            ) from exc
+            ) from None
         raise DownloadError(f"download of {url} failed: {type(exc).__name__}: {exc}") from exc
     if total is not None and received != total:
         raise DownloadError(f"download of {url} incomplete: got {received} of {total} bytes")
     return digest.hexdigest()
-
-
-def _socket_of(response):
-    """The socket under an HTTP(S) response, to tighten its timeout as the deadline nears (None if hidden)."""
-    raw = getattr(getattr(response, "fp", None), "raw", None)
-    return getattr(raw, "_sock", None)
 
 
 # The official archive has 9 members of 186 MB in all; pax and GNU long-name headers of a few hundred bytes.
