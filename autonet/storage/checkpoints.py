@@ -82,15 +82,10 @@ def _decode(obj: Any, arrays: dict) -> Any:
     """Inverse of :func:`_encode` (raises KeyError/TypeError/ValueError on a malformed tree)."""
     if isinstance(obj, dict):
         if _ARRAY in obj:
-            arr = arrays[obj[_ARRAY]]
-            kind = obj.get("kind", "array")
-            if kind == "scalar":
-                return arr[()]
-            if kind == "list":
-                return arr.tolist()
-            if kind != "array":
+            arr, kind = arrays[obj[_ARRAY]], obj.get("kind", "array")
+            if kind not in ("array", "scalar", "list"):
                 raise ValueError(f"unknown array kind {kind!r}")
-            return arr
+            return arr[()] if kind == "scalar" else arr.tolist() if kind == "list" else arr
         return {k: _decode(v, arrays) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_decode(v, arrays) for v in obj]
@@ -126,12 +121,6 @@ def save_checkpoint(path: str | os.PathLike, state: dict, meta: dict | None = No
     return atomic_write(path, lambda f: _write_arrays(f, arrays))
 
 
-def _check_header_size(headers: dict) -> None:
-    shape, dtype = headers.get("header", ((0,), np.dtype(np.uint8)))
-    if dtype.itemsize * int(np.prod(shape)) > MAX_HEADER_BYTES:
-        raise ModelFileError(f"checkpoint header of {dtype}{list(shape)} is larger than {MAX_HEADER_BYTES:,} bytes")
-
-
 def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYTES) -> tuple[dict, dict]:
     """Read a checkpoint written by :func:`save_checkpoint`; returns ``(state, meta)``.
 
@@ -149,10 +138,11 @@ def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYT
     path = Path(path)
 
     def check(headers: dict, read) -> None:
-        try:
-            _check_header_size(headers)
-        except ModelFileError as e:
-            raise ModelFileError(f"{path}: {e}") from None
+        shape, dtype = headers.get("header", ((0,), np.dtype(np.uint8)))
+        if dtype.itemsize * int(np.prod(shape)) > MAX_HEADER_BYTES:
+            raise ModelFileError(
+                f"{path}: checkpoint header of {dtype}{list(shape)} is larger than {MAX_HEADER_BYTES:,} bytes"
+            )
 
     arrays = read_npz(path, "checkpoint", max_bytes=max_bytes, check_headers=check)
     raw = arrays.pop("header", None)
