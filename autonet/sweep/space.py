@@ -58,9 +58,7 @@ def _check_key(key: Any, source: str) -> str:
 def _value(key: str, value: Any, source: str) -> Any:
     """One JSON/TOML value of ``key``, checked alone (ConfigError naming the source)."""
     try:
-        if key == EPOCHS:
-            return EPOCHS_KIND.check(EPOCHS, value)
-        return check_value(key, value)
+        return EPOCHS_KIND.check(EPOCHS, value) if key == EPOCHS else check_value(key, value)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
 
@@ -169,16 +167,14 @@ class Space:
             raise ConfigError(
                 f"{', '.join(ranged)}: a range can only be sampled; add --random N, or give a list of values for a grid"
             )
-        keys = list(self.dims)
-        size = math.prod(len(self.dims[k].values) for k in keys)
+        values = [d.values for d in self.dims.values()]
+        size = math.prod(map(len, values))
         if size > MAX_TRIALS:
             raise ConfigError(
                 f"the grid has {size:,} trials; a sweep takes at most {MAX_TRIALS:,} "
                 "(give fewer values, or sample it with --random N)"
             )
-        return [
-            dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(self.dims[k].values for k in keys))
-        ]
+        return [dict(zip(self.dims, combo, strict=True)) for combo in itertools.product(*values)]
 
     def sample(self, n: int, seed: int) -> list[dict]:
         """``n`` points drawn with ``default_rng(seed)``, key by key in order."""
