@@ -217,12 +217,9 @@ def check_fits(parts: dict[str, int], what: str = "this run", hint: str = "") ->
         return f"{what} needs about {human(need)} of memory; {human(have)} available ({source})"
     largest = sorted(((v, k) for k, v in parts.items() if v), reverse=True)[:3]
     detail = ", ".join(f"{k} {human(v)}" for v, k in largest)
+    # whose memory the source describes: the process's limits or the machine
+    holder = "this process has" if source.startswith(("RLIMIT", "cgroup")) else "this machine has"
     raise ConfigError(
-        f"{what} needs about {human(need)} of memory ({detail}); {_holder(source)} "
+        f"{what} needs about {human(need)} of memory ({detail}); {holder} "
         f"{human(have)} available ({source}){'; ' + hint if hint else ''}"
     )
-
-
-def _holder(source: str) -> str:
-    """Whose memory a :func:`memory_budget` source describes: the process's limits or the machine."""
-    return "this process has" if source.startswith(("RLIMIT", "cgroup")) else "this machine has"

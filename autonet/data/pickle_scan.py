@@ -51,7 +51,6 @@ MAX_DEPTH = 8  # an official batch nests 5 deep: dict > array > state tuple > dt
 MAX_OPCODES = 1_000_000  # an official batch has about 40,000
 MAX_INT_BITS = 64
 
-_CONTAINERS = frozenset({"list", "tuple", "dict", "array"})
 _SHAREABLE = frozenset({"scalar", "global", "dtype"})
 
 RECONSTRUCT = frozenset({("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")})

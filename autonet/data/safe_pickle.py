@@ -208,11 +208,8 @@ def load_class_names(path: Path) -> list[str]:
     names = meta.get("label_names")
     if not isinstance(names, list) or len(names) != CLASS_COUNT:
         raise DataError(f"{path}: 'label_names' should be a list of {CLASS_COUNT} names")
-    out: list[str] = []
-    for name in names:
-        if isinstance(name, bytes):
-            name = name.decode("utf-8", errors="replace")
+    out = [n.decode("utf-8", errors="replace") if isinstance(n, bytes) else n for n in names]
+    for i, name in enumerate(out):
         if not isinstance(name, str):
-            raise DataError(f"{path}: class name {len(out)} is a {type(name).__name__}, not a string: {_brief(name)}")
-        out.append(name)
+            raise DataError(f"{path}: class name {i} is a {type(name).__name__}, not a string: {_brief(name)}")
     return out
