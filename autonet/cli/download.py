@@ -20,11 +20,7 @@ def register(sub) -> None:
         "fetched when DIR already holds the data.",
     )
     p.add_argument(
-        "dir",
-        nargs="?",
-        default=None,
-        metavar="DIR",
-        help="folder to hold cifar-10-batches-py (or mnist/, fashion-mnist/)",
+        "dir", nargs="?", metavar="DIR", help="folder to hold cifar-10-batches-py (or mnist/, fashion-mnist/)"
     )
     p.add_argument("--dataset", choices=_names(), default="cifar10", help="which dataset (default: cifar10)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
