@@ -7,6 +7,7 @@ into place only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -142,11 +143,9 @@ def _missing_ancestors(path: Path) -> list[Path]:
 
 
 def _remove_empty(folders: Iterable[Path]) -> None:
-    for folder in folders:
-        try:
+    with contextlib.suppress(OSError):  # the first that is not empty (or not ours to remove) ends it
+        for folder in folders:
             folder.rmdir()
-        except OSError:
-            return
 
 
 def _fetch(
@@ -168,10 +167,7 @@ def _fetch(
     """
     from tqdm import tqdm
 
-    digest = hashlib.md5()
-    received = 0
-    total = None
-    start = time.monotonic()
+    digest, received, total, start = hashlib.md5(), 0, None, time.monotonic()
     try:
         with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
             length = response.headers.get("Content-Length")
@@ -183,10 +179,8 @@ def _fetch(
                 )
             # the socket under an HTTP(S) response, to tighten its timeout as the deadline nears (None if hidden)
             sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
-            show = not quiet and sys.stderr.isatty()
-            with tqdm(
-                total=total, unit="B", unit_scale=True, disable=not show, desc=url.rsplit("/", 1)[-1], file=sys.stderr
-            ) as bar:
+            name, hidden = url.rsplit("/", 1)[-1], quiet or not sys.stderr.isatty()
+            with tqdm(total=total, unit="B", unit_scale=True, disable=hidden, desc=name, file=sys.stderr) as bar:
                 while True:
                     left = deadline - (time.monotonic() - start)
                     if left <= 0:
