@@ -91,9 +91,7 @@ def _param_names(names) -> list[str]:
 
 def _check_headers(path: Path, headers: dict, read) -> None:
     """Refuse a model whose arrays are not exactly what its ``layer_sizes`` needs, before inflating them."""
-    missing = [
-        k for k in ("W1", "b1", "mean_image", "class_names", "layer_sizes", "format_version") if k not in headers
-    ]
+    missing = [k for k in ("W1", "b1", *_FIXED) if k not in headers]
     if missing:
         raise ModelFileError(f"{path}: missing arrays {missing}")
     for k, (ndim, kinds) in _FIXED.items():
