@@ -326,9 +326,7 @@ class Checkpointer:
 
     def describe(self) -> str | None:
         """``"PATH (iteration N)"`` of the last state saved or restored, None if there is none."""
-        if self.saved_iteration is None:
-            return None
-        return f"{self.path} (iteration {self.saved_iteration})"
+        return None if self.saved_iteration is None else f"{self.path} (iteration {self.saved_iteration})"
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete temporary files a killed writer left beside :attr:`path`; returns them."""
