@@ -30,10 +30,10 @@ from autonet.data.cifar10_format import (
     TEST_BATCH,
     TRAIN_BATCHES,
 )
-from autonet.data.dataset import Dataset, center
+from autonet.data.dataset import Dataset, center, check_split, float_dtype
 from autonet.data.locate import locate_cifar10
 from autonet.data.safe_pickle import load_batch, load_class_names
-from autonet.errors import ConfigError, DataError
+from autonet.errors import DataError
 
 
 @dataclass
@@ -87,35 +87,6 @@ def _gather_rows(batches: list[np.ndarray], start: int, stop: int, dtype: np.dty
             _chw_to_hwc_into(raw[lo - offset : hi - offset], out[lo - start : hi - start])
         offset += raw.shape[0]
     return out
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_split(total: int, num_val: int, num_train: int | None) -> int:
-    """Validate the split sizes; return the number of training images."""
-    if not _is_int(num_val) or not 0 <= num_val < total:
-        raise ConfigError(f"num_val must be an integer in [0, {total}), got {num_val!r}")
-    available = total - num_val
-    if num_train is None:
-        return available
-    if not _is_int(num_train) or not 1 <= num_train <= available:
-        raise ConfigError(
-            f"num_train must be an integer in [1, {available}] ({total} images minus "
-            f"num_val={num_val}), got {num_train!r}"
-        )
-    return int(num_train)
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise ConfigError(f"dtype {dtype!r} is not a numpy dtype") from exc
-    if dt.kind != "f":
-        raise ConfigError(f"dtype must be a floating type such as float32, got {dt}")
-    return dt
 
 
 def load_cifar10(
@@ -174,7 +145,7 @@ def load_cifar10(
     ConfigError
         ``num_val``, ``num_train`` or ``dtype`` is invalid.
     """
-    dt = _float_dtype(dtype)
+    dt = float_dtype(dtype)
     folder = locate_cifar10(data_dir, download=download, quiet=quiet)
     class_names = load_class_names(folder / META_FILE)
     loaded = [load_batch(folder / name) for name in TRAIN_BATCHES]
@@ -182,7 +153,7 @@ def load_cifar10(
     labels = np.concatenate([y for _, y in loaded])
     del loaded
     total = labels.shape[0]
-    n_train = _check_split(total, num_val, num_train)
+    n_train = check_split(total, num_val, num_train)
 
     X_train = _gather_rows(raws, 0, n_train, dt)
     X_val = _gather_rows(raws, total - num_val, total, dt)
