@@ -126,10 +126,9 @@ def _serial(pending, trials_dir, blas_threads, interrupts=None):
 def _joblib(pending, trials_dir, jobs, blas_threads):
     from joblib import Parallel, delayed
 
-    by_name = {t.name: t for t in pending}
-    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")
-    for result in parallel(delayed(run_trial)(t, str(trials_dir / t.name), blas_threads) for t in pending):
-        yield by_name[result["name"]], result
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")  # results in the order submitted
+    results = parallel(delayed(run_trial)(t, str(trials_dir / t.name), blas_threads) for t in pending)
+    yield from zip(pending, results, strict=True)
 
 
 def _dask(pending, scheduler, blas_threads):

@@ -248,9 +248,7 @@ def parse_grid_flag(text: str) -> tuple[str, Dim]:
 def build_space(space_file: str | None = None, grid_flags: Sequence[str] = ()) -> Space:
     """The space file's keys, then ``--grid`` entries (which replace a file key of the same name)."""
     dims = dict(load_space(space_file).dims) if space_file else {}
-    for text in grid_flags:
-        key, dim = parse_grid_flag(text)
-        dims[key] = dim
+    dims.update(parse_grid_flag(text) for text in grid_flags)
     if not dims:
         raise ConfigError("nothing to sweep: give --grid KEY=V1,V2,... or --space FILE")
     if "epochs" in dims and "num_iters" in dims:
