@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ def _chw_to_hwc_into(raw: np.ndarray, out: np.ndarray) -> None:
     out.reshape(n, 32, 32, 3)[...] = raw.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
-def _gather_rows(batches: list[np.ndarray], start: int, stop: int, dtype: np.dtype) -> np.ndarray:
+def _gather_rows(batches: Sequence[np.ndarray], start: int, stop: int, dtype: np.dtype) -> np.ndarray:
     """Rows ``start:stop`` of the (virtual) concatenation of ``batches``, as HWC ``dtype``."""
     out = np.empty((stop - start, IMAGE_SIZE), dtype=dtype)
     offset = 0
@@ -148,18 +149,15 @@ def load_cifar10(
     dt = float_dtype(dtype)
     folder = locate_cifar10(data_dir, download=download, quiet=quiet)
     class_names = load_class_names(folder / META_FILE)
-    loaded = [load_batch(folder / name) for name in TRAIN_BATCHES]
-    raws = [X for X, _ in loaded]
-    labels = np.concatenate([y for _, y in loaded])
-    del loaded
+    raws, ys = zip(*(load_batch(folder / name) for name in TRAIN_BATCHES), strict=True)
+    labels = np.concatenate(ys)
     total = labels.shape[0]
     n_train = check_split(total, num_val, num_train)
 
     X_train = _gather_rows(raws, 0, n_train, dt)
     X_val = _gather_rows(raws, total - num_val, total, dt)
     del raws
-    y_train = labels[:n_train].copy()
-    y_val = labels[total - num_val :].copy()
+    y_train, y_val = labels[:n_train].copy(), labels[total - num_val :].copy()
     X_test, y_test = _load_test(folder, dt)
 
     mean_image = center(X_train, (X_val, X_test), subtract_mean)
