@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from autonet.config import Config
-from autonet.errors import ConfigError, DivergenceError
+from autonet.errors import ConfigError, DivergenceError, WriteError
 from autonet.interrupts import InterruptGuard
 from autonet.run import CHECKPOINT_EVERY, load_data, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
@@ -221,8 +221,6 @@ def run_sweep(
     except (FileExistsError, NotADirectoryError):
         raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
     except OSError as e:
-        from autonet.errors import WriteError
-
         raise WriteError.from_os_error(e, out) from None
     with RunLock(out):
         trials, keys, record = reconcile(out, trials, keys, meta, extend)
