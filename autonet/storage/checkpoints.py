@@ -57,8 +57,7 @@ def _encode(obj: Any, arrays: dict, where: str) -> Any:
         arr = np.asarray(obj)
         if arr.dtype.hasobject:
             raise TypeError(f"checkpoint: {where or 'value'} is an object array; only plain arrays can be stored")
-        key = f"a{len(arrays)}"
-        arrays[key] = arr
+        arrays[key := f"a{len(arrays)}"] = arr
         return {_ARRAY: key, "kind": "scalar" if isinstance(obj, np.generic) else "array"}
     if isinstance(obj, dict):
         out = {}
@@ -69,8 +68,7 @@ def _encode(obj: Any, arrays: dict, where: str) -> Any:
         return out
     if isinstance(obj, (list, tuple)):
         if len(obj) >= _MIN_LIST_AS_ARRAY and all(type(v) is float for v in obj):
-            key = f"a{len(arrays)}"
-            arrays[key] = np.asarray(obj, dtype=np.float64)
+            arrays[key := f"a{len(arrays)}"] = np.asarray(obj, dtype=np.float64)
             return {_ARRAY: key, "kind": "list"}
         return [_encode(v, arrays, f"{where}/{i}") for i, v in enumerate(obj)]
     if obj is None or isinstance(obj, (bool, int, float, str)):

@@ -13,34 +13,29 @@ the results cover both.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from autonet.errors import ConfigError
 from autonet.run import read_json
-from autonet.storage.checkpoints import _differences
+from autonet.storage.checkpoints import _differences, _json_normal
 from autonet.storage.lock import LOCK_NAME
 from autonet.sweep.trials import Trial
 
 SWEEP_FILE = "sweep.json"
 
 
-def _normal(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, allow_nan=True, default=list))
-
-
 def identity(meta: Mapping | None) -> dict:
     """What makes two sweep commands the same sweep: ``meta`` without the data's location."""
-    ident = _normal(dict(meta or {}))
+    ident = _json_normal(dict(meta or {}))
     if isinstance(ident.get("base"), dict):
         ident["base"].pop("data_dir", None)
     return ident
 
 
 def _trial_record(t: Trial) -> dict:
-    return {"name": t.name, "params": _normal(t.params), "config": _normal(t.config)}
+    return {"name": t.name, "params": _json_normal(t.params), "config": _json_normal(t.config)}
 
 
 def _trial_from(index: int, record: Mapping, data_dir: Any) -> Trial:
@@ -67,7 +62,7 @@ def reconcile(
         ``out`` holds something other than a sweep, or a sweep of another
         space and ``extend`` is False.
     """
-    ident, asked = identity(meta), _normal(dict(meta or {}))
+    ident, asked = identity(meta), _json_normal(dict(meta or {}))
 
     def record(recorded: Mapping, identities: list, keys: Sequence[str], trials: Sequence[Trial]) -> dict:
         records = [_trial_record(t) for t in trials]
