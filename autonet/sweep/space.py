@@ -125,7 +125,8 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
             return make_dim(key, list(arg) if isinstance(arg, (list, tuple)) else arg, source)
         if name not in RANGES:
             raise ConfigError(f"{where}: unknown distribution {name!r}; use log_uniform, uniform or choice")
-        if not isinstance(_kind(key), (Int, Float, Sizes)):
+        kind = _kind(key)
+        if not isinstance(kind, (Int, Float, Sizes)):
             raise ConfigError(f"{where}: {name} needs a numeric key; give a list of values instead")
         if (
             not isinstance(arg, (list, tuple))
@@ -138,12 +139,10 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
             raise ConfigError(f"{where}: {name} needs finite low < high, got [{arg[0]}, {arg[1]}]")
         if name == "log_uniform" and low <= 0:
             raise ConfigError(f"{where}: log_uniform needs low > 0, got {arg[0]}")
-        dim = Dim(key, name, low=low, high=high)
         for end in (low, high):  # both ends must be valid values of the key
-            kind = _kind(key)
             value = (round(end),) if isinstance(kind, Sizes) else round(end) if isinstance(kind, Int) else end
             _value(key, value, where + " range")
-        return dim
+        return Dim(key, name, low=low, high=high)
     values = spec if isinstance(spec, (list, tuple)) else [spec]
     if not values:
         raise ConfigError(f"{where}: empty list of values")
