@@ -16,6 +16,7 @@ exists, locking is unavailable: the run goes on, with a warning saying so.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import warnings
@@ -116,12 +117,10 @@ class RunLock:
                 "directory has one writer: wait for it to finish or stop it, then try again",
                 pid=holder,
             )
-        try:
+        with contextlib.suppress(OSError):  # the lock is what matters; the PID is only for the message
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError:
-            pass  # the lock is what matters; the PID is only for the message
         self._fd = fd
         LOCKED_DIRS.add(os.path.abspath(self.directory))
         return self
@@ -131,10 +130,8 @@ class RunLock:
             return
         fd, self._fd = self._fd, None
         LOCKED_DIRS.discard(os.path.abspath(self.directory))
-        try:
+        with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
-        except OSError:
-            pass
         os.close(fd)  # closing the last descriptor drops the flock
 
     def __enter__(self) -> RunLock:
