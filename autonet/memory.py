@@ -60,15 +60,20 @@ PROC = Path("/proc")  # Linux only; elsewhere every figure read from it is unkno
 CGROUP = Path("/sys/fs/cgroup")
 
 
+def _read(path: Path) -> str | None:
+    """The stripped text of a small kernel file; None when it cannot be read."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _proc_bytes(name: str, field: str) -> int | None:
     """``field`` (``MemAvailable``, ``VmSize``, ...) of ``/proc/<name>`` in bytes; None when unknown."""
-    try:
-        with open(PROC / name, encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    for line in (_read(PROC / name) or "").splitlines():
+        if line.startswith(field + ":"):
+            value = line.split()[1:2]
+            return int(value[0]) * 1024 if value and value[0].isdigit() else None
     return None
 
 
@@ -108,25 +113,14 @@ def _rlimit_room(resource_name: str, used_field: str, flag: str) -> tuple[int, s
 def _cgroup_room(root: str | os.PathLike | None = None) -> tuple[int, str] | None:
     """Room left under this process's cgroup v2 ``memory.max`` (less ``memory.current``), if readable."""
     root = Path(root) if root is not None else CGROUP
-    candidates = [root]
-    try:
-        for line in (PROC / "self" / "cgroup").read_text(encoding="ascii").splitlines():
-            if line.startswith("0::/") and len(line) > 4:
-                candidates.insert(0, root / line[4:])
-    except (OSError, UnicodeDecodeError):
-        pass
-    for d in candidates:
-        try:
-            limit_text = (d / "memory.max").read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
+    lines = (_read(PROC / "self" / "cgroup") or "").splitlines()
+    for d in [*(root / line[4:] for line in reversed(lines) if line.startswith("0::/") and len(line) > 4), root]:
+        limit_text, used_text = _read(d / "memory.max"), _read(d / "memory.current") or ""
+        if limit_text is None:
             continue
-        if limit_text == "max" or not limit_text.isdigit():
+        if not limit_text.isdigit():  # "max": no limit
             return None
-        limit = int(limit_text)
-        try:
-            used = int((d / "memory.current").read_text(encoding="ascii").strip())
-        except (OSError, UnicodeDecodeError, ValueError):
-            used = 0
+        limit, used = int(limit_text), int(used_text) if used_text.isdigit() else 0
         return max(0, limit - used), f"cgroup memory.max {human(limit)}, {human(used)} of it in use"
     return None
 
@@ -217,12 +211,9 @@ def check_fits(parts: dict[str, int], what: str = "this run", hint: str = "") ->
         return f"{what} needs about {human(need)} of memory; {human(have)} available ({source})"
     largest = sorted(((v, k) for k, v in parts.items() if v), reverse=True)[:3]
     detail = ", ".join(f"{k} {human(v)}" for v, k in largest)
+    # whose memory the source describes: the process's limits or the machine
+    holder = "this process has" if source.startswith(("RLIMIT", "cgroup")) else "this machine has"
     raise ConfigError(
-        f"{what} needs about {human(need)} of memory ({detail}); {_holder(source)} "
+        f"{what} needs about {human(need)} of memory ({detail}); {holder} "
         f"{human(have)} available ({source}){'; ' + hint if hint else ''}"
     )
-
-
-def _holder(source: str) -> str:
-    """Whose memory a :func:`memory_budget` source describes: the process's limits or the machine."""
-    return "this process has" if source.startswith(("RLIMIT", "cgroup")) else "this machine has"

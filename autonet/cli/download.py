@@ -8,10 +8,11 @@ first use), it says to run this command.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(sub) -> None:
+    from autonet.data import DATASETS
+
     p = sub.add_parser(
         "download",
         help="download a dataset (CIFAR-10 by default) into a folder",
@@ -20,31 +21,20 @@ def register(sub) -> None:
         "fetched when DIR already holds the data.",
     )
     p.add_argument(
-        "dir",
-        nargs="?",
-        default=None,
-        metavar="DIR",
-        help="folder to hold cifar-10-batches-py (or mnist/, fashion-mnist/)",
+        "dir", nargs="?", metavar="DIR", help="folder to hold cifar-10-batches-py (or mnist/, fashion-mnist/)"
     )
-    p.add_argument("--dataset", choices=_names(), default="cifar10", help="which dataset (default: cifar10)")
+    p.add_argument("--dataset", choices=list(DATASETS), default="cifar10", help="which dataset (default: cifar10)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
-
-
-def _names() -> list[str]:
-    from autonet.data import DATASETS
-
-    return list(DATASETS)
 
 
 def main(args: argparse.Namespace) -> int:
     from autonet.data import locate_cifar10
     from autonet.data.idx import locate_idx
 
-    data_dir = None if args.dir is None else Path(args.dir)
     if args.dataset == "cifar10":
-        folder = locate_cifar10(data_dir, download=True, quiet=args.quiet)
+        folder = locate_cifar10(args.dir, download=True, quiet=args.quiet)
     else:
-        folder = locate_idx(args.dataset, data_dir, download=True, quiet=args.quiet)
+        folder = locate_idx(args.dataset, args.dir, download=True, quiet=args.quiet)
     print(f"{args.dataset}: {folder}")
     return 0

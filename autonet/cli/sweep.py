@@ -22,13 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from autonet.cli.common import (
-    add_config_arguments,
-    add_quiet_argument,
-    config_options,
-    nonnegative_int,
-    positive_int,
-)
+from autonet.cli.common import add_config_arguments, add_quiet_argument, config_options, nonnegative_int, positive_int
 from autonet.cli.train import default_run_dir
 from autonet.config import Config
 from autonet.interrupts import Interrupted, InterruptGuard
@@ -69,7 +63,6 @@ def register(sub) -> None:
     g.add_argument(
         "--random",
         type=positive_int,
-        default=None,
         metavar="N",
         help="draw N random trials from the space instead of running its grid",
     )
@@ -88,7 +81,6 @@ def register(sub) -> None:
     g.add_argument(
         "--blas-threads",
         type=_threads,
-        default=None,
         help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)",
     )
     g.add_argument(
@@ -99,7 +91,6 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--out",
-        default=None,
         metavar="DIR",
         help="sweep directory; give it to be able to resume (default: runs/<time>-sweep). "
         "A directory holding a sweep of another space is refused, unless --extend",

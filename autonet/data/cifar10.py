@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,14 @@ from autonet.data.cifar10_format import (
     TEST_BATCH,
     TRAIN_BATCHES,
 )
-from autonet.data.dataset import center
+from autonet.data.dataset import Dataset, center, check_split, float_dtype
 from autonet.data.locate import locate_cifar10
 from autonet.data.safe_pickle import load_batch, load_class_names
-from autonet.errors import ConfigError, DataError
+from autonet.errors import DataError
 
 
 @dataclass
-class CIFAR10:
+class CIFAR10(Dataset):
     """CIFAR-10 split into train / validation / (optional) test.
 
     Rows of every ``X`` are flattened images in HWC order, so
@@ -63,24 +64,8 @@ class CIFAR10:
         The ``cifar-10-batches-py`` folder the data was read from.
     """
 
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray | None
-    y_test: np.ndarray | None
-    mean_image: np.ndarray
-    class_names: list[str]
-    data_dir: Path
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(height, width, channel) of the images: ``X.reshape(-1, *image_shape)``."""
-        return IMAGE_SHAPE
-
-    @property
-    def name(self) -> str:
-        return "cifar10"
+    image_shape: tuple[int, int, int] | None = IMAGE_SHAPE  # (height, width, channel): X.reshape(-1, *image_shape)
+    name: str = "cifar10"
 
 
 def _chw_to_hwc_into(raw: np.ndarray, out: np.ndarray) -> None:
@@ -93,7 +78,7 @@ def _chw_to_hwc_into(raw: np.ndarray, out: np.ndarray) -> None:
     out.reshape(n, 32, 32, 3)[...] = raw.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
-def _gather_rows(batches: list[np.ndarray], start: int, stop: int, dtype: np.dtype) -> np.ndarray:
+def _gather_rows(batches: Sequence[np.ndarray], start: int, stop: int, dtype: np.dtype) -> np.ndarray:
     """Rows ``start:stop`` of the (virtual) concatenation of ``batches``, as HWC ``dtype``."""
     out = np.empty((stop - start, IMAGE_SIZE), dtype=dtype)
     offset = 0
@@ -103,35 +88,6 @@ def _gather_rows(batches: list[np.ndarray], start: int, stop: int, dtype: np.dty
             _chw_to_hwc_into(raw[lo - offset : hi - offset], out[lo - start : hi - start])
         offset += raw.shape[0]
     return out
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_split(total: int, num_val: int, num_train: int | None) -> int:
-    """Validate the split sizes; return the number of training images."""
-    if not _is_int(num_val) or not 0 <= num_val < total:
-        raise ConfigError(f"num_val must be an integer in [0, {total}), got {num_val!r}")
-    available = total - num_val
-    if num_train is None:
-        return available
-    if not _is_int(num_train) or not 1 <= num_train <= available:
-        raise ConfigError(
-            f"num_train must be an integer in [1, {available}] ({total} images minus "
-            f"num_val={num_val}), got {num_train!r}"
-        )
-    return int(num_train)
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise ConfigError(f"dtype {dtype!r} is not a numpy dtype") from exc
-    if dt.kind != "f":
-        raise ConfigError(f"dtype must be a floating type such as float32, got {dt}")
-    return dt
 
 
 def load_cifar10(
@@ -190,21 +146,18 @@ def load_cifar10(
     ConfigError
         ``num_val``, ``num_train`` or ``dtype`` is invalid.
     """
-    dt = _float_dtype(dtype)
+    dt = float_dtype(dtype)
     folder = locate_cifar10(data_dir, download=download, quiet=quiet)
     class_names = load_class_names(folder / META_FILE)
-    loaded = [load_batch(folder / name) for name in TRAIN_BATCHES]
-    raws = [X for X, _ in loaded]
-    labels = np.concatenate([y for _, y in loaded])
-    del loaded
+    raws, ys = zip(*(load_batch(folder / name) for name in TRAIN_BATCHES), strict=True)
+    labels = np.concatenate(ys)
     total = labels.shape[0]
-    n_train = _check_split(total, num_val, num_train)
+    n_train = check_split(total, num_val, num_train)
 
     X_train = _gather_rows(raws, 0, n_train, dt)
     X_val = _gather_rows(raws, total - num_val, total, dt)
     del raws
-    y_train = labels[:n_train].copy()
-    y_val = labels[total - num_val :].copy()
+    y_train, y_val = labels[:n_train].copy(), labels[total - num_val :].copy()
     X_test, y_test = _load_test(folder, dt)
 
     mean_image = center(X_train, (X_val, X_test), subtract_mean)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from autonet.errors import DataError
+from autonet.errors import ConfigError, DataError
 
 # Real datasets deflate 1-5 to 1 (MNIST's images 4.7, CIFAR-10 1.1): a compressed stream may declare at
 # most this many times its own size (plus 1 MiB for tiny files), so a few megabytes of zeros cannot
@@ -31,6 +32,36 @@ def check_inflation(path: Path, declared: int, stored: int, what: str, remedy: s
             f"{path}: {what} declares {declared:,} bytes of data from {stored:,} compressed bytes, more than "
             f"the {MAX_INFLATION}:1 real data compresses to; refused before inflating (if it is genuine, {remedy})"
         )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_split(total: int, num_val: int, num_train: int | None) -> int:
+    """Validate the split sizes; return the number of training images."""
+    if not _is_int(num_val) or not 0 <= num_val < total:
+        raise ConfigError(f"num_val must be an integer in [0, {total}), got {num_val!r}")
+    available = total - num_val
+    if num_train is None:
+        return available
+    if not _is_int(num_train) or not 1 <= num_train <= available:
+        raise ConfigError(
+            f"num_train must be an integer in [1, {available}] ({total} images minus "
+            f"num_val={num_val}), got {num_train!r}"
+        )
+    return int(num_train)
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a numpy float dtype; ConfigError naming it otherwise."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise ConfigError(f"dtype {dtype!r} is not a numpy dtype") from exc
+    if dt.kind != "f":
+        raise ConfigError(f"dtype must be a floating type such as float32, got {dt}")
+    return dt
 
 
 @dataclass
@@ -76,7 +107,6 @@ def split_dataset(
     y: np.ndarray,
     X_test: np.ndarray | None,
     y_test: np.ndarray | None,
-    *,
     class_names: list[str],
     data_dir: Path,
     image_shape: tuple[int, int, int] | None,
@@ -98,26 +128,15 @@ def split_dataset(
     X : (N, D) rows (any real dtype, e.g. uint8 pixels); y : (N,) labels in [0, len(class_names))
     X_test, y_test : the test split or None
     """
-    from autonet.data.cifar10 import _check_split, _float_dtype
-
-    dt = _float_dtype(dtype)
+    dt = float_dtype(dtype)
     total = len(y)
-    n_train = _check_split(total, num_val, num_train)
+    n_train = check_split(total, num_val, num_train)
     X_train = X[:n_train].astype(dt)
     X_val = X[total - num_val :].astype(dt)
     X_te = None if X_test is None else X_test.astype(dt)
     mean_image = center(X_train, (X_val, X_te), subtract_mean)
-    as_labels = lambda v: np.asarray(v, dtype=np.int64).copy()  # noqa: E731
+    y_train, y_val = (np.asarray(v, dtype=np.int64).copy() for v in (y[:n_train], y[total - num_val :]))
+    y_te = None if y_test is None else np.asarray(y_test, dtype=np.int64).copy()
     return Dataset(
-        X_train,
-        as_labels(y[:n_train]),
-        X_val,
-        as_labels(y[total - num_val :]),
-        X_te,
-        None if y_test is None else as_labels(y_test),
-        mean_image,
-        list(class_names),
-        Path(data_dir),
-        image_shape,
-        name,
+        X_train, y_train, X_val, y_val, X_te, y_te, mean_image, list(class_names), Path(data_dir), image_shape, name
     )

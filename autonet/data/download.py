@@ -7,6 +7,7 @@ into place only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -104,7 +105,10 @@ def download_cifar10(
         return final
     finally:
         # Runs on success, on errors and on Ctrl-C alike.
-        _cleanup(tmp_archive, tmp_extract)
+        if tmp_archive is not None:
+            tmp_archive.unlink(missing_ok=True)
+        if tmp_extract is not None:
+            shutil.rmtree(tmp_extract, ignore_errors=True)
         if not final.is_dir():
             _remove_empty(created)
 
@@ -145,18 +149,9 @@ def _missing_ancestors(path: Path) -> list[Path]:
 
 
 def _remove_empty(folders: Iterable[Path]) -> None:
-    for folder in folders:
-        try:
+    with contextlib.suppress(OSError):  # the first that is not empty (or not ours to remove) ends it
+        for folder in folders:
             folder.rmdir()
-        except OSError:
-            return
-
-
-def _cleanup(tmp_archive: Path | None, tmp_extract: Path | None) -> None:
-    if tmp_archive is not None:
-        tmp_archive.unlink(missing_ok=True)
-    if tmp_extract is not None:
-        shutil.rmtree(tmp_extract, ignore_errors=True)
 
 
 def _fetch(
@@ -178,10 +173,7 @@ def _fetch(
     """
     from tqdm import tqdm
 
-    digest = hashlib.md5()
-    received = 0
-    total = None
-    start = time.monotonic()
+    digest, received, total, start = hashlib.md5(), 0, None, time.monotonic()
     try:
         with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
             length = response.headers.get("Content-Length")
@@ -191,24 +183,18 @@ def _fetch(
                     f"download of {url} refused: the server announces {total:,} bytes, more than "
                     f"the {max_bytes:,} expected"
                 )
-            sock = _socket_of(response)
-            show = not quiet and sys.stderr.isatty()
-            with tqdm(
-                total=total, unit="B", unit_scale=True, disable=not show, desc=url.rsplit("/", 1)[-1], file=sys.stderr
-            ) as bar:
+            # the socket under an HTTP(S) response, to tighten its timeout as the deadline nears (None if hidden)
+            sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+            name, hidden = url.rsplit("/", 1)[-1], quiet or not sys.stderr.isatty()
+            with tqdm(total=total, unit="B", unit_scale=True, disable=hidden, desc=name, file=sys.stderr) as bar:
                 while True:
                     left = deadline - (time.monotonic() - start)
                     if left <= 0:
-                        raise DownloadError(
-                            f"download of {url} too slow: {received:,} of "
-                            f"{'?' if total is None else f'{total:,}'} bytes after the {deadline:g} s deadline"
-                        )
+                        raise TimeoutError
                     if sock is not None and not response.isclosed():
                         try:
                             sock.settimeout(max(min(timeout, left), 0.01))
-                        except (
-                            OSError
-                        ):  # closed once the body was read (Python >= 3.13 says so): nothing left to wait for
+                        except OSError:  # closed once the body was read (Python >= 3.13): nothing to wait for
                             sock = None
                     chunk = response.read1(_CHUNK)
                     if not chunk:
@@ -230,17 +216,11 @@ def _fetch(
             raise DownloadError(
                 f"download of {url} too slow: {received:,} of {'?' if total is None else f'{total:,}'} bytes "
                 f"after the {deadline:g} s deadline"
-            ) from exc
+            ) from None
         raise DownloadError(f"download of {url} failed: {type(exc).__name__}: {exc}{OFFLINE_HINT}") from exc
     if total is not None and received != total:
         raise DownloadError(f"download of {url} incomplete: got {received} of {total} bytes")
     return digest.hexdigest()
-
-
-def _socket_of(response):
-    """The socket under an HTTP(S) response, to tighten its timeout as the deadline nears (None if hidden)."""
-    raw = getattr(getattr(response, "fp", None), "raw", None)
-    return getattr(raw, "_sock", None)
 
 
 # The official archive has 9 members of 186 MB in all; pax and GNU long-name headers of a few hundred bytes.

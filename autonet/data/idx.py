@@ -306,17 +306,6 @@ def load_idx_dataset(
             raise DataError(f"{labels_file}: label {labels.max()} outside [0, {len(source.class_names)})")
         splits[part] = (images.reshape(len(images), H * W), labels)
     (X, y), (X_test, y_test) = splits["train"], splits["test"]
-    return split_dataset(
-        X,
-        y,
-        X_test,
-        y_test,
-        class_names=list(source.class_names),
-        data_dir=folder,
-        image_shape=source.image_shape,
-        name=source.name,
-        num_val=num_val,
-        num_train=num_train,
-        dtype=dtype,
-        subtract_mean=subtract_mean,
-    )
+    split = dict(num_val=num_val, num_train=num_train, dtype=dtype, subtract_mean=subtract_mean)
+    names = list(source.class_names)
+    return split_dataset(X, y, X_test, y_test, names, folder, source.image_shape, source.name, **split)

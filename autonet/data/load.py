@@ -41,28 +41,12 @@ def load_dataset(
     dataset : CIFAR10 or Dataset
         ``X_train, y_train, X_val, y_val, X_test, y_test, mean_image, class_names, image_shape, name``.
     """
+    split = dict(num_val=num_val, num_train=num_train, dtype=dtype, subtract_mean=subtract_mean)
     if source == "cifar10":
-        return load_cifar10(
-            data_dir,
-            num_val=num_val,
-            num_train=num_train,
-            dtype=dtype,
-            subtract_mean=subtract_mean,
-            download=download,
-            quiet=quiet,
-        )
+        return load_cifar10(data_dir, download=download, quiet=quiet, **split)
     if source in IDX_SOURCES:
-        return load_idx_dataset(
-            source,
-            data_dir,
-            num_val=num_val,
-            num_train=num_train,
-            dtype=dtype,
-            subtract_mean=subtract_mean,
-            download=download,
-            quiet=quiet,
-        )
+        return load_idx_dataset(source, data_dir, download=download, quiet=quiet, **split)
     path = Path(str(source)).expanduser()
     if not path.is_file():
         raise DataError(f"dataset {source!r} is neither one of {', '.join(DATASETS)} nor an existing .npz file")
-    return load_npz_dataset(path, num_val=num_val, num_train=num_train, dtype=dtype, subtract_mean=subtract_mean)
+    return load_npz_dataset(path, **split)

@@ -11,6 +11,7 @@ without the data is an error naming it and saying how to get the data
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -109,11 +110,5 @@ def locate_cifar10(
         return fetch.download_cifar10(place, url=fetch.CIFAR10_URL, md5=fetch.CIFAR10_MD5, quiet=quiet)
     raise DataError(
         f"CIFAR-10 not found in {place} (chosen by {why}): neither it nor {inner} holds the batch files; "
-        f"get them with: autonet download {_quote(place)}"
+        f"get them with: autonet download {shlex.quote(str(place))}"
     )
-
-
-def _quote(path: Path) -> str:
-    import shlex
-
-    return shlex.quote(str(path))

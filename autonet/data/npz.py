@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autonet.data.dataset import MAX_CLASSES, Dataset, check_inflation, split_dataset
+from autonet.data.dataset import MAX_CLASSES, Dataset, check_inflation, float_dtype, split_dataset
 from autonet.errors import DataError
 from autonet.storage.files import open_regular_file
 from autonet.storage.safe_npz import read_npz
@@ -57,7 +57,7 @@ def load_npz_dataset(
     ConfigError
         ``num_val``, ``num_train`` or ``dtype`` is invalid.
     """
-    path = Path(path)
+    path, dtype = Path(path), float_dtype(dtype)
     arrays = _read(path, max_bytes)
     X, image_shape = _rows(arrays["X_train"], path, "X_train", dtype)
     y, class_names = _labels(arrays, path, len(X))
@@ -72,20 +72,8 @@ def load_npz_dataset(
                 f"X_train rows {arrays['X_train'].shape[1:]}"
             )
         y_test = _encode(arrays["y_test"], class_names, path, "y_test", len(X_test))
-    return split_dataset(
-        X,
-        y,
-        X_test,
-        y_test,
-        class_names=class_names,
-        data_dir=path.parent,
-        image_shape=image_shape,
-        name=path.name,
-        num_val=num_val,
-        num_train=num_train,
-        dtype=dtype,
-        subtract_mean=subtract_mean,
-    )
+    split = dict(num_val=num_val, num_train=num_train, dtype=dtype, subtract_mean=subtract_mean)
+    return split_dataset(X, y, X_test, y_test, class_names, path.parent, image_shape, path.name, **split)
 
 
 def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
@@ -114,10 +102,8 @@ def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
     return read_npz(path, ".npz dataset", max_bytes=max_bytes + (1 << 20), error=DataError)
 
 
-def _rows(
-    X: np.ndarray, path: Path, name: str, dtype: Any = np.float32
-) -> tuple[np.ndarray, tuple[int, int, int] | None]:
-    """``X`` as (N, D) rows and its image shape (H, W, C) or None; its values must fit ``dtype``."""
+def _rows(X: np.ndarray, path: Path, name: str, target: np.dtype) -> tuple[np.ndarray, tuple[int, int, int] | None]:
+    """``X`` as (N, D) rows and its image shape (H, W, C) or None; its values must fit the float dtype ``target``."""
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: {name} must hold real numbers, got dtype {X.dtype}")
     if X.ndim not in (2, 3, 4) or X.shape[0] == 0 or 0 in X.shape[1:]:
@@ -126,11 +112,7 @@ def _rows(
         )
     if X.dtype.kind == "f" and not (np.isfinite(X.min()) and np.isfinite(X.max())):
         raise DataError(f"{path}: {name} contains NaN or infinite values")
-    try:
-        target = np.dtype(dtype)
-    except TypeError:
-        target = None  # split_dataset names a bad dtype
-    if X.size and target is not None and target.kind == "f" and X.dtype.itemsize > target.itemsize:
+    if X.size and X.dtype.itemsize > target.itemsize:
         big = max(abs(float(X.min())), abs(float(X.max())))
         if big > float(np.finfo(target).max):  # the cast to the training dtype would make them inf
             raise DataError(

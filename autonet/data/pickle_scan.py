@@ -51,16 +51,15 @@ MAX_DEPTH = 8  # an official batch nests 5 deep: dict > array > state tuple > dt
 MAX_OPCODES = 1_000_000  # an official batch has about 40,000
 MAX_INT_BITS = 64
 
-_CONTAINERS = frozenset({"list", "tuple", "dict", "array"})
 _SHAREABLE = frozenset({"scalar", "global", "dtype"})
 
-_RECONSTRUCT = frozenset({("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")})
-_FROMBUFFER = frozenset({("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")})
-_NDARRAY = ("numpy", "ndarray")
-_DTYPE = ("numpy", "dtype")
-_ENCODE = ("_codecs", "encode")
-_BYTES = frozenset({("__builtin__", "bytes"), ("builtins", "bytes")})  # b"" in protocols 0-2: bytes()
-_GLOBALS = _RECONSTRUCT | _FROMBUFFER | _BYTES | {_NDARRAY, _DTYPE, _ENCODE}
+RECONSTRUCT = frozenset({("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")})
+FROMBUFFER = frozenset({("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")})
+NDARRAY = ("numpy", "ndarray")
+DTYPE = ("numpy", "dtype")
+ENCODE = ("_codecs", "encode")
+BYTES = frozenset({("__builtin__", "bytes"), ("builtins", "bytes")})  # b"" in protocols 0-2: bytes()
+_GLOBALS = RECONSTRUCT | FROMBUFFER | BYTES | {NDARRAY, DTYPE, ENCODE}
 _NUMERIC_DTYPES = frozenset(
     f"{k}{n}" for k, sizes in (("b", "1"), ("i", "1248"), ("u", "1248"), ("f", "248")) for n in sizes
 )
@@ -233,34 +232,34 @@ class _Scanner:
         if func.kind != "global" or args.kind != "tuple" or args.items is None:
             raise _Refused(f"a call of a {func.kind} with {args.kind} arguments")
         target, items = func.value, args.items
-        if target in _RECONSTRUCT:
+        if target in RECONSTRUCT:
             # numpy pickles an array as _reconstruct(ndarray, (0,), b'b') and fills it with BUILD
             shape = items[1].items if len(items) == 3 and items[1].kind == "tuple" else None
             if (
                 shape is None
                 or items[0].kind != "global"
-                or items[0].value != _NDARRAY
+                or items[0].value != NDARRAY
                 or any(s.kind != "scalar" or s.value != 0 for s in shape)
             ):
                 raise _Refused("_reconstruct called with other arguments than numpy writes (ndarray, (0,), ...)")
             return _Node("array", 1)
-        if target in _FROMBUFFER:
+        if target in FROMBUFFER:
             if len(items) != 4 or items[1].kind != "dtype":
                 raise _Refused("_frombuffer called with other arguments than numpy writes")
             self.check_shape(items[2])
             return _Node("array", 1 + max(i.depth for i in items))
-        if target == _DTYPE:
+        if target == DTYPE:
             if not items or items[0].kind != "scalar" or items[0].value not in _NUMERIC_DTYPES:
                 spec = items[0].value if items and items[0].kind == "scalar" else "?"
                 raise _Refused(f"dtype {spec!r}; CIFAR-10 arrays hold numbers (bool, int, uint or float)")
             if any(i.kind != "scalar" for i in items):
                 raise _Refused("dtype called with non-scalar arguments")
             return _Node("dtype", 1)
-        if target in _BYTES:
+        if target in BYTES:
             if items:
                 raise _Refused("bytes called with arguments; only bytes() (empty) is written by pickle")
             return _Node("scalar")
-        if target == _ENCODE:
+        if target == ENCODE:
             if any(i.kind != "scalar" for i in items):
                 raise _Refused("_codecs.encode called with non-scalar arguments")
             return _Node("scalar")
@@ -296,9 +295,15 @@ _PLAIN_DTYPE_STATES = ([None, None, None, -1, -1, 0], [None, None, None, -1, -1,
 
 
 class _Global(Exception):
-    def __init__(self, module: str, name: str) -> None:
-        super().__init__(module, name)
-        self.module, self.name = module, name
+    """Internal: a global outside the allow-list; args (module, name)."""
+
+
+def refusal(path: Path, module: str, name: str) -> str:
+    """The one message for a global outside the allow-list (the scanner's and the unpickler's)."""
+    return (
+        f"{path}: refused to unpickle global {module}.{name}; a CIFAR-10 batch "
+        "only contains numpy arrays, lists and strings (file corrupt or malicious?)"
+    )
 
 
 def scan_pickle(blob: bytes, path: Path) -> None:
@@ -325,10 +330,7 @@ def scan_pickle(blob: bytes, path: Path) -> None:
                 raise _Refused(f"more than {MAX_OPCODES:,} opcodes (a CIFAR-10 batch has about 40,000)")
             scanner.step(op.name, arg)
     except _Global as g:
-        raise DataError(
-            f"{path}: refused to unpickle global {g.module}.{g.name}; a CIFAR-10 batch "
-            "only contains numpy arrays, lists and strings (file corrupt or malicious?)"
-        ) from None
+        raise DataError(refusal(path, *g.args)) from None
     except _Refused as r:
         raise DataError(f"{path}: refused at byte {pos}: {r} (file corrupt or malicious?)") from None
     except (ValueError, UnicodeDecodeError, OverflowError) as e:  # genops: truncated or unknown opcodes

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from autonet.data.cifar10_format import CLASS_COUNT, IMAGE_SIZE
-from autonet.data.pickle_scan import scan_pickle
+from autonet.data.pickle_scan import BYTES, DTYPE, ENCODE, FROMBUFFER, NDARRAY, RECONSTRUCT, refusal, scan_pickle
 from autonet.errors import DataError
 from autonet.storage.files import read_regular_file
 
@@ -51,21 +51,19 @@ def _empty_bytes(*args: Any) -> bytes:
 
 
 def _numpy_globals() -> dict[tuple[str, str], Any]:
+    """The objects behind the names :mod:`~autonet.data.pickle_scan` admits (one allow-list for both)."""
     try:
         from numpy._core import multiarray, numeric  # numpy >= 2
     except ImportError:  # pragma: no cover - numpy 1.x
         from numpy.core import multiarray, numeric  # type: ignore[no-redef]
-    allowed: dict[tuple[str, str], Any] = {}
-    for package in ("numpy.core", "numpy._core"):
-        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        # Protocol-5 pickles rebuild arrays from a buffer instead.
-        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer  # type: ignore[attr-defined]
-    allowed[("numpy", "ndarray")] = np.ndarray
-    allowed[("numpy", "dtype")] = np.dtype
-    allowed[("_codecs", "encode")] = _latin1_encode
-    for module in ("__builtin__", "builtins"):  # protocols 0-2 write b"" as bytes()
-        allowed[(module, "bytes")] = _empty_bytes
-    return allowed
+    return {
+        **dict.fromkeys(RECONSTRUCT, multiarray._reconstruct),
+        **dict.fromkeys(FROMBUFFER, numeric._frombuffer),  # type: ignore[attr-defined]  # protocol 5
+        **dict.fromkeys(BYTES, _empty_bytes),  # protocols 0-2 write b"" as bytes()
+        NDARRAY: np.ndarray,
+        DTYPE: np.dtype,
+        ENCODE: _latin1_encode,
+    }
 
 
 _ALLOWED_GLOBALS = _numpy_globals()
@@ -88,10 +86,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise DataError(
-                f"{self.path}: refused to unpickle global {module}.{name}; a CIFAR-10 batch "
-                "only contains numpy arrays, lists and strings (file corrupt or malicious?)"
-            ) from None
+            raise DataError(refusal(self.path, module, name)) from None
 
 
 def _unpickle(path: Path, max_bytes: int) -> Any:
@@ -213,11 +208,8 @@ def load_class_names(path: Path) -> list[str]:
     names = meta.get("label_names")
     if not isinstance(names, list) or len(names) != CLASS_COUNT:
         raise DataError(f"{path}: 'label_names' should be a list of {CLASS_COUNT} names")
-    out: list[str] = []
-    for name in names:
-        if isinstance(name, bytes):
-            name = name.decode("utf-8", errors="replace")
+    out = [n.decode("utf-8", errors="replace") if isinstance(n, bytes) else n for n in names]
+    for i, name in enumerate(out):
         if not isinstance(name, str):
-            raise DataError(f"{path}: class name {len(out)} is a {type(name).__name__}, not a string: {_brief(name)}")
-        out.append(name)
+            raise DataError(f"{path}: class name {i} is a {type(name).__name__}, not a string: {_brief(name)}")
     return out

@@ -57,8 +57,7 @@ def _encode(obj: Any, arrays: dict, where: str) -> Any:
         arr = np.asarray(obj)
         if arr.dtype.hasobject:
             raise TypeError(f"checkpoint: {where or 'value'} is an object array; only plain arrays can be stored")
-        key = f"a{len(arrays)}"
-        arrays[key] = arr
+        arrays[key := f"a{len(arrays)}"] = arr
         return {_ARRAY: key, "kind": "scalar" if isinstance(obj, np.generic) else "array"}
     if isinstance(obj, dict):
         out = {}
@@ -69,8 +68,7 @@ def _encode(obj: Any, arrays: dict, where: str) -> Any:
         return out
     if isinstance(obj, (list, tuple)):
         if len(obj) >= _MIN_LIST_AS_ARRAY and all(type(v) is float for v in obj):
-            key = f"a{len(arrays)}"
-            arrays[key] = np.asarray(obj, dtype=np.float64)
+            arrays[key := f"a{len(arrays)}"] = np.asarray(obj, dtype=np.float64)
             return {_ARRAY: key, "kind": "list"}
         return [_encode(v, arrays, f"{where}/{i}") for i, v in enumerate(obj)]
     if obj is None or isinstance(obj, (bool, int, float, str)):
@@ -82,15 +80,10 @@ def _decode(obj: Any, arrays: dict) -> Any:
     """Inverse of :func:`_encode` (raises KeyError/TypeError/ValueError on a malformed tree)."""
     if isinstance(obj, dict):
         if _ARRAY in obj:
-            arr = arrays[obj[_ARRAY]]
-            kind = obj.get("kind", "array")
-            if kind == "scalar":
-                return arr[()]
-            if kind == "list":
-                return arr.tolist()
-            if kind != "array":
+            arr, kind = arrays[obj[_ARRAY]], obj.get("kind", "array")
+            if kind not in ("array", "scalar", "list"):
                 raise ValueError(f"unknown array kind {kind!r}")
-            return arr
+            return arr[()] if kind == "scalar" else arr.tolist() if kind == "list" else arr
         return {k: _decode(v, arrays) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_decode(v, arrays) for v in obj]
@@ -126,12 +119,6 @@ def save_checkpoint(path: str | os.PathLike, state: dict, meta: dict | None = No
     return atomic_write(path, lambda f: _write_arrays(f, arrays))
 
 
-def _check_header_size(headers: dict) -> None:
-    shape, dtype = headers.get("header", ((0,), np.dtype(np.uint8)))
-    if dtype.itemsize * int(np.prod(shape)) > MAX_HEADER_BYTES:
-        raise ModelFileError(f"checkpoint header of {dtype}{list(shape)} is larger than {MAX_HEADER_BYTES:,} bytes")
-
-
 def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYTES) -> tuple[dict, dict]:
     """Read a checkpoint written by :func:`save_checkpoint`; returns ``(state, meta)``.
 
@@ -149,10 +136,11 @@ def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYT
     path = Path(path)
 
     def check(headers: dict, read) -> None:
-        try:
-            _check_header_size(headers)
-        except ModelFileError as e:
-            raise ModelFileError(f"{path}: {e}") from None
+        shape, dtype = headers.get("header", ((0,), np.dtype(np.uint8)))
+        if dtype.itemsize * int(np.prod(shape)) > MAX_HEADER_BYTES:
+            raise ModelFileError(
+                f"{path}: checkpoint header of {dtype}{list(shape)} is larger than {MAX_HEADER_BYTES:,} bytes"
+            )
 
     arrays = read_npz(path, "checkpoint", max_bytes=max_bytes, check_headers=check)
     raw = arrays.pop("header", None)
@@ -336,9 +324,7 @@ class Checkpointer:
 
     def describe(self) -> str | None:
         """``"PATH (iteration N)"`` of the last state saved or restored, None if there is none."""
-        if self.saved_iteration is None:
-            return None
-        return f"{self.path} (iteration {self.saved_iteration})"
+        return None if self.saved_iteration is None else f"{self.path} (iteration {self.saved_iteration})"
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete temporary files a killed writer left beside :attr:`path`; returns them."""

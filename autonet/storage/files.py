@@ -14,6 +14,7 @@ what the caller can need.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -55,10 +56,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         if isinstance(e, OSError) and not isinstance(e, WriteError):
             raise WriteError.from_os_error(e, path) from None
         raise
@@ -97,16 +96,12 @@ def _umask() -> int:
 
 def _fsync_dir(directory: Path) -> None:
     """Persist the rename itself (best effort; not every OS allows it)."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

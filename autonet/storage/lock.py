@@ -19,6 +19,7 @@ saying so.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import warnings
@@ -122,12 +123,10 @@ class RunLock:
         if not _names(self.path, fd):  # deleted by the writer that just finished: lock the new file
             os.close(fd)
             return self.acquire()
-        try:
+        with contextlib.suppress(OSError):  # the lock is what matters; the PID is only for the message
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError:
-            pass  # the lock is what matters; the PID is only for the message
         self._fd = fd
         LOCKED_DIRS.add(os.path.abspath(self.directory))
         return self
@@ -140,10 +139,8 @@ class RunLock:
         try:
             os.unlink(self.path)  # while held (see the module docstring)
         except OSError:  # Windows cannot delete an open file: leave it empty instead
-            try:
+            with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
-            except OSError:
-                pass
         os.close(fd)  # closing the last descriptor drops the flock
 
     def __enter__(self) -> RunLock:

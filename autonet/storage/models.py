@@ -91,9 +91,7 @@ def _param_names(names) -> list[str]:
 
 def _check_headers(path: Path, headers: dict, read) -> None:
     """Refuse a model whose arrays are not exactly what its ``layer_sizes`` needs, before inflating them."""
-    missing = [
-        k for k in ("W1", "b1", "mean_image", "class_names", "layer_sizes", "format_version") if k not in headers
-    ]
+    missing = [k for k in ("W1", "b1", *_FIXED) if k not in headers]
     if missing:
         raise ModelFileError(f"{path}: missing arrays {missing}")
     for k, (ndim, kinds) in _FIXED.items():
@@ -201,43 +199,37 @@ def load_model(path: str | os.PathLike) -> Model:
     _check_values(path, arrays)
     params = {k: arrays[k] for k in _param_names(arrays)}
     image_shape, dataset = _input_description(path, arrays, int(arrays["layer_sizes"][0]))
+    tta = str(_text(path, arrays, "tta", "none", TTA_MODES))
+    if tta != "none" and image_shape is None:
+        raise ModelFileError(
+            f"{path}: tta {tta} mirrors images, but this model's inputs are not images (no image_shape)"
+        )
     return Model(
         params=params,
         mean_image=arrays["mean_image"],
         class_names=[str(c) for c in arrays["class_names"]],
         image_shape=image_shape,
         dataset=dataset,
-        activation=_activation(path, arrays),
-        tta=_tta(path, arrays.get("tta"), image_shape),
+        activation=str(_text(path, arrays, "activation", "relu", ACTIVATIONS)),
+        tta=tta,
     )
 
 
-def _activation(path: Path, arrays: dict) -> str:
-    """The model's hidden nonlinearity; ``relu`` for a file written before it was recorded."""
-    if "activation" not in arrays:
-        return "relu"
-    a = arrays["activation"]
-    if a.dtype.kind != "U" or a.ndim != 0 or str(a) not in ACTIVATIONS:
-        shown = repr(str(a)) if a.dtype.kind == "U" and a.ndim == 0 else f"a {a.ndim}-D {a.dtype} array"
-        raise ModelFileError(f"{path}: activation must name one of {', '.join(ACTIVATIONS)}, got {shown}")
+def _text(path: Path, arrays: dict, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str | None:
+    """The text of the 0-d unicode member ``key`` (one of ``choices`` when given); ``default`` when it is absent.
+
+    ``activation`` is ``relu`` and ``tta`` is ``none`` in a file written before they were recorded.
+    """
+    a = arrays.get(key)
+    if a is None and default is not None:
+        return default
+    if a is None or a.dtype.kind != "U" or a.ndim != 0:
+        raise ModelFileError(
+            f"{path}: {key} must be a 0-d unicode array, got {None if a is None else f'{a.ndim}-D {a.dtype}'}"
+        )
+    if choices and str(a) not in choices:
+        raise ModelFileError(f"{path}: {key} must be one of {', '.join(choices)}, got {str(a)[:40]!r}")
     return str(a)
-
-
-def _tta(path: Path, tta: np.ndarray | None, image_shape) -> str:
-    """The ``tta`` member: one of :data:`autonet.net.TTA_MODES`; ``flip`` only for a model of images."""
-    if tta is None:
-        return "none"
-    if tta.dtype.kind != "U" or tta.ndim != 0 or str(tta) not in TTA_MODES:
-        raise ModelFileError(
-            f"{path}: tta must be one of {', '.join(TTA_MODES)} (a 0-d unicode array), got {str(tta)[:40]!r}"
-            if tta.dtype.kind == "U"
-            else f"{path}: tta must be a 0-d unicode array, got {tta.ndim}-D {tta.dtype}"
-        )
-    if str(tta) != "none" and image_shape is None:
-        raise ModelFileError(
-            f"{path}: tta {str(tta)} mirrors images, but this model's inputs are not images (no image_shape)"
-        )
-    return str(tta)
 
 
 def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int, int] | None, str]:
@@ -246,12 +238,7 @@ def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int
         from autonet.images import IMAGE_SHAPE
 
         return (IMAGE_SHAPE if D == int(np.prod(IMAGE_SHAPE)) else None), "cifar10"
-    dataset, shape = arrays.get("dataset"), arrays.get("image_shape")
-    if dataset is None or dataset.dtype.kind != "U" or dataset.ndim != 0:
-        raise ModelFileError(
-            f"{path}: dataset must be a 0-d unicode array, got "
-            f"{None if dataset is None else f'{dataset.ndim}-D {dataset.dtype}'}"
-        )
+    dataset, shape = str(_text(path, arrays, "dataset", None)), arrays.get("image_shape")
     if shape is None or shape.dtype.kind not in "iu" or shape.shape not in ((0,), (3,)):
         raise ModelFileError(
             f"{path}: image_shape must be 3 integers (H, W, C) or empty, got "
@@ -262,6 +249,6 @@ def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int
             f"{path}: image_shape {tuple(int(s) for s in shape)} does not hold the {D} inputs of the first layer"
         )
     if not shape.size:
-        return None, str(dataset)
+        return None, dataset
     height, width, channels = (int(s) for s in shape)
-    return (height, width, channels), str(dataset)
+    return (height, width, channels), dataset

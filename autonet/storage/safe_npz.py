@@ -63,9 +63,8 @@ def read_npz(
         disagree, larger than ``max_bytes``, refused by ``check_headers``, or
         damaged (bad CRC, truncated, unsupported compression, ...).
     """
-    path = Path(path)
     try:
-        return _read(path, what, max_bytes, check_headers)
+        return _read(Path(path), what, max_bytes, check_headers)
     except ModelFileError as e:
         if error is ModelFileError:
             raise

@@ -49,17 +49,20 @@ def _is_real(v: Any) -> bool:
     return _is_int(v) or isinstance(v, (float, np.floating))
 
 
+def _same_keys(value: dict, required, allowed, prefix: str, missing: str = "missing", unknown: str = "") -> None:
+    """Every key of ``required`` in ``value``, and no key outside ``allowed``; names the first field that is not."""
+    if absent := sorted(set(required) - set(value)):
+        raise StateFieldError(prefix + absent[0], missing)
+    if extra := sorted(map(str, set(value) - set(allowed))):
+        raise StateFieldError(prefix + extra[0], unknown or "unknown to this trainer")
+
+
 def _like(value: Any, template: Any, field: str) -> None:
     """``value`` has the type, keys, shape and dtype of ``template``; float arrays and numbers are finite."""
     if isinstance(template, dict):
         if not isinstance(value, dict):
             raise StateFieldError(field, f"expected a dict, got {_describe(value)}")
-        missing = sorted(set(template) - set(value))
-        if missing:
-            raise StateFieldError(f"{field}/{missing[0]}", "missing")
-        unknown = sorted(map(str, set(value) - set(template)))
-        if unknown:
-            raise StateFieldError(f"{field}/{unknown[0]}", "unknown to this trainer")
+        _same_keys(value, template, template, f"{field}/")
         for k, t in template.items():
             _like(value[k], t, f"{field}/{k}")
     elif isinstance(template, np.ndarray):
@@ -160,14 +163,9 @@ def _check_opt_state(value: Any, trainer, iteration: int) -> None:
         if not isinstance(state, dict):
             raise StateFieldError(where, f"expected a dict, got {_describe(state)}")
         # after a step every parameter's optimizer holds its whole state (moments, step count, ...)
-        required = stepped if iteration > 0 else fresh
-        missing = sorted(set(required) - set(state))
-        if missing:
-            after = f" (the optimizer has taken {iteration} steps)" if iteration > 0 else ""
-            raise StateFieldError(f"{where}/{missing[0]}", "missing" + after)
-        unknown = sorted(map(str, set(state) - set(stepped)))
-        if unknown:
-            raise StateFieldError(f"{where}/{unknown[0]}", f"unknown to the {trainer.config.update} optimizer")
+        after = f" (the optimizer has taken {iteration} steps)" if iteration > 0 else ""
+        unknown = f"unknown to the {trainer.config.update} optimizer"
+        _same_keys(state, stepped if iteration > 0 else fresh, stepped, f"{where}/", "missing" + after, unknown)
         for k, v in state.items():
             template = fresh.get(k) if stepped[k] is None else stepped[k]
             if k == "learning_rate":
@@ -219,12 +217,7 @@ def check_trainer_state(state: Any, trainer) -> None:
     if not isinstance(state, dict):
         raise StateFieldError("state", f"expected a dict, got {_describe(state)}")
     template = trainer.state_dict()
-    missing = sorted(set(template) - set(state) - _OPTIONAL)
-    if missing:
-        raise StateFieldError(missing[0], "missing")
-    unknown = sorted(map(str, set(state) - set(template)))
-    if unknown:
-        raise StateFieldError(unknown[0], "unknown to this trainer")
+    _same_keys(state, set(template) - _OPTIONAL, template, "")
 
     iteration = state["iteration"]
     limit = trainer.config.num_iters

@@ -13,34 +13,29 @@ the results cover both.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from autonet.errors import ConfigError
 from autonet.run import read_json
-from autonet.storage.checkpoints import _differences
+from autonet.storage.checkpoints import _differences, _json_normal
 from autonet.storage.lock import LOCK_NAME
 from autonet.sweep.trials import Trial
 
 SWEEP_FILE = "sweep.json"
 
 
-def _normal(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, allow_nan=True, default=list))
-
-
 def identity(meta: Mapping | None) -> dict:
     """What makes two sweep commands the same sweep: ``meta`` without the data's location."""
-    ident = _normal(dict(meta or {}))
+    ident = _json_normal(dict(meta or {}))
     if isinstance(ident.get("base"), dict):
         ident["base"].pop("data_dir", None)
     return ident
 
 
 def _trial_record(t: Trial) -> dict:
-    return {"name": t.name, "params": _normal(t.params), "config": _normal(t.config)}
+    return {"name": t.name, "params": _json_normal(t.params), "config": _json_normal(t.config)}
 
 
 def _trial_from(index: int, record: Mapping, data_dir: Any) -> Trial:
@@ -67,15 +62,19 @@ def reconcile(
         ``out`` holds something other than a sweep, or a sweep of another
         space and ``extend`` is False.
     """
-    ident = identity(meta)
-    fresh = {
-        "format": "autonet-sweep",
-        "identities": [ident],
-        "keys": list(keys),
-        "trials": [t.name for t in trials],
-        "trial_records": [_trial_record(t) for t in trials],
-        **_normal(dict(meta or {})),
-    }
+    ident, asked = identity(meta), _json_normal(dict(meta or {}))
+
+    def record(recorded: Mapping, identities: list, keys: Sequence[str], trials: Sequence[Trial]) -> dict:
+        records = [_trial_record(t) for t in trials]
+        ids = {
+            "identities": identities,
+            "keys": list(keys),
+            "trials": [t.name for t in trials],
+            "trial_records": records,
+        }
+        return {**recorded, **asked, "format": "autonet-sweep", **ids}
+
+    fresh = record({}, [ident], keys, trials)
     path = out / SWEEP_FILE
     if not path.is_file():
         others = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME) if out.is_dir() else []
@@ -101,7 +100,7 @@ def reconcile(
         if not isinstance(records, list):
             return list(trials), list(keys), fresh
         old = _read_records(path, records, meta)
-        return old, _merge_keys(recorded.get("keys"), keys), {**recorded, **_normal(dict(meta or {}))}
+        return old, _merge_keys(recorded.get("keys"), keys), {**recorded, **asked}
     base_diffs = [d for k in known[-1:] for d in _differences(k.get("base"), ident.get("base"), "base")]
     if base_diffs:  # one results table compares trials that differ only in their searched values
         raise ConfigError(
@@ -124,14 +123,7 @@ def reconcile(
     names = {t.name for t in old}
     added = [t for t in trials if t.name not in names]
     merged = old + [Trial(len(old) + i, t.name, t.params, t.config, t.cfg) for i, t in enumerate(added)]
-    updated = {
-        **recorded,
-        **_normal(dict(meta or {})),
-        "identities": [*known, ident],
-        "keys": _merge_keys(recorded.get("keys"), keys),
-        "trials": [t.name for t in merged],
-        "trial_records": [_trial_record(t) for t in merged],
-    }
+    updated = record(recorded, [*known, ident], _merge_keys(recorded.get("keys"), keys), merged)
     return merged, updated["keys"], updated
 
 

@@ -131,23 +131,13 @@ def one_line(result: Mapping) -> str:
 def format_table(rows: Sequence[Mapping], keys: Sequence[str]) -> str:
     """Rows sorted by validation accuracy (best first; diverged and pending last) as text."""
 
-    def order(r):
-        return (r["status"] != "ok", -(r["val_acc"] or 0.0))
-
     varying = [k for k in keys if len({format_value(r[k]) for r in rows}) > 1] or list(keys)
     header = [*varying, "train acc", "val acc", "time (s)", "status"]
     body = []
-    for r in sorted(rows, key=order):
+    for r in sorted(rows, key=lambda r: (r["status"] != "ok", -(r["val_acc"] or 0.0))):
         ok = r["status"] == "ok"
-        body.append(
-            [
-                *(format_value(r[k]) for k in varying),
-                f"{r['train_acc']:.4f}" if ok else "-",
-                f"{r['val_acc']:.4f}" if ok else "-",
-                f"{r['train_seconds']:.1f}" if ok else "-",
-                r["status"],
-            ]
-        )
+        shown = [f"{r['train_acc']:.4f}", f"{r['val_acc']:.4f}", f"{r['train_seconds']:.1f}"] if ok else ["-"] * 3
+        body.append([*(format_value(r[k]) for k in varying), *shown, r["status"]])
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(b, widths, strict=True)) for b in body]

@@ -14,13 +14,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from autonet.config import Config
-from autonet.errors import ConfigError, DivergenceError
+from autonet.errors import ConfigError, DivergenceError, WriteError
 from autonet.interrupts import InterruptGuard
 from autonet.run import CHECKPOINT_EVERY, load_data, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
@@ -44,15 +44,12 @@ def shared_data(cfg: Config):
         return _DATA[0][1]
 
 
-@contextmanager
 def _blas_threads(n: int | None):
     if n is None:
-        yield
-        return
+        return nullcontext()
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def run_trial(
@@ -129,10 +126,9 @@ def _serial(pending, trials_dir, blas_threads, interrupts=None):
 def _joblib(pending, trials_dir, jobs, blas_threads):
     from joblib import Parallel, delayed
 
-    by_name = {t.name: t for t in pending}
-    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")
-    for result in parallel(delayed(run_trial)(t, str(trials_dir / t.name), blas_threads) for t in pending):
-        yield by_name[result["name"]], result
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")  # results in the order submitted
+    results = parallel(delayed(run_trial)(t, str(trials_dir / t.name), blas_threads) for t in pending)
+    yield from zip(pending, results, strict=True)
 
 
 def _dask(pending, scheduler, blas_threads):
@@ -225,20 +221,14 @@ def run_sweep(
     except (FileExistsError, NotADirectoryError):
         raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
     except OSError as e:
-        from autonet.errors import WriteError
-
         raise WriteError.from_os_error(e, out) from None
     with RunLock(out):
-        return _run_sweep_locked(
-            out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result, extend, interrupts
-        )
+        trials, keys, record = reconcile(out, trials, keys, meta, extend)
+        atomic_write_json(out / SWEEP_FILE, record)
+        return _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result, interrupts)
 
 
-def _run_sweep_locked(
-    out, trials, keys, jobs, scheduler, blas_threads, meta, log, on_result, extend, interrupts
-) -> list[dict]:
-    trials, keys, record = reconcile(out, trials, keys, meta, extend)
-    atomic_write_json(out / SWEEP_FILE, record)
+def _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result, interrupts) -> list[dict]:
     rec = SweepRecorder(trials, out, keys)
     pending = []
     for t in trials:

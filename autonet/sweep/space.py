@@ -58,9 +58,7 @@ def _check_key(key: Any, source: str) -> str:
 def _value(key: str, value: Any, source: str) -> Any:
     """One JSON/TOML value of ``key``, checked alone (ConfigError naming the source)."""
     try:
-        if key == EPOCHS:
-            return EPOCHS_KIND.check(EPOCHS, value)
-        return check_value(key, value)
+        return EPOCHS_KIND.check(EPOCHS, value) if key == EPOCHS else check_value(key, value)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
 
@@ -127,7 +125,8 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
             return make_dim(key, list(arg) if isinstance(arg, (list, tuple)) else arg, source)
         if name not in RANGES:
             raise ConfigError(f"{where}: unknown distribution {name!r}; use log_uniform, uniform or choice")
-        if not isinstance(_kind(key), (Int, Float, Sizes)):
+        kind = _kind(key)
+        if not isinstance(kind, (Int, Float, Sizes)):
             raise ConfigError(f"{where}: {name} needs a numeric key; give a list of values instead")
         if (
             not isinstance(arg, (list, tuple))
@@ -140,12 +139,10 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
             raise ConfigError(f"{where}: {name} needs finite low < high, got [{arg[0]}, {arg[1]}]")
         if name == "log_uniform" and low <= 0:
             raise ConfigError(f"{where}: log_uniform needs low > 0, got {arg[0]}")
-        dim = Dim(key, name, low=low, high=high)
         for end in (low, high):  # both ends must be valid values of the key
-            kind = _kind(key)
             value = (round(end),) if isinstance(kind, Sizes) else round(end) if isinstance(kind, Int) else end
             _value(key, value, where + " range")
-        return dim
+        return Dim(key, name, low=low, high=high)
     values = spec if isinstance(spec, (list, tuple)) else [spec]
     if not values:
         raise ConfigError(f"{where}: empty list of values")
@@ -169,16 +166,14 @@ class Space:
             raise ConfigError(
                 f"{', '.join(ranged)}: a range can only be sampled; add --random N, or give a list of values for a grid"
             )
-        keys = list(self.dims)
-        size = math.prod(len(self.dims[k].values) for k in keys)
+        values = [d.values for d in self.dims.values()]
+        size = math.prod(map(len, values))
         if size > MAX_TRIALS:
             raise ConfigError(
                 f"the grid has {size:,} trials; a sweep takes at most {MAX_TRIALS:,} "
                 "(give fewer values, or sample it with --random N)"
             )
-        return [
-            dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(self.dims[k].values for k in keys))
-        ]
+        return [dict(zip(self.dims, combo, strict=True)) for combo in itertools.product(*values)]
 
     def sample(self, n: int, seed: int) -> list[dict]:
         """``n`` points drawn with ``default_rng(seed)``, key by key in order."""
@@ -252,9 +247,7 @@ def parse_grid_flag(text: str) -> tuple[str, Dim]:
 def build_space(space_file: str | None = None, grid_flags: Sequence[str] = ()) -> Space:
     """The space file's keys, then ``--grid`` entries (which replace a file key of the same name)."""
     dims = dict(load_space(space_file).dims) if space_file else {}
-    for text in grid_flags:
-        key, dim = parse_grid_flag(text)
-        dims[key] = dim
+    dims.update(parse_grid_flag(text) for text in grid_flags)
     if not dims:
         raise ConfigError("nothing to sweep: give --grid KEY=V1,V2,... or --space FILE")
     if "epochs" in dims and "num_iters" in dims:

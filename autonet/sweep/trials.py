@@ -34,9 +34,8 @@ class Trial:
     def __post_init__(self) -> None:
         if self.cfg is None:
             options = {k: v for k, v in self.config.items() if k != "epochs"}
-            object.__setattr__(
-                self, "cfg", Config.from_dict({**options, "progress": False}, source=f"trial {self.name}")
-            )
+            cfg = Config.from_dict({**options, "progress": False}, source=f"trial {self.name}")
+            object.__setattr__(self, "cfg", cfg)
 
 
 def format_value(value: Any) -> str:
