@@ -136,18 +136,22 @@ class TwoLayerNet:
         verbose: bool = False,
         backend: str | None = None,
         sampling: str = "replacement",
+        early_stopping: int = 0,
     ) -> dict:
         """Minibatch SGD with per-epoch learning-rate decay (the exercise's ``train``).
 
         Every step calls ``self.loss(X_batch, y_batch, reg=reg)`` (with
         ``backend=`` only when one is given here), so an overridden
         :meth:`loss` is what trains; ``self.params`` is the trainer's live
-        parameter dict throughout.
+        parameter dict throughout. ``early_stopping = P`` (epochs, 0: off)
+        stops after ``P`` epochs without a better validation accuracy and keeps
+        the best epoch's weights, as ``autonet train --early-stopping P`` does.
 
         Returns
         -------
         dict with ``loss_history`` (per iteration), ``train_acc_history`` and
-        ``val_acc_history`` (per epoch).
+        ``val_acc_history`` (per epoch), and with early stopping ``best_epoch``
+        (1-based; 0: the initial weights were never beaten).
         """
         cfg = Config(
             learning_rate=learning_rate,
@@ -159,6 +163,7 @@ class TwoLayerNet:
             seed=self.seed,
             print_every=100 if verbose else 0,
             progress=False,
+            early_stopping=early_stopping,
         )
         loss_options = {} if backend is None else {"backend": backend}
 
@@ -172,7 +177,8 @@ class TwoLayerNet:
         trainer.fit()
         self.params = trainer.params
         h = trainer.history
-        return {"loss_history": h["loss"], "train_acc_history": h["train_acc"], "val_acc_history": h["val_acc"]}
+        result = {"loss_history": h["loss"], "train_acc_history": h["train_acc"], "val_acc_history": h["val_acc"]}
+        return {**result, "best_epoch": trainer.best["epoch"]} if trainer.best else result
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted labels (N,) (``b2`` included, which the exercise's solution write-up leaves out)."""

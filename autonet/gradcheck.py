@@ -275,7 +275,7 @@ def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
 def forward_loss(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0) -> float:
     """The loss of the backend contract, forward only: ``softmax CE(scores) + 0.5 * reg * sum_l ||W_l||^2``.
 
-    Mean softmax cross-entropy (seed eq. (4)) of :func:`autonet.net.scores`
+    Mean softmax cross-entropy (eq. (4) of the exercise) of :func:`autonet.net.scores`
     (plain ReLU nets) plus the L2 term on the weights -- what every backend's
     ``loss`` must equal, without the cost of a backward pass.
     """

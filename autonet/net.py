@@ -47,7 +47,7 @@ def init_params(
     Parameters
     ----------
     sizes : at least two positive ints, input size first, classes last
-    std : weight standard deviation for ``init="std"`` (the seed's 1e-4)
+    std : weight standard deviation for ``init="std"`` (the exercise's 1e-4)
     init : ``"std"`` (N(0, std^2)), ``"he"`` (N(0, 2/fan_in)) or
         ``"xavier"`` (N(0, 2/(fan_in+fan_out)))
     rng : where the weights come from: a numpy ``Generator``, a legacy

@@ -8,7 +8,7 @@ the same schedule.
 Schedules (``lr0`` the base rate, ``t`` the 0-based iteration, ``E`` the
 iterations per epoch, ``T`` the total iterations, ``W`` the warm-up iterations):
 
-- ``"decay"`` (the seed's): ``lr0 * decay ** (t // E)``, times ``decay`` after every epoch;
+- ``"decay"`` (the exercise's): ``lr0 * decay ** (t // E)``, times ``decay`` after every epoch;
 - ``"step"``: ``lr0 * decay ** (t // (step_epochs * E))``, times ``decay`` every ``step_epochs`` epochs;
 - ``"cosine"``: ``lr0 * 0.5 * (1 + cos(pi * (t - W) / (T - W)))``, from ``lr0`` after warm-up down to 0 at ``T``;
 - ``"constant"``: ``lr0``.

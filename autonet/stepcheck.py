@@ -9,8 +9,8 @@ Scope: plain affine-ReLU nets (parameters ``W<l>, b<l>`` only).
 Naming (for an L-layer net, ``l = 1..L``)::
 
     H0 = X                      the input
-    A_l = H_{l-1} W_l + b_l     pre-activation of layer l   ("A1" = the seed's FC1_out)
-    H_l = relu(A_l), l < L      hidden activation           ("H1" = the seed's H_out)
+    A_l = H_{l-1} W_l + b_l     pre-activation of layer l   ("A1" = the write-up's FC1_out)
+    H_l = relu(A_l), l < L      hidden activation           ("H1" = the write-up's H_out)
     A_L                         the class scores            ("A2" = FC2_out for L = 2)
 
 autograd's ``dL/dZ`` for an intermediate ``Z`` is the gradient of *the rest of

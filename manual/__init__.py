@@ -8,7 +8,7 @@ The loss convention shared with every autonet backend::
 
     L = (1/N) * sum_n -log softmax(scores_n)[y_n]  +  0.5 * reg * sum_l ||W_l||^2
 
-mean over the batch, the seed's 0.5 factor on the L2 term, biases not
+mean over the batch, the exercise's 0.5 factor on the L2 term, biases not
 regularised.
 """
 

@@ -1,9 +1,9 @@
-"""The seed's two-layer derivation, equation by equation, for reading beside it.
+"""The exercise's two-layer derivation (its solution write-up), equation by equation, for reading beside it.
 
 Network: ``X (N, D) -> affine (W1, b1) -> ReLU -> affine (W2, b2) -> softmax``
 with the mean cross-entropy loss and ``0.5*reg*(||W1||^2 + ||W2||^2)``.
-Each line below is one of the seed's equations (1)-(10), with the two errata
-of the seed corrected where they occur. :func:`autonet.manual.network.loss_and_grads`
+Each line below is one of the write-up's equations (1)-(10), with the two errata
+of the write-up corrected where they occur. :func:`autonet.manual.network.loss_and_grads`
 computes the same thing for any depth; the tests hold the two together.
 """
 
@@ -13,14 +13,14 @@ import numpy as np
 
 
 def mask_mat(y: np.ndarray, num_classes: int, dtype=np.float64) -> np.ndarray:
-    """The seed's ``MaskMat``: (N, C) one-hot rows, ``MaskMat[n, y_n] = 1``."""
+    """The write-up's ``MaskMat``: (N, C) one-hot rows, ``MaskMat[n, y_n] = 1``."""
     out = np.zeros((y.shape[0], num_classes), dtype=dtype)
     out[np.arange(y.shape[0]), y] = 1
     return out
 
 
 def forward(params: dict, X: np.ndarray) -> dict:
-    """Seed eqs. (1)-(4); returns every intermediate by the seed's names.
+    """Eqs. (1)-(4); returns every intermediate by the write-up's names.
 
     Returns
     -------
@@ -39,7 +39,7 @@ def forward(params: dict, X: np.ndarray) -> dict:
 
 
 def loss_and_grads(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0):
-    """Loss and gradients of the two-layer net, one step per seed equation.
+    """Loss and gradients of the two-layer net, one step per equation of the write-up.
 
     Parameters
     ----------
@@ -67,11 +67,11 @@ def loss_and_grads(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0)
     # (6) dL/dW2 = H_out^T dL/dFC2_out                       (H, C)
     dW2 = f["H_out"].T @ dFC2_out
     # (7) dL/db2 = 1_{1×N} dL/dFC2_out                        (1, C)
-    #     erratum: the seed writes the ones-vector as 1×H; it sums over the N rows.
+    #     erratum: the write-up writes the ones-vector as 1×H; it sums over the N rows.
     db2 = (ones_N @ dFC2_out).ravel()
     # (8) dL/dH_out = dL/dFC2_out W2^T, then through the ReLU:
     #     dL/dFC1_out = dL/dH_out * 1[FC1_out > 0]              (N, H)
-    #     erratum: the seed writes max(dL/dH_out, 0), which clips the gradient's
+    #     erratum: the write-up writes max(dL/dH_out, 0), which clips the gradient's
     #     sign instead of masking by the forward pre-activation.
     dH_out = dFC2_out @ W2.T
     dFC1_out = dH_out * (f["FC1_out"] > 0)

@@ -222,3 +222,16 @@ def test_early_stopping_needs_validation_data():
     with pytest.raises(ConfigError, match="early_stopping needs validation data"):
         Trainer(get_backend("manual"), params, rng.standard_normal((10, 4)), np.zeros(10, int),
                 config=Config(early_stopping=2, progress=False))  # fmt: skip
+
+
+def test_two_layer_net_train_stops_early_and_keeps_the_best_epoch():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 10))
+    y = (X[:, 0] > 0).astype(np.int64)
+    y[100:] = rng.integers(0, 2, 20)  # a noisy validation split: its accuracy stops improving
+    net = TwoLayerNet(10, 16, 2, std=0.1, seed=0)
+    stats = net.train(X[:100], y[:100], X[100:], y[100:], learning_rate=0.5, learning_rate_decay=1.0,
+                      num_iters=400, batch_size=20, early_stopping=3)  # fmt: skip
+    val = stats["val_acc_history"]
+    assert stats["best_epoch"] == int(np.argmax(val)) + 1 and len(val) == stats["best_epoch"] + 3
+    assert np.mean(net.predict(X[100:]) == y[100:]) == max(val)  # the best epoch's weights are kept

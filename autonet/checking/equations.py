@@ -1,8 +1,8 @@
-"""The two-layer net's equations (1)-(10), numbered as in the seed derivation.
+"""The two-layer net's equations (1)-(10), numbered as in the exercise's solution write-up.
 
 Network: ``X (N, D) -> (1) affine W1, b1 -> (2) ReLU -> (3) affine W2, b2 ->
 (4) softmax``, loss the mean cross-entropy plus ``0.5 * reg * (||W1||^2 + ||W2||^2)``.
-Equations (5)-(10) are the backward pass. Two of the seed's printed equations
+Equations (5)-(10) are the backward pass. Two of the write-up's printed equations
 are wrong, and the corrected form is what autonet implements; the printed
 form is quoted in :data:`SEED_ERRATA` because it is a classic student bug.
 """

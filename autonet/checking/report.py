@@ -33,7 +33,7 @@ class Diagnosis:
     Attributes
     ----------
     title : one line, what is wrong
-    equations : the seed-numbered equations (1)-(10) the fault enters at (empty when unknown)
+    equations : the equations (1)-(10), numbered as in the exercise's solution write-up, the fault enters at (empty when unknown)
     wrong, right : the quantities (``scores``, ``loss``, ``W1`` ...) found wrong / right
     signature : short id of a recognised classic fault (e.g. ``"relu-clip"``), or None
     detail : further lines: the evidence and the fix

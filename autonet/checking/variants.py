@@ -15,7 +15,7 @@ L2_FACTORS = {"half": 1.0, "full": 2.0}  # reg multiplier giving 0.5*reg*||W||^2
 
 
 def relu_variant_grads(case: Case, ref: object, variant: str, l2: str = "half") -> dict:
-    """``W1``/``b1`` gradients with (8) replaced: ``"clip"`` max(dH, 0) (the seed's print),
+    """``W1``/``b1`` gradients with (8) replaced: ``"clip"`` max(dH, 0) (as the solution write-up prints it),
     ``"none"`` no mask, ``"ge"`` mask 1[FC1_out >= 0] (the other subgradient at 0)."""
     from autonet.manual.two_layer import forward, mask_mat
 

@@ -2,7 +2,7 @@
 
 Examples::
 
-    autonet sweep --space examples/seed_grid.toml --out runs/seed-grid          # the seed's 5 x 3 grid
+    autonet sweep --space examples/seed_grid.toml --out runs/seed-grid          # the exercise's 5 x 3 grid
     autonet sweep --grid "lr=1e-3 | 1.2e-3" --grid "reg=1e-4 | 1e-3" --jobs 2 --out runs/small
     autonet sweep --grid "hidden=300 | 1024,512" --out runs/depth   # 1024,512: two layers, as in --hidden
     autonet sweep --space examples/random_two_layer.toml --random 12 --out runs/random
