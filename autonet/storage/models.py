@@ -210,7 +210,7 @@ def load_model(path: str | os.PathLike) -> Model:
         class_names=[str(c) for c in arrays["class_names"]],
         image_shape=image_shape,
         dataset=dataset,
-        activation=str(_text(path, arrays, "activation", "relu", ACTIVATIONS)),
+        activation=str(_text(path, arrays, "activation", "relu", tuple(ACTIVATIONS))),
         tta=tta,
     )
 
