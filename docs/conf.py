@@ -70,8 +70,12 @@ nitpicky = False
 
 
 def skip_type_aliases(app, what, name, obj, skip, options):
-    """Aliases such as ``Headers = dict[str, ...]`` read as classes to autodoc, which cannot sign them."""
-    return True if isinstance(obj, types.GenericAlias) else None
+    """Aliases such as ``Headers = dict[str, ...]`` read as classes to autodoc, which cannot sign them; and
+    members inherited from scikit-learn (``set_fit_request`` ...), documented by scikit-learn, whose
+    docstrings point into its own glossary."""
+    if isinstance(obj, types.GenericAlias) or (getattr(obj, "__module__", None) or "").startswith("sklearn"):
+        return True
+    return None
 
 
 def setup(app):
