@@ -791,25 +791,3 @@ def preset(name: str, **overrides: Any) -> Config:
     if name not in PRESETS:
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {_show(name)}")
     return Config(**{**PRESETS[name], **canonical_keys(overrides, "preset")})
-
-
-__all__ = [
-    "Config",
-    "DEFAULTS_RULE",
-    "DTYPES",
-    "GENERAL_RECIPE",
-    "LATER_OPTIONS",
-    "Option",
-    "PRESETS",
-    "SAMPLING",
-    "canonical",
-    "canonical_keys",
-    "check_value",
-    "default",
-    "fitted_to_rows",
-    "identity",
-    "names",
-    "option",
-    "parse_value",
-    "preset",
-]

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from autonet.backends import get_backend
-from autonet.config import DTYPES, GENERAL_RECIPE, PRESETS, Config, fitted_to_rows, identity, preset
+from autonet.config import DTYPES, GENERAL_RECIPE, Config, fitted_to_rows, identity
 from autonet.errors import ConfigError, DivergenceError, OutOfMemory, WriteError
 from autonet.images import image_options, require_image_rows
 from autonet.interrupts import Interrupted, InterruptGuard
@@ -60,27 +60,6 @@ RUN_FILES = (
     "plots/training.png",
     "diverged.json",
 )
-
-__all__ = [
-    "CHECKPOINT_EVERY",
-    "DTYPES",
-    "PRESETS",
-    "RUN_FILES",
-    "SUMMARY_NAME",
-    "Config",
-    "checkpoint_meta",
-    "export_params",
-    "finish",
-    "fit_to_data",
-    "history_csv",
-    "load_data",
-    "machine_info",
-    "open_run_dir",
-    "preprocess_data",
-    "preset",
-    "read_json",
-    "run",
-]
 
 
 def preprocess_data(cfg: Config, data):
