@@ -7,34 +7,17 @@
   ``epoch 3 (iteration 366/1600): loss 1.6234, train acc 0.5120, val acc
   0.4870, lr 0.00131, 12.3 s``;
 - ``progress=False`` (``--quiet``): nothing.
+
+``trainer`` below is an :class:`autonet.train.Trainer` (not imported: this module sits below it), of which
+``config.num_iters``, ``iteration``, ``learning_rate``, ``history``, ``train_seconds`` and ``epoch_losses()``
+are read.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Protocol, TextIO
-
-
-class Trainer(Protocol):
-    """What progress reads of an :class:`autonet.train.Trainer` (a protocol, so this module sits below it)."""
-
-    @property
-    def config(self) -> Any: ...  # reads num_iters
-
-    @property
-    def iteration(self) -> int: ...
-
-    @property
-    def learning_rate(self) -> float: ...
-
-    @property
-    def history(self) -> dict: ...
-
-    @property
-    def train_seconds(self) -> float: ...
-
-    def epoch_losses(self) -> list: ...
+from typing import Any, TextIO
 
 
 def in_notebook() -> bool:
@@ -47,14 +30,14 @@ def in_notebook() -> bool:
 class BarProgress:
     """A tqdm bar over the iterations; the postfix shows the loss and the next step's learning rate."""
 
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, trainer: Any) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(
             total=trainer.config.num_iters, initial=trainer.iteration, desc="train", unit="it", dynamic_ncols=True
         )
 
-    def iteration(self, trainer: Trainer, loss: float) -> None:
+    def iteration(self, trainer: Any, loss: float) -> None:
         self.bar.update(1)
         if trainer.iteration % 10 == 0:
             self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{trainer.learning_rate:.3g}", refresh=False)
@@ -66,12 +49,12 @@ class BarProgress:
 class EpochLines:
     """One line per finished epoch on ``stream``: mean loss, accuracies, learning rate, elapsed time."""
 
-    def __init__(self, trainer: Trainer, stream: TextIO | None = None) -> None:
+    def __init__(self, trainer: Any, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.epochs_seen = len(trainer.history["epoch_iteration"])
         self.start = time.perf_counter() - trainer.train_seconds
 
-    def iteration(self, trainer: Trainer, loss: float) -> None:
+    def iteration(self, trainer: Any, loss: float) -> None:
         h = trainer.history
         if len(h["epoch_iteration"]) == self.epochs_seen:
             return
@@ -90,7 +73,7 @@ class EpochLines:
         pass
 
 
-def progress_reporter(trainer: Trainer, stream: TextIO | None = None) -> BarProgress | EpochLines:
+def progress_reporter(trainer: Any, stream: TextIO | None = None) -> BarProgress | EpochLines:
     """A bar in a terminal or notebook, else per-epoch lines."""
     stream = stream if stream is not None else sys.stderr
     isatty = getattr(stream, "isatty", None)
