@@ -225,13 +225,18 @@ class Bool(Kind):
 
 
 @dataclass(frozen=True)
-class Choice(Kind):
-    """One name out of ``choices`` (a tuple, or a function returning the current names)."""
+class _Named(Kind):
+    """A kind whose values are names out of ``choices`` (a tuple, or a function returning the current names)."""
 
     choices: tuple | Callable[[], Sequence[str]] = ()
 
     def names(self) -> list[str]:
         return list(self.choices() if callable(self.choices) else self.choices)
+
+
+@dataclass(frozen=True)
+class Choice(_Named):
+    """One name out of ``choices``."""
 
     @property
     def expects(self) -> str:  # type: ignore[override]
@@ -293,14 +298,8 @@ class Sizes(Kind):
 
 
 @dataclass(frozen=True)
-class Names(Kind):
-    """A subset of ``choices`` (a tuple, or a function returning them) in a given order: ``flip,crop``;
-    ``none`` (or empty) for no name."""
-
-    choices: tuple | Callable[[], Sequence[str]] = ()
-
-    def names(self) -> list[str]:
-        return list(self.choices() if callable(self.choices) else self.choices)
+class Names(_Named):
+    """A subset of ``choices`` in a given order: ``flip,crop``; ``none`` (or empty) for no name."""
 
     @property
     def expects(self) -> str:  # type: ignore[override]
