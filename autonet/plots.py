@@ -65,19 +65,15 @@ def check_history(history) -> dict:
     return history
 
 
-def _figure(figsize: tuple[float, float]):
-    """A new constrained-layout Figure not registered with pyplot."""
+def _axes(ax, figsize: tuple[float, float], *shape: int):
+    """``(figure, axes)``: the given ``ax`` and its figure, or a new constrained-layout figure (not registered
+    with pyplot) with ``subplots(*shape)``."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=figsize, layout="constrained")
-
-
-def _axes(ax, figsize: tuple[float, float], *shape: int):
-    """``(figure, axes)``: the given ``ax`` and its figure, or a new figure with ``subplots(*shape)``."""
     if ax is not None:
         first = np.ravel(np.asarray(ax, dtype=object))[0]
         return first.figure, ax
-    fig = _figure(figsize)
+    fig = Figure(figsize=figsize, layout="constrained")
     return fig, (fig.subplots(*shape, squeeze=False) if shape else fig.subplots())
 
 
@@ -164,12 +160,7 @@ def plot_training(history: dict, *, title: str = "", final: tuple[float, float] 
     ax1.plot(it, loss, color="tab:blue", alpha=0.3, lw=0.8, label="minibatch loss")
     window = max(len(loss) // 50, 1)
     ax1.plot(it, smooth(loss, window), color="tab:blue", lw=2, label=f"moving average ({window} it)")
-    ax1.set_xlabel("iteration (minibatch updates)")
-    ax1.xaxis.get_major_locator().set_params(integer=True)
-    ax1.set_ylabel("loss (cross-entropy + L2, nats)")
-    ax1.set_title("Loss history")
     ax1.legend()
-    ax1.grid(alpha=0.3)
     not_accuracy = " (not accuracies)"
     epochs = np.arange(1, len(history.get("train_acc", [])) + 1)
     if len(epochs):
@@ -185,13 +176,15 @@ def plot_training(history: dict, *, title: str = "", final: tuple[float, float] 
         )
     if final is not None:
         ax2.plot([final[0]], [100 * final[1]], "*", ms=14, color="tab:green", label=f"final: {100 * final[1]:.1f}%")
-    ax2.set_xlabel("epoch")
-    ax2.xaxis.get_major_locator().set_params(integer=True)
-    ax2.set_ylabel("accuracy (%)")
-    ax2.set_title("Classification accuracy history")
     if ax2.lines:
         ax2.legend()
-    ax2.grid(alpha=0.3)
+    for a, xlabel, ylabel, name in (
+        (ax1, "iteration (minibatch updates)", "loss (cross-entropy + L2, nats)", "Loss history"),
+        (ax2, "epoch", "accuracy (%)", "Classification accuracy history"),
+    ):
+        a.set(xlabel=xlabel, ylabel=ylabel, title=name)
+        a.xaxis.get_major_locator().set_params(integer=True)
+        a.grid(alpha=0.3)
     if title and own:
         fig.suptitle(title)
     elif title:
@@ -456,17 +449,8 @@ def plot_sweep_heatmap(
     fig, ax = _axes(ax, (7.5, 5.5))
     label = {"learning_rate": "learning rate (initial)", "reg": "L2 regularization strength reg"}
     if len(xs) > max_cells or len(ys) > max_cells:
-        im = ax.scatter(
-            [r[x] for r in ok],
-            [r[y] for r in ok],
-            c=accs,
-            cmap="viridis",
-            vmin=lo,
-            vmax=hi,
-            s=60,
-            edgecolors="black",
-            linewidths=0.5,
-        )
+        xy = ([r[x] for r in ok], [r[y] for r in ok])
+        im = ax.scatter(*xy, c=accs, cmap="viridis", vmin=lo, vmax=hi, s=60, edgecolors="black", linewidths=0.5)
         if bad:
             ax.scatter([r[x] for r in bad], [r[y] for r in bad], marker="x", color="tab:red", label="diverged")
             ax.legend(loc="best")
