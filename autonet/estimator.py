@@ -429,15 +429,11 @@ def _check_feature_names(est: MLPClassifier, names: np.ndarray | None) -> None:
     """Warn or raise, as sklearn does, when the columns differ from those seen in ``fit``."""
     fitted = getattr(est, "feature_names_in_", None)
     cls = type(est).__name__
-    if fitted is None and names is None:
-        return
-    if fitted is None:
-        warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning, stacklevel=4)
-        return
-    if names is None:
-        warnings.warn(
-            f"X does not have valid feature names, but {cls} was fitted with feature names", UserWarning, stacklevel=4
-        )
+    if fitted is None or names is None:
+        if names is not None:
+            warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning, stacklevel=4)
+        elif fitted is not None:
+            warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature names", stacklevel=4)
         return
     if len(fitted) == len(names) and np.all(fitted == names):
         return
