@@ -77,22 +77,14 @@ def help_text(name: str) -> str:
 
 def add_option(parser: Any, name: str, **kw: Any) -> None:
     """The flag of schema option ``name`` (raw text; parsed by :func:`config_from_args`)."""
-    opt = option(name)
-    flags = [flag_name(name), *(flag_name(a) for a in opt.aliases)]
+    opt, text = option(name), help_text(name)
     if isinstance(opt.kind, Bool):
-        parser.add_argument(
-            *flags,
-            dest=name,
-            action=argparse.BooleanOptionalAction,
-            default=argparse.SUPPRESS,
-            help=help_text(name)
-            .replace("(default: false)", "(default: off)")
-            .replace("(default: true)", "(default: on)"),
-        )
-        return
-    parser.add_argument(
-        *flags, dest=name, default=argparse.SUPPRESS, metavar=opt.kind.metavar(), help=help_text(name), **kw
-    )
+        kw["action"] = argparse.BooleanOptionalAction
+        text = text.replace("(default: false)", "(default: off)").replace("(default: true)", "(default: on)")
+    else:
+        kw["metavar"] = opt.kind.metavar()
+    flags = [flag_name(name), *(flag_name(a) for a in opt.aliases)]
+    parser.add_argument(*flags, dest=name, default=argparse.SUPPRESS, help=text, **kw)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
