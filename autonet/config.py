@@ -623,16 +623,7 @@ def _validate(cfg: Config) -> None:
 
 # options added to the schema after run directories were first written (config.json, checkpoints,
 # sweep trial names): left out of identities while at their defaults, so earlier runs still match
-LATER_OPTIONS = (
-    "activation",
-    "dataset",
-    "train_acc_samples",
-    "mixup",
-    "cutmix",
-    "ema_decay",
-    "tta",
-    "early_stopping",
-)
+LATER_OPTIONS = ("activation", "dataset", "train_acc_samples", "mixup", "cutmix", "ema_decay", "tta", "early_stopping")
 
 
 def identity(config: Mapping[str, Any]) -> dict:

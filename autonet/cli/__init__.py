@@ -52,8 +52,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="autonet",
-        description="Fully-connected nets on CIFAR-10, with hand-derived and autograd gradients.",
+        prog="autonet", description="Fully-connected nets on CIFAR-10, with hand-derived and autograd gradients."
     )
     parser.add_argument("--version", action="version", version=f"autonet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -88,14 +88,7 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
         data = load_dataset(
-            source,
-            data_dir,
-            num_val=num_val,
-            num_train=1,
-            dtype=dtype,
-            subtract_mean=False,
-            download=False,
-            quiet=True,
+            source, data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False, download=False, quiet=True
         )
     if data.X_val.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
