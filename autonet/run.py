@@ -264,14 +264,10 @@ def run(
                     _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
                 raise
     except MemoryError as e:  # the estimate is a floor: numpy temporaries come on top
+        lines = str(e).strip().splitlines()
         raise OutOfMemory(
-            f"ran out of memory ({_first_line(e)}); the up-front estimate: {estimate}; lower --hidden or --batch-size"
+            f"ran out of memory ({type(e).__name__}{': ' + lines[0] if lines else ''}); the up-front estimate: {estimate}; lower --hidden or --batch-size"
         ) from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 def _remove_if_unused(out: Path) -> None:
@@ -364,7 +360,13 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
         if not resume:
             _refuse_occupied(out, overwrite)
             if overwrite:
-                _remove_run_files(out)
+                for rel in RUN_FILES:
+                    refuse_links(
+                        out / rel
+                    )  # unlinking plots/training.png through a planted plots/ link deletes elsewhere
+                    (out / rel).unlink(missing_ok=True)
+                for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+                    stale.unlink(missing_ok=True)
     except BaseException:
         lock.release()
         raise
@@ -398,14 +400,6 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
         f"--out {out}: not empty ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
         f"{shown}); choose another --out, or add --overwrite to write the run into it"
     )
-
-
-def _remove_run_files(out: Path) -> None:
-    for rel in RUN_FILES:
-        refuse_links(out / rel)  # unlinking plots/training.png through a planted plots/ link deletes elsewhere
-        (out / rel).unlink(missing_ok=True)
-    for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
-        stale.unlink(missing_ok=True)
 
 
 def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> WriteError:
@@ -555,17 +549,19 @@ def history_csv(history: dict) -> str:
 MAX_JSON_BYTES = 64 << 20  # config, summary and history files of a run (a history is ~100 bytes per epoch)
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """The JSON value in ``path``, a regular UTF-8 file of at most :data:`MAX_JSON_BYTES`.
+def read_json(
+    path: str | os.PathLike, what: str = "JSON file", error: type[Exception] = ConfigError, limit: int = MAX_JSON_BYTES
+) -> Any:
+    """The JSON value in ``path``, a regular UTF-8 file of at most ``limit`` bytes.
 
     Raises
     ------
-    ConfigError
-        ``{path}: no such JSON file``, not a regular file (a FIFO would block
+    error
+        ``{path}: no such {what}``, not a regular file (a FIFO would block
         forever), too large, not UTF-8 or not valid JSON -- one line.
     """
-    raw = read_regular_file(path, MAX_JSON_BYTES, "JSON file", ConfigError)
+    raw = read_regular_file(path, limit, what, error)
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: [[[[...]]]] nested too deep
-        raise ConfigError(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
+        raise error(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None

@@ -29,20 +29,9 @@ def _dpi(text: str) -> int:
 
 def read_run_json(path: Path) -> dict:
     """A run file (history, config, summary) as a dict; :class:`DataError` in one line otherwise."""
-    import json
+    from autonet.run import read_json
 
-    from autonet.storage.files import read_regular_file
-
-    # a regular file only: a FIFO would block forever, a device might never end
-    raw = read_regular_file(path, MAX_JSON_BYTES, "run file", DataError)
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
-    except RecursionError:
-        raise DataError(f"{path}: not valid JSON (nested too deeply)") from None
-    except ValueError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
+    obj = read_json(path, "run file", DataError, MAX_JSON_BYTES)
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a JSON object, got {type(obj).__name__}")
     return obj
@@ -92,7 +81,8 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
         )
     if data.X_val.shape[1] != model.layer_sizes[0]:
         raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
-    check_classes(model, data.class_names, source)
+    if len(model.class_names) != len(data.class_names):  # a 5-class model on 10-class data: an error, not a skip
+        raise ClassMismatch(f"model has {len(model.class_names)} classes, {source} has {len(data.class_names)}")
     return (
         data.X_val,
         data.y_val,
@@ -108,12 +98,6 @@ def _val_predictions(model, config: dict, args: argparse.Namespace):
 
 class ClassMismatch(DataError):
     """The model's classes are not the data's: an error, not a reason to skip a figure."""
-
-
-def check_classes(model, data_classes, source: str) -> None:
-    """:class:`ClassMismatch` unless the model has as many classes as the data (a 5-class model on 10-class data)."""
-    if len(model.class_names) != len(data_classes):
-        raise ClassMismatch(f"model has {len(model.class_names)} classes, {source} has {len(data_classes)}")
 
 
 def main(args: argparse.Namespace) -> int:
