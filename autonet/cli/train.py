@@ -90,7 +90,8 @@ def resume_config(args: argparse.Namespace) -> tuple[Config, Path]:
     path = out / "config.json"
     if not path.is_file():
         raise ConfigError(f"--resume {out}: no config.json there; expected a run directory written by autonet train")
-    given = _explicit_run_flags(args)
+    # config flags given besides --data-dir (absent from args unless given)
+    given = [flag_name(k) for k in ["preset", "config", *names(flag=True)] if k != "data_dir" and hasattr(args, k)]
     if given or (args.out and Path(args.out) != out):
         flags = ", ".join(given + (["--out"] if args.out and Path(args.out) != out else []))
         raise ConfigError(f"--resume continues with the settings in {path}; drop {flags}")
@@ -105,11 +106,6 @@ def resume_config(args: argparse.Namespace) -> tuple[Config, Path]:
         )
     data_dir = {"data_dir": args.data_dir} if hasattr(args, "data_dir") else {}
     return Config(**{**saved, **data_dir, "progress": not args.quiet}), out
-
-
-def _explicit_run_flags(args: argparse.Namespace) -> list[str]:
-    """Config flags given on the command line besides ``--data-dir`` (absent from ``args`` unless given)."""
-    return [flag_name(k) for k in ["preset", "config", *names(flag=True)] if k != "data_dir" and hasattr(args, k)]
 
 
 def interrupted_message(command: str, e: Interrupted, out: Path) -> str:
