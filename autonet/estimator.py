@@ -546,17 +546,12 @@ def _stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) 
     return train, val
 
 
+_P = inspect.Parameter  # hidden_layer_sizes may be given by position (scikit-learn's signature); the rest by name
 _SIGNATURE = inspect.Signature(
     [
-        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-        inspect.Parameter(
-            "hidden_layer_sizes", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULTS["hidden_layer_sizes"]
-        ),
-        *(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value)
-            for name, value in DEFAULTS.items()
-            if name != "hidden_layer_sizes"
-        ),
+        _P("self", _P.POSITIONAL_OR_KEYWORD),
+        _P("hidden_layer_sizes", _P.POSITIONAL_OR_KEYWORD, default=DEFAULTS["hidden_layer_sizes"]),
     ]
+    + [_P(name, _P.KEYWORD_ONLY, default=value) for name, value in DEFAULTS.items() if name != "hidden_layer_sizes"]
 )
 MLPClassifier.__init__.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
