@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for "resume with: ..." hints
     formatwarning = warnings.formatwarning
-    warnings.formatwarning = _one_line_warning(args.command)
+    warnings.formatwarning = lambda message, *_: f"autonet {args.command}: warning: {message}\n"  # no source line
     try:
         return int(args.func(args) or 0)
     except AutonetError as e:
@@ -83,12 +83,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         warnings.formatwarning = formatwarning
-
-
-def _one_line_warning(command: str):
-    """``warnings.formatwarning`` for the command line: ``autonet CMD: warning: MESSAGE``, no source line."""
-
-    def format_warning(message, category, filename, lineno, line=None) -> str:
-        return f"autonet {command}: warning: {message}\n"
-
-    return format_warning
