@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from autonet.config import PRESETS, Bool, Config, canonical_keys, default, names, option
+from autonet.config import PRESETS, Bool, Config, canonical_keys, check_value, default, names, option, parse_value
 from autonet.data import DATASETS
 from autonet.errors import ConfigError
 
@@ -139,8 +139,6 @@ def data_source(args: argparse.Namespace, config: dict, model_dataset: str | Non
     full path), the data folder and ``num_val``, so the validation rows are the
     ones the run itself was scored on.
     """
-    from autonet.config import check_value, parse_value
-
     data_dir = args.data_dir if args.data_dir is not None else config.get("data_dir")
     if args.num_val is not None:
         num_val = parse_value("num_val", args.num_val, label="--num-val")
@@ -152,8 +150,6 @@ def data_source(args: argparse.Namespace, config: dict, model_dataset: str | Non
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
     """The config options given as flags, parsed: ``{name: value}``."""
-    from autonet.config import parse_value
-
     out = {}
     for name in names(flag=True):
         if hasattr(args, name):
