@@ -20,7 +20,7 @@ from typing import Any
 
 from autonet.config import PRESETS, Bool, Config, canonical_keys, check_value, default, names, option, parse_value
 from autonet.data import DATASETS
-from autonet.errors import ConfigError
+from autonet.errors import ConfigError, DataError
 
 CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config.json is about 1 KB
 
@@ -146,6 +146,37 @@ def data_source(args: argparse.Namespace, config: dict, model_dataset: str | Non
         num_val = check_value("num_val", config.get("num_val") or default("num_val"))
     source = args.dataset or config.get("dataset") or model_dataset or "cifar10"
     return source, (None if data_dir is None else check_value("data_dir", data_dir)), num_val
+
+
+class ClassMismatch(DataError):
+    """The model's classes are not the data's: an error, never a reason to skip (``autonet plot``)."""
+
+
+def model_split(args: argparse.Namespace, model: Any, config: dict, split: str = "val", **load: Any) -> tuple:
+    """``(data, source, X, y)``: the raw rows of ``split`` of the data a saved model scores (:func:`data_source`).
+
+    ``load``: more options of :func:`autonet.data.load_dataset` (``quiet``,
+    ``download``). DataError when the split is missing or the rows do not fit
+    the model (:class:`ClassMismatch` for other classes).
+    """
+    import warnings
+
+    from autonet.data import load_dataset
+
+    source, data_dir, num_val = data_source(args, config, model.dataset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if split == "val" else "default")  # "no test_batch": irrelevant for val
+        data = load_dataset(
+            source, data_dir, num_val=num_val, num_train=1, dtype=model.params["W1"].dtype, subtract_mean=False, **load
+        )
+    X, y = (data.X_val, data.y_val) if split == "val" else (data.X_test, data.y_test)
+    if X is None or y is None:
+        raise DataError(f"no test split: {source} at {data.data_dir} has none")
+    if X.shape[1] != model.layer_sizes[0]:
+        raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]} ({source})")
+    if len(data.class_names) != len(model.class_names):
+        raise ClassMismatch(f"model has {len(model.class_names)} classes, {source} has {len(data.class_names)}")
+    return data, source, X, y
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

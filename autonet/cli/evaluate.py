@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument, data_source, read_config_file
+from autonet.cli.common import add_data_arguments, add_dataset_argument, model_split, read_config_file
 from autonet.errors import DataError
 from autonet.net import TTA_MODES, accuracy
 from autonet.storage.models import load_model
@@ -39,27 +39,11 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import warnings
-
-    from autonet.data import load_dataset
-
     model = load_model(args.model)
     dtype = model.params["W1"].dtype
     run_config = Path(args.model).parent / "config.json"  # the run's, beside its model: its data and split
     config = read_config_file(run_config) if run_config.is_file() else {}
-    source, data_dir, num_val = data_source(args, config, model.dataset)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore" if args.split == "val" else "default")
-        data = load_dataset(
-            source, data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False, quiet=args.quiet
-        )
-    X, y = (data.X_val, data.y_val) if args.split == "val" else (data.X_test, data.y_test)
-    if X is None or y is None:
-        raise DataError(f"no test split: {source} at {data.data_dir} has none")
-    if X.shape[1] != model.layer_sizes[0]:
-        raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {X.shape[1]} ({source})")
-    if len(data.class_names) != len(model.class_names):
-        raise DataError(f"model has {len(model.class_names)} classes, {source} has {len(data.class_names)}")
+    data, source, X, y = model_split(args, model, config, args.split, quiet=args.quiet)
     if len(y) == 0:
         raise DataError(f"the {args.split} split of {source} is empty: no accuracy to report")
     X = X - model.mean_image.astype(dtype)

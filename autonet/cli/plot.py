@@ -10,10 +10,9 @@ command says which and why.
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument, data_source, positive_int
+from autonet.cli.common import ClassMismatch, add_data_arguments, add_dataset_argument, model_split, positive_int
 from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.plots import MAX_DPI
 
@@ -69,35 +68,11 @@ def register(sub) -> None:
 
 def _val_predictions(model, config: dict, args: argparse.Namespace):
     """Raw val rows, labels and the model's predictions; raises AutonetError when no data."""
-    from autonet.data import load_dataset
     from autonet.net import predict
 
-    dtype = model.params["W1"].dtype
-    source, data_dir, num_val = data_source(args, config, model.dataset)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "no test_batch": irrelevant for the val split
-        data = load_dataset(
-            source, data_dir, num_val=num_val, num_train=1, dtype=dtype, subtract_mean=False, download=False, quiet=True
-        )
-    if data.X_val.shape[1] != model.layer_sizes[0]:
-        raise DataError(f"model expects {model.layer_sizes[0]} inputs, data has {data.X_val.shape[1]}")
-    if len(model.class_names) != len(data.class_names):  # a 5-class model on 10-class data: an error, not a skip
-        raise ClassMismatch(f"model has {len(model.class_names)} classes, {source} has {len(data.class_names)}")
-    return (
-        data.X_val,
-        data.y_val,
-        predict(
-            model.params,
-            data.X_val - model.mean_image.astype(dtype),
-            activation=model.activation,
-            tta=model.tta,
-            image_shape=model.image_shape,
-        ),
-    )
-
-
-class ClassMismatch(DataError):
-    """The model's classes are not the data's: an error, not a reason to skip a figure."""
+    _, _, X, y = model_split(args, model, config, download=False, quiet=True)
+    shown = {"activation": model.activation, "tta": model.tta, "image_shape": model.image_shape}
+    return X, y, predict(model.params, X - model.mean_image.astype(X.dtype), **shown)
 
 
 def main(args: argparse.Namespace) -> int:
