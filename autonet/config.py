@@ -125,13 +125,11 @@ class Int(Kind):
         if self.optional and text.lower() == "none":
             return None
         try:
-            if _INT_TEXT.fullmatch(text):
-                return int(text)
-            number = float(text)  # 1e3
+            number = int(text) if _INT_TEXT.fullmatch(text) else float(text)  # float: 1e3
+            if isinstance(number, float) and not (math.isfinite(number) and number == int(number)):
+                raise ValueError
         except ValueError:
             raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
-        if not (math.isfinite(number) and number == int(number)):
-            raise ValueError(f"expected {self.expects}, got {_show(text)}")
         return int(number)
 
     def check(self, name: str, value: Any) -> Any:
@@ -139,12 +137,9 @@ class Int(Kind):
             return None
         if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
             value = int(value)
-        if not (_is_number(value) and isinstance(value, (int, np.integer))):
+        if not (_is_number(value) and isinstance(value, (int, np.integer)) and self.low <= value <= self.high):
             raise self._refuse(name, value, self._requirement())
-        value = int(value)
-        if not self.low <= value <= self.high:
-            raise self._refuse(name, value, self._requirement())
-        return value
+        return int(value)
 
     def _requirement(self) -> str:
         bits = (self.high + 1).bit_length() - 1
@@ -667,9 +662,7 @@ def canonical(key: str) -> str | None:
     if not isinstance(key, str):
         return None
     key = key.strip().replace("-", "_")
-    if key in _FIELDS:
-        return key
-    return ALIASES.get(key)
+    return key if key in _FIELDS else ALIASES.get(key)
 
 
 def canonical_keys(d: Mapping[str, Any], source: str, allowed: Iterable[str] | None = None) -> dict:
