@@ -51,11 +51,9 @@ def check_history(history) -> dict:
     """
     if not isinstance(history, dict):
         raise DataError(f"history must be a JSON object with a 'loss' list, got {type(history).__name__}")
-    for key in ("loss", "train_acc", "val_acc"):
-        if key not in history:
-            if key == "loss":
-                raise DataError("history has no 'loss' list")
-            continue
+    if "loss" not in history:
+        raise DataError("history has no 'loss' list")
+    for key in [k for k in ("loss", "train_acc", "val_acc") if k in history]:
         values = history[key]
         if not isinstance(values, list):
             raise DataError(f"history '{key}' must be a list of numbers, got {type(values).__name__}")
@@ -262,8 +260,7 @@ def plot_weight_grid(W1: np.ndarray, *, title: str = "", max_units: int = 64, im
     n = min(W1.shape[1], max_units)
     fig, ax = _axes(ax, (6, 7))
     ax.imshow(grid, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
     ax.set_xlabel(
         f"hidden units 1-{n} of {W1.shape[1]}, row by row\n"
         f"each tile: {H}x{W} px {'RGB' if C == 3 else 'grey'}, min-max scaled per unit"
@@ -390,8 +387,7 @@ def plot_misclassified(
     for c in range(C):
         for k in range(per_class):
             ax = axes[c, k]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             for side in ax.spines.values():
                 side.set_visible(False)
             if k < len(picks[c]):
