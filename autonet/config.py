@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from autonet.errors import ConfigError
+from autonet.images import image_options
 from autonet.memory import MAX_LAYER_SIZE, check_layer_count
 
 
@@ -604,16 +605,9 @@ def _validate(cfg: Config) -> None:
     for f in fields(cfg):
         value = option(f.name).kind.check(f.name, getattr(cfg, f.name))
         object.__setattr__(cfg, f.name, value)
-    if cfg.preprocess == "pca" and cfg.augment:
-        raise ConfigError(
-            "augment needs image rows; PCA-reduced rows cannot be flipped or cropped "
-            "(use preprocess zca or standardize)"
-        )
-    for name, on in (("cutmix", cfg.cutmix), ("tta", cfg.tta != "none")):
-        if cfg.preprocess == "pca" and on:
-            raise ConfigError(
-                f"{name} needs image rows; PCA-reduced rows are not images (use preprocess zca or standardize)"
-            )
+    for name in image_options(cfg) if cfg.preprocess == "pca" else []:  # refused: the first set, by name
+        why = "cannot be flipped or cropped" if name == "augment" else "are not images"
+        raise ConfigError(f"{name} needs image rows; PCA-reduced rows {why} (use preprocess zca or standardize)")
 
 
 # options added to the schema after run directories were first written (config.json, checkpoints,
