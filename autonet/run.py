@@ -405,14 +405,10 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
 def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> WriteError:
     """``e`` with where the last good checkpoint is and how to continue."""
     last = ckpt.describe() if ckpt is not None else None
-    if last:
-        tail = (
-            f"; last good checkpoint: {last}; free space or fix permissions, then resume with: "
-            f"autonet train --resume {out}"
-        )
-    else:
-        tail = "; no checkpoint was written"
-    err = WriteError(f"{e}{tail}")
+    hint = (
+        f"; last good checkpoint: {last}; free space or fix permissions, then resume with: autonet train --resume {out}"
+    )
+    err = WriteError(f"{e}{hint if last else '; no checkpoint was written'}")
     err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
     return err
 
