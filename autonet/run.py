@@ -17,6 +17,7 @@ A run directory holds::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -234,8 +235,7 @@ def run(
         _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
     # Every input is read and checked (data, preprocessing, memory, initial weights) before the
     # directory is created, so a run that cannot start leaves no run directory behind.
-    if data is None:
-        data = load_data(cfg, quiet=quiet)
+    data = load_data(cfg, quiet=quiet) if data is None else data
     for name in [n for n in image_options(cfg) if n != "augment"]:  # augment: checked where it is set up
         require_image_rows(name, None, data.image_shape)
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
@@ -456,11 +456,8 @@ def checkpoint_meta(cfg: Config, data) -> dict:
 def _fit(trainer: Trainer, ckpt: Checkpointer | None, interrupts: InterruptGuard | None) -> None:
     """``trainer.fit()``, saving a checkpoint on interrupt and saying where it is on divergence."""
     try:
-        if interrupts is None:
+        with interrupts.deferred() if interrupts is not None else contextlib.nullcontext():
             trainer.fit()
-        else:
-            with interrupts.deferred():
-                trainer.fit()
     except Interrupted as e:
         if ckpt is not None:
             try:
