@@ -144,13 +144,4 @@ def _item(table, where: str) -> Item:
         raise ConfigError(f"{where}: checks must be a list of check names")
     if t.get("part", "net") not in PARTS:
         raise ConfigError(f"{where}: part must be 'net' or 'layers', got {t['part']!r}")
-    return Item(
-        t["name"],
-        t.get("title", t["name"]),
-        float(t["points"]),
-        tuple(t["checks"]),
-        t.get("part", "net"),
-        t.get("partial", True),
-        t.get("hidden", False),
-        t.get("optional", False),
-    )
+    return Item(**{**t, "title": t.get("title", t["name"]), "points": float(t["points"]), "checks": tuple(t["checks"])})
