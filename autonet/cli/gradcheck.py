@@ -95,15 +95,9 @@ def _random_problem(args: argparse.Namespace) -> tuple[dict, np.ndarray, np.ndar
         hint="lower --batch or --sizes",
     )
     rng = np.random.default_rng(args.seed)
-    if args.std is None:
-        params = init_params(sizes, init="he", rng=rng)
-        bias_std = BIAS_STD
-    else:
-        params = init_params(sizes, std=args.std, rng=rng)
-        bias_std = args.std
-    for k in params:
-        if k.startswith("b"):
-            params[k] = bias_std * rng.standard_normal(params[k].shape)
+    params = init_params(sizes, init="he", rng=rng) if args.std is None else init_params(sizes, std=args.std, rng=rng)
+    for k in [k for k in params if k.startswith("b")]:
+        params[k] = (args.std or BIAS_STD) * rng.standard_normal(params[k].shape)
     X = rng.standard_normal((args.batch, sizes[0]))
     y = rng.integers(0, sizes[-1], size=args.batch)
     return params, X, y
