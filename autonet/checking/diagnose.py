@@ -22,6 +22,8 @@ drawn from NumPy's global random state; results computed in float32.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from autonet.checking.equations import PRODUCED_BY, SEED_ERRATA
@@ -258,46 +260,24 @@ def _loss(normal, l2) -> list[Diagnosis]:
     if not bad:
         return []
     data_bad = [r for r in bad if r.case.reg == 0]
+    found = functools.partial(Diagnosis, wrong=["loss"])
     if data_bad:
         if all(_near(r.loss / r.ref.data_loss, r.case.X.shape[0]) for r in data_bad):
-            return [
-                Diagnosis(
-                    "the data loss is summed over the N examples, not averaged",
-                    equations=[4],
-                    wrong=["loss"],
-                    signature="loss-sum",
-                    detail=["L = -(1/N) sum_n log final_output[n, y_n]: divide by N."],
-                )
-            ]
-        return [
-            Diagnosis(
-                "the data loss differs (reg = 0)",
-                equations=[4],
-                wrong=["loss"],
-                detail=["L = -(1/N) sum_n log final_output[n, y_n], final_output the softmax of the scores."],
-            )
-        ]
+            title = "the data loss is summed over the N examples, not averaged"
+            fix = "L = -(1/N) sum_n log final_output[n, y_n]: divide by N."
+            return [found(title, equations=[4], signature="loss-sum", detail=[fix])]
+        fix = "L = -(1/N) sum_n log final_output[n, y_n], final_output the softmax of the scores."
+        return [found("the data loss differs (reg = 0)", equations=[4], detail=[fix])]
     expected = 0.5 if l2 == "half" else 1.0
     ks = [(r.loss - r.ref.data_loss) / (r.case.reg * _l2_sum(r.case.params)) for r in bad]
     kb = [(r.loss - r.ref.data_loss) / (r.case.reg * _l2_sum(r.case.params, True)) for r in bad]
     if all(_near(k, expected) for k in kb):
-        return [
-            Diagnosis(
-                "the L2 term of the loss includes the biases",
-                wrong=["loss"],
-                signature="loss-l2-biases",
-                detail=["Regularise the weights only: reg * (||W1||^2 + ||W2||^2)."],
-            )
-        ]
+        detail = ["Regularise the weights only: reg * (||W1||^2 + ||W2||^2)."]
+        return [found("the L2 term of the loss includes the biases", signature="loss-l2-biases", detail=detail)]
     k = ks[0]
     if not all(_near(x, k) for x in ks):
-        return [
-            Diagnosis(
-                "the loss is right at reg = 0 but its L2 term is not a multiple of reg * (||W1||^2 + ||W2||^2)",
-                wrong=["loss"],
-                signature="loss-l2",
-            )
-        ]
+        title = "the loss is right at reg = 0 but its L2 term is not a multiple of reg * (||W1||^2 + ||W2||^2)"
+        return [found(title, signature="loss-l2")]
     detail = [f"Your L2 term is {k:g} * reg * (||W1||^2 + ||W2||^2); this check expects {expected:g} * reg * (...)."]
     if _near(k, 1.0) and l2 == "half":
         detail.append(
@@ -309,9 +289,8 @@ def _loss(normal, l2) -> list[Diagnosis]:
     elif _near(k, 0.0):
         detail = ["Add 0.5 * reg * (||W1||^2 + ||W2||^2)." if l2 == "half" else "Add reg * (||W1||^2 + ||W2||^2)."]
     return [
-        Diagnosis(
+        found(
             "the loss has no L2 term" if _near(k, 0.0) else f"the L2 term of the loss is {k:g} * reg * sum ||W||^2",
-            wrong=["loss"],
             signature="loss-l2-missing" if _near(k, 0.0) else "loss-l2-factor",
             detail=detail,
         )
@@ -381,11 +360,10 @@ def _fd_note(normal) -> str:
 def _all_four(zero, fd_note) -> Diagnosis:
     bad = [r for r in zero if any(not r.checks[p].ok for p in PARAM_NAMES)]
     ks = [[_scale(r.grads[p], r.ref.data_grads[p]) for p in PARAM_NAMES] for r in bad]
+    found = functools.partial(Diagnosis, equations=[5], wrong=list(PARAM_NAMES))
     if bad and all(all(_near(k, r.case.X.shape[0]) for k in row) for r, row in zip(bad, ks, strict=True)):
-        return Diagnosis(
+        return found(
             "every gradient is N times too large: the 1/N of (5) is missing",
-            equations=[5],
-            wrong=list(PARAM_NAMES),
             signature="missing-1/N",
             detail=[
                 f"The solution write-up's (5) is {SEED_ERRATA[5]}.",
@@ -394,20 +372,16 @@ def _all_four(zero, fd_note) -> Diagnosis:
             ],
         )
     if bad and all(all(_near(k, -1.0) for k in row) for row in ks):
-        return Diagnosis(
+        return found(
             "every gradient has the wrong sign",
-            equations=[5],
-            wrong=list(PARAM_NAMES),
             signature="sign",
             detail=[
                 "dL/dFC2_out = final_output - MaskMat (over N), not MaskMat - final_output; "
                 "the update then subtracts the gradient."
             ],
         )
-    return Diagnosis(
+    return found(
         "all four gradients are wrong: the fault enters at dL/dFC2_out, before (6), (7), (9), (10)",
-        equations=[5],
-        wrong=list(PARAM_NAMES),
         detail=[fd_note] if fd_note else [],
     )
 
@@ -449,38 +423,28 @@ def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
     ks = [_scale(r.grads[p], r.ref.data_grads[p]) for r in bad]
     ns = [r.case.X.shape[0] for r in bad]
     others = [q for q in right if q != p]
+    found = functools.partial(Diagnosis, equations=[eq], wrong=[p], right=others)
     if ks and all(_near(k, 1.0 / n) for k, n in zip(ks, ns, strict=True)):
-        return Diagnosis(
+        return found(
             f"d{p} is N times too small: averaged over the N rows although (5) already divided by N",
-            equations=[eq],
-            wrong=[p],
-            right=others,
             signature="bias-mean" if p[0] == "b" else "scale",
             detail=[
                 "Sum over the rows (np.sum(..., axis=0)), do not take the mean: dL/dFC_out already carries the 1/N."
             ],
         )
     if ks and all(_near(k, float(n)) for k, n in zip(ks, ns, strict=True)):
-        return Diagnosis(
+        return found(
             f"d{p} is N times too large",
-            equations=[eq],
-            wrong=[p],
-            right=others,
             signature="scale-N",
             detail=["It misses the 1/N the other gradients have: build it from the same dL/dFC_out."],
         )
     if ks and all(_near(k, -1.0) for k in ks):
-        return Diagnosis(f"d{p} has the wrong sign", equations=[eq], wrong=[p], right=others, signature="sign")
+        return found(f"d{p} has the wrong sign", signature="sign")
     known = [k for k in ks if k is not None]
     if ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known):
-        return Diagnosis(
-            f"d{p} is {known[0]:g} times the right value", equations=[eq], wrong=[p], right=others, signature="scale"
-        )
-    return Diagnosis(
+        return found(f"d{p} is {known[0]:g} times the right value", signature="scale")
+    return found(
         f"d{p} is wrong while {', '.join(others) or 'nothing else'} {'is' if len(others) == 1 else 'are'} right",
-        equations=[eq],
-        wrong=[p],
-        right=others,
         detail=[fd_note] if fd_note else [],
     )
 
