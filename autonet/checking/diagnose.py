@@ -449,82 +449,63 @@ def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
     )
 
 
-def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
+def _l2_scales(positive, p) -> list[float | None]:
+    """Per failing case, the k with ``d{p} - (data part) == k * reg * p`` (None when it is no such multiple)."""
+    return [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p]) for r in _failing(positive, p)]
 
+
+def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
     expected = L2_FACTORS[l2]
     out = []
     ws = [p for p in wrong if p.startswith("W")]
     for p in [p for p in wrong if p.startswith("b")]:
-        ks = [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p]) for r in _failing(positive, p)]
+        ks = _l2_scales(positive, p)
         sig, title = (
             ("bias-regularised", f"d{p} includes an L2 term: the bias is regularised")
             if ks and all(k is not None for k in ks)
             else (None, f"d{p} is right at reg = 0, wrong at reg > 0")
         )
-        out.append(
-            Diagnosis(
-                title,
-                equations=[7 if p == "b2" else 10],
-                wrong=[p],
-                right=right,
-                signature=sig,
-                detail=["Only the weights are regularised: the bias gradient has no reg term."],
+        detail = ["Only the weights are regularised: the bias gradient has no reg term."]
+        out.append(Diagnosis(title, [7 if p == "b2" else 10], [p], right, sig, detail))
+    if not ws:
+        return out
+    found = functools.partial(Diagnosis, equations=[PRODUCED_BY[p] for p in ws], wrong=ws, right=right)
+    ks = [k for p in ws for k in _l2_scales(positive, p)]
+    known = [k for k in ks if k is not None]
+    if not (ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known)):
+        return [*out, found(f"{', '.join(ws)} right at reg = 0 but wrong at reg > 0: the L2 term of the gradient")]
+    k = known[0]
+    detail = [
+        f"Your L2 gradient is {_times(k)}reg * W; with this loss's L2 term it must be "
+        f"{_times(expected)}reg * W (the data part, checked at reg = 0, is right)."
+    ]
+    consistent = any(d.signature == "loss-l2-factor" for d in loss_diag)
+    if _near(k, 2.0) and l2 == "half":
+        detail.append(
+            "2 * reg * W is the gradient of the later edition's reg * ||W||^2"
+            + (
+                ", and your loss uses that convention too: run the check with --l2 full."
+                if consistent
+                else ", but your loss is 0.5 * reg * ||W||^2: make them agree."
             )
         )
-    if ws:
-        ks = [
-            _scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p])
-            for p in ws
-            for r in _failing(positive, p)
+    elif _near(k, 1.0) and l2 == "full":
+        detail.append(
+            "reg * W belongs to the original edition's loss 0.5 * reg * ||W||^2"
+            + (": run the check with --l2 half." if consistent else ".")
+        )
+    if _near(k, 0.0):
+        detail = [f"Add {_times(expected)}reg * W (the derivative of the loss's L2 term)."]
+        return [
+            *out,
+            found(
+                f"the L2 gradient is missing from {', '.join(f'd{p}' for p in ws)}",
+                signature="l2-missing",
+                detail=detail,
+            ),
         ]
-        eq = [PRODUCED_BY[p] for p in ws]
-        known = [k for k in ks if k is not None]
-        if ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known):
-            k = known[0]
-            detail = [
-                f"Your L2 gradient is {_times(k)}reg * W; with this loss's L2 term it must be "
-                f"{_times(expected)}reg * W (the data part, checked at reg = 0, is right)."
-            ]
-            consistent = any(d.signature == "loss-l2-factor" for d in loss_diag)
-            if _near(k, 2.0) and l2 == "half":
-                detail.append(
-                    "2 * reg * W is the gradient of the later edition's reg * ||W||^2"
-                    + (
-                        ", and your loss uses that convention too: run the check with --l2 full."
-                        if consistent
-                        else ", but your loss is 0.5 * reg * ||W||^2: make them agree."
-                    )
-                )
-            elif _near(k, 1.0) and l2 == "full":
-                detail.append(
-                    "reg * W belongs to the original edition's loss 0.5 * reg * ||W||^2"
-                    + (": run the check with --l2 half." if consistent else ".")
-                )
-            missing = _near(k, 0.0)
-            if missing:
-                detail = [f"Add {_times(expected)}reg * W (the derivative of the loss's L2 term)."]
-            out.append(
-                Diagnosis(
-                    f"the L2 gradient is missing from {', '.join(f'd{p}' for p in ws)}"
-                    if missing
-                    else f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
-                    equations=eq,
-                    wrong=ws,
-                    right=right,
-                    signature="l2-missing" if missing else "l2-factor",
-                    detail=detail,
-                )
-            )
-        else:
-            out.append(
-                Diagnosis(
-                    f"{', '.join(ws)} right at reg = 0 but wrong at reg > 0: the L2 term of the gradient",
-                    equations=eq,
-                    wrong=ws,
-                    right=right,
-                )
-            )
-    return out
+    title = f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W"
+    return [*out, found(title, signature="l2-factor", detail=detail)]
 
 
 def _times(k: float) -> str:
