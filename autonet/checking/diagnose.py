@@ -68,77 +68,63 @@ def _failing(runs, quantity, where=lambda r: True) -> list:
 
 def diagnose(runs: list, extra: dict, target, l2: str = "half") -> list[Diagnosis]:
     """Diagnoses for a two-layer check's :class:`~autonet.checking.twolayer.CaseRun` list."""
-    out: list[Diagnosis] = []
-    out += _exceptions(runs)
-    out += _mutation(extra.get("inputs"))
-    out += _init(extra.get("init"))
     ok_runs = [r for r in runs if r.error is None]
     normal = [r for r in ok_runs if not r.case.kinks and not r.case.overflow]
     precision = _precision(ok_runs)
-    out += precision
+    found = [_exceptions(runs), _mutation(extra.get("inputs")), _init(extra.get("init")), precision]
     failed = [c for r in runs for q, c in r.checks.items() if not c.ok and q != "fd"]  # fd of a float32 loss is noise
     if precision and all(c.error is not None and c.error < PRECISION_EXPLAINS for c in failed):
-        return out  # every failure is within what the lost digits explain
-    out += _overflow(ok_runs, normal)
-    forward = _forward(normal)
-    out += forward
+        return [d for d in found if d]  # every failure is within what the lost digits explain
+    found += [_overflow(ok_runs, normal), forward := _forward(normal)]
     if not forward:  # downstream of wrong scores every comparison is moot
         loss_diag = _loss(normal, l2)
-        out += loss_diag
-        out += _gradients(normal, l2, loss_diag)
-        out += _kinks(ok_runs, normal)
-    out += _predict(extra)
+        found += [*loss_diag, *_gradients(normal, l2, loss_diag), _kinks(ok_runs, normal)]
+    out = [d for d in [*found, _predict(extra)] if d]
     if not out and any(not c.ok for r in runs for c in r.checks.values()):
         bad = sorted({q for r in runs for q, c in r.checks.items() if not c.ok})
         out.append(Diagnosis(f"{', '.join(bad)} differ from autonet's on some cases (see the table)", wrong=bad))
     return out
 
 
-def _exceptions(runs) -> list[Diagnosis]:
+def _exceptions(runs) -> Diagnosis | None:
     failed = [r for r in runs if r.error is not None]
     if not failed:
-        return []
+        return None
     first = failed[0]
-    return [
-        Diagnosis(
-            f"raised on {len(failed)} of {len(runs)} cases, first on {first.label}: {first.error}",
-            signature="exception",
-        )
-    ]
+    return Diagnosis(
+        f"raised on {len(failed)} of {len(runs)} cases, first on {first.label}: {first.error}",
+        signature="exception",
+    )
 
 
-def _mutation(check) -> list[Diagnosis]:
+def _mutation(check) -> Diagnosis | None:
     if check is None or check.ok:
-        return []
-    return [
-        Diagnosis(
-            f"inputs modified in place: {check.note.partition(': ')[2]}",
-            signature="in-place",
-            detail=[
-                "The caller's arrays change under it: the training loop then steps from corrupted weights or data.",
-                "Compute into new arrays (X = X - m, not X -= m; dW = W.copy() before +=).",
-            ],
-        )
-    ]
+        return None
+    return Diagnosis(
+        f"inputs modified in place: {check.note.partition(': ')[2]}",
+        signature="in-place",
+        detail=[
+            "The caller's arrays change under it: the training loop then steps from corrupted weights or data.",
+            "Compute into new arrays (X = X - m, not X -= m; dW = W.copy() before +=).",
+        ],
+    )
 
 
-def _init(check) -> list[Diagnosis]:
+def _init(check) -> Diagnosis | None:
     if check is None or check.ok:
-        return []
-    return [
-        Diagnosis(
-            "np.random.seed(0); Net(4, 10, 3, std=0.1) does not draw the exercise's toy weights",
-            signature="init",
-            detail=[
-                "The exercise draws W1 = std * np.random.randn(D, H), b1 = zeros(H), "
-                "W2 = std * np.random.randn(H, C), b2 = zeros(C), in that order, from NumPy's "
-                "global state; otherwise its hard-coded correct_scores cannot match."
-            ],
-        )
-    ]
+        return None
+    return Diagnosis(
+        "np.random.seed(0); Net(4, 10, 3, std=0.1) does not draw the exercise's toy weights",
+        signature="init",
+        detail=[
+            "The exercise draws W1 = std * np.random.randn(D, H), b1 = zeros(H), "
+            "W2 = std * np.random.randn(H, C), b2 = zeros(C), in that order, from NumPy's "
+            "global state; otherwise its hard-coded correct_scores cannot match."
+        ],
+    )
 
 
-def _precision(ok_runs) -> list[Diagnosis]:
+def _precision(ok_runs) -> Diagnosis | None:
     low = sorted(
         {
             f"{name} {np.asarray(v).dtype}"
@@ -148,20 +134,18 @@ def _precision(ok_runs) -> list[Diagnosis]:
         }
     )
     if not low:
-        return []
-    return [
-        Diagnosis(
-            f"computed in lower precision than float64: {', '.join(low)}",
-            signature="precision",
-            detail=[
-                "The inputs are float64; a cast to float32 loses ~8 digits, more than any gradient "
-                "check tolerates. Keep float64 for checking (float32 is for speed only)."
-            ],
-        )
-    ]
+        return None
+    return Diagnosis(
+        f"computed in lower precision than float64: {', '.join(low)}",
+        signature="precision",
+        detail=[
+            "The inputs are float64; a cast to float32 loses ~8 digits, more than any gradient "
+            "check tolerates. Keep float64 for checking (float32 is for speed only)."
+        ],
+    )
 
 
-def _overflow(ok_runs, normal) -> list[Diagnosis]:
+def _overflow(ok_runs, normal) -> Diagnosis | None:
     big = [r for r in ok_runs if r.case.overflow]
     finite_elsewhere = all(np.isfinite(r.loss) for r in normal)
 
@@ -169,21 +153,18 @@ def _overflow(ok_runs, normal) -> list[Diagnosis]:
         return not (np.isfinite(r.loss) and all(np.all(np.isfinite(g)) for g in r.grads.values()))
 
     if not big or not finite_elsewhere or not blew_up(big[0]):
-        return []
+        return None
     r = big[0]
-    return [
-        Diagnosis(
-            f"softmax overflows on scores of about {np.abs(r.ref.scores).max():.0f}: loss {r.loss}",
-            equations=[4],
-            wrong=["loss"],
-            signature="no-max-shift",
-            detail=[
-                "exp(score) overflows float64 beyond ~709, so the softmax is computed without "
-                "subtracting each row's max.",
-                "Use exp(s - s.max(axis=1, keepdims=True)): a per-row constant leaves softmax unchanged.",
-            ],
-        )
-    ]
+    return Diagnosis(
+        f"softmax overflows on scores of about {np.abs(r.ref.scores).max():.0f}: loss {r.loss}",
+        equations=[4],
+        wrong=["loss"],
+        signature="no-max-shift",
+        detail=[
+            "exp(score) overflows float64 beyond ~709, so the softmax is computed without subtracting each row's max.",
+            "Use exp(s - s.max(axis=1, keepdims=True)): a per-row constant leaves softmax unchanged.",
+        ],
+    )
 
 
 FORWARD_FAULTS = {  # what -> (equation, signature, the scores that fault computes)
@@ -204,14 +185,14 @@ def _mean_cross_entropy(scores: np.ndarray, y: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(y)), y].mean())
 
 
-def _forward(normal) -> list[Diagnosis]:
+def _forward(normal) -> Diagnosis | None:
     """A wrong forward pass, from the scores (classes) or, for a function, from its loss at reg = 0."""
     bad = _failing(normal, "scores")
     from_loss = not bad and not any("scores" in r.checks for r in normal)
     if from_loss:
         bad = [r for r in _failing(normal, "loss") if r.case.reg == 0]
     if not bad:
-        return []
+        return None
     for what, (eq, sig, fn) in FORWARD_FAULTS.items():
         if from_loss:
             hit = all(_near(r.loss, _mean_cross_entropy(fn(r.case.params, r.case.X), r.case.y)) for r in bad)
@@ -223,31 +204,27 @@ def _forward(normal) -> list[Diagnosis]:
                 if from_loss
                 else "your scores are exactly those"
             )
-            return [
-                Diagnosis(
-                    f"forward pass: {what}",
-                    equations=[eq],
-                    wrong=["loss" if from_loss else "scores"],
-                    signature=sig,
-                    detail=[
-                        f"Evidence: {evidence}.",
-                        "Every loss and gradient downstream is computed from these scores: fix the forward pass first.",
-                    ],
-                )
-            ]
+            return Diagnosis(
+                f"forward pass: {what}",
+                equations=[eq],
+                wrong=["loss" if from_loss else "scores"],
+                signature=sig,
+                detail=[
+                    f"Evidence: {evidence}.",
+                    "Every loss and gradient downstream is computed from these scores: fix the forward pass first.",
+                ],
+            )
     if from_loss:
-        return []  # a function has no scores to blame: the loss diagnosis speaks
-    return [
-        Diagnosis(
-            "forward pass: the scores differ",
-            equations=[3],
-            wrong=["scores"],
-            detail=[
-                "The fault is in (1)-(3): FC1_out = X.W1 + b1, H_out = max(0, FC1_out), FC2_out = H_out.W2 + b2.",
-                "Fix the forward pass first: every later check depends on it.",
-            ],
-        )
-    ]
+        return None  # a function has no scores to blame: the loss diagnosis speaks
+    return Diagnosis(
+        "forward pass: the scores differ",
+        equations=[3],
+        wrong=["scores"],
+        detail=[
+            "The fault is in (1)-(3): FC1_out = X.W1 + b1, H_out = max(0, FC1_out), FC2_out = H_out.W2 + b2.",
+            "Fix the forward pass first: every later check depends on it.",
+        ],
+    )
 
 
 def _l2_sum(params, biases=False) -> float:
@@ -512,31 +489,29 @@ def _times(k: float) -> str:
     return "" if _near(k, 1.0) else f"{k:g} * "
 
 
-def _kinks(ok_runs, normal) -> list[Diagnosis]:
+def _kinks(ok_runs, normal) -> Diagnosis | None:
     kink = [r for r in ok_runs if r.case.kinks]
     if not kink or _failing(normal, "W1") or _failing(normal, "b1"):
-        return []
+        return None
     bad = [k for k in ("W1", "b1") if _failing(kink, k)]
     if not bad:
-        return []
-    return [
-        Diagnosis(
-            "on the ReLU kink (FC1_out exactly 0) the gradient follows neither convention",
-            equations=[8],
-            wrong=bad,
-            signature="kink",
-            detail=[
-                "Right everywhere else. At FC1_out == 0 max(0, .) has no derivative; autonet uses 0 "
-                "(mask FC1_out > 0), the mask FC1_out >= 0 uses 1. Either passes; this is neither."
-            ],
-        )
-    ]
+        return None
+    return Diagnosis(
+        "on the ReLU kink (FC1_out exactly 0) the gradient follows neither convention",
+        equations=[8],
+        wrong=bad,
+        signature="kink",
+        detail=[
+            "Right everywhere else. At FC1_out == 0 max(0, .) has no derivative; autonet uses 0 "
+            "(mask FC1_out > 0), the mask FC1_out >= 0 uses 1. Either passes; this is neither."
+        ],
+    )
 
 
-def _predict(extra) -> list[Diagnosis]:
+def _predict(extra) -> Diagnosis | None:
     check = extra.get("predict")
     if check is None or check.ok:
-        return []
+        return None
     from autonet.checking import cases
 
     case = cases.predict_case(np.random.default_rng(7))
@@ -544,19 +519,15 @@ def _predict(extra) -> list[Diagnosis]:
     p = case.params
     without_b2 = (np.maximum(case.X @ p["W1"] + p["b1"], 0) @ p["W2"]).argmax(axis=1)
     if got is not None and np.shape(got) == without_b2.shape and np.array_equal(got, without_b2):
-        return [
-            Diagnosis(
-                "predict drops b2: it takes the argmax of H_out . W2, not of the scores",
-                equations=[3],
-                wrong=["predict"],
-                signature="predict-no-b2",
-                detail=[
-                    "predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the solution write-up's predict forgets + b2)."
-                ],
-            )
-        ]
-    return [
-        Diagnosis(
-            f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"], signature="predict"
+        return Diagnosis(
+            "predict drops b2: it takes the argmax of H_out . W2, not of the scores",
+            equations=[3],
+            wrong=["predict"],
+            signature="predict-no-b2",
+            detail=[
+                "predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the solution write-up's predict forgets + b2)."
+            ],
         )
-    ]
+    return Diagnosis(
+        f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"], signature="predict"
+    )
