@@ -115,6 +115,7 @@ def _package_root(path: Path) -> tuple[Path, str]:
 
 def import_module(spec: str):
     """Import ``path/to/file.py`` or ``package.module``; :class:`TargetError` (one line) if it fails."""
+    root, name = None, spec
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         path = Path(spec).expanduser()
         if path.is_dir():
@@ -123,21 +124,18 @@ def import_module(spec: str):
             raise TargetError(f"no such file: {spec}")
         root, name = _package_root(path.resolve())
         sys.path.insert(0, str(root))
-        try:
-            if name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(path.resolve()):
-                del sys.modules[name]  # a module of the same name from elsewhere
-            return guarded(lambda: importlib.import_module(name), f"importing {spec}")
-        except UserCodeError as e:
-            raise TargetError(str(e)) from None
-        finally:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(str(root))
-    if not all(part.isidentifier() for part in spec.split(".")):
+        if name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(path.resolve()):
+            del sys.modules[name]  # a module of the same name from elsewhere
+    elif not all(part.isidentifier() for part in spec.split(".")):
         raise TargetError(f"{spec!r} is neither a .py file nor a dotted module name")
     try:
-        return guarded(lambda: importlib.import_module(spec), f"importing {spec}")
+        return guarded(lambda: importlib.import_module(name), f"importing {spec}")
     except UserCodeError as e:
         raise TargetError(str(e)) from None
+    finally:
+        if root is not None:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(root))
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
