@@ -18,7 +18,7 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -243,28 +243,16 @@ class ClassTarget(TwoLayerTarget):
 
     def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
         """The parameters ``np.random.seed(seed); Cls(D, H, C, std)`` draws (global state restored)."""
-
-        def draw():
-            np.random.seed(seed)
-            return self.new(D, H, C, std)
-
-        state = np.random.get_state()
-        try:
-            net = draw()
-        finally:
-            np.random.set_state(state)
+        with _seeded(seed):
+            net = self.new(D, H, C, std)
         return {k: np.array(net.params[k], dtype=np.float64, copy=True) for k in PARAM_NAMES}
 
     def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
         """The weights after ``np.random.seed(0)``, ``Cls(D, 10, C, std=0.1)``, ``net.train(X, y, X, y, **options)``
         (the exercise's toy run; NumPy's global state restored afterwards)."""
-        state = np.random.get_state()
-        try:
-            np.random.seed(0)
+        with _seeded(0):
             net = self.new(X.shape[1], 10, int(y.max()) + 1, 1e-1)
             self._guard(lambda: net.train(X, y, X, y, **options), "train(X, y, X_val, y_val, ...)")
-        finally:
-            np.random.set_state(state)
         return {k: np.asarray(net.params[k]) for k in PARAM_NAMES}
 
     def _loaded(self, params: dict):
@@ -311,6 +299,17 @@ class FunctionTarget(TwoLayerTarget):
         return lambda: float(
             self._guard(lambda: self.obj(params, X.copy(), y.copy(), reg), "loss_and_grads(params, X, y, reg)")[0]
         )
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """NumPy's global state seeded with ``seed`` inside, the caller's restored after."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def _same(a, b) -> bool:

@@ -194,13 +194,14 @@ def _accept_other_subgradient(run: CaseRun, l2: str, tol: Tolerances) -> None:
 
 def init_check(target: TwoLayerTarget, tol: Tolerances) -> Check:
     """``np.random.seed(0); Cls(4, 10, 3, std=1e-1)`` draws the exercise's toy weights (its correct_scores need them)."""
+    label = "init: np.random.seed(0); Net(4, 10, 3, std=0.1)"
     try:
         got = target.init(*battery_cases.TOY_SIZES, battery_cases.TOY_STD, seed=0)
     except UserCodeError as e:
-        return Check("init: np.random.seed(0); Net(4, 10, 3, std=0.1)", "init", False, None, str(e))
+        return Check(label, "init", False, None, str(e))
     want = battery_cases.toy_params()
     err = max(rel_error(got[k], want[k]) for k in PARAM_NAMES)
-    return Check("init: np.random.seed(0); Net(4, 10, 3, std=0.1)", "init", bool(err <= tol.rtol), err)
+    return Check(label, "init", bool(err <= tol.rtol), err)
 
 
 def train_check(target: TwoLayerTarget) -> Check:
