@@ -128,19 +128,12 @@ def read_submission(path: Path, id: str) -> Submission:
     """Read one file or folder into a :class:`Submission` (an ``error`` instead of raising)."""
     sub = Submission(id, source=str(path))
     try:
-        if path.is_file():
-            sub.files = {path.name: path.read_bytes()} if path.stat().st_size <= MAX_BYTES else {}
-            if not sub.files:
-                sub.error = f"{path.name} is larger than {MAX_BYTES >> 20} MB"
-                return sub
-        else:
-            sub.files = _read_folder(path)
+        if path.is_file() and path.stat().st_size > MAX_BYTES:
+            sub.error = f"{path.name} is larger than {MAX_BYTES >> 20} MB"
+            return sub
+        sub.files = {path.name: path.read_bytes()} if path.is_file() else _read_folder(path)
+        sub.target = _choose(sub)  # ValueError: nothing to check
     except (OSError, ValueError) as e:
-        sub.error = str(e)
-        return sub
-    try:
-        sub.target = _choose(sub)
-    except ValueError as e:
         sub.error = str(e)
     return sub
 
