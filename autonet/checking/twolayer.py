@@ -281,13 +281,8 @@ def check_two_layer(
     if target.has_predict:
         extra["predict"], extra["predicted"] = predict_check(target)
     mutated = sorted({m for run in runs for m in run.mutated})
-    extra["inputs"] = Check(
-        "inputs: X and params unchanged by every call",
-        "inputs",
-        not mutated,
-        None,
-        f"modified in place: {', '.join(mutated)}" if mutated else "",
-    )
+    note = f"modified in place: {', '.join(mutated)}" if mutated else ""
+    extra["inputs"] = Check("inputs: X and params unchanged by every call", "inputs", not mutated, None, note)
     checks += [c for c in extra.values() if isinstance(c, Check)]
     convention = "0.5*reg*||W||^2" if l2 == "half" else "reg*||W||^2"
     header = (
@@ -295,8 +290,7 @@ def check_two_layer(
         f"against backends {' and '.join(REFERENCES)}, rel. error <= {tol.rtol:g}; fd = finite differences "
         "of its own loss, every entry and one random direction)"
     )
-    report = Report(
-        target.label, target.kind, checks, [], header=header, columns=COLUMNS if target.has_scores else COLUMNS[1:]
-    )
+    columns = COLUMNS if target.has_scores else COLUMNS[1:]
+    report = Report(target.label, target.kind, checks, [], header=header, columns=columns)
     report.diagnoses = diagnose(runs, extra, target, l2) if not report.passed else []
     return report
