@@ -145,7 +145,7 @@ def run_case(
     tol = tol or Tolerances()
     ref = reference(case, l2)
     run = CaseRun(case, ref, case_label(case))
-    refs = REFERENCES
+    backs = [ref.by_backend[n] for n in REFERENCES]  # (scores, loss, grads) of each
     try:
         params, X, y = case.copy_inputs()
         if target.has_scores:
@@ -163,17 +163,14 @@ def run_case(
             run.checks[q] = Check(label, q, False, None, run.error)
         return run
     if run.scores is not None:
-        run.checks["scores"] = _compare(label, "scores", run.scores, [ref.by_backend[n][0] for n in refs], tol)
-    run.checks["loss"] = _compare(label, "loss", run.loss, [ref.by_backend[n][1] for n in refs], tol)
+        run.checks["scores"] = _compare(label, "scores", run.scores, [b[0] for b in backs], tol)
+    run.checks["loss"] = _compare(label, "loss", run.loss, [b[1] for b in backs], tol)
     assert run.grads is not None  # no error, so the call returned gradients
     for k in PARAM_NAMES:
-        run.checks[k] = _compare(
-            label, k, run.grads[k], [ref.by_backend[n][2][k] for n in refs], tol, case.params[k].shape
-        )
+        run.checks[k] = _compare(label, k, run.grads[k], [b[2][k] for b in backs], tol, case.params[k].shape)
     if case.kinks:
         _accept_other_subgradient(run, l2, tol)
-    fd = _finite_difference_check(target, run, tol)
-    if fd is not None:
+    if (fd := _finite_difference_check(target, run, tol)) is not None:
         run.checks["fd"] = fd
     return run
 
