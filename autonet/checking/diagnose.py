@@ -26,6 +26,7 @@ import functools
 
 import numpy as np
 
+from autonet.checking.cases import predict_case
 from autonet.checking.equations import PRODUCED_BY, SEED_ERRATA
 from autonet.checking.report import Diagnosis
 from autonet.checking.target import PARAM_NAMES
@@ -490,8 +491,7 @@ def _kinks(ok_runs, normal) -> Diagnosis | None:
     kink = [r for r in ok_runs if r.case.kinks]
     if not kink or _failing(normal, "W1") or _failing(normal, "b1"):
         return None
-    bad = [k for k in ("W1", "b1") if _failing(kink, k)]
-    if not bad:
+    if not (bad := [k for k in ("W1", "b1") if _failing(kink, k)]):
         return None
     return Diagnosis(
         "on the ReLU kink (FC1_out exactly 0) the gradient follows neither convention",
@@ -509,12 +509,9 @@ def _predict(extra) -> Diagnosis | None:
     check = extra.get("predict")
     if check is None or check.ok:
         return None
-    from autonet.checking import cases
-
-    case = cases.predict_case(np.random.default_rng(7))
+    case = predict_case(np.random.default_rng(7))
     got = extra.get("predicted")
-    p = case.params
-    without_b2 = (np.maximum(case.X @ p["W1"] + p["b1"], 0) @ p["W2"]).argmax(axis=1)
+    without_b2 = FORWARD_FAULTS["b2 is left out of (3)"][2](case.params, case.X).argmax(axis=1)
     if got is not None and np.shape(got) == without_b2.shape and np.array_equal(got, without_b2):
         return Diagnosis(
             "predict drops b2: it takes the argmax of H_out . W2, not of the scores",
