@@ -370,22 +370,15 @@ def check_layers(module: Any, label: str, tol: Tolerances | None = None, seed: i
             fn(pair, np.random.default_rng(seed))
             checks += pair.checks
             diagnoses += pair.diagnoses
-    lonely = [
-        n
-        for n in found
-        if n.endswith("_backward")
-        and n.replace("_backward_alt", "_forward").replace("_backward", "_forward") not in found
-    ]
-    for n in lonely:
-        checks.append(Check(n, "autonet", False, None, f"{n} found without its forward, so it cannot be called"))
+    for n in found:
+        if n.endswith("_backward") and n.replace("_backward", "_forward") not in found:
+            checks.append(Check(n, "autonet", False, None, f"{n} found without its forward, so it cannot be called"))
     header = (
         f"autonet check {label} (layer functions: {', '.join(found)}; against autonet.manual.layers, rel. error "
         f"<= {tol.rtol:g}, and finite differences, <= {tol.fd_rtol:g})"
     )
     report = Report(label, "layers", checks, [], header=header, columns=COLUMNS)
     if not report.passed:
-        diagnoses = diagnoses or [
-            Diagnosis(f"{', '.join(sorted({c.case for c in report.failed}))} differ from autonet's (see the table)")
-        ]
-        report.diagnoses = diagnoses
+        failed = ", ".join(sorted({c.case for c in report.failed}))
+        report.diagnoses = diagnoses or [Diagnosis(f"{failed} differ from autonet's (see the table)")]
     return report
