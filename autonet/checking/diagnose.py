@@ -320,16 +320,17 @@ def _gradients(normal, l2, loss_diag) -> list[Diagnosis]:
     return out
 
 
-def _fd_note(normal) -> str:
+def _fd_note(normal) -> list[str]:
+    """What finite differences of the target's own loss add to a gradient diagnosis (a detail line, or none)."""
     fd = [r.checks["fd"] for r in normal if "fd" in r.checks]
     if not fd:
-        return ""
+        return []
     if all(c.ok for c in fd):
-        return (
+        return [
             "Finite differences of your own loss agree with your gradients: the gradients fit your loss, "
             "so the loss itself is a different function."
-        )
-    return "Finite differences of your own loss disagree with your gradients too: the backward pass is wrong."
+        ]
+    return ["Finite differences of your own loss disagree with your gradients too: the backward pass is wrong."]
 
 
 def _all_four(zero, fd_note) -> Diagnosis:
@@ -357,12 +358,12 @@ def _all_four(zero, fd_note) -> Diagnosis:
         )
     return found(
         "all four gradients are wrong: the fault enters at dL/dFC2_out, before (6), (7), (9), (10)",
-        detail=[fd_note] if fd_note else [],
+        detail=fd_note,
     )
 
 
 def _relu(zero, right, fd_note) -> Diagnosis:
-
+    found = functools.partial(Diagnosis, equations=[8], wrong=["W1", "b1"], right=right)
     bad = [r for r in zero if not (r.checks["W1"].ok and r.checks["b1"].ok)]
     for variant, (sig, title, detail) in {
         "clip": (
@@ -382,13 +383,10 @@ def _relu(zero, right, fd_note) -> Diagnosis:
         if bad and all(
             _matches(r.grads[k], relu_variant_grads(r.case, r.ref, variant)[k]) for r in bad for k in ("W1", "b1")
         ):
-            return Diagnosis(title, equations=[8], wrong=["W1", "b1"], right=right, signature=sig, detail=detail)
-    return Diagnosis(
+            return found(title, signature=sig, detail=detail)
+    return found(
         "W1 and b1 are wrong while W2 and b2 are right: the fault enters between dL/dFC2_out and dL/dFC1_out",
-        equations=[8],
-        wrong=["W1", "b1"],
-        right=right,
-        detail=[fd_note] if fd_note else [],
+        detail=fd_note,
     )
 
 
@@ -420,7 +418,7 @@ def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
         return found(f"d{p} is {known[0]:g} times the right value", signature="scale")
     return found(
         f"d{p} is wrong while {', '.join(others) or 'nothing else'} {'is' if len(others) == 1 else 'are'} right",
-        detail=[fd_note] if fd_note else [],
+        detail=fd_note,
     )
 
 
