@@ -103,9 +103,8 @@ def _random_problem(args: argparse.Namespace) -> tuple[dict, np.ndarray, np.ndar
     return params, X, y
 
 
-def _estimate_seconds(params: dict, X, y, reg: float, num_checks: int) -> float:
-    """Numeric derivatives to take times two timed forward evaluations each."""
-    entries = sum(min(num_checks, w.size) for w in params.values())
+def _estimate_seconds(params: dict, X, y, reg: float, entries: int) -> float:
+    """``entries`` numeric derivatives times two timed forward evaluations each."""
     start = time.perf_counter()
     with np.errstate(all="ignore"):  # an overflowing net is reported by the check itself
         forward_loss(params, X, y, reg)
@@ -116,7 +115,8 @@ def main(args: argparse.Namespace) -> int:
     names = args.backend or available_backends()
     backends = {n: get_backend(n) for n in dict.fromkeys(names)}
     params, X, y = _random_problem(args)
-    estimate = _estimate_seconds(params, X, y, args.reg, args.num_checks)
+    total = sum(min(args.num_checks, w.size) for w in params.values())  # numeric derivatives to take
+    estimate = _estimate_seconds(params, X, y, args.reg, total)
     if estimate > MAX_SECONDS:
         raise ConfigError(
             f"this check would take about {estimate / 60:.0f} min; "
@@ -124,7 +124,6 @@ def main(args: argparse.Namespace) -> int:
         )
     from tqdm.auto import tqdm
 
-    total = sum(min(args.num_checks, w.size) for w in params.values())
     with tqdm(
         total=total, desc="gradcheck", unit="derivative", delay=1.0, file=sys.stderr, disable=None, leave=False
     ) as bar:
