@@ -304,19 +304,15 @@ def _gradients(normal, l2, loss_diag) -> list[Diagnosis]:
     wrong_reg = [p for p in PARAM_NAMES if p not in wrong0 and _failing(positive, p)]
     right = [p for p in PARAM_NAMES if p not in wrong0]
     fd_note = _fd_note(normal)
-
     if set(wrong0) == set(PARAM_NAMES):
         out.append(_all_four(zero, fd_note))
     elif wrong0 and not {"W2", "b2"} & set(wrong0) and {"W1", "b1"} <= set(wrong0):
         out.append(_relu(zero, right, fd_note))
     else:
-        for p in wrong0:
-            d = _shape_diag(zero, p) or _one_gradient(zero, p, right, fd_note)
-            out.append(d)
+        out += [_shape_diag(zero, p) or _one_gradient(zero, p, right, fd_note) for p in wrong0]
     if wrong_reg:
-        out += _l2_gradient(
-            positive, wrong_reg, [p for p in PARAM_NAMES if p not in wrong_reg and p not in wrong0], l2, loss_diag
-        )
+        right_reg = [p for p in right if p not in wrong_reg]
+        out += _l2_gradient(positive, wrong_reg, right_reg, l2, loss_diag)
     return out
 
 
