@@ -100,11 +100,9 @@ def load_rubric(path: str | None = None) -> Rubric:
         tol = Tolerances(**tolerances)
     except ValueError as e:
         raise ConfigError(f"rubric {where} [tolerances]: {e}") from None
-    defaults = Limits()
-    total = check.get("total_time_limit", defaults.total_seconds)
-    limits = Limits(
-        min(check.get("time_limit", defaults.call_seconds), total), total, check.get("memory_limit", defaults.memory_mb)
-    )
+    total = check.get("total_time_limit", Limits.total_seconds)
+    call = min(check.get("time_limit", Limits.call_seconds), total)
+    limits = Limits(call, total, check.get("memory_limit", Limits.memory_mb))
     if min(limits.call_seconds, limits.total_seconds, limits.memory_mb) <= 0:
         raise ConfigError(f"rubric {where} [check]: time and memory limits must be positive")
     raw = doc.get("item")
