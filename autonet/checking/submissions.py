@@ -80,8 +80,7 @@ def find_submissions(source: str) -> list[Submission]:
     elif path.suffix in KINDS and path.is_file():
         entries = [(path.stem, path)]
     elif any(c in source for c in "*?["):
-        entries = [(Path(p).stem if Path(p).is_file() else Path(p).name, Path(p)) for p in sorted(glob.glob(source))]
-        entries = [(i, p) for i, p in entries if _wanted(p)]
+        entries = [(p.stem if p.is_file() else p.name, p) for p in map(Path, sorted(glob.glob(source))) if _wanted(p)]
     else:
         raise ConfigError(
             f"no such folder, CSV or glob: {source} (give a folder holding one file or folder per student)"
