@@ -29,18 +29,7 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -
     ``f`` takes no arguments and reads ``x``, which is perturbed in place
     and restored. Cost: 2 evaluations of ``f`` per entry; use tiny shapes.
     """
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        fp = f()
-        x[i] = old - h
-        fm = f()
-        x[i] = old
-        grad[i] = (fp - fm) / (2 * h)
-    return grad
+    return sampled_numerical_gradient(f, x, np.arange(x.size), h).reshape(x.shape)
 
 
 def random_direction(params: dict, rng: np.random.Generator) -> dict:
@@ -146,17 +135,17 @@ def sampled_numerical_gradient(
     """Centred differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` at ``flat_indices`` of ``x`` only.
 
     The exercise's sparse check: 2 evaluations of ``f`` per index, whatever
-    the size of ``x``. ``x`` (contiguous) is perturbed in place and restored.
+    the size of ``x``. ``x`` is perturbed in place and restored.
     """
-    flat = x.reshape(-1)
     out = np.empty(len(flat_indices), dtype=np.float64)
-    for j, i in enumerate(flat_indices):
-        old = flat[i]
-        flat[i] = old + h
+    for j, flat_index in enumerate(flat_indices):
+        i = np.unravel_index(flat_index, x.shape)
+        old = x[i]
+        x[i] = old + h
         fp = f()
-        flat[i] = old - h
+        x[i] = old - h
         fm = f()
-        flat[i] = old
+        x[i] = old
         out[j] = (fp - fm) / (2 * h)
         if on_evaluation is not None:
             on_evaluation()

@@ -91,12 +91,12 @@ def assert_backend_passes(
     It must agree with both autonet backends (``manual``, ``autograd``) and with
     finite differences of its own loss, on every case.
     """
+    label = None
     if isinstance(backend, str):
         from autonet.backends import get_backend
 
-        fn = get_backend(backend)
-        return _assert(check_two_layer(fn, f"backend {backend!r}", l2=l2, cases=cases, tol=tol))
-    return _assert(check_two_layer(backend, l2=l2, cases=cases, tol=tol))
+        backend, label = get_backend(backend), f"backend {backend!r}"
+    return _assert(check_two_layer(backend, label, l2=l2, cases=cases, tol=tol))
 
 
 def assert_layers_match(module: Any, *, tol: Tolerances | None = None) -> Report:

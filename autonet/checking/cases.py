@@ -76,12 +76,8 @@ def toy_data() -> tuple[np.ndarray, np.ndarray]:
 
 def random_params(rng: np.random.Generator, D: int, H: int, C: int, scale: float = 0.5) -> dict:
     """Weights *and biases* ~ N(0, scale^2), so a fault in a bias gradient shows."""
-    return {
-        "W1": scale * rng.standard_normal((D, H)),
-        "b1": scale * rng.standard_normal(H),
-        "W2": scale * rng.standard_normal((H, C)),
-        "b2": scale * rng.standard_normal(C),
-    }
+    shapes = {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
+    return {k: scale * rng.standard_normal(shape) for k, shape in shapes.items()}
 
 
 def kink_case(rng: np.random.Generator, N: int = 4, D: int = 6, H: int = 8, C: int = 3) -> Case:

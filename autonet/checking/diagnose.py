@@ -22,8 +22,11 @@ drawn from NumPy's global random state; results computed in float32.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from autonet.checking.cases import predict_case
 from autonet.checking.equations import PRODUCED_BY, SEED_ERRATA
 from autonet.checking.report import Diagnosis
 from autonet.checking.target import PARAM_NAMES
@@ -66,77 +69,63 @@ def _failing(runs, quantity, where=lambda r: True) -> list:
 
 def diagnose(runs: list, extra: dict, target, l2: str = "half") -> list[Diagnosis]:
     """Diagnoses for a two-layer check's :class:`~autonet.checking.twolayer.CaseRun` list."""
-    out: list[Diagnosis] = []
-    out += _exceptions(runs)
-    out += _mutation(extra.get("inputs"))
-    out += _init(extra.get("init"))
     ok_runs = [r for r in runs if r.error is None]
     normal = [r for r in ok_runs if not r.case.kinks and not r.case.overflow]
     precision = _precision(ok_runs)
-    out += precision
+    found = [_exceptions(runs), _mutation(extra.get("inputs")), _init(extra.get("init")), precision]
     failed = [c for r in runs for q, c in r.checks.items() if not c.ok and q != "fd"]  # fd of a float32 loss is noise
     if precision and all(c.error is not None and c.error < PRECISION_EXPLAINS for c in failed):
-        return out  # every failure is within what the lost digits explain
-    out += _overflow(ok_runs, normal)
-    forward = _forward(normal)
-    out += forward
+        return [d for d in found if d]  # every failure is within what the lost digits explain
+    found += [_overflow(ok_runs, normal), forward := _forward(normal)]
     if not forward:  # downstream of wrong scores every comparison is moot
         loss_diag = _loss(normal, l2)
-        out += loss_diag
-        out += _gradients(normal, l2, loss_diag)
-        out += _kinks(ok_runs, normal)
-    out += _predict(extra)
+        found += [*loss_diag, *_gradients(normal, l2, loss_diag), _kinks(ok_runs, normal)]
+    out = [d for d in [*found, _predict(extra)] if d]
     if not out and any(not c.ok for r in runs for c in r.checks.values()):
         bad = sorted({q for r in runs for q, c in r.checks.items() if not c.ok})
         out.append(Diagnosis(f"{', '.join(bad)} differ from autonet's on some cases (see the table)", wrong=bad))
     return out
 
 
-def _exceptions(runs) -> list[Diagnosis]:
+def _exceptions(runs) -> Diagnosis | None:
     failed = [r for r in runs if r.error is not None]
     if not failed:
-        return []
+        return None
     first = failed[0]
-    return [
-        Diagnosis(
-            f"raised on {len(failed)} of {len(runs)} cases, first on {first.label}: {first.error}",
-            signature="exception",
-        )
-    ]
+    return Diagnosis(
+        f"raised on {len(failed)} of {len(runs)} cases, first on {first.label}: {first.error}",
+        signature="exception",
+    )
 
 
-def _mutation(check) -> list[Diagnosis]:
+def _mutation(check) -> Diagnosis | None:
     if check is None or check.ok:
-        return []
-    return [
-        Diagnosis(
-            f"inputs modified in place: {check.note.partition(': ')[2]}",
-            signature="in-place",
-            detail=[
-                "The caller's arrays change under it: the training loop then steps from corrupted weights or data.",
-                "Compute into new arrays (X = X - m, not X -= m; dW = W.copy() before +=).",
-            ],
-        )
-    ]
+        return None
+    return Diagnosis(
+        f"inputs modified in place: {check.note.partition(': ')[2]}",
+        signature="in-place",
+        detail=[
+            "The caller's arrays change under it: the training loop then steps from corrupted weights or data.",
+            "Compute into new arrays (X = X - m, not X -= m; dW = W.copy() before +=).",
+        ],
+    )
 
 
-def _init(check) -> list[Diagnosis]:
+def _init(check) -> Diagnosis | None:
     if check is None or check.ok:
-        return []
-    return [
-        Diagnosis(
-            "np.random.seed(0); Net(4, 10, 3, std=0.1) does not draw the exercise's toy weights",
-            signature="init",
-            detail=[
-                "The exercise draws W1 = std * np.random.randn(D, H), b1 = zeros(H), "
-                "W2 = std * np.random.randn(H, C), b2 = zeros(C), in that order, from NumPy's "
-                "global state; otherwise its hard-coded correct_scores cannot match."
-            ],
-        )
-    ]
+        return None
+    return Diagnosis(
+        "np.random.seed(0); Net(4, 10, 3, std=0.1) does not draw the exercise's toy weights",
+        signature="init",
+        detail=[
+            "The exercise draws W1 = std * np.random.randn(D, H), b1 = zeros(H), "
+            "W2 = std * np.random.randn(H, C), b2 = zeros(C), in that order, from NumPy's "
+            "global state; otherwise its hard-coded correct_scores cannot match."
+        ],
+    )
 
 
-def _precision(ok_runs) -> list[Diagnosis]:
+def _precision(ok_runs) -> Diagnosis | None:
     low = sorted(
         {
             f"{name} {np.asarray(v).dtype}"
@@ -146,42 +135,34 @@ def _precision(ok_runs) -> list[Diagnosis]:
         }
     )
     if not low:
-        return []
-    return [
-        Diagnosis(
-            f"computed in lower precision than float64: {', '.join(low)}",
-            signature="precision",
-            detail=[
-                "The inputs are float64; a cast to float32 loses ~8 digits, more than any gradient "
-                "check tolerates. Keep float64 for checking (float32 is for speed only)."
-            ],
-        )
-    ]
+        return None
+    return Diagnosis(
+        f"computed in lower precision than float64: {', '.join(low)}",
+        signature="precision",
+        detail=[
+            "The inputs are float64; a cast to float32 loses ~8 digits, more than any gradient "
+            "check tolerates. Keep float64 for checking (float32 is for speed only)."
+        ],
+    )
 
 
-def _overflow(ok_runs, normal) -> list[Diagnosis]:
+def _overflow(ok_runs, normal) -> Diagnosis | None:
     big = [r for r in ok_runs if r.case.overflow]
-    finite_elsewhere = all(np.isfinite(r.loss) for r in normal)
-
-    def blew_up(r):
-        return not (np.isfinite(r.loss) and all(np.all(np.isfinite(g)) for g in r.grads.values()))
-
-    if not big or not finite_elsewhere or not blew_up(big[0]):
-        return []
+    if not big or not all(np.isfinite(r.loss) for r in normal):
+        return None
     r = big[0]
-    return [
-        Diagnosis(
-            f"softmax overflows on scores of about {np.abs(r.ref.scores).max():.0f}: loss {r.loss}",
-            equations=[4],
-            wrong=["loss"],
-            signature="no-max-shift",
-            detail=[
-                "exp(score) overflows float64 beyond ~709, so the softmax is computed without "
-                "subtracting each row's max.",
-                "Use exp(s - s.max(axis=1, keepdims=True)): a per-row constant leaves softmax unchanged.",
-            ],
-        )
-    ]
+    if np.isfinite(r.loss) and all(np.all(np.isfinite(g)) for g in r.grads.values()):
+        return None
+    return Diagnosis(
+        f"softmax overflows on scores of about {np.abs(r.ref.scores).max():.0f}: loss {r.loss}",
+        equations=[4],
+        wrong=["loss"],
+        signature="no-max-shift",
+        detail=[
+            "exp(score) overflows float64 beyond ~709, so the softmax is computed without subtracting each row's max.",
+            "Use exp(s - s.max(axis=1, keepdims=True)): a per-row constant leaves softmax unchanged.",
+        ],
+    )
 
 
 FORWARD_FAULTS = {  # what -> (equation, signature, the scores that fault computes)
@@ -202,14 +183,14 @@ def _mean_cross_entropy(scores: np.ndarray, y: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(y)), y].mean())
 
 
-def _forward(normal) -> list[Diagnosis]:
+def _forward(normal) -> Diagnosis | None:
     """A wrong forward pass, from the scores (classes) or, for a function, from its loss at reg = 0."""
     bad = _failing(normal, "scores")
     from_loss = not bad and not any("scores" in r.checks for r in normal)
     if from_loss:
         bad = [r for r in _failing(normal, "loss") if r.case.reg == 0]
     if not bad:
-        return []
+        return None
     for what, (eq, sig, fn) in FORWARD_FAULTS.items():
         if from_loss:
             hit = all(_near(r.loss, _mean_cross_entropy(fn(r.case.params, r.case.X), r.case.y)) for r in bad)
@@ -221,31 +202,27 @@ def _forward(normal) -> list[Diagnosis]:
                 if from_loss
                 else "your scores are exactly those"
             )
-            return [
-                Diagnosis(
-                    f"forward pass: {what}",
-                    equations=[eq],
-                    wrong=["loss" if from_loss else "scores"],
-                    signature=sig,
-                    detail=[
-                        f"Evidence: {evidence}.",
-                        "Every loss and gradient downstream is computed from these scores: fix the forward pass first.",
-                    ],
-                )
-            ]
+            return Diagnosis(
+                f"forward pass: {what}",
+                equations=[eq],
+                wrong=["loss" if from_loss else "scores"],
+                signature=sig,
+                detail=[
+                    f"Evidence: {evidence}.",
+                    "Every loss and gradient downstream is computed from these scores: fix the forward pass first.",
+                ],
+            )
     if from_loss:
-        return []  # a function has no scores to blame: the loss diagnosis speaks
-    return [
-        Diagnosis(
-            "forward pass: the scores differ",
-            equations=[3],
-            wrong=["scores"],
-            detail=[
-                "The fault is in (1)-(3): FC1_out = X.W1 + b1, H_out = max(0, FC1_out), FC2_out = H_out.W2 + b2.",
-                "Fix the forward pass first: every later check depends on it.",
-            ],
-        )
-    ]
+        return None  # a function has no scores to blame: the loss diagnosis speaks
+    return Diagnosis(
+        "forward pass: the scores differ",
+        equations=[3],
+        wrong=["scores"],
+        detail=[
+            "The fault is in (1)-(3): FC1_out = X.W1 + b1, H_out = max(0, FC1_out), FC2_out = H_out.W2 + b2.",
+            "Fix the forward pass first: every later check depends on it.",
+        ],
+    )
 
 
 def _l2_sum(params, biases=False) -> float:
@@ -258,46 +235,24 @@ def _loss(normal, l2) -> list[Diagnosis]:
     if not bad:
         return []
     data_bad = [r for r in bad if r.case.reg == 0]
+    found = functools.partial(Diagnosis, wrong=["loss"])
     if data_bad:
         if all(_near(r.loss / r.ref.data_loss, r.case.X.shape[0]) for r in data_bad):
-            return [
-                Diagnosis(
-                    "the data loss is summed over the N examples, not averaged",
-                    equations=[4],
-                    wrong=["loss"],
-                    signature="loss-sum",
-                    detail=["L = -(1/N) sum_n log final_output[n, y_n]: divide by N."],
-                )
-            ]
-        return [
-            Diagnosis(
-                "the data loss differs (reg = 0)",
-                equations=[4],
-                wrong=["loss"],
-                detail=["L = -(1/N) sum_n log final_output[n, y_n], final_output the softmax of the scores."],
-            )
-        ]
+            title = "the data loss is summed over the N examples, not averaged"
+            fix = "L = -(1/N) sum_n log final_output[n, y_n]: divide by N."
+            return [found(title, equations=[4], signature="loss-sum", detail=[fix])]
+        fix = "L = -(1/N) sum_n log final_output[n, y_n], final_output the softmax of the scores."
+        return [found("the data loss differs (reg = 0)", equations=[4], detail=[fix])]
     expected = 0.5 if l2 == "half" else 1.0
     ks = [(r.loss - r.ref.data_loss) / (r.case.reg * _l2_sum(r.case.params)) for r in bad]
     kb = [(r.loss - r.ref.data_loss) / (r.case.reg * _l2_sum(r.case.params, True)) for r in bad]
     if all(_near(k, expected) for k in kb):
-        return [
-            Diagnosis(
-                "the L2 term of the loss includes the biases",
-                wrong=["loss"],
-                signature="loss-l2-biases",
-                detail=["Regularise the weights only: reg * (||W1||^2 + ||W2||^2)."],
-            )
-        ]
+        detail = ["Regularise the weights only: reg * (||W1||^2 + ||W2||^2)."]
+        return [found("the L2 term of the loss includes the biases", signature="loss-l2-biases", detail=detail)]
     k = ks[0]
     if not all(_near(x, k) for x in ks):
-        return [
-            Diagnosis(
-                "the loss is right at reg = 0 but its L2 term is not a multiple of reg * (||W1||^2 + ||W2||^2)",
-                wrong=["loss"],
-                signature="loss-l2",
-            )
-        ]
+        title = "the loss is right at reg = 0 but its L2 term is not a multiple of reg * (||W1||^2 + ||W2||^2)"
+        return [found(title, signature="loss-l2")]
     detail = [f"Your L2 term is {k:g} * reg * (||W1||^2 + ||W2||^2); this check expects {expected:g} * reg * (...)."]
     if _near(k, 1.0) and l2 == "half":
         detail.append(
@@ -309,9 +264,8 @@ def _loss(normal, l2) -> list[Diagnosis]:
     elif _near(k, 0.0):
         detail = ["Add 0.5 * reg * (||W1||^2 + ||W2||^2)." if l2 == "half" else "Add reg * (||W1||^2 + ||W2||^2)."]
     return [
-        Diagnosis(
+        found(
             "the loss has no L2 term" if _near(k, 0.0) else f"the L2 term of the loss is {k:g} * reg * sum ||W||^2",
-            wrong=["loss"],
             signature="loss-l2-missing" if _near(k, 0.0) else "loss-l2-factor",
             detail=detail,
         )
@@ -350,42 +304,38 @@ def _gradients(normal, l2, loss_diag) -> list[Diagnosis]:
     wrong_reg = [p for p in PARAM_NAMES if p not in wrong0 and _failing(positive, p)]
     right = [p for p in PARAM_NAMES if p not in wrong0]
     fd_note = _fd_note(normal)
-
     if set(wrong0) == set(PARAM_NAMES):
         out.append(_all_four(zero, fd_note))
     elif wrong0 and not {"W2", "b2"} & set(wrong0) and {"W1", "b1"} <= set(wrong0):
         out.append(_relu(zero, right, fd_note))
     else:
-        for p in wrong0:
-            d = _shape_diag(zero, p) or _one_gradient(zero, p, right, fd_note)
-            out.append(d)
+        out += [_shape_diag(zero, p) or _one_gradient(zero, p, right, fd_note) for p in wrong0]
     if wrong_reg:
-        out += _l2_gradient(
-            positive, wrong_reg, [p for p in PARAM_NAMES if p not in wrong_reg and p not in wrong0], l2, loss_diag
-        )
+        right_reg = [p for p in right if p not in wrong_reg]
+        out += _l2_gradient(positive, wrong_reg, right_reg, l2, loss_diag)
     return out
 
 
-def _fd_note(normal) -> str:
+def _fd_note(normal) -> list[str]:
+    """What finite differences of the target's own loss add to a gradient diagnosis (a detail line, or none)."""
     fd = [r.checks["fd"] for r in normal if "fd" in r.checks]
     if not fd:
-        return ""
+        return []
     if all(c.ok for c in fd):
-        return (
+        return [
             "Finite differences of your own loss agree with your gradients: the gradients fit your loss, "
             "so the loss itself is a different function."
-        )
-    return "Finite differences of your own loss disagree with your gradients too: the backward pass is wrong."
+        ]
+    return ["Finite differences of your own loss disagree with your gradients too: the backward pass is wrong."]
 
 
 def _all_four(zero, fd_note) -> Diagnosis:
     bad = [r for r in zero if any(not r.checks[p].ok for p in PARAM_NAMES)]
     ks = [[_scale(r.grads[p], r.ref.data_grads[p]) for p in PARAM_NAMES] for r in bad]
+    found = functools.partial(Diagnosis, equations=[5], wrong=list(PARAM_NAMES))
     if bad and all(all(_near(k, r.case.X.shape[0]) for k in row) for r, row in zip(bad, ks, strict=True)):
-        return Diagnosis(
+        return found(
             "every gradient is N times too large: the 1/N of (5) is missing",
-            equations=[5],
-            wrong=list(PARAM_NAMES),
             signature="missing-1/N",
             detail=[
                 f"The solution write-up's (5) is {SEED_ERRATA[5]}.",
@@ -394,26 +344,22 @@ def _all_four(zero, fd_note) -> Diagnosis:
             ],
         )
     if bad and all(all(_near(k, -1.0) for k in row) for row in ks):
-        return Diagnosis(
+        return found(
             "every gradient has the wrong sign",
-            equations=[5],
-            wrong=list(PARAM_NAMES),
             signature="sign",
             detail=[
                 "dL/dFC2_out = final_output - MaskMat (over N), not MaskMat - final_output; "
                 "the update then subtracts the gradient."
             ],
         )
-    return Diagnosis(
+    return found(
         "all four gradients are wrong: the fault enters at dL/dFC2_out, before (6), (7), (9), (10)",
-        equations=[5],
-        wrong=list(PARAM_NAMES),
-        detail=[fd_note] if fd_note else [],
+        detail=fd_note,
     )
 
 
 def _relu(zero, right, fd_note) -> Diagnosis:
-
+    found = functools.partial(Diagnosis, equations=[8], wrong=["W1", "b1"], right=right)
     bad = [r for r in zero if not (r.checks["W1"].ok and r.checks["b1"].ok)]
     for variant, (sig, title, detail) in {
         "clip": (
@@ -433,13 +379,10 @@ def _relu(zero, right, fd_note) -> Diagnosis:
         if bad and all(
             _matches(r.grads[k], relu_variant_grads(r.case, r.ref, variant)[k]) for r in bad for k in ("W1", "b1")
         ):
-            return Diagnosis(title, equations=[8], wrong=["W1", "b1"], right=right, signature=sig, detail=detail)
-    return Diagnosis(
+            return found(title, signature=sig, detail=detail)
+    return found(
         "W1 and b1 are wrong while W2 and b2 are right: the fault enters between dL/dFC2_out and dL/dFC1_out",
-        equations=[8],
-        wrong=["W1", "b1"],
-        right=right,
-        detail=[fd_note] if fd_note else [],
+        detail=fd_note,
     )
 
 
@@ -449,169 +392,130 @@ def _one_gradient(zero, p, right, fd_note) -> Diagnosis:
     ks = [_scale(r.grads[p], r.ref.data_grads[p]) for r in bad]
     ns = [r.case.X.shape[0] for r in bad]
     others = [q for q in right if q != p]
+    found = functools.partial(Diagnosis, equations=[eq], wrong=[p], right=others)
     if ks and all(_near(k, 1.0 / n) for k, n in zip(ks, ns, strict=True)):
-        return Diagnosis(
+        return found(
             f"d{p} is N times too small: averaged over the N rows although (5) already divided by N",
-            equations=[eq],
-            wrong=[p],
-            right=others,
             signature="bias-mean" if p[0] == "b" else "scale",
             detail=[
                 "Sum over the rows (np.sum(..., axis=0)), do not take the mean: dL/dFC_out already carries the 1/N."
             ],
         )
     if ks and all(_near(k, float(n)) for k, n in zip(ks, ns, strict=True)):
-        return Diagnosis(
+        return found(
             f"d{p} is N times too large",
-            equations=[eq],
-            wrong=[p],
-            right=others,
             signature="scale-N",
             detail=["It misses the 1/N the other gradients have: build it from the same dL/dFC_out."],
         )
     if ks and all(_near(k, -1.0) for k in ks):
-        return Diagnosis(f"d{p} has the wrong sign", equations=[eq], wrong=[p], right=others, signature="sign")
+        return found(f"d{p} has the wrong sign", signature="sign")
     known = [k for k in ks if k is not None]
     if ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known):
-        return Diagnosis(
-            f"d{p} is {known[0]:g} times the right value", equations=[eq], wrong=[p], right=others, signature="scale"
-        )
-    return Diagnosis(
+        return found(f"d{p} is {known[0]:g} times the right value", signature="scale")
+    return found(
         f"d{p} is wrong while {', '.join(others) or 'nothing else'} {'is' if len(others) == 1 else 'are'} right",
-        equations=[eq],
-        wrong=[p],
-        right=others,
-        detail=[fd_note] if fd_note else [],
+        detail=fd_note,
     )
 
 
-def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
+def _l2_scales(positive, p) -> list[float | None]:
+    """Per failing case, the k with ``d{p} - (data part) == k * reg * p`` (None when it is no such multiple)."""
+    return [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p]) for r in _failing(positive, p)]
 
+
+def _l2_gradient(positive, wrong, right, l2, loss_diag) -> list[Diagnosis]:
     expected = L2_FACTORS[l2]
     out = []
     ws = [p for p in wrong if p.startswith("W")]
     for p in [p for p in wrong if p.startswith("b")]:
-        ks = [_scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p]) for r in _failing(positive, p)]
+        ks = _l2_scales(positive, p)
         sig, title = (
             ("bias-regularised", f"d{p} includes an L2 term: the bias is regularised")
             if ks and all(k is not None for k in ks)
             else (None, f"d{p} is right at reg = 0, wrong at reg > 0")
         )
-        out.append(
-            Diagnosis(
-                title,
-                equations=[7 if p == "b2" else 10],
-                wrong=[p],
-                right=right,
-                signature=sig,
-                detail=["Only the weights are regularised: the bias gradient has no reg term."],
+        detail = ["Only the weights are regularised: the bias gradient has no reg term."]
+        out.append(Diagnosis(title, [7 if p == "b2" else 10], [p], right, sig, detail))
+    if not ws:
+        return out
+    found = functools.partial(Diagnosis, equations=[PRODUCED_BY[p] for p in ws], wrong=ws, right=right)
+    ks = [k for p in ws for k in _l2_scales(positive, p)]
+    known = [k for k in ks if k is not None]
+    if not (ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known)):
+        return [*out, found(f"{', '.join(ws)} right at reg = 0 but wrong at reg > 0: the L2 term of the gradient")]
+    k = known[0]
+    detail = [
+        f"Your L2 gradient is {_times(k)}reg * W; with this loss's L2 term it must be "
+        f"{_times(expected)}reg * W (the data part, checked at reg = 0, is right)."
+    ]
+    consistent = any(d.signature == "loss-l2-factor" for d in loss_diag)
+    if _near(k, 2.0) and l2 == "half":
+        detail.append(
+            "2 * reg * W is the gradient of the later edition's reg * ||W||^2"
+            + (
+                ", and your loss uses that convention too: run the check with --l2 full."
+                if consistent
+                else ", but your loss is 0.5 * reg * ||W||^2: make them agree."
             )
         )
-    if ws:
-        ks = [
-            _scale(r.grads[p] - r.ref.data_grads[p], r.case.reg * r.case.params[p])
-            for p in ws
-            for r in _failing(positive, p)
+    elif _near(k, 1.0) and l2 == "full":
+        detail.append(
+            "reg * W belongs to the original edition's loss 0.5 * reg * ||W||^2"
+            + (": run the check with --l2 half." if consistent else ".")
+        )
+    if _near(k, 0.0):
+        detail = [f"Add {_times(expected)}reg * W (the derivative of the loss's L2 term)."]
+        return [
+            *out,
+            found(
+                f"the L2 gradient is missing from {', '.join(f'd{p}' for p in ws)}",
+                signature="l2-missing",
+                detail=detail,
+            ),
         ]
-        eq = [PRODUCED_BY[p] for p in ws]
-        known = [k for k in ks if k is not None]
-        if ks and len(known) == len(ks) and all(_near(k, known[0]) for k in known):
-            k = known[0]
-            detail = [
-                f"Your L2 gradient is {_times(k)}reg * W; with this loss's L2 term it must be "
-                f"{_times(expected)}reg * W (the data part, checked at reg = 0, is right)."
-            ]
-            consistent = any(d.signature == "loss-l2-factor" for d in loss_diag)
-            if _near(k, 2.0) and l2 == "half":
-                detail.append(
-                    "2 * reg * W is the gradient of the later edition's reg * ||W||^2"
-                    + (
-                        ", and your loss uses that convention too: run the check with --l2 full."
-                        if consistent
-                        else ", but your loss is 0.5 * reg * ||W||^2: make them agree."
-                    )
-                )
-            elif _near(k, 1.0) and l2 == "full":
-                detail.append(
-                    "reg * W belongs to the original edition's loss 0.5 * reg * ||W||^2"
-                    + (": run the check with --l2 half." if consistent else ".")
-                )
-            missing = _near(k, 0.0)
-            if missing:
-                detail = [f"Add {_times(expected)}reg * W (the derivative of the loss's L2 term)."]
-            out.append(
-                Diagnosis(
-                    f"the L2 gradient is missing from {', '.join(f'd{p}' for p in ws)}"
-                    if missing
-                    else f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W",
-                    equations=eq,
-                    wrong=ws,
-                    right=right,
-                    signature="l2-missing" if missing else "l2-factor",
-                    detail=detail,
-                )
-            )
-        else:
-            out.append(
-                Diagnosis(
-                    f"{', '.join(ws)} right at reg = 0 but wrong at reg > 0: the L2 term of the gradient",
-                    equations=eq,
-                    wrong=ws,
-                    right=right,
-                )
-            )
-    return out
+    title = f"the L2 gradient is {_times(k)}reg * W instead of {_times(expected)}reg * W"
+    return [*out, found(title, signature="l2-factor", detail=detail)]
 
 
 def _times(k: float) -> str:
     return "" if _near(k, 1.0) else f"{k:g} * "
 
 
-def _kinks(ok_runs, normal) -> list[Diagnosis]:
+def _kinks(ok_runs, normal) -> Diagnosis | None:
     kink = [r for r in ok_runs if r.case.kinks]
     if not kink or _failing(normal, "W1") or _failing(normal, "b1"):
-        return []
-    bad = [k for k in ("W1", "b1") if _failing(kink, k)]
-    if not bad:
-        return []
-    return [
-        Diagnosis(
-            "on the ReLU kink (FC1_out exactly 0) the gradient follows neither convention",
-            equations=[8],
-            wrong=bad,
-            signature="kink",
-            detail=[
-                "Right everywhere else. At FC1_out == 0 max(0, .) has no derivative; autonet uses 0 "
-                "(mask FC1_out > 0), the mask FC1_out >= 0 uses 1. Either passes; this is neither."
-            ],
-        )
-    ]
+        return None
+    if not (bad := [k for k in ("W1", "b1") if _failing(kink, k)]):
+        return None
+    return Diagnosis(
+        "on the ReLU kink (FC1_out exactly 0) the gradient follows neither convention",
+        equations=[8],
+        wrong=bad,
+        signature="kink",
+        detail=[
+            "Right everywhere else. At FC1_out == 0 max(0, .) has no derivative; autonet uses 0 "
+            "(mask FC1_out > 0), the mask FC1_out >= 0 uses 1. Either passes; this is neither."
+        ],
+    )
 
 
-def _predict(extra) -> list[Diagnosis]:
+def _predict(extra) -> Diagnosis | None:
     check = extra.get("predict")
     if check is None or check.ok:
-        return []
-    from autonet.checking import cases
-
-    case = cases.predict_case(np.random.default_rng(7))
+        return None
+    case = predict_case(np.random.default_rng(7))
     got = extra.get("predicted")
-    p = case.params
-    without_b2 = (np.maximum(case.X @ p["W1"] + p["b1"], 0) @ p["W2"]).argmax(axis=1)
+    without_b2 = FORWARD_FAULTS["b2 is left out of (3)"][2](case.params, case.X).argmax(axis=1)
     if got is not None and np.shape(got) == without_b2.shape and np.array_equal(got, without_b2):
-        return [
-            Diagnosis(
-                "predict drops b2: it takes the argmax of H_out . W2, not of the scores",
-                equations=[3],
-                wrong=["predict"],
-                signature="predict-no-b2",
-                detail=[
-                    "predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the solution write-up's predict forgets + b2)."
-                ],
-            )
-        ]
-    return [
-        Diagnosis(
-            f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"], signature="predict"
+        return Diagnosis(
+            "predict drops b2: it takes the argmax of H_out . W2, not of the scores",
+            equations=[3],
+            wrong=["predict"],
+            signature="predict-no-b2",
+            detail=[
+                "predict(X) = argmax over classes of FC2_out = H_out . W2 + b2 (the solution write-up's predict forgets + b2)."
+            ],
         )
-    ]
+    return Diagnosis(
+        f"predict disagrees with the argmax of the scores ({check.note})", wrong=["predict"], signature="predict"
+    )

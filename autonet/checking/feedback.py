@@ -13,6 +13,7 @@ import csv
 import io
 import statistics
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from autonet.checking.equations import equation
@@ -38,9 +39,14 @@ def scored(result: dict, rubric: Rubric) -> tuple[dict, float, float]:
     return scores, got, sum(m for p, m in scores.values() if p is not None)
 
 
-def _checks(result: dict, item: Item) -> list[dict]:
-    report = result.get("report")
-    return [c for c in report["checks"] if item.covers(c)] if report else []
+def _items(result: dict, rubric: Rubric, scores: dict) -> Iterator[tuple[Item, float, float, str]]:
+    """``(item, points, max, "k of n")`` of each item that applies to the result: checks passed of those it covers."""
+    checks = (result.get("report") or {}).get("checks", [])
+    for item in rubric.part_items(result.get("part", "net")):
+        points, top = scores[item.name]
+        mine = [c for c in checks if item.covers(c)]
+        if points is not None:
+            yield item, points, top, f"{sum(c['ok'] for c in mine)} of {len(mine)}"
 
 
 def _visible_diagnoses(result: dict, rubric: Rubric) -> list[dict]:
@@ -64,12 +70,9 @@ def feedback(result: dict, rubric: Rubric, hints: str = "none") -> str:
     if result.get("error"):
         lines += ["```", result["error"], "```", ""]
     lines += ["| item | points | checks passed |", "|---|---:|---:|"]
-    for item in rubric.part_items(result.get("part", "net")):
-        points, top = scores[item.name]
-        if item.hidden or points is None:
-            continue
-        mine = _checks(result, item)
-        lines.append(f"| {item.title} | {points:g} / {top:g} | {sum(c['ok'] for c in mine)} of {len(mine)} |")
+    for item, points, top, passed in _items(result, rubric, scores):
+        if not item.hidden:
+            lines.append(f"| {item.title} | {points:g} / {top:g} | {passed} |")
     diagnoses = [d for d in _visible_diagnoses(result, rubric) if hints != "none" or d["signature"] == "exception"]
     if diagnoses:
         lines += ["", "## Where it goes wrong", ""]
@@ -88,21 +91,16 @@ def feedback(result: dict, rubric: Rubric, hints: str = "none") -> str:
 def gradescope(result: dict, rubric: Rubric, hints: str = "none") -> dict:
     """Gradescope's ``results.json`` for one submission: one test per rubric item that applies."""
     scores, got, _ = scored(result, rubric)
-    tests = []
-    for item in rubric.part_items(result.get("part", "net")):
-        points, top = scores[item.name]
-        if points is None:
-            continue
-        mine = _checks(result, item)
-        tests.append(
-            {
-                "name": item.title,
-                "score": points,
-                "max_score": top,
-                "visibility": "hidden" if item.hidden else "visible",
-                "output": f"{sum(c['ok'] for c in mine)} of {len(mine)} checks pass",
-            }
-        )
+    tests = [
+        {
+            "name": item.title,
+            "score": points,
+            "max_score": top,
+            "visibility": "hidden" if item.hidden else "visible",
+            "output": f"{passed} checks pass",
+        }
+        for item, points, top, passed in _items(result, rubric, scores)
+    ]
     return {
         "score": got,
         "output": feedback(result, rubric, hints),

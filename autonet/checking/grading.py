@@ -72,11 +72,6 @@ def grade_one(sub: Submission, rubric: Rubric, hidden: tuple[str, ...] = ()) -> 
     return result
 
 
-def _serial(pending, rubric, hidden) -> Iterator[dict]:
-    for sub in pending:
-        yield grade_one(sub, rubric, hidden)
-
-
 def _processes(pending, rubric, hidden, jobs: int) -> Iterator[dict]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -145,7 +140,7 @@ def grade_all(
     elif jobs > 1 and len(pending) > 1:
         stream = _processes(pending, rubric, hidden, jobs)
     else:
-        stream = _serial(pending, rubric, hidden)
+        stream = (grade_one(sub, rubric, hidden) for sub in pending)
     with tqdm(
         total=len(pending), desc="grade", unit="submission", file=sys.stderr, disable=progress is False or None
     ) as bar:

@@ -102,6 +102,14 @@ class _Pair:
         self.checks.append(Check(row, column, bool(err <= tol), err))
         return err <= tol
 
+    def attempt(self, row: str, name: str, *args, n: int | None = None):
+        """:meth:`call`, or None after a failed check in ``row`` when the code raised."""
+        try:
+            return self.call(name, *args, n=n)
+        except UserCodeError as e:
+            self.failed(row, str(e))
+            return None
+
     def failed(self, row: str, message: str) -> None:
         self.checks.append(Check(row, "autonet", False, None, message))
 
@@ -123,17 +131,15 @@ def _affine(pair: _Pair, rng: np.random.Generator) -> None:
     b = rng.standard_normal(5)
     dout = rng.standard_normal((4, 5))
     want, cache_ref = ref.affine_forward(x.reshape(4, -1), w, b)
-    try:
-        out, cache = pair.call("affine_forward", x.copy(), w.copy(), b.copy(), n=2)
-    except UserCodeError as e:
-        return pair.failed("affine_forward out", str(e))
+    if (got := pair.attempt("affine_forward out", "affine_forward", x.copy(), w.copy(), b.copy(), n=2)) is None:
+        return
+    out, cache = got
     pair.compare("affine_forward out (x of shape (4, 2, 3))", "autonet", out, want)
     if "affine_backward" not in pair.functions:
         return
-    try:
-        dx, dw, db = pair.call("affine_backward", dout.copy(), cache, n=3)
-    except UserCodeError as e:
-        return pair.failed("affine_backward", str(e))
+    if (got := pair.attempt("affine_backward", "affine_backward", dout.copy(), cache, n=3)) is None:
+        return
+    dx, dw, db = got
     rdx, rdw, rdb = ref.affine_backward(dout, cache_ref)
 
     def f():
@@ -167,17 +173,14 @@ def _relu(pair: _Pair, rng: np.random.Generator) -> None:
     x = rng.standard_normal((5, 6))
     x[0, :3] = 0.0  # on the kink
     dout = rng.standard_normal((5, 6))
-    try:
-        out, cache = pair.call("relu_forward", x.copy(), n=2)
-    except UserCodeError as e:
-        return pair.failed("relu_forward out", str(e))
+    if (got := pair.attempt("relu_forward out", "relu_forward", x.copy(), n=2)) is None:
+        return
+    out, cache = got
     pair.compare("relu_forward out", "autonet", out, np.maximum(x, 0))
     if "relu_backward" not in pair.functions:
         return
-    try:
-        dx = pair.call("relu_backward", dout.copy(), cache)
-    except UserCodeError as e:
-        return pair.failed("relu_backward dx", str(e))
+    if (dx := pair.attempt("relu_backward dx", "relu_backward", dout.copy(), cache)) is None:
+        return
     want = ref.relu_backward(dout, x > 0)
     away = np.abs(x) > 1e-4  # finite differences straddle the kink at 0
     (ndx,) = _numeric(pair, lambda: float(np.sum(pair.call("relu_forward", x, n=2)[0] * dout)), x)
@@ -205,11 +208,9 @@ def _softmax(pair: _Pair, rng: np.random.Generator) -> None:
         x = rng.standard_normal((6, 5)) + shift
         y = rng.integers(0, 5, 6)
         want_loss, want_dx = ref.softmax_cross_entropy(x, y)
-        try:
-            loss, dx = pair.call("softmax_loss", x.copy(), y.copy(), n=2)
-        except UserCodeError as e:
-            pair.failed(f"softmax_loss{label}", str(e))
+        if (got := pair.attempt(f"softmax_loss{label}", "softmax_loss", x.copy(), y.copy(), n=2)) is None:
             continue
+        loss, dx = got
         ok_loss = pair.compare(
             f"softmax_loss loss{label}", "autonet", np.reshape(loss, ()) if np.size(loss) == 1 else loss, want_loss
         )
@@ -242,29 +243,16 @@ def _batchnorm(pair: _Pair, rng: np.random.Generator) -> None:
     gamma, beta = rng.standard_normal(4) + 1.0, rng.standard_normal(4)
     dout = rng.standard_normal((8, 4))
     want, cache_ref = ref.batchnorm_forward(x, gamma, beta)
-    try:
-        out, cache = pair.call("batchnorm_forward", x.copy(), gamma.copy(), beta.copy(), {"mode": "train"}, n=2)
-    except UserCodeError as e:
-        return pair.failed("batchnorm_forward out (train)", str(e))
+    row, train = "batchnorm_forward out (train)", {"mode": "train"}
+    if (got := pair.attempt(row, "batchnorm_forward", x.copy(), gamma.copy(), beta.copy(), train, n=2)) is None:
+        return
+    out, cache = got
     pair.compare("batchnorm_forward out (train)", "autonet", out, want)
     rm, rv = rng.standard_normal(4), rng.random(4) + 0.5
-    try:
-        out_test, _ = pair.call(
-            "batchnorm_forward",
-            x.copy(),
-            gamma.copy(),
-            beta.copy(),
-            {"mode": "test", "running_mean": rm.copy(), "running_var": rv.copy()},
-            n=2,
-        )
-        pair.compare(
-            "batchnorm_forward out (test: running stats)",
-            "autonet",
-            out_test,
-            ref.batchnorm_eval_forward(x, gamma, beta, rm, rv),
-        )
-    except UserCodeError as e:
-        pair.failed("batchnorm_forward out (test: running stats)", str(e))
+    row, stats = "batchnorm_forward out (test: running stats)", {"running_mean": rm.copy(), "running_var": rv.copy()}
+    got = pair.attempt(row, "batchnorm_forward", x.copy(), gamma.copy(), beta.copy(), {"mode": "test", **stats}, n=2)
+    if got is not None:
+        pair.compare(row, "autonet", got[0], ref.batchnorm_eval_forward(x, gamma, beta, rm, rv))
     rdx, rdg, rdb = ref.batchnorm_backward(dout, cache_ref)
 
     def f():
@@ -274,11 +262,9 @@ def _batchnorm(pair: _Pair, rng: np.random.Generator) -> None:
     for name in ("batchnorm_backward", "batchnorm_backward_alt"):
         if name not in pair.functions:
             continue
-        try:
-            dx, dg, db = pair.call(name, dout.copy(), cache, n=3)
-        except UserCodeError as e:
-            pair.failed(name, str(e))
+        if (got := pair.attempt(name, name, dout.copy(), cache, n=3)) is None:
             continue
+        dx, dg, db = got
         ok = True
         for g, got, r, n in (("dx", dx, rdx, ndx), ("dgamma", dg, rdg, ndg), ("dbeta", db, rdb, ndb)):
             ok &= pair.compare(f"{name} {g}", "autonet", got, r)
@@ -298,10 +284,9 @@ def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
     dout = rng.standard_normal((50, 40))
     p = 0.3
     param = {"mode": "train", "p": p, "seed": 123}
-    try:
-        out, cache = pair.call("dropout_forward", x.copy(), dict(param), n=2)
-    except UserCodeError as e:
-        return pair.failed("dropout_forward out (train)", str(e))
+    if (got := pair.attempt("dropout_forward out (train)", "dropout_forward", x.copy(), dict(param), n=2)) is None:
+        return
+    out, cache = got
     out = np.asarray(out, dtype=np.float64)
     if out.shape != x.shape:
         return pair.failed("dropout_forward out (train)", f"shape {out.shape}, expected {x.shape}")
@@ -333,17 +318,13 @@ def _dropout(pair: _Pair, rng: np.random.Generator) -> None:
             "dropout-not-inverted",
             "Inverted dropout divides by the keep probability in training so that test mode is the identity.",
         )
-    try:
-        out_test, _ = pair.call("dropout_forward", x.copy(), {"mode": "test", "p": p}, n=2)
-        pair.compare("dropout_forward out (test: identity)", "autonet", out_test, x)
-    except UserCodeError as e:
-        pair.failed("dropout_forward out (test: identity)", str(e))
+    row = "dropout_forward out (test: identity)"
+    if (got := pair.attempt(row, "dropout_forward", x.copy(), {"mode": "test", "p": p}, n=2)) is not None:
+        pair.compare(row, "autonet", got[0], x)
     if "dropout_backward" not in pair.functions:
         return
-    try:
-        dx = pair.call("dropout_backward", dout.copy(), cache)
-    except UserCodeError as e:
-        return pair.failed("dropout_backward dx", str(e))
+    if (dx := pair.attempt("dropout_backward dx", "dropout_backward", dout.copy(), cache)) is None:
+        return
     small = (slice(0, 6), slice(0, 5))  # finite differences on a corner: 60 forward calls, not 4000
 
     def f():
@@ -389,22 +370,15 @@ def check_layers(module: Any, label: str, tol: Tolerances | None = None, seed: i
             fn(pair, np.random.default_rng(seed))
             checks += pair.checks
             diagnoses += pair.diagnoses
-    lonely = [
-        n
-        for n in found
-        if n.endswith("_backward")
-        and n.replace("_backward_alt", "_forward").replace("_backward", "_forward") not in found
-    ]
-    for n in lonely:
-        checks.append(Check(n, "autonet", False, None, f"{n} found without its forward, so it cannot be called"))
+    for n in found:
+        if n.endswith("_backward") and n.replace("_backward", "_forward") not in found:
+            checks.append(Check(n, "autonet", False, None, f"{n} found without its forward, so it cannot be called"))
     header = (
         f"autonet check {label} (layer functions: {', '.join(found)}; against autonet.manual.layers, rel. error "
         f"<= {tol.rtol:g}, and finite differences, <= {tol.fd_rtol:g})"
     )
     report = Report(label, "layers", checks, [], header=header, columns=COLUMNS)
     if not report.passed:
-        diagnoses = diagnoses or [
-            Diagnosis(f"{', '.join(sorted({c.case for c in report.failed}))} differ from autonet's (see the table)")
-        ]
-        report.diagnoses = diagnoses
+        failed = ", ".join(sorted({c.case for c in report.failed}))
+        report.diagnoses = diagnoses or [Diagnosis(f"{failed} differ from autonet's (see the table)")]
     return report

@@ -100,11 +100,9 @@ def load_rubric(path: str | None = None) -> Rubric:
         tol = Tolerances(**tolerances)
     except ValueError as e:
         raise ConfigError(f"rubric {where} [tolerances]: {e}") from None
-    defaults = Limits()
-    total = check.get("total_time_limit", defaults.total_seconds)
-    limits = Limits(
-        min(check.get("time_limit", defaults.call_seconds), total), total, check.get("memory_limit", defaults.memory_mb)
-    )
+    total = check.get("total_time_limit", Limits.total_seconds)
+    call = min(check.get("time_limit", Limits.call_seconds), total)
+    limits = Limits(call, total, check.get("memory_limit", Limits.memory_mb))
     if min(limits.call_seconds, limits.total_seconds, limits.memory_mb) <= 0:
         raise ConfigError(f"rubric {where} [check]: time and memory limits must be positive")
     raw = doc.get("item")
@@ -144,13 +142,4 @@ def _item(table, where: str) -> Item:
         raise ConfigError(f"{where}: checks must be a list of check names")
     if t.get("part", "net") not in PARTS:
         raise ConfigError(f"{where}: part must be 'net' or 'layers', got {t['part']!r}")
-    return Item(
-        t["name"],
-        t.get("title", t["name"]),
-        float(t["points"]),
-        tuple(t["checks"]),
-        t.get("part", "net"),
-        t.get("partial", True),
-        t.get("hidden", False),
-        t.get("optional", False),
-    )
+    return Item(**{**t, "title": t.get("title", t["name"]), "points": float(t["points"]), "checks": tuple(t["checks"])})

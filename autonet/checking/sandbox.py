@@ -99,8 +99,7 @@ class Sandbox:
         self.allowed = [str(Path(a).resolve()) + os.sep for a in [*allowed, str(self.folder)]]
         self.deadline = time.monotonic() + self.limits.total_seconds
         self.proc: subprocess.Popen | None = None
-        self.starts = 0
-        self.generation = 0
+        self.generation = 0  # processes started so far; a cache handle names the one holding it
         self.info: dict = {}
         self.events: list[str] = []  # timeout, memory, output, exited, forbidden: what stopped or hurt the code
         self.mutated: list[str] = []  # what the last call changed in place
@@ -142,13 +141,12 @@ class Sandbox:
             self._event("timeout")
             raise UserCodeError(f"{what} not run: the check's time limit of {self.limits.total_seconds:g} s ran out")
         if self.proc is None:
-            if self.starts >= MAX_STARTS:
-                raise UserCodeError(f"{what} not run: the code's process ended {self.starts} times")
+            if self.generation >= MAX_STARTS:
+                raise UserCodeError(f"{what} not run: the code's process ended {self.generation} times")
             self._start()
         return self._request((op, args), what, self.limits.call_seconds)
 
     def _start(self) -> dict:
-        self.starts += 1
         self.generation += 1
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
@@ -255,7 +253,7 @@ class Sandbox:
         code = self._kill()
         self._event("exited")
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-        tail = (self.folder / "output.txt").read_bytes()[-300:].decode(errors="replace") if self.starts == 1 else ""
+        tail = (self.folder / "output.txt").read_bytes()[-300:].decode(errors="replace") if self.generation == 1 else ""
         tail = f"; it printed: ...{' '.join(tail.split())[-150:]}" if "Error" in tail and not self.info else ""
         raise UserCodeError(f"{what} ended its process ({how}){tail}")
 

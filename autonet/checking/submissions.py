@@ -80,8 +80,7 @@ def find_submissions(source: str) -> list[Submission]:
     elif path.suffix in KINDS and path.is_file():
         entries = [(path.stem, path)]
     elif any(c in source for c in "*?["):
-        entries = [(Path(p).stem if Path(p).is_file() else Path(p).name, Path(p)) for p in sorted(glob.glob(source))]
-        entries = [(i, p) for i, p in entries if _wanted(p)]
+        entries = [(p.stem if p.is_file() else p.name, p) for p in map(Path, sorted(glob.glob(source))) if _wanted(p)]
     else:
         raise ConfigError(
             f"no such folder, CSV or glob: {source} (give a folder holding one file or folder per student)"
@@ -128,19 +127,12 @@ def read_submission(path: Path, id: str) -> Submission:
     """Read one file or folder into a :class:`Submission` (an ``error`` instead of raising)."""
     sub = Submission(id, source=str(path))
     try:
-        if path.is_file():
-            sub.files = {path.name: path.read_bytes()} if path.stat().st_size <= MAX_BYTES else {}
-            if not sub.files:
-                sub.error = f"{path.name} is larger than {MAX_BYTES >> 20} MB"
-                return sub
-        else:
-            sub.files = _read_folder(path)
+        if path.is_file() and path.stat().st_size > MAX_BYTES:
+            sub.error = f"{path.name} is larger than {MAX_BYTES >> 20} MB"
+            return sub
+        sub.files = {path.name: path.read_bytes()} if path.is_file() else _read_folder(path)
+        sub.target = _choose(sub)  # ValueError: nothing to check
     except (OSError, ValueError) as e:
-        sub.error = str(e)
-        return sub
-    try:
-        sub.target = _choose(sub)
-    except ValueError as e:
         sub.error = str(e)
     return sub
 

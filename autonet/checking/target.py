@@ -18,7 +18,7 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,7 @@ def _package_root(path: Path) -> tuple[Path, str]:
 
 def import_module(spec: str):
     """Import ``path/to/file.py`` or ``package.module``; :class:`TargetError` (one line) if it fails."""
+    root, name = None, spec
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         path = Path(spec).expanduser()
         if path.is_dir():
@@ -123,21 +124,18 @@ def import_module(spec: str):
             raise TargetError(f"no such file: {spec}")
         root, name = _package_root(path.resolve())
         sys.path.insert(0, str(root))
-        try:
-            if name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(path.resolve()):
-                del sys.modules[name]  # a module of the same name from elsewhere
-            return guarded(lambda: importlib.import_module(name), f"importing {spec}")
-        except UserCodeError as e:
-            raise TargetError(str(e)) from None
-        finally:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(str(root))
-    if not all(part.isidentifier() for part in spec.split(".")):
+        if name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(path.resolve()):
+            del sys.modules[name]  # a module of the same name from elsewhere
+    elif not all(part.isidentifier() for part in spec.split(".")):
         raise TargetError(f"{spec!r} is neither a .py file nor a dotted module name")
     try:
-        return guarded(lambda: importlib.import_module(spec), f"importing {spec}")
+        return guarded(lambda: importlib.import_module(name), f"importing {spec}")
     except UserCodeError as e:
         raise TargetError(str(e)) from None
+    finally:
+        if root is not None:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(root))
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -245,28 +243,16 @@ class ClassTarget(TwoLayerTarget):
 
     def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
         """The parameters ``np.random.seed(seed); Cls(D, H, C, std)`` draws (global state restored)."""
-
-        def draw():
-            np.random.seed(seed)
-            return self.new(D, H, C, std)
-
-        state = np.random.get_state()
-        try:
-            net = draw()
-        finally:
-            np.random.set_state(state)
+        with _seeded(seed):
+            net = self.new(D, H, C, std)
         return {k: np.array(net.params[k], dtype=np.float64, copy=True) for k in PARAM_NAMES}
 
     def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
         """The weights after ``np.random.seed(0)``, ``Cls(D, 10, C, std=0.1)``, ``net.train(X, y, X, y, **options)``
         (the exercise's toy run; NumPy's global state restored afterwards)."""
-        state = np.random.get_state()
-        try:
-            np.random.seed(0)
+        with _seeded(0):
             net = self.new(X.shape[1], 10, int(y.max()) + 1, 1e-1)
             self._guard(lambda: net.train(X, y, X, y, **options), "train(X, y, X_val, y_val, ...)")
-        finally:
-            np.random.set_state(state)
         return {k: np.asarray(net.params[k]) for k in PARAM_NAMES}
 
     def _loaded(self, params: dict):
@@ -313,6 +299,17 @@ class FunctionTarget(TwoLayerTarget):
         return lambda: float(
             self._guard(lambda: self.obj(params, X.copy(), y.copy(), reg), "loss_and_grads(params, X, y, reg)")[0]
         )
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """NumPy's global state seeded with ``seed`` inside, the caller's restored after."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def _same(a, b) -> bool:

@@ -80,8 +80,7 @@ def reference(case: Case, l2: str = "half") -> Reference:
     f = forward(case.params, case.X)
     by = {}
     for name in REFERENCES:
-        lg = get_backend(name)
-        loss, grads = lg(case.params, case.X, case.y, reg=case.reg * factor)
+        loss, grads = get_backend(name)(case.params, case.X, case.y, reg=case.reg * factor)
         s = f["FC2_out"] if name == "manual" else np.asarray(autograd_scores(case.params, case.X))
         by[name] = (s, float(loss), grads)
     m, a = by["manual"], by["autograd"]
@@ -98,12 +97,9 @@ def _err(value, ref_values) -> float:
 def _compare(label: str, quantity: str, value, refs: list, tol: Tolerances, expected_shape=None) -> Check:
     value = np.asarray(value, dtype=np.float64)
     shape = expected_shape if expected_shape is not None else np.shape(refs[0])
-    if value.shape != shape:
-        note = f"shape {value.shape}, expected {shape}"
-        if value.size == int(np.prod(shape)):
-            err = _err(value.reshape(shape), refs)
-            return Check(label, quantity, False, err, note)
-        return Check(label, quantity, False, None, note)
+    if value.shape != shape:  # still measured when only the layout differs (a diagnosis tells which)
+        err = _err(value.reshape(shape), refs) if value.size == int(np.prod(shape)) else None
+        return Check(label, quantity, False, err, f"shape {value.shape}, expected {shape}")
     if not np.all(np.isfinite(value)):
         return Check(label, quantity, False, float("nan") if np.isnan(value).any() else float("inf"), "not finite")
     err = _err(value, refs)
@@ -145,7 +141,7 @@ def run_case(
     tol = tol or Tolerances()
     ref = reference(case, l2)
     run = CaseRun(case, ref, case_label(case))
-    refs = REFERENCES
+    backs = [ref.by_backend[n] for n in REFERENCES]  # (scores, loss, grads) of each
     try:
         params, X, y = case.copy_inputs()
         if target.has_scores:
@@ -163,17 +159,14 @@ def run_case(
             run.checks[q] = Check(label, q, False, None, run.error)
         return run
     if run.scores is not None:
-        run.checks["scores"] = _compare(label, "scores", run.scores, [ref.by_backend[n][0] for n in refs], tol)
-    run.checks["loss"] = _compare(label, "loss", run.loss, [ref.by_backend[n][1] for n in refs], tol)
+        run.checks["scores"] = _compare(label, "scores", run.scores, [b[0] for b in backs], tol)
+    run.checks["loss"] = _compare(label, "loss", run.loss, [b[1] for b in backs], tol)
     assert run.grads is not None  # no error, so the call returned gradients
     for k in PARAM_NAMES:
-        run.checks[k] = _compare(
-            label, k, run.grads[k], [ref.by_backend[n][2][k] for n in refs], tol, case.params[k].shape
-        )
+        run.checks[k] = _compare(label, k, run.grads[k], [b[2][k] for b in backs], tol, case.params[k].shape)
     if case.kinks:
         _accept_other_subgradient(run, l2, tol)
-    fd = _finite_difference_check(target, run, tol)
-    if fd is not None:
+    if (fd := _finite_difference_check(target, run, tol)) is not None:
         run.checks["fd"] = fd
     return run
 
@@ -194,13 +187,14 @@ def _accept_other_subgradient(run: CaseRun, l2: str, tol: Tolerances) -> None:
 
 def init_check(target: TwoLayerTarget, tol: Tolerances) -> Check:
     """``np.random.seed(0); Cls(4, 10, 3, std=1e-1)`` draws the exercise's toy weights (its correct_scores need them)."""
+    label = "init: np.random.seed(0); Net(4, 10, 3, std=0.1)"
     try:
         got = target.init(*battery_cases.TOY_SIZES, battery_cases.TOY_STD, seed=0)
     except UserCodeError as e:
-        return Check("init: np.random.seed(0); Net(4, 10, 3, std=0.1)", "init", False, None, str(e))
+        return Check(label, "init", False, None, str(e))
     want = battery_cases.toy_params()
     err = max(rel_error(got[k], want[k]) for k in PARAM_NAMES)
-    return Check("init: np.random.seed(0); Net(4, 10, 3, std=0.1)", "init", bool(err <= tol.rtol), err)
+    return Check(label, "init", bool(err <= tol.rtol), err)
 
 
 def train_check(target: TwoLayerTarget) -> Check:
@@ -280,13 +274,8 @@ def check_two_layer(
     if target.has_predict:
         extra["predict"], extra["predicted"] = predict_check(target)
     mutated = sorted({m for run in runs for m in run.mutated})
-    extra["inputs"] = Check(
-        "inputs: X and params unchanged by every call",
-        "inputs",
-        not mutated,
-        None,
-        f"modified in place: {', '.join(mutated)}" if mutated else "",
-    )
+    note = f"modified in place: {', '.join(mutated)}" if mutated else ""
+    extra["inputs"] = Check("inputs: X and params unchanged by every call", "inputs", not mutated, None, note)
     checks += [c for c in extra.values() if isinstance(c, Check)]
     convention = "0.5*reg*||W||^2" if l2 == "half" else "reg*||W||^2"
     header = (
@@ -294,8 +283,7 @@ def check_two_layer(
         f"against backends {' and '.join(REFERENCES)}, rel. error <= {tol.rtol:g}; fd = finite differences "
         "of its own loss, every entry and one random direction)"
     )
-    report = Report(
-        target.label, target.kind, checks, [], header=header, columns=COLUMNS if target.has_scores else COLUMNS[1:]
-    )
+    columns = COLUMNS if target.has_scores else COLUMNS[1:]
+    report = Report(target.label, target.kind, checks, [], header=header, columns=columns)
     report.diagnoses = diagnose(runs, extra, target, l2) if not report.passed else []
     return report

@@ -95,23 +95,16 @@ def _random_problem(args: argparse.Namespace) -> tuple[dict, np.ndarray, np.ndar
         hint="lower --batch or --sizes",
     )
     rng = np.random.default_rng(args.seed)
-    if args.std is None:
-        params = init_params(sizes, init="he", rng=rng)
-        bias_std = BIAS_STD
-    else:
-        params = init_params(sizes, std=args.std, rng=rng)
-        bias_std = args.std
-    for k in params:
-        if k.startswith("b"):
-            params[k] = bias_std * rng.standard_normal(params[k].shape)
+    params = init_params(sizes, init="he", rng=rng) if args.std is None else init_params(sizes, std=args.std, rng=rng)
+    for k in [k for k in params if k.startswith("b")]:
+        params[k] = (args.std or BIAS_STD) * rng.standard_normal(params[k].shape)
     X = rng.standard_normal((args.batch, sizes[0]))
     y = rng.integers(0, sizes[-1], size=args.batch)
     return params, X, y
 
 
-def _estimate_seconds(params: dict, X, y, reg: float, num_checks: int) -> float:
-    """Numeric derivatives to take times two timed forward evaluations each."""
-    entries = sum(min(num_checks, w.size) for w in params.values())
+def _estimate_seconds(params: dict, X, y, reg: float, entries: int) -> float:
+    """``entries`` numeric derivatives times two timed forward evaluations each."""
     start = time.perf_counter()
     with np.errstate(all="ignore"):  # an overflowing net is reported by the check itself
         forward_loss(params, X, y, reg)
@@ -122,7 +115,8 @@ def main(args: argparse.Namespace) -> int:
     names = args.backend or available_backends()
     backends = {n: get_backend(n) for n in dict.fromkeys(names)}
     params, X, y = _random_problem(args)
-    estimate = _estimate_seconds(params, X, y, args.reg, args.num_checks)
+    total = sum(min(args.num_checks, w.size) for w in params.values())  # numeric derivatives to take
+    estimate = _estimate_seconds(params, X, y, args.reg, total)
     if estimate > MAX_SECONDS:
         raise ConfigError(
             f"this check would take about {estimate / 60:.0f} min; "
@@ -130,7 +124,6 @@ def main(args: argparse.Namespace) -> int:
         )
     from tqdm.auto import tqdm
 
-    total = sum(min(args.num_checks, w.size) for w in params.values())
     with tqdm(
         total=total, desc="gradcheck", unit="derivative", delay=1.0, file=sys.stderr, disable=None, leave=False
     ) as bar:

@@ -69,7 +69,7 @@ def register(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from autonet.checking import feedback
-    from autonet.checking.grading import grade_all
+    from autonet.checking.grading import grade_all, grade_one
     from autonet.checking.rubric import DEFAULT_RUBRIC, load_rubric
     from autonet.checking.submissions import find_submissions, read_submission
     from autonet.errors import ConfigError
@@ -86,8 +86,6 @@ def main(args: argparse.Namespace) -> int:
         if not (root / "submission").is_dir():
             raise ConfigError(f"--gradescope: no folder {root / 'submission'}")
         (root / "results").mkdir(parents=True, exist_ok=True)
-        from autonet.checking.grading import grade_one
-
         result = grade_one(read_submission(root / "submission", "submission"), rubric, tuple(hidden))
         data = feedback.gradescope(result, rubric, args.hints)
         atomic_write_text(root / "results" / "results.json", json.dumps(data, indent=2))
