@@ -1,7 +1,7 @@
 """The process that runs a student's code: it only computes, the checker (its parent) judges.
 
 Started by :class:`autonet.checking.sandbox.Sandbox` as ``python -I -m autonet.checking.child REQ_FD REPLY_FD``.
-It reads pickled requests from its parent (trusted), calls the student's code
+It reads requests from its parent in the :mod:`autonet.checking.wire` format, calls the student's code
 through :mod:`autonet.checking.target` and writes each result as plain numbers
 (:mod:`autonet.checking.wire`). Before the student's code is imported it caps
 its own memory, CPU time and file sizes, and installs an audit hook that
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import pickle
 import resource
 import signal
 import sys
@@ -149,7 +148,7 @@ def _reply(child: Child, op: str, args: tuple) -> bytes:
 def main(argv: list[str]) -> None:
     requests = os.fdopen(int(argv[0]), "rb")
     replies = int(argv[1])
-    setup = pickle.load(requests)
+    setup = wire.decode(wire.read_message(requests))["value"]
     _limit(setup["memory_mb"], setup["cpu_seconds"], setup["file_mb"])
     sys.dont_write_bytecode = True
     sys.path[:] = setup["path"]
@@ -161,7 +160,7 @@ def main(argv: list[str]) -> None:
     _send(replies, wire.encode("ok", "ready"))
     while True:
         try:
-            op, args = pickle.load(requests)
+            op, args = wire.decode(wire.read_message(requests))["value"]
         except EOFError:
             return
         _send(replies, _reply(child, op, args))

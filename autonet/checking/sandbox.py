@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
 import select
 import shutil
 import signal
@@ -187,7 +186,7 @@ class Sandbox:
             "path": [str(Path(p or ".").absolute()) for p in sys.path],  # a package.module target resolves as here
         }
         startup = min(time.monotonic() + STARTUP_SECONDS, self.deadline)
-        self._send(pickle.dumps(setup), startup, "starting Python")
+        self._send(wire.encode("ok", setup), startup, "starting Python")
         if self._receive(startup, "starting Python").get("value") != "ready":
             raise UserCodeError("the checking process did not start")
         name = Path(self.spec.rpartition(":")[0] or self.spec).name if ".py" in self.spec else self.spec
@@ -195,7 +194,7 @@ class Sandbox:
 
     def _request(self, request: tuple, what: str, seconds: float):
         deadline = min(time.monotonic() + seconds, self.deadline)
-        self._send(pickle.dumps(request), deadline, what, seconds)
+        self._send(wire.encode("ok", list(request)), deadline, what, seconds)
         reply = self._receive(deadline, what, seconds)
         if reply["event"] in ("memory", "output", "forbidden"):
             self._event(reply["event"])

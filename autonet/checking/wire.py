@@ -1,4 +1,7 @@
-"""The reply format from the process running a student's code to the checker: numbers only, parsed defensively.
+"""The message format between the checker and the process running a student's code: numbers only, parsed defensively.
+
+Both directions use it: the checker's requests (an operation and its
+arguments) and the replies. Neither side unpickles anything.
 
 A reply is ``[8-byte length][4-byte header length][JSON header][float64 data]``.
 The header holds ``status`` (``ok``, ``user``: the code raised, ``target``: the
@@ -53,6 +56,8 @@ def encode(status: str, value=None, message: str = "", event: str = "", mutated=
             return {str(k): tree(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
             return [tree(v) for v in x]
+        if isinstance(x, np.generic):
+            return x.item()
         return x  # str, bool, int, float, None
 
     header = json.dumps(
@@ -113,6 +118,18 @@ def decode(body: bytes, generation: int = 0) -> dict:
         raise
     except Exception as e:  # struct, JSON, recursion, numpy: all mean a malformed reply
         raise BadReply(type(e).__name__) from None
+
+
+def read_message(stream) -> bytes:
+    """The body of the next message on a binary ``stream`` (its 8-byte length first); EOFError at the end."""
+    head = stream.read(8)
+    if len(head) < 8:
+        raise EOFError
+    (size,) = struct.unpack("<Q", head)
+    body = stream.read(size)
+    if len(body) < size:
+        raise EOFError
+    return body
 
 
 def _one_line(text) -> str:
