@@ -29,6 +29,7 @@ tight.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,11 +71,8 @@ def _read(path: Path) -> str | None:
 
 def _proc_bytes(name: str, field: str) -> int | None:
     """``field`` (``MemAvailable``, ``VmSize``, ...) of ``/proc/<name>`` in bytes; None when unknown."""
-    for line in (_read(PROC / name) or "").splitlines():
-        if line.startswith(field + ":"):
-            value = line.split()[1:2]
-            return int(value[0]) * 1024 if value and value[0].isdigit() else None
-    return None
+    found = re.search(rf"^{field}:\s+(\d+)\b", _read(PROC / name) or "", re.MULTILINE)  # in kB
+    return int(found[1]) * 1024 if found else None
 
 
 def available_bytes() -> tuple[int, str] | None:
@@ -84,8 +82,7 @@ def available_bytes() -> tuple[int, str] | None:
     cache that can be dropped), else ``os.sysconf`` free physical pages times
     the page size; None if neither is known.
     """
-    avail = _proc_bytes("meminfo", "MemAvailable")
-    if avail is not None:
+    if (avail := _proc_bytes("meminfo", "MemAvailable")) is not None:
         return avail, "MemAvailable in /proc/meminfo"
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "free physical pages (sysconf)"
@@ -98,21 +95,19 @@ def _rlimit_room(resource_name: str, used_field: str, flag: str) -> tuple[int, s
     try:
         import resource
 
-        soft, _ = resource.getrlimit(getattr(resource, resource_name))
-        infinity = resource.RLIM_INFINITY
+        soft = resource.getrlimit(getattr(resource, resource_name))[0]
     except (ImportError, AttributeError, OSError, ValueError):
         return None
-    if soft == infinity or soft < 0:
+    if soft == resource.RLIM_INFINITY or soft < 0:
         return None
-    used = _proc_bytes("self/status", used_field)
-    if used is None:  # the whole limit, an upper bound on the room
+    if (used := _proc_bytes("self/status", used_field)) is None:  # the whole limit, an upper bound on the room
         return soft, f"{resource_name} ({flag}) {human(soft)}, use unknown"
     return max(0, soft - used), f"{resource_name} ({flag}) {human(soft)}, {human(used)} of it in use"
 
 
 def _cgroup_room(root: str | os.PathLike | None = None) -> tuple[int, str] | None:
     """Room left under this process's cgroup v2 ``memory.max`` (less ``memory.current``), if readable."""
-    root = Path(root) if root is not None else CGROUP
+    root = Path(root or CGROUP)
     lines = (_read(PROC / "self" / "cgroup") or "").splitlines()
     for d in [*(root / line[4:] for line in reversed(lines) if line.startswith("0::/") and len(line) > 4), root]:
         limit_text, used_text = _read(d / "memory.max"), _read(d / "memory.current") or ""
@@ -133,14 +128,9 @@ def memory_budget() -> tuple[int, str] | None:
     ``ulimit -v``; ``RLIMIT_DATA``, ``ulimit -d``) and under the cgroup's
     ``memory.max`` (containers, batch schedulers); None if none is known.
     """
-    candidates = [
-        available_bytes(),
-        _rlimit_room("RLIMIT_AS", "VmSize", "ulimit -v"),
-        _rlimit_room("RLIMIT_DATA", "VmData", "ulimit -d"),
-        _cgroup_room(),
-    ]
-    known = [c for c in candidates if c is not None]
-    return min(known, key=lambda c: c[0]) if known else None
+    rlimits = (_rlimit_room("RLIMIT_AS", "VmSize", "ulimit -v"), _rlimit_room("RLIMIT_DATA", "VmData", "ulimit -d"))
+    known = [c for c in (available_bytes(), *rlimits, _cgroup_room()) if c is not None]
+    return min(known, key=lambda c: c[0], default=None)
 
 
 def training_bytes(
@@ -187,11 +177,8 @@ def human(n: int | float) -> str:
     if n >= 10**4 * 2**50:  # exact digits: the count may be beyond any float (--hidden 10**400)
         digits = str(int(n) // 2**50)
         return f"{digits[0]}.{digits[1]}e+{len(digits) - 1:02d} PiB"
-    n = float(n)
-    for unit, scale in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
+    units = (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+    return next((f"{float(n) / scale:.1f} {unit}" for unit, scale in units if n >= scale), f"{float(n):.0f} B")
 
 
 def check_fits(parts: dict[str, int], what: str = "this run", hint: str = "") -> str:
@@ -202,9 +189,8 @@ def check_fits(parts: dict[str, int], what: str = "this run", hint: str = "") ->
     estimate in words (``"WHAT needs about N of memory; M available (SOURCE)"``),
     for an out-of-memory error that happens later anyway.
     """
-    avail = memory_budget()
     need = sum(parts.values())
-    if avail is None:
+    if (avail := memory_budget()) is None:
         return f"{what} needs about {human(need)} of memory; available memory unknown"
     have, source = avail
     if need <= have:

@@ -25,6 +25,7 @@ first mismatch.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -76,18 +77,16 @@ def _encode(obj: Any, arrays: dict, where: str) -> Any:
     raise TypeError(f"checkpoint: cannot store {type(obj).__name__} at {where or 'top level'}")
 
 
+_KINDS = {"array": lambda a: a, "scalar": lambda a: a[()], "list": np.ndarray.tolist}
+
+
 def _decode(obj: Any, arrays: dict) -> Any:
     """Inverse of :func:`_encode` (raises KeyError/TypeError/ValueError on a malformed tree)."""
+    if isinstance(obj, dict) and _ARRAY in obj:
+        return _KINDS[obj.get("kind", "array")](arrays[obj[_ARRAY]])
     if isinstance(obj, dict):
-        if _ARRAY in obj:
-            arr, kind = arrays[obj[_ARRAY]], obj.get("kind", "array")
-            if kind not in ("array", "scalar", "list"):
-                raise ValueError(f"unknown array kind {kind!r}")
-            return arr[()] if kind == "scalar" else arr.tolist() if kind == "list" else arr
         return {k: _decode(v, arrays) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_decode(v, arrays) for v in obj]
-    return obj
+    return [_decode(v, arrays) for v in obj] if isinstance(obj, list) else obj
 
 
 # ----- files -----
@@ -137,7 +136,7 @@ def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYT
 
     def check(headers: dict, read) -> None:
         shape, dtype = headers.get("header", ((0,), np.dtype(np.uint8)))
-        if dtype.itemsize * int(np.prod(shape)) > MAX_HEADER_BYTES:
+        if dtype.itemsize * math.prod(shape) > MAX_HEADER_BYTES:
             raise ModelFileError(
                 f"{path}: checkpoint header of {dtype}{list(shape)} is larger than {MAX_HEADER_BYTES:,} bytes"
             )

@@ -61,7 +61,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         if isinstance(e, OSError) and not isinstance(e, WriteError):
             raise WriteError.from_os_error(e, path) from None
         raise
-    _fsync_dir(path.parent)
+    with contextlib.suppress(OSError):  # persist the rename itself (best effort; not every OS allows it)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return path
 
 
@@ -92,16 +97,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist the rename itself (best effort; not every OS allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -137,6 +132,10 @@ _KINDS = (
 )
 
 
+# O_NONBLOCK: opening a FIFO with no writer returns at once (POSIX); O_BINARY: no newline translation (Windows)
+_READ_FLAGS = os.O_RDONLY | sum(getattr(os, f, 0) for f in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY"))
+
+
 def _a(what: str) -> str:
     """``what`` with its indefinite article: a model file, an IDX file."""
     return f"{'an' if what[:1] in 'aeiouAEIOU' else 'a'} {what}"
@@ -168,12 +167,8 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
         refusing to read it as a {what}``, ``{path}: {what} of N bytes is
         larger than the M bytes ...``, or ``{path}: cannot read {what} (...)``.
     """
-    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to block on
-    flags = (
-        os.O_RDONLY | nonblock | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    )
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         raise error(f"{path}: no such {what}") from None
     except OSError as e:
@@ -193,7 +188,7 @@ def open_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
                 f"{path}: {what} of {st.st_size:,} bytes is larger than the {max_bytes:,} bytes "
                 f"{_a(what)} can need; refused"
             )
-        if nonblock:
+        if hasattr(os, "O_NONBLOCK"):  # POSIX; Windows has no FIFOs to block on
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

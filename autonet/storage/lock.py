@@ -20,7 +20,6 @@ saying so.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import warnings
 from pathlib import Path
@@ -42,27 +41,21 @@ except ImportError:  # not Windows
 
 def _try_lock(fd: int) -> bool:
     """Lock ``fd`` exclusively without waiting: False if another process holds it."""
-    if fcntl is not None:
-        try:
+    try:
+        if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return False
-            raise
-        return True
-    if msvcrt is not None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        try:  # one byte from the start; released when the descriptor closes
+        elif msvcrt is not None:  # one byte from the start; released when the descriptor closes
+            os.lseek(fd, 0, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    warnings.warn(
-        "run-directory locking is unavailable on this platform (neither fcntl nor msvcrt): make sure "
-        "only one autonet process writes a run directory at a time",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+        else:
+            warnings.warn(
+                "run-directory locking is unavailable on this platform (neither fcntl nor msvcrt): make sure "
+                "only one autonet process writes a run directory at a time",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    except (BlockingIOError, PermissionError):  # EWOULDBLOCK (flock), EACCES (msvcrt): held elsewhere
+        return False
     return True
 
 

@@ -20,6 +20,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -91,57 +92,50 @@ def _param_names(names) -> list[str]:
 
 def _check_headers(path: Path, headers: dict, read) -> None:
     """Refuse a model whose arrays are not exactly what its ``layer_sizes`` needs, before inflating them."""
-    missing = [k for k in ("W1", "b1", *_FIXED) if k not in headers]
-    if missing:
+    if missing := [k for k in ("W1", "b1", *_FIXED) if k not in headers]:
         raise ModelFileError(f"{path}: missing arrays {missing}")
     for k, (ndim, kinds) in _FIXED.items():
         shape, dtype = headers[k]
         if dtype.kind not in kinds or len(shape) != ndim:
             raise ModelFileError(f"{path}: {k} is a {len(shape)}-D {dtype} array; expected {ndim}-D of kind {kinds!r}")
-    if headers["class_names"][1].itemsize > MAX_CLASS_NAME_BYTES:
+    if (width := headers["class_names"][1].itemsize) > MAX_CLASS_NAME_BYTES:
         raise ModelFileError(
-            f"{path}: class names of up to {headers['class_names'][1].itemsize // 4} characters; "
-            f"at most {MAX_CLASS_NAME_BYTES // 4} are allowed"
+            f"{path}: class names of up to {width // 4} characters; at most {MAX_CLASS_NAME_BYTES // 4} are allowed"
         )
-    version = int(read("format_version"))
-    if version != FORMAT_VERSION:
+    if (version := int(read("format_version"))) != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version}, expected {FORMAT_VERSION}")
     sizes = [int(s) for s in read("layer_sizes")]
-    nbytes = sum(math.prod(headers[k][0]) * headers[k][1].itemsize for k in _param_names(headers))
+    params = _param_names(headers)
     try:  # the rule that sized the training run: its layer count and sizes, then the memory its parameters need
         check_layer_count(len(sizes) - 2, "the model has")
         if len(sizes) < 2 or any(not 1 <= s <= MAX_LAYER_SIZE for s in sizes):
             raise ConfigError(f"layer_sizes {sizes} must be 2 or more integers in [1, {MAX_LAYER_SIZE}]")
-        check_fits({"parameters": nbytes}, "the model")
+        check_fits({"parameters": sum(math.prod(headers[k][0]) * headers[k][1].itemsize for k in params)}, "the model")
     except ConfigError as e:
         raise ModelFileError(f"{path}: {e}") from None
-    params = _param_names(headers)
-    L = len(params) // 2 if len(params) % 2 == 0 else -1
-    if L != len(sizes) - 1:
+    if len(params) != 2 * (len(sizes) - 1):
         raise ModelFileError(f"{path}: {sum(k[0] == 'W' for k in params)} weight matrices but layer_sizes {sizes}")
-    for i in range(1, L + 1):
-        want_w, want_b = (sizes[i - 1], sizes[i]), (sizes[i],)
-        w, b = headers.get(f"W{i}"), headers.get(f"b{i}")
-        if w is None or b is None or w[0] != want_w or b[0] != want_b:
+    for i in range(1, len(sizes)):
+        want, got = [(sizes[i - 1], sizes[i]), (sizes[i],)], [headers.get(f"{k}{i}", (None,))[0] for k in "Wb"]
+        if got != want:
             raise ModelFileError(
-                f"{path}: layer {i} expects W{i}{want_w} and b{i}{want_b}, "
-                f"got {None if w is None else w[0]} and {None if b is None else b[0]}"
+                f"{path}: layer {i} expects W{i}{want[0]} and b{i}{want[1]}, got {got[0]} and {got[1]}"
             )
-    non_float = sorted({str(headers[k][1]) for k in params if headers[k][1].kind != "f"})
-    if non_float:
+    if non_float := sorted({str(headers[k][1]) for k in params if headers[k][1].kind != "f"}):
         raise ModelFileError(f"{path}: parameters must be float arrays, got {non_float}")
     if headers["mean_image"][0] != (sizes[0],):
         raise ModelFileError(f"{path}: mean_image has shape {headers['mean_image'][0]}, expected ({sizes[0]},)")
     if headers["class_names"][0] != (sizes[-1],):
         raise ModelFileError(f"{path}: {headers['class_names'][0][0]} class names for {sizes[-1]} outputs")
-    for k in _DESCRIPTION:  # their types are checked by _input_description; here only their size
-        if k in headers and (math.prod(headers[k][0]) > 3 or headers[k][1].itemsize > MAX_CLASS_NAME_BYTES):
-            raise ModelFileError(f"{path}: {k} is {headers[k][1]}{list(headers[k][0])}; far larger than a {k} can be")
-    # Arrays a later format may add (preprocessing, ...): numbers or text, no larger than a D x D matrix.
-    limit = (sizes[0] + 1) * sizes[0] * 8
-    for k in sorted(set(headers) - set(_FIXED) - set(_DESCRIPTION) - set(params)):
+    # _input_description and _text check the description's types; here only their size. Arrays a later
+    # format may add (preprocessing, ...): numbers or text, no larger than a D x D matrix.
+    for k in sorted(set(headers) - set(_FIXED) - set(params)):
         shape, dtype = headers[k]
-        if dtype.kind not in "biufU" or math.prod(shape) * dtype.itemsize > limit:
+        if k in _DESCRIPTION and (math.prod(shape) > 3 or dtype.itemsize > MAX_CLASS_NAME_BYTES):
+            raise ModelFileError(f"{path}: {k} is {dtype}{list(shape)}; far larger than a {k} can be")
+        if k not in _DESCRIPTION and (
+            dtype.kind not in "biufU" or math.prod(shape) * dtype.itemsize > (sizes[0] + 1) * sizes[0] * 8
+        ):
             raise ModelFileError(
                 f"{path}: unexpected array {k} ({dtype}{list(shape)}) in a model for {sizes[0]} inputs; refused"
             )
@@ -156,21 +150,17 @@ def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 f"{path}: {k} holds NaN or infinite values ({bad.size} of {v.size}, first "
                 f"{v.ravel()[bad[0]]} at flat index {bad[0]})"
             )
-    for k in _param_names(arrays):
-        v = arrays[k]
-        if v.size and v.dtype.kind in "iuf" and np.abs(v).max() > MAX_ABS_PARAM:
+    for k in [*_param_names(arrays), "mean_image"]:  # float arrays (_check_headers)
+        v = arrays[k].ravel()
+        if v.size and np.abs(v).max() > (MAX_ABS_MEAN if k == "mean_image" else MAX_ABS_PARAM):
             i = int(np.abs(v).argmax())
             raise ModelFileError(
-                f"{path}: {k} holds {v.ravel()[i]:.4g} at flat index {i}; a weight or bias must lie within "
+                f"{path}: mean_image holds {v[i]:.4g} at index {i}; a mean image must lie within +-2**24 = "
+                f"{MAX_ABS_MEAN:.0f}"
+                if k == "mean_image"
+                else f"{path}: {k} holds {v[i]:.4g} at flat index {i}; a weight or bias must lie within "
                 f"+-{MAX_ABS_PARAM:.0e} (a trained net's are far smaller; these would overflow the scores)"
             )
-    mean = arrays["mean_image"]
-    if mean.size and np.abs(mean).max() > MAX_ABS_MEAN:
-        i = int(np.abs(mean).argmax())
-        raise ModelFileError(
-            f"{path}: mean_image holds {mean[i]:.4g} at index {i}; a mean image must lie "
-            f"within +-2**24 = {MAX_ABS_MEAN:.0f}"
-        )
 
 
 def load_model(path: str | os.PathLike) -> Model:
@@ -197,25 +187,24 @@ def load_model(path: str | os.PathLike) -> Model:
         check_headers=lambda headers, read: _check_headers(path, headers, read),
     )
     _check_values(path, arrays)
-    params = {k: arrays[k] for k in _param_names(arrays)}
     image_shape, dataset = _input_description(path, arrays, int(arrays["layer_sizes"][0]))
-    tta = str(_text(path, arrays, "tta", "none", TTA_MODES))
+    tta = _text(path, arrays, "tta", "none", TTA_MODES)
     if tta != "none" and image_shape is None:
         raise ModelFileError(
             f"{path}: tta {tta} mirrors images, but this model's inputs are not images (no image_shape)"
         )
     return Model(
-        params=params,
+        params={k: arrays[k] for k in _param_names(arrays)},
         mean_image=arrays["mean_image"],
         class_names=[str(c) for c in arrays["class_names"]],
         image_shape=image_shape,
         dataset=dataset,
-        activation=str(_text(path, arrays, "activation", "relu", tuple(ACTIVATIONS))),
+        activation=_text(path, arrays, "activation", "relu", tuple(ACTIVATIONS)),
         tta=tta,
     )
 
 
-def _text(path: Path, arrays: dict, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str | None:
+def _text(path: Path, arrays: dict, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str:
     """The text of the 0-d unicode member ``key`` (one of ``choices`` when given); ``default`` when it is absent.
 
     ``activation`` is ``relu`` and ``tta`` is ``none`` in a file written before they were recorded.
@@ -237,18 +226,14 @@ def _input_description(path: Path, arrays: dict, D: int) -> tuple[tuple[int, int
     if "dataset" not in arrays and "image_shape" not in arrays:
         from autonet.images import IMAGE_SHAPE
 
-        return (IMAGE_SHAPE if D == int(np.prod(IMAGE_SHAPE)) else None), "cifar10"
-    dataset, shape = str(_text(path, arrays, "dataset", None)), arrays.get("image_shape")
+        return (IMAGE_SHAPE if D == math.prod(IMAGE_SHAPE) else None), "cifar10"
+    dataset, shape = _text(path, arrays, "dataset", None), arrays.get("image_shape")
     if shape is None or shape.dtype.kind not in "iu" or shape.shape not in ((0,), (3,)):
         raise ModelFileError(
             f"{path}: image_shape must be 3 integers (H, W, C) or empty, got "
             f"{None if shape is None else f'{shape.dtype} of shape {shape.shape}'}"
         )
-    if shape.size and (shape.min() < 1 or int(np.prod(shape)) != D):
-        raise ModelFileError(
-            f"{path}: image_shape {tuple(int(s) for s in shape)} does not hold the {D} inputs of the first layer"
-        )
-    if not shape.size:
-        return None, dataset
-    height, width, channels = (int(s) for s in shape)
-    return (height, width, channels), dataset
+    image_shape = tuple(int(s) for s in shape)
+    if image_shape and (min(image_shape) < 1 or math.prod(image_shape) != D):
+        raise ModelFileError(f"{path}: image_shape {image_shape} does not hold the {D} inputs of the first layer")
+    return cast("tuple[int, int, int]", image_shape) or None, dataset

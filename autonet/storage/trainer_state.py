@@ -118,12 +118,9 @@ def _hyperparameter_rules() -> dict:
 
     return {
         "momentum": option("momentum").kind,
-        "beta1": FRACTION,
-        "beta2": FRACTION,
-        "decay_rate": FRACTION,
+        **dict.fromkeys(("beta1", "beta2", "decay_rate"), FRACTION),
         "epsilon": POSITIVE,
-        "weight_decay": NONNEGATIVE,
-        "learning_rate": NONNEGATIVE,
+        **dict.fromkeys(("weight_decay", "learning_rate"), NONNEGATIVE),
     }
 
 
@@ -251,13 +248,11 @@ def check_trainer_state(state: Any, trainer) -> None:
         raise StateFieldError("config", f"expected a dict, got {_describe(state['config'])}")
     _check_rng(state["rng"], trainer)
     _check_history(state["history"], template["history"], iteration, trainer.X_val is not None)
-    _like(state["params"], template["params"], "params")
-    if "bn_state" in state:
-        _like(state["bn_state"], template["bn_state"], "bn_state")
-    if "ema" in state:  # the moving average (ema_decay): the shapes of params and bn_state, or empty when off
-        _like(state["ema"], template["ema"], "ema")
-    if "best" in state:  # early stopping's best epoch: the shapes of the evaluated net, or empty when off
-        _like(state["best"], template["best"], "best")
-        if state["best"] and not 0 <= state["best"]["epoch"] <= len(state["history"]["val_acc"]):
-            raise StateFieldError("best/epoch", f"must be an epoch already trained, got {state['best']['epoch']}")
+    # params: checked by autonet.storage.checkpoints.check_checkpoint; bn_state, and the moving average
+    # (ema_decay) and early stopping's best epoch when on: the shapes of the net, else empty
+    for k in ("bn_state", "ema", "best"):
+        if k in state:
+            _like(state[k], template[k], k)
+    if state.get("best") and not 0 <= state["best"]["epoch"] <= len(state["history"]["val_acc"]):
+        raise StateFieldError("best/epoch", f"must be an epoch already trained, got {state['best']['epoch']}")
     _check_opt_state(state["opt_state"], trainer, iteration)
