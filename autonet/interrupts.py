@@ -36,12 +36,9 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         self.signum = int(signum)
         self.signame = signal.Signals(signum).name
+        self.exit_code = 128 + self.signum
         self.checkpoint: str | None = None  # "PATH (iteration N)" once the caller has saved one
         super().__init__(self.signame)
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
 
 
 class InterruptGuard:
@@ -57,8 +54,7 @@ class InterruptGuard:
     Off the main thread (where Python cannot install handlers) it does nothing.
     """
 
-    def __init__(self, signums=SIGNALS, stream=None) -> None:
-        self.signums = tuple(signums)
+    def __init__(self, stream=None) -> None:
         self.stream = stream
         self.signum: int | None = None
         self._defer = False
@@ -66,7 +62,7 @@ class InterruptGuard:
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
-            for s in self.signums:
+            for s in SIGNALS:
                 self._previous[s] = signal.signal(s, self._handle)
         return self
 

@@ -50,7 +50,7 @@ class EpochLines:
     """One line per finished epoch on ``stream``: mean loss, accuracies, learning rate, elapsed time."""
 
     def __init__(self, trainer: Any, stream: TextIO | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
+        self.stream = stream or sys.stderr
         self.epochs_seen = len(trainer.history["epoch_iteration"])
         self.start = time.perf_counter() - trainer.train_seconds
 
@@ -75,8 +75,5 @@ class EpochLines:
 
 def progress_reporter(trainer: Any, stream: TextIO | None = None) -> BarProgress | EpochLines:
     """A bar in a terminal or notebook, else per-epoch lines."""
-    stream = stream if stream is not None else sys.stderr
-    isatty = getattr(stream, "isatty", None)
-    if in_notebook() or (isatty is not None and isatty()):
-        return BarProgress(trainer)
-    return EpochLines(trainer, stream)
+    isatty = getattr(stream or sys.stderr, "isatty", bool)
+    return BarProgress(trainer) if in_notebook() or isatty() else EpochLines(trainer, stream)

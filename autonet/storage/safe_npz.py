@@ -79,28 +79,19 @@ def _read(path: Path, what: str, max_bytes: int, check_headers) -> dict[str, np.
         try:
             with zipfile.ZipFile(f) as z:
                 infos = _members(z, path, what, max_bytes)
-                headers = {name: _header(z, info, path, what)[:2] for name, info in infos.items()}
+                headers = {name: _header(z, info, path, what) for name, info in infos.items()}
                 if check_headers is not None:
-                    check_headers(headers, lambda name: _read_small(z, infos[name], path, what))
-                out = {}
-                for name, info in infos.items():
-                    with z.open(info) as member:
-                        out[name] = np.lib.format.read_array(member, allow_pickle=False)
-                return out
+                    check_headers(headers, lambda name: _inflate(z, infos[name], path, what, limit=1 << 16))
+                return {name: _inflate(z, info, path, what) for name, info in infos.items()}
         except ModelFileError:
             raise
-        except ValueError as e:
-            if "pickle" in str(e):
-                raise ModelFileError(
-                    f"{path}: the {what} holds pickled objects; refused (autonet never unpickles {what}s)"
-                ) from None
-            raise ModelFileError(f"{path}: corrupted {what} ({e})") from None
         except Exception as e:  # a damaged zip surfaces as many builtin types (BadZipFile, NotImplementedError, ...)
             raise ModelFileError(f"{path}: corrupted {what} ({type(e).__name__}: {str(e)[:200]})") from None
 
 
-def _read_small(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, what: str) -> np.ndarray:
-    if info.file_size > 1 << 16:
+def _inflate(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, what: str, limit: int | None = None) -> np.ndarray:
+    """One member's array (its header was checked by :func:`_header`: no objects, the size it declares)."""
+    if limit is not None and info.file_size > limit:
         raise ModelFileError(
             f"{path}: member {info.filename[:-4]} of {info.file_size:,} bytes is too large "
             f"for what it holds in a {what}"
@@ -129,17 +120,15 @@ def _members(z: zipfile.ZipFile, path: Path, what: str, max_bytes: int) -> dict[
     return out
 
 
-def _header(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, what: str) -> tuple[tuple, np.dtype, int]:
-    """(shape, dtype, data bytes) of one member, from its ``.npy`` header alone."""
+def _header(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, what: str) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) of one member, from its ``.npy`` header alone."""
     name = info.filename[:-4]
     with z.open(info) as member:
         version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=MAX_HEADER_BYTES)
-        elif version in ((2, 0), (3, 0)):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=MAX_HEADER_BYTES)
-        else:
+        if version not in ((1, 0), (2, 0), (3, 0)):
             raise ModelFileError(f"{path}: corrupted {what} (member {name}: .npy format version {version})")
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(member, max_header_size=MAX_HEADER_BYTES)
         start = member.tell()
     if dtype.hasobject:
         raise ModelFileError(f"{path}: the {what} holds pickled objects; refused (autonet never unpickles {what}s)")
@@ -149,4 +138,4 @@ def _header(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, what: str) ->
             f"{path}: corrupted {what}: member {name} declares {dtype}{list(shape)} ({nbytes:,} bytes) but "
             f"inflates to {info.file_size - start:,} bytes of data; refused before inflating"
         )
-    return shape, dtype, nbytes
+    return shape, dtype
