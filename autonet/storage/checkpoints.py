@@ -208,8 +208,7 @@ def check_checkpoint(path: str | os.PathLike, state: dict, meta: dict, expected_
     params : freshly initialised parameters of the resumed run (keys, shapes, dtype)
     """
     for key, wanted in _json_normal(expected_meta).items():
-        diffs = _differences(meta.get(key), wanted, key)
-        if diffs:
+        if diffs := _differences(meta.get(key), wanted, key):
             raise ModelFileError(f"{path}: checkpoint does not match this run: {'; '.join(diffs[:3])}")
     saved = state.get("params")
     if not isinstance(saved, dict) or not all(isinstance(v, np.ndarray) for v in saved.values()):

@@ -49,6 +49,23 @@ def _is_real(v: Any) -> bool:
     return _is_int(v) or isinstance(v, (float, np.floating))
 
 
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+# (is a template of this kind, does a value fit it, what the message calls it), bool before int
+_SCALARS = (
+    (_is_bool, _is_bool, "a bool"),
+    (_is_int, _is_int, "an integer"),
+    (_is_str, _is_str, "a string"),
+    (lambda t: True, lambda v: _is_real(v) and math.isfinite(float(v)), "a finite number"),
+)
+
+
 def _same_keys(value: dict, required, allowed, prefix: str, missing: str = "missing", unknown: str = "") -> None:
     """Every key of ``required`` in ``value``, and no key outside ``allowed``; names the first field that is not."""
     if absent := sorted(set(required) - set(value)):
@@ -72,20 +89,6 @@ def _like(value: Any, template: Any, field: str) -> None:
             )
         if value.dtype.kind in "fc" and not np.isfinite(value).all():
             raise StateFieldError(field, "holds NaN or infinite values")
-    elif isinstance(template, (bool, np.bool_)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise StateFieldError(field, f"expected a bool, got {_describe(value)}")
-    elif _is_int(template):
-        if not _is_int(value):
-            raise StateFieldError(field, f"expected an integer, got {_describe(value)}")
-    elif isinstance(template, (float, np.floating)) or template is None:
-        if value is None and template is None:
-            return
-        if not _is_real(value) or not math.isfinite(float(value)):
-            raise StateFieldError(field, f"expected a finite number, got {_describe(value)}")
-    elif isinstance(template, str):
-        if not isinstance(value, str):
-            raise StateFieldError(field, f"expected a string, got {_describe(value)}")
     elif isinstance(template, (list, tuple)):
         if not isinstance(value, (list, tuple)):
             raise StateFieldError(field, f"expected a list, got {_describe(value)}")
@@ -94,6 +97,10 @@ def _like(value: Any, template: Any, field: str) -> None:
                 raise StateFieldError(field, f"expected {len(template)} entries, got {len(value)}")
             for i, (v, t) in enumerate(zip(value, template, strict=True)):
                 _like(v, t, f"{field}/{i}")
+    else:  # a scalar: the first kind of _SCALARS the template is of (a None template stands for a float)
+        fits, name = next((fits, name) for is_kind, fits, name in _SCALARS if is_kind(template))
+        if not fits(value) and not (value is None and template is None):
+            raise StateFieldError(field, f"expected {name}, got {_describe(value)}")
 
 
 def _optimizer_template(trainer, name: str) -> tuple[dict, dict]:
@@ -164,9 +171,8 @@ def _check_opt_state(value: Any, trainer, iteration: int) -> None:
         unknown = f"unknown to the {trainer.config.update} optimizer"
         _same_keys(state, stepped if iteration > 0 else fresh, stepped, f"{where}/", "missing" + after, unknown)
         for k, v in state.items():
-            template = fresh.get(k) if stepped[k] is None else stepped[k]
-            if k == "learning_rate":
-                template = None  # None until the first step, then a float
+            # learning_rate: None until the first step, then a float
+            template = None if k == "learning_rate" else fresh.get(k) if stepped[k] is None else stepped[k]
             _like(v, template, f"{where}/{k}")
             _check_in_range(v, f"{where}/{k}", k, iteration, rules)
 
