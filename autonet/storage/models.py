@@ -129,13 +129,13 @@ def _check_headers(path: Path, headers: dict, read) -> None:
         raise ModelFileError(f"{path}: {headers['class_names'][0][0]} class names for {sizes[-1]} outputs")
     # _input_description and _text check the description's types; here only their size. Arrays a later
     # format may add (preprocessing, ...): numbers or text, no larger than a D x D matrix.
+    limit = (sizes[0] + 1) * sizes[0] * 8
     for k in sorted(set(headers) - set(_FIXED) - set(params)):
         shape, dtype = headers[k]
-        if k in _DESCRIPTION and (math.prod(shape) > 3 or dtype.itemsize > MAX_CLASS_NAME_BYTES):
-            raise ModelFileError(f"{path}: {k} is {dtype}{list(shape)}; far larger than a {k} can be")
-        if k not in _DESCRIPTION and (
-            dtype.kind not in "biufU" or math.prod(shape) * dtype.itemsize > (sizes[0] + 1) * sizes[0] * 8
-        ):
+        if k in _DESCRIPTION:
+            if math.prod(shape) > 3 or dtype.itemsize > MAX_CLASS_NAME_BYTES:
+                raise ModelFileError(f"{path}: {k} is {dtype}{list(shape)}; far larger than a {k} can be")
+        elif dtype.kind not in "biufU" or math.prod(shape) * dtype.itemsize > limit:
             raise ModelFileError(
                 f"{path}: unexpected array {k} ({dtype}{list(shape)}) in a model for {sizes[0]} inputs; refused"
             )
