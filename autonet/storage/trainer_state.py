@@ -212,6 +212,9 @@ def _check_history(value: Any, template: dict, iteration: int, has_val: bool) ->
 def check_trainer_state(state: Any, trainer) -> None:
     """Raise :class:`StateFieldError` naming the first field of ``state`` that ``trainer`` cannot take.
 
+    ``state["params"]`` is not checked here: :func:`autonet.storage.checkpoints.check_checkpoint`,
+    which runs first on every resume, has checked its keys, shapes, dtypes and values.
+
     Parameters
     ----------
     state : a state as :meth:`Trainer.state_dict` returns it (e.g. from a checkpoint)
