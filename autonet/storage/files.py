@@ -15,7 +15,6 @@ what the caller can need.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import stat
@@ -116,9 +115,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """``np.savez`` to ``path`` atomically (no pickled objects allowed)."""
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # numpy stubs: allow_pickle
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
 
 
 # ----- reading -----
