@@ -375,10 +375,7 @@ def _check_labels(labels: Any, n: int, path: Path) -> np.ndarray:
         odd = next((v for v in labels if not isinstance(v, (int, np.integer)) or isinstance(v, bool)), None)
         if odd is not None:
             raise DataError(f"{path}: 'labels' should be integers, found a {type(odd).__name__}: {_brief(odd)}")
-    try:
-        arr = np.asarray(labels)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{path}: 'labels' is not a flat list of integers: {exc}") from exc
+    arr = np.asarray(labels)  # integers of at most 64 bits (the walk refuses wider ones): cannot fail
     if arr.ndim != 1 or arr.shape[0] != n:
         raise DataError(f"{path}: labels of shape {arr.shape} for {n} images")
     if arr.dtype.kind not in "ui":  # also refuses bools, floats and mixed lists (object)
