@@ -6,8 +6,8 @@ CIFAR-10, four jobs, one module each:
   (``data_dir`` argument, then ``$AUTONET_DATA``, then the per-user cache);
 - :mod:`autonet.data.download` -- fetch the official archive, check its md5,
   extract it with every member vetted;
-- :mod:`autonet.data.safe_pickle` -- the restricted unpickler and the
-  validation of batch and meta files;
+- :mod:`autonet.data.safe_pickle` -- the batch and meta pickles, built from
+  a bounded, allow-listed walk of their opcodes (no unpickler), and validated;
 - :mod:`autonet.data.cifar10` -- split into train / validation / test and
   convert to flat float rows in HWC order.
 

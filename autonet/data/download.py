@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import http.client
 import os
-import shutil
 import sys
 import tarfile
 import tempfile
@@ -92,23 +91,18 @@ def download_cifar10(
     if final.is_dir():
         return final
     created = _missing_ancestors(target)
-    tmp_archive: Path | None = None
-    tmp_extract: Path | None = None
+    part = target / f".cifar-10-python.{os.getpid()}.part"
     try:
-        part = target / f".cifar-10-python.{os.getpid()}.part"
         what = "archive; nothing was extracted"
         fetch_verified(url, part, md5, what, quiet, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
-        tmp_archive = part
-        tmp_extract = Path(tempfile.mkdtemp(dir=target, prefix=".cifar-10-extract."))
-        _safe_extract(tmp_archive, tmp_extract, url)
-        _rename_into_place(tmp_extract / BATCH_DIR, final)
+        with tempfile.TemporaryDirectory(dir=target, prefix=".cifar-10-extract.", ignore_cleanup_errors=True) as tmp:
+            _safe_extract(part, Path(tmp), url)
+            _rename_into_place(Path(tmp) / BATCH_DIR, final)
         return final
     finally:
         # Runs on success, on errors and on Ctrl-C alike.
-        if tmp_archive is not None:
-            tmp_archive.unlink(missing_ok=True)
-        if tmp_extract is not None:
-            shutil.rmtree(tmp_extract, ignore_errors=True)
+        with contextlib.suppress(OSError):  # not there if the download failed (or target is no folder)
+            part.unlink()
         if not final.is_dir():
             _remove_empty(created)
 

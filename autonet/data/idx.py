@@ -35,7 +35,7 @@ import numpy as np
 
 from autonet.data import download as fetch
 from autonet.data.dataset import Dataset, check_inflation, split_dataset
-from autonet.data.locate import _chosen_place, may_download
+from autonet.data.locate import chosen_place
 from autonet.errors import DataError
 from autonet.storage.files import open_regular_file
 
@@ -203,13 +203,13 @@ def locate_idx(
     there, ``download=None`` downloads only into the per-user cache.
     """
     source = _source(name)
-    place, why = _chosen_place(data_dir)
+    place, why, may_download = chosen_place(data_dir, download)
     folder = place / source.name
     # only an absent name is missing: a FIFO, folder or device there is named as such when it is read
     missing = [f for f, _ in source.files.values() if not os.path.lexists(folder / f)]
     if not missing:
         return folder
-    if may_download(download, why):
+    if may_download:
         return download_idx(folder, source.base_url, source.files, quiet=quiet)
     raise DataError(
         f"{source.name} not found: {folder} (chosen by {why}) lacks {', '.join(missing)}; "

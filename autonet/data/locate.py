@@ -40,22 +40,18 @@ def default_cache_dir(platform: str = sys.platform) -> Path:
     return Path.home() / ".cache" / "autonet"
 
 
-DEFAULT_CACHE = "the default cache folder"
+def chosen_place(data_dir: str | os.PathLike | None, download: bool | None) -> tuple[Path, str, bool]:
+    """The one folder to use, a phrase saying why it was chosen, and whether to download into it.
 
-
-def _chosen_place(data_dir: str | os.PathLike | None) -> tuple[Path, str]:
-    """The one folder to use and a phrase saying why it was chosen."""
+    ``download`` if given, else True only for the default cache folder (an implicit place).
+    """
     if data_dir is not None:
-        return Path(data_dir).expanduser(), "--data-dir"
-    env = os.environ.get(ENV_VAR, "")
-    if env:
-        return Path(env).expanduser(), f"${ENV_VAR}"
-    return default_cache_dir(), DEFAULT_CACHE
-
-
-def may_download(download: bool | None, why: str) -> bool:
-    """``download`` if given, else True only for the default cache folder (an implicit place)."""
-    return why == DEFAULT_CACHE if download is None else bool(download)
+        place, why = Path(data_dir).expanduser(), "--data-dir"
+    elif os.environ.get(ENV_VAR, ""):
+        place, why = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
+    else:
+        return default_cache_dir(), "the default cache folder", download is None or bool(download)
+    return place, why, bool(download)
 
 
 def _is_batch_dir(folder: Path) -> bool:
@@ -99,13 +95,13 @@ def locate_cifar10(
     DownloadError
         Downloading was needed and failed.
     """
-    place, why = _chosen_place(data_dir)
+    place, why, may_download = chosen_place(data_dir, download)
     if _is_batch_dir(place):
         return place
     inner = place / BATCH_DIR
     if inner.is_dir():
         return inner
-    if may_download(download, why):
+    if may_download:
         # Module globals looked up at call time, so tests can point them at a local server.
         return fetch.download_cifar10(place, url=fetch.CIFAR10_URL, md5=fetch.CIFAR10_MD5, quiet=quiet)
     raise DataError(
