@@ -9,14 +9,15 @@ are then written from every result.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
 
 from autonet.checking.rubric import Rubric
 from autonet.checking.submissions import Submission
@@ -44,56 +45,60 @@ def grade_one(sub: Submission, rubric: Rubric, hidden: tuple[str, ...] = ()) -> 
     from autonet.checking.check import check_target
 
     start = time.monotonic()
-    result: dict[str, Any] = {"id": sub.id, "key": sub.key, "part": sub.part, "status": "error", "error": sub.error}
-    result["report"] = None
+    result = dict(id=sub.id, key=sub.key, part=sub.part, status="error", error=sub.error, report=None)
     if not sub.error:
         with tempfile.TemporaryDirectory(prefix="autonet-grade-") as tmp:
-            root = Path(tmp) / "submission"
             for name, data in sub.files.items():
-                path = root / name
+                path = Path(tmp) / "submission" / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
                 path.chmod(0o444)
+            others = str(Path(tempfile.gettempdir()).resolve() / "autonet-grade-")  # other students' copies
             try:
-                others = str(Path(tempfile.gettempdir()).resolve() / "autonet-grade-")  # other students' copies
                 report = check_target(
-                    str(root / sub.target),
+                    f"{tmp}/submission/{sub.target}",
                     l2=rubric.l2,
                     tol=rubric.tol,
                     limits=rubric.limits,
                     hidden=(*hidden, others),
                     allowed=(tmp,),
                 )
-                result.update(status=(report.events or ["ok"])[0], report=report.to_dict(), error="")
-                result["part"] = "layers" if report.kind == "layers" else "net"
+                part = "layers" if report.kind == "layers" else "net"
+                result.update(status=(report.events or ["ok"])[0], report=report.to_dict(), error="", part=part)
             except TargetError as e:
                 result.update(status=(e.events or ["error"])[0], error=str(e))
     result["seconds"] = round(time.monotonic() - start, 2)
     return result
 
 
-def _processes(pending, rubric, hidden, jobs: int) -> Iterator[dict]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+@contextlib.contextmanager
+def _pool(jobs: int, scheduler: str | None) -> Iterator[Executor]:
+    """``jobs`` processes here, or the workers of the Dask ``scheduler`` (each runs :func:`grade_one`, which starts
+    each submission's own process there)."""
+    if not scheduler:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        futures = [pool.submit(grade_one, sub, rubric, hidden) for sub in pending]
-        for future in as_completed(futures):
-            yield future.result()
-
-
-def _dask(pending, rubric, hidden, scheduler: str) -> Iterator[dict]:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("forkserver")) as pool:
+            yield pool
+        return
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs Dask: pip install 'autonet[dask]'") from None
     try:
         client = Client(scheduler, timeout="20s")
     except OSError as e:
         raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
-    with client:  # each worker runs grade_one, which starts each submission's own process there
-        futures = [client.submit(grade_one, sub, rubric, hidden, pure=False) for sub in pending]
-        for future in as_completed(futures):
+    with client, client.get_executor(pure=False) as pool:
+        yield pool
+
+
+def _parallel(pending, rubric, hidden, jobs: int, scheduler: str | None) -> Iterator[dict]:
+    from concurrent.futures import as_completed
+
+    with _pool(jobs, scheduler) as pool:
+        for future in as_completed([pool.submit(grade_one, sub, rubric, hidden) for sub in pending]):
             yield future.result()
 
 
@@ -123,22 +128,18 @@ def grade_all(
     key = settings_key(rubric)
     results: dict[str, dict] = {}
     for sub in subs:
-        path = out / sub.id / RESULT
-        if path.is_file():
-            try:
-                old = json.loads(read_regular_file(path, MAX_RESULT_BYTES, "result", ConfigError))
-            except (ConfigError, ValueError):
-                continue
-            if isinstance(old, dict) and old.get("key") == sub.key and old.get("settings") == key:
-                results[sub.id] = old
+        try:
+            old = json.loads(read_regular_file(out / sub.id / RESULT, MAX_RESULT_BYTES, "result", ConfigError))
+        except (ConfigError, ValueError):  # none yet, or unreadable: checked again
+            continue
+        if isinstance(old, dict) and old.get("key") == sub.key and old.get("settings") == key:
+            results[sub.id] = old
     pending = [s for s in subs if s.id not in results]
     if results:
         log(f"{len(results)} submission(s) unchanged since the last run; checking {len(pending)}")
     hidden = tuple(hidden)
-    if scheduler:
-        stream = _dask(pending, rubric, hidden, scheduler)
-    elif jobs > 1 and len(pending) > 1:
-        stream = _processes(pending, rubric, hidden, jobs)
+    if scheduler or (jobs > 1 and len(pending) > 1):
+        stream = _parallel(pending, rubric, hidden, jobs, scheduler)
     else:
         stream = (grade_one(sub, rubric, hidden) for sub in pending)
     with tqdm(
