@@ -1,7 +1,7 @@
 """The process that runs a student's code: it only computes, the checker (its parent) judges.
 
-Started by :class:`autonet.checking.sandbox.Sandbox` as ``python -I -m autonet.checking.child REQ_FD REPLY_FD``.
-It reads requests from its parent in the :mod:`autonet.checking.wire` format, calls the student's code
+Started by :class:`autonet.checking.sandbox.Sandbox` as ``python -s -B -m autonet.checking.child FD``, FD one end
+of a socket pair. It reads requests from its parent in the :mod:`autonet.checking.wire` format, calls the student's code
 through :mod:`autonet.checking.target` and writes each result as plain numbers
 (:mod:`autonet.checking.wire`). Before the student's code is imported it caps
 its own memory, CPU time and file sizes, and installs an audit hook that
@@ -36,16 +36,6 @@ BLOCKED_EVENTS = set(  # new processes, the network, signals, native code
     "os.fork os.forkpty os.system os.exec os.posix_spawn os.spawn subprocess.Popen socket.__new__ socket.connect "
     "socket.bind os.kill os.killpg ctypes.dlopen ctypes.dlsym _thread.start_new_thread".split()
 )
-
-
-def _limit(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
-    for which, value in (
-        (resource.RLIMIT_AS, memory_mb << 20),
-        (resource.RLIMIT_CPU, cpu_seconds),
-        (resource.RLIMIT_FSIZE, file_mb << 20),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        resource.setrlimit(which, (value, value))
 
 
 def _audit(home: str, hidden: list[str], allowed: list[str]):
@@ -146,24 +136,24 @@ def _reply(child: Child, op: str, args: tuple) -> bytes:
 
 
 def main(argv: list[str]) -> None:
-    requests = os.fdopen(int(argv[0]), "rb")
-    replies = int(argv[1])
+    channel = int(argv[0])
+    requests = os.fdopen(channel, "rb")
     setup = wire.decode(wire.read_message(requests))["value"]
-    _limit(setup["memory_mb"], setup["cpu_seconds"], setup["file_mb"])
-    sys.dont_write_bytecode = True
+    for name, value in setup["limits"].items():
+        resource.setrlimit(getattr(resource, name), (value, value))
     sys.path[:] = setup["path"]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # so a KeyboardInterrupt is the student's own: a failed check
     target.REAL_INTERRUPTS = False
     _audit(setup["home"], setup["hidden"], setup["allowed"])
     os.chdir(setup["home"])
     child = Child()
-    _send(replies, wire.encode("ok", "ready"))
+    _send(channel, wire.encode("ok", "ready"))
     while True:
         try:
             op, args = wire.decode(wire.read_message(requests))["value"]
         except EOFError:
             return
-        _send(replies, _reply(child, op, args))
+        _send(channel, _reply(child, op, args))
 
 
 def _send(fd: int, data: bytes) -> None:

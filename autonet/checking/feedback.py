@@ -33,7 +33,7 @@ STATUS = {
 
 def scored(result: dict, rubric: Rubric) -> tuple[list, float, float]:
     """``([(item, points, checks passed, checks covered) of each item that applies], points, max)`` of one result."""
-    rows = [r for r in rubric.score(result.get("report"), result.get("part", "net")) if r[1] is not None]
+    rows: list = [r for r in rubric.score(result.get("report"), result.get("part", "net")) if r[1] is not None]
     return rows, round(sum(r[1] for r in rows), 2), sum(r[0].points for r in rows)
 
 

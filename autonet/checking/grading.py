@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 from autonet.checking.rubric import Rubric
 from autonet.checking.submissions import Submission
@@ -45,7 +46,7 @@ def grade_one(sub: Submission, rubric: Rubric, hidden: tuple[str, ...] = ()) -> 
     from autonet.checking.check import check_target
 
     start = time.monotonic()
-    result = dict(id=sub.id, key=sub.key, part=sub.part, status="error", error=sub.error, report=None)
+    result: dict[str, Any] = dict(id=sub.id, key=sub.key, part=sub.part, status="error", error=sub.error, report=None)
     if not sub.error:
         with tempfile.TemporaryDirectory(prefix="autonet-grade-") as tmp:
             for name, data in sub.files.items():
