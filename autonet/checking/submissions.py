@@ -73,14 +73,13 @@ def find_submissions(source: str) -> list[Submission]:
         ``source`` does not exist, names none, or two share an id.
     """
     path = Path(source)
-    if path.is_dir():
-        entries = [(p.stem if p.is_file() else p.name, p) for p in sorted(path.iterdir()) if _wanted(p)]
-    elif path.suffix == ".csv" and path.is_file():
+    if path.suffix == ".csv" and path.is_file():
         entries = _from_csv(path)
     elif path.suffix in KINDS and path.is_file():
         entries = [(path.stem, path)]
-    elif any(c in source for c in "*?["):
-        entries = [(p.stem if p.is_file() else p.name, p) for p in map(Path, sorted(glob.glob(source))) if _wanted(p)]
+    elif path.is_dir() or any(c in source for c in "*?["):
+        found = sorted(path.iterdir()) if path.is_dir() else map(Path, sorted(glob.glob(source)))
+        entries = [(p.stem if p.is_file() else p.name, p) for p in found if _wanted(p)]
     else:
         raise ConfigError(
             f"no such folder, CSV or glob: {source} (give a folder holding one file or folder per student)"
@@ -95,9 +94,8 @@ def find_submissions(source: str) -> list[Submission]:
 
 
 def _wanted(p: Path) -> bool:
-    if p.name.startswith(".") or p.name in SKIP or p.is_symlink():
-        return False
-    return p.is_dir() or p.suffix in KINDS
+    hidden = p.name.startswith(".") or p.name in SKIP or p.is_symlink()
+    return not hidden and (p.is_dir() or p.suffix in KINDS)
 
 
 def _from_csv(path: Path) -> list[tuple[str, Path]]:
