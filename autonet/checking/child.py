@@ -23,7 +23,6 @@ import numpy as np
 
 from autonet.checking import target, wire
 from autonet.checking.target import (
-    PARAM_NAMES,
     TargetError,
     TwoLayerTarget,
     UserCodeError,
@@ -36,6 +35,7 @@ BLOCKED_EVENTS = set(  # new processes, the network, signals, native code
     "os.fork os.forkpty os.system os.exec os.posix_spawn os.spawn subprocess.Popen socket.__new__ socket.connect "
     "socket.bind os.kill os.killpg ctypes.dlopen ctypes.dlsym _thread.start_new_thread".split()
 )
+ARRAY_NAMES = {"scores": "scores", "predict": "predict(X)", "loss_and_grads": "d{}"}  # in "... not of numbers"
 
 
 def _audit(home: str, hidden: list[str], allowed: list[str]):
@@ -58,7 +58,7 @@ def _audit(home: str, hidden: list[str], allowed: list[str]):
 
 
 class Child:
-    """The student's target, and one method per request the parent sends."""
+    """The student's target (a two-layer class or function, or a module of layers) and the handles it returned."""
 
     def __init__(self) -> None:
         self.target: TwoLayerTarget | None = None
@@ -77,24 +77,12 @@ class Child:
         target = self.target = two_layer_target(obj, label)
         return {"kind": target.kind, "label": label, "has_predict": target.has_predict, "has_train": target.has_train}
 
-    def scores(self, params, X):
-        return _numbers(self.target.scores(params, X), "scores")
-
-    def loss_and_grads(self, params, X, y, reg):
-        loss, grads = self.target.loss_and_grads(params, X, y, reg)
-        return [loss, {k: _numbers(grads[k], f"d{k}") for k in PARAM_NAMES}]
-
-    def loss(self, params, X, y, reg):
-        return self.target.loss_fn(params, X, y, reg)()
-
-    def predict(self, params, X):
-        return _numbers(self.target.predict(params, X), "predict(X)")
-
-    def init(self, D, H, C, std, seed):
-        return self.target.init(D, H, C, std, seed)
-
-    def train(self, X, y, options):
-        return {k: _numbers(v, k) for k, v in self.target.train(X, y, options).items()}
+    def run(self, op, args):
+        """The value of request ``op``: ``load``, ``call`` or a method of the two-layer target, arrays as numbers."""
+        if op in ("load", "call"):
+            return getattr(self, op)(*args)
+        value = self.target.loss_fn(*args)() if op == "loss" else getattr(self.target, op)(*args)
+        return _plain(value, ARRAY_NAMES.get(op, "{}"))
 
     def call(self, name, args):
         """A layer function; what is not an array or number in its result stays here as a handle."""
@@ -114,6 +102,15 @@ class Child:
         return wire.Handle(len(self.handles) - 1)
 
 
+def _plain(x, what: str):
+    """``x`` with each array as numbers; ``what`` names an array in the error (``{}``: its key)."""
+    if isinstance(x, (tuple, list)):
+        return [_plain(v, what) for v in x]
+    if isinstance(x, dict):
+        return {k: _plain(v, what.format(k)) for k, v in x.items()}
+    return _numbers(x, what) if isinstance(x, np.ndarray) else x
+
+
 def _numbers(x, what: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
@@ -126,7 +123,7 @@ def _numbers(x, what: str) -> np.ndarray:
 
 def _reply(child: Child, op: str, args: tuple) -> bytes:
     try:
-        value = getattr(child, op)(*args)
+        value = child.run(op, args)
         return wire.encode("ok", value, mutated=child.target.mutated if child.target else [])
     except BaseException as e:  # the student's code, however it fails (its exceptions are already one line)
         message = str(e) if isinstance(e, (UserCodeError, TargetError)) else f"{op} raised {one_line(e)}"

@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -39,8 +39,8 @@ MAX_STARTS = 4
 NAMESPACES = ("unshare", "--user", "--net", "--pid", "--fork", "--kill-child")
 MUTATIONS = {"X", *(f"params[{k!r}]" for k in PARAM_NAMES)}
 KINDS = ("layers", "class", "function")
-REPLIES = {"scores": "scores", "loss": "number", "predict": "array", "init": "params", "train": "params"}
-REPLIES["loss_and_grads"] = ("number", "params")  # what each request's reply must be (it may hold anything)
+REPLIES: dict[str, Any] = {"scores": "scores", "loss": "number", "predict": "array", "init": "params"}
+REPLIES |= {"train": "params", "loss_and_grads": ("number", "params")}  # what each reply must be
 
 
 @dataclass(frozen=True)
