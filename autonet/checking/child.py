@@ -16,6 +16,7 @@ import inspect
 import os
 import resource
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -133,8 +134,8 @@ def _reply(child: Child, op: str, args: tuple) -> bytes:
 
 
 def main(argv: list[str]) -> None:
-    channel = int(argv[0])
-    requests = os.fdopen(channel, "rb")
+    channel = socket.socket(fileno=int(argv[0]))  # before the audit hook, which refuses new sockets
+    requests = channel.makefile("rb")
     setup = wire.decode(wire.read_message(requests))["value"]
     for name, value in setup["limits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
@@ -144,19 +145,13 @@ def main(argv: list[str]) -> None:
     _audit(setup["home"], setup["hidden"], setup["allowed"])
     os.chdir(setup["home"])
     child = Child()
-    _send(channel, wire.encode("ok", "ready"))
+    channel.sendall(wire.encode("ok", "ready"))
     while True:
         try:
             op, args = wire.decode(wire.read_message(requests))["value"]
         except EOFError:
             return
-        _send(channel, _reply(child, op, args))
-
-
-def _send(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+        channel.sendall(_reply(child, op, args))
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ class Sandbox:
         self.proc: subprocess.Popen | None = None
         self.generation = 0  # processes started so far; a cache handle names the one holding it
         self.info: dict = {}
-        self.events: list[str] = []  # timeout, memory, output, exited, forbidden: what stopped or hurt the code
+        self.events: dict[str, None] = {}  # in order: what stopped or hurt the code (timeout, memory, output, ...)
         self.mutated: list[str] = []  # what the last call changed in place
 
     def __enter__(self) -> Sandbox:
@@ -140,7 +140,7 @@ class Sandbox:
     def call(self, op: str, *args, what: str):
         """Run ``op`` in the student's process; its value, or :class:`UserCodeError` / :class:`TargetError`."""
         if time.monotonic() >= self.deadline:
-            self._event("timeout")
+            self.events["timeout"] = None
             raise UserCodeError(f"{what} not run: the check's time limit of {self.limits.total_seconds:g} s ran out")
         if self.proc is None:
             if self.generation >= MAX_STARTS:
@@ -198,7 +198,7 @@ class Sandbox:
         self._io(self.channel.sendall, wire.encode("ok", list(request)), deadline, what, seconds)
         reply = self._receive(deadline, what, seconds)
         if reply["event"] in ("memory", "output", "forbidden"):
-            self._event(reply["event"])
+            self.events[reply["event"]] = None
         if reply["status"] == "target":
             raise TargetError(reply["message"])
         if reply["status"] == "user":
@@ -234,7 +234,7 @@ class Sandbox:
             return method(arg)
         except TimeoutError:
             self._kill()
-            self._event("timeout")
+            self.events["timeout"] = None
             if time.monotonic() >= self.deadline - 1e-3:
                 raise UserCodeError(
                     f"{what} was stopped: the check's time limit of {self.limits.total_seconds:g} s ran out"
@@ -245,15 +245,11 @@ class Sandbox:
 
     def _died(self, what: str) -> NoReturn:
         code = self._kill()
-        self._event("exited")
+        self.events["exited"] = None
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         tail = (self.folder / "output.txt").read_bytes()[-300:].decode(errors="replace") if self.generation == 1 else ""
         tail = f"; it printed: ...{' '.join(tail.split())[-150:]}" if "Error" in tail and not self.info else ""
         raise UserCodeError(f"{what} ended its process ({how}){tail}")
-
-    def _event(self, name: str) -> None:
-        if name not in self.events:
-            self.events.append(name)
 
     def _kill(self) -> int | None:
         if self.proc is None:

@@ -45,23 +45,19 @@ def encode(status: str, value=None, message: str = "", event: str = "", mutated=
     """One reply (called in the student's process on values the checker's code there built)."""
     blocks: list[bytes] = []
 
-    def tree(x):
+    def plain(x):  # what JSON cannot hold itself
         if isinstance(x, np.ndarray):
             blocks.append(np.ascontiguousarray(x, dtype="<f8").tobytes())
             name = x.dtype.name if x.dtype.name in DTYPES else "float64"
             return {"__a": len(blocks) - 1, "dtype": name, "shape": list(x.shape)}
         if isinstance(x, Handle):
             return {"__h": x.id}
-        if isinstance(x, dict):
-            return {str(k): tree(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [tree(v) for v in x]
         if isinstance(x, np.generic):
             return x.item()
-        return x  # str, bool, int, float, None
+        raise TypeError(f"{type(x).__name__} cannot be sent")
 
     header = json.dumps(
-        {"status": status, "message": message, "event": event, "mutated": list(mutated), "value": tree(value)}
+        {"status": status, "message": message, "event": event, "mutated": list(mutated), "value": value}, default=plain
     ).encode()
     body = struct.pack("<I", len(header)) + header + b"".join(blocks)
     return struct.pack("<Q", len(body)) + body
