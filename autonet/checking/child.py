@@ -136,7 +136,7 @@ def _reply(child: Child, op: str, args: tuple) -> bytes:
 def main(argv: list[str]) -> None:
     channel = socket.socket(fileno=int(argv[0]))  # before the audit hook, which refuses new sockets
     requests = channel.makefile("rb")
-    setup = wire.decode(wire.read_message(requests))["value"]
+    _, setup = wire.decode(wire.read_message(requests))["value"]
     for name, value in setup["limits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
     sys.path[:] = setup["path"]

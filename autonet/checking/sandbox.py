@@ -151,12 +151,11 @@ class Sandbox:
     def _start(self) -> dict:
         self.generation += 1
         self.channel, theirs = socket.socketpair()  # one end each, both directions
-        root = str(Path(__file__).resolve().parents[2])
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.home),
             "TMPDIR": str(self.home),
-            "PYTHONPATH": root,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),  # autonet, as here
             "LANG": "C.UTF-8",
             **{k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
         }
@@ -186,9 +185,7 @@ class Sandbox:
             "allowed": self.allowed,
             "path": [str(Path(p or ".").absolute()) for p in sys.path],  # a package.module target resolves as here
         }
-        startup = min(time.monotonic() + STARTUP_SECONDS, self.deadline)
-        self._io(self.channel.sendall, wire.encode("ok", setup), startup, "starting Python", STARTUP_SECONDS)
-        if self._receive(startup, "starting Python", STARTUP_SECONDS).get("value") != "ready":
+        if self._request(("setup", setup), "starting Python", STARTUP_SECONDS) != "ready":
             raise UserCodeError("the checking process did not start")
         name = Path(self.spec.rpartition(":")[0] or self.spec).name if ".py" in self.spec else self.spec
         return self._request(("load", (self.spec,)), f"importing {name}", limits.call_seconds)
@@ -203,7 +200,7 @@ class Sandbox:
             raise TargetError(reply["message"])
         if reply["status"] == "user":
             raise UserCodeError(reply["message"])
-        if request[0] != "load":
+        if request[0] not in ("setup", "load"):
             self.mutated = [m for m in reply["mutated"] if m in MUTATIONS]
         return reply["value"]
 
