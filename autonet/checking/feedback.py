@@ -19,7 +19,6 @@ from autonet.checking.equations import equation
 from autonet.checking.report import Diagnosis
 from autonet.checking.rubric import Rubric
 
-HINTS = ("none", "equation", "full")
 STATUS = {
     "ok": "",
     "error": "your code could not be checked",
@@ -145,9 +144,9 @@ def summary(results: list[dict], rubric: Rubric, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results: list[dict], rubric: Rubric, out: Path, hints: str, formats: tuple[str, ...]) -> str:
-    """grades.csv, summary.md + histogram.png, and per submission feedback.md (and results.json for
-    ``"gradescope"`` in ``formats``); returns the summary."""
+def write_reports(results: list[dict], rubric: Rubric, out: Path, hints: str, gradescope_json: bool) -> str:
+    """grades.csv, summary.md + histogram.png, and per submission feedback.md (and Gradescope's results.json
+    with ``gradescope_json``); returns the summary."""
     import json
 
     from autonet.storage.files import atomic_write_text
@@ -156,7 +155,7 @@ def write_reports(results: list[dict], rubric: Rubric, out: Path, hints: str, fo
         folder = out / r["id"]
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "feedback.md", feedback(r, rubric, hints))
-        if "gradescope" in formats:
+        if gradescope_json:
             atomic_write_text(folder / "results.json", json.dumps(gradescope(r, rubric, hints), indent=2))
     atomic_write_text(out / "grades.csv", grades_csv(results, rubric))
     text = summary(results, rubric, out)

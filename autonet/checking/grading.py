@@ -73,7 +73,7 @@ def grade_one(sub: Submission, rubric: Rubric, hidden: tuple[str, ...] = ()) -> 
 
 
 @contextlib.contextmanager
-def _pool(jobs: int, scheduler: str | None) -> Iterator[Executor]:
+def _pool(jobs: int | None, scheduler: str | None) -> Iterator[Executor]:
     """``jobs`` processes here, or the workers of the Dask ``scheduler`` (each runs :func:`grade_one`, which starts
     each submission's own process there)."""
     if not scheduler:
@@ -95,7 +95,7 @@ def _pool(jobs: int, scheduler: str | None) -> Iterator[Executor]:
         yield pool
 
 
-def _parallel(pending, rubric, hidden, jobs: int, scheduler: str | None) -> Iterator[dict]:
+def _parallel(pending, rubric, hidden, jobs: int | None, scheduler: str | None) -> Iterator[dict]:
     from concurrent.futures import as_completed
 
     with _pool(jobs, scheduler) as pool:
@@ -108,7 +108,7 @@ def grade_all(
     rubric: Rubric,
     out: Path,
     *,
-    jobs: int = 1,
+    jobs: int | None = 1,
     scheduler: str | None = None,
     hidden: Iterable[str] = (),
     progress: bool | None = None,
@@ -118,7 +118,7 @@ def grade_all(
 
     Parameters
     ----------
-    jobs : submissions checked at once on this machine (each in its own process)
+    jobs : submissions checked at once on this machine (each in its own process; None: as many as cores)
     scheduler : ``tcp://HOST:PORT`` of a Dask scheduler instead (``pip install 'autonet[dask]'``)
     progress : a progress bar on stderr (None: when stderr is a terminal)
     """
@@ -139,7 +139,7 @@ def grade_all(
     if results:
         log(f"{len(results)} submission(s) unchanged since the last run; checking {len(pending)}")
     hidden = tuple(hidden)
-    if scheduler or (jobs > 1 and len(pending) > 1):
+    if scheduler or (jobs != 1 and len(pending) > 1):
         stream = _parallel(pending, rubric, hidden, jobs, scheduler)
     else:
         stream = (grade_one(sub, rubric, hidden) for sub in pending)
