@@ -106,10 +106,9 @@ def load_rubric(path: str | None = None) -> Rubric:
         raise ConfigError(f"rubric {where}: no [[item]] (each item has name, points and checks)")
     items = [_item(t, f"rubric {where} item {n + 1}") for n, t in enumerate(raw)]
     names = [i.name for i in items]
-    if len(set(names)) != len(names):
-        raise ConfigError(
-            f"rubric {where}: item names repeat ({', '.join(sorted({n for n in names if names.count(n) > 1}))})"
-        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"rubric {where}: item names repeat ({', '.join(repeated)})")
     return Rubric(tuple(items), check.get("l2", "half"), tol, limits, str(where))
 
 
