@@ -326,7 +326,6 @@ class RemoteLayers:
         self.functions = list(sandbox.info["functions"])
 
     def call(self, name: str, *args):
-        stale = any(isinstance(a, wire.Handle) and a.generation != self.sandbox.generation for a in args)
-        if stale:
+        if any(isinstance(a, wire.Handle) and a.generation != self.sandbox.generation for a in args):
             raise UserCodeError(f"{name} not run: the process holding its cache ended")
         return self.sandbox.call("call", name, args, what=name)
