@@ -93,7 +93,7 @@ class Sandbox:
             self.shown = (str(Path(module).expanduser().absolute()), module)
             spec = self.shown[0] + colon + name
         self.spec, self.limits = spec, limits or Limits()
-        hidden = (*hidden, str(Path(tempfile.gettempdir()) / "autonet-check-"))  # other checks' homes
+        hidden = (*hidden, str(Path(tempfile.gettempdir()) / "autonet-check-"))  # other checks' homes and copies
         self.hidden = [str(Path(h).resolve()) + (os.sep if Path(h).is_dir() else "") for h in hidden]
         self.folder = Path(tempfile.mkdtemp(prefix="autonet-check-"))
         self.home = self.folder / "home"
