@@ -71,33 +71,25 @@ def grade_one(sub: Submission, rubric: Rubric, hidden: tuple[str, ...] = ()) -> 
     return result
 
 
-@contextlib.contextmanager
-def _pool(jobs: int | None, scheduler: str | None) -> Iterator[Executor]:
-    """``jobs`` processes here, or the workers of the Dask ``scheduler`` (each runs :func:`grade_one`, which starts
-    each submission's own process there)."""
-    if not scheduler:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("forkserver")) as pool:
-            yield pool
-        return
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ConfigError("--scheduler needs Dask: pip install 'autonet[dask]'") from None
-    try:
-        client = Client(scheduler, timeout="20s")
-    except OSError as e:
-        raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
-    with client, client.get_executor(pure=False) as pool:
-        yield pool
-
-
 def _parallel(pending, rubric, hidden, jobs: int | None, scheduler: str | None) -> Iterator[dict]:
-    from concurrent.futures import as_completed
+    """Results as they come from ``jobs`` processes here, or from the workers of the Dask ``scheduler`` (each runs
+    :func:`grade_one`, which starts each submission's own process there)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with _pool(jobs, scheduler) as pool:
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise ConfigError("--scheduler needs Dask: pip install 'autonet[dask]'") from None
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="20s"))
+            except OSError as e:
+                raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+            pool: Executor = stack.enter_context(client.get_executor(pure=False))
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("forkserver")))
         for future in as_completed([pool.submit(grade_one, sub, rubric, hidden) for sub in pending]):
             yield future.result()
 

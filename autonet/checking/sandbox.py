@@ -193,7 +193,15 @@ class Sandbox:
     def _request(self, request: tuple, what: str, seconds: float):
         deadline = min(time.monotonic() + seconds, self.deadline)
         self._io(self.channel.sendall, wire.encode("ok", list(request)), deadline, what, seconds)
-        reply = self._receive(deadline, what, seconds)
+        (size,) = struct.unpack("<Q", self._read(8, deadline, what, seconds))
+        if size > wire.MAX_REPLY:
+            self._kill()
+            raise UserCodeError(f"{what} returned more than {wire.MAX_REPLY >> 20} MB")
+        try:
+            reply = wire.decode(self._read(size, deadline, what, seconds), self.generation)
+        except wire.BadReply:
+            self._kill()
+            raise _garbled(what) from None
         if reply["event"] in ("memory", "output", "forbidden"):
             self.events[reply["event"]] = None
         if reply["status"] == "target":
@@ -203,17 +211,6 @@ class Sandbox:
         if request[0] not in ("setup", "load"):
             self.mutated = [m for m in reply["mutated"] if m in MUTATIONS]
         return reply["value"]
-
-    def _receive(self, deadline: float, what: str, seconds: float) -> dict:
-        (size,) = struct.unpack("<Q", self._read(8, deadline, what, seconds))
-        if size > wire.MAX_REPLY:
-            self._kill()
-            raise UserCodeError(f"{what} returned more than {wire.MAX_REPLY >> 20} MB")
-        try:
-            return wire.decode(self._read(size, deadline, what, seconds), self.generation)
-        except wire.BadReply:
-            self._kill()
-            raise _garbled(what) from None
 
     def _read(self, n: int, deadline: float, what: str, seconds: float) -> bytes:
         chunks: list[bytes] = []

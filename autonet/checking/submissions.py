@@ -86,7 +86,7 @@ def find_submissions(source: str) -> list[Submission]:
         )
     if not entries:
         raise ConfigError(f"{source} holds no submissions (.py or .ipynb files, or folders)")
-    ids = [_safe_id(i) for i, _ in entries]
+    ids = [re.sub(r"[^\w.-]", "_", i.strip())[:100].strip(".") or "_" for i, _ in entries]  # safe as file names
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
         raise ConfigError(f"{source}: two submissions have the id {repeated[0]!r}; rename one")
@@ -114,11 +114,6 @@ def _from_csv(path: Path) -> list[tuple[str, Path]]:
             raise ConfigError(f"{path} line {n}: no such file or folder: {row['path']}")
         out.append((row["id"], target))
     return out
-
-
-def _safe_id(text: str) -> str:
-    safe = re.sub(r"[^\w.-]", "_", text.strip())[:100].strip(".")
-    return safe or "_"
 
 
 def read_submission(path: Path, id: str) -> Submission:
