@@ -122,11 +122,10 @@ def summary(results: list[dict], rubric: Rubric, out: Path) -> str:
     from matplotlib.figure import Figure
 
     percent = [100 * got / most if most else 0.0 for _, got, most in (scored(r, rubric) for r in results)]
-    fig = Figure(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5), layout="tight")
     ax = fig.add_subplot()
     ax.hist(percent, bins=20, range=(0, 100), color="#4477aa", edgecolor="white")
     ax.set(xlabel="score (% of the maximum)", ylabel="submissions", title=f"{len(results)} submissions")
-    fig.tight_layout()
     fig.savefig(out / "histogram.png", dpi=100)
     n = len(results)
     statuses = Counter(r["status"] for r in results)

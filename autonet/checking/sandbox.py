@@ -14,6 +14,7 @@ restarted for the next request (at most :data:`MAX_STARTS` times).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -72,7 +73,7 @@ def namespaces_available() -> bool:
         return False
 
 
-class Sandbox:
+class Sandbox(contextlib.AbstractContextManager["Sandbox"]):
     """One student's code in its own process; :meth:`call` one request at a time.
 
     Parameters
@@ -105,9 +106,6 @@ class Sandbox:
         self.info: dict = {}
         self.events: dict[str, None] = {}  # in order: what stopped or hurt the code (timeout, memory, output, ...)
         self.mutated: list[str] = []  # what the last call changed in place
-
-    def __enter__(self) -> Sandbox:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -267,6 +265,7 @@ class RemoteTarget(TwoLayerTarget):
         self.has_scores = self.has_init = info["kind"] == "class"
         self.has_predict, self.has_train = bool(info.get("has_predict")), bool(info.get("has_train"))
         self.short = self.label.rpartition(":")[2] or self.label
+        self.loss_call = "loss(X, y, reg)" if self.kind == "class" else "loss_and_grads(params, X, y, reg)"
 
     def _call(self, op: str, what: str, *args):
         try:
@@ -277,18 +276,14 @@ class RemoteTarget(TwoLayerTarget):
             raise _garbled(what)
         return out
 
-    @property
-    def _loss_call(self) -> str:
-        return "loss(X, y, reg)" if self.kind == "class" else "loss_and_grads(params, X, y, reg)"
-
     def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
         return self._call("scores", "loss(X)", params, X)
 
     def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
-        return tuple(self._call("loss_and_grads", self._loss_call, params, X, y, reg))
+        return tuple(self._call("loss_and_grads", self.loss_call, params, X, y, reg))
 
     def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
-        return lambda: self._call("loss", self._loss_call, params, X, y, reg)
+        return lambda: self._call("loss", self.loss_call, params, X, y, reg)
 
     def predict(self, params: dict, X: np.ndarray) -> np.ndarray:
         return self._call("predict", "predict(X)", params, X)
