@@ -94,9 +94,8 @@ def grades_csv(results: list[dict], rubric: Rubric) -> str:
     for r in results:
         rows, got, most = scored(r, rubric)
         points = {i.name: f"{p:g}" for i, p, _, _ in rows}
-        writer.writerow(
-            [r["id"], f"{got:g}", f"{most:g}", *(points.get(n, "") for n in names), f"{r['seconds']:g}", r["status"]]
-        )
+        cells = [points.get(n, "") for n in names]  # empty: the item does not apply
+        writer.writerow([r["id"], f"{got:g}", f"{most:g}", *cells, f"{r['seconds']:g}", r["status"]])
     return buf.getvalue()
 
 
@@ -105,15 +104,11 @@ def common_diagnoses(results: list[dict], top: int = 10) -> list[tuple[int, str]
     counts: Counter = Counter()
     titles: dict[str, str] = {}
     for r in results:
-        seen = set()
-        for d in (r.get("report") or {}).get("diagnoses", []):
-            key = d.get("signature") or d["title"]
-            if d.get("signature") == "exception" or key in seen:
-                continue
-            seen.add(key)
+        mine = [d for d in (r.get("report") or {}).get("diagnoses", []) if d.get("signature") != "exception"]
+        for d in mine:
             eqs = f" ({', '.join(map(str, d['equations']))})" if d["equations"] else ""
-            titles.setdefault(key, d["title"] + eqs)
-            counts[key] += 1
+            titles.setdefault(d.get("signature") or d["title"], d["title"] + eqs)
+        counts.update({d.get("signature") or d["title"] for d in mine})
     return [(n, titles[k]) for k, n in counts.most_common(top)]
 
 

@@ -247,10 +247,8 @@ class Sandbox(contextlib.AbstractContextManager["Sandbox"]):
         if self.proc is None:
             return None
         proc, self.proc = self.proc, None
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.channel.close()
         return proc.wait()
 
