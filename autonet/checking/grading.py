@@ -134,12 +134,10 @@ def grade_all(
         stream = _parallel(pending, rubric, hidden, jobs, scheduler)
     else:
         stream = (grade_one(sub, rubric, hidden) for sub in pending)
-    with tqdm(
-        total=len(pending), desc="grade", unit="submission", file=sys.stderr, disable=progress is False or None
-    ) as bar:
-        for result in stream:
-            result["settings"] = key
-            atomic_write_json(out / result["id"] / RESULT, result)
-            results[result["id"]] = result
-            bar.update(1)
+    for result in tqdm(
+        stream, total=len(pending), desc="grade", unit="submission", file=sys.stderr, disable=progress is False or None
+    ):
+        result["settings"] = key
+        atomic_write_json(out / result["id"] / RESULT, result)
+        results[result["id"]] = result
     return [results[s.id] for s in subs]

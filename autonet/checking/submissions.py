@@ -121,8 +121,7 @@ def read_submission(path: Path, id: str) -> Submission:
     sub = Submission(id, source=str(path))
     try:
         if path.is_file() and path.stat().st_size > MAX_BYTES:
-            sub.error = f"{path.name} is larger than {MAX_BYTES >> 20} MB"
-            return sub
+            raise ValueError(f"{path.name} is larger than {MAX_BYTES >> 20} MB")
         sub.files = {path.name: path.read_bytes()} if path.is_file() else _read_folder(path)
         sub.target = _choose(sub)  # ValueError: nothing to check
     except (OSError, ValueError) as e:
