@@ -1,7 +1,7 @@
 """The process that runs a student's code: it only computes, the checker (its parent) judges.
 
-Started by :class:`autonet.checking.sandbox.Sandbox` as ``python -I -m autonet.checking.child REQ_FD REPLY_FD``.
-It reads requests from its parent in the :mod:`autonet.checking.wire` format, calls the student's code
+Started by :class:`autonet.checking.sandbox.Sandbox` as ``python -s -B -m autonet.checking.child FD``, FD one end
+of a socket pair. It reads requests from its parent in the :mod:`autonet.checking.wire` format, calls the student's code
 through :mod:`autonet.checking.target` and writes each result as plain numbers
 (:mod:`autonet.checking.wire`). Before the student's code is imported it caps
 its own memory, CPU time and file sizes, and installs an audit hook that
@@ -16,6 +16,7 @@ import inspect
 import os
 import resource
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -23,7 +24,6 @@ import numpy as np
 
 from autonet.checking import target, wire
 from autonet.checking.target import (
-    PARAM_NAMES,
     TargetError,
     TwoLayerTarget,
     UserCodeError,
@@ -36,16 +36,7 @@ BLOCKED_EVENTS = set(  # new processes, the network, signals, native code
     "os.fork os.forkpty os.system os.exec os.posix_spawn os.spawn subprocess.Popen socket.__new__ socket.connect "
     "socket.bind os.kill os.killpg ctypes.dlopen ctypes.dlsym _thread.start_new_thread".split()
 )
-
-
-def _limit(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
-    for which, value in (
-        (resource.RLIMIT_AS, memory_mb << 20),
-        (resource.RLIMIT_CPU, cpu_seconds),
-        (resource.RLIMIT_FSIZE, file_mb << 20),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        resource.setrlimit(which, (value, value))
+ARRAY_NAMES = {"scores": "scores", "predict": "predict(X)", "loss_and_grads": "d{}"}  # in "... not of numbers"
 
 
 def _audit(home: str, hidden: list[str], allowed: list[str]):
@@ -68,7 +59,7 @@ def _audit(home: str, hidden: list[str], allowed: list[str]):
 
 
 class Child:
-    """The student's target, and one method per request the parent sends."""
+    """The student's target (a two-layer class or function, or a module of layers) and the handles it returned."""
 
     def __init__(self) -> None:
         self.target: TwoLayerTarget | None = None
@@ -87,24 +78,12 @@ class Child:
         target = self.target = two_layer_target(obj, label)
         return {"kind": target.kind, "label": label, "has_predict": target.has_predict, "has_train": target.has_train}
 
-    def scores(self, params, X):
-        return _numbers(self.target.scores(params, X), "scores")
-
-    def loss_and_grads(self, params, X, y, reg):
-        loss, grads = self.target.loss_and_grads(params, X, y, reg)
-        return [loss, {k: _numbers(grads[k], f"d{k}") for k in PARAM_NAMES}]
-
-    def loss(self, params, X, y, reg):
-        return self.target.loss_fn(params, X, y, reg)()
-
-    def predict(self, params, X):
-        return _numbers(self.target.predict(params, X), "predict(X)")
-
-    def init(self, D, H, C, std, seed):
-        return self.target.init(D, H, C, std, seed)
-
-    def train(self, X, y, options):
-        return {k: _numbers(v, k) for k, v in self.target.train(X, y, options).items()}
+    def run(self, op, args):
+        """The value of request ``op``: ``load``, ``call`` or a method of the two-layer target, arrays as numbers."""
+        if op in ("load", "call"):
+            return getattr(self, op)(*args)
+        value = self.target.loss_fn(*args)() if op == "loss" else getattr(self.target, op)(*args)
+        return _plain(value, ARRAY_NAMES.get(op, "{}"))
 
     def call(self, name, args):
         """A layer function; what is not an array or number in its result stays here as a handle."""
@@ -124,6 +103,15 @@ class Child:
         return wire.Handle(len(self.handles) - 1)
 
 
+def _plain(x, what: str):
+    """``x`` with each array as numbers; ``what`` names an array in the error (``{}``: its key)."""
+    if isinstance(x, (tuple, list)):
+        return [_plain(v, what) for v in x]
+    if isinstance(x, dict):
+        return {k: _plain(v, what.format(k)) for k, v in x.items()}
+    return _numbers(x, what) if isinstance(x, np.ndarray) else x
+
+
 def _numbers(x, what: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
@@ -136,7 +124,7 @@ def _numbers(x, what: str) -> np.ndarray:
 
 def _reply(child: Child, op: str, args: tuple) -> bytes:
     try:
-        value = getattr(child, op)(*args)
+        value = child.run(op, args)
         return wire.encode("ok", value, mutated=child.target.mutated if child.target else [])
     except BaseException as e:  # the student's code, however it fails (its exceptions are already one line)
         message = str(e) if isinstance(e, (UserCodeError, TargetError)) else f"{op} raised {one_line(e)}"
@@ -146,30 +134,24 @@ def _reply(child: Child, op: str, args: tuple) -> bytes:
 
 
 def main(argv: list[str]) -> None:
-    requests = os.fdopen(int(argv[0]), "rb")
-    replies = int(argv[1])
-    setup = wire.decode(wire.read_message(requests))["value"]
-    _limit(setup["memory_mb"], setup["cpu_seconds"], setup["file_mb"])
-    sys.dont_write_bytecode = True
+    channel = socket.socket(fileno=int(argv[0]))  # before the audit hook, which refuses new sockets
+    requests = channel.makefile("rb")
+    _, setup = wire.decode(wire.read_message(requests))["value"]
+    for name, value in setup["limits"].items():
+        resource.setrlimit(getattr(resource, name), (value, value))
     sys.path[:] = setup["path"]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # so a KeyboardInterrupt is the student's own: a failed check
     target.REAL_INTERRUPTS = False
     _audit(setup["home"], setup["hidden"], setup["allowed"])
     os.chdir(setup["home"])
     child = Child()
-    _send(replies, wire.encode("ok", "ready"))
+    channel.sendall(wire.encode("ok", "ready"))
     while True:
         try:
             op, args = wire.decode(wire.read_message(requests))["value"]
         except EOFError:
             return
-        _send(replies, _reply(child, op, args))
-
-
-def _send(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+        channel.sendall(_reply(child, op, args))
 
 
 if __name__ == "__main__":

@@ -13,14 +13,12 @@ import csv
 import io
 import statistics
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 from autonet.checking.equations import equation
 from autonet.checking.report import Diagnosis
-from autonet.checking.rubric import Item, Rubric
+from autonet.checking.rubric import Rubric
 
-HINTS = ("none", "equation", "full")
 STATUS = {
     "ok": "",
     "error": "your code could not be checked",
@@ -32,48 +30,29 @@ STATUS = {
 }
 
 
-def scored(result: dict, rubric: Rubric) -> tuple[dict, float, float]:
-    """``(item -> (points or None, max), points, max)`` of one result."""
-    scores = rubric.score(result.get("report"), result.get("part", "net"))
-    got = round(sum(p for p, _ in scores.values() if p is not None), 2)
-    return scores, got, sum(m for p, m in scores.values() if p is not None)
-
-
-def _items(result: dict, rubric: Rubric, scores: dict) -> Iterator[tuple[Item, float, float, str]]:
-    """``(item, points, max, "k of n")`` of each item that applies to the result: checks passed of those it covers."""
-    checks = (result.get("report") or {}).get("checks", [])
-    for item in rubric.part_items(result.get("part", "net")):
-        points, top = scores[item.name]
-        mine = [c for c in checks if item.covers(c)]
-        if points is not None:
-            yield item, points, top, f"{sum(c['ok'] for c in mine)} of {len(mine)}"
-
-
-def _visible_diagnoses(result: dict, rubric: Rubric) -> list[dict]:
-    """Diagnoses not only about hidden items."""
-    hidden = [i for i in rubric.items if i.hidden]
-    out = []
-    for d in (result.get("report") or {}).get("diagnoses", []):
-        wrong = [{"quantity": q, "case": q} for q in d["wrong"]]
-        if wrong and all(any(i.covers(w) for i in hidden) for w in wrong):
-            continue
-        out.append(d)
-    return out
+def scored(result: dict, rubric: Rubric) -> tuple[list, float, float]:
+    """``([(item, points, checks passed, checks covered) of each item that applies], points, max)`` of one result."""
+    rows: list = [r for r in rubric.score(result.get("report"), result.get("part", "net")) if r[1] is not None]
+    return rows, round(sum(r[1] for r in rows), 2), sum(r[0].points for r in rows)
 
 
 def feedback(result: dict, rubric: Rubric, hints: str = "none") -> str:
     """The student's report as Markdown (hidden items and their diagnoses left out)."""
-    scores, got, most = scored(result, rubric)
+    rows, got, most = scored(result, rubric)
     lines = [f"# {result['id']}: {got:g} / {most:g} points", ""]
     if result["status"] != "ok":
         lines += [f"**{STATUS.get(result['status'], result['status'])}.**", ""]
     if result.get("error"):
         lines += ["```", result["error"], "```", ""]
     lines += ["| item | points | checks passed |", "|---|---:|---:|"]
-    for item, points, top, passed in _items(result, rubric, scores):
-        if not item.hidden:
-            lines.append(f"| {item.title} | {points:g} / {top:g} | {passed} |")
-    diagnoses = [d for d in _visible_diagnoses(result, rubric) if hints != "none" or d["signature"] == "exception"]
+    lines += [f"| {i.title} | {p:g} / {i.points:g} | {k} of {n} |" for i, p, k, n in rows if not i.hidden]
+    hidden = [i for i in rubric.items if i.hidden]
+    diagnoses = [  # the student's own errors; with hints, those not only about hidden items
+        d
+        for d in (result.get("report") or {}).get("diagnoses", [])
+        if (hints != "none" or d["signature"] == "exception")
+        and not (d["wrong"] and all(any(i.covers({"quantity": q, "case": q}) for i in hidden) for q in d["wrong"]))
+    ]
     if diagnoses:
         lines += ["", "## Where it goes wrong", ""]
     for d in diagnoses:
@@ -90,16 +69,11 @@ def feedback(result: dict, rubric: Rubric, hints: str = "none") -> str:
 
 def gradescope(result: dict, rubric: Rubric, hints: str = "none") -> dict:
     """Gradescope's ``results.json`` for one submission: one test per rubric item that applies."""
-    scores, got, _ = scored(result, rubric)
+    rows, got, _ = scored(result, rubric)
     tests = [
-        {
-            "name": item.title,
-            "score": points,
-            "max_score": top,
-            "visibility": "hidden" if item.hidden else "visible",
-            "output": f"{passed} checks pass",
-        }
-        for item, points, top, passed in _items(result, rubric, scores)
+        {"name": i.title, "score": p, "max_score": i.points, "output": f"{k} of {n} checks pass"}
+        | {"visibility": "hidden" if i.hidden else "visible"}
+        for i, p, k, n in rows
     ]
     return {
         "score": got,
@@ -118,8 +92,9 @@ def grades_csv(results: list[dict], rubric: Rubric) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["id", "points", "max", *names, "seconds", "status"])
     for r in results:
-        scores, got, most = scored(r, rubric)
-        cells = [("" if scores.get(n, (None,))[0] is None else f"{scores[n][0]:g}") for n in names]
+        rows, got, most = scored(r, rubric)
+        points = {i.name: f"{p:g}" for i, p, _, _ in rows}
+        cells = [points.get(n, "") for n in names]  # empty: the item does not apply
         writer.writerow([r["id"], f"{got:g}", f"{most:g}", *cells, f"{r['seconds']:g}", r["status"]])
     return buf.getvalue()
 
@@ -129,15 +104,11 @@ def common_diagnoses(results: list[dict], top: int = 10) -> list[tuple[int, str]
     counts: Counter = Counter()
     titles: dict[str, str] = {}
     for r in results:
-        seen = set()
-        for d in (r.get("report") or {}).get("diagnoses", []):
-            key = d.get("signature") or d["title"]
-            if d.get("signature") == "exception" or key in seen:
-                continue
-            seen.add(key)
+        mine = [d for d in (r.get("report") or {}).get("diagnoses", []) if d.get("signature") != "exception"]
+        for d in mine:
             eqs = f" ({', '.join(map(str, d['equations']))})" if d["equations"] else ""
-            titles.setdefault(key, d["title"] + eqs)
-            counts[key] += 1
+            titles.setdefault(d.get("signature") or d["title"], d["title"] + eqs)
+        counts.update({d.get("signature") or d["title"] for d in mine})
     return [(n, titles[k]) for k, n in counts.most_common(top)]
 
 
@@ -146,11 +117,10 @@ def summary(results: list[dict], rubric: Rubric, out: Path) -> str:
     from matplotlib.figure import Figure
 
     percent = [100 * got / most if most else 0.0 for _, got, most in (scored(r, rubric) for r in results)]
-    fig = Figure(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5), layout="tight")
     ax = fig.add_subplot()
     ax.hist(percent, bins=20, range=(0, 100), color="#4477aa", edgecolor="white")
     ax.set(xlabel="score (% of the maximum)", ylabel="submissions", title=f"{len(results)} submissions")
-    fig.tight_layout()
     fig.savefig(out / "histogram.png", dpi=100)
     n = len(results)
     statuses = Counter(r["status"] for r in results)
@@ -168,9 +138,9 @@ def summary(results: list[dict], rubric: Rubric, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results: list[dict], rubric: Rubric, out: Path, hints: str, formats: tuple[str, ...]) -> str:
-    """grades.csv, summary.md + histogram.png, and per submission feedback.md (and results.json for
-    ``"gradescope"`` in ``formats``); returns the summary."""
+def write_reports(results: list[dict], rubric: Rubric, out: Path, hints: str, gradescope_json: bool) -> str:
+    """grades.csv, summary.md + histogram.png, and per submission feedback.md (and Gradescope's results.json
+    with ``gradescope_json``); returns the summary."""
     import json
 
     from autonet.storage.files import atomic_write_text
@@ -179,7 +149,7 @@ def write_reports(results: list[dict], rubric: Rubric, out: Path, hints: str, fo
         folder = out / r["id"]
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "feedback.md", feedback(r, rubric, hints))
-        if "gradescope" in formats:
+        if gradescope_json:
             atomic_write_text(folder / "results.json", json.dumps(gradescope(r, rubric, hints), indent=2))
     atomic_write_text(out / "grades.csv", grades_csv(results, rubric))
     text = summary(results, rubric, out)

@@ -9,12 +9,14 @@ are then written from every result.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -44,56 +46,51 @@ def grade_one(sub: Submission, rubric: Rubric, hidden: tuple[str, ...] = ()) -> 
     from autonet.checking.check import check_target
 
     start = time.monotonic()
-    result: dict[str, Any] = {"id": sub.id, "key": sub.key, "part": sub.part, "status": "error", "error": sub.error}
-    result["report"] = None
+    result: dict[str, Any] = dict(id=sub.id, key=sub.key, part=sub.part, status="error", error=sub.error, report=None)
     if not sub.error:
-        with tempfile.TemporaryDirectory(prefix="autonet-grade-") as tmp:
-            root = Path(tmp) / "submission"
+        with tempfile.TemporaryDirectory(prefix="autonet-check-") as tmp:  # the prefix every check hides from others
             for name, data in sub.files.items():
-                path = root / name
+                path = Path(tmp) / "submission" / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
                 path.chmod(0o444)
             try:
-                others = str(Path(tempfile.gettempdir()).resolve() / "autonet-grade-")  # other students' copies
                 report = check_target(
-                    str(root / sub.target),
+                    f"{tmp}/submission/{sub.target}",
                     l2=rubric.l2,
                     tol=rubric.tol,
                     limits=rubric.limits,
-                    hidden=(*hidden, others),
+                    hidden=hidden,
                     allowed=(tmp,),
                 )
-                result.update(status=(report.events or ["ok"])[0], report=report.to_dict(), error="")
-                result["part"] = "layers" if report.kind == "layers" else "net"
+                part = "layers" if report.kind == "layers" else "net"
+                result.update(status=(report.events or ["ok"])[0], report=report.to_dict(), error="", part=part)
             except TargetError as e:
                 result.update(status=(e.events or ["error"])[0], error=str(e))
     result["seconds"] = round(time.monotonic() - start, 2)
     return result
 
 
-def _processes(pending, rubric, hidden, jobs: int) -> Iterator[dict]:
+def _parallel(pending, rubric, hidden, jobs: int | None, scheduler: str | None) -> Iterator[dict]:
+    """Results as they come from ``jobs`` processes here, or from the workers of the Dask ``scheduler`` (each runs
+    :func:`grade_one`, which starts each submission's own process there)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        futures = [pool.submit(grade_one, sub, rubric, hidden) for sub in pending]
-        for future in as_completed(futures):
-            yield future.result()
-
-
-def _dask(pending, rubric, hidden, scheduler: str) -> Iterator[dict]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ConfigError("--scheduler needs Dask: pip install 'autonet[dask]'") from None
-    try:
-        client = Client(scheduler, timeout="20s")
-    except OSError as e:
-        raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
-    with client:  # each worker runs grade_one, which starts each submission's own process there
-        futures = [client.submit(grade_one, sub, rubric, hidden, pure=False) for sub in pending]
-        for future in as_completed(futures):
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise ConfigError("--scheduler needs Dask: pip install 'autonet[dask]'") from None
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="20s"))
+            except OSError as e:
+                raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+            pool: Executor = stack.enter_context(client.get_executor(pure=False))
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("forkserver")))
+        for future in as_completed([pool.submit(grade_one, sub, rubric, hidden) for sub in pending]):
             yield future.result()
 
 
@@ -102,7 +99,7 @@ def grade_all(
     rubric: Rubric,
     out: Path,
     *,
-    jobs: int = 1,
+    jobs: int | None = 1,
     scheduler: str | None = None,
     hidden: Iterable[str] = (),
     progress: bool | None = None,
@@ -112,7 +109,7 @@ def grade_all(
 
     Parameters
     ----------
-    jobs : submissions checked at once on this machine (each in its own process)
+    jobs : submissions checked at once on this machine (each in its own process; None: as many as cores)
     scheduler : ``tcp://HOST:PORT`` of a Dask scheduler instead (``pip install 'autonet[dask]'``)
     progress : a progress bar on stderr (None: when stderr is a terminal)
     """
@@ -123,30 +120,24 @@ def grade_all(
     key = settings_key(rubric)
     results: dict[str, dict] = {}
     for sub in subs:
-        path = out / sub.id / RESULT
-        if path.is_file():
-            try:
-                old = json.loads(read_regular_file(path, MAX_RESULT_BYTES, "result", ConfigError))
-            except (ConfigError, ValueError):
-                continue
-            if isinstance(old, dict) and old.get("key") == sub.key and old.get("settings") == key:
-                results[sub.id] = old
+        try:
+            old = json.loads(read_regular_file(out / sub.id / RESULT, MAX_RESULT_BYTES, "result", ConfigError))
+        except (ConfigError, ValueError):  # none yet, or unreadable: checked again
+            continue
+        if isinstance(old, dict) and old.get("key") == sub.key and old.get("settings") == key:
+            results[sub.id] = old
     pending = [s for s in subs if s.id not in results]
     if results:
         log(f"{len(results)} submission(s) unchanged since the last run; checking {len(pending)}")
     hidden = tuple(hidden)
-    if scheduler:
-        stream = _dask(pending, rubric, hidden, scheduler)
-    elif jobs > 1 and len(pending) > 1:
-        stream = _processes(pending, rubric, hidden, jobs)
+    if scheduler or (jobs != 1 and len(pending) > 1):
+        stream = _parallel(pending, rubric, hidden, jobs, scheduler)
     else:
         stream = (grade_one(sub, rubric, hidden) for sub in pending)
-    with tqdm(
-        total=len(pending), desc="grade", unit="submission", file=sys.stderr, disable=progress is False or None
-    ) as bar:
-        for result in stream:
-            result["settings"] = key
-            atomic_write_json(out / result["id"] / RESULT, result)
-            results[result["id"]] = result
-            bar.update(1)
+    for result in tqdm(
+        stream, total=len(pending), desc="grade", unit="submission", file=sys.stderr, disable=progress is False or None
+    ):
+        result["settings"] = key
+        atomic_write_json(out / result["id"] / RESULT, result)
+        results[result["id"]] = result
     return [results[s.id] for s in subs]

@@ -50,26 +50,22 @@ class Rubric:
     limits: Limits = field(default_factory=Limits)
     path: str = str(DEFAULT_RUBRIC)
 
-    def part_items(self, part: str) -> list[Item]:
-        return [i for i in self.items if i.part == part]
-
-    def score(self, report: dict | None, part: str) -> dict[str, tuple[float | None, float]]:
-        """``item name -> (points earned or None when it does not apply, points possible)`` for ``part``.
+    def score(self, report: dict | None, part: str) -> list[tuple[Item, float | None, int, int]]:
+        """``(item, points earned or None when it does not apply, checks passed, checks covered)`` of each item
+        of ``part``.
 
         ``report`` is a check report's dict (``Report.to_dict()``); None (the code
         could not be checked) earns 0 on every item that is not optional.
         An optional item without checks does not apply (None).
         """
-        out: dict[str, tuple[float | None, float]] = {}
         checks = report["checks"] if report else []
-        for item in self.part_items(part):
-            mine = [c for c in checks if item.covers(c)]
-            if not mine:
-                out[item.name] = (None, item.points) if item.optional else (0.0, item.points)
-                continue
-            passed = sum(1 for c in mine if c["ok"])
-            share = passed / len(mine) if item.partial else float(passed == len(mine))
-            out[item.name] = (round(item.points * share, 2), item.points)
+        out = []
+        for item in (i for i in self.items if i.part == part):
+            mine = [c["ok"] for c in checks if item.covers(c)]
+            share = (sum(mine) / len(mine) if item.partial else float(all(mine))) if mine else 0.0
+            out.append(
+                (item, None if item.optional and not mine else round(item.points * share, 2), sum(mine), len(mine))
+            )
         return out
 
 
@@ -110,10 +106,9 @@ def load_rubric(path: str | None = None) -> Rubric:
         raise ConfigError(f"rubric {where}: no [[item]] (each item has name, points and checks)")
     items = [_item(t, f"rubric {where} item {n + 1}") for n, t in enumerate(raw)]
     names = [i.name for i in items]
-    if len(set(names)) != len(names):
-        raise ConfigError(
-            f"rubric {where}: item names repeat ({', '.join(sorted({n for n in names if names.count(n) > 1}))})"
-        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"rubric {where}: item names repeat ({', '.join(repeated)})")
     return Rubric(tuple(items), check.get("l2", "half"), tol, limits, str(where))
 
 

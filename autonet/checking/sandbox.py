@@ -14,11 +14,12 @@ restarted for the next request (at most :data:`MAX_STARTS` times).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -38,6 +40,8 @@ MAX_STARTS = 4
 NAMESPACES = ("unshare", "--user", "--net", "--pid", "--fork", "--kill-child")
 MUTATIONS = {"X", *(f"params[{k!r}]" for k in PARAM_NAMES)}
 KINDS = ("layers", "class", "function")
+REPLIES: dict[str, Any] = {"scores": "scores", "loss": "number", "predict": "array", "init": "params"}
+REPLIES |= {"train": "params", "loss_and_grads": ("number", "params")}  # what each reply must be
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def namespaces_available() -> bool:
         return False
 
 
-class Sandbox:
+class Sandbox(contextlib.AbstractContextManager["Sandbox"]):
     """One student's code in its own process; :meth:`call` one request at a time.
 
     Parameters
@@ -90,7 +94,7 @@ class Sandbox:
             self.shown = (str(Path(module).expanduser().absolute()), module)
             spec = self.shown[0] + colon + name
         self.spec, self.limits = spec, limits or Limits()
-        hidden = (*hidden, str(Path(tempfile.gettempdir()) / "autonet-check-"))  # other checks' homes
+        hidden = (*hidden, str(Path(tempfile.gettempdir()) / "autonet-check-"))  # other checks' homes and copies
         self.hidden = [str(Path(h).resolve()) + (os.sep if Path(h).is_dir() else "") for h in hidden]
         self.folder = Path(tempfile.mkdtemp(prefix="autonet-check-"))
         self.home = self.folder / "home"
@@ -100,11 +104,8 @@ class Sandbox:
         self.proc: subprocess.Popen | None = None
         self.generation = 0  # processes started so far; a cache handle names the one holding it
         self.info: dict = {}
-        self.events: list[str] = []  # timeout, memory, output, exited, forbidden: what stopped or hurt the code
+        self.events: dict[str, None] = {}  # in order: what stopped or hurt the code (timeout, memory, output, ...)
         self.mutated: list[str] = []  # what the last call changed in place
-
-    def __enter__(self) -> Sandbox:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -137,7 +138,7 @@ class Sandbox:
     def call(self, op: str, *args, what: str):
         """Run ``op`` in the student's process; its value, or :class:`UserCodeError` / :class:`TargetError`."""
         if time.monotonic() >= self.deadline:
-            self._event("timeout")
+            self.events["timeout"] = None
             raise UserCodeError(f"{what} not run: the check's time limit of {self.limits.total_seconds:g} s ran out")
         if self.proc is None:
             if self.generation >= MAX_STARTS:
@@ -147,129 +148,108 @@ class Sandbox:
 
     def _start(self) -> dict:
         self.generation += 1
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        root = str(Path(__file__).resolve().parents[2])
+        self.channel, theirs = socket.socketpair()  # one end each, both directions
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.home),
             "TMPDIR": str(self.home),
-            "PYTHONPATH": root,
-            "PYTHONNOUSERSITE": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),  # autonet, as here
             "LANG": "C.UTF-8",
             **{k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
         }
         prefix = list(NAMESPACES) if namespaces_available() else []
-        with open(self.folder / "output.txt", "ab") as out:
+        with open(self.folder / "output.txt", "ab") as out:  # -s: no user site-packages, -B: no .pyc written
             self.proc = subprocess.Popen(
-                [*prefix, sys.executable, "-m", "autonet.checking.child", str(req_r), str(rep_w)],
+                [*prefix, sys.executable, "-s", "-B", "-m", "autonet.checking.child", str(theirs.fileno())],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
-                pass_fds=(req_r, rep_w),
+                pass_fds=(theirs.fileno(),),
                 start_new_session=True,
                 cwd=self.home,
                 env=env,
             )
-        os.close(req_r)
-        os.close(rep_w)
-        self.requests, self.replies = req_w, rep_r
-        os.set_blocking(req_w, False)
+        theirs.close()
+        limits = self.limits
         setup = {
-            "memory_mb": self.limits.memory_mb,
-            "cpu_seconds": int(self.limits.total_seconds) + 2,
-            "file_mb": self.limits.output_mb,
+            "limits": {  # resource name -> the bound the process sets on itself before importing the code
+                "RLIMIT_AS": limits.memory_mb << 20,
+                "RLIMIT_CPU": int(limits.total_seconds) + 2,
+                "RLIMIT_FSIZE": limits.output_mb << 20,
+                "RLIMIT_CORE": 0,
+            },
             "home": str(self.home),
             "hidden": self.hidden,
             "allowed": self.allowed,
             "path": [str(Path(p or ".").absolute()) for p in sys.path],  # a package.module target resolves as here
         }
-        startup = min(time.monotonic() + STARTUP_SECONDS, self.deadline)
-        self._send(wire.encode("ok", setup), startup, "starting Python")
-        if self._receive(startup, "starting Python").get("value") != "ready":
+        if self._request(("setup", setup), "starting Python", STARTUP_SECONDS) != "ready":
             raise UserCodeError("the checking process did not start")
         name = Path(self.spec.rpartition(":")[0] or self.spec).name if ".py" in self.spec else self.spec
-        return self._request(("load", (self.spec,)), f"importing {name}", self.limits.call_seconds)
+        return self._request(("load", (self.spec,)), f"importing {name}", limits.call_seconds)
 
     def _request(self, request: tuple, what: str, seconds: float):
         deadline = min(time.monotonic() + seconds, self.deadline)
-        self._send(wire.encode("ok", list(request)), deadline, what, seconds)
-        reply = self._receive(deadline, what, seconds)
-        if reply["event"] in ("memory", "output", "forbidden"):
-            self._event(reply["event"])
-        if reply["status"] == "target":
-            raise TargetError(reply["message"])
-        if reply["status"] == "user":
-            raise UserCodeError(reply["message"])
-        if request[0] != "load":
-            self.mutated = [m for m in reply["mutated"] if m in MUTATIONS]
-        return reply["value"]
-
-    def _send(self, data: bytes, deadline: float, what: str, seconds: float = STARTUP_SECONDS) -> None:
-        view = memoryview(data)
-        while view:
-            self._wait(select.select([], [self.requests], [], max(0.0, deadline - time.monotonic()))[1], what, seconds)
-            try:
-                view = view[os.write(self.requests, view) :]
-            except (BrokenPipeError, BlockingIOError):
-                self._died(what)
-
-    def _receive(self, deadline: float, what: str, seconds: float = STARTUP_SECONDS) -> dict:
+        self._io(self.channel.sendall, wire.encode("ok", list(request)), deadline, what, seconds)
         (size,) = struct.unpack("<Q", self._read(8, deadline, what, seconds))
         if size > wire.MAX_REPLY:
             self._kill()
             raise UserCodeError(f"{what} returned more than {wire.MAX_REPLY >> 20} MB")
         try:
-            return wire.decode(self._read(size, deadline, what, seconds), self.generation)
+            reply = wire.decode(self._read(size, deadline, what, seconds), self.generation)
         except wire.BadReply:
             self._kill()
             raise _garbled(what) from None
+        if reply["event"] in ("memory", "output", "forbidden"):
+            self.events[reply["event"]] = None
+        if reply["status"] == "target":
+            raise TargetError(reply["message"])
+        if reply["status"] == "user":
+            raise UserCodeError(reply["message"])
+        if request[0] not in ("setup", "load"):
+            self.mutated = [m for m in reply["mutated"] if m in MUTATIONS]
+        return reply["value"]
 
     def _read(self, n: int, deadline: float, what: str, seconds: float) -> bytes:
-        chunks, got = [], 0
-        while got < n:
-            self._wait(select.select([self.replies], [], [], max(0.0, deadline - time.monotonic()))[0], what, seconds)
-            chunk = os.read(self.replies, min(n - got, 1 << 20))
-            if not chunk:
+        chunks: list[bytes] = []
+        while n > 0:
+            chunks.append(self._io(self.channel.recv, min(n, 1 << 20), deadline, what, seconds))
+            if not chunks[-1]:
                 self._died(what)
-            chunks.append(chunk)
-            got += len(chunk)
+            n -= len(chunks[-1])
         return b"".join(chunks)
 
-    def _wait(self, ready: list, what: str, seconds: float) -> None:
-        if ready:
-            return
-        self._kill()
-        self._event("timeout")
-        if time.monotonic() >= self.deadline - 1e-3:
-            raise UserCodeError(
-                f"{what} was stopped: the check's time limit of {self.limits.total_seconds:g} s ran out"
-            )
-        raise UserCodeError(f"{what} took longer than {seconds:g} s")
+    def _io(self, method, arg, deadline: float, what: str, seconds: float):
+        """``method(arg)`` on the channel; the process killed if ``deadline`` passes first, or if it has ended."""
+        self.channel.settimeout(max(deadline - time.monotonic(), 1e-3))
+        try:
+            return method(arg)
+        except TimeoutError:
+            self._kill()
+            self.events["timeout"] = None
+            if time.monotonic() >= self.deadline - 1e-3:
+                raise UserCodeError(
+                    f"{what} was stopped: the check's time limit of {self.limits.total_seconds:g} s ran out"
+                ) from None
+            raise UserCodeError(f"{what} took longer than {seconds:g} s") from None
+        except OSError:  # a broken or reset channel: the process ended
+            self._died(what)
 
-    def _died(self, what: str):
+    def _died(self, what: str) -> NoReturn:
         code = self._kill()
-        self._event("exited")
+        self.events["exited"] = None
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         tail = (self.folder / "output.txt").read_bytes()[-300:].decode(errors="replace") if self.generation == 1 else ""
         tail = f"; it printed: ...{' '.join(tail.split())[-150:]}" if "Error" in tail and not self.info else ""
         raise UserCodeError(f"{what} ended its process ({how}){tail}")
 
-    def _event(self, name: str) -> None:
-        if name not in self.events:
-            self.events.append(name)
-
     def _kill(self) -> int | None:
         if self.proc is None:
             return None
         proc, self.proc = self.proc, None
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for fd in (self.requests, self.replies):
-            os.close(fd)
+        self.channel.close()
         return proc.wait()
 
 
@@ -283,61 +263,49 @@ class RemoteTarget(TwoLayerTarget):
         self.has_scores = self.has_init = info["kind"] == "class"
         self.has_predict, self.has_train = bool(info.get("has_predict")), bool(info.get("has_train"))
         self.short = self.label.rpartition(":")[2] or self.label
+        self.loss_call = "loss(X, y, reg)" if self.kind == "class" else "loss_and_grads(params, X, y, reg)"
 
     def _call(self, op: str, what: str, *args):
         try:
-            return self.sandbox.call(op, *args, what=f"{self.short}.{what}")
+            out = self.sandbox.call(op, *args, what=f"{self.short}.{what}")
         finally:
             self.mutated = self.sandbox.mutated
-
-    @property
-    def _loss_call(self) -> str:
-        return "loss(X, y, reg)" if self.kind == "class" else "loss_and_grads(params, X, y, reg)"
+        if not _fits(out, REPLIES[op]):
+            raise _garbled(what)
+        return out
 
     def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
-        out = self._call("scores", "loss(X)", params, X)
-        if not isinstance(out, np.ndarray) or out.ndim != 2:
-            raise TargetError(f"{self.label}.loss(X) must return the scores, an (N, C) array")
-        return out
+        return self._call("scores", "loss(X)", params, X)
 
     def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
-        out = self._call("loss_and_grads", self._loss_call, params, X, y, reg)
-        if not (isinstance(out, list) and len(out) == 2):
-            raise _garbled(self._loss_call)
-        return _number(out[0], self._loss_call), _arrays(out[1], self._loss_call)
+        return tuple(self._call("loss_and_grads", self.loss_call, params, X, y, reg))
 
     def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
-        return lambda: _number(self._call("loss", self._loss_call, params, X, y, reg), self._loss_call)
+        return lambda: self._call("loss", self.loss_call, params, X, y, reg)
 
     def predict(self, params: dict, X: np.ndarray) -> np.ndarray:
-        out = self._call("predict", "predict(X)", params, X)
-        if not isinstance(out, np.ndarray):
-            raise _garbled("predict(X)")
-        return out
+        return self._call("predict", "predict(X)", params, X)
 
     def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
-        what = f"__init__({D}, {H}, {C}, std={std})"
-        return _arrays(self._call("init", what, D, H, C, std, seed), what)
+        return self._call("init", f"__init__({D}, {H}, {C}, std={std})", D, H, C, std, seed)
 
     def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
-        what = "train(X, y, X_val, y_val, ...)"
-        return _arrays(self._call("train", what, X, y, options), what)
+        return self._call("train", "train(X, y, X_val, y_val, ...)", X, y, options)
 
 
 def _garbled(what: str) -> UserCodeError:
     return UserCodeError(f"{what}: its process wrote into the checker's channel")
 
 
-def _number(x, what: str) -> float:
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
-        return float(x)
-    raise _garbled(what)
-
-
-def _arrays(x, what: str) -> dict:
-    if isinstance(x, dict) and all(isinstance(x.get(k), np.ndarray) for k in PARAM_NAMES):
-        return {k: x[k] for k in PARAM_NAMES}
-    raise _garbled(what)
+def _fits(x, kind) -> bool:
+    """Whether a reply is of ``kind`` (a value of :data:`REPLIES`)."""
+    if isinstance(kind, tuple):
+        return isinstance(x, list) and len(x) == len(kind) and all(map(_fits, x, kind))
+    if kind == "number":
+        return isinstance(x, float)
+    if kind == "params":
+        return isinstance(x, dict) and list(x) == list(PARAM_NAMES) and all(_fits(v, "array") for v in x.values())
+    return isinstance(x, np.ndarray) and (kind == "array" or x.ndim == 2)
 
 
 class RemoteLayers:
@@ -348,7 +316,6 @@ class RemoteLayers:
         self.functions = list(sandbox.info["functions"])
 
     def call(self, name: str, *args):
-        stale = any(isinstance(a, wire.Handle) and a.generation != self.sandbox.generation for a in args)
-        if stale:
+        if any(isinstance(a, wire.Handle) and a.generation != self.sandbox.generation for a in args):
             raise UserCodeError(f"{name} not run: the process holding its cache ended")
         return self.sandbox.call("call", name, args, what=name)

@@ -73,21 +73,20 @@ def find_submissions(source: str) -> list[Submission]:
         ``source`` does not exist, names none, or two share an id.
     """
     path = Path(source)
-    if path.is_dir():
-        entries = [(p.stem if p.is_file() else p.name, p) for p in sorted(path.iterdir()) if _wanted(p)]
-    elif path.suffix == ".csv" and path.is_file():
+    if path.suffix == ".csv" and path.is_file():
         entries = _from_csv(path)
     elif path.suffix in KINDS and path.is_file():
         entries = [(path.stem, path)]
-    elif any(c in source for c in "*?["):
-        entries = [(p.stem if p.is_file() else p.name, p) for p in map(Path, sorted(glob.glob(source))) if _wanted(p)]
+    elif path.is_dir() or any(c in source for c in "*?["):
+        found = sorted(path.iterdir()) if path.is_dir() else map(Path, sorted(glob.glob(source)))
+        entries = [(p.stem if p.is_file() else p.name, p) for p in found if _wanted(p)]
     else:
         raise ConfigError(
             f"no such folder, CSV or glob: {source} (give a folder holding one file or folder per student)"
         )
     if not entries:
         raise ConfigError(f"{source} holds no submissions (.py or .ipynb files, or folders)")
-    ids = [_safe_id(i) for i, _ in entries]
+    ids = [re.sub(r"[^\w.-]", "_", i.strip())[:100].strip(".") or "_" for i, _ in entries]  # safe as file names
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
         raise ConfigError(f"{source}: two submissions have the id {repeated[0]!r}; rename one")
@@ -95,9 +94,8 @@ def find_submissions(source: str) -> list[Submission]:
 
 
 def _wanted(p: Path) -> bool:
-    if p.name.startswith(".") or p.name in SKIP or p.is_symlink():
-        return False
-    return p.is_dir() or p.suffix in KINDS
+    hidden = p.name.startswith(".") or p.name in SKIP or p.is_symlink()
+    return not hidden and (p.is_dir() or p.suffix in KINDS)
 
 
 def _from_csv(path: Path) -> list[tuple[str, Path]]:
@@ -118,18 +116,12 @@ def _from_csv(path: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def _safe_id(text: str) -> str:
-    safe = re.sub(r"[^\w.-]", "_", text.strip())[:100].strip(".")
-    return safe or "_"
-
-
 def read_submission(path: Path, id: str) -> Submission:
     """Read one file or folder into a :class:`Submission` (an ``error`` instead of raising)."""
     sub = Submission(id, source=str(path))
     try:
         if path.is_file() and path.stat().st_size > MAX_BYTES:
-            sub.error = f"{path.name} is larger than {MAX_BYTES >> 20} MB"
-            return sub
+            raise ValueError(f"{path.name} is larger than {MAX_BYTES >> 20} MB")
         sub.files = {path.name: path.read_bytes()} if path.is_file() else _read_folder(path)
         sub.target = _choose(sub)  # ValueError: nothing to check
     except (OSError, ValueError) as e:
@@ -162,11 +154,9 @@ def _choose(sub: Submission) -> str:
         hits = sorted((n for n in py if Path(n).name == wanted), key=lambda n: n.count("/"))
         if hits:
             return hits[0]
-    if len(py) == 1:
-        return _importable(sub, py[0])
     classes = [n for n in py if re.search(rb"^class TwoLayerNet\b", sub.files[n], re.M)]
-    if classes:
-        return _importable(sub, classes[0])
+    if len(py) == 1 or classes:  # the only .py file, else the first defining the exercise's class
+        return _importable(sub, (py if len(py) == 1 else classes)[0])
     notebooks = sorted(n for n in sub.files if n.endswith(".ipynb"))
     if notebooks:
         name = _module_name(Path(notebooks[0]).stem) + ".py"

@@ -17,6 +17,7 @@ reply, never code the checker runs.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 
@@ -45,23 +46,19 @@ def encode(status: str, value=None, message: str = "", event: str = "", mutated=
     """One reply (called in the student's process on values the checker's code there built)."""
     blocks: list[bytes] = []
 
-    def tree(x):
+    def plain(x):  # what JSON cannot hold itself
         if isinstance(x, np.ndarray):
             blocks.append(np.ascontiguousarray(x, dtype="<f8").tobytes())
             name = x.dtype.name if x.dtype.name in DTYPES else "float64"
             return {"__a": len(blocks) - 1, "dtype": name, "shape": list(x.shape)}
         if isinstance(x, Handle):
             return {"__h": x.id}
-        if isinstance(x, dict):
-            return {str(k): tree(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [tree(v) for v in x]
         if isinstance(x, np.generic):
             return x.item()
-        return x  # str, bool, int, float, None
+        raise TypeError(f"{type(x).__name__} cannot be sent")
 
     header = json.dumps(
-        {"status": status, "message": message, "event": event, "mutated": list(mutated), "value": tree(value)}
+        {"status": status, "message": message, "event": event, "mutated": list(mutated), "value": value}, default=plain
     ).encode()
     body = struct.pack("<I", len(header)) + header + b"".join(blocks)
     return struct.pack("<Q", len(body)) + body
@@ -77,36 +74,32 @@ def decode(body: bytes, generation: int = 0) -> dict:
         data = memoryview(body)[4 + size :]
         if not isinstance(header, dict) or header.get("status") not in ("ok", "user", "target"):
             raise BadReply("no status")
-        offsets = [0]
-        budget = [MAX_NODES]
+        offset, budget = 0, MAX_NODES
 
         def rebuild(x):
-            budget[0] -= 1
-            if budget[0] < 0:
+            nonlocal offset, budget
+            budget -= 1
+            if budget < 0:
                 raise BadReply("too many values")
             if isinstance(x, list):
                 return [rebuild(v) for v in x]
-            if isinstance(x, dict) and "__h" in x:
+            if not isinstance(x, dict):
+                return x  # what JSON itself holds: str, int, float, bool, None
+            if "__h" in x:
                 if type(x["__h"]) is not int:
                     raise BadReply("bad handle")
                 return Handle(x["__h"], generation)
-            if isinstance(x, dict) and "__a" in x:
-                shape, dtype = x.get("shape"), x.get("dtype")
-                if not (isinstance(shape, list) and all(type(n) is int and 0 <= n < 2**31 for n in shape)):
-                    raise BadReply("bad shape")
-                if dtype not in DTYPES:
-                    raise BadReply("bad dtype")
-                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-                start, end = offsets[0], offsets[0] + 8 * count
-                if count < 0 or end > len(data):
-                    raise BadReply("array data missing")
-                offsets[0] = end
-                return np.frombuffer(data[start:end], dtype="<f8").reshape(shape).astype(dtype)
-            if isinstance(x, dict):
+            if "__a" not in x:
                 return {k: rebuild(v) for k, v in x.items()}
-            if x is None or isinstance(x, (str, bool, int, float)):
-                return x
-            raise BadReply("bad value")
+            shape, dtype = x.get("shape"), x.get("dtype")
+            if not (isinstance(shape, list) and all(type(n) is int and 0 <= n < 2**31 for n in shape)):
+                raise BadReply("bad shape")
+            if dtype not in DTYPES:
+                raise BadReply("bad dtype")
+            start, offset = offset, offset + 8 * math.prod(shape)
+            if offset > len(data):
+                raise BadReply("array data missing")
+            return np.frombuffer(data[start:offset], dtype="<f8").reshape(shape).astype(dtype)
 
         header["value"] = rebuild(header.get("value"))
         for key in ("message", "event"):

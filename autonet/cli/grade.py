@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from autonet.cli.common import positive_int
@@ -53,17 +52,9 @@ def register(sub) -> None:
         help="run as Gradescope's autograder: grade ROOT/submission, write ROOT/results/results.json "
         f"(ROOT default: {GRADESCOPE_ROOT})",
     )
-    p.add_argument(
-        "--jobs",
-        type=positive_int,
-        default=None,
-        help="submissions checked at once (default: all cores)",
-    )
-    p.add_argument(
-        "--scheduler",
-        metavar="tcp://HOST:PORT",
-        help="check on this Dask scheduler instead (pip install 'autonet[dask]')",
-    )
+    p.add_argument("--jobs", type=positive_int, help="submissions checked at once (default: all cores)")
+    dask = "check on this Dask scheduler instead (pip install 'autonet[dask]')"
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help=dask)
     p.set_defaults(func=main)
 
 
@@ -97,14 +88,12 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--jobs {args.jobs} is more than {MAX_JOBS} processes; give at most the cores to use")
     if args.scheduler and args.jobs is not None:
         raise ConfigError("give --jobs N or --scheduler, not both (Dask workers set the parallelism)")
-    jobs = args.jobs or os.cpu_count() or 1
     subs = find_submissions(args.submissions)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
         hidden += [str(out), *(s.source for s in subs)]  # no submission reads another's files
-        results = grade_all(subs, rubric, out, jobs=jobs, scheduler=args.scheduler, hidden=hidden)
-        formats = ("gradescope",) if args.format == "gradescope" else ()
-        print(feedback.write_reports(results, rubric, out, args.hints, formats), end="")
+        results = grade_all(subs, rubric, out, jobs=args.jobs, scheduler=args.scheduler, hidden=hidden)
+        print(feedback.write_reports(results, rubric, out, args.hints, args.format == "gradescope"), end="")
     print(f"reports in {out}: grades.csv, summary.md, histogram.png, <id>/feedback.md")
     return 0
