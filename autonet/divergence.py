@@ -15,7 +15,7 @@ from autonet.manual.layers import WeightGradient
 
 
 def check_finite(
-    loss: float, grads: dict, *, params: dict, iteration: int, learning_rate: float, reg: float, X_batch: np.ndarray
+    loss: float, grads: dict, params: dict, iteration: int, learning_rate: float, reg: float, X_batch: np.ndarray
 ) -> None:
     """Raise DivergenceError if ``loss`` or any gradient holds NaN or inf (before any parameter changes).
 
