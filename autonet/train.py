@@ -161,17 +161,15 @@ class Trainer:
             check_inputs(self.params, X_val, y_val, names=("X_val", "y_val"))
             if len(X_val) == 0:  # its accuracy would be NaN
                 raise DataError("X_val is empty (0 rows): give at least one validation row, or X_val=None")
-            X_val, y_val = np.asarray(X_val), np.asarray(y_val)
         self.X_train, self.y_train = np.asarray(X_train), np.asarray(y_train)
-        self.X_val, self.y_val = X_val, y_val
+        self.X_val, self.y_val = (None, None) if X_val is None else (np.asarray(X_val), np.asarray(y_val))
         self.callbacks = list(callbacks)
         self.sampler = sampler
         n = len(self.y_train)
         if n == 0:
             raise ConfigError("the training set is empty")
         self.iterations_per_epoch = max(n // self.config.batch_size, 1)
-        k = min(self.config.train_acc_samples, n)
-        self._acc_rows = np.linspace(0, n - 1, k).astype(np.int64)
+        self._acc_rows = np.linspace(0, n - 1, min(self.config.train_acc_samples, n)).astype(np.int64)
         self.rng = np.random.default_rng(self.config.seed)
         self.iteration = 0
         self.opt_state: dict[str, dict] = {name: self._optimizer_config(name) for name in self.params}
@@ -267,13 +265,8 @@ class Trainer:
                 a += tmp
 
     def _snapshot(self, epoch: int, val_acc: float) -> dict[str, Any]:
-        params, bn_state = self.evaluation_params()
-        return {
-            "epoch": epoch,
-            "val_acc": val_acc,
-            "params": {k: v.copy() for k, v in params.items()},
-            "bn_state": {k: v.copy() for k, v in bn_state.items()},
-        }
+        params, bn_state = copy.deepcopy(self.evaluation_params())
+        return {"epoch": epoch, "val_acc": val_acc, "params": params, "bn_state": bn_state}
 
     @property
     def stopped_early(self) -> bool:
