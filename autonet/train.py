@@ -161,8 +161,9 @@ class Trainer:
             check_inputs(self.params, X_val, y_val, names=("X_val", "y_val"))
             if len(X_val) == 0:  # its accuracy would be NaN
                 raise DataError("X_val is empty (0 rows): give at least one validation row, or X_val=None")
+            X_val, y_val = np.asarray(X_val), np.asarray(y_val)
         self.X_train, self.y_train = np.asarray(X_train), np.asarray(y_train)
-        self.X_val, self.y_val = (None, None) if X_val is None else (np.asarray(X_val), np.asarray(y_val))
+        self.X_val, self.y_val = X_val, y_val
         self.callbacks = list(callbacks)
         self.sampler = sampler
         n = len(self.y_train)
@@ -231,7 +232,10 @@ class Trainer:
 
     def _accuracy(self, X, y) -> float:
         params, bn_state = self.evaluation_params()
-        return accuracy(params, X, y, bn_state or None, self.config.activation, self.config.tta, self.image_shape)
+        c = self.config
+        return accuracy(
+            params, X, y, state=bn_state or None, activation=c.activation, tta=c.tta, image_shape=self.image_shape
+        )
 
     def ema_decay_at(self, updates: int) -> float:
         """The moving average's decay after ``updates`` steps: ``min(ema_decay, (1 + t) / (10 + t))``.
