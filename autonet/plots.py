@@ -302,11 +302,8 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], *, title: 
     pct = 100 * cm / np.maximum(totals, 1)
     fig, ax = _axes(ax, (7.5, 6.5))
     im = ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
-    for i in range(C):
-        for j in range(C):
-            ax.text(
-                j, i, f"{cm[i, j]}", ha="center", va="center", fontsize=8, color="white" if pct[i, j] > 55 else "black"
-            )
+    for (i, j), count in np.ndenumerate(cm):
+        ax.text(j, i, f"{count}", ha="center", va="center", fontsize=8, color="white" if pct[i, j] > 55 else "black")
     ax.set_xticks(range(C), class_names, rotation=45, ha="right")
     ax.set_yticks(range(C), class_names)
     ax.set_xlabel("predicted class")
