@@ -67,8 +67,6 @@ from autonet.schedules import learning_rate_at
 __all__ = ["SAMPLING", "Callback", "BatchSampler", "Trainer"]
 
 
-EMA_BLOCK = 1 << 16  # elements per block of the in-place moving-average update (256 KiB of float32)
-
 Callback = Callable[[str, "Trainer"], None]
 
 BatchSampler = Callable[[int, int], np.ndarray]
@@ -182,7 +180,6 @@ class Trainer:
         ema = bool(self.config.ema_decay)
         self.ema_params = {k: v.copy() for k, v in self.params.items()} if ema else {}
         self.ema_bn_state = {k: v.copy() for k, v in self.bn_state.items()} if ema else {}
-        self._ema_scratch: np.ndarray | None = None
         # early stopping: the best epoch so far (1-based; 0 the initial net) and a copy of its evaluated net
         self.best: dict[str, Any] = {}
         if self.config.early_stopping:
@@ -249,24 +246,19 @@ class Trainer:
     def _update_ema(self) -> None:
         """``avg <- d * avg + (1 - d) * w`` for every parameter (and running statistic), in place.
 
-        Computed as ``avg += (1 - d) * (w - avg)`` over blocks of
-        :data:`EMA_BLOCK` elements through one scratch buffer: no full-size
-        temporary, and a block stays in cache for its three passes.
+        Computed as ``avg += (1 - d) * (w - avg)`` over the blocks of the update
+        rules (:func:`autonet.optim.blocks`): no full-size temporary, and a block
+        stays in cache for its three passes.
         """
         d = self.ema_decay_at(self.iteration + 1)
         pairs = [(self.ema_params[k], self.params[k]) for k in self.ema_params]
         pairs += [(self.ema_bn_state[k], self.bn_state[k]) for k in self.ema_bn_state]
         for avg, w in pairs:
-            flat_avg, flat_w = avg.reshape(-1), w.reshape(-1)
-            if self._ema_scratch is None or self._ema_scratch.dtype != avg.dtype:
-                self._ema_scratch = np.empty(EMA_BLOCK, dtype=avg.dtype)
             rate = avg.dtype.type(1.0 - d)
-            for i in range(0, flat_avg.size, EMA_BLOCK):
-                a, b = flat_avg[i : i + EMA_BLOCK], flat_w[i : i + EMA_BLOCK]
-                tmp = self._ema_scratch[: a.size]
-                np.subtract(b, a, out=tmp)
-                tmp *= rate
-                a += tmp
+            for a, b in optim.blocks(avg, w):
+                step = b - a  # one block-sized temporary, scaled and added in place
+                step *= rate
+                a += step
 
     def _snapshot(self, epoch: int, val_acc: float) -> dict[str, Any]:
         params, bn_state = copy.deepcopy(self.evaluation_params())
