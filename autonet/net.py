@@ -61,12 +61,11 @@ def init_params(
         normalisation would cancel; the weights drawn are the same
     """
     try:
-        ints = [operator.index(s) for s in sizes]
+        sizes = [operator.index(s) for s in sizes]
     except TypeError:
         raise ConfigError(f"layer sizes must be >= 2 positive ints, got {sizes!r}") from None
-    if len(ints) < 2 or any(s <= 0 for s in ints):
-        raise ConfigError(f"layer sizes must be >= 2 positive ints, got {ints}")
-    sizes = ints
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise ConfigError(f"layer sizes must be >= 2 positive ints, got {sizes}")
     if not isinstance(init, str) or init not in INITS:
         raise ConfigError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
     if init == "std" and not (isinstance(std, (int, float, np.integer, np.floating)) and np.isfinite(std) and std > 0):
