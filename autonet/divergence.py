@@ -51,9 +51,8 @@ def divergence_cause(params: dict, iteration: int, learning_rate: float, reg: fl
     large or inputs too large for the forward pass in this dtype.
     """
     dtype = params["W1"].dtype
-    x = float(np.abs(X_batch).max(initial=0.0)) if X_batch.size else 0.0
-    reg_cause = l2_cause(params, iteration, learning_rate, reg)
-    if reg_cause:
+    x = float(np.abs(X_batch).max(initial=0.0))
+    if reg_cause := l2_cause(params, iteration, learning_rate, reg):
         return reg_cause
     if iteration > 0:
         if x > 1e6:
