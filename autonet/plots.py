@@ -368,21 +368,17 @@ def plot_misclassified(
     if ax is not None and np.shape(ax) != (C, per_class):
         raise DataError(f"ax must be a ({C}, {per_class}) array of Axes, got shape {np.shape(ax)}")
     fig, axes = _axes(ax, (1.25 * per_class + 1.4, 1.3 * C + 0.6), C, per_class)
-    axes = np.asarray(axes, dtype=object)
     images = as_images(X[np.concatenate(picks)], image_shape, mean_image)  # class by class, in pick order
     lo, hi = (images.min(), images.max()) if len(images) else (0, 1)
     shown = iter((images - lo) / (hi - lo) if hi > lo else images * 0 + 0.5)
-    for c in range(C):
-        for k in range(per_class):
-            ax = axes[c, k]
-            ax.set(xticks=[], yticks=[])
-            for side in ax.spines.values():
-                side.set_visible(False)
-            if k < len(picks[c]):
-                ax.imshow(next(shown), interpolation="nearest")
-                ax.set_title(f"as {class_names[y_pred[picks[c][k]]]}", fontsize=8)
-            if k == 0:
-                ax.set_ylabel(class_names[c], fontsize=9)
+    for (c, k), ax in np.ndenumerate(np.asarray(axes, dtype=object)):
+        ax.set(xticks=[], yticks=[])
+        ax.spines[:].set_visible(False)
+        if k < len(picks[c]):
+            ax.imshow(next(shown), interpolation="nearest")
+            ax.set_title(f"as {class_names[y_pred[picks[c][k]]]}", fontsize=8)
+        if k == 0:
+            ax.set_ylabel(class_names[c], fontsize=9)
     n_wrong = int((y_true != y_pred).sum())
     fig.suptitle(
         title or f"Misclassified examples ({n_wrong} of {len(y_true)} wrong); row = true class, caption = prediction",

@@ -223,16 +223,12 @@ class Trainer:
     def evaluation_params(self) -> tuple[dict, dict]:
         """``(params, bn_state)`` of the net that is evaluated and saved: the moving average with
         ``ema_decay``, else the trained parameters themselves (the arrays, not copies)."""
-        if self.ema_params:
-            return self.ema_params, self.ema_bn_state
-        return self.params, self.bn_state
+        return (self.ema_params, self.ema_bn_state) if self.ema_params else (self.params, self.bn_state)
 
     def _accuracy(self, X, y) -> float:
         params, bn_state = self.evaluation_params()
-        c = self.config
-        return accuracy(
-            params, X, y, state=bn_state or None, activation=c.activation, tta=c.tta, image_shape=self.image_shape
-        )
+        options = {"activation": self.config.activation, "tta": self.config.tta, "image_shape": self.image_shape}
+        return accuracy(params, X, y, state=bn_state or None, **options)
 
     def ema_decay_at(self, updates: int) -> float:
         """The moving average's decay after ``updates`` steps: ``min(ema_decay, (1 + t) / (10 + t))``.
