@@ -42,6 +42,11 @@ def available_backends() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def register_backend(name: str, target: str | LossAndGrads) -> None:
+    """Add a backend: a ``"module:function"`` string or the function itself."""
+    _REGISTRY[name] = target  # type: ignore[assignment]
+
+
 def get_backend(name: str) -> LossAndGrads:
     """Return the ``loss_and_grads`` function registered as ``name``.
 
@@ -54,6 +59,8 @@ def get_backend(name: str) -> LossAndGrads:
         target = _REGISTRY[name]
     except (KeyError, TypeError):
         raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(available_backends())}") from None
+    if callable(target):
+        return target
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
 
