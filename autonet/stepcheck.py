@@ -145,10 +145,10 @@ def check_step(
     a, b = np.asarray(manual), np.asarray(reference)
     if a.shape != b.shape:
         raise AssertionError(f"{name}: manual shape {a.shape} differs from {reference_name}'s {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+    finite_a, finite_b = bool(np.isfinite(a).all()), bool(np.isfinite(b).all())
+    if not (finite_a and finite_b):
         raise AssertionError(
-            f"{name}: non-finite values (manual finite: {bool(np.isfinite(a).all())}, "
-            f"{reference_name} finite: {bool(np.isfinite(b).all())})"
+            f"{name}: non-finite values (manual finite: {finite_a}, {reference_name} finite: {finite_b})"
         )
     err = rel_error(a, b)
     ok = err <= tol
