@@ -130,8 +130,7 @@ def mix_batch(
     n = X.shape[0]
     perm = rng.permutation(n)
     if not use_cutmix:
-        lam_x = X.dtype.type(lam)
-        out = X * lam_x
+        out = X * X.dtype.type(lam)
         out += X[perm] * X.dtype.type(1 - lam)
         return out, (y[perm], lam)
     require_image_rows("cutmix", X.shape[-1], image_shape)

@@ -29,8 +29,6 @@ choice measured; see ``benchmarks/``):
 
 from __future__ import annotations
 
-from typing import Any
-
 import autograd.numpy as anp
 import numpy as onp
 from autograd import value_and_grad
@@ -159,15 +157,9 @@ def loss_and_grads(
         Y = (lam * Y + (1 - lam) * one_hot(y2, C, X.dtype)).astype(X.dtype)
     if label_smoothing:
         Y = (1 - label_smoothing) * Y + X.dtype.type(label_smoothing / C)
-    options: dict[str, Any] = {}
-    if activation != "relu":
-        options["activation"] = activation
+    masks = None
     if dropout:
         rng = onp.random.default_rng(seed)
-        options["masks"] = [
-            dropout_mask(rng, (X.shape[0], params[f"W{i}"].shape[1]), dropout, X.dtype) for i in range(1, L)
-        ]
-    if bn_stats is not None:
-        options["bn_stats"] = bn_stats
-    value, grads = _loss_and_grads(params, X, Y, float(reg), **options)
+        masks = [dropout_mask(rng, (X.shape[0], params[f"W{i}"].shape[1]), dropout, X.dtype) for i in range(1, L)]
+    value, grads = _loss_and_grads(params, X, Y, float(reg), activation=activation, masks=masks, bn_stats=bn_stats)
     return float(value), grads

@@ -18,6 +18,7 @@ symbol is missing, it falls back to ``np.matmul`` plus an in-place update
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 from functools import cache
 
@@ -52,22 +53,18 @@ def _gemm_functions() -> dict | None:
         lib = ctypes.CDLL(path)
     except OSError:
         return None
-    for prefix in _PREFIXES:
-        for suffix in _SUFFIXES:
-            config = getattr(lib, f"{prefix}openblas_get_config{suffix}", None)
-            sgemm = getattr(lib, f"{prefix}cblas_sgemm{suffix}", None)
-            dgemm = getattr(lib, f"{prefix}cblas_dgemm{suffix}", None)
-            if config is None or sgemm is None or dgemm is None:
-                continue
-            config.restype = ctypes.c_char_p
-            integer = ctypes.c_int64 if b"USE64BITINT" in (config() or b"") else ctypes.c_int32
-            functions = {}
-            for fn, real in ((sgemm, ctypes.c_float), (dgemm, ctypes.c_double)):
-                fn.restype = None
-                fn.argtypes = [integer] * 6 + [real, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
-                fn.argtypes += [real, ctypes.c_void_p, integer]
-                functions[np.dtype(real)] = fn
-            return functions
+    for prefix, suffix in itertools.product(_PREFIXES, _SUFFIXES):
+        names = [f"{prefix}{name}{suffix}" for name in ("openblas_get_config", "cblas_sgemm", "cblas_dgemm")]
+        if not all(hasattr(lib, name) for name in names):
+            continue
+        config, sgemm, dgemm = (getattr(lib, name) for name in names)
+        config.restype = ctypes.c_char_p
+        integer = ctypes.c_int64 if b"USE64BITINT" in (config() or b"") else ctypes.c_int32
+        for fn, real in ((sgemm, ctypes.c_float), (dgemm, ctypes.c_double)):
+            fn.restype = None
+            fn.argtypes = [integer] * 6 + [real, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
+            fn.argtypes += [real, ctypes.c_void_p, integer]
+        return {np.dtype(np.float32): sgemm, np.dtype(np.float64): dgemm}
     return None
 
 

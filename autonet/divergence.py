@@ -15,7 +15,7 @@ from autonet.manual.layers import WeightGradient
 
 
 def check_finite(
-    loss: float, grads: dict, *, params: dict, iteration: int, learning_rate: float, reg: float, X_batch: np.ndarray
+    loss: float, grads: dict, params: dict, iteration: int, learning_rate: float, reg: float, X_batch: np.ndarray
 ) -> None:
     """Raise DivergenceError if ``loss`` or any gradient holds NaN or inf (before any parameter changes).
 
@@ -28,19 +28,14 @@ def check_finite(
         return divergence_cause(params, iteration, learning_rate, reg, X_batch)
 
     if not np.isfinite(loss):
-        raise DivergenceError(
-            f"non-finite loss ({loss}) at iteration {iteration} ({largest_param(params)}); {cause()}",
-            iteration=iteration,
-            name="loss",
-        )
+        where = f"at iteration {iteration} ({largest_param(params)})"
+        raise DivergenceError(f"non-finite loss ({loss}) {where}; {cause()}", iteration, "loss")
     for name, g in grads.items():
         g = g.dout if isinstance(g, WeightGradient) else g
         # a finite vdot(g, g) (one BLAS pass, 10x faster than g.sum()) means every entry is finite and
         # g.sum() too; only when it is not (NaN/inf, or a norm beyond 1e19 in float32) is the sum asked
         if not np.isfinite(np.vdot(g, g)) and not np.isfinite(g.sum()):
-            raise DivergenceError(
-                f"non-finite gradient of {name} at iteration {iteration}; {cause()}", iteration=iteration, name=name
-            )
+            raise DivergenceError(f"non-finite gradient of {name} at iteration {iteration}; {cause()}", iteration, name)
 
 
 def divergence_cause(params: dict, iteration: int, learning_rate: float, reg: float, X_batch: np.ndarray) -> str:
@@ -51,9 +46,8 @@ def divergence_cause(params: dict, iteration: int, learning_rate: float, reg: fl
     large or inputs too large for the forward pass in this dtype.
     """
     dtype = params["W1"].dtype
-    x = float(np.abs(X_batch).max(initial=0.0)) if X_batch.size else 0.0
-    reg_cause = l2_cause(params, iteration, learning_rate, reg)
-    if reg_cause:
+    x = float(np.abs(X_batch).max(initial=0.0))
+    if reg_cause := l2_cause(params, iteration, learning_rate, reg):
         return reg_cause
     if iteration > 0:
         if x > 1e6:

@@ -61,12 +61,11 @@ def init_params(
         normalisation would cancel; the weights drawn are the same
     """
     try:
-        ints = [operator.index(s) for s in sizes]
+        sizes = [operator.index(s) for s in sizes]
     except TypeError:
         raise ConfigError(f"layer sizes must be >= 2 positive ints, got {sizes!r}") from None
-    if len(ints) < 2 or any(s <= 0 for s in ints):
-        raise ConfigError(f"layer sizes must be >= 2 positive ints, got {ints}")
-    sizes = ints
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise ConfigError(f"layer sizes must be >= 2 positive ints, got {sizes}")
     if not isinstance(init, str) or init not in INITS:
         raise ConfigError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
     if init == "std" and not (isinstance(std, (int, float, np.integer, np.floating)) and np.isfinite(std) and std > 0):
@@ -81,11 +80,7 @@ def init_params(
         rng = np.random.default_rng(rng)
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
-        scale = {
-            "std": std,
-            "he": np.sqrt(2.0 / fan_in),
-            "xavier": np.sqrt(2.0 / (fan_in + fan_out)),
-        }[init]
+        scale = {"std": std, "he": np.sqrt(2.0 / fan_in), "xavier": np.sqrt(2.0 / (fan_in + fan_out))}[init]
         params[f"W{i}"] = _scaled_normal(rng, scale, fan_in, fan_out, dtype)
         if batchnorm and i < len(sizes) - 1:
             params[f"gamma{i}"] = np.ones(fan_out, dtype=dtype)
@@ -234,12 +229,11 @@ def scores(
     (standardisation, ZCA) commutes with mirroring, so this is the mirror the
     flip augmentation trained on (see :func:`mirror_rows`).
     """
-    if tta == "none":
-        return _scores(params, X, state, activation)
-    mirrored = mirror_rows(X, tta, image_shape)
+    mirrored = None if tta == "none" else mirror_rows(X, tta, image_shape)
     out = _scores(params, X, state, activation)
-    out += _scores(params, mirrored, state, activation)
-    out *= 0.5
+    if mirrored is not None:
+        out += _scores(params, mirrored, state, activation)
+        out *= 0.5
     return out
 
 
@@ -274,45 +268,19 @@ def _scores(params: dict, X: np.ndarray, state: dict | None, activation: str) ->
     return out
 
 
-def predict(
-    params: dict,
-    X: np.ndarray,
-    batch_size: int = 2000,
-    state: dict | None = None,
-    activation: str = "relu",
-    tta: str = "none",
-    image_shape: tuple[int, ...] | None = None,
-) -> np.ndarray:
+def predict(params: dict, X: np.ndarray, batch_size: int = 2000, state: dict | None = None, **options) -> np.ndarray:
     """Predicted labels (N,) = argmax of :func:`scores` (with every bias, ``b2`` included).
 
-    Evaluated in chunks of ``batch_size`` rows to bound memory; ``tta`` and
-    ``image_shape`` as in :func:`scores`.
+    Evaluated in chunks of ``batch_size`` rows to bound memory; ``state`` and
+    ``options`` (``activation``, ``tta``, ``image_shape``) as in :func:`scores`.
     """
     X = np.asarray(X)
     params = fold_batchnorm(params, state)
-    return np.concatenate(
-        [
-            scores(params, X[i : i + batch_size], activation=activation, tta=tta, image_shape=image_shape).argmax(
-                axis=1
-            )
-            for i in range(0, len(X), batch_size)
-        ]
-        or [np.zeros(0, dtype=np.int64)]
-    )
+    labels = [scores(params, X[i : i + batch_size], **options).argmax(axis=1) for i in range(0, len(X), batch_size)]
+    return np.concatenate(labels or [np.zeros(0, dtype=np.int64)])
 
 
-def accuracy(
-    params: dict,
-    X: np.ndarray,
-    y: np.ndarray,
-    state: dict | None = None,
-    activation: str = "relu",
-    tta: str = "none",
-    image_shape: tuple[int, ...] | None = None,
-) -> float:
-    """Fraction of rows of ``X`` whose predicted label equals ``y`` (evaluation mode, see :func:`scores`)."""
-    return float(
-        (
-            predict(params, X, state=state, activation=activation, tta=tta, image_shape=image_shape) == np.asarray(y)
-        ).mean()
-    )
+def accuracy(params: dict, X: np.ndarray, y: np.ndarray, **options) -> float:
+    """Fraction of rows of ``X`` whose predicted label equals ``y``; ``options`` (``state``,
+    ``activation``, ``tta``, ``image_shape``) as in :func:`predict` (evaluation mode, see :func:`scores`)."""
+    return float((predict(params, X, **options) == np.asarray(y)).mean())

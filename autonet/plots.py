@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autonet.errors import DataError
+from autonet.errors import ConfigError, DataError
 from autonet.images import IMAGE_SHAPE
 
 DPI = 100  # PNG resolution; figures are sized so that this keeps files small
@@ -35,8 +35,6 @@ MAX_DPI = 600  # the largest figure (10 x 10 in) is then 6000 x 6000 pixels, abo
 
 def check_dpi(dpi) -> int:
     """``dpi`` if it is an integer in [1, MAX_DPI], else :class:`~autonet.errors.ConfigError`."""
-    from autonet.errors import ConfigError
-
     if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 1 <= dpi <= MAX_DPI:
         raise ConfigError(f"dpi must be an integer in [1, {MAX_DPI}], got {dpi!r}")
     return int(dpi)
@@ -53,8 +51,7 @@ def check_history(history) -> dict:
         raise DataError(f"history must be a JSON object with a 'loss' list, got {type(history).__name__}")
     if "loss" not in history:
         raise DataError("history has no 'loss' list")
-    for key in [k for k in ("loss", "train_acc", "val_acc") if k in history]:
-        values = history[key]
+    for key, values in ((k, history[k]) for k in ("loss", "train_acc", "val_acc") if k in history):
         if not isinstance(values, list):
             raise DataError(f"history '{key}' must be a list of numbers, got {type(values).__name__}")
         for i, v in enumerate(values):
@@ -159,19 +156,13 @@ def plot_training(history: dict, *, title: str = "", final: tuple[float, float] 
     window = max(len(loss) // 50, 1)
     ax1.plot(it, smooth(loss, window), color="tab:blue", lw=2, label=f"moving average ({window} it)")
     ax1.legend()
-    not_accuracy = " (not accuracies)"
-    epochs = np.arange(1, len(history.get("train_acc", [])) + 1)
-    if len(epochs):
-        train_acc = plottable(history["train_acc"], "train_acc", 0.0, 1.0, not_accuracy)
-        ax2.plot(epochs, 100 * train_acc, "o-", color="tab:red", label="train")
-    if len(history.get("val_acc", [])):
-        ax2.plot(
-            np.arange(1, len(history["val_acc"]) + 1),
-            100 * plottable(history["val_acc"], "val_acc", 0.0, 1.0, not_accuracy),
-            "s-",
-            color="tab:green",
-            label="validation",
-        )
+    for key, style, colour, label in (
+        ("train_acc", "o-", "tab:red", "train"),
+        ("val_acc", "s-", "tab:green", "validation"),
+    ):
+        if history.get(key):
+            acc = plottable(history[key], key, 0.0, 1.0, " (not accuracies)")
+            ax2.plot(np.arange(1, len(acc) + 1), 100 * acc, style, color=colour, label=label)
     if final is not None:
         ax2.plot([final[0]], [100 * final[1]], "*", ms=14, color="tab:green", label=f"final: {100 * final[1]:.1f}%")
     if ax2.lines:
@@ -243,11 +234,11 @@ def weight_grid(W1: np.ndarray, max_units: int = 64, padding: int = 2, image_sha
     n, h, w, _ = tiles.shape
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    grid = np.ones((rows * (h + padding) - padding, cols * (w + padding) - padding, 3))
-    for k in range(n):
-        r, c = divmod(k, cols)
-        grid[r * (h + padding) : r * (h + padding) + h, c * (w + padding) : c * (w + padding) + w] = tiles[k]
-    return grid
+    # each tile with its white margin below and to the right, then the tiles side by side, the outer margins cut
+    tiles = np.pad(tiles, ((0, rows * cols - n), (0, padding), (0, padding), (0, 0)), constant_values=1.0)
+    th, tw = h + padding, w + padding
+    grid = tiles.reshape(rows, cols, th, tw, 3).swapaxes(1, 2).reshape(rows * th, cols * tw, 3)
+    return grid[: rows * th - padding, : cols * tw - padding]
 
 
 def plot_weight_grid(W1: np.ndarray, *, title: str = "", max_units: int = 64, image_shape=IMAGE_SHAPE, ax=None):
@@ -311,11 +302,8 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], *, title: 
     pct = 100 * cm / np.maximum(totals, 1)
     fig, ax = _axes(ax, (7.5, 6.5))
     im = ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
-    for i in range(C):
-        for j in range(C):
-            ax.text(
-                j, i, f"{cm[i, j]}", ha="center", va="center", fontsize=8, color="white" if pct[i, j] > 55 else "black"
-            )
+    for (i, j), count in np.ndenumerate(cm):
+        ax.text(j, i, f"{count}", ha="center", va="center", fontsize=8, color="white" if pct[i, j] > 55 else "black")
     ax.set_xticks(range(C), class_names, rotation=45, ha="right")
     ax.set_yticks(range(C), class_names)
     ax.set_xlabel("predicted class")
@@ -380,22 +368,17 @@ def plot_misclassified(
     if ax is not None and np.shape(ax) != (C, per_class):
         raise DataError(f"ax must be a ({C}, {per_class}) array of Axes, got shape {np.shape(ax)}")
     fig, axes = _axes(ax, (1.25 * per_class + 1.4, 1.3 * C + 0.6), C, per_class)
-    axes = np.asarray(axes, dtype=object)
-    shown = [i for rows in picks for i in rows]
-    images = dict(zip(shown, as_images(X[shown], image_shape, mean_image), strict=True)) if shown else {}
-    lo, hi = (min(v.min() for v in images.values()), max(v.max() for v in images.values())) if shown else (0, 1)
-    for c in range(C):
-        for k in range(per_class):
-            ax = axes[c, k]
-            ax.set(xticks=[], yticks=[])
-            for side in ax.spines.values():
-                side.set_visible(False)
-            if k < len(picks[c]):
-                i = picks[c][k]
-                ax.imshow((images[i] - lo) / (hi - lo) if hi > lo else images[i] * 0 + 0.5, interpolation="nearest")
-                ax.set_title(f"as {class_names[y_pred[i]]}", fontsize=8)
-            if k == 0:
-                ax.set_ylabel(class_names[c], fontsize=9)
+    images = as_images(X[np.concatenate(picks)], image_shape, mean_image)  # class by class, in pick order
+    lo, hi = (images.min(), images.max()) if len(images) else (0, 1)
+    shown = iter((images - lo) / (hi - lo) if hi > lo else images * 0 + 0.5)
+    for (c, k), ax in np.ndenumerate(np.asarray(axes, dtype=object)):
+        ax.set(xticks=[], yticks=[])
+        ax.spines[:].set_visible(False)
+        if k < len(picks[c]):
+            ax.imshow(next(shown), interpolation="nearest")
+            ax.set_title(f"as {class_names[y_pred[picks[c][k]]]}", fontsize=8)
+        if k == 0:
+            ax.set_ylabel(class_names[c], fontsize=9)
     n_wrong = int((y_true != y_pred).sum())
     fig.suptitle(
         title or f"Misclassified examples ({n_wrong} of {len(y_true)} wrong); row = true class, caption = prediction",
@@ -459,23 +442,21 @@ def plot_sweep_heatmap(
         grid = np.full((len(ys), len(xs)), np.nan)
         for r, a in zip(ok, accs, strict=True):
             i, j = ys.index(float(r[y])), xs.index(float(r[x]))
-            grid[i, j] = a if np.isnan(grid[i, j]) else max(grid[i, j], a)
+            grid[i, j] = np.fmax(grid[i, j], a)  # the best of a cell's trials (fmax skips the NaN of "none yet")
         diverged = {(ys.index(float(r[y])), xs.index(float(r[x]))) for r in bad}
         from matplotlib import colormaps
 
         cmap = colormaps["viridis"].with_extremes(bad="lightgrey")
         im = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
         best = np.nanmax(grid) if accs else None
-        for i in range(len(ys)):
-            for j in range(len(xs)):
-                v = grid[i, j]
-                if np.isnan(v):
-                    text, colour, weight = ("div" if (i, j) in diverged else ""), "tab:red", "normal"
-                else:
-                    text = f"{v:.1f}"
-                    colour = "white" if (v - lo) / (hi - lo) < 0.5 else "black"
-                    weight = "bold" if v == best else "normal"
-                ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour, fontweight=weight)
+        for (i, j), v in np.ndenumerate(grid):
+            if np.isnan(v):
+                text, colour, weight = ("div" if (i, j) in diverged else ""), "tab:red", "normal"
+            else:
+                text = f"{v:.1f}"
+                colour = "white" if (v - lo) / (hi - lo) < 0.5 else "black"
+                weight = "bold" if v == best else "normal"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour, fontweight=weight)
         ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
         ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
     ax.set_xlabel(label.get(x, x))

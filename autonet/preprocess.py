@@ -114,6 +114,12 @@ def fit_preprocess(
     image_shape : (H, W, C) of the rows; used for per-channel statistics
         and the mirror symmetrisation (skipped when D != H*W*C, except that
         ``"standardize"`` then needs it)
+    chunk : rows per product of the covariance (PCA/ZCA)
+
+    PCA and ZCA build the D x D covariance from chunk products accumulated in
+    float64 (``mu`` the mean row), average it (and ``mu``) with its left-right
+    mirror image when the rows are images, and take its eigendecomposition
+    (``eigh``; eigenvalues clipped at 0, in descending order).
     """
     if method not in PREPROCESS:
         raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESS)}, got {method!r}")
@@ -130,46 +136,24 @@ def fit_preprocess(
         std_c = np.sqrt(np.mean(np.square(pix - mean_c.astype(X.dtype)), axis=0, dtype=np.float64))
         std_c[std_c == 0] = 1.0  # a constant channel is only centred (as sklearn's StandardScaler does)
         return Preprocessor("standardize", np.tile(mean_c, H * W), scale=np.tile(1.0 / std_c, H * W))
-    if not (whiten_eps > 0):  # checked before the expensive part
+    if not (whiten_eps > 0):  # both checked before the expensive part
         raise ConfigError(f"whiten_eps must be > 0, got {whiten_eps!r}")
-    mu, lam, U = covariance_eigen(X, image_shape if is_image else None, chunk)
-    return whitening(method, mu, lam, U, whiten_eps, pca_components)
-
-
-def covariance_eigen(X: np.ndarray, image_shape=IMAGE_SHAPE, chunk: int = 4096):
-    """Mean ``mu`` (D,), eigenvalues ``lam`` (D,, descending) and eigenvectors ``U`` (D, D) of the rows' covariance.
-
-    The expensive part of PCA/ZCA (a D x D covariance from float32 chunk
-    products accumulated in float64, then ``eigh``), separate from the
-    choice of ``eps`` and ``k``. With ``image_shape``, the mean and the
-    covariance are first averaged with their left-right mirror images.
-    """
-    n, D = X.shape
+    if method == "pca" and not 1 <= pca_components <= D:
+        raise ConfigError(f"pca_components must be in [1, {D}], got {pca_components}")
     mu = X.mean(axis=0, dtype=np.float64)
     cov = np.zeros((D, D))
     for i in range(0, n, chunk):
         block = X[i : i + chunk] - mu.astype(X.dtype)
         cov += block.T @ block
     cov /= n
-    if image_shape is not None:
+    if is_image:
         mirror = mirror_permutation(image_shape)
         mu = 0.5 * (mu + mu[mirror])
         cov = 0.5 * (cov + cov[np.ix_(mirror, mirror)])
     lam, U = np.linalg.eigh(cov)  # ascending
-    return mu, np.maximum(lam[::-1], 0.0), U[:, ::-1]
-
-
-def whitening(
-    method: str, mu: np.ndarray, lam: np.ndarray, U: np.ndarray, whiten_eps: float = 10.0, pca_components: int = 256
-) -> Preprocessor:
-    """The ``"pca"`` or ``"zca"`` :class:`Preprocessor` from :func:`covariance_eigen`'s output."""
-    if not (whiten_eps > 0):
-        raise ConfigError(f"whiten_eps must be > 0, got {whiten_eps!r}")
+    lam, U = np.maximum(lam[::-1], 0.0), U[:, ::-1]
     eps = whiten_eps * lam.mean()
     if method == "pca":
-        D = len(lam)
-        if not 1 <= pca_components <= D:
-            raise ConfigError(f"pca_components must be in [1, {D}], got {pca_components}")
         k = int(pca_components)
         return Preprocessor("pca", mu, matrix=U[:, :k] / np.sqrt(lam[:k] + eps))
     return Preprocessor("zca", mu, matrix=(U / np.sqrt(lam + eps)) @ U.T)

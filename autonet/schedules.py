@@ -53,10 +53,8 @@ def learning_rate_at(
     float
     """
     t = int(iteration)
-    if schedule == "decay":
-        lr = base_lr * decay ** (t // iterations_per_epoch)
-    elif schedule == "step":
-        lr = base_lr * decay ** (t // (step_epochs * iterations_per_epoch))
+    if schedule in ("decay", "step"):  # "decay" is "step" with a drop every epoch
+        lr = base_lr * decay ** (t // ((step_epochs if schedule == "step" else 1) * iterations_per_epoch))
     elif schedule == "cosine":
         span = max(num_iters - warmup_iters, 1)
         progress = min(max(t - warmup_iters, 0) / span, 1.0)

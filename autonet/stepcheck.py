@@ -54,10 +54,9 @@ def _parse(params: dict, name: str) -> tuple[str, int]:
     if m is None:
         raise ConfigError(f"name must be 'A<l>' or 'H<l>' (e.g. 'A1', 'H1'), got {name!r}")
     kind, layer = m.group(1), int(m.group(2))
-    if kind == "A" and not 1 <= layer <= L:
-        raise ConfigError(f"name {name!r}: A<l> needs 1 <= l <= {L} for this {L}-layer net")
-    if kind == "H" and not 0 <= layer <= L - 1:
-        raise ConfigError(f"name {name!r}: H<l> needs 0 <= l <= {L - 1} for this {L}-layer net")
+    lo, hi = (1, L) if kind == "A" else (0, L - 1)
+    if not lo <= layer <= hi:
+        raise ConfigError(f"name {name!r}: {kind}<l> needs {lo} <= l <= {hi} for this {L}-layer net")
     return kind, layer
 
 
@@ -89,11 +88,10 @@ def tail_loss(params: dict, name: str, y: np.ndarray) -> Callable[[np.ndarray], 
     Y = autograd_loss.one_hot(y, C, dtype)
     if kind == "A" and layer == L:
         rest = {"W1": np.eye(C, dtype=dtype), "b1": np.zeros(C, dtype=dtype)}
-        return lambda Z: autograd_loss.loss(rest, Z, Y)
-    rest = layers(params, layer + 1, L)
-    if kind == "A":
-        return lambda Z: autograd_loss.loss(rest, autograd_loss.relu(Z), Y)
-    return lambda Z: autograd_loss.loss(rest, Z, Y)
+    else:
+        rest = layers(params, layer + 1, L)
+    relu = kind == "A" and layer < L  # a pre-activation goes through its ReLU first
+    return lambda Z: autograd_loss.loss(rest, autograd_loss.relu(Z) if relu else Z, Y)
 
 
 def autograd_grad_wrt(params: dict, X: np.ndarray, y: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -147,10 +145,10 @@ def check_step(
     a, b = np.asarray(manual), np.asarray(reference)
     if a.shape != b.shape:
         raise AssertionError(f"{name}: manual shape {a.shape} differs from {reference_name}'s {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+    finite_a, finite_b = bool(np.isfinite(a).all()), bool(np.isfinite(b).all())
+    if not (finite_a and finite_b):
         raise AssertionError(
-            f"{name}: non-finite values (manual finite: {bool(np.isfinite(a).all())}, "
-            f"{reference_name} finite: {bool(np.isfinite(b).all())})"
+            f"{name}: non-finite values (manual finite: {finite_a}, {reference_name} finite: {finite_b})"
         )
     err = rel_error(a, b)
     ok = err <= tol

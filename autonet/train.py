@@ -47,6 +47,7 @@ Options for accuracy (docs/deep.md, "Accuracy options"), each off by default:
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -63,11 +64,8 @@ from autonet.images import IMAGE_SHAPE, image_options, require_image_rows
 from autonet.net import accuracy, check_inputs, has_batchnorm, init_bn_state
 from autonet.schedules import learning_rate_at
 
-TrainConfig = Config  # the name of the trainer's config before the one schema (autonet.config)
-__all__ = ["SAMPLING", "Callback", "BatchSampler", "Trainer", "TrainConfig"]
+__all__ = ["SAMPLING", "Callback", "BatchSampler", "Trainer"]
 
-
-EMA_BLOCK = 1 << 16  # elements per block of the in-place moving-average update (256 KiB of float32)
 
 Callback = Callable[[str, "Trainer"], None]
 
@@ -170,8 +168,7 @@ class Trainer:
         if n == 0:
             raise ConfigError("the training set is empty")
         self.iterations_per_epoch = max(n // self.config.batch_size, 1)
-        k = min(self.config.train_acc_samples, n)
-        self._acc_rows = np.linspace(0, n - 1, k).astype(np.int64)
+        self._acc_rows = np.linspace(0, n - 1, min(self.config.train_acc_samples, n)).astype(np.int64)
         self.rng = np.random.default_rng(self.config.seed)
         self.iteration = 0
         self.opt_state: dict[str, dict] = {name: self._optimizer_config(name) for name in self.params}
@@ -180,12 +177,9 @@ class Trainer:
         for option in image_options(self.config):
             require_image_rows(option, self.X_train.shape[1], self.image_shape)
         # the evaluated net: an exponential moving average of params and bn_state (empty: the net itself)
-        self.ema_params: dict[str, np.ndarray] = {}
-        self.ema_bn_state: dict[str, np.ndarray] = {}
-        if self.config.ema_decay:
-            self.ema_params = {k: v.copy() for k, v in self.params.items()}
-            self.ema_bn_state = {k: v.copy() for k, v in self.bn_state.items()}
-        self._ema_scratch: np.ndarray | None = None
+        ema = bool(self.config.ema_decay)
+        self.ema_params = {k: v.copy() for k, v in self.params.items()} if ema else {}
+        self.ema_bn_state = {k: v.copy() for k, v in self.bn_state.items()} if ema else {}
         # early stopping: the best epoch so far (1-based; 0 the initial net) and a copy of its evaluated net
         self.best: dict[str, Any] = {}
         if self.config.early_stopping:
@@ -193,11 +187,7 @@ class Trainer:
                 raise ConfigError("early_stopping needs validation data (X_val and y_val, or --num-val > 0)")
             self.best = self._snapshot(epoch=0, val_acc=-1.0)
         self.history: dict[str, list] = {
-            "loss": [],
-            "train_acc": [],
-            "val_acc": [],
-            "epoch_iteration": [],
-            "learning_rate": [],
+            k: [] for k in ("loss", "train_acc", "val_acc", "epoch_iteration", "learning_rate")
         }
         self._perm = np.zeros(0, dtype=np.int64)
         self._pos = 0
@@ -209,16 +199,10 @@ class Trainer:
         return self._learning_rate_at(self.iteration)
 
     def _learning_rate_at(self, iteration: int) -> float:
-        c = self.config
+        c, epoch = self.config, self.iterations_per_epoch
+        warmup = round(c.warmup * epoch)
         return learning_rate_at(
-            iteration,
-            c.learning_rate,
-            self.iterations_per_epoch,
-            c.num_iters,
-            schedule=c.schedule,
-            decay=c.learning_rate_decay,
-            step_epochs=c.step_epochs,
-            warmup_iters=round(c.warmup * self.iterations_per_epoch),
+            iteration, c.learning_rate, epoch, c.num_iters, c.schedule, c.learning_rate_decay, c.step_epochs, warmup
         )
 
     def _optimizer_config(self, name: str) -> dict:
@@ -239,21 +223,12 @@ class Trainer:
     def evaluation_params(self) -> tuple[dict, dict]:
         """``(params, bn_state)`` of the net that is evaluated and saved: the moving average with
         ``ema_decay``, else the trained parameters themselves (the arrays, not copies)."""
-        if self.ema_params:
-            return self.ema_params, self.ema_bn_state
-        return self.params, self.bn_state
+        return (self.ema_params, self.ema_bn_state) if self.ema_params else (self.params, self.bn_state)
 
     def _accuracy(self, X, y) -> float:
         params, bn_state = self.evaluation_params()
-        return accuracy(
-            params,
-            X,
-            y,
-            state=bn_state or None,
-            activation=self.config.activation,
-            tta=self.config.tta,
-            image_shape=self.image_shape,
-        )
+        options = {"activation": self.config.activation, "tta": self.config.tta, "image_shape": self.image_shape}
+        return accuracy(params, X, y, state=bn_state or None, **options)
 
     def ema_decay_at(self, updates: int) -> float:
         """The moving average's decay after ``updates`` steps: ``min(ema_decay, (1 + t) / (10 + t))``.
@@ -267,33 +242,23 @@ class Trainer:
     def _update_ema(self) -> None:
         """``avg <- d * avg + (1 - d) * w`` for every parameter (and running statistic), in place.
 
-        Computed as ``avg += (1 - d) * (w - avg)`` over blocks of
-        :data:`EMA_BLOCK` elements through one scratch buffer: no full-size
-        temporary, and a block stays in cache for its three passes.
+        Computed as ``avg += (1 - d) * (w - avg)`` over the blocks of the update
+        rules (:func:`autonet.optim.blocks`): no full-size temporary, and a block
+        stays in cache for its three passes.
         """
         d = self.ema_decay_at(self.iteration + 1)
         pairs = [(self.ema_params[k], self.params[k]) for k in self.ema_params]
         pairs += [(self.ema_bn_state[k], self.bn_state[k]) for k in self.ema_bn_state]
         for avg, w in pairs:
-            flat_avg, flat_w = avg.reshape(-1), w.reshape(-1)
-            if self._ema_scratch is None or self._ema_scratch.dtype != avg.dtype:
-                self._ema_scratch = np.empty(EMA_BLOCK, dtype=avg.dtype)
             rate = avg.dtype.type(1.0 - d)
-            for i in range(0, flat_avg.size, EMA_BLOCK):
-                a, b = flat_avg[i : i + EMA_BLOCK], flat_w[i : i + EMA_BLOCK]
-                tmp = self._ema_scratch[: a.size]
-                np.subtract(b, a, out=tmp)
-                tmp *= rate
-                a += tmp
+            for a, b in optim.blocks(avg, w):
+                step = b - a  # one block-sized temporary, scaled and added in place
+                step *= rate
+                a += step
 
     def _snapshot(self, epoch: int, val_acc: float) -> dict[str, Any]:
-        params, bn_state = self.evaluation_params()
-        return {
-            "epoch": epoch,
-            "val_acc": val_acc,
-            "params": {k: v.copy() for k, v in params.items()},
-            "bn_state": {k: v.copy() for k, v in bn_state.items()},
-        }
+        params, bn_state = copy.deepcopy(self.evaluation_params())
+        return {"epoch": epoch, "val_acc": val_acc, "params": params, "bn_state": bn_state}
 
     @property
     def stopped_early(self) -> bool:
@@ -356,15 +321,7 @@ class Trainer:
             options["mix"] = mix
         lr = self.learning_rate
         loss, grads = self.loss_and_grads(self.params, X_batch, y_batch, reg=self.config.reg, **options)
-        check_finite(
-            loss,
-            grads,
-            params=self.params,
-            iteration=self.iteration,
-            learning_rate=lr,
-            reg=self.config.reg,
-            X_batch=X_batch,
-        )
+        check_finite(loss, grads, self.params, self.iteration, lr, self.config.reg, X_batch)
         if self.bn_state:
             self._update_bn_state(options["bn_stats"])
         for name, grad in grads.items():
@@ -423,27 +380,21 @@ class Trainer:
 
     def state_dict(self) -> dict:
         """Everything needed to continue this run exactly where it stands."""
-        return {
+        live = {
             "iteration": self.iteration,
             "learning_rate": self.learning_rate,
             "rng": self.rng.bit_generator.state,
-            "perm": self._perm.copy(),
+            "perm": self._perm,
             "pos": self._pos,
-            "history": {k: list(v) for k, v in self.history.items()},
-            "params": {k: v.copy() for k, v in self.params.items()},
-            "opt_state": {
-                k: {n: (np.copy(x) if isinstance(x, np.ndarray) else x) for n, x in s.items()}
-                for k, s in self.opt_state.items()
-            },
-            "bn_state": {k: v.copy() for k, v in self.bn_state.items()},
-            "ema": {
-                "params": {k: v.copy() for k, v in self.ema_params.items()},
-                "bn_state": {k: v.copy() for k, v in self.ema_bn_state.items()},
-            },
-            "best": {k: (_copy_nested(v)) for k, v in self.best.items()},
+            "history": self.history,
+            "params": self.params,
+            "opt_state": self.opt_state,
+            "bn_state": self.bn_state,
+            "ema": {"params": self.ema_params, "bn_state": self.ema_bn_state},
+            "best": self.best,
             "train_seconds": self.train_seconds,
-            "config": self.config.to_dict(),
         }
+        return {**copy.deepcopy(live), "config": self.config.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict` (the inverse operation)."""
@@ -452,26 +403,20 @@ class Trainer:
         self._perm = np.asarray(state["perm"], dtype=np.int64)
         self._pos = int(state["pos"])
         self.history = {k: list(v) for k, v in state["history"].items()}
-        self.params = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in state["params"].items()}
+        self.params = self._arrays(state["params"])
         self.opt_state = {k: dict(s) for k, s in state["opt_state"].items()}
-        self.bn_state = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in state.get("bn_state", {}).items()}
+        self.bn_state = self._arrays(state.get("bn_state", {}))
         ema = state.get("ema", {})
-        self.ema_params = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in ema.get("params", {}).items()}
-        self.ema_bn_state = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in ema.get("bn_state", {}).items()}
+        self.ema_params, self.ema_bn_state = self._arrays(ema.get("params", {})), self._arrays(ema.get("bn_state", {}))
         best = state.get("best", {})
         if best:
-            self.best = {
-                "epoch": int(best["epoch"]),
-                "val_acc": float(best["val_acc"]),
-                "params": {k: np.array(v, dtype=self.dtype, copy=True) for k, v in best["params"].items()},
-                "bn_state": {k: np.array(v, dtype=self.dtype, copy=True) for k, v in best["bn_state"].items()},
-            }
+            self.best = {"epoch": int(best["epoch"]), "val_acc": float(best["val_acc"])}
+            self.best.update(params=self._arrays(best["params"]), bn_state=self._arrays(best["bn_state"]))
         self.train_seconds = float(state.get("train_seconds", 0.0))
 
-
-def _copy_nested(value: Any) -> Any:
-    """A copy of a dict of arrays (one level deep), or the scalar itself."""
-    return {k: v.copy() for k, v in value.items()} if isinstance(value, dict) else value
+    def _arrays(self, arrays: dict) -> dict[str, np.ndarray]:
+        """Copies of the ``arrays`` of a saved state, in the trainer's dtype."""
+        return {k: np.array(v, dtype=self.dtype, copy=True) for k, v in arrays.items()}
 
 
 def epoch_mean_losses(history: dict) -> list[float]:

@@ -178,9 +178,9 @@ def test_the_moving_average_is_the_recursion_and_is_what_is_evaluated(rng):
 
 
 def test_ema_update_is_in_place_over_blocks(monkeypatch):
-    from autonet import train
+    from autonet import optim
 
-    monkeypatch.setattr(train, "EMA_BLOCK", 7)  # blocks that do not divide the arrays: the same numbers
+    monkeypatch.setattr(optim, "BLOCK", 7)  # blocks that do not divide the arrays: the same numbers
     rng = np.random.default_rng(0)
     X, y = image_blobs(rng, n=40)
     params = init_params([3072, 5, 4], init="he", rng=rng)
