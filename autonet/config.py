@@ -57,24 +57,47 @@ def _registry(module: str, name: str) -> Callable[[], Sequence[str]]:
 # ----- kinds: how a value is spelled, checked and written -----
 
 
+def _show(value: Any) -> str:
+    """A value as an error message quotes it (long ones shortened)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:40] + "..." + text[-12:]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 class Kind:
     """The type of one option: text parsing, checking of Python/JSON values, text form."""
 
     expects = "a value"  # for messages: "expected <expects>, got ..."
 
+    def parse(self, text: str) -> Any:
+        """The value spelled ``text`` (stripped, non-empty ASCII); ValueError, OverflowError or KeyError if it spells none."""
+        return text
+
     def from_text(self, text: str) -> Any:
         """The value spelled ``text`` (syntax only; :meth:`check` applies the range)."""
-        raise NotImplementedError
+        try:
+            if not isinstance(text, str) or not text.strip() or not text.isascii():
+                raise ValueError
+            text = text.strip()
+            return self.parse(text)
+        except (ValueError, OverflowError, KeyError):
+            raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
 
     def check(self, name: str, value: Any) -> Any:
         """``value`` normalised (lists -> tuples, numpy scalars -> Python), or ConfigError."""
         raise NotImplementedError
 
     def to_text(self, value: Any) -> str:
-        return str(value)
+        """``value`` as a flag spells it: lists comma-separated, ``none`` for None or no item."""
+        if isinstance(value, tuple):
+            return ",".join(str(v) for v in value) or "none"
+        return "none" if value is None else str(value)
 
     def to_json(self, value: Any) -> Any:
-        return value
+        return list(value) if isinstance(value, tuple) else value
 
     def metavar(self) -> str | None:
         return None
@@ -90,23 +113,7 @@ class Kind:
         return ConfigError(f"{name} must be {requirement or self.expects}, got {_show(value)}")
 
 
-def _show(value: Any) -> str:
-    """A value as an error message quotes it (long ones shortened)."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:40] + "..." + text[-12:]
-
-
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
-
-
-def _ascii_text(text: str, expects: str) -> str:
-    if not isinstance(text, str) or not text.strip() or not text.isascii():
-        raise ValueError(f"expected {expects}, got {_show(text)}")
-    return text.strip()
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass(frozen=True)
@@ -121,16 +128,12 @@ class Int(Kind):
     def expects(self) -> str:  # type: ignore[override]
         return "an integer" + (" or none" if self.optional else "")
 
-    def from_text(self, text: str) -> Any:
-        text = _ascii_text(text, self.expects)
+    def parse(self, text: str) -> Any:
         if self.optional and text.lower() == "none":
             return None
-        try:
-            number = int(text) if _INT_TEXT.fullmatch(text) else float(text)  # float: 1e3
-            if isinstance(number, float) and not (math.isfinite(number) and number == int(number)):
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
+        number = int(text) if _INT_TEXT.fullmatch(text) else float(text)  # float: 1e3
+        if number != int(number):  # int() refuses inf (OverflowError) and nan (ValueError)
+            raise ValueError
         return int(number)
 
     def check(self, name: str, value: Any) -> Any:
@@ -147,9 +150,6 @@ class Int(Kind):
         high = f"2**{bits} - 1" if bits >= 31 and self.high == 2**bits - 1 else f"{self.high:,}".replace(",", "_")
         return f"an integer in [{self.low}, {high}]" + (" or none" if self.optional else "")
 
-    def to_text(self, value: Any) -> str:
-        return "none" if value is None else str(value)
-
 
 @dataclass(frozen=True)
 class Float(Kind):
@@ -162,12 +162,8 @@ class Float(Kind):
 
     expects = "a number"
 
-    def from_text(self, text: str) -> Any:
-        text = _ascii_text(text, self.expects)
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
+    def parse(self, text: str) -> Any:
+        return float(text)
 
     def check(self, name: str, value: Any) -> Any:
         if not _is_number(value):
@@ -175,15 +171,11 @@ class Float(Kind):
         try:
             number = float(value)
         except OverflowError:  # an int beyond float range
-            raise self._refuse(
-                name, value, "a finite number " + self._requirement() + " (this one is beyond float64's range)"
-            ) from None
-        ok = (
-            math.isfinite(number)
-            and (number > self.low if self.low_open else number >= self.low)
-            and (number < self.high if self.high_open else number <= self.high)
-        )
-        if not ok:
+            beyond = f"a finite number {self._requirement()} (this one is beyond float64's range)"
+            raise self._refuse(name, value, beyond) from None
+        above = number > self.low if self.low_open else number >= self.low
+        below = number < self.high if self.high_open else number <= self.high
+        if not (math.isfinite(number) and above and below):
             finite = "" if math.isfinite(number) else "a finite number "
             raise self._refuse(name, value, finite + self._requirement())
         return number
@@ -195,21 +187,16 @@ class Float(Kind):
             return f"{'>' if self.low_open else '>='} {self.low:g}"
         return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
 
-    def to_text(self, value: Any) -> str:
-        return repr(float(value))
+
+_TRUTH = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 @dataclass(frozen=True)
 class Bool(Kind):
     expects = "true or false"
 
-    def from_text(self, text: str) -> Any:
-        word = _ascii_text(text, self.expects).lower()
-        if word in ("true", "yes", "on", "1"):
-            return True
-        if word in ("false", "no", "off", "0"):
-            return False
-        raise ValueError(f"expected {self.expects}, got {_show(text)}")
+    def parse(self, text: str) -> Any:
+        return _TRUTH[text.lower()]
 
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, (bool, np.bool_)):
@@ -238,9 +225,6 @@ class Choice(_Named):
     def expects(self) -> str:  # type: ignore[override]
         return f"one of {', '.join(self.names())}"
 
-    def from_text(self, text: str) -> Any:
-        return _ascii_text(text, self.expects)
-
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, str) or value not in self.names():
             raise self._refuse(name, value)
@@ -259,15 +243,8 @@ class Sizes(Kind):
 
     expects = "comma-separated positive integers, e.g. 300 or 1024,512"
 
-    def from_text(self, text: str) -> Any:
-        text = _ascii_text(text, self.expects)
-        if text.lower() == "none":
-            return ()
-        item = Int(1, self.high)
-        try:
-            return tuple(item.from_text(part) for part in text.split(","))
-        except ValueError:
-            raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
+    def parse(self, text: str) -> Any:
+        return () if text.lower() == "none" else tuple(Int().parse(part.strip()) for part in text.split(","))
 
     def check(self, name: str, value: Any) -> Any:
         value = self._from_text_if_text(name, value)
@@ -283,12 +260,6 @@ class Sizes(Kind):
         except ConfigError:
             raise ConfigError(f"{name} must be positive integers up to {self.high}, got {_show(value)}") from None
 
-    def to_text(self, value: Any) -> str:
-        return ",".join(str(v) for v in value) if value else "none"
-
-    def to_json(self, value: Any) -> Any:
-        return list(value)
-
     def metavar(self) -> str:
         return "H[,H...]"
 
@@ -302,8 +273,9 @@ class Names(_Named):
         return f"comma-separated names out of {', '.join(self.names())}, or none"
 
     def from_text(self, text: str) -> Any:
-        if not isinstance(text, str) or not text.isascii():
-            raise ValueError(f"expected {self.expects}, got {_show(text)}")
+        return () if isinstance(text, str) and not text.strip() else super().from_text(text)
+
+    def parse(self, text: str) -> Any:
         return tuple(n.strip() for n in text.split(",") if n.strip() and n.strip().lower() != "none")
 
     def check(self, name: str, value: Any) -> Any:
@@ -317,19 +289,13 @@ class Names(_Named):
             )
         return tuple(value)
 
-    def to_text(self, value: Any) -> str:
-        return ",".join(value) if value else "none"
-
-    def to_json(self, value: Any) -> Any:
-        return list(value)
-
     def metavar(self) -> str:
         return ",".join(self.names())
 
 
 @dataclass(frozen=True)
 class PathText(Kind):
-    """A file-system path, or None (not set)."""
+    """A file-system path (any non-empty text, kept as written), or None (not set)."""
 
     expects = "a path"
     optional = True
