@@ -44,12 +44,14 @@ from autonet.memory import MAX_LAYER_SIZE, check_layer_count
 
 def _registry(module: str, name: str) -> Callable[[], Sequence[str]]:
     """The names a choice accepts, read lazily from the module that implements them (so the schema
-    imports none of them: ``autonet.optim.UPDATE_RULES`` is asked for when a value is checked)."""
+    imports none of them: ``autonet.optim.UPDATE_RULES`` is asked for when a value is checked); ``name``
+    is a collection of names or a function returning one."""
 
     def names() -> Sequence[str]:
         import importlib
 
-        return tuple(getattr(importlib.import_module(module), name))
+        found = getattr(importlib.import_module(module), name)
+        return tuple(found() if callable(found) else found)
 
     return names
 
@@ -363,18 +365,14 @@ def _opt(default: Any, kind: Kind, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"option": Option(help, kind, **kw)})
 
 
-def _backends() -> list[str]:
-    from autonet.backends import available_backends
-
-    return available_backends()
-
-
 DTYPES = {"float32": np.float32, "float64": np.float64}
 SAMPLING = ("replacement", "epoch")
 FRACTION = Float(0.0, 1.0, high_open=True)  # [0, 1)
 NONNEGATIVE = Float(0.0)
 POSITIVE = Float(0.0, low_open=True)
 NET, DATA, TRAIN, DEEP = "network", "data", "training", "deep nets (docs/deep.md)"
+DATA_OPTION = {"group": DATA, "search": False}  # a sweep loads the data once, for every trial
+REPORTING = {"record": False, "flag": False, "search": False}  # how a run reports, not what it computes
 ACCURACY = "accuracy options (docs/deep.md; off by default; --preset best turns on the moving average and flips)"
 
 
@@ -387,7 +385,9 @@ class Config:
     construction, and immutable (:meth:`replace` makes a validated copy).
     """
 
-    backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
+    backend: str = _opt(
+        "manual", Choice(_registry("autonet.backends", "available_backends")), "where gradients come from", group=NET
+    )
     hidden: tuple = _opt(
         (300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET
     )
@@ -410,18 +410,14 @@ class Config:
         "cifar10, mnist, fashion-mnist (the official files, "
         "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
         "and optionally X_test, y_test, class_names",
-        group=DATA,
-        search=False,
+        **DATA_OPTION,
     )
-    num_val: int = _opt(
-        1000, Int(1, 10**7), "validation split = the last NUM_VAL training images", group=DATA, search=False
-    )
+    num_val: int = _opt(1000, Int(1, 10**7), "validation split = the last NUM_VAL training images", **DATA_OPTION)
     num_train: int | None = _opt(
         None,
         Int(1, 10**8, optional=True),
         "use only the first NUM_TRAIN training images (none: all)",
-        group=DATA,
-        search=False,
+        **DATA_OPTION,
     )
     data_dir: str | None = _opt(
         None,
@@ -429,8 +425,7 @@ class Config:
         "folder holding (or being) cifar-10-batches-py, or holding "
         "mnist/ or fashion-mnist/; unset: $AUTONET_DATA, else the user cache (downloaded "
         "on first use)",
-        group=DATA,
-        search=False,
+        **DATA_OPTION,
     )
     learning_rate: float = _opt(1.6e-3, POSITIVE, "initial (peak) learning rate", aliases=("lr",))
     learning_rate_decay: float = _opt(
@@ -525,16 +520,12 @@ class Config:
     train_acc_samples: int = _opt(
         1000, Int(1, 10**8), "training rows scored for the per-epoch train accuracy", flag=False
     )
-    print_every: int = _opt(
-        0, Int(0, 10**9), "print the loss every this many iterations (0: never)", record=False, flag=False, search=False
-    )
+    print_every: int = _opt(0, Int(0, 10**9), "print the loss every this many iterations (0: never)", **REPORTING)
     progress: bool = _opt(
         True,
         Bool(),
         "progress while training (a bar in a terminal or notebook, a line per epoch otherwise)",
-        record=False,
-        flag=False,
-        search=False,
+        **REPORTING,
     )
 
     def __post_init__(self) -> None:
