@@ -412,11 +412,9 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
 def _feature_names(X) -> np.ndarray | None:
     """Column names of a DataFrame-like ``X`` when they are all strings, else None."""
     columns = getattr(X, "columns", None)
-    if columns is None or isinstance(X, np.ndarray):
+    if columns is None or isinstance(X, np.ndarray) or len(columns) == 0:
         return None
     names = np.asarray(list(columns), dtype=object)
-    if len(names) == 0:
-        return None
     kinds = {type(v) for v in names}
     if str in kinds and len(kinds) > 1:
         raise DataError(
@@ -429,13 +427,11 @@ def _check_feature_names(est: MLPClassifier, names: np.ndarray | None) -> None:
     """Warn or raise, as sklearn does, when the columns differ from those seen in ``fit``."""
     fitted = getattr(est, "feature_names_in_", None)
     cls = type(est).__name__
-    if fitted is None or names is None:
-        if names is not None:
-            warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning, stacklevel=4)
-        elif fitted is not None:
-            warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature names", stacklevel=4)
-        return
-    if len(fitted) == len(names) and np.all(fitted == names):
+    if fitted is None and names is not None:
+        warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning, stacklevel=4)
+    elif fitted is not None and names is None:
+        warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature names", stacklevel=4)
+    if fitted is None or names is None or (len(fitted) == len(names) and np.all(fitted == names)):
         return
     unexpected = sorted(set(names) - set(fitted))
     missing = sorted(set(fitted) - set(names))
@@ -501,30 +497,23 @@ def _check_y(y, n: int | None) -> np.ndarray:
         raise DataError("y is empty")
     if y.dtype.kind == "c":
         raise DataError("Complex data not supported: y has dtype " + str(y.dtype))
-    if y.dtype.kind == "O":
-        kinds = {type(v) for v in y}
-        if all(issubclass(k, str) for k in kinds):
-            return y
-        if any(issubclass(k, str) for k in kinds):
-            raise DataError("Unknown label type: mixed strings and numbers in y")
+    strings = [isinstance(v, str) for v in y] if y.dtype.kind == "O" else [False]
+    if any(strings) and not all(strings):
+        raise DataError("Unknown label type: mixed strings and numbers in y")
+    if y.dtype.kind not in "biuUSfO":
+        raise DataError(f"Unknown label type: y has dtype {y.dtype}")
+    if y.dtype.kind in "fO" and not all(strings):  # numbers: class labels only when integral
         try:
             y_num = y.astype(np.float64)
         except (TypeError, ValueError):
-            raise DataError(f"Unknown label type: y holds {sorted(k.__qualname__ for k in kinds)}") from None
-        _check_integral(y_num)
-        return y
-    if y.dtype.kind == "f":
-        _check_integral(y)
-    elif y.dtype.kind not in "biuUS":
-        raise DataError(f"Unknown label type: y has dtype {y.dtype}")
+            raise DataError(f"Unknown label type: y holds {sorted({type(v).__qualname__ for v in y})}") from None
+        if not np.isfinite(y_num).all():
+            raise DataError("Input y contains NaN or infinity")
+        if np.any(y_num != np.round(y_num)):
+            raise DataError(
+                "Unknown label type: continuous (y holds non-integer numbers; a classifier needs class labels)"
+            )
     return y
-
-
-def _check_integral(y: np.ndarray) -> None:
-    if not np.isfinite(y).all():
-        raise DataError("Input y contains NaN or infinity")
-    if np.any(y != np.round(y)):
-        raise DataError("Unknown label type: continuous (y holds non-integer numbers; a classifier needs class labels)")
 
 
 def _stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
