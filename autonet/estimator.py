@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -226,16 +227,14 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         cfg = self._sized(cfg, len(X))
         params = self._start(X, names, classes, cfg, seed)
         X, X_val = self._transform(X), None if X_val is None else self._transform(X_val)
-        trainer = Trainer(
-            get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=[self._stopping_callback()]
-        )
+        stop, best = self._stopping_callback()
+        trainer = Trainer(get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=[stop])
         try:
             trainer.fit()
         except _Converged:
             pass
         self._seed_used = seed
-        self._store(trainer, best=self._best)
-        del self._best
+        self._store(trainer, best=best["net"])
         return self
 
     def partial_fit(self, X, y, classes=None) -> MLPClassifier:
@@ -298,20 +297,20 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
     def _reset(self) -> None:
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
             delattr(self, name)
-        self._best: tuple[dict, dict] | None = None
-        self._best_score = -np.inf
-        self._since_best = 0
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Preprocessed rows: ``preprocessor_`` applied to ``X - mean_``."""
         return self.preprocessor_.transform(X - self.mean_.astype(X.dtype))
 
-    def _stopping_callback(self):
+    def _stopping_callback(self) -> tuple[Callable, dict]:
         """Stop after ``n_iter_no_change`` epochs without an improvement of more than ``tol`` (scikit-learn's rule).
 
-        Watched: the validation accuracy with ``early_stopping`` (whose best
-        epoch's parameters are kept), else the epoch's mean training loss.
+        Watched: the validation accuracy with ``early_stopping``, else the
+        epoch's mean training loss. Returns the callback and its record ``best``:
+        ``score``, epochs ``since`` the last improvement, and with
+        ``early_stopping`` the best epoch's ``(params, bn_state)`` as ``net``.
         """
+        best: dict = {"score": -np.inf, "since": 0, "net": None}
 
         def callback(event: str, trainer: Trainer) -> None:
             if event != "epoch":
@@ -321,16 +320,16 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             else:
                 start = trainer.history["epoch_iteration"][-2] if len(trainer.history["epoch_iteration"]) > 1 else 0
                 score = -float(np.mean(trainer.history["loss"][start:]))
-            self._since_best = 0 if score > self._best_score + self.tol else self._since_best + 1
-            if score > self._best_score:
-                self._best_score = score
+            best["since"] = 0 if score > best["score"] + self.tol else best["since"] + 1
+            if score > best["score"]:
+                best["score"] = score
                 if self.early_stopping:
                     params, bn_state = trainer.evaluation_params()
-                    self._best = ({k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in bn_state.items()})
-            if self._since_best >= self.n_iter_no_change:
+                    best["net"] = ({k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in bn_state.items()})
+            if best["since"] >= self.n_iter_no_change:
                 raise _Converged
 
-        return callback
+        return callback, best
 
     def _store(self, trainer: Trainer, best: tuple[dict, dict] | None = None) -> None:
         """Keep what predicts (``best`` of early stopping, else the trainer's evaluated net) and the state."""
