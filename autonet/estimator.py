@@ -233,7 +233,6 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             trainer.fit()
         except _Converged:
             pass
-        self._seed_used = seed
         self._store(trainer, best=best["net"])
         return self
 
@@ -277,13 +276,14 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             )
         for _ in range(trainer.iterations_per_epoch):
             trainer.step()
-        self._seed_used = seed
         self._store(trainer)
         return self
 
     def _start(self, X: np.ndarray, names: np.ndarray | None, classes: np.ndarray, cfg: Config, seed: int) -> dict:
-        """Forget any earlier fit, record the input, fit the preprocessing on ``X``; the initial parameters."""
-        self._reset()
+        """Forget any earlier fit, record the input and seed, fit the preprocessing on ``X``; the initial parameters."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+        self._seed_used = seed
         self.n_features_in_, self.classes_, self.mean_ = X.shape[1], classes, X.mean(axis=0, dtype=np.float64)
         if names is not None:
             self.feature_names_in_ = names
@@ -293,10 +293,6 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         sizes = [self.preprocessor_.output_dim or X.shape[1], *cfg.hidden, len(classes)]
         dtype = DTYPES[cfg.dtype]
         return init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(seed), dtype=dtype, batchnorm=cfg.batchnorm)
-
-    def _reset(self) -> None:
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, name)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Preprocessed rows: ``preprocessor_`` applied to ``X - mean_``."""
