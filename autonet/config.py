@@ -75,7 +75,10 @@ class Kind:
     expects = "a value"  # for messages: "expected <expects>, got ..."
 
     def parse(self, text: str) -> Any:
-        """The value spelled ``text`` (stripped, non-empty ASCII); ValueError, OverflowError or KeyError if it spells none."""
+        """The value spelled ``text`` (stripped, non-empty ASCII).
+
+        Raises ValueError, OverflowError or KeyError when ``text`` spells no value of this kind.
+        """
         return text
 
     def from_text(self, text: str) -> Any:
