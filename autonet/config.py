@@ -158,9 +158,9 @@ class Int(Kind):
 
 @dataclass(frozen=True)
 class Float(Kind):
-    """A finite real number between ``low`` and ``high`` (each end open or closed)."""
+    """A finite real number from ``low`` up to ``high`` (each end open or closed; no ``high``: unbounded above)."""
 
-    low: float = -math.inf
+    low: float
     high: float = math.inf
     low_open: bool = False
     high_open: bool = False
@@ -187,8 +187,6 @@ class Float(Kind):
 
     def _requirement(self) -> str:
         if self.high == math.inf:
-            if self.low == -math.inf:
-                return "a finite number"
             return f"{'>' if self.low_open else '>='} {self.low:g}"
         return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
 
