@@ -33,6 +33,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -339,6 +340,9 @@ class Dataset(PathText):
 
 # ----- the option metadata and the schema -----
 
+NET, DATA, TRAIN, DEEP = "network", "data", "training", "deep nets (docs/deep.md)"
+ACCURACY = "accuracy options (docs/deep.md; off by default; --preset best turns on the moving average and flips)"
+
 
 @dataclass(frozen=True)
 class Option:
@@ -356,25 +360,29 @@ class Option:
     help: str
     kind: Kind
     aliases: tuple[str, ...] = ()
-    group: str = "training"
+    group: str = TRAIN
     record: bool = True
     flag: bool = True
     search: bool = True
 
 
 def _opt(default: Any, kind: Kind, help: str, **kw: Any) -> Any:
+    """A :class:`Config` field: its default and its :class:`Option`."""
     return field(default=default, metadata={"option": Option(help, kind, **kw)})
 
+
+# the fields of one --help section, and the options that are not computation (print_every, progress)
+_net_opt = partial(_opt, group=NET)
+_data_opt = partial(_opt, group=DATA, search=False)  # a sweep loads the data once, for every trial
+_deep_opt = partial(_opt, group=DEEP)
+_accuracy_opt = partial(_opt, group=ACCURACY)
+_report_opt = partial(_opt, record=False, flag=False, search=False)  # how a run reports, not what it computes
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 SAMPLING = ("replacement", "epoch")
 FRACTION = Float(0.0, 1.0, high_open=True)  # [0, 1)
 NONNEGATIVE = Float(0.0)
 POSITIVE = Float(0.0, low_open=True)
-NET, DATA, TRAIN, DEEP = "network", "data", "training", "deep nets (docs/deep.md)"
-DATA_OPTION = {"group": DATA, "search": False}  # a sweep loads the data once, for every trial
-REPORTING = {"record": False, "flag": False, "search": False}  # how a run reports, not what it computes
-ACCURACY = "accuracy options (docs/deep.md; off by default; --preset best turns on the moving average and flips)"
 
 
 @dataclass(frozen=True)
@@ -386,47 +394,35 @@ class Config:
     construction, and immutable (:meth:`replace` makes a validated copy).
     """
 
-    backend: str = _opt(
-        "manual", Choice(_registry("autonet.backends", "available_backends")), "where gradients come from", group=NET
+    backend: str = _net_opt(
+        "manual", Choice(_registry("autonet.backends", "available_backends")), "where gradients come from"
     )
-    hidden: tuple = _opt(
-        (300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET
+    hidden: tuple = _net_opt((300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512")
+    activation: str = _net_opt("relu", Choice(_registry("autonet.manual.layers", "ACTIVATIONS")), "hidden nonlinearity")
+    init: str = _net_opt(
+        "std", Choice(_registry("autonet.net", "INITS")), "weight init: std (N(0, std^2), the exercise's), he, xavier"
     )
-    activation: str = _opt(
-        "relu", Choice(_registry("autonet.manual.layers", "ACTIVATIONS")), "hidden nonlinearity", group=NET
+    std: float = _net_opt(1e-4, POSITIVE, "weight std for --init std")
+    dtype: str = _net_opt(
+        "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", search=False
     )
-    init: str = _opt(
-        "std",
-        Choice(_registry("autonet.net", "INITS")),
-        "weight init: std (N(0, std^2), the exercise's), he, xavier",
-        group=NET,
-    )
-    std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
-    dtype: str = _opt(
-        "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", group=NET, search=False
-    )
-    dataset: str = _opt(
+    dataset: str = _data_opt(
         "cifar10",
         Dataset(_registry("autonet.data", "DATASETS")),
         "cifar10, mnist, fashion-mnist (the official files, "
         "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
         "and optionally X_test, y_test, class_names",
-        **DATA_OPTION,
     )
-    num_val: int = _opt(1000, Int(1, 10**7), "validation split = the last NUM_VAL training images", **DATA_OPTION)
-    num_train: int | None = _opt(
-        None,
-        Int(1, 10**8, optional=True),
-        "use only the first NUM_TRAIN training images (none: all)",
-        **DATA_OPTION,
+    num_val: int = _data_opt(1000, Int(1, 10**7), "validation split = the last NUM_VAL training images")
+    num_train: int | None = _data_opt(
+        None, Int(1, 10**8, optional=True), "use only the first NUM_TRAIN training images (none: all)"
     )
-    data_dir: str | None = _opt(
+    data_dir: str | None = _data_opt(
         None,
         PathText(),
         "folder holding (or being) cifar-10-batches-py, or holding "
         "mnist/ or fashion-mnist/; unset: $AUTONET_DATA, else the user cache (downloaded "
         "on first use)",
-        **DATA_OPTION,
     )
     learning_rate: float = _opt(1.6e-3, POSITIVE, "initial (peak) learning rate", aliases=("lr",))
     learning_rate_decay: float = _opt(
@@ -447,70 +443,60 @@ class Config:
         Int(0, 2**64 - 1, optional=True),
         "seed of the init, minibatches, dropout and augmentation (none: fresh entropy)",
     )
-    batchnorm: bool = _opt(False, Bool(), "batch normalisation after every hidden affine layer", group=DEEP)
-    preprocess: str = _opt(
+    batchnorm: bool = _deep_opt(False, Bool(), "batch normalisation after every hidden affine layer")
+    preprocess: str = _deep_opt(
         "mean",
         Choice(_registry("autonet.preprocess", "PREPROCESS")),
         "input map fitted on the training split: mean "
         "(subtract the mean image), standardize (per channel), pca, zca (whitening)",
-        group=DEEP,
     )
-    whiten_eps: float = _opt(10.0, POSITIVE, "pca/zca regulariser, relative to the mean eigenvalue", group=DEEP)
-    pca_components: int = _opt(
-        256,
-        Int(1, 10**7),
-        "dimensions kept by --preprocess pca (at most the input's; checked when PCA is fitted)",
-        group=DEEP,
+    whiten_eps: float = _deep_opt(10.0, POSITIVE, "pca/zca regulariser, relative to the mean eigenvalue")
+    pca_components: int = _deep_opt(
+        256, Int(1, 10**7), "dimensions kept by --preprocess pca (at most the input's; checked when PCA is fitted)"
     )
-    schedule: str = _opt(
+    schedule: str = _deep_opt(
         "decay",
         Choice(_registry("autonet.schedules", "SCHEDULES")),
         "learning-rate schedule: decay (x decay per epoch), "
         "step (x decay every --step-epochs), cosine (to 0 at the end), constant",
-        group=DEEP,
     )
-    step_epochs: int = _opt(10, Int(1, 10**6), "epochs between drops of --schedule step", group=DEEP)
-    warmup: float = _opt(0.0, Float(0.0, 1e6), "linear learning-rate warm-up, in epochs", group=DEEP)
-    momentum: float = _opt(0.9, FRACTION, "mu of --update momentum/nesterov", group=DEEP)
-    weight_decay: float = _opt(0.0, NONNEGATIVE, "decoupled weight decay of the W's, for --update adamw", group=DEEP)
-    dropout: float = _opt(0.0, FRACTION, "probability of dropping a hidden unit in training", group=DEEP)
-    label_smoothing: float = _opt(0.0, FRACTION, "eps of the targets (1 - eps) * one_hot + eps / C", group=DEEP)
-    bn_momentum: float = _opt(0.9, FRACTION, "running-statistics momentum of batch norm", group=DEEP)
-    augment: tuple = _opt(
+    step_epochs: int = _deep_opt(10, Int(1, 10**6), "epochs between drops of --schedule step")
+    warmup: float = _deep_opt(0.0, Float(0.0, 1e6), "linear learning-rate warm-up, in epochs")
+    momentum: float = _deep_opt(0.9, FRACTION, "mu of --update momentum/nesterov")
+    weight_decay: float = _deep_opt(0.0, NONNEGATIVE, "decoupled weight decay of the W's, for --update adamw")
+    dropout: float = _deep_opt(0.0, FRACTION, "probability of dropping a hidden unit in training")
+    label_smoothing: float = _deep_opt(0.0, FRACTION, "eps of the targets (1 - eps) * one_hot + eps / C")
+    bn_momentum: float = _deep_opt(0.9, FRACTION, "running-statistics momentum of batch norm")
+    augment: tuple = _deep_opt(
         (),
         Names(_registry("autonet.augment", "AUGMENTATIONS")),
         "random training-image changes: flip (mirror), crop "
         "(shift by up to --crop-padding pixels), comma-separated, or none",
-        group=DEEP,
     )
-    crop_padding: int = _opt(4, Int(0, 32), "largest shift of --augment crop, in pixels", group=DEEP)
-    mixup: float = _opt(
+    crop_padding: int = _deep_opt(4, Int(0, 32), "largest shift of --augment crop, in pixels")
+    mixup: float = _accuracy_opt(
         0.0,
         Float(0.0, 100.0),
         "mixup: train on each batch blended with a permutation of "
         "itself, weight ~ Beta(alpha, alpha), against the blended targets; alpha (0: off)",
-        group=ACCURACY,
     )
-    cutmix: float = _opt(
+    cutmix: float = _accuracy_opt(
         0.0,
         Float(0.0, 100.0),
         "cutmix: paste a random box of a partner image, targets "
         "weighted by its area; alpha of Beta(alpha, alpha) (0: off); with --mixup, each batch "
         "picks one",
-        group=ACCURACY,
     )
-    ema_decay: float = _opt(
+    ema_decay: float = _accuracy_opt(
         0.0,
         FRACTION,
         "evaluate and save an exponential moving average of the weights with this decay, e.g. 0.999 (0: off)",
-        group=ACCURACY,
     )
-    tta: str = _opt(
+    tta: str = _accuracy_opt(
         "none",
         Choice(_registry("autonet.net", "TTA_MODES")),
         "test-time augmentation: flip scores each image as the mean "
         "with its mirror, in validation, the summary and the saved model",
-        group=ACCURACY,
     )
     early_stopping: int = _opt(
         0,
@@ -521,12 +507,9 @@ class Config:
     train_acc_samples: int = _opt(
         1000, Int(1, 10**8), "training rows scored for the per-epoch train accuracy", flag=False
     )
-    print_every: int = _opt(0, Int(0, 10**9), "print the loss every this many iterations (0: never)", **REPORTING)
-    progress: bool = _opt(
-        True,
-        Bool(),
-        "progress while training (a bar in a terminal or notebook, a line per epoch otherwise)",
-        **REPORTING,
+    print_every: int = _report_opt(0, Int(0, 10**9), "print the loss every this many iterations (0: never)")
+    progress: bool = _report_opt(
+        True, Bool(), "progress while training (a bar in a terminal or notebook, a line per epoch otherwise)"
     )
 
     def __post_init__(self) -> None:
