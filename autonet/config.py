@@ -28,10 +28,11 @@ Aliases (``lr`` for ``learning_rate``) are accepted wherever a name is.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
@@ -43,18 +44,14 @@ from autonet.images import image_options
 from autonet.memory import MAX_LAYER_SIZE, check_layer_count
 
 
-def _registry(module: str, name: str) -> Callable[[], Sequence[str]]:
-    """The names a choice accepts, read lazily from the module that implements them (so the schema
-    imports none of them: ``autonet.optim.UPDATE_RULES`` is asked for when a value is checked); ``name``
-    is a collection of names or a function returning one."""
-
-    def names() -> Sequence[str]:
-        import importlib
-
-        found = getattr(importlib.import_module(module), name)
-        return tuple(found() if callable(found) else found)
-
-    return names
+def _lookup(choices: tuple | str) -> list[str]:
+    """The names ``choices`` gives: a tuple of them, or ``"module:NAME"``, the names (or a function returning
+    them) that module holds, read when a value is checked (so the schema imports none of those modules)."""
+    if isinstance(choices, tuple):
+        return list(choices)
+    module, name = choices.split(":")
+    found = getattr(importlib.import_module(module), name)
+    return list(found() if callable(found) else found)
 
 
 # ----- kinds: how a value is spelled, checked and written -----
@@ -213,12 +210,12 @@ class Bool(Kind):
 
 @dataclass(frozen=True)
 class _Named(Kind):
-    """A kind whose values are names out of ``choices`` (a tuple, or a function returning the current names)."""
+    """A kind whose values are names out of ``choices`` (a tuple, or ``"module:NAME"``: see :func:`_lookup`)."""
 
-    choices: tuple | Callable[[], Sequence[str]] = ()
+    choices: tuple | str = ()
 
     def names(self) -> list[str]:
-        return list(self.choices() if callable(self.choices) else self.choices)
+        return _lookup(self.choices)
 
 
 @dataclass(frozen=True)
@@ -324,15 +321,15 @@ class PathText(Kind):
 
 @dataclass(frozen=True)
 class Dataset(PathText):
-    """A dataset name (``names``: a function returning them) or the path of an ``.npz`` file: any other
-    non-empty text."""
+    """A dataset name (out of ``choices``, as :func:`_lookup` reads them) or the path of an ``.npz`` file:
+    any other non-empty text."""
 
-    names: Callable[[], Sequence[str]] = tuple
+    choices: str = ""
     optional = False
 
     @property
     def expects(self) -> str:  # type: ignore[override]
-        return f"one of {', '.join(self.names())} or the path of an .npz file"
+        return f"one of {', '.join(_lookup(self.choices))} or the path of an .npz file"
 
     def metavar(self) -> str:
         return "NAME_OR_FILE"
@@ -394,13 +391,11 @@ class Config:
     construction, and immutable (:meth:`replace` makes a validated copy).
     """
 
-    backend: str = _net_opt(
-        "manual", Choice(_registry("autonet.backends", "available_backends")), "where gradients come from"
-    )
+    backend: str = _net_opt("manual", Choice("autonet.backends:available_backends"), "where gradients come from")
     hidden: tuple = _net_opt((300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512")
-    activation: str = _net_opt("relu", Choice(_registry("autonet.manual.layers", "ACTIVATIONS")), "hidden nonlinearity")
+    activation: str = _net_opt("relu", Choice("autonet.manual.layers:ACTIVATIONS"), "hidden nonlinearity")
     init: str = _net_opt(
-        "std", Choice(_registry("autonet.net", "INITS")), "weight init: std (N(0, std^2), the exercise's), he, xavier"
+        "std", Choice("autonet.net:INITS"), "weight init: std (N(0, std^2), the exercise's), he, xavier"
     )
     std: float = _net_opt(1e-4, POSITIVE, "weight std for --init std")
     dtype: str = _net_opt(
@@ -408,7 +403,7 @@ class Config:
     )
     dataset: str = _data_opt(
         "cifar10",
-        Dataset(_registry("autonet.data", "DATASETS")),
+        Dataset("autonet.data:DATASETS"),
         "cifar10, mnist, fashion-mnist (the official files, "
         "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
         "and optionally X_test, y_test, class_names",
@@ -437,7 +432,7 @@ class Config:
     sampling: str = _opt(
         "replacement", Choice(SAMPLING), "minibatch rows drawn with replacement (the exercise's) or shuffled epochs"
     )
-    update: str = _opt("sgd", Choice(_registry("autonet.optim", "UPDATE_RULES")), "update rule (autonet.optim)")
+    update: str = _opt("sgd", Choice("autonet.optim:UPDATE_RULES"), "update rule (autonet.optim)")
     seed: int | None = _opt(
         0,
         Int(0, 2**64 - 1, optional=True),
@@ -446,7 +441,7 @@ class Config:
     batchnorm: bool = _deep_opt(False, Bool(), "batch normalisation after every hidden affine layer")
     preprocess: str = _deep_opt(
         "mean",
-        Choice(_registry("autonet.preprocess", "PREPROCESS")),
+        Choice("autonet.preprocess:PREPROCESS"),
         "input map fitted on the training split: mean "
         "(subtract the mean image), standardize (per channel), pca, zca (whitening)",
     )
@@ -456,7 +451,7 @@ class Config:
     )
     schedule: str = _deep_opt(
         "decay",
-        Choice(_registry("autonet.schedules", "SCHEDULES")),
+        Choice("autonet.schedules:SCHEDULES"),
         "learning-rate schedule: decay (x decay per epoch), "
         "step (x decay every --step-epochs), cosine (to 0 at the end), constant",
     )
@@ -469,7 +464,7 @@ class Config:
     bn_momentum: float = _deep_opt(0.9, FRACTION, "running-statistics momentum of batch norm")
     augment: tuple = _deep_opt(
         (),
-        Names(_registry("autonet.augment", "AUGMENTATIONS")),
+        Names("autonet.augment:AUGMENTATIONS"),
         "random training-image changes: flip (mirror), crop "
         "(shift by up to --crop-padding pixels), comma-separated, or none",
     )
@@ -494,7 +489,7 @@ class Config:
     )
     tta: str = _accuracy_opt(
         "none",
-        Choice(_registry("autonet.net", "TTA_MODES")),
+        Choice("autonet.net:TTA_MODES"),
         "test-time augmentation: flip scores each image as the mean "
         "with its mirror, in validation, the summary and the saved model",
     )
