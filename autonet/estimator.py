@@ -344,13 +344,6 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
 
     # ----- prediction -----
 
-    def _check_fitted(self) -> None:
-        if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
-
     def _check_input_info(self, X: np.ndarray, names: np.ndarray | None) -> None:
         _check_feature_names(self, names)
         if X.shape[1] != self.n_features_in_:
@@ -366,7 +359,11 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         depend on the other rows scored with it (float32 products do, through
         the BLAS kernel a batch size picks).
         """
-        self._check_fitted()
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
         X, names = _check_X(X, np.float64)
         self._check_input_info(X, names)
         as64 = lambda d: {k: np.asarray(v, dtype=np.float64) for k, v in d.items()}  # noqa: E731
@@ -391,8 +388,8 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
 
     def predict(self, X) -> np.ndarray:
         """The most probable label of every row (N,), as values of :attr:`classes_`."""
-        self._check_fitted()
-        return self.classes_[self.decision_scores(X).argmax(axis=1)]
+        s = self.decision_scores(X)  # first: it refuses an unfitted estimator
+        return self.classes_[s.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None) -> float:
         """Mean accuracy of :meth:`predict` on ``X`` against ``y`` (weighted by ``sample_weight``)."""
