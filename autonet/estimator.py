@@ -178,11 +178,8 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         """The schema object these parameters describe (with ``seed``), validated once (ConfigError naming it)."""
         for name, (_, kind) in SKLEARN_PARAMETERS.items():
             kind.check(name, getattr(self, name))
-        cfg = Config(
-            **{SCHEMA_NAME[k]: v for k, v in self.get_params().items() if k in SCHEMA_NAME and k != "random_state"},
-            seed=seed,
-            progress=self.verbose > 0,
-        )
+        options = {option: getattr(self, param) for param, option in SCHEMA_NAME.items() if option != "seed"}
+        cfg = Config(**options, seed=seed, progress=self.verbose > 0)
         for name in [n for n in image_options(cfg) if n != "augment"]:  # the rows are feature vectors
             require_image_rows(name, None, None)
         return cfg
