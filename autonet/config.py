@@ -514,9 +514,7 @@ class Config:
 
     def to_dict(self) -> dict:
         """The recorded options as JSON values (``config.json``); tuples become lists."""
-        return {
-            f.name: option(f.name).kind.to_json(getattr(self, f.name)) for f in fields(self) if option(f.name).record
-        }
+        return {n: option(n).kind.to_json(getattr(self, n)) for n in names(record=True)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "config") -> Config:
@@ -529,11 +527,8 @@ class Config:
 
     def describe(self) -> str:
         """``name=value`` for the options that differ from the defaults, in their text spelling."""
-        return " ".join(
-            f"{f.name}={option(f.name).kind.to_text(getattr(self, f.name))}"
-            for f in fields(self)
-            if getattr(self, f.name) != f.default and option(f.name).record
-        )
+        changed = [n for n in names(record=True) if getattr(self, n) != default(n)]
+        return " ".join(f"{n}={option(n).kind.to_text(getattr(self, n))}" for n in changed)
 
 
 def _validate(cfg: Config) -> None:
