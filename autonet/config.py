@@ -28,11 +28,13 @@ Aliases (``lr`` for ``learning_rate``) are accepted wherever a name is.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,19 +44,27 @@ from autonet.images import image_options
 from autonet.memory import MAX_LAYER_SIZE, check_layer_count
 
 
-def _registry(module: str, name: str) -> Callable[[], Sequence[str]]:
-    """The names a choice accepts, read lazily from the module that implements them (so the schema
-    imports none of them: ``autonet.optim.UPDATE_RULES`` is asked for when a value is checked)."""
-
-    def names() -> Sequence[str]:
-        import importlib
-
-        return tuple(getattr(importlib.import_module(module), name))
-
-    return names
+def _lookup(choices: tuple | str) -> list[str]:
+    """The names ``choices`` gives: a tuple of them, or ``"module:NAME"``, the names (or a function returning
+    them) that module holds, read when a value is checked (so the schema imports none of those modules)."""
+    if isinstance(choices, tuple):
+        return list(choices)
+    module, name = choices.split(":")
+    found = getattr(importlib.import_module(module), name)
+    return list(found() if callable(found) else found)
 
 
 # ----- kinds: how a value is spelled, checked and written -----
+
+
+def _show(value: Any) -> str:
+    """A value as an error message quotes it (long ones shortened)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:40] + "..." + text[-12:]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 class Kind:
@@ -62,19 +72,35 @@ class Kind:
 
     expects = "a value"  # for messages: "expected <expects>, got ..."
 
+    def parse(self, text: str) -> Any:
+        """The value spelled ``text`` (stripped, non-empty ASCII).
+
+        Raises ValueError, OverflowError or KeyError when ``text`` spells no value of this kind.
+        """
+        return text
+
     def from_text(self, text: str) -> Any:
         """The value spelled ``text`` (syntax only; :meth:`check` applies the range)."""
-        raise NotImplementedError
+        try:
+            if not isinstance(text, str) or not text.strip() or not text.isascii():
+                raise ValueError
+            text = text.strip()
+            return self.parse(text)
+        except (ValueError, OverflowError, KeyError):
+            raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
 
     def check(self, name: str, value: Any) -> Any:
         """``value`` normalised (lists -> tuples, numpy scalars -> Python), or ConfigError."""
         raise NotImplementedError
 
     def to_text(self, value: Any) -> str:
-        return str(value)
+        """``value`` as a flag spells it: lists comma-separated, ``none`` for None or no item."""
+        if isinstance(value, tuple):
+            return ",".join(str(v) for v in value) or "none"
+        return "none" if value is None else str(value)
 
     def to_json(self, value: Any) -> Any:
-        return value
+        return list(value) if isinstance(value, tuple) else value
 
     def metavar(self) -> str | None:
         return None
@@ -90,23 +116,7 @@ class Kind:
         return ConfigError(f"{name} must be {requirement or self.expects}, got {_show(value)}")
 
 
-def _show(value: Any) -> str:
-    """A value as an error message quotes it (long ones shortened)."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:40] + "..." + text[-12:]
-
-
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
-
-
-def _ascii_text(text: str, expects: str) -> str:
-    if not isinstance(text, str) or not text.strip() or not text.isascii():
-        raise ValueError(f"expected {expects}, got {_show(text)}")
-    return text.strip()
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass(frozen=True)
@@ -121,16 +131,12 @@ class Int(Kind):
     def expects(self) -> str:  # type: ignore[override]
         return "an integer" + (" or none" if self.optional else "")
 
-    def from_text(self, text: str) -> Any:
-        text = _ascii_text(text, self.expects)
+    def parse(self, text: str) -> Any:
         if self.optional and text.lower() == "none":
             return None
-        try:
-            number = int(text) if _INT_TEXT.fullmatch(text) else float(text)  # float: 1e3
-            if isinstance(number, float) and not (math.isfinite(number) and number == int(number)):
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
+        number = int(text) if _INT_TEXT.fullmatch(text) else float(text)  # float: 1e3
+        if number != int(number):  # int() refuses inf (OverflowError) and nan (ValueError)
+            raise ValueError
         return int(number)
 
     def check(self, name: str, value: Any) -> Any:
@@ -147,27 +153,20 @@ class Int(Kind):
         high = f"2**{bits} - 1" if bits >= 31 and self.high == 2**bits - 1 else f"{self.high:,}".replace(",", "_")
         return f"an integer in [{self.low}, {high}]" + (" or none" if self.optional else "")
 
-    def to_text(self, value: Any) -> str:
-        return "none" if value is None else str(value)
-
 
 @dataclass(frozen=True)
 class Float(Kind):
-    """A finite real number between ``low`` and ``high`` (each end open or closed)."""
+    """A finite real number from ``low`` up to ``high`` (each end open or closed; no ``high``: unbounded above)."""
 
-    low: float = -math.inf
+    low: float
     high: float = math.inf
     low_open: bool = False
     high_open: bool = False
 
     expects = "a number"
 
-    def from_text(self, text: str) -> Any:
-        text = _ascii_text(text, self.expects)
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
+    def parse(self, text: str) -> Any:
+        return float(text)
 
     def check(self, name: str, value: Any) -> Any:
         if not _is_number(value):
@@ -175,41 +174,30 @@ class Float(Kind):
         try:
             number = float(value)
         except OverflowError:  # an int beyond float range
-            raise self._refuse(
-                name, value, "a finite number " + self._requirement() + " (this one is beyond float64's range)"
-            ) from None
-        ok = (
-            math.isfinite(number)
-            and (number > self.low if self.low_open else number >= self.low)
-            and (number < self.high if self.high_open else number <= self.high)
-        )
-        if not ok:
+            beyond = f"a finite number {self._requirement()} (this one is beyond float64's range)"
+            raise self._refuse(name, value, beyond) from None
+        above = number > self.low if self.low_open else number >= self.low
+        below = number < self.high if self.high_open else number <= self.high
+        if not (math.isfinite(number) and above and below):
             finite = "" if math.isfinite(number) else "a finite number "
             raise self._refuse(name, value, finite + self._requirement())
         return number
 
     def _requirement(self) -> str:
         if self.high == math.inf:
-            if self.low == -math.inf:
-                return "a finite number"
             return f"{'>' if self.low_open else '>='} {self.low:g}"
         return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
 
-    def to_text(self, value: Any) -> str:
-        return repr(float(value))
+
+_TRUTH = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 @dataclass(frozen=True)
 class Bool(Kind):
     expects = "true or false"
 
-    def from_text(self, text: str) -> Any:
-        word = _ascii_text(text, self.expects).lower()
-        if word in ("true", "yes", "on", "1"):
-            return True
-        if word in ("false", "no", "off", "0"):
-            return False
-        raise ValueError(f"expected {self.expects}, got {_show(text)}")
+    def parse(self, text: str) -> Any:
+        return _TRUTH[text.lower()]
 
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, (bool, np.bool_)):
@@ -222,12 +210,12 @@ class Bool(Kind):
 
 @dataclass(frozen=True)
 class _Named(Kind):
-    """A kind whose values are names out of ``choices`` (a tuple, or a function returning the current names)."""
+    """A kind whose values are names out of ``choices`` (a tuple, or ``"module:NAME"``: see :func:`_lookup`)."""
 
-    choices: tuple | Callable[[], Sequence[str]] = ()
+    choices: tuple | str = ()
 
     def names(self) -> list[str]:
-        return list(self.choices() if callable(self.choices) else self.choices)
+        return _lookup(self.choices)
 
 
 @dataclass(frozen=True)
@@ -237,9 +225,6 @@ class Choice(_Named):
     @property
     def expects(self) -> str:  # type: ignore[override]
         return f"one of {', '.join(self.names())}"
-
-    def from_text(self, text: str) -> Any:
-        return _ascii_text(text, self.expects)
 
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, str) or value not in self.names():
@@ -259,15 +244,8 @@ class Sizes(Kind):
 
     expects = "comma-separated positive integers, e.g. 300 or 1024,512"
 
-    def from_text(self, text: str) -> Any:
-        text = _ascii_text(text, self.expects)
-        if text.lower() == "none":
-            return ()
-        item = Int(1, self.high)
-        try:
-            return tuple(item.from_text(part) for part in text.split(","))
-        except ValueError:
-            raise ValueError(f"expected {self.expects}, got {_show(text)}") from None
+    def parse(self, text: str) -> Any:
+        return () if text.lower() == "none" else tuple(Int().parse(part.strip()) for part in text.split(","))
 
     def check(self, name: str, value: Any) -> Any:
         value = self._from_text_if_text(name, value)
@@ -283,12 +261,6 @@ class Sizes(Kind):
         except ConfigError:
             raise ConfigError(f"{name} must be positive integers up to {self.high}, got {_show(value)}") from None
 
-    def to_text(self, value: Any) -> str:
-        return ",".join(str(v) for v in value) if value else "none"
-
-    def to_json(self, value: Any) -> Any:
-        return list(value)
-
     def metavar(self) -> str:
         return "H[,H...]"
 
@@ -302,8 +274,9 @@ class Names(_Named):
         return f"comma-separated names out of {', '.join(self.names())}, or none"
 
     def from_text(self, text: str) -> Any:
-        if not isinstance(text, str) or not text.isascii():
-            raise ValueError(f"expected {self.expects}, got {_show(text)}")
+        return () if isinstance(text, str) and not text.strip() else super().from_text(text)
+
+    def parse(self, text: str) -> Any:
         return tuple(n.strip() for n in text.split(",") if n.strip() and n.strip().lower() != "none")
 
     def check(self, name: str, value: Any) -> Any:
@@ -317,19 +290,13 @@ class Names(_Named):
             )
         return tuple(value)
 
-    def to_text(self, value: Any) -> str:
-        return ",".join(value) if value else "none"
-
-    def to_json(self, value: Any) -> Any:
-        return list(value)
-
     def metavar(self) -> str:
         return ",".join(self.names())
 
 
 @dataclass(frozen=True)
 class PathText(Kind):
-    """A file-system path, or None (not set)."""
+    """A file-system path (any non-empty text, kept as written), or None (not set)."""
 
     expects = "a path"
     optional = True
@@ -354,21 +321,24 @@ class PathText(Kind):
 
 @dataclass(frozen=True)
 class Dataset(PathText):
-    """A dataset name (``names``: a function returning them) or the path of an ``.npz`` file: any other
-    non-empty text."""
+    """A dataset name (out of ``choices``, as :func:`_lookup` reads them) or the path of an ``.npz`` file:
+    any other non-empty text."""
 
-    names: Callable[[], Sequence[str]] = tuple
+    choices: str = ""
     optional = False
 
     @property
     def expects(self) -> str:  # type: ignore[override]
-        return f"one of {', '.join(self.names())} or the path of an .npz file"
+        return f"one of {', '.join(_lookup(self.choices))} or the path of an .npz file"
 
     def metavar(self) -> str:
         return "NAME_OR_FILE"
 
 
 # ----- the option metadata and the schema -----
+
+NET, DATA, TRAIN, DEEP = "network", "data", "training", "deep nets (docs/deep.md)"
+ACCURACY = "accuracy options (docs/deep.md; off by default; --preset best turns on the moving average and flips)"
 
 
 @dataclass(frozen=True)
@@ -387,29 +357,29 @@ class Option:
     help: str
     kind: Kind
     aliases: tuple[str, ...] = ()
-    group: str = "training"
+    group: str = TRAIN
     record: bool = True
     flag: bool = True
     search: bool = True
 
 
 def _opt(default: Any, kind: Kind, help: str, **kw: Any) -> Any:
+    """A :class:`Config` field: its default and its :class:`Option`."""
     return field(default=default, metadata={"option": Option(help, kind, **kw)})
 
 
-def _backends() -> list[str]:
-    from autonet.backends import available_backends
-
-    return available_backends()
-
+# the fields of one --help section, and the options that are not computation (print_every, progress)
+_net_opt = partial(_opt, group=NET)
+_data_opt = partial(_opt, group=DATA, search=False)  # a sweep loads the data once, for every trial
+_deep_opt = partial(_opt, group=DEEP)
+_accuracy_opt = partial(_opt, group=ACCURACY)
+_report_opt = partial(_opt, record=False, flag=False, search=False)  # how a run reports, not what it computes
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 SAMPLING = ("replacement", "epoch")
 FRACTION = Float(0.0, 1.0, high_open=True)  # [0, 1)
 NONNEGATIVE = Float(0.0)
 POSITIVE = Float(0.0, low_open=True)
-NET, DATA, TRAIN, DEEP = "network", "data", "training", "deep nets (docs/deep.md)"
-ACCURACY = "accuracy options (docs/deep.md; off by default; --preset best turns on the moving average and flips)"
 
 
 @dataclass(frozen=True)
@@ -421,50 +391,33 @@ class Config:
     construction, and immutable (:meth:`replace` makes a validated copy).
     """
 
-    backend: str = _opt("manual", Choice(_backends), "where gradients come from", group=NET)
-    hidden: tuple = _opt(
-        (300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512", group=NET
+    backend: str = _net_opt("manual", Choice("autonet.backends:available_backends"), "where gradients come from")
+    hidden: tuple = _net_opt((300,), Sizes(layers=True), "hidden layer sizes, comma-separated, e.g. 1024,1024,512")
+    activation: str = _net_opt("relu", Choice("autonet.manual.layers:ACTIVATIONS"), "hidden nonlinearity")
+    init: str = _net_opt(
+        "std", Choice("autonet.net:INITS"), "weight init: std (N(0, std^2), the exercise's), he, xavier"
     )
-    activation: str = _opt(
-        "relu", Choice(_registry("autonet.manual.layers", "ACTIVATIONS")), "hidden nonlinearity", group=NET
+    std: float = _net_opt(1e-4, POSITIVE, "weight std for --init std")
+    dtype: str = _net_opt(
+        "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", search=False
     )
-    init: str = _opt(
-        "std",
-        Choice(_registry("autonet.net", "INITS")),
-        "weight init: std (N(0, std^2), the exercise's), he, xavier",
-        group=NET,
-    )
-    std: float = _opt(1e-4, POSITIVE, "weight std for --init std", group=NET)
-    dtype: str = _opt(
-        "float32", Choice(tuple(DTYPES)), "float32 for speed, float64 for exact comparisons", group=NET, search=False
-    )
-    dataset: str = _opt(
+    dataset: str = _data_opt(
         "cifar10",
-        Dataset(_registry("autonet.data", "DATASETS")),
+        Dataset("autonet.data:DATASETS"),
         "cifar10, mnist, fashion-mnist (the official files, "
         "downloaded and checksum-verified on first use), or FILE.npz holding X_train, y_train "
         "and optionally X_test, y_test, class_names",
-        group=DATA,
-        search=False,
     )
-    num_val: int = _opt(
-        1000, Int(1, 10**7), "validation split = the last NUM_VAL training images", group=DATA, search=False
+    num_val: int = _data_opt(1000, Int(1, 10**7), "validation split = the last NUM_VAL training images")
+    num_train: int | None = _data_opt(
+        None, Int(1, 10**8, optional=True), "use only the first NUM_TRAIN training images (none: all)"
     )
-    num_train: int | None = _opt(
-        None,
-        Int(1, 10**8, optional=True),
-        "use only the first NUM_TRAIN training images (none: all)",
-        group=DATA,
-        search=False,
-    )
-    data_dir: str | None = _opt(
+    data_dir: str | None = _data_opt(
         None,
         PathText(),
         "folder holding (or being) cifar-10-batches-py, or holding "
         "mnist/ or fashion-mnist/; unset: $AUTONET_DATA, else the user cache (downloaded "
         "on first use)",
-        group=DATA,
-        search=False,
     )
     learning_rate: float = _opt(1.6e-3, POSITIVE, "initial (peak) learning rate", aliases=("lr",))
     learning_rate_decay: float = _opt(
@@ -479,76 +432,66 @@ class Config:
     sampling: str = _opt(
         "replacement", Choice(SAMPLING), "minibatch rows drawn with replacement (the exercise's) or shuffled epochs"
     )
-    update: str = _opt("sgd", Choice(_registry("autonet.optim", "UPDATE_RULES")), "update rule (autonet.optim)")
+    update: str = _opt("sgd", Choice("autonet.optim:UPDATE_RULES"), "update rule (autonet.optim)")
     seed: int | None = _opt(
         0,
         Int(0, 2**64 - 1, optional=True),
         "seed of the init, minibatches, dropout and augmentation (none: fresh entropy)",
     )
-    batchnorm: bool = _opt(False, Bool(), "batch normalisation after every hidden affine layer", group=DEEP)
-    preprocess: str = _opt(
+    batchnorm: bool = _deep_opt(False, Bool(), "batch normalisation after every hidden affine layer")
+    preprocess: str = _deep_opt(
         "mean",
-        Choice(_registry("autonet.preprocess", "PREPROCESS")),
+        Choice("autonet.preprocess:PREPROCESS"),
         "input map fitted on the training split: mean "
         "(subtract the mean image), standardize (per channel), pca, zca (whitening)",
-        group=DEEP,
     )
-    whiten_eps: float = _opt(10.0, POSITIVE, "pca/zca regulariser, relative to the mean eigenvalue", group=DEEP)
-    pca_components: int = _opt(
-        256,
-        Int(1, 10**7),
-        "dimensions kept by --preprocess pca (at most the input's; checked when PCA is fitted)",
-        group=DEEP,
+    whiten_eps: float = _deep_opt(10.0, POSITIVE, "pca/zca regulariser, relative to the mean eigenvalue")
+    pca_components: int = _deep_opt(
+        256, Int(1, 10**7), "dimensions kept by --preprocess pca (at most the input's; checked when PCA is fitted)"
     )
-    schedule: str = _opt(
+    schedule: str = _deep_opt(
         "decay",
-        Choice(_registry("autonet.schedules", "SCHEDULES")),
+        Choice("autonet.schedules:SCHEDULES"),
         "learning-rate schedule: decay (x decay per epoch), "
         "step (x decay every --step-epochs), cosine (to 0 at the end), constant",
-        group=DEEP,
     )
-    step_epochs: int = _opt(10, Int(1, 10**6), "epochs between drops of --schedule step", group=DEEP)
-    warmup: float = _opt(0.0, Float(0.0, 1e6), "linear learning-rate warm-up, in epochs", group=DEEP)
-    momentum: float = _opt(0.9, FRACTION, "mu of --update momentum/nesterov", group=DEEP)
-    weight_decay: float = _opt(0.0, NONNEGATIVE, "decoupled weight decay of the W's, for --update adamw", group=DEEP)
-    dropout: float = _opt(0.0, FRACTION, "probability of dropping a hidden unit in training", group=DEEP)
-    label_smoothing: float = _opt(0.0, FRACTION, "eps of the targets (1 - eps) * one_hot + eps / C", group=DEEP)
-    bn_momentum: float = _opt(0.9, FRACTION, "running-statistics momentum of batch norm", group=DEEP)
-    augment: tuple = _opt(
+    step_epochs: int = _deep_opt(10, Int(1, 10**6), "epochs between drops of --schedule step")
+    warmup: float = _deep_opt(0.0, Float(0.0, 1e6), "linear learning-rate warm-up, in epochs")
+    momentum: float = _deep_opt(0.9, FRACTION, "mu of --update momentum/nesterov")
+    weight_decay: float = _deep_opt(0.0, NONNEGATIVE, "decoupled weight decay of the W's, for --update adamw")
+    dropout: float = _deep_opt(0.0, FRACTION, "probability of dropping a hidden unit in training")
+    label_smoothing: float = _deep_opt(0.0, FRACTION, "eps of the targets (1 - eps) * one_hot + eps / C")
+    bn_momentum: float = _deep_opt(0.9, FRACTION, "running-statistics momentum of batch norm")
+    augment: tuple = _deep_opt(
         (),
-        Names(_registry("autonet.augment", "AUGMENTATIONS")),
+        Names("autonet.augment:AUGMENTATIONS"),
         "random training-image changes: flip (mirror), crop "
         "(shift by up to --crop-padding pixels), comma-separated, or none",
-        group=DEEP,
     )
-    crop_padding: int = _opt(4, Int(0, 32), "largest shift of --augment crop, in pixels", group=DEEP)
-    mixup: float = _opt(
+    crop_padding: int = _deep_opt(4, Int(0, 32), "largest shift of --augment crop, in pixels")
+    mixup: float = _accuracy_opt(
         0.0,
         Float(0.0, 100.0),
         "mixup: train on each batch blended with a permutation of "
         "itself, weight ~ Beta(alpha, alpha), against the blended targets; alpha (0: off)",
-        group=ACCURACY,
     )
-    cutmix: float = _opt(
+    cutmix: float = _accuracy_opt(
         0.0,
         Float(0.0, 100.0),
         "cutmix: paste a random box of a partner image, targets "
         "weighted by its area; alpha of Beta(alpha, alpha) (0: off); with --mixup, each batch "
         "picks one",
-        group=ACCURACY,
     )
-    ema_decay: float = _opt(
+    ema_decay: float = _accuracy_opt(
         0.0,
         FRACTION,
         "evaluate and save an exponential moving average of the weights with this decay, e.g. 0.999 (0: off)",
-        group=ACCURACY,
     )
-    tta: str = _opt(
+    tta: str = _accuracy_opt(
         "none",
-        Choice(_registry("autonet.net", "TTA_MODES")),
+        Choice("autonet.net:TTA_MODES"),
         "test-time augmentation: flip scores each image as the mean "
         "with its mirror, in validation, the summary and the saved model",
-        group=ACCURACY,
     )
     early_stopping: int = _opt(
         0,
@@ -559,16 +502,9 @@ class Config:
     train_acc_samples: int = _opt(
         1000, Int(1, 10**8), "training rows scored for the per-epoch train accuracy", flag=False
     )
-    print_every: int = _opt(
-        0, Int(0, 10**9), "print the loss every this many iterations (0: never)", record=False, flag=False, search=False
-    )
-    progress: bool = _opt(
-        True,
-        Bool(),
-        "progress while training (a bar in a terminal or notebook, a line per epoch otherwise)",
-        record=False,
-        flag=False,
-        search=False,
+    print_every: int = _report_opt(0, Int(0, 10**9), "print the loss every this many iterations (0: never)")
+    progress: bool = _report_opt(
+        True, Bool(), "progress while training (a bar in a terminal or notebook, a line per epoch otherwise)"
     )
 
     def __post_init__(self) -> None:
@@ -578,9 +514,7 @@ class Config:
 
     def to_dict(self) -> dict:
         """The recorded options as JSON values (``config.json``); tuples become lists."""
-        return {
-            f.name: option(f.name).kind.to_json(getattr(self, f.name)) for f in fields(self) if option(f.name).record
-        }
+        return {n: option(n).kind.to_json(getattr(self, n)) for n in names(record=True)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "config") -> Config:
@@ -593,11 +527,8 @@ class Config:
 
     def describe(self) -> str:
         """``name=value`` for the options that differ from the defaults, in their text spelling."""
-        return " ".join(
-            f"{f.name}={option(f.name).kind.to_text(getattr(self, f.name))}"
-            for f in fields(self)
-            if getattr(self, f.name) != f.default and option(f.name).record
-        )
+        changed = [n for n in names(record=True) if getattr(self, n) != default(n)]
+        return " ".join(f"{n}={option(n).kind.to_text(getattr(self, n))}" for n in changed)
 
 
 def _validate(cfg: Config) -> None:

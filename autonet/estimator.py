@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -177,11 +178,8 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         """The schema object these parameters describe (with ``seed``), validated once (ConfigError naming it)."""
         for name, (_, kind) in SKLEARN_PARAMETERS.items():
             kind.check(name, getattr(self, name))
-        cfg = Config(
-            **{SCHEMA_NAME[k]: v for k, v in self.get_params().items() if k in SCHEMA_NAME and k != "random_state"},
-            seed=seed,
-            progress=self.verbose > 0,
-        )
+        options = {option: getattr(self, param) for param, option in SCHEMA_NAME.items() if option != "seed"}
+        cfg = Config(**options, seed=seed, progress=self.verbose > 0)
         for name in [n for n in image_options(cfg) if n != "augment"]:  # the rows are feature vectors
             require_image_rows(name, None, None)
         return cfg
@@ -226,16 +224,13 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         cfg = self._sized(cfg, len(X))
         params = self._start(X, names, classes, cfg, seed)
         X, X_val = self._transform(X), None if X_val is None else self._transform(X_val)
-        trainer = Trainer(
-            get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=[self._stopping_callback()]
-        )
+        stop, best = self._stopping_callback()
+        trainer = Trainer(get_backend(cfg.backend), params, X, y_idx, X_val, y_val, cfg, callbacks=[stop])
         try:
             trainer.fit()
         except _Converged:
             pass
-        self._seed_used = seed
-        self._store(trainer, best=self._best)
-        del self._best
+        self._store(trainer, best=best["net"])
         return self
 
     def partial_fit(self, X, y, classes=None) -> MLPClassifier:
@@ -278,13 +273,14 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             )
         for _ in range(trainer.iterations_per_epoch):
             trainer.step()
-        self._seed_used = seed
         self._store(trainer)
         return self
 
     def _start(self, X: np.ndarray, names: np.ndarray | None, classes: np.ndarray, cfg: Config, seed: int) -> dict:
-        """Forget any earlier fit, record the input, fit the preprocessing on ``X``; the initial parameters."""
-        self._reset()
+        """Forget any earlier fit, record the input and seed, fit the preprocessing on ``X``; the initial parameters."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+        self._seed_used = seed
         self.n_features_in_, self.classes_, self.mean_ = X.shape[1], classes, X.mean(axis=0, dtype=np.float64)
         if names is not None:
             self.feature_names_in_ = names
@@ -295,23 +291,19 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         dtype = DTYPES[cfg.dtype]
         return init_params(sizes, std=cfg.std, init=cfg.init, rng=init_rng(seed), dtype=dtype, batchnorm=cfg.batchnorm)
 
-    def _reset(self) -> None:
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, name)
-        self._best: tuple[dict, dict] | None = None
-        self._best_score = -np.inf
-        self._since_best = 0
-
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Preprocessed rows: ``preprocessor_`` applied to ``X - mean_``."""
         return self.preprocessor_.transform(X - self.mean_.astype(X.dtype))
 
-    def _stopping_callback(self):
+    def _stopping_callback(self) -> tuple[Callable, dict]:
         """Stop after ``n_iter_no_change`` epochs without an improvement of more than ``tol`` (scikit-learn's rule).
 
-        Watched: the validation accuracy with ``early_stopping`` (whose best
-        epoch's parameters are kept), else the epoch's mean training loss.
+        Watched: the validation accuracy with ``early_stopping``, else the
+        epoch's mean training loss. Returns the callback and its record ``best``:
+        ``score``, epochs ``since`` the last improvement, and with
+        ``early_stopping`` the best epoch's ``(params, bn_state)`` as ``net``.
         """
+        best: dict = {"score": -np.inf, "since": 0, "net": None}
 
         def callback(event: str, trainer: Trainer) -> None:
             if event != "epoch":
@@ -321,16 +313,16 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
             else:
                 start = trainer.history["epoch_iteration"][-2] if len(trainer.history["epoch_iteration"]) > 1 else 0
                 score = -float(np.mean(trainer.history["loss"][start:]))
-            self._since_best = 0 if score > self._best_score + self.tol else self._since_best + 1
-            if score > self._best_score:
-                self._best_score = score
+            best["since"] = 0 if score > best["score"] + self.tol else best["since"] + 1
+            if score > best["score"]:
+                best["score"] = score
                 if self.early_stopping:
                     params, bn_state = trainer.evaluation_params()
-                    self._best = ({k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in bn_state.items()})
-            if self._since_best >= self.n_iter_no_change:
+                    best["net"] = ({k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in bn_state.items()})
+            if best["since"] >= self.n_iter_no_change:
                 raise _Converged
 
-        return callback
+        return callback, best
 
     def _store(self, trainer: Trainer, best: tuple[dict, dict] | None = None) -> None:
         """Keep what predicts (``best`` of early stopping, else the trainer's evaluated net) and the state."""
@@ -349,13 +341,6 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
 
     # ----- prediction -----
 
-    def _check_fitted(self) -> None:
-        if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
-
     def _check_input_info(self, X: np.ndarray, names: np.ndarray | None) -> None:
         _check_feature_names(self, names)
         if X.shape[1] != self.n_features_in_:
@@ -371,7 +356,11 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
         depend on the other rows scored with it (float32 products do, through
         the BLAS kernel a batch size picks).
         """
-        self._check_fitted()
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
         X, names = _check_X(X, np.float64)
         self._check_input_info(X, names)
         as64 = lambda d: {k: np.asarray(v, dtype=np.float64) for k, v in d.items()}  # noqa: E731
@@ -396,8 +385,8 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
 
     def predict(self, X) -> np.ndarray:
         """The most probable label of every row (N,), as values of :attr:`classes_`."""
-        self._check_fitted()
-        return self.classes_[self.decision_scores(X).argmax(axis=1)]
+        s = self.decision_scores(X)  # first: it refuses an unfitted estimator
+        return self.classes_[s.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None) -> float:
         """Mean accuracy of :meth:`predict` on ``X`` against ``y`` (weighted by ``sample_weight``)."""
@@ -412,11 +401,9 @@ class MLPClassifier(*_BASES):  # type: ignore[misc]
 def _feature_names(X) -> np.ndarray | None:
     """Column names of a DataFrame-like ``X`` when they are all strings, else None."""
     columns = getattr(X, "columns", None)
-    if columns is None or isinstance(X, np.ndarray):
+    if columns is None or isinstance(X, np.ndarray) or len(columns) == 0:
         return None
     names = np.asarray(list(columns), dtype=object)
-    if len(names) == 0:
-        return None
     kinds = {type(v) for v in names}
     if str in kinds and len(kinds) > 1:
         raise DataError(
@@ -429,13 +416,11 @@ def _check_feature_names(est: MLPClassifier, names: np.ndarray | None) -> None:
     """Warn or raise, as sklearn does, when the columns differ from those seen in ``fit``."""
     fitted = getattr(est, "feature_names_in_", None)
     cls = type(est).__name__
-    if fitted is None or names is None:
-        if names is not None:
-            warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning, stacklevel=4)
-        elif fitted is not None:
-            warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature names", stacklevel=4)
-        return
-    if len(fitted) == len(names) and np.all(fitted == names):
+    if fitted is None and names is not None:
+        warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning, stacklevel=4)
+    elif fitted is not None and names is None:
+        warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature names", stacklevel=4)
+    if fitted is None or names is None or (len(fitted) == len(names) and np.all(fitted == names)):
         return
     unexpected = sorted(set(names) - set(fitted))
     missing = sorted(set(fitted) - set(names))
@@ -501,30 +486,23 @@ def _check_y(y, n: int | None) -> np.ndarray:
         raise DataError("y is empty")
     if y.dtype.kind == "c":
         raise DataError("Complex data not supported: y has dtype " + str(y.dtype))
-    if y.dtype.kind == "O":
-        kinds = {type(v) for v in y}
-        if all(issubclass(k, str) for k in kinds):
-            return y
-        if any(issubclass(k, str) for k in kinds):
-            raise DataError("Unknown label type: mixed strings and numbers in y")
+    strings = [isinstance(v, str) for v in y] if y.dtype.kind == "O" else [False]
+    if any(strings) and not all(strings):
+        raise DataError("Unknown label type: mixed strings and numbers in y")
+    if y.dtype.kind not in "biuUSfO":
+        raise DataError(f"Unknown label type: y has dtype {y.dtype}")
+    if y.dtype.kind in "fO" and not all(strings):  # numbers: class labels only when integral
         try:
             y_num = y.astype(np.float64)
         except (TypeError, ValueError):
-            raise DataError(f"Unknown label type: y holds {sorted(k.__qualname__ for k in kinds)}") from None
-        _check_integral(y_num)
-        return y
-    if y.dtype.kind == "f":
-        _check_integral(y)
-    elif y.dtype.kind not in "biuUS":
-        raise DataError(f"Unknown label type: y has dtype {y.dtype}")
+            raise DataError(f"Unknown label type: y holds {sorted({type(v).__qualname__ for v in y})}") from None
+        if not np.isfinite(y_num).all():
+            raise DataError("Input y contains NaN or infinity")
+        if np.any(y_num != np.round(y_num)):
+            raise DataError(
+                "Unknown label type: continuous (y holds non-integer numbers; a classifier needs class labels)"
+            )
     return y
-
-
-def _check_integral(y: np.ndarray) -> None:
-    if not np.isfinite(y).all():
-        raise DataError("Input y contains NaN or infinity")
-    if np.any(y != np.round(y)):
-        raise DataError("Unknown label type: continuous (y holds non-integer numbers; a classifier needs class labels)")
 
 
 def _stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -13,11 +13,11 @@ from autonet.config import Choice, Config, Int, Sizes, check_value
 from autonet.net import check_inputs, init_params, init_rng, predict, scores
 from autonet.train import BatchSampler, Trainer
 
+#: L2 term for ``reg``: "half" is ``0.5 * reg * sum ||W||^2`` (the exercise's first
+#: editions and its solution write-up), "full" is ``reg * sum ||W||^2`` (later editions).
+#: The value is the factor on ``reg`` that turns the convention into the
+#: backends' "half" one.
 REG_CONVENTIONS = {"half": 1.0, "full": 2.0}
-"""L2 term for ``reg``: "half" is ``0.5 * reg * sum ||W||^2`` (the exercise's first
-editions and its solution write-up), "full" is ``reg * sum ||W||^2`` (later editions).
-The value is the factor on ``reg`` that turns the convention into the
-backends' "half" one."""
 
 
 def global_numpy_sampler(sampling: str = "replacement") -> BatchSampler:
