@@ -282,10 +282,7 @@ def _remove_if_unused(out: Path) -> None:
 
 def _finished(out: Path) -> dict:
     """The summary of the finished run in ``out``, marked ``already_finished`` (a tampered one: ConfigError)."""
-    summary = read_json(out / SUMMARY_NAME)
-    if not isinstance(summary, dict):
-        raise ConfigError(f"{out / SUMMARY_NAME}: expected a JSON object, got {type(summary).__name__} (edited?)")
-    return {**summary, "already_finished": True}
+    return {**read_json_object(out / SUMMARY_NAME, hint=" (edited?)"), "already_finished": True}
 
 
 def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
@@ -331,7 +328,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
 
     A new run (``resume`` False) refuses a directory that holds anything but
     a lock file, unless ``overwrite``, which removes the files a run writes
-    (:data:`RUN_FILES`) and keeps anything else. The check is repeated once
+    (:data:`RUN_FILES`) and keeps anything else. The check is made once
     the lock is held, so two processes started on one empty directory cannot
     both pass it.
 
@@ -344,26 +341,16 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
     WriteError
         ``out`` cannot be created or written (read-only, no space).
     """
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the run")
-    if not resume:
-        _refuse_occupied(out, overwrite)
     refuse_links(out / LOCK_NAME)  # a sweep's trial: no directory below the sweep's may be a planted link
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
-    except OSError as e:
-        raise WriteError.from_os_error(e, out) from None
+    make_dir(out, "run")
     lock = RunLock(out).acquire()
     try:
         if not resume:
             _refuse_occupied(out, overwrite)
             if overwrite:
                 for rel in RUN_FILES:
-                    refuse_links(
-                        out / rel
-                    )  # unlinking plots/training.png through a planted plots/ link deletes elsewhere
+                    # unlinking plots/training.png through a planted plots/ link would delete elsewhere
+                    refuse_links(out / rel)
                     (out / rel).unlink(missing_ok=True)
                 for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
                     stale.unlink(missing_ok=True)
@@ -371,6 +358,26 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
         lock.release()
         raise
     return lock
+
+
+def make_dir(out: Path, what: str) -> None:
+    """Create the directory ``out`` (and its parents) for a run or sweep (``what``).
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is a file, or below one.
+    WriteError
+        ``out`` cannot be created (read-only, no space).
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the {what}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
+    except OSError as e:
+        raise WriteError.from_os_error(e, out) from None
 
 
 def _refuse_occupied(out: Path, overwrite: bool) -> None:
@@ -558,3 +565,17 @@ def read_json(
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: [[[[...]]]] nested too deep
         raise error(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
+
+
+def read_json_object(
+    path: str | os.PathLike,
+    what: str = "JSON file",
+    error: type[Exception] = ConfigError,
+    limit: int = MAX_JSON_BYTES,
+    hint: str = "",
+) -> dict:
+    """:func:`read_json` of a file that must hold a JSON object (else ``error``, ending with ``hint``)."""
+    value = read_json(path, what, error, limit)
+    if not isinstance(value, dict):
+        raise error(f"{path}: expected a JSON object, got {type(value).__name__}{hint}")
+    return value

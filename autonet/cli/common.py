@@ -12,7 +12,6 @@ config file, and a bad one is a one-line error naming the option.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from autonet.config import PRESETS, Bool, Config, canonical_keys, check_value, default, names, option, parse_value
 from autonet.data import DATASETS
 from autonet.errors import ConfigError, DataError
+from autonet.run import read_json_object
 
 CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config.json is about 1 KB
 
@@ -45,6 +45,18 @@ positive_int = _number_type(int, lambda v: v > 0, "a positive integer")
 nonnegative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 nonnegative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+
+
+def positive_int_at_most(high: int):
+    """An argparse ``type=``: a positive integer of at most ``high`` (a bound on a resource)."""
+
+    def convert(text: str) -> int:
+        value = positive_int(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"expected an integer in [1, {high}], got {text!r}")
+        return value
+
+    return convert
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -197,21 +209,11 @@ def unset_options(args: argparse.Namespace) -> set[str]:
 
 
 def read_config_file(path: str | os.PathLike) -> dict:
-    """The options of a saved ``config.json``, keys canonical (ConfigError naming an unknown key)."""
-    from autonet.storage.files import read_regular_file
+    """The options of a saved ``config.json`` (a regular file: a FIFO would block), keys canonical.
 
-    path = Path(path)
-    if not os.path.lexists(path):
-        raise ConfigError(f"config file {path}: cannot read it (No such file or directory)")
-    # a regular file only: a FIFO would block forever, a device might never end
-    raw = read_regular_file(path, CONFIG_FILE_LIMIT, "config file", ConfigError)
-    try:
-        obj = json.loads(raw)
-    except (ValueError, RecursionError) as e:
-        raise ConfigError(f"config file {path}: not valid JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise ConfigError(f"config file {path}: expected a JSON object of options, got {type(obj).__name__}")
-    return canonical_keys(obj, f"config file {path}")
+    ConfigError naming the file when it is missing, too large, not a JSON object, or has an unknown key.
+    """
+    return canonical_keys(read_json_object(path, "config file", limit=CONFIG_FILE_LIMIT), f"config file {path}")
 
 
 def config_options(args: argparse.Namespace) -> dict[str, Any]:

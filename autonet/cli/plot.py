@@ -12,28 +12,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autonet.cli.common import ClassMismatch, add_data_arguments, add_dataset_argument, model_split, positive_int
+from autonet.cli.common import (
+    ClassMismatch,
+    add_data_arguments,
+    add_dataset_argument,
+    model_split,
+    positive_int_at_most,
+)
 from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.plots import MAX_DPI
+from autonet.run import read_json_object
 
 MAX_JSON_BYTES = 256 * 2**20  # a million-iteration history is about 20 MB
 
 
-def _dpi(text: str) -> int:
-    value = positive_int(text)
-    if value > MAX_DPI:
-        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_DPI}], got {text!r}")
-    return value
-
-
 def read_run_json(path: Path) -> dict:
     """A run file (history, config, summary) as a dict; :class:`DataError` in one line otherwise."""
-    from autonet.run import read_json
-
-    obj = read_json(path, "run file", DataError, MAX_JSON_BYTES)
-    if not isinstance(obj, dict):
-        raise DataError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
+    return read_json_object(path, "run file", DataError, MAX_JSON_BYTES)
 
 
 def output_dir(out: Path) -> Path:
@@ -60,7 +55,12 @@ def register(sub) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
-    p.add_argument("--dpi", type=_dpi, default=100, help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)")
+    p.add_argument(
+        "--dpi",
+        type=positive_int_at_most(MAX_DPI),
+        default=100,
+        help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)",
+    )
     add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p, num_val_default="the run's own, from its config.json")
     p.set_defaults(func=main)

@@ -22,20 +22,20 @@ import sys
 import time
 from pathlib import Path
 
-from autonet.cli.common import add_config_arguments, add_quiet_argument, config_options, nonnegative_int, positive_int
+from autonet.cli.common import (
+    add_config_arguments,
+    add_quiet_argument,
+    config_options,
+    nonnegative_int,
+    positive_int,
+    positive_int_at_most,
+)
 from autonet.cli.train import default_run_dir
 from autonet.config import Config
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
 MAX_BLAS_THREADS = 1024  # more than any machine's cores; larger counts overflow the BLAS libraries' C ints
-
-
-def _threads(text: str) -> int:
-    value = positive_int(text)
-    if value > MAX_BLAS_THREADS:
-        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_BLAS_THREADS}], got {text!r}")
-    return value
 
 
 def register(sub) -> None:
@@ -80,7 +80,7 @@ def register(sub) -> None:
     )
     g.add_argument(
         "--blas-threads",
-        type=_threads,
+        type=positive_int_at_most(MAX_BLAS_THREADS),
         help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)",
     )
     g.add_argument(

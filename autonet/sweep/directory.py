@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from autonet.errors import ConfigError
-from autonet.run import read_json
+from autonet.run import read_json_object
 from autonet.storage.checkpoints import _differences, _json_normal
 from autonet.storage.lock import LOCK_NAME
 from autonet.sweep.trials import Trial
@@ -34,8 +34,8 @@ def identity(meta: Mapping | None) -> dict:
     return ident
 
 
-def _trial_record(t: Trial) -> dict:
-    return {"name": t.name, "params": _json_normal(t.params), "config": _json_normal(t.config)}
+def _records(trials: Sequence[Trial]) -> list[dict]:
+    return [{"name": t.name, "params": _json_normal(t.params), "config": _json_normal(t.config)} for t in trials]
 
 
 def _trial_from(index: int, record: Mapping, data_dir: Any) -> Trial:
@@ -63,68 +63,39 @@ def reconcile(
         space and ``extend`` is False.
     """
     ident, asked = identity(meta), _json_normal(dict(meta or {}))
-
-    def record(recorded: Mapping, identities: list, keys: Sequence[str], trials: Sequence[Trial]) -> dict:
-        records = [_trial_record(t) for t in trials]
-        ids = {
-            "identities": identities,
-            "keys": list(keys),
-            "trials": [t.name for t in trials],
-            "trial_records": records,
-        }
-        return {**recorded, **asked, "format": "autonet-sweep", **ids}
-
-    fresh = record({}, [ident], keys, trials)
     path = out / SWEEP_FILE
-    if not path.is_file():
-        others = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME) if out.is_dir() else []
-        if others:
-            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-            raise ConfigError(
-                f"--out {out}: not a sweep directory (no {SWEEP_FILE}; holds {shown}); choose another --out"
-            )
-        return list(trials), list(keys), fresh
-    try:
-        recorded = read_json(path)
-    except (OSError, ValueError, RecursionError) as e:
-        raise ConfigError(f"{path}: cannot read the sweep's record ({e})") from None
-    if not isinstance(recorded, dict):
-        raise ConfigError(f"{path}: not a sweep record (expected a JSON object)")
-    known = recorded.get("identities")
-    if not isinstance(known, list):  # written before identities were recorded: only an exact match resumes
-        known = [identity({k: v for k, v in recorded.items() if k not in ("keys", "trials")})]
-        if recorded.get("trials") != [t.name for t in trials]:
-            known = []
-    records = recorded.get("trial_records")
-    if ident in known:
-        if not isinstance(records, list):
-            return list(trials), list(keys), fresh
+    recorded: dict = {}
+    known: list = []
+    old: list[Trial] = []
+    if path.is_file():
+        recorded = read_json_object(path)
+        known, records = recorded.get("identities"), recorded.get("trial_records")
+        if not isinstance(known, list) or not isinstance(records, list):
+            raise ConfigError(f"{path}: not a sweep record (no identities or trial list); choose another --out")
         old = _read_records(path, records, meta)
-        return old, _merge_keys(recorded.get("keys"), keys), {**recorded, **asked}
-    base_diffs = [d for k in known[-1:] for d in _differences(k.get("base"), ident.get("base"), "base")]
-    if base_diffs:  # one results table compares trials that differ only in their searched values
-        raise ConfigError(
-            f"--out {out}: holds a sweep with other base settings ({'; '.join(_said(d) for d in base_diffs[:3])}); "
-            "its table cannot hold both: re-run its own command to resume it, or choose another --out"
-        )
-    if not extend:
-        diffs = _differences(known[-1], ident, "") if known else ["its trials differ"]
-        what = "; ".join(_said(d) for d in diffs[:3])
-        raise ConfigError(
-            f"--out {out}: holds a sweep over another space ({what}); re-run its own command "
-            "to resume it, add --extend to add these trials to it, or choose another --out"
-        )
-    if not isinstance(records, list):
-        raise ConfigError(
-            f"{path}: this sweep was recorded without its trial list (an older autonet); "
-            "it cannot be extended: choose another --out"
-        )
-    old = _read_records(path, records, meta)
+        if ident in known:
+            return old, _merge_keys(recorded.get("keys"), keys), {**recorded, **asked}
+        base_diffs = [d for k in known[-1:] for d in _differences(k.get("base"), ident.get("base"), "base")]
+        if base_diffs:  # one results table compares trials that differ only in their searched values
+            raise ConfigError(
+                f"--out {out}: holds a sweep with other base settings ({'; '.join(_said(d) for d in base_diffs[:3])}); "
+                "its table cannot hold both: re-run its own command to resume it, or choose another --out"
+            )
+        if not extend:
+            diffs = _differences(known[-1], ident, "") if known else ["its trials differ"]
+            raise ConfigError(
+                f"--out {out}: holds a sweep over another space ({'; '.join(_said(d) for d in diffs[:3])}); re-run "
+                "its own command to resume it, add --extend to add these trials to it, or choose another --out"
+            )
+    elif out.is_dir() and (others := sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME)):
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise ConfigError(f"--out {out}: not a sweep directory (no {SWEEP_FILE}; holds {shown}); choose another --out")
     names = {t.name for t in old}
     added = [t for t in trials if t.name not in names]
     merged = old + [Trial(len(old) + i, t.name, t.params, t.config, t.cfg) for i, t in enumerate(added)]
-    updated = record(recorded, [*known, ident], _merge_keys(recorded.get("keys"), keys), merged)
-    return merged, updated["keys"], updated
+    keys = _merge_keys(recorded.get("keys"), keys)
+    ids = {"identities": [*known, ident], "keys": keys, "trials": [t.name for t in merged]}
+    return merged, keys, {**recorded, **asked, "format": "autonet-sweep", **ids, "trial_records": _records(merged)}
 
 
 def _said(difference: str) -> str:

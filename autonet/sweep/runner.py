@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from autonet.config import Config
-from autonet.errors import ConfigError, DivergenceError, WriteError
+from autonet.errors import ConfigError, DivergenceError
 from autonet.interrupts import InterruptGuard
-from autonet.run import CHECKPOINT_EVERY, load_data, run
+from autonet.run import CHECKPOINT_EVERY, load_data, make_dir, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.storage.files import atomic_write_json
 from autonet.storage.lock import LOCK_NAME, RunLock
@@ -212,16 +212,9 @@ def run_sweep(
     if jobs > 1 and blas_threads is None:
         blas_threads = local_blas_threads(jobs)
     out = Path(sweep_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the sweep")
     if out.is_dir():
         reconcile(out, trials, keys, meta, extend)  # refuse before writing anything
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
-    except OSError as e:
-        raise WriteError.from_os_error(e, out) from None
+    make_dir(out, "sweep")
     with RunLock(out):
         trials, keys, record = reconcile(out, trials, keys, meta, extend)
         atomic_write_json(out / SWEEP_FILE, record)
