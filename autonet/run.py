@@ -177,6 +177,7 @@ def machine_info() -> dict:
     }
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")  # overflow: reported once, as a DivergenceError
 def run(
     cfg: Config,
     out_dir: str | os.PathLike,

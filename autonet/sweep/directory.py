@@ -65,7 +65,7 @@ def reconcile(
     ident, asked = identity(meta), _json_normal(dict(meta or {}))
     path = out / SWEEP_FILE
     recorded: dict = {}
-    known: list = []
+    known: Any = []
     old: list[Trial] = []
     if path.is_file():
         recorded = read_json_object(path)

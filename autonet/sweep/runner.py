@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
-
 from autonet.config import Config
 from autonet.errors import ConfigError, DivergenceError
 from autonet.interrupts import InterruptGuard
@@ -71,48 +69,42 @@ def run_trial(
     :class:`~autonet.interrupts.Interrupted` after the checkpoint is written
     (``interrupts``: the caller's entered guard).
     """
-    if ship:
-        out = Path(tempfile.mkdtemp(prefix="autonet-trial-"))
-    else:
-        assert run_dir is not None, "run_dir is required unless ship=True"
-        out = Path(run_dir)
+    out = Path(tempfile.mkdtemp(prefix="autonet-trial-") if ship or run_dir is None else run_dir)
     try:
-        epochs, cfg = trial.config.get("epochs"), trial.cfg
-        assert cfg is not None, "a trial to run is built by make_trials, which sets cfg"
-        # Overflow is the expected way for a too-large learning rate to fail; the
-        # trainer's finite check turns it into DivergenceError, recorded below.
-        with _blas_threads(blas_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            data = shared_data(cfg)
-            if epochs is not None:
-                cfg = cfg.replace(num_iters=iterations_for(epochs, len(data.y_train), cfg.batch_size))
-            resume = (out / CHECKPOINT_NAME).is_file()
-            try:  # a trial's directory is its own (named by its config's hash): a partial one is replaced
-                result = metrics(
-                    run(
-                        cfg,
-                        out,
-                        data=data,
-                        quiet=True,
-                        checkpoint_every=CHECKPOINT_EVERY,
-                        resume=resume,
-                        overwrite=not resume,
-                        interrupts=interrupts,
-                    )
-                )
-            except DivergenceError as e:
-                result = {"status": "diverged", **{k: None for k in METRICS}, "error": str(e)}
-                atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration, "name": e.name})
-        result["name"] = trial.name
+        with _blas_threads(blas_threads):
+            result = {**_train(trial, out, interrupts), "name": trial.name}
         if ship:
-            result["files"] = {
-                p.relative_to(out).as_posix(): p.read_bytes()
-                for p in sorted(out.rglob("*"))
-                if p.is_file() and p.name != LOCK_NAME
-            }
+            files = [p for p in sorted(out.rglob("*")) if p.is_file() and p.name != LOCK_NAME]
+            result["files"] = {p.relative_to(out).as_posix(): p.read_bytes() for p in files}
         return result
     finally:
         if ship:
             shutil.rmtree(out, ignore_errors=True)
+
+
+def _train(trial: Trial, out: Path, interrupts: InterruptGuard | None) -> dict:
+    """The result row of ``trial`` trained (or resumed) in ``out``; a divergence recorded in ``diverged.json``."""
+    cfg, epochs = trial.cfg, trial.config.get("epochs")
+    assert cfg is not None, "a trial to run is built by make_trials, which sets cfg"
+    data = shared_data(cfg)
+    if epochs is not None:
+        cfg = cfg.replace(num_iters=iterations_for(epochs, len(data.y_train), cfg.batch_size))
+    resume = (out / CHECKPOINT_NAME).is_file()  # else a partial directory (its own: named by its hash) is replaced
+    try:
+        summary = run(
+            cfg,
+            out,
+            data,
+            quiet=True,
+            checkpoint_every=CHECKPOINT_EVERY,
+            resume=resume,
+            overwrite=not resume,
+            interrupts=interrupts,
+        )
+    except DivergenceError as e:
+        atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration, "name": e.name})
+        return {"status": "diverged", **{k: None for k in METRICS}, "error": str(e)}
+    return metrics(summary)
 
 
 # ----- executors: each yields (trial, result) as trials finish -----
