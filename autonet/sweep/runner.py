@@ -24,9 +24,8 @@ from autonet.run import CHECKPOINT_EVERY, load_data, make_dir, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.storage.files import atomic_write_json
 from autonet.storage.lock import LOCK_NAME, RunLock
-from autonet.sweep.directory import SWEEP_FILE, reconcile
-from autonet.sweep.record import DIVERGED_FILE, METRICS, SweepRecorder, finished_result, metrics, one_line
-from autonet.sweep.trials import Trial, iterations_for
+from autonet.sweep.record import SWEEP_FILE, SweepRecorder, diverged, finished_result, metrics, one_line, reconcile
+from autonet.sweep.space import Trial, iterations_for
 
 _DATA_LOCK = threading.Lock()
 _DATA: list = []  # at most one (key, CIFAR10) pair per process
@@ -102,8 +101,7 @@ def _train(trial: Trial, out: Path, interrupts: InterruptGuard | None) -> dict:
             interrupts=interrupts,
         )
     except DivergenceError as e:
-        atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration, "name": e.name})
-        return {"status": "diverged", **{k: None for k in METRICS}, "error": str(e)}
+        return diverged(out, e)
     return metrics(summary)
 
 
@@ -180,7 +178,7 @@ def run_sweep(
     blas_threads : BLAS threads per trial; default ``cores // jobs`` for
         ``jobs > 1``, else unlimited (Dask workers keep their own setting)
     meta : written to ``sweep.json`` (what was asked); with ``trials`` it is the
-        sweep's identity (:mod:`autonet.sweep.directory`): a directory holding
+        sweep's identity (:func:`autonet.sweep.record.reconcile`): a directory holding
         a sweep of another identity is refused unless ``extend``
     log : one line per finished trial (None: silent)
     on_result : called after each trial is recorded (tests, progress hooks)
