@@ -89,9 +89,7 @@ class SweepRecorder:
     """
 
     def __init__(self, trials: Sequence[Trial], sweep_dir: Path, keys: Sequence[str]) -> None:
-        self.trials = list(trials)
-        self.dir = sweep_dir
-        self.keys = list(keys)
+        self.trials, self.dir, self.keys = list(trials), sweep_dir, list(keys)
         self.results: dict[str, dict] = {}
         self.best: Trial | None = None
 
@@ -104,17 +102,14 @@ class SweepRecorder:
             write_shipped(self.run_dir(trial), files)
         self.results[trial.name] = result
         self.write_csv()
-        if result["status"] == "ok" and (self.best is None or self._better(trial)):
+        if result["status"] == "ok" and (self.best is None or self._rank(trial) > self._rank(self.best)):
             self.best = trial
-            src = self.run_dir(trial) / "model.npz"
-            atomic_write_bytes(self.dir / "best_model.npz", src.read_bytes())
+            atomic_write_bytes(self.dir / "best_model.npz", (self.run_dir(trial) / "model.npz").read_bytes())
             atomic_write_json(self.dir / "best.json", self.row(trial))
 
-    def _better(self, trial: Trial) -> bool:
-        """Higher val accuracy; on a tie the earlier trial (the same winner in any completion order)."""
-        assert self.best is not None
-        best, new = self.results[self.best.name]["val_acc"], self.results[trial.name]["val_acc"]
-        return new > best or (new == best and trial.index < self.best.index)
+    def _rank(self, trial: Trial) -> tuple:
+        """Higher val accuracy first; on a tie the earlier trial (the same winner in any completion order)."""
+        return self.results[trial.name]["val_acc"], -trial.index
 
     def row(self, trial: Trial) -> dict:
         result = self.results.get(trial.name, {"status": "pending"})

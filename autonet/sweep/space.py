@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autonet.config import Config, Float, Int, Sizes, canonical, check_value, identity, names, option, parse_value
+from autonet.config import Config, Float, Int, Sizes, canonical, identity, names, option
 from autonet.errors import ConfigError
 from autonet.storage.files import read_regular_file
 
@@ -59,26 +59,18 @@ def _check_key(key: Any, source: str) -> str:
     return name
 
 
-def _value(key: str, value: Any, source: str) -> Any:
-    """One JSON/TOML value of ``key``, checked alone (ConfigError naming the source)."""
+def _value(key: str, value: Any, source: str, text: bool = False) -> Any:
+    """One value of ``key``, checked alone: a JSON/TOML value, or (``text``) spelled as on the command line."""
+    kind = _kind(key)
     try:
-        return EPOCHS_KIND.check(EPOCHS, value) if key == EPOCHS else check_value(key, value)
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
-
-
-def _text_value(key: str, text: str, source: str) -> Any:
-    """One value of ``key`` spelled as on the command line."""
-    try:
-        if key == EPOCHS:
-            try:
-                return EPOCHS_KIND.check(EPOCHS, EPOCHS_KIND.from_text(text))
-            except ValueError as e:
-                raise ConfigError(f"{EPOCHS}: {e}") from None
-        return parse_value(key, text)
+        try:
+            parsed = kind.from_text(value) if text else value
+        except ValueError as e:
+            raise ConfigError(f"{key}: {e}") from None
+        return kind.check(key, parsed)
     except ConfigError as e:
         hint = ""
-        if "," in text and not isinstance(_kind(key), Sizes) and key != "augment":
+        if text and "," in value and not isinstance(kind, Sizes) and key != "augment":
             hint = f" (separate grid values with {GRID_SEPARATOR}: {key}=a {GRID_SEPARATOR} b)"
         raise ConfigError(f"{source}: {e}{hint}") from None
 
@@ -244,7 +236,7 @@ def parse_grid_flag(text: str) -> tuple[str, Dim]:
         raise ConfigError(f"--grid {text!r}: an empty value between {GRID_SEPARATOR}s")
     name = _check_key(key.strip(), "--grid")
     source = f"--grid {name}"
-    return name, Dim(name, "values", values=tuple(_text_value(name, v, source) for v in values))
+    return name, Dim(name, "values", values=tuple(_value(name, v, source, text=True) for v in values))
 
 
 def build_space(space_file: str | None = None, grid_flags: Sequence[str] = ()) -> Space:
