@@ -227,10 +227,9 @@ def run(
         where the last good checkpoint is and how to resume.
     """
     out = Path(out_dir)
-    if resume and (out / SUMMARY_NAME).is_file():  # finished: nothing to load
+    if resume and (out / SUMMARY_NAME).is_file():  # finished (a summary is written last): nothing to load
         with open_run_dir(out, resume=True):
-            if (out / SUMMARY_NAME).is_file():
-                return _finished(out)
+            return _finished(out)
     if not resume:
         check_no_writer(out)  # a live run without a checkpoint yet is running, not "stopped"
         _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
@@ -241,7 +240,8 @@ def run(
         require_image_rows(name, None, data.image_shape)
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
-    estimate = check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
+    every = None if checkpoint_every is None and not resume else checkpoint_every or 0  # None: no checkpoints
+    estimate = check_memory(cfg, sizes, len(train.y_train), checkpoint=every is not None)
     if cfg.batch_size > len(train.y_train):
         warnings.warn(
             f"batch_size {cfg.batch_size} is larger than the {len(train.y_train)} training rows: every step is a "
@@ -254,12 +254,22 @@ def run(
         )
         created = not out.exists()
         with open_run_dir(out, resume=resume, overwrite=overwrite):
-            if resume and (out / SUMMARY_NAME).is_file():
-                return _finished(out)
             try:
-                return _run_locked(
-                    cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts
+                if resume and (out / SUMMARY_NAME).is_file():
+                    return _finished(out)
+                trainer = Trainer(
+                    get_backend(cfg.backend),
+                    params,
+                    train.X_train,
+                    train.y_train,
+                    train.X_val,
+                    train.y_val,
+                    cfg,
+                    callbacks=[learning_watch(len(data.class_names)), *callbacks],
+                    progress=cfg.progress and not quiet,
+                    image_shape=input_shape(data),
                 )
+                return _train(trainer, cfg, out, data, pre, every, resume, interrupts)
             except BaseException:
                 if created:
                     _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
@@ -286,30 +296,16 @@ def _finished(out: Path) -> dict:
     return {**read_json_object(out / SUMMARY_NAME, hint=" (edited?)"), "already_finished": True}
 
 
-def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
-    ckpt = None
-    if checkpoint_every is not None or resume:
-        ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
+def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, interrupts) -> dict:
+    """Train (or resume, from its checkpoint) in the locked ``out``, checkpointing every ``every`` iterations."""
+    ckpt = None if every is None else Checkpointer(out / CHECKPOINT_NAME, every, checkpoint_meta(cfg, data))
 
     def save_best(event: str, trainer: Trainer) -> None:  # early stopping: the best epoch so far, as it comes
         if event == "epoch" and trainer.best and trainer.best["epoch"] == len(trainer.history["val_acc"]):
             save_model(out / BEST_MODEL_NAME, _model(cfg, data, export_params(trainer, pre, best=True)))
 
-    extra = [c for c in (save_best, ckpt, interrupts and interrupts.check) if c]
-    trainer = Trainer(
-        get_backend(cfg.backend),
-        params,
-        train.X_train,
-        train.y_train,
-        train.X_val,
-        train.y_val,
-        cfg,
-        callbacks=[learning_watch(len(data.class_names)), *callbacks, *extra],
-        progress=cfg.progress and not quiet,
-        image_shape=input_shape(data),
-    )
-    if resume:
-        assert ckpt is not None
+    trainer.callbacks += [c for c in (save_best, ckpt, interrupts and interrupts.check) if c]
+    if ckpt is not None and resume:
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
     else:
