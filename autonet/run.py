@@ -166,17 +166,6 @@ def learning_watch(n_classes: int) -> Callable[[str, Trainer], None]:
     return callback
 
 
-def machine_info() -> dict:
-    """Where a figure was measured: CPU count, platform, numpy version."""
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-
-
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")  # overflow: reported once, as a DivergenceError
 def run(
     cfg: Config,
@@ -510,7 +499,13 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
         "best_epoch": trainer.best["epoch"] if trainer.best else None,
         "stopped_early": trainer.stopped_early,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine_info(),
+        "machine": {  # where the figures were measured
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
     }
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))

@@ -90,9 +90,9 @@ def resume_config(args: argparse.Namespace) -> tuple[Config, Path]:
         raise ConfigError(f"--resume {out}: no config.json there; expected a run directory written by autonet train")
     # config flags given besides --data-dir (absent from args unless given)
     given = [flag_name(k) for k in ["preset", "config", *names(flag=True)] if k != "data_dir" and hasattr(args, k)]
-    if given or (args.out and Path(args.out) != out):
-        flags = ", ".join(given + (["--out"] if args.out and Path(args.out) != out else []))
-        raise ConfigError(f"--resume continues with the settings in {path}; drop {flags}")
+    given += ["--out"] if args.out and Path(args.out) != out else []
+    if given:
+        raise ConfigError(f"--resume continues with the settings in {path}; drop {', '.join(given)}")
     saved = read_config_file(path)
     if args.overwrite:
         raise ConfigError("--resume continues a run; --overwrite would replace it: give one of them")
