@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from autonet.config import PRESETS, Bool, Config, canonical_keys, check_value, default, names, option, parse_value
-from autonet.data import DATASETS
+from autonet.data import DATASETS, load_dataset
 from autonet.errors import ConfigError, DataError
 from autonet.run import read_json_object
 
@@ -171,10 +172,6 @@ def model_split(args: argparse.Namespace, model: Any, config: dict, split: str =
     ``download``). DataError when the split is missing or the rows do not fit
     the model (:class:`ClassMismatch` for other classes).
     """
-    import warnings
-
-    from autonet.data import load_dataset
-
     source, data_dir, num_val = data_source(args, config, model.dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if split == "val" else "default")  # "no test_batch": irrelevant for val

@@ -142,16 +142,6 @@ def _dask(pending, scheduler, blas_threads):
             yield by_name[result["name"]], result
 
 
-def local_blas_threads(jobs: int) -> int:
-    """BLAS threads per worker so that ``jobs * threads <= cores``."""
-    from joblib import cpu_count
-
-    cores = cpu_count()
-    if jobs > cores:
-        raise ConfigError(f"--jobs {jobs} exceeds the {cores} CPU cores available here")
-    return max(1, cores // jobs)
-
-
 def run_sweep(
     trials: Sequence[Trial],
     sweep_dir: str | os.PathLike,
@@ -199,8 +189,12 @@ def run_sweep(
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
     if scheduler and jobs > 1:
         raise ConfigError("give --jobs N or --scheduler, not both (Dask workers set the parallelism)")
-    if jobs > 1 and blas_threads is None:
-        blas_threads = local_blas_threads(jobs)
+    if jobs > 1 and blas_threads is None:  # jobs * threads <= cores
+        from joblib import cpu_count
+
+        if jobs > cpu_count():
+            raise ConfigError(f"--jobs {jobs} exceeds the {cpu_count()} CPU cores available here")
+        blas_threads = max(1, cpu_count() // jobs)
     out = Path(sweep_dir)
     if out.is_dir():
         reconcile(out, trials, keys, meta, extend)  # refuse before writing anything

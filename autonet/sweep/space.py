@@ -46,17 +46,15 @@ def _kind(key: str):
 def _check_key(key: Any, source: str) -> str:
     """The option ``key`` names (aliases, dashes accepted); ConfigError unless it may be searched."""
     name = EPOCHS if key == EPOCHS else canonical(key)
-    if name is not None and name != EPOCHS and not option(name).search:
-        if option(name).record:
-            raise ConfigError(
-                f"{source}: {name} shapes the data, which a sweep loads once; set it with a flag "
-                f"(--{name.replace('_', '-')}), not in the space"
-            )
-        name = None
-    if name is None:
-        allowed = names(search=True) + [EPOCHS]
-        raise ConfigError(f"{source}: unknown key {key!r}; searchable keys: {', '.join(sorted(allowed))}")
-    return name
+    allowed = [*names(search=True), EPOCHS]
+    if name in allowed:
+        return name
+    if name is not None and option(name).record:
+        raise ConfigError(
+            f"{source}: {name} shapes the data, which a sweep loads once; set it with a flag "
+            f"(--{name.replace('_', '-')}), not in the space"
+        )
+    raise ConfigError(f"{source}: unknown key {key!r}; searchable keys: {', '.join(sorted(allowed))}")
 
 
 def _value(key: str, value: Any, source: str, text: bool = False) -> Any:
