@@ -14,8 +14,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from pathlib import Path
+
+from threadpoolctl import threadpool_limits
 
 from autonet.config import Config
 from autonet.errors import ConfigError, DivergenceError
@@ -41,14 +42,6 @@ def shared_data(cfg: Config):
         return _DATA[0][1]
 
 
-def _blas_threads(n: int | None):
-    if n is None:
-        return nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=n, user_api="blas")
-
-
 def run_trial(
     trial: Trial,
     run_dir: str | None,
@@ -70,7 +63,7 @@ def run_trial(
     """
     out = Path(tempfile.mkdtemp(prefix="autonet-trial-") if ship or run_dir is None else run_dir)
     try:
-        with _blas_threads(blas_threads):
+        with threadpool_limits(limits=blas_threads, user_api="blas"):  # None: no limit
             result = {**_train(trial, out, interrupts), "name": trial.name}
         if ship:
             files = [p for p in sorted(out.rglob("*")) if p.is_file() and p.name != LOCK_NAME]
@@ -106,19 +99,6 @@ def _train(trial: Trial, out: Path, interrupts: InterruptGuard | None) -> dict:
 
 
 # ----- executors: each yields (trial, result) as trials finish -----
-
-
-def _serial(pending, trials_dir, blas_threads, interrupts=None):
-    for t in pending:
-        yield t, run_trial(t, str(trials_dir / t.name), blas_threads, interrupts=interrupts)
-
-
-def _joblib(pending, trials_dir, jobs, blas_threads):
-    from joblib import Parallel, delayed
-
-    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")  # results in the order submitted
-    results = parallel(delayed(run_trial)(t, str(trials_dir / t.name), blas_threads) for t in pending)
-    yield from zip(pending, results, strict=True)
 
 
 def _dask(pending, scheduler, blas_threads):
@@ -220,9 +200,13 @@ def _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result
     if scheduler:
         results = _dask(pending, scheduler, blas_threads)
     elif jobs > 1:
-        results = _joblib(pending, out / "trials", jobs, blas_threads)
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")  # results in the order submitted
+        outcomes = parallel(delayed(run_trial)(t, str(rec.run_dir(t)), blas_threads) for t in pending)
+        results = zip(pending, outcomes, strict=True)
     else:
-        results = _serial(pending, out / "trials", blas_threads, interrupts)
+        results = ((t, run_trial(t, str(rec.run_dir(t)), blas_threads, interrupts=interrupts)) for t in pending)
     for k, (trial, result) in enumerate(results, start=1):
         rec.record(trial, result)
         if log:
