@@ -174,19 +174,6 @@ def _records(trials: Sequence[Trial]) -> list[dict]:
     return [{"name": t.name, "params": _json_normal(t.params), "config": _json_normal(t.config)} for t in trials]
 
 
-def _trial_from(index: int, record: Mapping, data_dir: Any) -> Trial:
-    if (
-        not isinstance(record, Mapping)
-        or not isinstance(record.get("name"), str)
-        or not all(isinstance(record.get(k), dict) for k in ("params", "config"))
-    ):
-        raise ValueError(f"trial {index} needs a name (a string), params and config (objects)")
-    config = dict(record["config"])
-    if data_dir is not None or "data_dir" in config:
-        config["data_dir"] = data_dir  # where the data is now (it may have moved); not part of a trial's name
-    return Trial(index, record["name"], dict(record["params"]), config)
-
-
 def reconcile(
     out: Path, trials: Sequence[Trial], keys: Sequence[str], meta: Mapping | None, extend: bool = False
 ) -> tuple[list[Trial], list[str], dict]:
@@ -240,12 +227,23 @@ def _said(difference: str) -> str:
 
 
 def _read_records(path: Path, records: list, meta: Mapping | None) -> list[Trial]:
+    """The trials recorded in ``path``; ConfigError naming the file when one is damaged."""
     base = (meta or {}).get("base")
     data_dir = base.get("data_dir") if isinstance(base, Mapping) else None
-    try:
-        return [_trial_from(i, r, data_dir) for i, r in enumerate(records)]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"{path}: damaged trial list ({e!r})") from None
+    trials = []
+    for i, record in enumerate(records):
+        try:
+            if not isinstance(record["name"], str) or not all(
+                isinstance(record[k], dict) for k in ("params", "config")
+            ):
+                raise ValueError(f"trial {i} needs a name (a string), params and config (objects)")
+            config = dict(record["config"])
+            if data_dir is not None or "data_dir" in config:
+                config["data_dir"] = data_dir  # where the data is now (it may have moved); not part of a trial's name
+            trials.append(Trial(i, record["name"], dict(record["params"]), config))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"{path}: damaged trial list ({e!r})") from None
+    return trials
 
 
 def _merge_keys(old: Any, new: Sequence[str]) -> list[str]:
