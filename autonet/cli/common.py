@@ -68,14 +68,6 @@ def int_list(text: str) -> tuple[int, ...]:
     return tuple(positive_int(p) for p in parts)
 
 
-DATASET_HELP = option("dataset").help
-
-
-def add_dataset_argument(parser: argparse.ArgumentParser, default_help: str) -> None:
-    """``--dataset NAME_OR_FILE`` (absent from the namespace's meaning: see ``default_help``)."""
-    parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=f"{DATASET_HELP} ({default_help})")
-
-
 def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -132,15 +124,15 @@ def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress and no chatter")
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str | None = None) -> None:
-    """``--data-dir``, ``--num-val`` and ``--quiet`` for commands that read data but do not train.
+def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str) -> None:
+    """``--dataset``, ``--data-dir``, ``--num-val`` and ``--quiet`` for commands that score a saved model.
 
-    ``num_val_default``: what ``--num-val`` defaults to in words, when not the schema's default.
+    ``num_val_default``: what ``--num-val`` defaults to, in words.
     """
+    dataset_help = f"{option('dataset').help} (default: the dataset the model was trained on)"
+    parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=dataset_help)
     parser.add_argument("--data-dir", default=None, metavar="DIR", help=help_text("data_dir"))
-    num_val_help = (
-        help_text("num_val") if num_val_default is None else f"{option('num_val').help} (default: {num_val_default})"
-    )
+    num_val_help = f"{option('num_val').help} (default: {num_val_default})"
     parser.add_argument("--num-val", default=None, metavar="N", help=num_val_help)
     add_quiet_argument(parser)
 

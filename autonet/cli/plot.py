@@ -15,7 +15,6 @@ from pathlib import Path
 from autonet.cli.common import (
     ClassMismatch,
     add_data_arguments,
-    add_dataset_argument,
     model_split,
     positive_int_at_most,
 )
@@ -62,7 +61,6 @@ def register(sub) -> None:
         default=100,
         help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)",
     )
-    add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p, num_val_default="the run's own, from its config.json")
     p.set_defaults(func=main)
 
