@@ -28,6 +28,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,6 @@ RUN_FILES = (
 
 def preprocess_data(cfg: Config, data):
     """Fit ``cfg.preprocess`` on the training split; returns it and a transformed copy of ``data``."""
-    from dataclasses import replace
-
     pre = fit_preprocess(
         data.X_train,
         cfg.preprocess,
@@ -286,7 +285,11 @@ def _finished(out: Path) -> dict:
 
 
 def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, interrupts) -> dict:
-    """Train (or resume, from its checkpoint) in the locked ``out``, checkpointing every ``every`` iterations."""
+    """Train (or resume, from its checkpoint) in the locked ``out``, checkpointing every ``every`` iterations.
+
+    On SIGINT/SIGTERM a checkpoint is saved; a divergence or a failed write
+    says where the last good checkpoint is.
+    """
     ckpt = None if every is None else Checkpointer(out / CHECKPOINT_NAME, every, checkpoint_meta(cfg, data))
 
     def save_best(event: str, trainer: Trainer) -> None:  # early stopping: the best epoch so far, as it comes
@@ -299,11 +302,26 @@ def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, i
         ckpt.restore(trainer)
     else:
         atomic_write_json(out / "config.json", cfg.to_dict())
-    _fit(trainer, ckpt, interrupts)
     try:
+        with interrupts.deferred() if interrupts is not None else contextlib.nullcontext():
+            trainer.fit()
         return finish(cfg, trainer, data, out, pre)
-    except WriteError as e:
+    except Interrupted as e:  # save a checkpoint, and say where it is
+        if ckpt is not None:
+            try:
+                ckpt.save(trainer)
+            except WriteError:
+                pass  # the previous checkpoint is intact; describe() still names it
+        e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
+        raise
+    except WriteError as e:  # disk full or read-only while saving a checkpoint or the results
         raise _with_resume_hint(e, ckpt, out) from None
+    except DivergenceError as e:  # say where the last good checkpoint is
+        if ckpt is None:
+            raise
+        last = ckpt.describe()
+        where = f"last good checkpoint: {last}" if last else "no checkpoint had been written"
+        raise DivergenceError(f"{e}; {where}", iteration=e.iteration, name=e.name) from None
 
 
 # ----- the run directory: one writer, never someone else's files -----
@@ -444,29 +462,6 @@ def checkpoint_meta(cfg: Config, data) -> dict:
         "rows_crc32": zlib.crc32(np.ascontiguousarray(sample).tobytes()),
     }
     return {"config": config, "data": fingerprint}
-
-
-def _fit(trainer: Trainer, ckpt: Checkpointer | None, interrupts: InterruptGuard | None) -> None:
-    """``trainer.fit()``, saving a checkpoint on interrupt and saying where it is on divergence."""
-    try:
-        with interrupts.deferred() if interrupts is not None else contextlib.nullcontext():
-            trainer.fit()
-    except Interrupted as e:
-        if ckpt is not None:
-            try:
-                ckpt.save(trainer)
-            except WriteError:
-                pass  # the previous checkpoint is intact; describe() still names it
-        e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
-        raise
-    except WriteError as e:  # disk full or read-only while saving a checkpoint
-        raise _with_resume_hint(e, ckpt, Path(ckpt.path).parent if ckpt else Path(".")) from None
-    except DivergenceError as e:
-        if ckpt is None:
-            raise
-        last = ckpt.describe()
-        where = f"last good checkpoint: {last}" if last else "no checkpoint had been written"
-        raise DivergenceError(f"{e}; {where}", iteration=e.iteration, name=e.name) from None
 
 
 def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | None = None) -> dict:
