@@ -182,41 +182,39 @@ def run_sweep(
     with RunLock(out):
         trials, keys, record = reconcile(out, trials, keys, meta, extend)
         atomic_write_json(out / SWEEP_FILE, record)
-        return _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result, interrupts)
+        rec = SweepRecorder(trials, out, keys)
+        pending = []
+        for t in trials:
+            done = finished_result(rec.run_dir(t))
+            if done is None:
+                pending.append(t)
+            else:
+                rec.record(t, done)
+        rec.write_csv()
+        if log and len(pending) < len(trials):
+            log(f"resuming: {len(trials) - len(pending)} of {len(trials)} trials already finished, skipped")
+        if scheduler:
+            results = _dask(pending, scheduler, blas_threads)
+        elif jobs > 1:
+            from joblib import Parallel, delayed
 
-
-def _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result, interrupts) -> list[dict]:
-    rec = SweepRecorder(trials, out, keys)
-    pending = []
-    for t in trials:
-        done = finished_result(rec.run_dir(t))
-        if done is None:
-            pending.append(t)
+            parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")  # results in the order submitted
+            outcomes = parallel(delayed(run_trial)(t, str(rec.run_dir(t)), blas_threads) for t in pending)
+            results = zip(pending, outcomes, strict=True)
         else:
-            rec.record(t, done)
-    rec.write_csv()
-    if log and len(pending) < len(trials):
-        log(f"resuming: {len(trials) - len(pending)} of {len(trials)} trials already finished, skipped")
-    if scheduler:
-        results = _dask(pending, scheduler, blas_threads)
-    elif jobs > 1:
-        from joblib import Parallel, delayed
+            results = ((t, run_trial(t, str(rec.run_dir(t)), blas_threads, interrupts=interrupts)) for t in pending)
+        for k, (trial, result) in enumerate(results, start=1):
+            rec.record(trial, result)
+            if log:
+                log(f"[{k}/{len(pending)}] {trial.name}: {one_line(result)}")
+            if on_result:
+                on_result(trial, result)
+        rows = rec.rows()
+        finished = [r for r in rows if r["status"] != "pending"]
+        if any(r["status"] == "ok" for r in finished):
+            from autonet.plots import plot_sweep_heatmap, save_figure
 
-        parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")  # results in the order submitted
-        outcomes = parallel(delayed(run_trial)(t, str(rec.run_dir(t)), blas_threads) for t in pending)
-        results = zip(pending, outcomes, strict=True)
-    else:
-        results = ((t, run_trial(t, str(rec.run_dir(t)), blas_threads, interrupts=interrupts)) for t in pending)
-    for k, (trial, result) in enumerate(results, start=1):
-        rec.record(trial, result)
-        if log:
-            log(f"[{k}/{len(pending)}] {trial.name}: {one_line(result)}")
-        if on_result:
-            on_result(trial, result)
-    rows = rec.rows()
-    finished = [r for r in rows if r["status"] != "pending"]
-    if any(r["status"] == "ok" for r in finished):
-        from autonet.plots import plot_sweep_heatmap, save_figure
-
-        save_figure(plot_sweep_heatmap(finished, title=f"Sweep {out.name}: validation accuracy"), out / "heatmap.png")
-    return rows
+            save_figure(
+                plot_sweep_heatmap(finished, title=f"Sweep {out.name}: validation accuracy"), out / "heatmap.png"
+            )
+        return rows
