@@ -28,6 +28,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,6 @@ RUN_FILES = (
 
 def preprocess_data(cfg: Config, data):
     """Fit ``cfg.preprocess`` on the training split; returns it and a transformed copy of ``data``."""
-    from dataclasses import replace
-
     pre = fit_preprocess(
         data.X_train,
         cfg.preprocess,
@@ -166,17 +165,7 @@ def learning_watch(n_classes: int) -> Callable[[str, Trainer], None]:
     return callback
 
 
-def machine_info() -> dict:
-    """Where a figure was measured: CPU count, platform, numpy version."""
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-
-
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")  # overflow: reported once, as a DivergenceError
 def run(
     cfg: Config,
     out_dir: str | os.PathLike,
@@ -226,10 +215,9 @@ def run(
         where the last good checkpoint is and how to resume.
     """
     out = Path(out_dir)
-    if resume and (out / SUMMARY_NAME).is_file():  # finished: nothing to load
+    if resume and (out / SUMMARY_NAME).is_file():  # finished (a summary is written last): nothing to load
         with open_run_dir(out, resume=True):
-            if (out / SUMMARY_NAME).is_file():
-                return _finished(out)
+            return _finished(out)
     if not resume:
         check_no_writer(out)  # a live run without a checkpoint yet is running, not "stopped"
         _refuse_occupied(out, overwrite)  # before a long data load; repeated under the lock
@@ -240,7 +228,8 @@ def run(
         require_image_rows(name, None, data.image_shape)
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
-    estimate = check_memory(cfg, sizes, len(train.y_train), checkpoint=checkpoint_every is not None or resume)
+    every = None if checkpoint_every is None and not resume else checkpoint_every or 0  # None: no checkpoints
+    estimate = check_memory(cfg, sizes, len(train.y_train), checkpoint=every is not None)
     if cfg.batch_size > len(train.y_train):
         warnings.warn(
             f"batch_size {cfg.batch_size} is larger than the {len(train.y_train)} training rows: every step is a "
@@ -253,12 +242,22 @@ def run(
         )
         created = not out.exists()
         with open_run_dir(out, resume=resume, overwrite=overwrite):
-            if resume and (out / SUMMARY_NAME).is_file():
-                return _finished(out)
             try:
-                return _run_locked(
-                    cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts
+                if resume and (out / SUMMARY_NAME).is_file():
+                    return _finished(out)
+                trainer = Trainer(
+                    get_backend(cfg.backend),
+                    params,
+                    train.X_train,
+                    train.y_train,
+                    train.X_val,
+                    train.y_val,
+                    cfg,
+                    callbacks=[learning_watch(len(data.class_names)), *callbacks],
+                    progress=cfg.progress and not quiet,
+                    image_shape=input_shape(data),
                 )
+                return _train(trainer, cfg, out, data, pre, every, resume, interrupts)
             except BaseException:
                 if created:
                     _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
@@ -282,45 +281,47 @@ def _remove_if_unused(out: Path) -> None:
 
 def _finished(out: Path) -> dict:
     """The summary of the finished run in ``out``, marked ``already_finished`` (a tampered one: ConfigError)."""
-    summary = read_json(out / SUMMARY_NAME)
-    if not isinstance(summary, dict):
-        raise ConfigError(f"{out / SUMMARY_NAME}: expected a JSON object, got {type(summary).__name__} (edited?)")
-    return {**summary, "already_finished": True}
+    return {**read_json_object(out / SUMMARY_NAME, hint=" (edited?)"), "already_finished": True}
 
 
-def _run_locked(cfg, out, data, pre, train, params, quiet, callbacks, checkpoint_every, resume, interrupts) -> dict:
-    ckpt = None
-    if checkpoint_every is not None or resume:
-        ckpt = Checkpointer(out / CHECKPOINT_NAME, checkpoint_every or 0, checkpoint_meta(cfg, data))
+def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, interrupts) -> dict:
+    """Train (or resume, from its checkpoint) in the locked ``out``, checkpointing every ``every`` iterations.
+
+    On SIGINT/SIGTERM a checkpoint is saved; a divergence or a failed write
+    says where the last good checkpoint is.
+    """
+    ckpt = None if every is None else Checkpointer(out / CHECKPOINT_NAME, every, checkpoint_meta(cfg, data))
 
     def save_best(event: str, trainer: Trainer) -> None:  # early stopping: the best epoch so far, as it comes
         if event == "epoch" and trainer.best and trainer.best["epoch"] == len(trainer.history["val_acc"]):
             save_model(out / BEST_MODEL_NAME, _model(cfg, data, export_params(trainer, pre, best=True)))
 
-    extra = [c for c in (save_best, ckpt, interrupts and interrupts.check) if c]
-    trainer = Trainer(
-        get_backend(cfg.backend),
-        params,
-        train.X_train,
-        train.y_train,
-        train.X_val,
-        train.y_val,
-        cfg,
-        callbacks=[learning_watch(len(data.class_names)), *callbacks, *extra],
-        progress=cfg.progress and not quiet,
-        image_shape=input_shape(data),
-    )
-    if resume:
-        assert ckpt is not None
+    trainer.callbacks += [c for c in (save_best, ckpt, interrupts and interrupts.check) if c]
+    if ckpt is not None and resume:
         ckpt.remove_stale_temporaries()
         ckpt.restore(trainer)
     else:
         atomic_write_json(out / "config.json", cfg.to_dict())
-    _fit(trainer, ckpt, interrupts)
     try:
+        with interrupts.deferred() if interrupts is not None else contextlib.nullcontext():
+            trainer.fit()
         return finish(cfg, trainer, data, out, pre)
-    except WriteError as e:
+    except Interrupted as e:  # save a checkpoint, and say where it is
+        if ckpt is not None:
+            try:
+                ckpt.save(trainer)
+            except WriteError:
+                pass  # the previous checkpoint is intact; describe() still names it
+        e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
+        raise
+    except WriteError as e:  # disk full or read-only while saving a checkpoint or the results
         raise _with_resume_hint(e, ckpt, out) from None
+    except DivergenceError as e:  # say where the last good checkpoint is
+        if ckpt is None:
+            raise
+        last = ckpt.describe()
+        where = f"last good checkpoint: {last}" if last else "no checkpoint had been written"
+        raise DivergenceError(f"{e}; {where}", iteration=e.iteration, name=e.name) from None
 
 
 # ----- the run directory: one writer, never someone else's files -----
@@ -331,7 +332,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
 
     A new run (``resume`` False) refuses a directory that holds anything but
     a lock file, unless ``overwrite``, which removes the files a run writes
-    (:data:`RUN_FILES`) and keeps anything else. The check is repeated once
+    (:data:`RUN_FILES`) and keeps anything else. The check is made once
     the lock is held, so two processes started on one empty directory cannot
     both pass it.
 
@@ -344,26 +345,16 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
     WriteError
         ``out`` cannot be created or written (read-only, no space).
     """
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the run")
-    if not resume:
-        _refuse_occupied(out, overwrite)
     refuse_links(out / LOCK_NAME)  # a sweep's trial: no directory below the sweep's may be a planted link
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
-    except OSError as e:
-        raise WriteError.from_os_error(e, out) from None
+    make_dir(out, "run")
     lock = RunLock(out).acquire()
     try:
         if not resume:
             _refuse_occupied(out, overwrite)
             if overwrite:
                 for rel in RUN_FILES:
-                    refuse_links(
-                        out / rel
-                    )  # unlinking plots/training.png through a planted plots/ link deletes elsewhere
+                    # unlinking plots/training.png through a planted plots/ link would delete elsewhere
+                    refuse_links(out / rel)
                     (out / rel).unlink(missing_ok=True)
                 for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
                     stale.unlink(missing_ok=True)
@@ -371,6 +362,26 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
         lock.release()
         raise
     return lock
+
+
+def make_dir(out: Path, what: str) -> None:
+    """Create the directory ``out`` (and its parents) for a run or sweep (``what``).
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is a file, or below one.
+    WriteError
+        ``out`` cannot be created (read-only, no space).
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the {what}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
+    except OSError as e:
+        raise WriteError.from_os_error(e, out) from None
 
 
 def _refuse_occupied(out: Path, overwrite: bool) -> None:
@@ -453,29 +464,6 @@ def checkpoint_meta(cfg: Config, data) -> dict:
     return {"config": config, "data": fingerprint}
 
 
-def _fit(trainer: Trainer, ckpt: Checkpointer | None, interrupts: InterruptGuard | None) -> None:
-    """``trainer.fit()``, saving a checkpoint on interrupt and saying where it is on divergence."""
-    try:
-        with interrupts.deferred() if interrupts is not None else contextlib.nullcontext():
-            trainer.fit()
-    except Interrupted as e:
-        if ckpt is not None:
-            try:
-                ckpt.save(trainer)
-            except WriteError:
-                pass  # the previous checkpoint is intact; describe() still names it
-        e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
-        raise
-    except WriteError as e:  # disk full or read-only while saving a checkpoint
-        raise _with_resume_hint(e, ckpt, Path(ckpt.path).parent if ckpt else Path(".")) from None
-    except DivergenceError as e:
-        if ckpt is None:
-            raise
-        last = ckpt.describe()
-        where = f"last good checkpoint: {last}" if last else "no checkpoint had been written"
-        raise DivergenceError(f"{e}; {where}", iteration=e.iteration, name=e.name) from None
-
-
 def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | None = None) -> dict:
     """Evaluate a finished trainer and write history, model, summary and plots.
 
@@ -506,7 +494,13 @@ def finish(cfg: Config, trainer: Trainer, data, out: Path, pre: Preprocessor | N
         "best_epoch": trainer.best["epoch"] if trainer.best else None,
         "stopped_early": trainer.stopped_early,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine_info(),
+        "machine": {  # where the figures were measured
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
     }
     atomic_write_json(out / "history.json", trainer.history)
     atomic_write_text(out / "history.csv", history_csv(trainer.history))
@@ -558,3 +552,17 @@ def read_json(
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: [[[[...]]]] nested too deep
         raise error(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
+
+
+def read_json_object(
+    path: str | os.PathLike,
+    what: str = "JSON file",
+    error: type[Exception] = ConfigError,
+    limit: int = MAX_JSON_BYTES,
+    hint: str = "",
+) -> dict:
+    """:func:`read_json` of a file that must hold a JSON object (else ``error``, ending with ``hint``)."""
+    value = read_json(path, what, error, limit)
+    if not isinstance(value, dict):
+        raise error(f"{path}: expected a JSON object, got {type(value).__name__}{hint}")
+    return value

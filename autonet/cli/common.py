@@ -12,15 +12,16 @@ config file, and a bad one is a one-line error naming the option.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from autonet.config import PRESETS, Bool, Config, canonical_keys, check_value, default, names, option, parse_value
-from autonet.data import DATASETS
+from autonet.data import DATASETS, load_dataset
 from autonet.errors import ConfigError, DataError
+from autonet.run import read_json_object
 
 CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config.json is about 1 KB
 
@@ -47,20 +48,24 @@ positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a po
 nonnegative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 
 
+def positive_int_at_most(high: int):
+    """An argparse ``type=``: a positive integer of at most ``high`` (a bound on a resource)."""
+
+    def convert(text: str) -> int:
+        value = positive_int(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"expected an integer in [1, {high}], got {text!r}")
+        return value
+
+    return convert
+
+
 def int_list(text: str) -> tuple[int, ...]:
     """``"1024,512"`` -> ``(1024, 512)``; every entry a positive integer."""
     parts = [p for p in text.replace(" ", "").split(",") if p]
     if not parts:
         raise argparse.ArgumentTypeError("expected comma-separated positive integers, e.g. 300 or 1024,512")
     return tuple(positive_int(p) for p in parts)
-
-
-DATASET_HELP = option("dataset").help
-
-
-def add_dataset_argument(parser: argparse.ArgumentParser, default_help: str) -> None:
-    """``--dataset NAME_OR_FILE`` (absent from the namespace's meaning: see ``default_help``)."""
-    parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=f"{DATASET_HELP} ({default_help})")
 
 
 def flag_name(name: str) -> str:
@@ -119,15 +124,15 @@ def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress and no chatter")
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str | None = None) -> None:
-    """``--data-dir``, ``--num-val`` and ``--quiet`` for commands that read data but do not train.
+def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str) -> None:
+    """``--dataset``, ``--data-dir``, ``--num-val`` and ``--quiet`` for commands that score a saved model.
 
-    ``num_val_default``: what ``--num-val`` defaults to in words, when not the schema's default.
+    ``num_val_default``: what ``--num-val`` defaults to, in words.
     """
+    dataset_help = f"{option('dataset').help} (default: the dataset the model was trained on)"
+    parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=dataset_help)
     parser.add_argument("--data-dir", default=None, metavar="DIR", help=help_text("data_dir"))
-    num_val_help = (
-        help_text("num_val") if num_val_default is None else f"{option('num_val').help} (default: {num_val_default})"
-    )
+    num_val_help = f"{option('num_val').help} (default: {num_val_default})"
     parser.add_argument("--num-val", default=None, metavar="N", help=num_val_help)
     add_quiet_argument(parser)
 
@@ -159,10 +164,6 @@ def model_split(args: argparse.Namespace, model: Any, config: dict, split: str =
     ``download``). DataError when the split is missing or the rows do not fit
     the model (:class:`ClassMismatch` for other classes).
     """
-    import warnings
-
-    from autonet.data import load_dataset
-
     source, data_dir, num_val = data_source(args, config, model.dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if split == "val" else "default")  # "no test_batch": irrelevant for val
@@ -197,21 +198,11 @@ def unset_options(args: argparse.Namespace) -> set[str]:
 
 
 def read_config_file(path: str | os.PathLike) -> dict:
-    """The options of a saved ``config.json``, keys canonical (ConfigError naming an unknown key)."""
-    from autonet.storage.files import read_regular_file
+    """The options of a saved ``config.json`` (a regular file: a FIFO would block), keys canonical.
 
-    path = Path(path)
-    if not os.path.lexists(path):
-        raise ConfigError(f"config file {path}: cannot read it (No such file or directory)")
-    # a regular file only: a FIFO would block forever, a device might never end
-    raw = read_regular_file(path, CONFIG_FILE_LIMIT, "config file", ConfigError)
-    try:
-        obj = json.loads(raw)
-    except (ValueError, RecursionError) as e:
-        raise ConfigError(f"config file {path}: not valid JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise ConfigError(f"config file {path}: expected a JSON object of options, got {type(obj).__name__}")
-    return canonical_keys(obj, f"config file {path}")
+    ConfigError naming the file when it is missing, too large, not a JSON object, or has an unknown key.
+    """
+    return canonical_keys(read_json_object(path, "config file", limit=CONFIG_FILE_LIMIT), f"config file {path}")
 
 
 def config_options(args: argparse.Namespace) -> dict[str, Any]:

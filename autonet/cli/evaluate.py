@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from autonet.cli.common import add_data_arguments, add_dataset_argument, model_split, read_config_file
+from autonet.cli.common import add_data_arguments, model_split, read_config_file
 from autonet.errors import DataError
 from autonet.net import TTA_MODES, accuracy
 from autonet.storage.models import load_model
@@ -33,7 +33,6 @@ def register(sub) -> None:
         help="score with this test-time augmentation instead of the model's own, to compare both "
         "ways without retraining (default: the one recorded in the model)",
     )
-    add_dataset_argument(p, "default: the dataset the model was trained on")
     add_data_arguments(p, num_val_default="the run's own, from the config.json beside the model")
     p.set_defaults(func=main)
 

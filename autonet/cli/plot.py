@@ -12,28 +12,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autonet.cli.common import ClassMismatch, add_data_arguments, add_dataset_argument, model_split, positive_int
+from autonet.cli.common import (
+    ClassMismatch,
+    add_data_arguments,
+    model_split,
+    positive_int_at_most,
+)
 from autonet.errors import AutonetError, ConfigError, DataError
 from autonet.plots import MAX_DPI
+from autonet.run import read_json_object
 
 MAX_JSON_BYTES = 256 * 2**20  # a million-iteration history is about 20 MB
-
-
-def _dpi(text: str) -> int:
-    value = positive_int(text)
-    if value > MAX_DPI:
-        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_DPI}], got {text!r}")
-    return value
+RUN_FILES = ("config.json", "summary.json", "history.json")  # what the figures are drawn from, besides the model
 
 
 def read_run_json(path: Path) -> dict:
     """A run file (history, config, summary) as a dict; :class:`DataError` in one line otherwise."""
-    from autonet.run import read_json
-
-    obj = read_json(path, "run file", DataError, MAX_JSON_BYTES)
-    if not isinstance(obj, dict):
-        raise DataError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
+    return read_json_object(path, "run file", DataError, MAX_JSON_BYTES)
 
 
 def output_dir(out: Path) -> Path:
@@ -60,23 +55,19 @@ def register(sub) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
-    p.add_argument("--dpi", type=_dpi, default=100, help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)")
-    add_dataset_argument(p, "default: the dataset the model was trained on")
+    p.add_argument(
+        "--dpi",
+        type=positive_int_at_most(MAX_DPI),
+        default=100,
+        help=f"PNG resolution, 1 to {MAX_DPI} (default: %(default)s)",
+    )
     add_data_arguments(p, num_val_default="the run's own, from its config.json")
     p.set_defaults(func=main)
 
 
-def _val_predictions(model, config: dict, args: argparse.Namespace):
-    """Raw val rows, labels and the model's predictions; raises AutonetError when no data."""
-    from autonet.net import predict
-
-    _, _, X, y = model_split(args, model, config, download=False, quiet=True)
-    shown = {"activation": model.activation, "tta": model.tta, "image_shape": model.image_shape}
-    return X, y, predict(model.params, X - model.mean_image.astype(X.dtype), **shown)
-
-
 def main(args: argparse.Namespace) -> int:
     from autonet import plots
+    from autonet.net import predict
     from autonet.storage.files import refuse_links
     from autonet.storage.models import load_model
 
@@ -87,48 +78,47 @@ def main(args: argparse.Namespace) -> int:
     if not args.out:  # the run's own folder: a link planted there would send the PNGs elsewhere
         refuse_links(run / "plots")
     out = output_dir(Path(args.out) if args.out else run / "plots")
-    config = read_run_json(run / "config.json") if (run / "config.json").is_file() else {}
-    summary = read_run_json(run / "summary.json") if (run / "summary.json").is_file() else {}
-    history = read_run_json(run / "history.json") if has_history else None
-    if history is not None:
+    config, summary, history = (read_run_json(run / n) if (run / n).is_file() else {} for n in RUN_FILES)
+    written, skipped = [], []
+
+    def save(fig, name: str) -> None:
+        written.append(plots.save_figure(fig, out / name, dpi=args.dpi))
+
+    if has_history:
         try:
             plots.check_history(history)
         except DataError as e:
             raise DataError(f"{run / 'history.json'}: {e}") from None
-    written, skipped = [], []
-
-    if history is not None:
-        fig = plots.plot_run(history, summary, untitled=f"{run.name}: {config.get('backend', 'unknown')} backend")
-        written.append(plots.save_figure(fig, out / "training.png", dpi=args.dpi))
+        title = f"{run.name}: {config.get('backend', 'unknown')} backend"
+        save(plots.plot_run(history, summary, untitled=title), "training.png")
     else:
         skipped.append(("training.png", "no history.json"))
-
     model = load_model(run / "model.npz") if has_model else None
+    images = model is not None and model.image_shape is not None and model.image_shape[2] in (1, 3)
     if model is None:
         skipped.append(("weights.png, confusion.png, misclassified.png", "no model.npz"))
-    elif model.image_shape is None or model.image_shape[2] not in (1, 3):
+    elif not images:
         skipped.append(("weights.png", f"inputs are not grey or colour images (D={model.layer_sizes[0]})"))
     else:
-        fig = plots.plot_weight_grid(model.params["W1"], image_shape=model.image_shape)
-        written.append(plots.save_figure(fig, out / "weights.png", dpi=args.dpi))
+        save(plots.plot_weight_grid(model.params["W1"], image_shape=model.image_shape), "weights.png")
     if model is not None:
         try:
-            X, y, pred = _val_predictions(model, config, args)
+            _, _, X, y = model_split(args, model, config, download=False, quiet=True)
         except ClassMismatch:
             raise
         except AutonetError as e:
             skipped.append(("confusion.png, misclassified.png", f"no validation data ({e})"))
         else:
+            shown: dict = {"activation": model.activation, "tta": model.tta, "image_shape": model.image_shape}
+            pred = predict(model.params, X - model.mean_image.astype(X.dtype), **shown)
             cm = plots.confusion_matrix(y, pred, len(model.class_names))
-            fig = plots.plot_confusion_matrix(cm, model.class_names)
-            written.append(plots.save_figure(fig, out / "confusion.png", dpi=args.dpi))
-            if model.image_shape is not None and model.image_shape[2] in (1, 3):
+            save(plots.plot_confusion_matrix(cm, model.class_names), "confusion.png")
+            if images:
                 fig = plots.plot_misclassified(X, y, pred, model.class_names, image_shape=model.image_shape)
-                written.append(plots.save_figure(fig, out / "misclassified.png", dpi=args.dpi))
+                save(fig, "misclassified.png")
             else:
                 skipped.append(("misclassified.png", "inputs are not images"))
             print(f"validation accuracy {(pred == y).mean():.4f} on {len(y)} images")
-
     for path in written:
         print(f"wrote {path}")
     for names, why in skipped:

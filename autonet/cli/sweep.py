@@ -22,20 +22,20 @@ import sys
 import time
 from pathlib import Path
 
-from autonet.cli.common import add_config_arguments, add_quiet_argument, config_options, nonnegative_int, positive_int
+from autonet.cli.common import (
+    add_config_arguments,
+    add_quiet_argument,
+    config_options,
+    nonnegative_int,
+    positive_int,
+    positive_int_at_most,
+)
 from autonet.cli.train import default_run_dir
 from autonet.config import Config
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.sweep import build_space, format_table, plan, run_sweep
 
 MAX_BLAS_THREADS = 1024  # more than any machine's cores; larger counts overflow the BLAS libraries' C ints
-
-
-def _threads(text: str) -> int:
-    value = positive_int(text)
-    if value > MAX_BLAS_THREADS:
-        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_BLAS_THREADS}], got {text!r}")
-    return value
 
 
 def register(sub) -> None:
@@ -80,7 +80,7 @@ def register(sub) -> None:
     )
     g.add_argument(
         "--blas-threads",
-        type=_threads,
+        type=positive_int_at_most(MAX_BLAS_THREADS),
         help="BLAS threads per trial (default: cores // jobs locally; Dask workers' own setting)",
     )
     g.add_argument(
@@ -107,57 +107,45 @@ def register(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     options = config_options(args)
-    data_dir = options.get("data_dir")
-    if data_dir is None and args.scheduler and os.environ.get("AUTONET_DATA"):
-        data_dir = os.environ["AUTONET_DATA"]  # workers may not share this process's environment
-    if isinstance(data_dir, str) and data_dir:
+    data_dir = options.get("data_dir") or (os.environ.get("AUTONET_DATA") if args.scheduler else None)
+    if isinstance(data_dir, str) and data_dir:  # absolute, and given: workers may not share this process's environment
         options["data_dir"] = str(Path(data_dir).resolve())
     base = Config(**options)
     space = build_space(args.space, args.grid)
     trials = plan(space, base, random=args.random, seed=args.search_seed)
     out = Path(args.out) if args.out else default_run_dir("sweep")
-    keys = list(space.dims)
-    meta = {
-        "mode": "grid" if args.random is None else "random",
-        "space": space.describe(),
-        "random_trials": args.random,
-        "search_seed": args.search_seed,
-        "base": base.to_dict(),
-    }
+    mode = "grid" if args.random is None else "random"
+    meta = {"mode": mode, "space": space.describe(), "random_trials": args.random, "search_seed": args.search_seed}
     log = None if args.quiet else (lambda line: print(line, flush=True))
     if log:
         where = args.scheduler or f"{args.jobs} local process{'es' if args.jobs > 1 else ''}"
-        log(f"sweep: {len(trials)} trials ({meta['mode']}) on {where} -> {out}")
+        log(f"sweep: {len(trials)} trials ({mode}) on {where} -> {out}")
     start = time.perf_counter()
     with InterruptGuard() as guard:
         try:
             rows = run_sweep(
                 trials,
                 out,
-                keys,
-                jobs=args.jobs,
-                scheduler=args.scheduler,
-                blas_threads=args.blas_threads,
-                meta=meta,
+                list(space.dims),
+                meta={**meta, "base": base.to_dict()},
                 log=log,
-                extend=args.extend,
                 interrupts=guard,
+                **{k: getattr(args, k) for k in ("jobs", "scheduler", "blas_threads", "extend")},
             )
         except KeyboardInterrupt as e:  # Interrupted, or a KeyboardInterrupt raised inside a worker pool
-            code = e.exit_code if isinstance(e, Interrupted) else 130
-            name = e.signame if isinstance(e, Interrupted) else "SIGINT"
+            signal, code = (e.signame, e.exit_code) if isinstance(e, Interrupted) else ("SIGINT", 130)
             print(
-                f"autonet sweep: interrupted by {name}; finished trials are kept and a stopped trial resumes "
+                f"autonet sweep: interrupted by {signal}; finished trials are kept and a stopped trial resumes "
                 f"from its checkpoint; resume with: {resume_command(args, out)}",
                 file=sys.stderr,
             )
             return code
-    print(format_table(rows, keys))
+    print(format_table(rows, list(space.dims)))
     ok = [r for r in rows if r["status"] == "ok"]
-    diverged = sum(r["status"] == "diverged" for r in rows)
     if ok:
         best = max(ok, key=lambda r: r["val_acc"])
         print(f"best: {best['trial']} val acc {best['val_acc']:.4f} (model: {out / 'best_model.npz'})")
+    diverged = sum(r["status"] == "diverged" for r in rows)
     print(
         f"{len(ok)} finished, {diverged} diverged, wall time {time.perf_counter() - start:.0f} s; "
         f"table: {out / 'results.csv'}"

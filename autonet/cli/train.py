@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from autonet.cli.common import (
     add_config_arguments,
     add_quiet_argument,
@@ -92,9 +90,9 @@ def resume_config(args: argparse.Namespace) -> tuple[Config, Path]:
         raise ConfigError(f"--resume {out}: no config.json there; expected a run directory written by autonet train")
     # config flags given besides --data-dir (absent from args unless given)
     given = [flag_name(k) for k in ["preset", "config", *names(flag=True)] if k != "data_dir" and hasattr(args, k)]
-    if given or (args.out and Path(args.out) != out):
-        flags = ", ".join(given + (["--out"] if args.out and Path(args.out) != out else []))
-        raise ConfigError(f"--resume continues with the settings in {path}; drop {flags}")
+    given += ["--out"] if args.out and Path(args.out) != out else []
+    if given:
+        raise ConfigError(f"--resume continues with the settings in {path}; drop {', '.join(given)}")
     saved = read_config_file(path)
     if args.overwrite:
         raise ConfigError("--resume continues a run; --overwrite would replace it: give one of them")
@@ -126,19 +124,19 @@ def main(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args, progress=not args.quiet)
         out = Path(args.out) if args.out else default_run_dir(cfg.backend)
-    # Overflow on the way to divergence is reported once, by the trainer's finite check.
-    with InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with InterruptGuard() as guard:
         try:
             if not args.resume:
                 cfg = fit_to_data(cfg, unset_options(args), quiet=args.quiet)
+            resume, overwrite = bool(args.resume), args.overwrite
             summary = run(
                 cfg,
                 out,
                 quiet=args.quiet,
                 checkpoint_every=args.checkpoint_every,
-                resume=bool(args.resume),
+                resume=resume,
                 interrupts=guard,
-                overwrite=args.overwrite,
+                overwrite=overwrite,
             )
         except Interrupted as e:
             print(interrupted_message(args.command, e, out), file=sys.stderr)
@@ -148,12 +146,8 @@ def main(args: argparse.Namespace) -> int:
             return EXIT_DIVERGED
     if summary.get("already_finished"):
         val = summary.get("val_acc")
-        print(
-            f"{out}: this run has already finished ({summary.get('iterations')} iterations, val acc "
-            f"{val:.4f}); nothing to resume, nothing changed"
-            if isinstance(val, float)
-            else f"{out}: this run has already finished; nothing to resume, nothing changed"
-        )
+        done = f" ({summary.get('iterations')} iterations, val acc {val:.4f})" if isinstance(val, float) else ""
+        print(f"{out}: this run has already finished{done}; nothing to resume, nothing changed")
         return 0
     missing = "the CIFAR-10 folder has no test_batch" if cfg.dataset == "cifar10" else "no test split in the file"
     test = f"n/a ({missing})" if summary["test_acc"] is None else f"{summary['test_acc']:.4f}"

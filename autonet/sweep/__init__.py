@@ -55,34 +55,20 @@ even without a shared file system.
 Modules
 -------
 - :mod:`autonet.sweep.space` -- the value grammar: :class:`Dim`, :class:`Space`,
-  space files and ``--grid`` flags;
-- :mod:`autonet.sweep.trials` -- points of a space as named trials;
+  space files and ``--grid`` flags, and the points of a space as named trials;
 - :mod:`autonet.sweep.runner` -- :func:`run_trial` and the serial, joblib and
   Dask executors behind :func:`run_sweep`;
-- :mod:`autonet.sweep.record` -- the results files (``results.csv``,
-  ``best_model.npz``) and the text table.
+- :mod:`autonet.sweep.record` -- the sweep directory: its record (``sweep.json``),
+  the results files (``results.csv``, ``best_model.npz``) and the text table.
 """
 
-from autonet.sweep.record import SweepRecorder, format_table
-from autonet.sweep.runner import run_sweep, run_trial
-from autonet.sweep.space import Dim, Space, build_space, load_space, make_dim, parse_grid_flag, parse_space
-from autonet.sweep.trials import Trial, iterations_for, make_trials, plan, trial_name
-
-__all__ = [
-    "Dim",
-    "Space",
-    "SweepRecorder",
-    "Trial",
-    "build_space",
-    "format_table",
-    "iterations_for",
-    "load_space",
-    "make_dim",
-    "make_trials",
-    "parse_grid_flag",
-    "parse_space",
-    "plan",
-    "run_sweep",
-    "run_trial",
-    "trial_name",
-]
+from autonet.sweep.record import SweepRecorder as SweepRecorder
+from autonet.sweep.record import format_table as format_table
+from autonet.sweep.runner import run_sweep as run_sweep
+from autonet.sweep.runner import run_trial as run_trial
+from autonet.sweep.space import Trial as Trial
+from autonet.sweep.space import build_space as build_space
+from autonet.sweep.space import load_space as load_space
+from autonet.sweep.space import make_trials as make_trials
+from autonet.sweep.space import parse_space as parse_space
+from autonet.sweep.space import plan as plan

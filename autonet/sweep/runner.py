@@ -14,21 +14,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
+from threadpoolctl import threadpool_limits
 
 from autonet.config import Config
-from autonet.errors import ConfigError, DivergenceError, WriteError
+from autonet.errors import ConfigError, DivergenceError
 from autonet.interrupts import InterruptGuard
-from autonet.run import CHECKPOINT_EVERY, load_data, run
+from autonet.run import CHECKPOINT_EVERY, load_data, make_dir, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.storage.files import atomic_write_json
 from autonet.storage.lock import LOCK_NAME, RunLock
-from autonet.sweep.directory import SWEEP_FILE, reconcile
-from autonet.sweep.record import DIVERGED_FILE, METRICS, SweepRecorder, finished_result, metrics, one_line
-from autonet.sweep.trials import Trial, iterations_for
+from autonet.sweep.record import SWEEP_FILE, SweepRecorder, diverged, finished_result, metrics, one_line, reconcile
+from autonet.sweep.space import Trial, iterations_for
 
 _DATA_LOCK = threading.Lock()
 _DATA: list = []  # at most one (key, CIFAR10) pair per process
@@ -42,14 +40,6 @@ def shared_data(cfg: Config):
             _DATA.clear()  # free the previous data set before loading another
             _DATA.append((key, load_data(cfg, quiet=True)))
         return _DATA[0][1]
-
-
-def _blas_threads(n: int | None):
-    if n is None:
-        return nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=n, user_api="blas")
 
 
 def run_trial(
@@ -71,64 +61,44 @@ def run_trial(
     :class:`~autonet.interrupts.Interrupted` after the checkpoint is written
     (``interrupts``: the caller's entered guard).
     """
-    if ship:
-        out = Path(tempfile.mkdtemp(prefix="autonet-trial-"))
-    else:
-        assert run_dir is not None, "run_dir is required unless ship=True"
-        out = Path(run_dir)
+    out = Path(tempfile.mkdtemp(prefix="autonet-trial-") if ship or run_dir is None else run_dir)
     try:
-        epochs, cfg = trial.config.get("epochs"), trial.cfg
-        assert cfg is not None, "a trial to run is built by make_trials, which sets cfg"
-        # Overflow is the expected way for a too-large learning rate to fail; the
-        # trainer's finite check turns it into DivergenceError, recorded below.
-        with _blas_threads(blas_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            data = shared_data(cfg)
-            if epochs is not None:
-                cfg = cfg.replace(num_iters=iterations_for(epochs, len(data.y_train), cfg.batch_size))
-            resume = (out / CHECKPOINT_NAME).is_file()
-            try:  # a trial's directory is its own (named by its config's hash): a partial one is replaced
-                result = metrics(
-                    run(
-                        cfg,
-                        out,
-                        data=data,
-                        quiet=True,
-                        checkpoint_every=CHECKPOINT_EVERY,
-                        resume=resume,
-                        overwrite=not resume,
-                        interrupts=interrupts,
-                    )
-                )
-            except DivergenceError as e:
-                result = {"status": "diverged", **{k: None for k in METRICS}, "error": str(e)}
-                atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration, "name": e.name})
-        result["name"] = trial.name
+        with threadpool_limits(limits=blas_threads, user_api="blas"):  # None: no limit
+            result = {**_train(trial, out, interrupts), "name": trial.name}
         if ship:
-            result["files"] = {
-                p.relative_to(out).as_posix(): p.read_bytes()
-                for p in sorted(out.rglob("*"))
-                if p.is_file() and p.name != LOCK_NAME
-            }
+            files = [p for p in sorted(out.rglob("*")) if p.is_file() and p.name != LOCK_NAME]
+            result["files"] = {p.relative_to(out).as_posix(): p.read_bytes() for p in files}
         return result
     finally:
         if ship:
             shutil.rmtree(out, ignore_errors=True)
 
 
+def _train(trial: Trial, out: Path, interrupts: InterruptGuard | None) -> dict:
+    """The result row of ``trial`` trained (or resumed) in ``out``; a divergence recorded in ``diverged.json``."""
+    cfg, epochs = trial.cfg, trial.config.get("epochs")
+    assert cfg is not None, "a trial to run is built by make_trials, which sets cfg"
+    data = shared_data(cfg)
+    if epochs is not None:
+        cfg = cfg.replace(num_iters=iterations_for(epochs, len(data.y_train), cfg.batch_size))
+    resume = (out / CHECKPOINT_NAME).is_file()  # else a partial directory (its own: named by its hash) is replaced
+    try:
+        summary = run(
+            cfg,
+            out,
+            data,
+            quiet=True,
+            checkpoint_every=CHECKPOINT_EVERY,
+            resume=resume,
+            overwrite=not resume,
+            interrupts=interrupts,
+        )
+    except DivergenceError as e:
+        return diverged(out, e)
+    return metrics(summary)
+
+
 # ----- executors: each yields (trial, result) as trials finish -----
-
-
-def _serial(pending, trials_dir, blas_threads, interrupts=None):
-    for t in pending:
-        yield t, run_trial(t, str(trials_dir / t.name), blas_threads, interrupts=interrupts)
-
-
-def _joblib(pending, trials_dir, jobs, blas_threads):
-    from joblib import Parallel, delayed
-
-    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")  # results in the order submitted
-    results = parallel(delayed(run_trial)(t, str(trials_dir / t.name), blas_threads) for t in pending)
-    yield from zip(pending, results, strict=True)
 
 
 def _dask(pending, scheduler, blas_threads):
@@ -150,16 +120,6 @@ def _dask(pending, scheduler, blas_threads):
         for future in as_completed(futures):
             result = future.result()
             yield by_name[result["name"]], result
-
-
-def local_blas_threads(jobs: int) -> int:
-    """BLAS threads per worker so that ``jobs * threads <= cores``."""
-    from joblib import cpu_count
-
-    cores = cpu_count()
-    if jobs > cores:
-        raise ConfigError(f"--jobs {jobs} exceeds the {cores} CPU cores available here")
-    return max(1, cores // jobs)
 
 
 def run_sweep(
@@ -188,7 +148,7 @@ def run_sweep(
     blas_threads : BLAS threads per trial; default ``cores // jobs`` for
         ``jobs > 1``, else unlimited (Dask workers keep their own setting)
     meta : written to ``sweep.json`` (what was asked); with ``trials`` it is the
-        sweep's identity (:mod:`autonet.sweep.directory`): a directory holding
+        sweep's identity (:func:`autonet.sweep.record.reconcile`): a directory holding
         a sweep of another identity is refused unless ``extend``
     log : one line per finished trial (None: silent)
     on_result : called after each trial is recorded (tests, progress hooks)
@@ -209,53 +169,52 @@ def run_sweep(
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
     if scheduler and jobs > 1:
         raise ConfigError("give --jobs N or --scheduler, not both (Dask workers set the parallelism)")
-    if jobs > 1 and blas_threads is None:
-        blas_threads = local_blas_threads(jobs)
+    if jobs > 1 and blas_threads is None:  # jobs * threads <= cores
+        from joblib import cpu_count
+
+        if jobs > cpu_count():
+            raise ConfigError(f"--jobs {jobs} exceeds the {cpu_count()} CPU cores available here")
+        blas_threads = max(1, cpu_count() // jobs)
     out = Path(sweep_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory; give a directory for the sweep")
     if out.is_dir():
         reconcile(out, trials, keys, meta, extend)  # refuse before writing anything
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ConfigError(f"--out {out}: a part of this path is a file, not a directory") from None
-    except OSError as e:
-        raise WriteError.from_os_error(e, out) from None
+    make_dir(out, "sweep")
     with RunLock(out):
         trials, keys, record = reconcile(out, trials, keys, meta, extend)
         atomic_write_json(out / SWEEP_FILE, record)
-        return _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result, interrupts)
+        rec = SweepRecorder(trials, out, keys)
+        pending = []
+        for t in trials:
+            done = finished_result(rec.run_dir(t))
+            if done is None:
+                pending.append(t)
+            else:
+                rec.record(t, done)
+        rec.write_csv()
+        if log and len(pending) < len(trials):
+            log(f"resuming: {len(trials) - len(pending)} of {len(trials)} trials already finished, skipped")
+        if scheduler:
+            results = _dask(pending, scheduler, blas_threads)
+        elif jobs > 1:
+            from joblib import Parallel, delayed
 
-
-def _run_locked(out, trials, keys, jobs, scheduler, blas_threads, log, on_result, interrupts) -> list[dict]:
-    rec = SweepRecorder(trials, out, keys)
-    pending = []
-    for t in trials:
-        done = finished_result(rec.run_dir(t))
-        if done is None:
-            pending.append(t)
+            parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator")  # results in the order submitted
+            outcomes = parallel(delayed(run_trial)(t, str(rec.run_dir(t)), blas_threads) for t in pending)
+            results = zip(pending, outcomes, strict=True)
         else:
-            rec.record(t, done)
-    rec.write_csv()
-    if log and len(pending) < len(trials):
-        log(f"resuming: {len(trials) - len(pending)} of {len(trials)} trials already finished, skipped")
-    if scheduler:
-        results = _dask(pending, scheduler, blas_threads)
-    elif jobs > 1:
-        results = _joblib(pending, out / "trials", jobs, blas_threads)
-    else:
-        results = _serial(pending, out / "trials", blas_threads, interrupts)
-    for k, (trial, result) in enumerate(results, start=1):
-        rec.record(trial, result)
-        if log:
-            log(f"[{k}/{len(pending)}] {trial.name}: {one_line(result)}")
-        if on_result:
-            on_result(trial, result)
-    rows = rec.rows()
-    finished = [r for r in rows if r["status"] != "pending"]
-    if any(r["status"] == "ok" for r in finished):
-        from autonet.plots import plot_sweep_heatmap, save_figure
+            results = ((t, run_trial(t, str(rec.run_dir(t)), blas_threads, interrupts=interrupts)) for t in pending)
+        for k, (trial, result) in enumerate(results, start=1):
+            rec.record(trial, result)
+            if log:
+                log(f"[{k}/{len(pending)}] {trial.name}: {one_line(result)}")
+            if on_result:
+                on_result(trial, result)
+        rows = rec.rows()
+        finished = [r for r in rows if r["status"] != "pending"]
+        if any(r["status"] == "ok" for r in finished):
+            from autonet.plots import plot_sweep_heatmap, save_figure
 
-        save_figure(plot_sweep_heatmap(finished, title=f"Sweep {out.name}: validation accuracy"), out / "heatmap.png")
-    return rows
+            save_figure(
+                plot_sweep_heatmap(finished, title=f"Sweep {out.name}: validation accuracy"), out / "heatmap.png"
+            )
+        return rows

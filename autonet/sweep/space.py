@@ -7,23 +7,27 @@ a space file holds JSON/TOML values (``hidden = [300, "1024,512"]``: one layer
 of 300, or two layers), a ``--grid KEY=V1|V2`` flag holds each value spelled
 as its ``autonet train`` flag's. Each value is checked alone here; the rules
 between options are checked when each trial's config is built.
+
+Trials (:class:`Trial`, :func:`plan`) are the points of a space on top of a base
+config, each with a stable name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autonet.config import Float, Int, Sizes, canonical, check_value, names, option, parse_value
+from autonet.config import Config, Float, Int, Sizes, canonical, identity, names, option
 from autonet.errors import ConfigError
 from autonet.storage.files import read_regular_file
 
@@ -42,39 +46,29 @@ def _kind(key: str):
 def _check_key(key: Any, source: str) -> str:
     """The option ``key`` names (aliases, dashes accepted); ConfigError unless it may be searched."""
     name = EPOCHS if key == EPOCHS else canonical(key)
-    if name is not None and name != EPOCHS and not option(name).search:
-        if option(name).record:
-            raise ConfigError(
-                f"{source}: {name} shapes the data, which a sweep loads once; set it with a flag "
-                f"(--{name.replace('_', '-')}), not in the space"
-            )
-        name = None
-    if name is None:
-        allowed = names(search=True) + [EPOCHS]
-        raise ConfigError(f"{source}: unknown key {key!r}; searchable keys: {', '.join(sorted(allowed))}")
-    return name
+    allowed = [*names(search=True), EPOCHS]
+    if name in allowed:
+        return name
+    if name is not None and option(name).record:
+        raise ConfigError(
+            f"{source}: {name} shapes the data, which a sweep loads once; set it with a flag "
+            f"(--{name.replace('_', '-')}), not in the space"
+        )
+    raise ConfigError(f"{source}: unknown key {key!r}; searchable keys: {', '.join(sorted(allowed))}")
 
 
-def _value(key: str, value: Any, source: str) -> Any:
-    """One JSON/TOML value of ``key``, checked alone (ConfigError naming the source)."""
+def _value(key: str, value: Any, source: str, text: bool = False) -> Any:
+    """One value of ``key``, checked alone: a JSON/TOML value, or (``text``) spelled as on the command line."""
+    kind = _kind(key)
     try:
-        return EPOCHS_KIND.check(EPOCHS, value) if key == EPOCHS else check_value(key, value)
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
-
-
-def _text_value(key: str, text: str, source: str) -> Any:
-    """One value of ``key`` spelled as on the command line."""
-    try:
-        if key == EPOCHS:
-            try:
-                return EPOCHS_KIND.check(EPOCHS, EPOCHS_KIND.from_text(text))
-            except ValueError as e:
-                raise ConfigError(f"{EPOCHS}: {e}") from None
-        return parse_value(key, text)
+        try:
+            parsed = kind.from_text(value) if text else value
+        except ValueError as e:
+            raise ConfigError(f"{key}: {e}") from None
+        return kind.check(key, parsed)
     except ConfigError as e:
         hint = ""
-        if "," in text and not isinstance(_kind(key), Sizes) and key != "augment":
+        if text and "," in value and not isinstance(kind, Sizes) and key != "augment":
             hint = f" (separate grid values with {GRID_SEPARATOR}: {key}=a {GRID_SEPARATOR} b)"
         raise ConfigError(f"{source}: {e}{hint}") from None
 
@@ -205,8 +199,7 @@ def parse_space(obj: Any, source: str = "space") -> Space:
 
 def load_space(path: str | os.PathLike) -> Space:
     """Read a space file: ``.toml`` (tomllib; tomli on Python 3.10) or ``.json``."""
-    path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = Path(path).suffix.lower()
     if suffix not in (".toml", ".json"):
         raise ConfigError(f"space file {path}: expected a .toml or .json file")
     if not os.path.lexists(path):
@@ -241,7 +234,7 @@ def parse_grid_flag(text: str) -> tuple[str, Dim]:
         raise ConfigError(f"--grid {text!r}: an empty value between {GRID_SEPARATOR}s")
     name = _check_key(key.strip(), "--grid")
     source = f"--grid {name}"
-    return name, Dim(name, "values", values=tuple(_text_value(name, v, source) for v in values))
+    return name, Dim(name, "values", values=tuple(_value(name, v, source, text=True) for v in values))
 
 
 def build_space(space_file: str | None = None, grid_flags: Sequence[str] = ()) -> Space:
@@ -253,3 +246,83 @@ def build_space(space_file: str | None = None, grid_flags: Sequence[str] = ()) -
     if "epochs" in dims and "num_iters" in dims:
         raise ConfigError("give num_iters or epochs in the space, not both")
     return Space(dims)
+
+
+_SHORT = {"learning_rate": "lr", "learning_rate_decay": "decay", "batch_size": "bs", "num_iters": "iters"}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One point of the space.
+
+    ``params``: the searched values; ``config``: the recorded config dict (plus
+    ``epochs``, without ``num_iters``, when the space gives epochs); ``cfg``:
+    the same as a validated :class:`Config`, built from ``config`` when not
+    given (a trial read back from ``sweep.json``). With ``epochs``, ``cfg`` has
+    the base's ``num_iters``: the runner sets it once the data size is known.
+    """
+
+    index: int
+    name: str
+    params: dict
+    config: dict
+    cfg: Config | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.cfg is None:
+            options = {k: v for k, v in self.config.items() if k != "epochs"}
+            cfg = Config.from_dict({**options, "progress": False}, source=f"trial {self.name}")
+            object.__setattr__(self, "cfg", cfg)
+
+
+def format_value(value: Any) -> str:
+    """A searched value as written in trial names and tables: ``1024x512``, ``flip+crop``, ``0.001``."""
+    if isinstance(value, (tuple, list)):
+        return ("x" if all(isinstance(v, int) for v in value) else "+").join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def trial_name(params: Mapping, config: Mapping) -> str:
+    """``<key=value_...>-<8 hex digits of sha1(config without data_dir)>``; ``params``: the varied keys."""
+    canon = json.dumps(identity(config), sort_keys=True, default=list)
+    digest = hashlib.sha1(canon.encode()).hexdigest()[:8]
+    slug = "_".join(f"{_SHORT.get(k, k)}={format_value(v)}" for k, v in params.items())
+    slug = "".join(c if c.isalnum() or c in "=_.+-x" else "-" for c in slug)[:80]
+    return f"{slug}-{digest}" if slug else f"trial-{digest}"
+
+
+def make_trials(base: Config, points: Iterable[Mapping], name_keys: Sequence[str] | None = None) -> list[Trial]:
+    """Trials from searched points on top of ``base``; later duplicates are dropped.
+
+    Each trial's config is built (validated) once, here. ``name_keys``: the keys
+    that appear in trial names (default: every key of a point).
+    """
+    trials: list[Trial] = []
+    seen: set[str] = set()
+    for point in points:
+        options = {k: v for k, v in point.items() if k != "epochs"}
+        cfg = base.replace(progress=False, **options)
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in point.items()}
+        config = cfg.to_dict()
+        if "epochs" in point:
+            config.pop("num_iters")
+            config["epochs"] = point["epochs"]
+        name = trial_name({k: v for k, v in params.items() if name_keys is None or k in name_keys}, config)
+        if name not in seen:
+            seen.add(name)
+            trials.append(Trial(len(trials), name, params, config, cfg))
+    return trials
+
+
+def plan(space: Space, base: Config, random: int | None = None, seed: int = 0) -> list[Trial]:
+    """The grid of ``space`` (``random`` None) or ``random`` points drawn with ``seed``."""
+    points = space.grid() if random is None else space.sample(random, seed)
+    varied = [k for k, d in space.dims.items() if d.kind != "values" or len(d.values) > 1]
+    return make_trials(base, points, name_keys=varied)
+
+
+def iterations_for(epochs: float, num_train: int, batch_size: int) -> int:
+    """``round(epochs * max(num_train // batch_size, 1))``, at least 1 (the trainer's epoch)."""
+    return max(1, round(epochs * max(num_train // batch_size, 1)))
