@@ -1,11 +1,11 @@
 """Datasets: find them, download and verify them, load them safely, split them.
 
-CIFAR-10, four jobs, one module each:
+CIFAR-10, three jobs, one module each:
 
-- :mod:`autonet.data.locate` -- which folder holds the batches
-  (``data_dir`` argument, then ``$AUTONET_DATA``, then the per-user cache);
-- :mod:`autonet.data.download` -- fetch the official archive, check its md5,
-  extract it with every member vetted;
+- :mod:`autonet.data.download` -- which folder holds the batches
+  (``data_dir`` argument, then ``$AUTONET_DATA``, then the per-user cache)
+  and, when they must be fetched, the official archive, its md5 checked,
+  extracted with every member vetted;
 - :mod:`autonet.data.safe_pickle` -- the batch and meta pickles, built from
   a bounded, allow-listed walk of their opcodes (no unpickler), and validated;
 - :mod:`autonet.data.cifar10` -- split into train / validation / test and
@@ -33,14 +33,20 @@ from typing import Any
 import numpy as np
 
 from autonet.data.cifar10 import CIFAR10, load_cifar10, to_images
-from autonet.data.cifar10_format import BATCH_DIR, CLASS_COUNT, IMAGE_SHAPE, IMAGE_SIZE
 from autonet.data.dataset import Dataset
-from autonet.data.download import CIFAR10_MD5, CIFAR10_URL, download_cifar10
+from autonet.data.download import (
+    BATCH_DIR,
+    CIFAR10_MD5,
+    CIFAR10_URL,
+    default_cache_dir,
+    download_cifar10,
+    locate_cifar10,
+)
 from autonet.data.idx import IDX_SOURCES, load_idx_dataset, read_idx
-from autonet.data.locate import default_cache_dir, locate_cifar10
 from autonet.data.npz import load_npz_dataset
-from autonet.data.safe_pickle import load_batch
+from autonet.data.safe_pickle import CLASS_COUNT, IMAGE_SIZE, load_batch
 from autonet.errors import DataError
+from autonet.images import IMAGE_SHAPE
 
 __all__ = [
     "BATCH_DIR",

@@ -24,17 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from autonet.data.cifar10_format import (
-    IMAGE_SHAPE,
-    IMAGE_SIZE,
-    META_FILE,
-    TEST_BATCH,
-    TRAIN_BATCHES,
-)
 from autonet.data.dataset import Dataset, center, check_split, float_dtype
-from autonet.data.locate import locate_cifar10
-from autonet.data.safe_pickle import load_batch, load_class_names
+from autonet.data.download import META_FILE, TEST_BATCH, TRAIN_BATCHES, locate_cifar10
+from autonet.data.safe_pickle import IMAGE_SIZE, load_batch, load_class_names
 from autonet.errors import DataError
+from autonet.images import IMAGE_SHAPE
 
 
 @dataclass

@@ -35,7 +35,6 @@ import numpy as np
 
 from autonet.data import download as fetch
 from autonet.data.dataset import Dataset, check_inflation, split_dataset
-from autonet.data.locate import chosen_place
 from autonet.errors import DataError
 from autonet.storage.files import open_regular_file
 
@@ -203,7 +202,7 @@ def locate_idx(
     there, ``download=None`` downloads only into the per-user cache.
     """
     source = _source(name)
-    place, why, may_download = chosen_place(data_dir, download)
+    place, why, may_download = fetch.chosen_place(data_dir, download)
     folder = place / source.name
     # only an absent name is missing: a FIFO, folder or device there is named as such when it is read
     missing = [f for f, _ in source.files.values() if not os.path.lexists(folder / f)]
