@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import itertools
 import os
 import shlex
 import sys
@@ -25,7 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -192,21 +193,21 @@ def download_cifar10(
     final = target / BATCH_DIR
     if final.is_dir():
         return final
-    created = _missing_ancestors(target)
     part = target / f".cifar-10-python.{os.getpid()}.part"
-    try:
-        what = "archive; nothing was extracted"
-        fetch_verified(url, part, md5, what, quiet, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
-        with tempfile.TemporaryDirectory(dir=target, prefix=".cifar-10-extract.", ignore_cleanup_errors=True) as tmp:
-            _safe_extract(part, Path(tmp), url)
-            _rename_into_place(Path(tmp) / BATCH_DIR, final)
-        return final
-    finally:
-        # Runs on success, on errors and on Ctrl-C alike.
-        with contextlib.suppress(OSError):  # not there if the download failed (or target is no folder)
-            part.unlink()
-        if not final.is_dir():
-            _remove_empty(created)
+    with new_folders_removed_unless_filled(target):
+        try:
+            what = "archive; nothing was extracted"
+            fetch_verified(url, part, md5, what, quiet, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
+            with tempfile.TemporaryDirectory(
+                dir=target, prefix=".cifar-10-extract.", ignore_cleanup_errors=True
+            ) as tmp:
+                _safe_extract(part, Path(tmp), url)
+                _rename_into_place(Path(tmp) / BATCH_DIR, final)
+            return final
+        finally:
+            # Runs on success, on errors and on Ctrl-C alike.
+            with contextlib.suppress(OSError):  # not there if the download failed (or target is no folder)
+                part.unlink()
 
 
 def fetch_verified(url: str, dest: Path, md5: str, what: str, quiet: bool, **limits: float) -> None:
@@ -234,20 +235,16 @@ def fetch_verified(url: str, dest: Path, md5: str, what: str, quiet: bool, **lim
         raise
 
 
-def _missing_ancestors(path: Path) -> list[Path]:
-    """``path`` and its ancestors that do not exist yet, deepest first."""
-    missing = []
-    for p in (path, *path.parents):
-        if p.exists():
-            break
-        missing.append(p)
-    return missing
-
-
-def _remove_empty(folders: Iterable[Path]) -> None:
-    with contextlib.suppress(OSError):  # the first that is not empty (or not ours to remove) ends it
-        for folder in folders:
-            folder.rmdir()
+@contextlib.contextmanager
+def new_folders_removed_unless_filled(folder: Path) -> Iterator[None]:
+    """Run the block; then remove ``folder`` and the ancestors the block created, as long as they are empty."""
+    created = list(itertools.takewhile(lambda p: not p.exists(), (folder, *folder.parents)))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # the first that is not empty (or not ours to remove) ends it
+            for p in created:  # deepest first
+                p.rmdir()
 
 
 def _fetch(

@@ -236,8 +236,7 @@ def download_idx(
         expected and the received digest); nothing partial is left behind.
     """
     folder = Path(folder).expanduser()
-    created = fetch._missing_ancestors(folder)
-    try:
+    with fetch.new_folders_removed_unless_filled(folder):
         for filename, md5 in files.values():
             final = folder / filename
             if not os.path.lexists(final):
@@ -246,9 +245,6 @@ def download_idx(
                 url, limit = base_url + filename, MAX_IDX_DOWNLOAD_BYTES
                 fetch.fetch_verified(url, part, md5, "file; it was not kept", quiet, timeout=timeout, max_bytes=limit)
                 os.replace(part, final)
-    finally:
-        if not folder.is_dir() or not any(folder.iterdir()):
-            fetch._remove_empty(created)
     return folder
 
 
