@@ -62,24 +62,19 @@ class CIFAR10(Dataset):
     name: str = "cifar10"
 
 
-def _chw_to_hwc_into(raw: np.ndarray, out: np.ndarray) -> None:
-    """Write uint8 CHW rows ``raw`` into the float rows ``out`` as HWC.
-
-    One pass that converts and permutes at once, so no intermediate copy of
-    the batch in another dtype is made.
-    """
-    n = raw.shape[0]
-    out.reshape(n, 32, 32, 3)[...] = raw.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
-
-
 def _gather_rows(batches: Sequence[np.ndarray], start: int, stop: int, dtype: np.dtype) -> np.ndarray:
-    """Rows ``start:stop`` of the (virtual) concatenation of ``batches``, as HWC ``dtype``."""
+    """Rows ``start:stop`` of the (virtual) concatenation of uint8 CHW ``batches``, as HWC ``dtype``.
+
+    Each piece is converted and permuted in one pass into the output, so no
+    intermediate copy of a batch in another dtype is made.
+    """
     out = np.empty((stop - start, IMAGE_SIZE), dtype=dtype)
     offset = 0
     for raw in batches:
         lo, hi = max(start, offset), min(stop, offset + raw.shape[0])
         if lo < hi:
-            _chw_to_hwc_into(raw[lo - offset : hi - offset], out[lo - start : hi - start])
+            chw = raw[lo - offset : hi - offset].reshape(hi - lo, 3, 32, 32)
+            out[lo - start : hi - start].reshape(hi - lo, 32, 32, 3)[...] = chw.transpose(0, 2, 3, 1)
         offset += raw.shape[0]
     return out
 
@@ -189,12 +184,10 @@ def to_images(X: np.ndarray, mean_image: np.ndarray | None = None) -> np.ndarray
         scale when the mean has been restored, e.g. ``plt.imshow(img / 255)``.
     """
     X = np.asarray(X)
-    if X.ndim == 1:
-        X = X[None, :]
+    X = X[None, :] if X.ndim == 1 else X
     if X.ndim != 2 or X.shape[1] != IMAGE_SIZE:
         raise DataError(f"expected rows of {IMAGE_SIZE} values, got shape {X.shape}")
-    dtype = X.dtype if X.dtype.kind == "f" else np.float64
-    images = X.astype(dtype, copy=True)
+    images = X.astype(X.dtype if X.dtype.kind == "f" else np.float64)  # a copy
     if mean_image is not None:
         mean = np.asarray(mean_image)
         if mean.shape != (IMAGE_SIZE,):
