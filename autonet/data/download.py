@@ -195,19 +195,17 @@ def download_cifar10(
         return final
     part = target / f".cifar-10-python.{os.getpid()}.part"
     with new_folders_removed_unless_filled(target):
-        try:
-            what = "archive; nothing was extracted"
-            fetch_verified(url, part, md5, what, quiet, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
+        what = "archive; nothing was extracted"
+        fetch_verified(url, part, md5, what, quiet, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
+        try:  # the archive is not kept, whether extraction succeeds, fails or is interrupted
             with tempfile.TemporaryDirectory(
                 dir=target, prefix=".cifar-10-extract.", ignore_cleanup_errors=True
             ) as tmp:
                 _safe_extract(part, Path(tmp), url)
                 _rename_into_place(Path(tmp) / BATCH_DIR, final)
-            return final
         finally:
-            # Runs on success, on errors and on Ctrl-C alike.
-            with contextlib.suppress(OSError):  # not there if the download failed (or target is no folder)
-                part.unlink()
+            part.unlink(missing_ok=True)
+    return final
 
 
 def fetch_verified(url: str, dest: Path, md5: str, what: str, quiet: bool, **limits: float) -> None:
