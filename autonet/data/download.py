@@ -282,11 +282,10 @@ def _fetch(
                     left = deadline - (time.monotonic() - start)
                     if left <= 0:
                         raise TimeoutError
-                    if sock is not None and not response.isclosed():
-                        try:
+                    # the socket is closed once the body was read (Python >= 3.13): nothing to wait for then
+                    with contextlib.suppress(OSError):
+                        if sock is not None and not response.isclosed():
                             sock.settimeout(max(min(timeout, left), 0.01))
-                        except OSError:  # closed once the body was read (Python >= 3.13): nothing to wait for
-                            sock = None
                     chunk = response.read1(_CHUNK)
                     if not chunk:
                         break
