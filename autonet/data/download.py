@@ -47,6 +47,7 @@ _CHUNK = 1 << 20  # download read size, bytes
 CIFAR10_MAX_BYTES = 200 << 20
 # Whole-download deadline: a server trickling bytes would otherwise keep every read alive forever.
 DEFAULT_DEADLINE = 30 * 60.0
+DEFAULT_TIMEOUT = 60.0  # the longest wait for any one network read, seconds
 
 
 OFFLINE_HINT = (
@@ -148,7 +149,7 @@ def download_cifar10(
     url: str = CIFAR10_URL,
     md5: str = CIFAR10_MD5,
     quiet: bool = False,
-    timeout: float = 60,
+    timeout: float = DEFAULT_TIMEOUT,
     deadline: float = DEFAULT_DEADLINE,
     max_bytes: int = CIFAR10_MAX_BYTES,
 ) -> Path:
