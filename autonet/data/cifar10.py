@@ -19,7 +19,6 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,24 +146,20 @@ def load_cifar10(
     X_val = _gather_rows(raws, total - num_val, total, dt)
     del raws
     y_train, y_val = labels[:n_train].copy(), labels[total - num_val :].copy()
-    X_test, y_test = _load_test(folder, dt)
-
-    mean_image = center(X_train, (X_val, X_test), subtract_mean)
-    return CIFAR10(X_train, y_train, X_val, y_val, X_test, y_test, mean_image, class_names, folder)
-
-
-def _load_test(folder: Path, dtype: np.dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
-    path = folder / TEST_BATCH
-    if not path.exists():
+    X_test = y_test = None
+    if (folder / TEST_BATCH).exists():
+        raw, y_test = load_batch(folder / TEST_BATCH)
+        X_test = _gather_rows([raw], 0, raw.shape[0], dt)
+    else:
         warnings.warn(
             f"{folder} has no {TEST_BATCH}: no test split is available (X_test and y_test "
             "are None). Tune and report on the validation split.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
-        return None, None
-    raw, y = load_batch(path)
-    return _gather_rows([raw], 0, raw.shape[0], dtype), y
+
+    mean_image = center(X_train, (X_val, X_test), subtract_mean)
+    return CIFAR10(X_train, y_train, X_val, y_val, X_test, y_test, mean_image, class_names, folder)
 
 
 def to_images(X: np.ndarray, mean_image: np.ndarray | None = None) -> np.ndarray:
