@@ -64,8 +64,7 @@ def default_cache_dir(platform: str = sys.platform) -> Path:
     the XDG spec requires).
     """
     if platform == "win32":
-        local = os.environ.get("LOCALAPPDATA", "")
-        return (Path(local) if local else Path.home() / "AppData" / "Local") / "autonet" / "Cache"
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "autonet" / "Cache"
     if platform == "darwin":
         return Path.home() / "Library" / "Caches" / "autonet"
     xdg = os.environ.get("XDG_CACHE_HOME", "")
@@ -86,12 +85,6 @@ def chosen_place(data_dir: str | os.PathLike | None, download: bool | None) -> t
     else:
         return default_cache_dir(), "the default cache folder", download is None or bool(download)
     return place, why, bool(download)
-
-
-def _is_batch_dir(folder: Path) -> bool:
-    """True if ``folder`` itself holds CIFAR-10 batch files."""
-    names = (*TRAIN_BATCHES, TEST_BATCH, META_FILE)
-    return folder.is_dir() and any((folder / name).is_file() for name in names)
 
 
 def locate_cifar10(
@@ -130,8 +123,8 @@ def locate_cifar10(
         Downloading was needed and failed.
     """
     place, why, may_download = chosen_place(data_dir, download)
-    if _is_batch_dir(place):
-        return place
+    if any((place / name).is_file() for name in (*TRAIN_BATCHES, TEST_BATCH, META_FILE)):
+        return place  # it holds the batch files itself
     inner = place / BATCH_DIR
     if inner.is_dir():
         return inner
