@@ -98,7 +98,7 @@ def test_the_memory_estimate_says_unknown_without_proc_or_cgroup(tmp_path, monke
     ],
 )
 def test_the_cache_folder_follows_each_platforms_convention(monkeypatch, platform, env, expected):
-    from autonet.data.locate import default_cache_dir
+    from autonet.data.download import default_cache_dir
 
     for name in ("XDG_CACHE_HOME", "LOCALAPPDATA"):
         monkeypatch.delenv(name, raising=False)

@@ -19,22 +19,15 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autonet.data.cifar10_format import (
-    IMAGE_SHAPE,
-    IMAGE_SIZE,
-    META_FILE,
-    TEST_BATCH,
-    TRAIN_BATCHES,
-)
 from autonet.data.dataset import Dataset, center, check_split, float_dtype
-from autonet.data.locate import locate_cifar10
-from autonet.data.safe_pickle import load_batch, load_class_names
+from autonet.data.download import META_FILE, TEST_BATCH, TRAIN_BATCHES, locate_cifar10
+from autonet.data.safe_pickle import IMAGE_SIZE, load_batch, load_class_names
 from autonet.errors import DataError
+from autonet.images import IMAGE_SHAPE
 
 
 @dataclass
@@ -68,24 +61,19 @@ class CIFAR10(Dataset):
     name: str = "cifar10"
 
 
-def _chw_to_hwc_into(raw: np.ndarray, out: np.ndarray) -> None:
-    """Write uint8 CHW rows ``raw`` into the float rows ``out`` as HWC.
-
-    One pass that converts and permutes at once, so no intermediate copy of
-    the batch in another dtype is made.
-    """
-    n = raw.shape[0]
-    out.reshape(n, 32, 32, 3)[...] = raw.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
-
-
 def _gather_rows(batches: Sequence[np.ndarray], start: int, stop: int, dtype: np.dtype) -> np.ndarray:
-    """Rows ``start:stop`` of the (virtual) concatenation of ``batches``, as HWC ``dtype``."""
+    """Rows ``start:stop`` of the (virtual) concatenation of uint8 CHW ``batches``, as HWC ``dtype``.
+
+    Each piece is converted and permuted in one pass into the output, so no
+    intermediate copy of a batch in another dtype is made.
+    """
     out = np.empty((stop - start, IMAGE_SIZE), dtype=dtype)
     offset = 0
     for raw in batches:
         lo, hi = max(start, offset), min(stop, offset + raw.shape[0])
         if lo < hi:
-            _chw_to_hwc_into(raw[lo - offset : hi - offset], out[lo - start : hi - start])
+            chw = raw[lo - offset : hi - offset].reshape(hi - lo, 3, 32, 32)
+            out[lo - start : hi - start].reshape(hi - lo, 32, 32, 3)[...] = chw.transpose(0, 2, 3, 1)
         offset += raw.shape[0]
     return out
 
@@ -158,24 +146,20 @@ def load_cifar10(
     X_val = _gather_rows(raws, total - num_val, total, dt)
     del raws
     y_train, y_val = labels[:n_train].copy(), labels[total - num_val :].copy()
-    X_test, y_test = _load_test(folder, dt)
-
-    mean_image = center(X_train, (X_val, X_test), subtract_mean)
-    return CIFAR10(X_train, y_train, X_val, y_val, X_test, y_test, mean_image, class_names, folder)
-
-
-def _load_test(folder: Path, dtype: np.dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
-    path = folder / TEST_BATCH
-    if not path.exists():
+    X_test = y_test = None
+    if (folder / TEST_BATCH).exists():
+        raw, y_test = load_batch(folder / TEST_BATCH)
+        X_test = _gather_rows([raw], 0, raw.shape[0], dt)
+    else:
         warnings.warn(
             f"{folder} has no {TEST_BATCH}: no test split is available (X_test and y_test "
             "are None). Tune and report on the validation split.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
-        return None, None
-    raw, y = load_batch(path)
-    return _gather_rows([raw], 0, raw.shape[0], dtype), y
+
+    mean_image = center(X_train, (X_val, X_test), subtract_mean)
+    return CIFAR10(X_train, y_train, X_val, y_val, X_test, y_test, mean_image, class_names, folder)
 
 
 def to_images(X: np.ndarray, mean_image: np.ndarray | None = None) -> np.ndarray:
@@ -195,12 +179,10 @@ def to_images(X: np.ndarray, mean_image: np.ndarray | None = None) -> np.ndarray
         scale when the mean has been restored, e.g. ``plt.imshow(img / 255)``.
     """
     X = np.asarray(X)
-    if X.ndim == 1:
-        X = X[None, :]
+    X = X[None, :] if X.ndim == 1 else X
     if X.ndim != 2 or X.shape[1] != IMAGE_SIZE:
         raise DataError(f"expected rows of {IMAGE_SIZE} values, got shape {X.shape}")
-    dtype = X.dtype if X.dtype.kind == "f" else np.float64
-    images = X.astype(dtype, copy=True)
+    images = X.astype(X.dtype if X.dtype.kind == "f" else np.float64)  # a copy
     if mean_image is not None:
         mean = np.asarray(mean_image)
         if mean.shape != (IMAGE_SIZE,):

@@ -1,28 +1,43 @@
-"""Download the official CIFAR-10 archive, verify its md5, and extract it safely.
+"""Where the CIFAR-10 batches are, and how the official archive gets there: md5-checked, safely extracted.
+
+The folder looked in is the ``data_dir`` argument, else ``$AUTONET_DATA``, else
+the per-user cache (:func:`chosen_place`); it may either *be* a
+``cifar-10-batches-py`` folder or *contain* one. When it holds neither, the
+official archive is downloaded into it only if it is the default cache folder
+(or ``download=True``): a folder the user named (``data_dir``,
+``$AUTONET_DATA``) without the data is an error naming it and saying how to get
+the data (``autonet download DIR``), not a 170 MB download the user did not ask for.
 
 The archive is streamed to a temporary file, checked *before* it is opened,
 every member is vetted for path safety, and the extracted folder is renamed
-into place only when complete.
-"""
+into place only when complete."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import http.client
+import itertools
 import os
+import shlex
 import sys
 import tarfile
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from autonet.data.cifar10_format import BATCH_DIR, META_FILE, TRAIN_BATCHES
-from autonet.errors import DownloadError
+from autonet.errors import DataError, DownloadError
+
+# the official archive's layout
+BATCH_DIR = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+META_FILE = "batches.meta"
+ENV_VAR = "AUTONET_DATA"
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -32,6 +47,7 @@ _CHUNK = 1 << 20  # download read size, bytes
 CIFAR10_MAX_BYTES = 200 << 20
 # Whole-download deadline: a server trickling bytes would otherwise keep every read alive forever.
 DEFAULT_DEADLINE = 30 * 60.0
+DEFAULT_TIMEOUT = 60.0  # the longest wait for any one network read, seconds
 
 
 OFFLINE_HINT = (
@@ -40,12 +56,93 @@ OFFLINE_HINT = (
 )
 
 
+def default_cache_dir(platform: str = sys.platform) -> Path:
+    """Return the per-user cache folder, by each platform's convention (as ``platformdirs`` has it).
+
+    Windows: ``%LOCALAPPDATA%\\autonet\\Cache``; macOS: ``~/Library/Caches/autonet``; elsewhere
+    ``$XDG_CACHE_HOME/autonet`` or ``~/.cache/autonet`` (a relative ``XDG_CACHE_HOME`` is ignored, as
+    the XDG spec requires).
+    """
+    if platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "autonet" / "Cache"
+    if platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "autonet"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "autonet"
+    return Path.home() / ".cache" / "autonet"
+
+
+def chosen_place(data_dir: str | os.PathLike | None, download: bool | None) -> tuple[Path, str, bool]:
+    """The one folder to use, a phrase saying why it was chosen, and whether to download into it.
+
+    ``download`` if given, else True only for the default cache folder (an implicit place).
+    """
+    if data_dir is not None:
+        place, why = Path(data_dir).expanduser(), "--data-dir"
+    elif os.environ.get(ENV_VAR, ""):
+        place, why = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
+    else:
+        return default_cache_dir(), "the default cache folder", download is None or bool(download)
+    return place, why, bool(download)
+
+
+def locate_cifar10(
+    data_dir: str | os.PathLike | None = None, download: bool | None = None, quiet: bool = False
+) -> Path:
+    """Find (or download) the ``cifar-10-batches-py`` folder.
+
+    The folder looked in is ``data_dir`` if given, else ``$AUTONET_DATA`` if
+    set, else :func:`default_cache_dir` -- only that one; a later candidate is
+    never used as a fallback for an earlier one. It may either be a
+    ``cifar-10-batches-py`` folder or contain one.
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        Folder that is or contains ``cifar-10-batches-py``.
+    download : bool or None
+        If the folder holds no data, download the official archive into it:
+        True always, False never, None (default) only into the default cache
+        folder (a folder the user chose is never filled without being asked).
+    quiet : bool
+        Suppress the download message and progress bar.
+
+    Returns
+    -------
+    Path
+        The ``cifar-10-batches-py`` folder. Its contents are checked only when
+        loaded.
+
+    Raises
+    ------
+    DataError
+        No data found and no download allowed; the message names every path
+        looked in and the command that gets the data.
+    DownloadError
+        Downloading was needed and failed.
+    """
+    place, why, may_download = chosen_place(data_dir, download)
+    if any((place / name).is_file() for name in (*TRAIN_BATCHES, TEST_BATCH, META_FILE)):
+        return place  # it holds the batch files itself
+    inner = place / BATCH_DIR
+    if inner.is_dir():
+        return inner
+    if may_download:
+        # Module globals looked up at call time, so tests can point them at a local server.
+        return download_cifar10(place, url=CIFAR10_URL, md5=CIFAR10_MD5, quiet=quiet)
+    raise DataError(
+        f"CIFAR-10 not found in {place} (chosen by {why}): neither it nor {inner} holds the batch files; "
+        f"get them with: autonet download {shlex.quote(str(place))}"
+    )
+
+
 def download_cifar10(
     target_dir: str | os.PathLike,
     url: str = CIFAR10_URL,
     md5: str = CIFAR10_MD5,
     quiet: bool = False,
-    timeout: float = 60,
+    timeout: float = DEFAULT_TIMEOUT,
     deadline: float = DEFAULT_DEADLINE,
     max_bytes: int = CIFAR10_MAX_BYTES,
 ) -> Path:
@@ -90,21 +187,19 @@ def download_cifar10(
     final = target / BATCH_DIR
     if final.is_dir():
         return final
-    created = _missing_ancestors(target)
     part = target / f".cifar-10-python.{os.getpid()}.part"
-    try:
+    with new_folders_removed_unless_filled(target):
         what = "archive; nothing was extracted"
         fetch_verified(url, part, md5, what, quiet, timeout=timeout, deadline=deadline, max_bytes=max_bytes)
-        with tempfile.TemporaryDirectory(dir=target, prefix=".cifar-10-extract.", ignore_cleanup_errors=True) as tmp:
-            _safe_extract(part, Path(tmp), url)
-            _rename_into_place(Path(tmp) / BATCH_DIR, final)
-        return final
-    finally:
-        # Runs on success, on errors and on Ctrl-C alike.
-        with contextlib.suppress(OSError):  # not there if the download failed (or target is no folder)
-            part.unlink()
-        if not final.is_dir():
-            _remove_empty(created)
+        try:  # the archive is not kept, whether extraction succeeds, fails or is interrupted
+            with tempfile.TemporaryDirectory(
+                dir=target, prefix=".cifar-10-extract.", ignore_cleanup_errors=True
+            ) as tmp:
+                _safe_extract(part, Path(tmp), url)
+                _rename_into_place(Path(tmp) / BATCH_DIR, final)
+        finally:
+            part.unlink(missing_ok=True)
+    return final
 
 
 def fetch_verified(url: str, dest: Path, md5: str, what: str, quiet: bool, **limits: float) -> None:
@@ -132,20 +227,16 @@ def fetch_verified(url: str, dest: Path, md5: str, what: str, quiet: bool, **lim
         raise
 
 
-def _missing_ancestors(path: Path) -> list[Path]:
-    """``path`` and its ancestors that do not exist yet, deepest first."""
-    missing = []
-    for p in (path, *path.parents):
-        if p.exists():
-            break
-        missing.append(p)
-    return missing
-
-
-def _remove_empty(folders: Iterable[Path]) -> None:
-    with contextlib.suppress(OSError):  # the first that is not empty (or not ours to remove) ends it
-        for folder in folders:
-            folder.rmdir()
+@contextlib.contextmanager
+def new_folders_removed_unless_filled(folder: Path) -> Iterator[None]:
+    """Run the block; then remove ``folder`` and the ancestors the block created, as long as they are empty."""
+    created = list(itertools.takewhile(lambda p: not p.exists(), (folder, *folder.parents)))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # the first that is not empty (or not ours to remove) ends it
+            for p in created:  # deepest first
+                p.rmdir()
 
 
 def _fetch(
@@ -185,11 +276,10 @@ def _fetch(
                     left = deadline - (time.monotonic() - start)
                     if left <= 0:
                         raise TimeoutError
-                    if sock is not None and not response.isclosed():
-                        try:
+                    # the socket is closed once the body was read (Python >= 3.13): nothing to wait for then
+                    with contextlib.suppress(OSError):
+                        if sock is not None and not response.isclosed():
                             sock.settimeout(max(min(timeout, left), 0.01))
-                        except OSError:  # closed once the body was read (Python >= 3.13): nothing to wait for
-                            sock = None
                     chunk = response.read1(_CHUNK)
                     if not chunk:
                         break

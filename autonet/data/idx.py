@@ -35,7 +35,6 @@ import numpy as np
 
 from autonet.data import download as fetch
 from autonet.data.dataset import Dataset, check_inflation, split_dataset
-from autonet.data.locate import chosen_place
 from autonet.errors import DataError
 from autonet.storage.files import open_regular_file
 
@@ -97,7 +96,7 @@ IDX_SOURCES: dict[str, IdxSource] = {
 }
 
 
-MAX_IDX_DOWNLOAD_BYTES = 64 << 20
+MAX_IDX_DOWNLOAD_BYTES = 64 << 20  # the largest official IDX file (Fashion-MNIST training images) is 26 MB
 
 
 # ----- the format -----
@@ -201,55 +200,35 @@ def locate_idx(
     ``<place>`` is chosen as for CIFAR-10 (:func:`autonet.data.locate_cifar10`): the
     ``data_dir`` argument, else ``$AUTONET_DATA``, else the per-user cache; as
     there, ``download=None`` downloads only into the per-user cache.
-    """
-    source = _source(name)
-    place, why, may_download = chosen_place(data_dir, download)
-    folder = place / source.name
-    # only an absent name is missing: a FIFO, folder or device there is named as such when it is read
-    missing = [f for f, _ in source.files.values() if not os.path.lexists(folder / f)]
-    if not missing:
-        return folder
-    if may_download:
-        return download_idx(folder, source.base_url, source.files, quiet=quiet)
-    raise DataError(
-        f"{source.name} not found: {folder} (chosen by {why}) lacks {', '.join(missing)}; "
-        f"get them with: autonet download --dataset {source.name} {shlex.quote(str(place))}"
-    )
 
-
-def download_idx(
-    folder: str | os.PathLike,
-    base_url: str,
-    files: dict[str, tuple[str, str]],
-    quiet: bool = False,
-    timeout: float = 60,
-) -> Path:
-    """Fetch every missing file ``base_url + name`` into ``folder``, md5-checked before it is kept.
-
-    Each file is streamed to a temporary file in ``folder`` and renamed to its
-    name only when its md5 matches; files already present are not fetched
-    again. Returns ``folder``.
+    Each missing file ``base_url + name`` is streamed to a temporary file in
+    the folder and renamed to its name only when its md5 matches; files
+    already present are not fetched again.
 
     Raises
     ------
+    DataError
+        Files missing and no download allowed (naming them and the command that gets them).
     DownloadError
         Network or HTTP failure, or an md5 mismatch (naming the file, the
         expected and the received digest); nothing partial is left behind.
     """
-    folder = Path(folder).expanduser()
-    created = fetch._missing_ancestors(folder)
-    try:
-        for filename, md5 in files.values():
-            final = folder / filename
-            if not os.path.lexists(final):
-                part = folder / f".{filename}.{os.getpid()}.part"
-                # the largest official IDX file (Fashion-MNIST training images) is 26 MB
-                url, limit = base_url + filename, MAX_IDX_DOWNLOAD_BYTES
-                fetch.fetch_verified(url, part, md5, "file; it was not kept", quiet, timeout=timeout, max_bytes=limit)
-                os.replace(part, final)
-    finally:
-        if not folder.is_dir() or not any(folder.iterdir()):
-            fetch._remove_empty(created)
+    source = _source(name)
+    place, why, may_download = fetch.chosen_place(data_dir, download)
+    folder = place / source.name
+    # only an absent name is missing: a FIFO, folder or device there is named as such when it is read
+    missing = {f: md5 for f, md5 in source.files.values() if not os.path.lexists(folder / f)}
+    if missing and not may_download:
+        raise DataError(
+            f"{source.name} not found: {folder} (chosen by {why}) lacks {', '.join(missing)}; "
+            f"get them with: autonet download --dataset {source.name} {shlex.quote(str(place))}"
+        )
+    with fetch.new_folders_removed_unless_filled(folder):
+        for filename, md5 in missing.items():
+            part, url = folder / f".{filename}.{os.getpid()}.part", source.base_url + filename
+            limits = dict(timeout=fetch.DEFAULT_TIMEOUT, max_bytes=MAX_IDX_DOWNLOAD_BYTES)
+            fetch.fetch_verified(url, part, md5, "file; it was not kept", quiet, **limits)
+            os.replace(part, folder / filename)
     return folder
 
 

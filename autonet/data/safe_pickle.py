@@ -51,8 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from autonet.data.cifar10_format import CLASS_COUNT, IMAGE_SIZE
 from autonet.errors import DataError
+from autonet.images import IMAGE_SHAPE
 from autonet.storage.files import read_regular_file
 
 try:
@@ -62,6 +62,8 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
     from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
 
+IMAGE_SIZE = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]  # values in a CIFAR-10 row
+CLASS_COUNT = 10
 MAX_BATCH_BYTES = 256 << 20  # an official batch is 31 MB; room for protocol 0 and larger test batches
 MAX_META_BYTES = 1 << 20  # the official batches.meta is 158 bytes
 MAX_DEPTH = 8  # an official batch nests 5 deep: dict > array > state tuple > dtype > its state tuple
