@@ -167,22 +167,16 @@ def relu_pattern(params: dict, X: np.ndarray) -> np.ndarray:
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
-def kink_free_step(params: dict, X: np.ndarray, x: np.ndarray, flat_index: int, h: float = H) -> float | None:
-    """The largest of ``h, h/10, ..., MIN_H`` at which ``x[flat_index] +- step`` keep the ReLU pattern (None: none)."""
-    flat = x.reshape(-1)
-    old = flat[flat_index]
-    base = relu_pattern(params, X)
-    step = h
-    try:
-        while step >= MIN_H:
-            flat[flat_index] = old + step
-            same = np.array_equal(relu_pattern(params, X), base)
-            flat[flat_index] = old - step
-            if same and np.array_equal(relu_pattern(params, X), base):
-                return step
-            step /= 10
-    finally:
-        flat[flat_index] = old
+def kink_free_step(params: dict, X: np.ndarray, direction: dict, h: float = H) -> float | None:
+    """The largest of ``h, h/10, ..., MIN_H`` at which ``params +- step * direction`` keep the ReLU pattern
+    (None: none). ``direction`` maps some of the keys of ``params`` to arrays of their shapes (a one-hot array:
+    one entry moves)."""
+    base, step = relu_pattern(params, X), h
+    while step >= MIN_H:
+        ends = [{k: w + s * direction[k] if k in direction else w for k, w in params.items()} for s in (step, -step)]
+        if all(np.array_equal(relu_pattern(end, X), base) for end in ends):
+            return step
+        step /= 10
     return None
 
 
@@ -347,20 +341,18 @@ def check_gradients(
             [within_tolerance(a, numeric, noise_floor(reference, h)) for a in picked.values()]
         )
         for j in np.flatnonzero(suspect & np.isfinite(numeric)):
-            step = kink_free_step(params, X, w, int(indices[j]), h)
+            entry = np.zeros(w.shape)
+            entry.flat[indices[j]] = 1.0
+            step = kink_free_step(params, X, {p: entry}, h)
             if step is None:
                 skipped[j] = True
             elif step < h:
                 steps[j] = step
                 numeric[j] = sampled_numerical_gradient(f, w, indices[j : j + 1], step)[0]
-        if (steps < h).any() or skipped.any():
-            report.restepped[p] = int((steps < h).sum() + skipped.sum())
-        for b in backends:
-            report.checks.append(
-                EntryCheck(
-                    b, p, w.shape, indices, picked[b], numeric, np.asarray(noise_floor(reference, steps)), skipped
-                )
-            )
+        if restepped := int((steps < h).sum() + skipped.sum()):
+            report.restepped[p] = restepped
+        floor = np.asarray(noise_floor(reference, steps))
+        report.checks += [EntryCheck(b, p, w.shape, indices, picked[b], numeric, floor, skipped) for b in backends]
     _directional_check(report, analytic, f, params, X, h, rng)
     names = list(backends)
     for other in names[1:]:
@@ -376,13 +368,7 @@ def _directional_check(report: GradcheckReport, analytic: dict, f, params: dict,
     """Every backend's gradient along one random unit direction through all parameters at once, against a
     centred difference of the forward loss, at the largest step (h, h/10, ...) that crosses no ReLU kink."""
     v = random_direction(params, rng)
-    base, step = relu_pattern(params, X), h
-    while step >= MIN_H:
-        ends = [{k: w + s * v[k] for k, w in params.items()} for s in (step, -step)]
-        if all(np.array_equal(relu_pattern(e, X), base) for e in ends):
-            break
-        step /= 10
-    else:
+    if (step := kink_free_step(params, X, v, h)) is None:
         return
     report.directional_step = step
     first = next(iter(analytic))
