@@ -10,7 +10,7 @@ scores so large that a softmax without the max shift overflows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,7 +44,6 @@ class Case:
     reg: float
     kinks: bool = False
     overflow: bool = False
-    tags: tuple = field(default_factory=tuple)
 
     @property
     def sizes(self) -> tuple[int, int, int, int]:
@@ -121,7 +120,7 @@ def battery(seed: int = 231) -> list[Case]:
     cases = []
     for reg in (0.0, TOY_REG):
         X, y = toy_data()
-        cases.append(Case("exercise toy", toy_params(), X, y, reg, tags=("toy",)))
+        cases.append(Case("exercise toy", toy_params(), X, y, reg))
     for N, D, H, C in RANDOM_SHAPES:
         params = random_params(rng, D, H, C)
         X = rng.standard_normal((N, D))

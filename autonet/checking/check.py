@@ -49,9 +49,12 @@ def find_target(spec: str) -> tuple[Any, str]:
 def check_in_process(spec: str, *, l2: str = "half", tol: Tolerances | None = None) -> Report:
     """Import and check ``spec`` here (:mod:`autonet.testing`: the caller's own code, in its own pytest)."""
     obj, label = find_target(spec)
-    if inspect.ismodule(obj):
-        return check_layers(obj, label, tol)
-    return check_two_layer(obj, label, l2=l2, tol=tol)
+    return _check(obj, inspect.ismodule(obj), label, l2, tol)
+
+
+def _check(obj: Any, layers: bool, label: str, l2: str, tol: Tolerances | None) -> Report:
+    """The one check of a target found here or in a sandbox: its layer functions, or a two-layer net."""
+    return check_layers(obj, label, tol) if layers else check_two_layer(obj, label, l2=l2, tol=tol)
 
 
 def check_target(
@@ -79,10 +82,9 @@ def check_target(
     with Sandbox(spec, limits, hidden, allowed) as sandbox:
         try:
             info = sandbox.load()
-            if info["kind"] == "layers":
-                report = check_layers(RemoteLayers(sandbox), info["label"], tol)
-            else:
-                report = check_two_layer(RemoteTarget(sandbox), l2=l2, tol=tol)
+            layers = info["kind"] == "layers"
+            target = RemoteLayers(sandbox) if layers else RemoteTarget(sandbox)
+            report = _check(target, layers, info["label"], l2, tol)
         except TargetError as e:
             e.events = list(sandbox.events)
             raise

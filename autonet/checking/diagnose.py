@@ -31,6 +31,7 @@ from autonet.checking.equations import PRODUCED_BY, SEED_ERRATA
 from autonet.checking.report import Diagnosis
 from autonet.checking.target import PARAM_NAMES
 from autonet.checking.variants import L2_FACTORS, relu_variant_grads
+from autonet.manual.layers import softmax_cross_entropy
 
 SIG_TOL = 1e-6  # a candidate "matches" when within this relative error
 PRECISION_EXPLAINS = 1e-3  # float32 results miss by ~1e-7..1e-4; larger errors are faults of their own
@@ -284,12 +285,6 @@ FORWARD_FAULTS = {  # what -> (equation, signature, the scores that fault comput
 }
 
 
-def _mean_cross_entropy(scores: np.ndarray, y: np.ndarray) -> float:
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float(-log_probs[np.arange(len(y)), y].mean())
-
-
 def _forward(normal) -> Diagnosis | None:
     """A wrong forward pass, from the scores (classes) or, for a function, from its loss at reg = 0."""
     bad = _failing(normal, "scores")
@@ -300,7 +295,7 @@ def _forward(normal) -> Diagnosis | None:
         return None
     for what, (eq, sig, fn) in FORWARD_FAULTS.items():
         if from_loss:
-            hit = all(_near(r.loss, _mean_cross_entropy(fn(r.case.params, r.case.X), r.case.y)) for r in bad)
+            hit = all(_near(r.loss, softmax_cross_entropy(fn(r.case.params, r.case.X), r.case.y)[0]) for r in bad)
             evidence = "your loss at reg = 0 is the cross-entropy of exactly those scores"
         else:
             hit = all(_matches(r.scores, fn(r.case.params, r.case.X)) for r in bad)

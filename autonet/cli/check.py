@@ -7,17 +7,13 @@ import json
 
 from autonet.checking.sandbox import Limits
 from autonet.checking.tolerances import Tolerances
-from autonet.cli.common import positive_float, positive_int
+from autonet.cli.common import _number_type, positive_float, positive_int
 from autonet.errors import ConfigError
 
 MAX_TIME_LIMIT = 86400.0  # one day; larger values overflow the timers that enforce the limit
 
 
-def _seconds(text: str) -> float:
-    value = positive_float(text)
-    if value > MAX_TIME_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds in (0, {MAX_TIME_LIMIT:g}], got {text!r}")
-    return value
+_seconds = _number_type(float, lambda v: 0 < v <= MAX_TIME_LIMIT, f"a number of seconds in (0, {MAX_TIME_LIMIT:g}]")
 
 
 def register(sub) -> None:
