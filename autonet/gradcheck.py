@@ -246,13 +246,10 @@ class GradcheckReport:
 
 def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
     """Names of the arrays holding NaN or inf, with what they hold."""
-    out = []
-    for name, a in arrays.items():
-        a = np.asarray(a)
-        if not np.isfinite(a).all():
-            kinds = [k for k, bad in (("NaN", np.isnan(a).any()), ("inf", np.isinf(a).any())) if bad]
-            out.append(f"{name} holds {' and '.join(kinds)}")
-    return out
+    kinds = {
+        name: [k for k, bad in (("NaN", np.isnan), ("inf", np.isinf)) if bad(a).any()] for name, a in arrays.items()
+    }
+    return [f"{name} holds {' and '.join(k)}" for name, k in kinds.items() if k]
 
 
 def forward_loss(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0) -> float:
