@@ -7,7 +7,7 @@ from typing import Any
 
 from autonet.checking.layers import check_layers, layer_functions
 from autonet.checking.report import Report
-from autonet.checking.target import DEFAULT_CLASS, TargetError, import_module, resolve, split_spec
+from autonet.checking.target import DEFAULT_CLASS, TargetError, import_module, split_spec
 from autonet.checking.tolerances import Tolerances
 from autonet.checking.twolayer import check_two_layer
 
@@ -29,11 +29,14 @@ def find_target(spec: str) -> tuple[Any, str]:
         Missing file, missing name, import failure, or a module with neither API.
     """
     module_spec, name = split_spec(spec)
-    obj, label = resolve(spec) if name else (import_module(module_spec), spec)
-    if not inspect.ismodule(obj):
-        return obj, label
-    if layer_functions(obj):
-        return obj, label
+    obj = module = import_module(module_spec)
+    if name is not None:
+        if not hasattr(module, name):
+            public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
+            raise TargetError(f"{module_spec} has no {name!r} (it defines: {', '.join(public) or 'nothing'})")
+        obj = getattr(module, name)
+    if not inspect.ismodule(obj) or layer_functions(obj):
+        return obj, spec
     if name is not None:
         raise TargetError(f"{spec} is a module without layer functions")
     if inspect.isclass(getattr(obj, DEFAULT_CLASS, None)):

@@ -151,18 +151,6 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return module, name
 
 
-def resolve(spec: str) -> tuple[Any, str]:
-    """The object ``spec`` names and its display label; :class:`TargetError` naming what is missing."""
-    module_spec, name = split_spec(spec)
-    if name is None:
-        raise TargetError(f"{spec!r} names no object: write FILE.py:Name or package.module:Name")
-    module = import_module(module_spec)
-    if not hasattr(module, name):
-        public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
-        raise TargetError(f"{module_spec} has no {name!r} (it defines: {', '.join(public) or 'nothing'})")
-    return getattr(module, name), spec
-
-
 class TwoLayerTarget:
     """Common interface over the two shapes of API a two-layer check accepts; itself the function with the
     backend contract ``loss_and_grads(params, X, y, reg) -> (loss, grads)`` (:class:`ClassTarget`: a class).
