@@ -117,16 +117,10 @@ def predict_case(rng: np.random.Generator, N: int = 6, D: int = 3, H: int = 5, C
 def battery(seed: int = 231) -> list[Case]:
     """The cases, in the order they are run and shown: toy, random shapes (reg 0 and > 0), kinks, overflow."""
     rng = np.random.default_rng(seed)
-    cases = []
-    for reg in (0.0, TOY_REG):
-        X, y = toy_data()
-        cases.append(Case("exercise toy", toy_params(), X, y, reg))
+    cases = [Case("exercise toy", toy_params(), *toy_data(), reg) for reg in (0.0, TOY_REG)]
     for N, D, H, C in RANDOM_SHAPES:
         params = random_params(rng, D, H, C)
-        X = rng.standard_normal((N, D))
-        y = rng.integers(0, C, N)
+        X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)
         for reg in (0.0, RANDOM_REG):
             cases.append(Case("random", {k: v.copy() for k, v in params.items()}, X.copy(), y.copy(), reg))
-    cases.append(kink_case(rng))
-    cases.append(overflow_case(rng))
-    return cases
+    return [*cases, kink_case(rng), overflow_case(rng)]
