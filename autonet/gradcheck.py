@@ -3,6 +3,7 @@ sampled, noise-aware gradient check behind ``autonet gradcheck``."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -320,9 +321,7 @@ def check_gradients(
         if not within_tolerance(value, reference, report.cross_floor, rtol=1e-9):
             report.problems.append(f"{b}: loss {value!r} differs from the forward loss {reference!r}")
 
-    def f() -> float:
-        return forward_loss(params, X, y, reg)
-
+    f = functools.partial(forward_loss, params, X, y, reg)
     for p, w in params.items():
         indices = sample_entries(w.size, num_checks, rng)
         with np.errstate(all="ignore"):
@@ -334,9 +333,7 @@ def check_gradients(
         steps = np.full(len(indices), h)
         skipped = np.zeros(len(indices), dtype=bool)
         picked = {b: analytic[b][p].reshape(-1)[indices] for b in backends}
-        suspect = ~np.logical_and.reduce(
-            [within_tolerance(a, numeric, noise_floor(reference, h)) for a in picked.values()]
-        )
+        suspect = ~np.all([within_tolerance(a, numeric, noise_floor(reference, h)) for a in picked.values()], axis=0)
         for j in np.flatnonzero(suspect & np.isfinite(numeric)):
             entry = np.zeros(w.shape)
             entry.flat[indices[j]] = 1.0
