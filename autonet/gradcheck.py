@@ -3,6 +3,7 @@ sampled, noise-aware gradient check behind ``autonet gradcheck``."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -167,22 +168,16 @@ def relu_pattern(params: dict, X: np.ndarray) -> np.ndarray:
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
-def kink_free_step(params: dict, X: np.ndarray, x: np.ndarray, flat_index: int, h: float = H) -> float | None:
-    """The largest of ``h, h/10, ..., MIN_H`` at which ``x[flat_index] +- step`` keep the ReLU pattern (None: none)."""
-    flat = x.reshape(-1)
-    old = flat[flat_index]
-    base = relu_pattern(params, X)
-    step = h
-    try:
-        while step >= MIN_H:
-            flat[flat_index] = old + step
-            same = np.array_equal(relu_pattern(params, X), base)
-            flat[flat_index] = old - step
-            if same and np.array_equal(relu_pattern(params, X), base):
-                return step
-            step /= 10
-    finally:
-        flat[flat_index] = old
+def kink_free_step(params: dict, X: np.ndarray, direction: dict, h: float = H) -> float | None:
+    """The largest of ``h, h/10, ..., MIN_H`` at which ``params +- step * direction`` keep the ReLU pattern
+    (None: none). ``direction`` maps some of the keys of ``params`` to arrays of their shapes (a one-hot array:
+    one entry moves)."""
+    base, step = relu_pattern(params, X), h
+    while step >= MIN_H:
+        ends = [{k: w + s * direction[k] if k in direction else w for k, w in params.items()} for s in (step, -step)]
+        if all(np.array_equal(relu_pattern(end, X), base) for end in ends):
+            return step
+        step /= 10
     return None
 
 
@@ -252,13 +247,10 @@ class GradcheckReport:
 
 def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
     """Names of the arrays holding NaN or inf, with what they hold."""
-    out = []
-    for name, a in arrays.items():
-        a = np.asarray(a)
-        if not np.isfinite(a).all():
-            kinds = [k for k, bad in (("NaN", np.isnan(a).any()), ("inf", np.isinf(a).any())) if bad]
-            out.append(f"{name} holds {' and '.join(kinds)}")
-    return out
+    kinds = {
+        name: [k for k, bad in (("NaN", np.isnan), ("inf", np.isinf)) if bad(a).any()] for name, a in arrays.items()
+    }
+    return [f"{name} holds {' and '.join(k)}" for name, k in kinds.items() if k]
 
 
 def forward_loss(params: dict, X: np.ndarray, y: np.ndarray, reg: float = 0.0) -> float:
@@ -329,9 +321,7 @@ def check_gradients(
         if not within_tolerance(value, reference, report.cross_floor, rtol=1e-9):
             report.problems.append(f"{b}: loss {value!r} differs from the forward loss {reference!r}")
 
-    def f() -> float:
-        return forward_loss(params, X, y, reg)
-
+    f = functools.partial(forward_loss, params, X, y, reg)
     for p, w in params.items():
         indices = sample_entries(w.size, num_checks, rng)
         with np.errstate(all="ignore"):
@@ -343,24 +333,20 @@ def check_gradients(
         steps = np.full(len(indices), h)
         skipped = np.zeros(len(indices), dtype=bool)
         picked = {b: analytic[b][p].reshape(-1)[indices] for b in backends}
-        suspect = ~np.logical_and.reduce(
-            [within_tolerance(a, numeric, noise_floor(reference, h)) for a in picked.values()]
-        )
+        suspect = ~np.all([within_tolerance(a, numeric, noise_floor(reference, h)) for a in picked.values()], axis=0)
         for j in np.flatnonzero(suspect & np.isfinite(numeric)):
-            step = kink_free_step(params, X, w, int(indices[j]), h)
+            entry = np.zeros(w.shape)
+            entry.flat[indices[j]] = 1.0
+            step = kink_free_step(params, X, {p: entry}, h)
             if step is None:
                 skipped[j] = True
             elif step < h:
                 steps[j] = step
                 numeric[j] = sampled_numerical_gradient(f, w, indices[j : j + 1], step)[0]
-        if (steps < h).any() or skipped.any():
-            report.restepped[p] = int((steps < h).sum() + skipped.sum())
-        for b in backends:
-            report.checks.append(
-                EntryCheck(
-                    b, p, w.shape, indices, picked[b], numeric, np.asarray(noise_floor(reference, steps)), skipped
-                )
-            )
+        if restepped := int((steps < h).sum() + skipped.sum()):
+            report.restepped[p] = restepped
+        floor = np.asarray(noise_floor(reference, steps))
+        report.checks += [EntryCheck(b, p, w.shape, indices, picked[b], numeric, floor, skipped) for b in backends]
     _directional_check(report, analytic, f, params, X, h, rng)
     names = list(backends)
     for other in names[1:]:
@@ -376,13 +362,7 @@ def _directional_check(report: GradcheckReport, analytic: dict, f, params: dict,
     """Every backend's gradient along one random unit direction through all parameters at once, against a
     centred difference of the forward loss, at the largest step (h, h/10, ...) that crosses no ReLU kink."""
     v = random_direction(params, rng)
-    base, step = relu_pattern(params, X), h
-    while step >= MIN_H:
-        ends = [{k: w + s * v[k] for k, w in params.items()} for s in (step, -step)]
-        if all(np.array_equal(relu_pattern(e, X), base) for e in ends):
-            break
-        step /= 10
-    else:
+    if (step := kink_free_step(params, X, v, h)) is None:
         return
     report.directional_step = step
     first = next(iter(analytic))

@@ -19,6 +19,7 @@ cases they pass.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -40,8 +41,8 @@ __all__ = [
 
 
 def check(target: Any, *, l2: str = "half", cases: list[Case] | None = None, tol: Tolerances | None = None) -> Report:
-    """The report for ``target``: a class (exercise API), a function (backend contract), or a
-    ``"FILE.py:Name"`` / ``"package.module:Name"`` string; never raises for a failing check.
+    """The report for ``target``: a class (exercise API), a function (backend contract), a module of layer
+    functions, or a ``"FILE.py[:Name]"`` / ``"package.module:Name"`` string; never raises for a failing check.
 
     Parameters
     ----------
@@ -57,6 +58,10 @@ def check(target: Any, *, l2: str = "half", cases: list[Case] | None = None, tol
         from autonet.checking.check import check_in_process
 
         return check_in_process(target, l2=l2, tol=tol)
+    if inspect.ismodule(target):
+        from autonet.checking.layers import check_layers
+
+        return check_layers(target, target.__name__, tol)
     return check_two_layer(target, l2=l2, cases=cases, tol=tol)
 
 
@@ -101,10 +106,4 @@ def assert_backend_passes(
 
 def assert_layers_match(module: Any, *, tol: Tolerances | None = None) -> Report:
     """Assert that a module's (or ``"path/to/layers.py"``'s) layer functions match autonet's and finite differences."""
-    from autonet.checking.layers import check_layers
-
-    if isinstance(module, str):
-        from autonet.checking.check import check_in_process
-
-        return _assert(check_in_process(module, tol=tol))
-    return _assert(check_layers(module, getattr(module, "__name__", repr(module)), tol))
+    return _assert(check(module, tol=tol))

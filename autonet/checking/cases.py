@@ -10,7 +10,7 @@ scores so large that a softmax without the max shift overflows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,7 +44,6 @@ class Case:
     reg: float
     kinks: bool = False
     overflow: bool = False
-    tags: tuple = field(default_factory=tuple)
 
     @property
     def sizes(self) -> tuple[int, int, int, int]:
@@ -118,16 +117,10 @@ def predict_case(rng: np.random.Generator, N: int = 6, D: int = 3, H: int = 5, C
 def battery(seed: int = 231) -> list[Case]:
     """The cases, in the order they are run and shown: toy, random shapes (reg 0 and > 0), kinks, overflow."""
     rng = np.random.default_rng(seed)
-    cases = []
-    for reg in (0.0, TOY_REG):
-        X, y = toy_data()
-        cases.append(Case("exercise toy", toy_params(), X, y, reg, tags=("toy",)))
+    cases = [Case("exercise toy", toy_params(), *toy_data(), reg) for reg in (0.0, TOY_REG)]
     for N, D, H, C in RANDOM_SHAPES:
         params = random_params(rng, D, H, C)
-        X = rng.standard_normal((N, D))
-        y = rng.integers(0, C, N)
+        X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)
         for reg in (0.0, RANDOM_REG):
             cases.append(Case("random", {k: v.copy() for k, v in params.items()}, X.copy(), y.copy(), reg))
-    cases.append(kink_case(rng))
-    cases.append(overflow_case(rng))
-    return cases
+    return [*cases, kink_case(rng), overflow_case(rng)]

@@ -7,7 +7,7 @@ from typing import Any
 
 from autonet.checking.layers import check_layers, layer_functions
 from autonet.checking.report import Report
-from autonet.checking.target import DEFAULT_CLASS, TargetError, import_module, resolve, split_spec
+from autonet.checking.target import DEFAULT_CLASS, TargetError, import_module, split_spec
 from autonet.checking.tolerances import Tolerances
 from autonet.checking.twolayer import check_two_layer
 
@@ -29,11 +29,14 @@ def find_target(spec: str) -> tuple[Any, str]:
         Missing file, missing name, import failure, or a module with neither API.
     """
     module_spec, name = split_spec(spec)
-    obj, label = resolve(spec) if name else (import_module(module_spec), spec)
-    if not inspect.ismodule(obj):
-        return obj, label
-    if layer_functions(obj):
-        return obj, label
+    obj = module = import_module(module_spec)
+    if name is not None:
+        if not hasattr(module, name):
+            public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
+            raise TargetError(f"{module_spec} has no {name!r} (it defines: {', '.join(public) or 'nothing'})")
+        obj = getattr(module, name)
+    if not inspect.ismodule(obj) or layer_functions(obj):
+        return obj, spec
     if name is not None:
         raise TargetError(f"{spec} is a module without layer functions")
     if inspect.isclass(getattr(obj, DEFAULT_CLASS, None)):
@@ -49,9 +52,12 @@ def find_target(spec: str) -> tuple[Any, str]:
 def check_in_process(spec: str, *, l2: str = "half", tol: Tolerances | None = None) -> Report:
     """Import and check ``spec`` here (:mod:`autonet.testing`: the caller's own code, in its own pytest)."""
     obj, label = find_target(spec)
-    if inspect.ismodule(obj):
-        return check_layers(obj, label, tol)
-    return check_two_layer(obj, label, l2=l2, tol=tol)
+    return _check(obj, inspect.ismodule(obj), label, l2, tol)
+
+
+def _check(obj: Any, layers: bool, label: str, l2: str, tol: Tolerances | None) -> Report:
+    """The one check of a target found here or in a sandbox: its layer functions, or a two-layer net."""
+    return check_layers(obj, label, tol) if layers else check_two_layer(obj, label, l2=l2, tol=tol)
 
 
 def check_target(
@@ -79,10 +85,9 @@ def check_target(
     with Sandbox(spec, limits, hidden, allowed) as sandbox:
         try:
             info = sandbox.load()
-            if info["kind"] == "layers":
-                report = check_layers(RemoteLayers(sandbox), info["label"], tol)
-            else:
-                report = check_two_layer(RemoteTarget(sandbox), l2=l2, tol=tol)
+            layers = info["kind"] == "layers"
+            target = RemoteLayers(sandbox) if layers else RemoteTarget(sandbox)
+            report = _check(target, layers, info["label"], l2, tol)
         except TargetError as e:
             e.events = list(sandbox.events)
             raise

@@ -47,15 +47,9 @@ class Diagnosis:
     detail: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"{FAIL} {self.title}"]
-        if self.wrong:
-            where = f"wrong: {', '.join(self.wrong)}"
-            if self.right:
-                where += f"; right: {', '.join(self.right)}"
-            out.append(f"    {where}")
-        out += [f"    {equation(n)}" for n in self.equations]
-        out += [f"    {d}" for d in self.detail]
-        return out
+        right = f"; right: {', '.join(self.right)}" if self.right else ""
+        where = [f"wrong: {', '.join(self.wrong)}{right}"] if self.wrong else []
+        return [f"{FAIL} {self.title}", *[f"    {x}" for x in [*where, *map(equation, self.equations), *self.detail]]]
 
 
 @dataclass

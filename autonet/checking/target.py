@@ -18,7 +18,7 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +69,11 @@ def _student_line(e: BaseException) -> str:
     return where
 
 
-def guarded(call: Callable[[], Any], what: str) -> Any:
+def guarded(call: Callable[[], Any], what: str, seed: int | None = None) -> Any:
     """``call()`` with the user's exceptions, prints, warnings and global RNG contained.
 
-    NumPy's global random state is restored afterwards, so checking code that
-    draws from it does not change what the caller draws next. Time, memory and
+    NumPy's global random state is seeded with ``seed`` (if given) for the call and
+    restored afterwards, so checking code that draws from it does not change what the caller draws next. Time, memory and
     output are bounded by the process the code runs in (:mod:`autonet.checking.sandbox`).
 
     Raises
@@ -82,6 +82,8 @@ def guarded(call: Callable[[], Any], what: str) -> Any:
         ``"<what> raised TypeError: ... (file.py, line 12)"`` or ``"<what> called exit(1)"``.
     """
     state = np.random.get_state()
+    if seed is not None:
+        np.random.seed(seed)
     try:
         with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -149,20 +151,9 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return module, name
 
 
-def resolve(spec: str) -> tuple[Any, str]:
-    """The object ``spec`` names and its display label; :class:`TargetError` naming what is missing."""
-    module_spec, name = split_spec(spec)
-    if name is None:
-        raise TargetError(f"{spec!r} names no object: write FILE.py:Name or package.module:Name")
-    module = import_module(module_spec)
-    if not hasattr(module, name):
-        public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
-        raise TargetError(f"{module_spec} has no {name!r} (it defines: {', '.join(public) or 'nothing'})")
-    return getattr(module, name), spec
-
-
 class TwoLayerTarget:
-    """Common interface over the two shapes of API a two-layer check accepts.
+    """Common interface over the two shapes of API a two-layer check accepts; itself the function with the
+    backend contract ``loss_and_grads(params, X, y, reg) -> (loss, grads)`` (:class:`ClassTarget`: a class).
 
     ``scores(params, X)``, ``loss_and_grads(params, X, y, reg)``,
     ``predict(params, X)`` (None when absent) and ``init(D, H, C, std)``
@@ -183,9 +174,6 @@ class TwoLayerTarget:
         self.mutated: list[str] = []
 
     # Provided by the subclasses that have them (see has_scores, has_predict, has_init).
-    def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> Callable[[], float]:
-        raise NotImplementedError
-
     def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -198,13 +186,18 @@ class TwoLayerTarget:
     def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
         raise NotImplementedError
 
-    def _guard(self, call, what):
-        return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}")
+    def _guard(self, call, what, seed=None):
+        return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}", seed)
 
     def _record_mutation(self, before: dict, after: dict, X0, X) -> None:
         self.mutated = [f"params[{k!r}]" for k in before if k in after and not _same(before[k], after[k])]
         if not _same(X0, X):
             self.mutated.insert(0, "X")
+
+    def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> Callable[[], float]:
+        return lambda: float(
+            self._guard(lambda: self.obj(params, X.copy(), y.copy(), reg), "loss_and_grads(params, X, y, reg)")[0]
+        )
 
     def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
         p, X1, y1 = ({k: v.copy() for k, v in params.items()}, X.copy(), y.copy())
@@ -225,9 +218,9 @@ class ClassTarget(TwoLayerTarget):
         self.has_predict = callable(getattr(obj, "predict", None))
         self.has_train = callable(getattr(obj, "train", None))
 
-    def new(self, D: int, H: int, C: int, std: float = 0.1):
-        """A fresh instance (drawing from NumPy's global state, restored afterwards)."""
-        net = self._guard(lambda: self.obj(D, H, C, std), f"__init__({D}, {H}, {C}, std={std})")
+    def new(self, D: int, H: int, C: int, std: float = 0.1, seed: int | None = None):
+        """A fresh instance (drawing from NumPy's global state, seeded with ``seed`` if given, restored afterwards)."""
+        net = self._guard(lambda: self.obj(D, H, C, std), f"__init__({D}, {H}, {C}, std={std})", seed)
         params = getattr(net, "params", None)
         if not isinstance(params, dict):
             raise TargetError(f"{self.label}: an instance has no dict attribute 'params' (got {type(params).__name__})")
@@ -243,73 +236,48 @@ class ClassTarget(TwoLayerTarget):
 
     def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
         """The parameters ``np.random.seed(seed); Cls(D, H, C, std)`` draws (global state restored)."""
-        with _seeded(seed):
-            net = self.new(D, H, C, std)
+        net = self.new(D, H, C, std, seed)
         return {k: np.array(net.params[k], dtype=np.float64, copy=True) for k in PARAM_NAMES}
 
     def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
         """The weights after ``np.random.seed(0)``, ``Cls(D, 10, C, std=0.1)``, ``net.train(X, y, X, y, **options)``
         (the exercise's toy run; NumPy's global state restored afterwards)."""
-        with _seeded(0):
-            net = self.new(X.shape[1], 10, int(y.max()) + 1, 1e-1)
-            self._guard(lambda: net.train(X, y, X, y, **options), "train(X, y, X_val, y_val, ...)")
+        net = self.new(X.shape[1], 10, int(y.max()) + 1, 1e-1, seed=0)
+        self._guard(lambda: net.train(X, y, X, y, **options), "train(X, y, X_val, y_val, ...)", seed=0)
         return {k: np.asarray(net.params[k]) for k in PARAM_NAMES}
 
     def _loaded(self, params: dict):
+        """A fresh instance holding ``params`` themselves (not copies)."""
         D, H = params["W1"].shape
         net = self.new(D, H, params["W2"].shape[1])
-        copies = {k: v.copy() for k, v in params.items()}
-        for k in PARAM_NAMES:
-            net.params[k] = copies[k]
+        net.params.update({k: params[k] for k in PARAM_NAMES})
         return net
 
-    def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
-        net, X1 = self._loaded(params), X.copy()
-        out = self._guard(lambda: net.loss(X1), "loss(X)")
+    def _on_net(self, params: dict, X: np.ndarray, method: str, what: str, **kwargs):
+        """``net.<method>(X, **kwargs)`` on a fresh instance holding copies of ``params`` and ``X``."""
+        net, X1 = self._loaded({k: v.copy() for k, v in params.items()}), X.copy()
+        out = self._guard(lambda: getattr(net, method)(X1, **kwargs), what)
         self._record_mutation(params, net.params, X, X1)
+        return out
+
+    def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
+        out = self._on_net(params, X, "loss", "loss(X)")
         arr = np.asarray(out) if isinstance(out, np.ndarray) else None
         if arr is None or arr.ndim != 2:
             raise TargetError(f"{self.label}.loss(X) must return the scores, an (N, C) array; got {_describe(out)}")
         return arr
 
     def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
-        net, X1, y1 = self._loaded(params), X.copy(), y.copy()
-        out = self._guard(lambda: net.loss(X1, y=y1, reg=reg), "loss(X, y, reg)")
-        self._record_mutation(params, net.params, X, X1)
+        out = self._on_net(params, X, "loss", "loss(X, y, reg)", y=y.copy(), reg=reg)
         return check_loss_return(out, f"{self.label}.loss(X, y, reg)")
 
     def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> Callable[[], float]:
         """A no-argument loss reading ``params`` live (for finite differences, which perturb them)."""
         net = self._loaded(params)
-        for k in PARAM_NAMES:
-            net.params[k] = params[k]
         return lambda: float(self._guard(lambda: net.loss(X.copy(), y=y.copy(), reg=reg), "loss(X, y, reg)")[0])
 
     def predict(self, params: dict, X: np.ndarray) -> np.ndarray:
-        net, X1 = self._loaded(params), X.copy()
-        out = self._guard(lambda: net.predict(X1), "predict(X)")
-        self._record_mutation(params, net.params, X, X1)
-        return np.asarray(out)
-
-
-class FunctionTarget(TwoLayerTarget):
-    """A function with the backend contract ``loss_and_grads(params, X, y, reg) -> (loss, grads)``."""
-
-    def loss_fn(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> Callable[[], float]:
-        return lambda: float(
-            self._guard(lambda: self.obj(params, X.copy(), y.copy(), reg), "loss_and_grads(params, X, y, reg)")[0]
-        )
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """NumPy's global state seeded with ``seed`` inside, the caller's restored after."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
+        return np.asarray(self._on_net(params, X, "predict", "predict(X)"))
 
 
 def _same(a, b) -> bool:
@@ -364,5 +332,5 @@ def two_layer_target(obj: Any, label: str | None = None) -> TwoLayerTarget:
             raise TargetError(f"{label} does not accept (params, X, y, reg)") from None
         except ValueError:
             pass  # builtins without a signature: try calling
-        return FunctionTarget(obj, label)
+        return TwoLayerTarget(obj, label)
     raise TargetError(f"{label} is a {type(obj).__name__}, not a class or a function")

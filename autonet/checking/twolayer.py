@@ -61,7 +61,7 @@ class CaseRun:
     loss: float | None = None
     grads: dict | None = None
     error: str | None = None
-    mutated: list = field(default_factory=list)
+    mutated: set = field(default_factory=set)
     checks: dict = field(default_factory=dict)  # quantity -> Check
 
 
@@ -90,19 +90,15 @@ def reference(case: Case, l2: str = "half") -> Reference:
     return Reference(m[0], m[1], m[2], float(data_loss), data_grads, f["FC1_out"], by)
 
 
-def _err(value, ref_values) -> float:
-    return max(rel_error(value, r) for r in ref_values)
-
-
 def _compare(label: str, quantity: str, value, refs: list, tol: Tolerances, expected_shape=None) -> Check:
     value = np.asarray(value, dtype=np.float64)
     shape = expected_shape if expected_shape is not None else np.shape(refs[0])
     if value.shape != shape:  # still measured when only the layout differs (a diagnosis tells which)
-        err = _err(value.reshape(shape), refs) if value.size == int(np.prod(shape)) else None
+        err = max(rel_error(value.reshape(shape), r) for r in refs) if value.size == int(np.prod(shape)) else None
         return Check(label, quantity, False, err, f"shape {value.shape}, expected {shape}")
     if not np.all(np.isfinite(value)):
         return Check(label, quantity, False, float("nan") if np.isnan(value).any() else float("inf"), "not finite")
-    err = _err(value, refs)
+    err = max(rel_error(value, r) for r in refs)
     return Check(label, quantity, bool(err <= tol.rtol), err)
 
 
@@ -146,17 +142,18 @@ def run_case(
         params, X, y = case.copy_inputs()
         if target.has_scores:
             run.scores = target.scores(params, X)
-            run.mutated += target.mutated
+            run.mutated.update(target.mutated)
         run.loss, run.grads = target.loss_and_grads(params, X, y, case.reg)
-        run.mutated += [m for m in target.mutated if m not in run.mutated]
+        run.mutated.update(target.mutated)
     except (UserCodeError, TargetError) as e:
         if first and isinstance(e, TargetError):
             raise
         run.error = str(e)
     label = run.label
     if run.error is not None:
-        for q in COLUMNS[:6] if target.has_scores else COLUMNS[1:6]:
-            run.checks[q] = Check(label, q, False, None, run.error)
+        run.checks = {
+            q: Check(label, q, False, None, run.error) for q in (COLUMNS[:6] if target.has_scores else COLUMNS[1:6])
+        }
         return run
     if run.scores is not None:
         run.checks["scores"] = _compare(label, "scores", run.scores, [b[0] for b in backs], tol)
@@ -273,7 +270,7 @@ def check_two_layer(
         extra["train"] = train_check(target)
     if target.has_predict:
         extra["predict"], extra["predicted"] = predict_check(target)
-    mutated = sorted({m for run in runs for m in run.mutated})
+    mutated = sorted(set().union(*[run.mutated for run in runs]))
     note = f"modified in place: {', '.join(mutated)}" if mutated else ""
     extra["inputs"] = Check("inputs: X and params unchanged by every call", "inputs", not mutated, None, note)
     checks += [c for c in extra.values() if isinstance(c, Check)]

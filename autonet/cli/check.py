@@ -7,17 +7,13 @@ import json
 
 from autonet.checking.sandbox import Limits
 from autonet.checking.tolerances import Tolerances
-from autonet.cli.common import positive_float, positive_int
+from autonet.cli.common import _number_type, positive_float, positive_int
 from autonet.errors import ConfigError
 
 MAX_TIME_LIMIT = 86400.0  # one day; larger values overflow the timers that enforce the limit
 
 
-def _seconds(text: str) -> float:
-    value = positive_float(text)
-    if value > MAX_TIME_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds in (0, {MAX_TIME_LIMIT:g}], got {text!r}")
-    return value
+_seconds = _number_type(float, lambda v: 0 < v <= MAX_TIME_LIMIT, f"a number of seconds in (0, {MAX_TIME_LIMIT:g}]")
 
 
 def register(sub) -> None:
@@ -49,27 +45,18 @@ def register(sub) -> None:
         "full = reg*||W||^2 (later editions)",
     )
     limits, tol = Limits(), Tolerances()
-    p.add_argument(
-        "--time-limit",
-        type=_seconds,
-        default=limits.call_seconds,
-        metavar="SECONDS",
-        help="longest a single call of the checked code may run (its import included)",
-    )
-    p.add_argument(
-        "--total-time-limit",
-        type=_seconds,
-        default=limits.total_seconds,
-        metavar="SECONDS",
-        help="longest the whole check may run",
-    )
-    p.add_argument(
-        "--memory-limit",
-        type=positive_int,
-        default=limits.memory_mb,
-        metavar="MB",
-        help="address space of the process running the checked code",
-    )
+    for flag, kind, default, what in (
+        (
+            "--time-limit",
+            _seconds,
+            limits.call_seconds,
+            "longest a single call of the checked code may run (its import included)",
+        ),
+        ("--total-time-limit", _seconds, limits.total_seconds, "longest the whole check may run"),
+        ("--memory-limit", positive_int, limits.memory_mb, "address space of the process running the checked code"),
+    ):
+        metavar = "MB" if kind is positive_int else "SECONDS"
+        p.add_argument(flag, type=kind, default=default, metavar=metavar, help=what)
     for name, what in (
         ("rtol", "relative error allowed against autonet's backends"),
         ("fd_rtol", "relative error allowed against finite differences"),

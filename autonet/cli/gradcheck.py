@@ -103,20 +103,14 @@ def _random_problem(args: argparse.Namespace) -> tuple[dict, np.ndarray, np.ndar
     return params, X, y
 
 
-def _estimate_seconds(params: dict, X, y, reg: float, entries: int) -> float:
-    """``entries`` numeric derivatives times two timed forward evaluations each."""
-    start = time.perf_counter()
-    with np.errstate(all="ignore"):  # an overflowing net is reported by the check itself
-        forward_loss(params, X, y, reg)
-    return 2 * entries * (time.perf_counter() - start)
-
-
 def main(args: argparse.Namespace) -> int:
-    names = args.backend or available_backends()
-    backends = {n: get_backend(n) for n in dict.fromkeys(names)}
+    backends = {n: get_backend(n) for n in dict.fromkeys(args.backend or available_backends())}
     params, X, y = _random_problem(args)
     total = sum(min(args.num_checks, w.size) for w in params.values())  # numeric derivatives to take
-    estimate = _estimate_seconds(params, X, y, args.reg, total)
+    start = time.perf_counter()  # the estimate: two timed forward evaluations per numeric derivative
+    with np.errstate(all="ignore"):  # an overflowing net is reported by the check itself
+        forward_loss(params, X, y, args.reg)
+    estimate = 2 * total * (time.perf_counter() - start)
     if estimate > MAX_SECONDS:
         raise ConfigError(
             f"this check would take about {estimate / 60:.0f} min; "
@@ -127,15 +121,9 @@ def main(args: argparse.Namespace) -> int:
     with tqdm(
         total=total, desc="gradcheck", unit="derivative", delay=1.0, file=sys.stderr, disable=None, leave=False
     ) as bar:
+        rng = np.random.default_rng([args.seed, 1])
         report = check_gradients(
-            backends,
-            params,
-            X,
-            y,
-            reg=args.reg,
-            num_checks=args.num_checks,
-            rng=np.random.default_rng([args.seed, 1]),
-            on_evaluation=lambda: bar.update(1),
+            backends, params, X, y, args.reg, args.num_checks, rng=rng, on_evaluation=lambda: bar.update(1)
         )
     scale = "He, N(0, 2/fan_in)" if args.std is None else f"std {args.std:g}"
     print(
@@ -168,15 +156,13 @@ def _print_report(report: GradcheckReport) -> None:
         print(
             f"backends against each other, every entry: max |difference| {worst:.2e} (floor {report.cross_floor:.1e})"
         )
-    for c in report.checks:
-        if not c.passed:
-            j = c.worst
-            where = np.unravel_index(c.indices[j], c.shape)
-            print(
-                f"FAIL {c.backend} {c.name}[{', '.join(map(str, where))}]: analytic {c.analytic[j]:.10g}, "
-                f"numeric {c.numeric[j]:.10g}, |difference| {abs(c.analytic[j] - c.numeric[j]):.2e} "
-                f"> tolerance {RTOL * max(abs(c.analytic[j]), abs(c.numeric[j])) + c.floor[j]:.2e}"
-            )
+    for c, j in [(c, c.worst) for c in report.checks if not c.passed]:
+        where = ", ".join(map(str, np.unravel_index(c.indices[j], c.shape)))
+        print(
+            f"FAIL {c.backend} {c.name}[{where}]: analytic {c.analytic[j]:.10g}, "
+            f"numeric {c.numeric[j]:.10g}, |difference| {abs(c.analytic[j] - c.numeric[j]):.2e} "
+            f"> tolerance {RTOL * max(abs(c.analytic[j]), abs(c.numeric[j])) + c.floor[j]:.2e}"
+        )
     for problem in report.problems:
         print(f"FAIL {problem}")
     for name, (along, numeric) in report.directional.items():
