@@ -3,9 +3,9 @@
 Each file is loaded in a child process capped at 1 GiB and 120 CPU seconds
 (:mod:`capped`), so a regression shows up as a failed test -- "crash",
 "timeout" or "memory" -- instead of taking the test run down. Before the
-opcode pre-scan (:mod:`autonet.data.pickle_scan`) the first four cases
-segfaulted, hashed forever, asked numpy for 16 GB and took 3 minutes to print
-a 671 MB error line.
+loader walked the opcodes itself (:mod:`autonet.data.safe_pickle`) the first
+four cases segfaulted, hashed forever, asked numpy for 16 GB and took 3 minutes
+to print a 671 MB error line.
 """
 
 from __future__ import annotations
