@@ -209,6 +209,13 @@ def _check_history(value: Any, template: dict, iteration: int, has_val: bool) ->
             raise StateFieldError(f"history/{k}", f"expected one entry per finished epoch ({want}), got {len(got)}")
 
 
+def _count(state: dict, field: str, limit: int, what: str) -> int:
+    """``state[field]``, which must be an integer in [0, ``limit``] (``what`` says where the limit comes from)."""
+    if not _is_int(value := state[field]) or not 0 <= value <= limit:
+        raise StateFieldError(field, f"expected an integer in [0, {limit}] ({what}), got {_describe(value)}")
+    return value
+
+
 def check_trainer_state(state: Any, trainer) -> None:
     """Raise :class:`StateFieldError` naming the first field of ``state`` that ``trainer`` cannot take.
 
@@ -225,12 +232,7 @@ def check_trainer_state(state: Any, trainer) -> None:
     template = trainer.state_dict()
     _same_keys(state, set(template) - _OPTIONAL, template, "")
 
-    iteration = state["iteration"]
-    limit = trainer.config.num_iters
-    if not _is_int(iteration) or not 0 <= iteration <= limit:
-        raise StateFieldError(
-            "iteration", f"expected an integer in [0, {limit}] (num_iters), got {_describe(iteration)}"
-        )
+    iteration = _count(state, "iteration", trainer.config.num_iters, "num_iters")
     n = len(trainer.y_train)
     perm = state["perm"]
     if not isinstance(perm, np.ndarray) or perm.ndim != 1 or perm.dtype.kind not in "iu" or len(perm) not in (0, n):
@@ -241,11 +243,7 @@ def check_trainer_state(state: Any, trainer) -> None:
             f"not a permutation of the {n} training rows (values from {perm.min()} "
             f"to {perm.max()}, {n - len(np.unique(perm))} repeated)",
         )
-    pos = state["pos"]
-    if not _is_int(pos) or not 0 <= pos <= max(len(perm), 0):
-        raise StateFieldError(
-            "pos", f"expected an integer in [0, {len(perm)}] (the length of perm), got {_describe(pos)}"
-        )
+    _count(state, "pos", len(perm), "the length of perm")
     if "train_seconds" in state:
         t = state["train_seconds"]
         if not _is_real(t) or not math.isfinite(float(t)) or t < 0:
