@@ -70,9 +70,7 @@ def read_npz(
     try:
         return _read(Path(path), what, max_bytes, check_headers, check_members, error)
     except ModelFileError as e:
-        if error is ModelFileError:
-            raise
-        raise error(str(e)) from None
+        raise e if error is ModelFileError else error(str(e)) from None
 
 
 def _read(path: Path, what: str, max_bytes: int, check_headers, check_members, error) -> dict[str, np.ndarray]:
@@ -117,8 +115,7 @@ def _members(z: zipfile.ZipFile, path: Path, what: str, max_bytes: int) -> dict[
                 f"{path}: corrupted {what} (member {info.filename[:80]!r} is not a distinct .npy array)"
             )
         out[info.filename[:-4]] = info
-    total = sum(i.file_size for i in infos)
-    if total > max_bytes:
+    if (total := sum(i.file_size for i in infos)) > max_bytes:
         raise ModelFileError(
             f"{path}: the {what}'s arrays would inflate to {total:,} bytes, more than the "
             f"{max_bytes:,} bytes it can need; refused before inflating"
