@@ -49,20 +49,17 @@ def _is_real(v: Any) -> bool:
     return _is_int(v) or isinstance(v, (float, np.floating))
 
 
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, (bool, np.bool_))
+def _is_finite(v: Any) -> bool:
+    return _is_real(v) and math.isfinite(float(v))
 
 
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-# (is a template of this kind, does a value fit it, what the message calls it), bool before int
+# (is a value of this kind, what the message calls it), bool before int; a template of none of the
+# first three kinds (a float, or None standing for one) asks for a finite number
 _SCALARS = (
-    (_is_bool, _is_bool, "a bool"),
-    (_is_int, _is_int, "an integer"),
-    (_is_str, _is_str, "a string"),
-    (lambda t: True, lambda v: _is_real(v) and math.isfinite(float(v)), "a finite number"),
+    (lambda v: isinstance(v, (bool, np.bool_)), "a bool"),
+    (_is_int, "an integer"),
+    (lambda v: isinstance(v, str), "a string"),
+    (_is_finite, "a finite number"),
 )
 
 
@@ -97,8 +94,8 @@ def _like(value: Any, template: Any, field: str) -> None:
                 raise StateFieldError(field, f"expected {len(template)} entries, got {len(value)}")
             for i, (v, t) in enumerate(zip(value, template, strict=True)):
                 _like(v, t, f"{field}/{i}")
-    else:  # a scalar: the first kind of _SCALARS the template is of (a None template stands for a float)
-        fits, name = next((fits, name) for is_kind, fits, name in _SCALARS if is_kind(template))
+    else:  # a scalar: of the kind of the template
+        fits, name = next((kind for kind in _SCALARS[:3] if kind[0](template)), _SCALARS[3])
         if not fits(value) and not (value is None and template is None):
             raise StateFieldError(field, f"expected {name}, got {_describe(value)}")
 
@@ -246,7 +243,7 @@ def check_trainer_state(state: Any, trainer) -> None:
     _count(state, "pos", len(perm), "the length of perm")
     if "train_seconds" in state:
         t = state["train_seconds"]
-        if not _is_real(t) or not math.isfinite(float(t)) or t < 0:
+        if not _is_finite(t) or t < 0:
             raise StateFieldError("train_seconds", f"expected a finite number >= 0, got {_describe(t)}")
     if "learning_rate" in state:
         _like(state["learning_rate"], 0.0, "learning_rate")
