@@ -48,7 +48,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     except OSError as e:
         raise WriteError.from_os_error(e, path) from None
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
+        umask = os.umask(0)  # read it (only os.umask can); restored at once
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -90,12 +92,6 @@ def refuse_links(path: str | os.PathLike) -> None:
                 f"{p}: is a symbolic link; autonet never writes through a link it did not create "
                 f"(it could replace a file elsewhere): remove it (rm {p}), then try again"
             )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
