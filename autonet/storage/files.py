@@ -197,14 +197,12 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
     with open_regular_file(path, max_bytes, what, error) as f:
         size = os.fstat(f.fileno()).st_size
         chunks: list[bytes] = []
-        total = 0
         try:
             # one read of the stat size (a buffer of max_bytes would be allocated up front), then
-            # bounded chunks in case the file grew since
+            # bounded chunks in case the file grew since; the position is the count read so far
             while chunk := f.read(size + 1 if not chunks else 1 << 20):
                 chunks.append(chunk)
-                total += len(chunk)
-                if total > max_bytes:
+                if f.tell() > max_bytes:
                     raise error(f"{path}: {what} is larger than the {max_bytes:,} bytes {_a(what)} can need; refused")
         except OSError as e:
             raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
