@@ -183,9 +183,7 @@ def _differences(saved: Any, wanted: Any, prefix: str) -> list[str]:
             else:
                 out += _differences(saved[k], wanted[k], f"{prefix}.{k}")
         return out
-    if saved != wanted:
-        return [f"{prefix}={saved!r} in the checkpoint, {wanted!r} in the run"]
-    return []
+    return [] if saved == wanted else [f"{prefix}={saved!r} in the checkpoint, {wanted!r} in the run"]
 
 
 def _sizes(params: dict) -> str:
