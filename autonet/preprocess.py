@@ -66,10 +66,9 @@ class Preprocessor:
         if self.method == "mean":
             return X
         out = np.empty((X.shape[0], self.output_dim or X.shape[1]), dtype=X.dtype)
-        center = self.center.astype(X.dtype)
         M = self.matrix if self.matrix is not None else self.scale
         assert M is not None  # every method but "mean" has a scale or a matrix
-        M = M.astype(X.dtype)
+        center, M = self.center.astype(X.dtype), M.astype(X.dtype)
         for i in range(0, X.shape[0], chunk):
             block = X[i : i + chunk] - center
             out[i : i + chunk] = block * M if self.matrix is None else block @ M

@@ -196,7 +196,11 @@ def download_cifar10(
                 dir=target, prefix=".cifar-10-extract.", ignore_cleanup_errors=True
             ) as tmp:
                 _safe_extract(part, Path(tmp), url)
-                _rename_into_place(Path(tmp) / BATCH_DIR, final)
+                try:
+                    os.rename(Path(tmp) / BATCH_DIR, final)
+                except OSError as exc:
+                    if not final.is_dir():  # another process may have finished the same download first: keep theirs
+                        raise DownloadError(f"cannot move extracted data to {final}: {exc}") from exc
         finally:
             part.unlink(missing_ok=True)
     return final
@@ -347,7 +351,9 @@ def _safe_extract(archive: Path, dest: Path, url: str) -> None:
                         f"unsafe archive: more than {MAX_MEMBERS} members or {MAX_EXTRACTED_BYTES:,} bytes; "
                         "the CIFAR-10 archive has 9 members of 186 MB"
                     )
-            _check_complete(members)
+            names = {str(PurePosixPath(m.name)) for m in members if m.isfile()}
+            if missing := [n for n in (*TRAIN_BATCHES, META_FILE) if f"{BATCH_DIR}/{n}" not in names]:
+                raise DownloadError(f"archive is missing {', '.join(f'{BATCH_DIR}/{n}' for n in missing)}")
             if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
                 tar.extractall(dest, members=members, filter="data")
             else:
@@ -373,19 +379,3 @@ def _check_member(member: tarfile.TarInfo) -> None:
         raise DownloadError(f"unsafe archive: {name!r} is a link, device or other special file")
     if not parts or parts[0] != BATCH_DIR:
         raise DownloadError(f"unexpected archive member {name!r}: everything must be under {BATCH_DIR}/")
-
-
-def _check_complete(members: list[tarfile.TarInfo]) -> None:
-    names = {str(PurePosixPath(m.name)) for m in members if m.isfile()}
-    missing = [n for n in (*TRAIN_BATCHES, META_FILE) if f"{BATCH_DIR}/{n}" not in names]
-    if missing:
-        raise DownloadError(f"archive is missing {', '.join(f'{BATCH_DIR}/{n}' for n in missing)}")
-
-
-def _rename_into_place(src: Path, final: Path) -> None:
-    try:
-        os.rename(src, final)
-    except OSError as exc:
-        # Another process may have finished the same download first: keep theirs.
-        if not final.is_dir():
-            raise DownloadError(f"cannot move extracted data to {final}: {exc}") from exc

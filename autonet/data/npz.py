@@ -29,7 +29,6 @@ import numpy as np
 
 from autonet.data.dataset import MAX_CLASSES, Dataset, check_inflation, float_dtype, split_dataset
 from autonet.errors import DataError
-from autonet.storage.files import open_regular_file
 from autonet.storage.safe_npz import read_npz
 
 NPZ_KEYS = ("X_train", "y_train", "X_test", "y_test", "class_names")
@@ -77,29 +76,23 @@ def load_npz_dataset(
 
 
 def _read(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
-    try:
-        # the file cap leaves room for zip overhead; the members are checked against max_bytes below
-        with open_regular_file(path, max_bytes + (1 << 20), ".npz dataset", DataError) as f, zipfile.ZipFile(f) as z:
-            infos = z.infolist()
-    except (OSError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from None
-    names = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
-    unknown = sorted(set(names) - set(NPZ_KEYS))
-    if unknown:
-        raise DataError(f"{path}: unknown member(s) {', '.join(unknown)}; expected {', '.join(NPZ_KEYS)}")
-    missing = [k for k in ("X_train", "y_train") if k not in names]
-    if missing:
-        raise DataError(f"{path}: missing {' and '.join(missing)}")
-    for i in infos:
-        if i.compress_type != zipfile.ZIP_STORED:
-            what = f"member {i.filename[:40]}"
-            check_inflation(path, i.file_size, i.compress_size, what, "save it with np.savez, uncompressed")
-    total = sum(i.file_size for i in infos)
-    if total > max_bytes:
-        raise DataError(f"{path}: its arrays take {total} bytes uncompressed, more than the limit of {max_bytes}")
-    # each member's .npy header is checked against its size before it is inflated (a header
-    # declaring 80 GB for a small member is refused, not allocated); never unpickled
-    return read_npz(path, ".npz dataset", max_bytes=max_bytes + (1 << 20), error=DataError)
+    def check_members(infos: list[zipfile.ZipInfo]) -> None:
+        names = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
+        if unknown := sorted(set(names) - set(NPZ_KEYS)):
+            raise DataError(f"{path}: unknown member(s) {', '.join(unknown)}; expected {', '.join(NPZ_KEYS)}")
+        if missing := [k for k in ("X_train", "y_train") if k not in names]:
+            raise DataError(f"{path}: missing {' and '.join(missing)}")
+        for i in infos:
+            if i.compress_type != zipfile.ZIP_STORED:
+                what = f"member {i.filename[:40]}"
+                check_inflation(path, i.file_size, i.compress_size, what, "save it with np.savez, uncompressed")
+        if (total := sum(i.file_size for i in infos)) > max_bytes:
+            raise DataError(f"{path}: its arrays take {total} bytes uncompressed, more than the limit of {max_bytes}")
+
+    # the file cap leaves room for zip overhead; the members are checked against max_bytes, then each
+    # member's .npy header against its size before it is inflated (a header declaring 80 GB for a small
+    # member is refused, not allocated); never unpickled
+    return read_npz(path, ".npz file", max_bytes=max_bytes + (1 << 20), check_members=check_members, error=DataError)
 
 
 def _rows(X: np.ndarray, path: Path, name: str, target: np.dtype) -> tuple[np.ndarray, tuple[int, int, int] | None]:

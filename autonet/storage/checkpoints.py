@@ -25,7 +25,6 @@ first mismatch.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -135,18 +134,17 @@ def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYT
     path = Path(path)
 
     def check(headers: dict, read) -> None:
-        shape, dtype = headers.get("header", ((0,), np.dtype(np.uint8)))
-        if dtype.itemsize * math.prod(shape) > MAX_HEADER_BYTES:
+        shape, dtype = headers.get("header", ((), None))
+        if dtype != np.uint8 or len(shape) != 1:
+            raise ModelFileError(f"{path}: not an autonet checkpoint (no header)")
+        if shape[0] > MAX_HEADER_BYTES:
             raise ModelFileError(
-                f"{path}: checkpoint header of {dtype}{list(shape)} is larger than {MAX_HEADER_BYTES:,} bytes"
+                f"{path}: checkpoint header of uint8{list(shape)} is larger than {MAX_HEADER_BYTES:,} bytes"
             )
 
     arrays = read_npz(path, "checkpoint", max_bytes=max_bytes, check_headers=check)
-    raw = arrays.pop("header", None)
-    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
-        raise ModelFileError(f"{path}: not an autonet checkpoint (no header)")
     try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
+        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ModelFileError(f"{path}: corrupted checkpoint header ({e})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -185,9 +183,7 @@ def _differences(saved: Any, wanted: Any, prefix: str) -> list[str]:
             else:
                 out += _differences(saved[k], wanted[k], f"{prefix}.{k}")
         return out
-    if saved != wanted:
-        return [f"{prefix}={saved!r} in the checkpoint, {wanted!r} in the run"]
-    return []
+    return [] if saved == wanted else [f"{prefix}={saved!r} in the checkpoint, {wanted!r} in the run"]
 
 
 def _sizes(params: dict) -> str:

@@ -48,7 +48,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     except OSError as e:
         raise WriteError.from_os_error(e, path) from None
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
+        umask = os.umask(0)  # read it (only os.umask can); restored at once
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -90,12 +92,6 @@ def refuse_links(path: str | os.PathLike) -> None:
                 f"{p}: is a symbolic link; autonet never writes through a link it did not create "
                 f"(it could replace a file elsewhere): remove it (rm {p}), then try again"
             )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -201,14 +197,12 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str, error:
     with open_regular_file(path, max_bytes, what, error) as f:
         size = os.fstat(f.fileno()).st_size
         chunks: list[bytes] = []
-        total = 0
         try:
             # one read of the stat size (a buffer of max_bytes would be allocated up front), then
-            # bounded chunks in case the file grew since
+            # bounded chunks in case the file grew since; the position is the count read so far
             while chunk := f.read(size + 1 if not chunks else 1 << 20):
                 chunks.append(chunk)
-                total += len(chunk)
-                if total > max_bytes:
+                if f.tell() > max_bytes:
                     raise error(f"{path}: {what} is larger than the {max_bytes:,} bytes {_a(what)} can need; refused")
         except OSError as e:
             raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None

@@ -52,15 +52,11 @@ class Model:
 
 def save_model(path: str | os.PathLike, model: Model) -> Path:
     """Write ``model`` to ``path`` atomically."""
-    arrays = dict(model.params)
-    arrays["mean_image"] = np.asarray(model.mean_image)
-    arrays["class_names"] = np.asarray(model.class_names, dtype=np.str_)
+    arrays = {**model.params, "mean_image": np.asarray(model.mean_image), "format_version": np.asarray(FORMAT_VERSION)}
+    for k in ("class_names", "dataset", "activation", "tta"):
+        arrays[k] = np.asarray(getattr(model, k), dtype=np.str_)
     arrays["layer_sizes"] = np.asarray(model.layer_sizes, dtype=np.int64)
     arrays["image_shape"] = np.asarray(model.image_shape or (), dtype=np.int64)
-    arrays["dataset"] = np.asarray(model.dataset, dtype=np.str_)
-    arrays["activation"] = np.asarray(model.activation, dtype=np.str_)
-    arrays["tta"] = np.asarray(model.tta, dtype=np.str_)
-    arrays["format_version"] = np.asarray(FORMAT_VERSION)
     return atomic_savez(path, **arrays)
 
 

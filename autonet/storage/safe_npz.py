@@ -38,6 +38,7 @@ def read_npz(
     *,
     max_bytes: int = 8 << 30,
     check_headers: Callable[[Headers, Callable[[str], np.ndarray]], None] | None = None,
+    check_members: Callable[[list[zipfile.ZipInfo]], None] | None = None,
     error: type[Exception] = ModelFileError,
 ) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``: headers checked first, nothing unpickled.
@@ -54,6 +55,9 @@ def read_npz(
         member's declared (shape, dtype) before any array data is inflated;
         ``read(name)`` inflates one member of at most 64 KiB (to look at
         ``layer_sizes`` and the like). Raises :class:`ModelFileError` to refuse
+    check_members : called with the zip directory's entries before anything
+        else is read from them (names, sizes, compression); raises ``error``
+        to refuse
 
     Raises
     ------
@@ -64,26 +68,26 @@ def read_npz(
         damaged (bad CRC, truncated, unsupported compression, ...).
     """
     try:
-        return _read(Path(path), what, max_bytes, check_headers)
+        return _read(Path(path), what, max_bytes, check_headers, check_members, error)
     except ModelFileError as e:
-        if error is ModelFileError:
-            raise
-        raise error(str(e)) from None
+        raise e if error is ModelFileError else error(str(e)) from None
 
 
-def _read(path: Path, what: str, max_bytes: int, check_headers) -> dict[str, np.ndarray]:
+def _read(path: Path, what: str, max_bytes: int, check_headers, check_members, error) -> dict[str, np.ndarray]:
     with open_regular_file(path, max_bytes, what, ModelFileError) as f:
         if f.read(4) not in _ZIP_MAGIC:
-            raise ModelFileError(f"{path}: not an autonet {what} (not an .npz archive)")
+            raise ModelFileError(f"{path}: not a readable {what} (not an .npz archive)")
         f.seek(0)
         try:
             with zipfile.ZipFile(f) as z:
+                if check_members is not None:
+                    check_members(z.infolist())
                 infos = _members(z, path, what, max_bytes)
                 headers = {name: _header(z, info, path, what) for name, info in infos.items()}
                 if check_headers is not None:
                     check_headers(headers, lambda name: _inflate(z, infos[name], path, what, limit=1 << 16))
                 return {name: _inflate(z, info, path, what) for name, info in infos.items()}
-        except ModelFileError:
+        except (ModelFileError, error):
             raise
         except Exception as e:  # a damaged zip surfaces as many builtin types (BadZipFile, NotImplementedError, ...)
             raise ModelFileError(f"{path}: corrupted {what} ({type(e).__name__}: {str(e)[:200]})") from None
@@ -111,8 +115,7 @@ def _members(z: zipfile.ZipFile, path: Path, what: str, max_bytes: int) -> dict[
                 f"{path}: corrupted {what} (member {info.filename[:80]!r} is not a distinct .npy array)"
             )
         out[info.filename[:-4]] = info
-    total = sum(i.file_size for i in infos)
-    if total > max_bytes:
+    if (total := sum(i.file_size for i in infos)) > max_bytes:
         raise ModelFileError(
             f"{path}: the {what}'s arrays would inflate to {total:,} bytes, more than the "
             f"{max_bytes:,} bytes it can need; refused before inflating"

@@ -49,20 +49,17 @@ def _is_real(v: Any) -> bool:
     return _is_int(v) or isinstance(v, (float, np.floating))
 
 
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, (bool, np.bool_))
+def _is_finite(v: Any) -> bool:
+    return _is_real(v) and math.isfinite(float(v))
 
 
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-# (is a template of this kind, does a value fit it, what the message calls it), bool before int
+# (is a value of this kind, what the message calls it), bool before int; a template of none of the
+# first three kinds (a float, or None standing for one) asks for a finite number
 _SCALARS = (
-    (_is_bool, _is_bool, "a bool"),
-    (_is_int, _is_int, "an integer"),
-    (_is_str, _is_str, "a string"),
-    (lambda t: True, lambda v: _is_real(v) and math.isfinite(float(v)), "a finite number"),
+    (lambda v: isinstance(v, (bool, np.bool_)), "a bool"),
+    (_is_int, "an integer"),
+    (lambda v: isinstance(v, str), "a string"),
+    (_is_finite, "a finite number"),
 )
 
 
@@ -97,8 +94,8 @@ def _like(value: Any, template: Any, field: str) -> None:
                 raise StateFieldError(field, f"expected {len(template)} entries, got {len(value)}")
             for i, (v, t) in enumerate(zip(value, template, strict=True)):
                 _like(v, t, f"{field}/{i}")
-    else:  # a scalar: the first kind of _SCALARS the template is of (a None template stands for a float)
-        fits, name = next((fits, name) for is_kind, fits, name in _SCALARS if is_kind(template))
+    else:  # a scalar: of the kind of the template
+        fits, name = next((kind for kind in _SCALARS[:3] if kind[0](template)), _SCALARS[3])
         if not fits(value) and not (value is None and template is None):
             raise StateFieldError(field, f"expected {name}, got {_describe(value)}")
 
@@ -209,6 +206,13 @@ def _check_history(value: Any, template: dict, iteration: int, has_val: bool) ->
             raise StateFieldError(f"history/{k}", f"expected one entry per finished epoch ({want}), got {len(got)}")
 
 
+def _count(state: dict, field: str, limit: int, what: str) -> int:
+    """``state[field]``, which must be an integer in [0, ``limit``] (``what`` says where the limit comes from)."""
+    if not _is_int(value := state[field]) or not 0 <= value <= limit:
+        raise StateFieldError(field, f"expected an integer in [0, {limit}] ({what}), got {_describe(value)}")
+    return value
+
+
 def check_trainer_state(state: Any, trainer) -> None:
     """Raise :class:`StateFieldError` naming the first field of ``state`` that ``trainer`` cannot take.
 
@@ -225,12 +229,7 @@ def check_trainer_state(state: Any, trainer) -> None:
     template = trainer.state_dict()
     _same_keys(state, set(template) - _OPTIONAL, template, "")
 
-    iteration = state["iteration"]
-    limit = trainer.config.num_iters
-    if not _is_int(iteration) or not 0 <= iteration <= limit:
-        raise StateFieldError(
-            "iteration", f"expected an integer in [0, {limit}] (num_iters), got {_describe(iteration)}"
-        )
+    iteration = _count(state, "iteration", trainer.config.num_iters, "num_iters")
     n = len(trainer.y_train)
     perm = state["perm"]
     if not isinstance(perm, np.ndarray) or perm.ndim != 1 or perm.dtype.kind not in "iu" or len(perm) not in (0, n):
@@ -241,14 +240,10 @@ def check_trainer_state(state: Any, trainer) -> None:
             f"not a permutation of the {n} training rows (values from {perm.min()} "
             f"to {perm.max()}, {n - len(np.unique(perm))} repeated)",
         )
-    pos = state["pos"]
-    if not _is_int(pos) or not 0 <= pos <= max(len(perm), 0):
-        raise StateFieldError(
-            "pos", f"expected an integer in [0, {len(perm)}] (the length of perm), got {_describe(pos)}"
-        )
+    _count(state, "pos", len(perm), "the length of perm")
     if "train_seconds" in state:
         t = state["train_seconds"]
-        if not _is_real(t) or not math.isfinite(float(t)) or t < 0:
+        if not _is_finite(t) or t < 0:
             raise StateFieldError("train_seconds", f"expected a finite number >= 0, got {_describe(t)}")
     if "learning_rate" in state:
         _like(state["learning_rate"], 0.0, "learning_rate")
