@@ -73,6 +73,12 @@ def _value(key: str, value: Any, source: str, text: bool = False) -> Any:
         raise ConfigError(f"{source}: {e}{hint}") from None
 
 
+def _integral(key: str, x: float) -> Any:
+    """``x`` as a value of ``key``: rounded to the nearest integer for an integer, one layer for layer sizes."""
+    kind = _kind(key)
+    return (round(x),) if isinstance(kind, Sizes) else round(x) if isinstance(kind, Int) else x
+
+
 @dataclass(frozen=True)
 class Dim:
     """One searched key: a list of values, or a ``log_uniform``/``uniform`` range."""
@@ -91,10 +97,8 @@ class Dim:
             x = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
             x = rng.uniform(self.low, self.high)
-        kind = _kind(self.key)
-        if isinstance(kind, (Int, Sizes)):
-            x = min(max(round(x), math.ceil(self.low)), math.floor(self.high))
-            return (int(x),) if isinstance(kind, Sizes) else int(x)
+        if isinstance(_kind(self.key), (Int, Sizes)):
+            return _integral(self.key, min(max(round(x), math.ceil(self.low)), math.floor(self.high)))
         return min(max(float(f"{x:.3g}"), self.low), self.high)
 
     def describe(self) -> Any:
@@ -134,8 +138,7 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
         if name == "log_uniform" and low <= 0:
             raise ConfigError(f"{where}: log_uniform needs low > 0, got {arg[0]}")
         for end in (low, high):  # both ends must be valid values of the key
-            value = (round(end),) if isinstance(kind, Sizes) else round(end) if isinstance(kind, Int) else end
-            _value(key, value, where + " range")
+            _value(key, _integral(key, end), where + " range")
         return Dim(key, name, low=low, high=high)
     values = spec if isinstance(spec, (list, tuple)) else [spec]
     if not values:
