@@ -365,7 +365,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
 
 
 def make_dir(out: Path, what: str) -> None:
-    """Create the directory ``out`` (and its parents) for a run or sweep (``what``).
+    """Create the directory ``out`` (and its parents) for a run, a sweep or figures (``what``).
 
     Raises
     ------

@@ -18,9 +18,9 @@ from autonet.cli.common import (
     model_split,
     positive_int_at_most,
 )
-from autonet.errors import AutonetError, ConfigError, DataError
+from autonet.errors import AutonetError, DataError
 from autonet.plots import MAX_DPI
-from autonet.run import read_json_object
+from autonet.run import make_dir, read_json_object
 
 MAX_JSON_BYTES = 256 * 2**20  # a million-iteration history is about 20 MB
 RUN_FILES = ("config.json", "summary.json", "history.json")  # what the figures are drawn from, besides the model
@@ -29,18 +29,6 @@ RUN_FILES = ("config.json", "summary.json", "history.json")  # what the figures 
 def read_run_json(path: Path) -> dict:
     """A run file (history, config, summary) as a dict; :class:`DataError` in one line otherwise."""
     return read_json_object(path, "run file", DataError, MAX_JSON_BYTES)
-
-
-def output_dir(out: Path) -> Path:
-    """``out`` if a directory can be made there: refuses a file, a device or a path below a file."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {out}: {parent} is a file, not a directory")
-            break
-    return out
 
 
 def register(sub) -> None:
@@ -77,7 +65,8 @@ def main(args: argparse.Namespace) -> int:
         raise DataError(f"{run}: not a run directory (neither history.json nor model.npz found)")
     if not args.out:  # the run's own folder: a link planted there would send the PNGs elsewhere
         refuse_links(run / "plots")
-    out = output_dir(Path(args.out) if args.out else run / "plots")
+    out = Path(args.out) if args.out else run / "plots"
+    make_dir(out, "figures")  # refuses a file, a device or a path below a file
     config, summary, history = (read_run_json(run / n) if (run / n).is_file() else {} for n in RUN_FILES)
     written, skipped = [], []
 
