@@ -49,6 +49,7 @@ from autonet.train import Trainer, epoch_mean_losses
 
 SUMMARY_NAME = "summary.json"
 BEST_MODEL_NAME = "best_model.npz"  # early stopping's best epoch, written when it improves
+DIVERGED_NAME = "diverged.json"  # a sweep trial's divergence (autonet.sweep.record)
 CHECKPOINT_EVERY = 100  # default checkpoint period of autonet train and of every sweep trial, in iterations
 # What a run writes into its directory; ``overwrite=True`` removes exactly these.
 RUN_FILES = (
@@ -60,7 +61,7 @@ RUN_FILES = (
     BEST_MODEL_NAME,
     CHECKPOINT_NAME,
     "plots/training.png",
-    "diverged.json",
+    DIVERGED_NAME,
 )
 
 

@@ -25,6 +25,7 @@ from autonet.run import CHECKPOINT_EVERY, SUMMARY_NAME, fit_to_data, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.storage.lock import check_no_writer
 
+
 def default_run_dir(backend: str, root: str = "runs") -> Path:
     """``runs/YYYYmmdd-HHMMSS-<backend>``, suffixed if that exists already."""
     base = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{backend}"
