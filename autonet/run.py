@@ -27,7 +27,7 @@ import platform
 import time
 import warnings
 import zlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -272,12 +272,10 @@ def run(
 
 def _remove_if_unused(out: Path) -> None:
     """Remove ``out`` if it holds nothing but its lock file (the run never wrote anything)."""
-    try:
+    with contextlib.suppress(OSError):
         if [p.name for p in out.iterdir()] == [LOCK_NAME]:
             (out / LOCK_NAME).unlink()
             out.rmdir()
-    except OSError:
-        pass
 
 
 def _finished(out: Path) -> dict:
@@ -309,10 +307,8 @@ def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, i
         return finish(cfg, trainer, data, out, pre)
     except Interrupted as e:  # save a checkpoint, and say where it is
         if ckpt is not None:
-            try:
+            with contextlib.suppress(WriteError):  # the previous checkpoint is intact; describe() still names it
                 ckpt.save(trainer)
-            except WriteError:
-                pass  # the previous checkpoint is intact; describe() still names it
         e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
         raise
     except WriteError as e:  # disk full or read-only while saving a checkpoint or the results
@@ -328,8 +324,9 @@ def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, i
 # ----- the run directory: one writer, never someone else's files -----
 
 
-def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> RunLock:
-    """Create and lock ``out`` for one run; the returned lock is held (release it, or use ``with``).
+@contextlib.contextmanager
+def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Iterator[None]:
+    """Create ``out`` for one run and hold its lock for the ``with`` block.
 
     A new run (``resume`` False) refuses a directory that holds anything but
     a lock file, unless ``overwrite``, which removes the files a run writes
@@ -348,8 +345,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
     """
     refuse_links(out / LOCK_NAME)  # a sweep's trial: no directory below the sweep's may be a planted link
     make_dir(out, "run")
-    lock = RunLock(out).acquire()
-    try:
+    with RunLock(out):
         if not resume:
             _refuse_occupied(out, overwrite)
             if overwrite:
@@ -359,10 +355,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
                     (out / rel).unlink(missing_ok=True)
                 for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
                     stale.unlink(missing_ok=True)
-    except BaseException:
-        lock.release()
-        raise
-    return lock
+        yield
 
 
 def make_dir(out: Path, what: str) -> None:
