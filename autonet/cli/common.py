@@ -106,13 +106,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         opt = option(name)
         if opt.group not in groups:
             groups[opt.group] = parser.add_argument_group(opt.group)
-        switch = {"action": argparse.BooleanOptionalAction} if isinstance(opt.kind, Bool) else {}
+        switch = isinstance(opt.kind, Bool)
         groups[opt.group].add_argument(
             *(flag_name(n) for n in (name, *opt.aliases)),
             dest=name,
             default=argparse.SUPPRESS,
             help=help_text(name),
-            **(switch or {"metavar": opt.kind.metavar()}),
+            **({"action": argparse.BooleanOptionalAction} if switch else {"metavar": opt.kind.metavar()}),
         )
 
 
