@@ -128,9 +128,7 @@ class SweepRecorder:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(columns)
         for row in self.rows():
-            w.writerow(
-                ["" if row.get(c) is None else format_value(row[c]) if c in self.keys else row[c] for c in columns]
-            )
+            w.writerow("" if row[c] is None else format_value(row[c]) if c in self.keys else row[c] for c in columns)
         atomic_write_text(self.dir / "results.csv", buf.getvalue())
 
 

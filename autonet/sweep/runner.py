@@ -183,13 +183,11 @@ def run_sweep(
         trials, keys, record = reconcile(out, trials, keys, meta, extend)
         atomic_write_json(out / SWEEP_FILE, record)
         rec = SweepRecorder(trials, out, keys)
-        pending = []
-        for t in trials:
-            done = finished_result(rec.run_dir(t))
-            if done is None:
-                pending.append(t)
-            else:
-                rec.record(t, done)
+        done = [(t, finished_result(rec.run_dir(t))) for t in trials]
+        pending = [t for t, result in done if result is None]
+        for t, result in done:
+            if result is not None:
+                rec.record(t, result)
         rec.write_csv()
         if log and len(pending) < len(trials):
             log(f"resuming: {len(trials) - len(pending)} of {len(trials)} trials already finished, skipped")
