@@ -241,41 +241,27 @@ def run(
         params = init_params(
             sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype], batchnorm=cfg.batchnorm
         )
-        created = not out.exists()
         with open_run_dir(out, resume=resume, overwrite=overwrite):
-            try:
-                if resume and (out / SUMMARY_NAME).is_file():
-                    return _finished(out)
-                trainer = Trainer(
-                    get_backend(cfg.backend),
-                    params,
-                    train.X_train,
-                    train.y_train,
-                    train.X_val,
-                    train.y_val,
-                    cfg,
-                    callbacks=[learning_watch(len(data.class_names)), *callbacks],
-                    progress=cfg.progress and not quiet,
-                    image_shape=input_shape(data),
-                )
-                return _train(trainer, cfg, out, data, pre, every, resume, interrupts)
-            except BaseException:
-                if created:
-                    _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
-                raise
+            if resume and (out / SUMMARY_NAME).is_file():
+                return _finished(out)
+            trainer = Trainer(
+                get_backend(cfg.backend),
+                params,
+                train.X_train,
+                train.y_train,
+                train.X_val,
+                train.y_val,
+                cfg,
+                callbacks=[learning_watch(len(data.class_names)), *callbacks],
+                progress=cfg.progress and not quiet,
+                image_shape=input_shape(data),
+            )
+            return _train(trainer, cfg, out, data, pre, every, resume, interrupts)
     except MemoryError as e:  # the estimate is a floor: numpy temporaries come on top
         lines = str(e).strip().splitlines()
         raise OutOfMemory(
             f"ran out of memory ({type(e).__name__}{': ' + lines[0] if lines else ''}); the up-front estimate: {estimate}; lower --hidden or --batch-size"
         ) from None
-
-
-def _remove_if_unused(out: Path) -> None:
-    """Remove ``out`` if it holds nothing but its lock file (the run never wrote anything)."""
-    with contextlib.suppress(OSError):
-        if [p.name for p in out.iterdir()] == [LOCK_NAME]:
-            (out / LOCK_NAME).unlink()
-            out.rmdir()
 
 
 def _finished(out: Path) -> dict:
@@ -332,7 +318,9 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> It
     a lock file, unless ``overwrite``, which removes the files a run writes
     (:data:`RUN_FILES`) and keeps anything else. The check is made once
     the lock is held, so two processes started on one empty directory cannot
-    both pass it.
+    both pass it. A directory made here is removed again when the block fails
+    before anything but the lock file was written (a run that cannot start
+    leaves nothing behind).
 
     Raises
     ------
@@ -344,6 +332,7 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> It
         ``out`` cannot be created or written (read-only, no space).
     """
     refuse_links(out / LOCK_NAME)  # a sweep's trial: no directory below the sweep's may be a planted link
+    created = not out.exists()
     make_dir(out, "run")
     with RunLock(out):
         if not resume:
@@ -355,7 +344,15 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> It
                     (out / rel).unlink(missing_ok=True)
                 for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
                     stale.unlink(missing_ok=True)
-        yield
+        try:
+            yield
+        except BaseException:
+            # refused before it wrote anything (e.g. by the trainer): a directory it made, it removes
+            with contextlib.suppress(OSError):
+                if created and [p.name for p in out.iterdir()] == [LOCK_NAME]:
+                    (out / LOCK_NAME).unlink()
+                    out.rmdir()
+            raise
 
 
 def make_dir(out: Path, what: str) -> None:
