@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autonet.config import Config, Float, Int, Sizes, canonical, identity, names, option
+from autonet.config import Config, Float, Int, Sizes, canonical, identity, names, option, parse_value
 from autonet.errors import ConfigError
 from autonet.storage.files import read_regular_file
 
@@ -61,11 +61,7 @@ def _value(key: str, value: Any, source: str, text: bool = False) -> Any:
     """One value of ``key``, checked alone: a JSON/TOML value, or (``text``) spelled as on the command line."""
     kind = _kind(key)
     try:
-        try:
-            parsed = kind.from_text(value) if text else value
-        except ValueError as e:
-            raise ConfigError(f"{key}: {e}") from None
-        return kind.check(key, parsed)
+        return parse_value(key, value, kind=kind) if text else kind.check(key, value)
     except ConfigError as e:
         hint = ""
         if text and "," in value and not isinstance(kind, Sizes) and key != "augment":
