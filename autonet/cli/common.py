@@ -126,10 +126,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str) ->
     ``num_val_default``: what ``--num-val`` defaults to, in words.
     """
     dataset_help = f"{option('dataset').help} (default: the dataset the model was trained on)"
-    parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=dataset_help)
-    parser.add_argument("--data-dir", default=None, metavar="DIR", help=help_text("data_dir"))
+    parser.add_argument("--dataset", metavar="NAME_OR_FILE", help=dataset_help)
+    parser.add_argument("--data-dir", metavar="DIR", help=help_text("data_dir"))
     num_val_help = f"{option('num_val').help} (default: {num_val_default})"
-    parser.add_argument("--num-val", default=None, metavar="N", help=num_val_help)
+    parser.add_argument("--num-val", metavar="N", help=num_val_help)
     add_quiet_argument(parser)
 
 

@@ -29,7 +29,6 @@ def register(sub) -> None:
     p.add_argument(
         "--tta",
         choices=TTA_MODES,
-        default=None,
         help="score with this test-time augmentation instead of the model's own, to compare both "
         "ways without retraining (default: the one recorded in the model)",
     )

@@ -42,7 +42,7 @@ def register(sub) -> None:
         "downloaded here). --num-val defaults to the run's own value.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
-    p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
+    p.add_argument("--out", metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     p.add_argument(
         "--dpi",
         type=positive_int_at_most(MAX_DPI),

@@ -49,7 +49,6 @@ def register(sub) -> None:
     g = p.add_argument_group("this run")
     g.add_argument(
         "--out",
-        default=None,
         metavar="DIR",
         help="run directory (default: runs/<time>-<backend>); refused if it holds anything, unless --overwrite",
     )
@@ -68,7 +67,6 @@ def register(sub) -> None:
     )
     g.add_argument(
         "--resume",
-        default=None,
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its checkpoint, with its config.json "
         "(only --data-dir, --checkpoint-every and --quiet may be given with it)",
