@@ -114,9 +114,7 @@ class SweepRecorder:
         row = {"trial": trial.name, "status": result["status"]}
         row.update({k: trial.params.get(k, trial.config.get(k)) for k in self.keys})
         row.update({k: result.get(k) for k in METRICS})
-        row["learning_rate"] = trial.config["learning_rate"]
-        row["reg"] = trial.config["reg"]
-        row["error"] = result.get("error", "")
+        row.update(learning_rate=trial.config["learning_rate"], reg=trial.config["reg"], error=result.get("error", ""))
         return row
 
     def rows(self) -> list[dict]:
