@@ -297,8 +297,12 @@ def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, i
                 ckpt.save(trainer)
         e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
         raise
-    except WriteError as e:  # disk full or read-only while saving a checkpoint or the results
-        raise _with_resume_hint(e, ckpt, out) from None
+    except WriteError as e:  # disk full or read-only while saving a checkpoint or the results: how to continue
+        last = ckpt.describe() if ckpt is not None else None
+        hint = f"; last good checkpoint: {last}; free space or fix permissions, then resume with: autonet train --resume {out}"
+        err = WriteError(f"{e}{hint if last else '; no checkpoint was written'}")
+        err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
+        raise err from None
     except DivergenceError as e:  # say where the last good checkpoint is
         if ckpt is None:
             raise
@@ -402,17 +406,6 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
         f"--out {out}: not empty ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
         f"{shown}); choose another --out, or add --overwrite to write the run into it"
     )
-
-
-def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> WriteError:
-    """``e`` with where the last good checkpoint is and how to continue."""
-    last = ckpt.describe() if ckpt is not None else None
-    hint = (
-        f"; last good checkpoint: {last}; free space or fix permissions, then resume with: autonet train --resume {out}"
-    )
-    err = WriteError(f"{e}{hint if last else '; no checkpoint was written'}")
-    err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
-    return err
 
 
 def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool = True) -> str:
