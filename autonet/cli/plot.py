@@ -12,12 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autonet.cli.common import (
-    ClassMismatch,
-    add_data_arguments,
-    model_split,
-    positive_int_at_most,
-)
+from autonet.cli.common import ClassMismatch, add_data_arguments, model_split, positive_int_at_most
 from autonet.errors import AutonetError, DataError
 from autonet.plots import MAX_DPI
 from autonet.run import make_dir, read_json_object
