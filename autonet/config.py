@@ -604,12 +604,13 @@ def canonical_keys(d: Mapping[str, Any], source: str, allowed: Iterable[str] | N
     return out
 
 
-def parse_value(name: str, text: str, label: str | None = None) -> Any:
+def parse_value(name: str, text: str, label: str | None = None, kind: Kind | None = None) -> Any:
     """The value of field ``name`` spelled ``text`` (a flag, ``--grid``), checked alone (ConfigError).
 
-    ``label`` names the value's source in a syntax error (default: ``name``), e.g. ``--lr``.
+    ``label`` names the value's source in a syntax error (default: ``name``), e.g. ``--lr``;
+    ``kind``: the value's :class:`Kind` when ``name`` is no field (a sweep's ``epochs``).
     """
-    kind = option(name).kind
+    kind = option(name).kind if kind is None else kind
     try:
         value = kind.from_text(text)
     except ValueError as e:

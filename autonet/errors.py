@@ -35,7 +35,7 @@ class ModelFileError(AutonetError, ValueError):
 
 
 class DivergenceError(AutonetError, FloatingPointError):
-    """Training produced a non-finite loss or gradient.
+    """Training produced a non-finite loss or gradient (exit status 3: the input was valid, the run diverged).
 
     Attributes
     ----------
@@ -44,6 +44,8 @@ class DivergenceError(AutonetError, FloatingPointError):
     name : str
         ``"loss"`` or the name of the offending parameter gradient.
     """
+
+    exit_code = 3
 
     def __init__(self, message: str, iteration: int = -1, name: str = "loss") -> None:
         super().__init__(message)

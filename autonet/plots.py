@@ -33,13 +33,6 @@ PLOT_LIMIT = 1e100
 MAX_DPI = 600  # the largest figure (10 x 10 in) is then 6000 x 6000 pixels, about 140 MB of RGBA
 
 
-def check_dpi(dpi) -> int:
-    """``dpi`` if it is an integer in [1, MAX_DPI], else :class:`~autonet.errors.ConfigError`."""
-    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 1 <= dpi <= MAX_DPI:
-        raise ConfigError(f"dpi must be an integer in [1, {MAX_DPI}], got {dpi!r}")
-    return int(dpi)
-
-
 def check_history(history) -> dict:
     """``history`` if it is a training history a figure can be drawn from, else :class:`DataError`.
 
@@ -73,13 +66,16 @@ def _axes(ax, figsize: tuple[float, float], *shape: int):
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = DPI) -> Path:
-    """Write ``fig`` to ``path`` atomically, in the format its suffix names (default PNG); returns the path."""
+    """Write ``fig`` to ``path`` atomically, in the format its suffix names (default PNG); returns the path.
+
+    ``dpi``: an integer in [1, :data:`MAX_DPI`] (else :class:`~autonet.errors.ConfigError`).
+    """
     from autonet.storage.files import atomic_write
 
-    dpi = check_dpi(dpi)
-    path = Path(path)
-    fmt = path.suffix[1:].lower() or "png"
-    return atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format=fmt))
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 1 <= dpi <= MAX_DPI:
+        raise ConfigError(f"dpi must be an integer in [1, {MAX_DPI}], got {dpi!r}")
+    fmt = Path(path).suffix[1:].lower() or "png"
+    return atomic_write(Path(path), lambda f: fig.savefig(f, dpi=int(dpi), format=fmt))
 
 
 def smooth(values, window: int) -> np.ndarray:

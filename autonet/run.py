@@ -27,7 +27,7 @@ import platform
 import time
 import warnings
 import zlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from autonet.train import Trainer, epoch_mean_losses
 
 SUMMARY_NAME = "summary.json"
 BEST_MODEL_NAME = "best_model.npz"  # early stopping's best epoch, written when it improves
+DIVERGED_NAME = "diverged.json"  # a sweep trial's divergence (autonet.sweep.record)
 CHECKPOINT_EVERY = 100  # default checkpoint period of autonet train and of every sweep trial, in iterations
 # What a run writes into its directory; ``overwrite=True`` removes exactly these.
 RUN_FILES = (
@@ -60,7 +61,7 @@ RUN_FILES = (
     BEST_MODEL_NAME,
     CHECKPOINT_NAME,
     "plots/training.png",
-    "diverged.json",
+    DIVERGED_NAME,
 )
 
 
@@ -240,43 +241,27 @@ def run(
         params = init_params(
             sizes, std=cfg.std, init=cfg.init, rng=init_rng(cfg.seed), dtype=DTYPES[cfg.dtype], batchnorm=cfg.batchnorm
         )
-        created = not out.exists()
         with open_run_dir(out, resume=resume, overwrite=overwrite):
-            try:
-                if resume and (out / SUMMARY_NAME).is_file():
-                    return _finished(out)
-                trainer = Trainer(
-                    get_backend(cfg.backend),
-                    params,
-                    train.X_train,
-                    train.y_train,
-                    train.X_val,
-                    train.y_val,
-                    cfg,
-                    callbacks=[learning_watch(len(data.class_names)), *callbacks],
-                    progress=cfg.progress and not quiet,
-                    image_shape=input_shape(data),
-                )
-                return _train(trainer, cfg, out, data, pre, every, resume, interrupts)
-            except BaseException:
-                if created:
-                    _remove_if_unused(out)  # refused before training (e.g. by the trainer): leave nothing behind
-                raise
+            if resume and (out / SUMMARY_NAME).is_file():
+                return _finished(out)
+            trainer = Trainer(
+                get_backend(cfg.backend),
+                params,
+                train.X_train,
+                train.y_train,
+                train.X_val,
+                train.y_val,
+                cfg,
+                callbacks=[learning_watch(len(data.class_names)), *callbacks],
+                progress=cfg.progress and not quiet,
+                image_shape=input_shape(data),
+            )
+            return _train(trainer, cfg, out, data, pre, every, resume, interrupts)
     except MemoryError as e:  # the estimate is a floor: numpy temporaries come on top
         lines = str(e).strip().splitlines()
         raise OutOfMemory(
             f"ran out of memory ({type(e).__name__}{': ' + lines[0] if lines else ''}); the up-front estimate: {estimate}; lower --hidden or --batch-size"
         ) from None
-
-
-def _remove_if_unused(out: Path) -> None:
-    """Remove ``out`` if it holds nothing but its lock file (the run never wrote anything)."""
-    try:
-        if [p.name for p in out.iterdir()] == [LOCK_NAME]:
-            (out / LOCK_NAME).unlink()
-            out.rmdir()
-    except OSError:
-        pass
 
 
 def _finished(out: Path) -> dict:
@@ -308,14 +293,16 @@ def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, i
         return finish(cfg, trainer, data, out, pre)
     except Interrupted as e:  # save a checkpoint, and say where it is
         if ckpt is not None:
-            try:
+            with contextlib.suppress(WriteError):  # the previous checkpoint is intact; describe() still names it
                 ckpt.save(trainer)
-            except WriteError:
-                pass  # the previous checkpoint is intact; describe() still names it
         e.checkpoint = ckpt.describe() if ckpt is not None else None  # "PATH (iteration N)"
         raise
-    except WriteError as e:  # disk full or read-only while saving a checkpoint or the results
-        raise _with_resume_hint(e, ckpt, out) from None
+    except WriteError as e:  # disk full or read-only while saving a checkpoint or the results: how to continue
+        last = ckpt.describe() if ckpt is not None else None
+        hint = f"; last good checkpoint: {last}; free space or fix permissions, then resume with: autonet train --resume {out}"
+        err = WriteError(f"{e}{hint if last else '; no checkpoint was written'}")
+        err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
+        raise err from None
     except DivergenceError as e:  # say where the last good checkpoint is
         if ckpt is None:
             raise
@@ -327,14 +314,17 @@ def _train(trainer: Trainer, cfg: Config, out: Path, data, pre, every, resume, i
 # ----- the run directory: one writer, never someone else's files -----
 
 
-def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> RunLock:
-    """Create and lock ``out`` for one run; the returned lock is held (release it, or use ``with``).
+@contextlib.contextmanager
+def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Iterator[None]:
+    """Create ``out`` for one run and hold its lock for the ``with`` block.
 
     A new run (``resume`` False) refuses a directory that holds anything but
     a lock file, unless ``overwrite``, which removes the files a run writes
     (:data:`RUN_FILES`) and keeps anything else. The check is made once
     the lock is held, so two processes started on one empty directory cannot
-    both pass it.
+    both pass it. A directory made here is removed again when the block fails
+    before anything but the lock file was written (a run that cannot start
+    leaves nothing behind).
 
     Raises
     ------
@@ -346,9 +336,9 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
         ``out`` cannot be created or written (read-only, no space).
     """
     refuse_links(out / LOCK_NAME)  # a sweep's trial: no directory below the sweep's may be a planted link
+    created = not out.exists()
     make_dir(out, "run")
-    lock = RunLock(out).acquire()
-    try:
+    with RunLock(out):
         if not resume:
             _refuse_occupied(out, overwrite)
             if overwrite:
@@ -358,14 +348,19 @@ def open_run_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Ru
                     (out / rel).unlink(missing_ok=True)
                 for stale in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
                     stale.unlink(missing_ok=True)
-    except BaseException:
-        lock.release()
-        raise
-    return lock
+        try:
+            yield
+        except BaseException:
+            # refused before it wrote anything (e.g. by the trainer): a directory it made, it removes
+            with contextlib.suppress(OSError):
+                if created and [p.name for p in out.iterdir()] == [LOCK_NAME]:
+                    (out / LOCK_NAME).unlink()
+                    out.rmdir()
+            raise
 
 
 def make_dir(out: Path, what: str) -> None:
-    """Create the directory ``out`` (and its parents) for a run or sweep (``what``).
+    """Create the directory ``out`` (and its parents) for a run, a sweep or figures (``what``).
 
     Raises
     ------
@@ -411,17 +406,6 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
         f"--out {out}: not empty ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
         f"{shown}); choose another --out, or add --overwrite to write the run into it"
     )
-
-
-def _with_resume_hint(e: WriteError, ckpt: Checkpointer | None, out: Path) -> WriteError:
-    """``e`` with where the last good checkpoint is and how to continue."""
-    last = ckpt.describe() if ckpt is not None else None
-    hint = (
-        f"; last good checkpoint: {last}; free space or fix permissions, then resume with: autonet train --resume {out}"
-    )
-    err = WriteError(f"{e}{hint if last else '; no checkpoint was written'}")
-    err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
-    return err
 
 
 def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool = True) -> str:

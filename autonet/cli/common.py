@@ -73,23 +73,12 @@ def flag_name(name: str) -> str:
 
 
 def help_text(name: str) -> str:
-    """The option's help line with its default, once: ``... (default: 0.0016)``."""
+    """The option's help line with its default, once: ``... (default: 0.0016)``; a switch's is on or off."""
     opt, value = option(name), default(name)
     if value is None and name == "data_dir":
         return opt.help
-    return f"{opt.help} (default: {opt.kind.to_text(value)})"
-
-
-def add_option(parser: Any, name: str, **kw: Any) -> None:
-    """The flag of schema option ``name`` (raw text; parsed by :func:`config_from_args`)."""
-    opt, text = option(name), help_text(name)
-    if isinstance(opt.kind, Bool):
-        kw["action"] = argparse.BooleanOptionalAction
-        text = text.replace("(default: false)", "(default: off)").replace("(default: true)", "(default: on)")
-    else:
-        kw["metavar"] = opt.kind.metavar()
-    flags = [flag_name(name), *(flag_name(a) for a in opt.aliases)]
-    parser.add_argument(*flags, dest=name, default=argparse.SUPPRESS, help=text, **kw)
+    shown = ("on" if value else "off") if isinstance(opt.kind, Bool) else opt.kind.to_text(value)
+    return f"{opt.help} (default: {shown})"
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,11 +102,18 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "flags given as well change it",
     )
     groups: dict[str, Any] = {}
-    for name in names(flag=True):
-        group = option(name).group
-        if group not in groups:
-            groups[group] = parser.add_argument_group(group)
-        add_option(groups[group], name)
+    for name in names(flag=True):  # raw text, absent unless given; parsed by config_from_args
+        opt = option(name)
+        if opt.group not in groups:
+            groups[opt.group] = parser.add_argument_group(opt.group)
+        switch = isinstance(opt.kind, Bool)
+        groups[opt.group].add_argument(
+            *(flag_name(n) for n in (name, *opt.aliases)),
+            dest=name,
+            default=argparse.SUPPRESS,
+            help=help_text(name),
+            **({"action": argparse.BooleanOptionalAction} if switch else {"metavar": opt.kind.metavar()}),
+        )
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
@@ -130,10 +126,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, num_val_default: str) ->
     ``num_val_default``: what ``--num-val`` defaults to, in words.
     """
     dataset_help = f"{option('dataset').help} (default: the dataset the model was trained on)"
-    parser.add_argument("--dataset", default=None, metavar="NAME_OR_FILE", help=dataset_help)
-    parser.add_argument("--data-dir", default=None, metavar="DIR", help=help_text("data_dir"))
+    parser.add_argument("--dataset", metavar="NAME_OR_FILE", help=dataset_help)
+    parser.add_argument("--data-dir", metavar="DIR", help=help_text("data_dir"))
     num_val_help = f"{option('num_val').help} (default: {num_val_default})"
-    parser.add_argument("--num-val", default=None, metavar="N", help=num_val_help)
+    parser.add_argument("--num-val", metavar="N", help=num_val_help)
     add_quiet_argument(parser)
 
 
@@ -182,19 +178,15 @@ def model_split(args: argparse.Namespace, model: Any, config: dict, split: str =
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
     """The config options given as flags, parsed: ``{name: value}``."""
-    out = {}
-    for name in names(flag=True):
-        if hasattr(args, name):
-            raw = getattr(args, name)
-            out[name] = raw if isinstance(raw, bool) else parse_value(name, raw, label=flag_name(name))
-    return out
+    given = {name: getattr(args, name) for name in names(flag=True) if hasattr(args, name)}
+    return {n: v if isinstance(v, bool) else parse_value(n, v, label=flag_name(n)) for n, v in given.items()}
 
 
 def unset_options(args: argparse.Namespace) -> set[str]:
     """The options the default recipe would set: neither given as flags nor by ``--config`` or ``--preset``."""
     if hasattr(args, "config") or hasattr(args, "preset"):
         return set()
-    return set(names()) - set(given_options(args))
+    return {name for name in names() if not hasattr(args, name)}
 
 
 def read_config_file(path: str | os.PathLike) -> dict:

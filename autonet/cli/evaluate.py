@@ -29,7 +29,6 @@ def register(sub) -> None:
     p.add_argument(
         "--tta",
         choices=TTA_MODES,
-        default=None,
         help="score with this test-time augmentation instead of the model's own, to compare both "
         "ways without retraining (default: the one recorded in the model)",
     )
@@ -39,13 +38,12 @@ def register(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    dtype = model.params["W1"].dtype
     run_config = Path(args.model).parent / "config.json"  # the run's, beside its model: its data and split
     config = read_config_file(run_config) if run_config.is_file() else {}
     data, source, X, y = model_split(args, model, config, args.split, quiet=args.quiet)
     if len(y) == 0:
         raise DataError(f"the {args.split} split of {source} is empty: no accuracy to report")
-    X = X - model.mean_image.astype(dtype)
+    X = X - model.mean_image.astype(X.dtype)
     mode = model.tta if args.tta is None else args.tta
     acc = accuracy(model.params, X, y, activation=model.activation, tta=mode, image_shape=model.image_shape)
     rows = f"the last {len(y)} training rows" if args.split == "val" else "the test split"

@@ -12,15 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autonet.cli.common import (
-    ClassMismatch,
-    add_data_arguments,
-    model_split,
-    positive_int_at_most,
-)
-from autonet.errors import AutonetError, ConfigError, DataError
+from autonet.cli.common import ClassMismatch, add_data_arguments, model_split, positive_int_at_most
+from autonet.errors import AutonetError, DataError
 from autonet.plots import MAX_DPI
-from autonet.run import read_json_object
+from autonet.run import make_dir, read_json_object
 
 MAX_JSON_BYTES = 256 * 2**20  # a million-iteration history is about 20 MB
 RUN_FILES = ("config.json", "summary.json", "history.json")  # what the figures are drawn from, besides the model
@@ -29,18 +24,6 @@ RUN_FILES = ("config.json", "summary.json", "history.json")  # what the figures 
 def read_run_json(path: Path) -> dict:
     """A run file (history, config, summary) as a dict; :class:`DataError` in one line otherwise."""
     return read_json_object(path, "run file", DataError, MAX_JSON_BYTES)
-
-
-def output_dir(out: Path) -> Path:
-    """``out`` if a directory can be made there: refuses a file, a device or a path below a file."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {out}: {parent} is a file, not a directory")
-            break
-    return out
 
 
 def register(sub) -> None:
@@ -54,7 +37,7 @@ def register(sub) -> None:
         "downloaded here). --num-val defaults to the run's own value.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by autonet train")
-    p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
+    p.add_argument("--out", metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     p.add_argument(
         "--dpi",
         type=positive_int_at_most(MAX_DPI),
@@ -77,7 +60,8 @@ def main(args: argparse.Namespace) -> int:
         raise DataError(f"{run}: not a run directory (neither history.json nor model.npz found)")
     if not args.out:  # the run's own folder: a link planted there would send the PNGs elsewhere
         refuse_links(run / "plots")
-    out = output_dir(Path(args.out) if args.out else run / "plots")
+    out = Path(args.out) if args.out else run / "plots"
+    make_dir(out, "figures")  # refuses a file, a device or a path below a file
     config, summary, history = (read_run_json(run / n) if (run / n).is_file() else {} for n in RUN_FILES)
     written, skipped = [], []
 

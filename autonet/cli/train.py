@@ -19,13 +19,11 @@ from autonet.cli.common import (
     unset_options,
 )
 from autonet.config import DEFAULTS_RULE, Config, names
-from autonet.errors import ConfigError, DivergenceError
+from autonet.errors import ConfigError
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.run import CHECKPOINT_EVERY, SUMMARY_NAME, fit_to_data, run
 from autonet.storage.checkpoints import CHECKPOINT_NAME
 from autonet.storage.lock import check_no_writer
-
-EXIT_DIVERGED = 3  # exit status of a diverged run (bad input/config: 2; interrupt: 128 + signal)
 
 
 def default_run_dir(backend: str, root: str = "runs") -> Path:
@@ -51,7 +49,6 @@ def register(sub) -> None:
     g = p.add_argument_group("this run")
     g.add_argument(
         "--out",
-        default=None,
         metavar="DIR",
         help="run directory (default: runs/<time>-<backend>); refused if it holds anything, unless --overwrite",
     )
@@ -70,7 +67,6 @@ def register(sub) -> None:
     )
     g.add_argument(
         "--resume",
-        default=None,
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its checkpoint, with its config.json "
         "(only --data-dir, --checkpoint-every and --quiet may be given with it)",
@@ -128,22 +124,18 @@ def main(args: argparse.Namespace) -> int:
         try:
             if not args.resume:
                 cfg = fit_to_data(cfg, unset_options(args), quiet=args.quiet)
-            resume, overwrite = bool(args.resume), args.overwrite
             summary = run(
                 cfg,
                 out,
                 quiet=args.quiet,
                 checkpoint_every=args.checkpoint_every,
-                resume=resume,
+                resume=bool(args.resume),
                 interrupts=guard,
-                overwrite=overwrite,
+                overwrite=args.overwrite,
             )
         except Interrupted as e:
             print(interrupted_message(args.command, e, out), file=sys.stderr)
             return e.exit_code
-        except DivergenceError as e:
-            print(f"autonet {args.command}: error: {e}", file=sys.stderr)
-            return EXIT_DIVERGED
     if summary.get("already_finished"):
         val = summary.get("val_acc")
         done = f" ({summary.get('iterations')} iterations, val acc {val:.4f})" if isinstance(val, float) else ""

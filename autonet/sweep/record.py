@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from autonet.errors import ConfigError, DivergenceError
-from autonet.run import read_json, read_json_object
+from autonet.run import DIVERGED_NAME, SUMMARY_NAME, read_json, read_json_object
 from autonet.storage.checkpoints import _differences, _json_normal
 from autonet.storage.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from autonet.storage.lock import LOCK_NAME
 from autonet.sweep.space import Trial, format_value
 
-SUMMARY_FILE = "summary.json"
-DIVERGED_FILE = "diverged.json"
 METRICS = ("train_acc", "val_acc", "final_loss", "iterations", "train_seconds")
 
 
@@ -49,14 +47,14 @@ def metrics(summary: Mapping, path: Path | None = None) -> dict:
 
 def finished_result(run_dir: Path) -> dict | None:
     """The result row of a trial already run in ``run_dir``, or None; its files are checked like input."""
-    if (run_dir / SUMMARY_FILE).is_file():
-        return metrics(read_json(run_dir / SUMMARY_FILE), run_dir / SUMMARY_FILE)
-    if (run_dir / DIVERGED_FILE).is_file():
-        record = read_json(run_dir / DIVERGED_FILE)
+    if (run_dir / SUMMARY_NAME).is_file():
+        return metrics(read_json(run_dir / SUMMARY_NAME), run_dir / SUMMARY_NAME)
+    if (run_dir / DIVERGED_NAME).is_file():
+        record = read_json(run_dir / DIVERGED_NAME)
         error = record.get("error") if isinstance(record, dict) else None
         if not isinstance(error, str):
             raise ConfigError(
-                f"{run_dir / DIVERGED_FILE}: field error: expected the divergence message (a string); "
+                f"{run_dir / DIVERGED_NAME}: field error: expected the divergence message (a string); "
                 f"the file was edited or damaged: delete {run_dir} to run the trial again"
             )
         return {"status": "diverged", **dict.fromkeys(METRICS), "error": error[:500]}
@@ -65,14 +63,14 @@ def finished_result(run_dir: Path) -> dict | None:
 
 def diverged(out: Path, e: DivergenceError) -> dict:
     """The result row of a trial that diverged in ``out``, recorded there in ``diverged.json``."""
-    atomic_write_json(out / DIVERGED_FILE, {"error": str(e), "iteration": e.iteration, "name": e.name})
+    atomic_write_json(out / DIVERGED_NAME, {"error": str(e), "iteration": e.iteration, "name": e.name})
     return {"status": "diverged", **dict.fromkeys(METRICS), "error": str(e)}
 
 
 def write_shipped(run_dir: Path, files: Mapping[str, bytes]) -> None:
     """Write a worker's run-dir files, the completion markers last."""
     root = run_dir.resolve()
-    last = (SUMMARY_FILE, DIVERGED_FILE)
+    last = (SUMMARY_NAME, DIVERGED_NAME)
     for rel in sorted(files, key=lambda r: (r in last, r)):
         target = (run_dir / rel).resolve()
         if root not in target.parents:
@@ -116,9 +114,7 @@ class SweepRecorder:
         row = {"trial": trial.name, "status": result["status"]}
         row.update({k: trial.params.get(k, trial.config.get(k)) for k in self.keys})
         row.update({k: result.get(k) for k in METRICS})
-        row["learning_rate"] = trial.config["learning_rate"]
-        row["reg"] = trial.config["reg"]
-        row["error"] = result.get("error", "")
+        row.update(learning_rate=trial.config["learning_rate"], reg=trial.config["reg"], error=result.get("error", ""))
         return row
 
     def rows(self) -> list[dict]:
@@ -130,9 +126,7 @@ class SweepRecorder:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(columns)
         for row in self.rows():
-            w.writerow(
-                ["" if row.get(c) is None else format_value(row[c]) if c in self.keys else row[c] for c in columns]
-            )
+            w.writerow("" if row[c] is None else format_value(row[c]) if c in self.keys else row[c] for c in columns)
         atomic_write_text(self.dir / "results.csv", buf.getvalue())
 
 

@@ -106,20 +106,18 @@ def _dask(pending, scheduler, blas_threads):
         from distributed import Client, as_completed
     except ImportError:
         raise ConfigError("--scheduler needs Dask: pip install 'autonet[dask]'") from None
-    by_name = {t.name: t for t in pending}
     token = hashlib.sha1(f"{time.time_ns()}-{os.getpid()}".encode()).hexdigest()[:8]
     try:
         client = Client(scheduler, timeout="20s")
     except OSError as e:
         raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
     with client:
-        futures = [
-            client.submit(run_trial, t, None, blas_threads, True, key=f"autonet-{t.name}-{token}", pure=False)
+        futures = {
+            client.submit(run_trial, t, None, blas_threads, True, key=f"autonet-{t.name}-{token}", pure=False): t
             for t in pending
-        ]
+        }
         for future in as_completed(futures):
-            result = future.result()
-            yield by_name[result["name"]], result
+            yield futures[future], future.result()
 
 
 def run_sweep(
@@ -183,13 +181,11 @@ def run_sweep(
         trials, keys, record = reconcile(out, trials, keys, meta, extend)
         atomic_write_json(out / SWEEP_FILE, record)
         rec = SweepRecorder(trials, out, keys)
-        pending = []
-        for t in trials:
-            done = finished_result(rec.run_dir(t))
-            if done is None:
-                pending.append(t)
-            else:
-                rec.record(t, done)
+        done = [(t, finished_result(rec.run_dir(t))) for t in trials]
+        pending = [t for t, result in done if result is None]
+        for t, result in done:
+            if result is not None:
+                rec.record(t, result)
         rec.write_csv()
         if log and len(pending) < len(trials):
             log(f"resuming: {len(trials) - len(pending)} of {len(trials)} trials already finished, skipped")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autonet.config import Config, Float, Int, Sizes, canonical, identity, names, option
+from autonet.config import Config, Float, Int, Sizes, canonical, identity, names, option, parse_value
 from autonet.errors import ConfigError
 from autonet.storage.files import read_regular_file
 
@@ -61,16 +61,18 @@ def _value(key: str, value: Any, source: str, text: bool = False) -> Any:
     """One value of ``key``, checked alone: a JSON/TOML value, or (``text``) spelled as on the command line."""
     kind = _kind(key)
     try:
-        try:
-            parsed = kind.from_text(value) if text else value
-        except ValueError as e:
-            raise ConfigError(f"{key}: {e}") from None
-        return kind.check(key, parsed)
+        return parse_value(key, value, kind=kind) if text else kind.check(key, value)
     except ConfigError as e:
         hint = ""
         if text and "," in value and not isinstance(kind, Sizes) and key != "augment":
             hint = f" (separate grid values with {GRID_SEPARATOR}: {key}=a {GRID_SEPARATOR} b)"
         raise ConfigError(f"{source}: {e}{hint}") from None
+
+
+def _integral(key: str, x: float) -> Any:
+    """``x`` as a value of ``key``: rounded to the nearest integer for an integer, one layer for layer sizes."""
+    kind = _kind(key)
+    return (round(x),) if isinstance(kind, Sizes) else round(x) if isinstance(kind, Int) else x
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,8 @@ class Dim:
             x = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
             x = rng.uniform(self.low, self.high)
-        kind = _kind(self.key)
-        if isinstance(kind, (Int, Sizes)):
-            x = min(max(round(x), math.ceil(self.low)), math.floor(self.high))
-            return (int(x),) if isinstance(kind, Sizes) else int(x)
+        if isinstance(_kind(self.key), (Int, Sizes)):
+            return _integral(self.key, min(max(round(x), math.ceil(self.low)), math.floor(self.high)))
         return min(max(float(f"{x:.3g}"), self.low), self.high)
 
     def describe(self) -> Any:
@@ -134,8 +134,7 @@ def make_dim(key: str, spec: Any, source: str) -> Dim:
         if name == "log_uniform" and low <= 0:
             raise ConfigError(f"{where}: log_uniform needs low > 0, got {arg[0]}")
         for end in (low, high):  # both ends must be valid values of the key
-            value = (round(end),) if isinstance(kind, Sizes) else round(end) if isinstance(kind, Int) else end
-            _value(key, value, where + " range")
+            _value(key, _integral(key, end), where + " range")
         return Dim(key, name, low=low, high=high)
     values = spec if isinstance(spec, (list, tuple)) else [spec]
     if not values:
