@@ -315,6 +315,17 @@ def test_epochs_set_the_number_of_iterations(fake_dir, tmp_path):
     assert json.loads((tmp_path / "s" / "trials" / trials[0].name / "config.json").read_text())["num_iters"] == 18
 
 
+def test_a_trial_without_a_run_directory_leaves_no_temporary_folder(fake_dir, tmp_path, monkeypatch):
+    from autonet.sweep import run_trial
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
+    (trial,) = make_trials(tiny_base(fake_dir), [{}])
+    row = run_trial(trial, None)
+    assert row["status"] == "ok" and "files" not in row
+    assert not list(tmp_path.glob("autonet-trial-*"))
+
+
 def _results(out: Path) -> dict:
     rows = read_csv(out / "results.csv")
     return {r["trial"]: (r["status"], r["train_acc"], r["val_acc"], r["final_loss"]) for r in rows}

@@ -56,12 +56,14 @@ def run_trial(
     from it, so a sweep stopped mid-trial loses at most that many iterations.
     ``ship=True`` (remote workers) trains into a temporary folder and returns
     its files as ``result["files"]`` (relative path -> bytes) for the caller to
-    write. A :class:`DivergenceError` is recorded in ``diverged.json`` and the
+    write; ``run_dir=None`` trains into a temporary folder too, deleted with
+    everything in it once the row is returned. A :class:`DivergenceError` is recorded in ``diverged.json`` and the
     row's ``status`` is ``"diverged"``; any other error propagates, as does
     :class:`~autonet.interrupts.Interrupted` after the checkpoint is written
     (``interrupts``: the caller's entered guard).
     """
-    out = Path(tempfile.mkdtemp(prefix="autonet-trial-") if ship or run_dir is None else run_dir)
+    temporary = ship or run_dir is None
+    out = Path(tempfile.mkdtemp(prefix="autonet-trial-") if temporary else run_dir)
     try:
         with threadpool_limits(limits=blas_threads, user_api="blas"):  # None: no limit
             result = {**_train(trial, out, interrupts), "name": trial.name}
@@ -70,7 +72,7 @@ def run_trial(
             result["files"] = {p.relative_to(out).as_posix(): p.read_bytes() for p in files}
         return result
     finally:
-        if ship:
+        if temporary:
             shutil.rmtree(out, ignore_errors=True)
 
 
