@@ -27,10 +27,9 @@ import functools
 import numpy as np
 
 from autonet.checking.cases import predict_case
-from autonet.checking.equations import PRODUCED_BY, SEED_ERRATA
+from autonet.checking.equations import L2_FACTORS, PRODUCED_BY, SEED_ERRATA, relu_variant_grads
 from autonet.checking.report import Diagnosis
 from autonet.checking.target import PARAM_NAMES
-from autonet.checking.variants import L2_FACTORS, relu_variant_grads
 from autonet.manual.layers import softmax_cross_entropy
 
 SIG_TOL = 1e-6  # a candidate "matches" when within this relative error
