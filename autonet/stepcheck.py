@@ -46,8 +46,7 @@ _NAME = re.compile(r"^([AH])(\d+)$")
 
 def _parse(params: dict, name: str) -> tuple[str, int]:
     """``"A2"`` -> ``("A", 2)``, checking the layer index against the net's depth."""
-    extra = sorted(k for k in params if not re.fullmatch(r"[Wb]\d+", k))
-    if extra:
+    if extra := sorted(k for k in params if not re.fullmatch(r"[Wb]\d+", k)):
         raise ConfigError(f"params: step checks cover plain affine-ReLU nets (keys W<l>, b<l>), got {extra}")
     L = num_layers(params)
     m = _NAME.match(str(name))

@@ -108,8 +108,7 @@ class Report:
             lines.append((f"{case:<{width}}  " + "  ".join(_cell(cells.get(q)) for q in columns)).rstrip())
         for c in singles:
             lines.append(f"{PASS if c.ok else FAIL} {c.case}" + (f": {c.note}" if c.note else ""))
-        notes = [f"  {c.case} / {c.quantity}: {c.note}" for c in self.checks if c.note and c.quantity in columns]
-        if notes:
+        if notes := [f"  {c.case} / {c.quantity}: {c.note}" for c in self.checks if c.note and c.quantity in columns]:
             lines.append("notes:")
             lines += notes[:MAX_NOTES]
             if len(notes) > MAX_NOTES:

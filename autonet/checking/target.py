@@ -224,8 +224,7 @@ class ClassTarget(TwoLayerTarget):
         params = getattr(net, "params", None)
         if not isinstance(params, dict):
             raise TargetError(f"{self.label}: an instance has no dict attribute 'params' (got {type(params).__name__})")
-        missing = [k for k in PARAM_NAMES if k not in params]
-        if missing:
+        if missing := [k for k in PARAM_NAMES if k not in params]:
             raise TargetError(f"{self.label}: params has no {', '.join(missing)} (keys: {sorted(params)})")
         expect = {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
         for k, shape in expect.items():
@@ -302,8 +301,7 @@ def check_loss_return(out: Any, what: str) -> tuple[float, dict]:
     loss, grads = out
     if not isinstance(grads, dict):
         raise TargetError(f"{what} must return (loss, grads) with grads a dict; got grads as {_describe(grads)}")
-    missing = [k for k in PARAM_NAMES if k not in grads]
-    if missing:
+    if missing := [k for k in PARAM_NAMES if k not in grads]:
         raise TargetError(f"{what}: grads has no {', '.join(missing)} (keys: {sorted(grads)})")
     try:
         loss = float(np.asarray(loss).reshape(()))
