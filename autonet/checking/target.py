@@ -226,10 +226,8 @@ class ClassTarget(TwoLayerTarget):
             raise TargetError(f"{self.label}: an instance has no dict attribute 'params' (got {type(params).__name__})")
         if missing := [k for k in PARAM_NAMES if k not in params]:
             raise TargetError(f"{self.label}: params has no {', '.join(missing)} (keys: {sorted(params)})")
-        expect = {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
-        for k, shape in expect.items():
-            got = np.shape(params[k])
-            if got != shape:
+        for k, shape in {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}.items():
+            if (got := np.shape(params[k])) != shape:
                 raise TargetError(f"{self.label}({D}, {H}, {C}): params[{k!r}] has shape {got}, expected {shape}")
         return net
 
@@ -261,10 +259,9 @@ class ClassTarget(TwoLayerTarget):
 
     def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
         out = self._on_net(params, X, "loss", "loss(X)")
-        arr = np.asarray(out) if isinstance(out, np.ndarray) else None
-        if arr is None or arr.ndim != 2:
+        if not (isinstance(out, np.ndarray) and out.ndim == 2):
             raise TargetError(f"{self.label}.loss(X) must return the scores, an (N, C) array; got {_describe(out)}")
-        return arr
+        return np.asarray(out)
 
     def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
         out = self._on_net(params, X, "loss", "loss(X, y, reg)", y=y.copy(), reg=reg)
