@@ -155,11 +155,10 @@ class TwoLayerTarget:
     """Common interface over the two shapes of API a two-layer check accepts; itself the function with the
     backend contract ``loss_and_grads(params, X, y, reg) -> (loss, grads)`` (:class:`ClassTarget`: a class).
 
-    ``scores(params, X)``, ``loss_and_grads(params, X, y, reg)``,
-    ``predict(params, X)`` (None when absent) and ``init(D, H, C, std)``
-    (the parameters a fresh object draws; None for a function). Each call
-    hands the target fresh copies; :attr:`mutated` lists what the last call
-    changed in place.
+    ``loss_and_grads(params, X, y, reg)``, and where ``has_scores``, ``has_predict``, ``has_init``,
+    ``has_train`` say so ``scores(params, X)``, ``predict(params, X)``, ``init(D, H, C, std, seed)`` (the
+    parameters a fresh object draws) and ``train(X, y, options)`` (a function has none of these). Each call
+    hands the target fresh copies; :attr:`mutated` lists what the last call changed in place.
     """
 
     kind = "function"
@@ -173,18 +172,11 @@ class TwoLayerTarget:
         self.label = label
         self.mutated: list[str] = []
 
-    # Provided by the subclasses that have them (see has_scores, has_predict, has_init).
-    def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def predict(self, params: dict, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
-        raise NotImplementedError
-
-    def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
-        raise NotImplementedError
+    # Provided by the subclasses that have them (see has_scores, has_predict, has_init, has_train).
+    scores: Callable[[dict, np.ndarray], np.ndarray]  # (params, X) -> scores
+    predict: Callable[[dict, np.ndarray], np.ndarray]  # (params, X) -> labels
+    init: Callable[..., dict]  # (D, H, C, std, seed) -> params
+    train: Callable[[np.ndarray, np.ndarray, dict], dict]  # (X, y, options) -> params
 
     def _guard(self, call, what, seed=None):
         return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}", seed)
