@@ -119,13 +119,6 @@ def within_tolerance(
     return ok & np.isfinite(a) & np.isfinite(r)
 
 
-def sample_entries(size: int, num_checks: int, rng: np.random.Generator) -> np.ndarray:
-    """``min(num_checks, size)`` distinct flat indices in ``[0, size)``, sorted (every index when it fits)."""
-    if num_checks >= size:
-        return np.arange(size)
-    return np.sort(rng.choice(size, num_checks, replace=False))
-
-
 def sampled_numerical_gradient(
     f: Callable[[], float],
     x: np.ndarray,
@@ -323,7 +316,8 @@ def check_gradients(
 
     f = functools.partial(forward_loss, params, X, y, reg)
     for p, w in params.items():
-        indices = sample_entries(w.size, num_checks, rng)
+        # every entry when they fit, else num_checks distinct ones, sorted
+        indices = np.arange(w.size) if num_checks >= w.size else np.sort(rng.choice(w.size, num_checks, replace=False))
         with np.errstate(all="ignore"):
             numeric = sampled_numerical_gradient(f, w, indices, h, on_evaluation)
         if not np.isfinite(numeric).all():

@@ -44,10 +44,9 @@ DEFAULT_TOL = 1e-8  # float64 manual vs autograd agree to ~1e-13; a wrong step i
 _NAME = re.compile(r"^([AH])(\d+)$")
 
 
-def _parse(params: dict, name: str) -> tuple[str, int]:
-    """``"A2"`` -> ``("A", 2)``, checking the layer index against the net's depth."""
-    extra = sorted(k for k in params if not re.fullmatch(r"[Wb]\d+", k))
-    if extra:
+def _parse(params: dict, name: str) -> tuple[str, int, int]:
+    """``"A2"`` -> ``("A", 2, L)``, the layer index checked against the net's depth ``L``."""
+    if extra := sorted(k for k in params if not re.fullmatch(r"[Wb]\d+", k)):
         raise ConfigError(f"params: step checks cover plain affine-ReLU nets (keys W<l>, b<l>), got {extra}")
     L = num_layers(params)
     m = _NAME.match(str(name))
@@ -57,7 +56,7 @@ def _parse(params: dict, name: str) -> tuple[str, int]:
     lo, hi = (1, L) if kind == "A" else (0, L - 1)
     if not lo <= layer <= hi:
         raise ConfigError(f"name {name!r}: {kind}<l> needs {lo} <= l <= {hi} for this {L}-layer net")
-    return kind, layer
+    return kind, layer, L
 
 
 def layers(params: dict, first: int, last: int) -> dict:
@@ -67,7 +66,7 @@ def layers(params: dict, first: int, last: int) -> dict:
 
 def head_value(params: dict, X: np.ndarray, name: str) -> np.ndarray:
     """The forward value of intermediate ``name`` (see the module docstring)."""
-    kind, layer = _parse(params, name)
+    kind, layer, _ = _parse(params, name)
     if kind == "H" and layer == 0:
         return np.asarray(X)
     a = np.asarray(autograd_loss.scores(layers(params, 1, layer), X))
@@ -81,8 +80,7 @@ def tail_loss(params: dict, name: str, y: np.ndarray) -> Callable[[np.ndarray], 
     cross-entropy alone, written as a one-layer net with weights ``I`` and
     bias 0 so that the same :func:`autonet.autograd_loss.loss` serves.
     """
-    kind, layer = _parse(params, name)
-    L = num_layers(params)
+    kind, layer, L = _parse(params, name)
     C = params[f"W{L}"].shape[1]
     dtype = params[f"W{L}"].dtype
     Y = autograd_loss.one_hot(y, C, dtype)

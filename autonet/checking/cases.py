@@ -51,10 +51,6 @@ class Case:
         D, H = self.params["W1"].shape
         return self.X.shape[0], D, H, self.params["W2"].shape[1]
 
-    def copy_inputs(self) -> tuple[dict, np.ndarray, np.ndarray]:
-        """Fresh copies of ``params, X, y`` for one call of the target."""
-        return {k: v.copy() for k, v in self.params.items()}, self.X.copy(), self.y.copy()
-
 
 def toy_params() -> dict:
     """The exercise's toy model: ``np.random.seed(0)`` then ``TwoLayerNet(4, 10, 3, std=1e-1)``.

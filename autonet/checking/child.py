@@ -89,9 +89,7 @@ class Child:
         """A layer function; what is not an array or number in its result stays here as a handle."""
         args = [self.handles[a.id] if isinstance(a, wire.Handle) else a for a in args]
         out = guarded(lambda: getattr(self.layers, name)(*args), name)
-        if not isinstance(out, (tuple, list)):
-            return self._leaf(out)
-        return [self._leaf(x) for x in out[:8]]
+        return [self._leaf(x) for x in out[:8]] if isinstance(out, (tuple, list)) else self._leaf(out)
 
     def _leaf(self, x):
         if isinstance(x, (np.ndarray, int, float, np.generic)) and not isinstance(x, bool):

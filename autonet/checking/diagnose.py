@@ -27,10 +27,9 @@ import functools
 import numpy as np
 
 from autonet.checking.cases import predict_case
-from autonet.checking.equations import PRODUCED_BY, SEED_ERRATA
+from autonet.checking.equations import L2_FACTORS, PRODUCED_BY, SEED_ERRATA, relu_variant_grads
 from autonet.checking.report import Diagnosis
 from autonet.checking.target import PARAM_NAMES
-from autonet.checking.variants import L2_FACTORS, relu_variant_grads
 from autonet.manual.layers import softmax_cross_entropy
 
 SIG_TOL = 1e-6  # a candidate "matches" when within this relative error
@@ -245,8 +244,7 @@ def diagnose(runs: list, extra: dict, target, l2: str = "half") -> list[Diagnosi
 
 
 def _exceptions(runs) -> Diagnosis | None:
-    failed = [r for r in runs if r.error is not None]
-    if not failed:
+    if not (failed := [r for r in runs if r.error is not None]):
         return None
     return _found("exception", n=len(failed), total=len(runs), label=failed[0].label, error=failed[0].error)
 
@@ -312,8 +310,7 @@ def _l2_sum(params, biases=False) -> float:
 
 
 def _loss(normal, l2) -> list[Diagnosis]:
-    bad = [r for r in _failing(normal, "loss") if r.checks.get("scores") is None or r.checks["scores"].ok]
-    if not bad:
+    if not (bad := [r for r in _failing(normal, "loss") if r.checks.get("scores") is None or r.checks["scores"].ok]):
         return []
     if data_bad := [r for r in bad if r.case.reg == 0]:
         summed = all(_near(r.loss / r.ref.data_loss, r.case.X.shape[0]) for r in data_bad)
@@ -372,8 +369,7 @@ def _gradients(normal, l2, loss_diag) -> list[Diagnosis]:
 
 def _fd_note(normal) -> list[str]:
     """What finite differences of the target's own loss add to a gradient diagnosis (a detail line, or none)."""
-    fd = [r.checks["fd"] for r in normal if "fd" in r.checks]
-    if not fd:
+    if not (fd := [r.checks["fd"] for r in normal if "fd" in r.checks]):
         return []
     if all(c.ok for c in fd):
         return [

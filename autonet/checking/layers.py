@@ -268,8 +268,7 @@ def _batchnorm(pair: _Pair, rng: np.random.Generator) -> None:
     test = {"mode": "test", "running_mean": rm.copy(), "running_var": rv.copy()}
     want = ref.batchnorm_eval_forward(x, gamma, beta, rm, rv)
     pair.forward("batchnorm_forward out (test: running stats)", "batchnorm_forward", (x, gamma, beta, test), want)
-    backwards = [n for n in ("batchnorm_backward", "batchnorm_backward_alt") if n in pair.functions]
-    if not backwards:
+    if not (backwards := [n for n in ("batchnorm_backward", "batchnorm_backward_alt") if n in pair.functions]):
         return
     refs = dict(zip(("dx", "dgamma", "dbeta"), ref.batchnorm_backward(dout, cache_ref), strict=True))
     numeric = _out_dot(pair, "batchnorm_forward", (x, gamma, beta, {"mode": "train"}), dout)

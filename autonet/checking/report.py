@@ -95,33 +95,24 @@ class Report:
         lines = [self.header] if self.header else []
         columns = list(self.columns) or sorted({c.quantity for c in self.checks})
         rows: dict[str, dict[str, Check]] = {}
-        singles = []
         for c in self.checks:
             if c.quantity in columns:
                 rows.setdefault(c.case, {})[c.quantity] = c
-            else:
-                singles.append(c)
         width = max([len(r) for r in rows] + [4])
         if rows:
             lines.append(f"{'case':<{width}}  " + "  ".join(f"{q:<9}" for q in columns).rstrip())
         for case, cells in rows.items():
             lines.append((f"{case:<{width}}  " + "  ".join(_cell(cells.get(q)) for q in columns)).rstrip())
-        for c in singles:
+        for c in (c for c in self.checks if c.quantity not in columns):  # the checks of their own line
             lines.append(f"{PASS if c.ok else FAIL} {c.case}" + (f": {c.note}" if c.note else ""))
-        notes = [f"  {c.case} / {c.quantity}: {c.note}" for c in self.checks if c.note and c.quantity in columns]
-        if notes:
+        if notes := [f"  {c.case} / {c.quantity}: {c.note}" for c in self.checks if c.note and c.quantity in columns]:
             lines.append("notes:")
             lines += notes[:MAX_NOTES]
             if len(notes) > MAX_NOTES:
                 lines.append(f"  ... and {len(notes) - MAX_NOTES} more (--json lists every check)")
-        n, bad = len(self.checks), len(self.failed)
-        if self.passed:
-            lines.append(f"{PASS} all {n} checks pass")
-        else:
-            lines.append(f"{FAIL} {bad} of {n} checks fail")
-            for d in self.diagnoses:
-                lines += d.lines()
-        return "\n".join(lines)
+        n = len(self.checks)
+        lines.append(f"{PASS} all {n} checks pass" if self.passed else f"{FAIL} {len(self.failed)} of {n} checks fail")
+        return "\n".join(lines + [line for d in self.diagnoses for line in d.lines()])  # none when it passes
 
 
 def _cell(c: Check | None) -> str:

@@ -84,8 +84,7 @@ def load_rubric(path: str | None = None) -> Rubric:
         doc = tomllib.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as e:  # TOMLDecodeError is a ValueError
         raise ConfigError(f"rubric {where}: not valid TOML ({e})") from None
-    unknown = set(doc) - {"check", "tolerances", "item"}
-    if unknown:
+    if unknown := set(doc) - {"check", "tolerances", "item"}:
         raise ConfigError(f"rubric {where}: unknown section {sorted(unknown)[0]!r} (expected check, tolerances, item)")
     check = _table(doc.get("check", {}), CHECK_KEYS, f"rubric {where} [check]")
     if check.get("l2", "half") not in ("half", "full"):
@@ -106,8 +105,7 @@ def load_rubric(path: str | None = None) -> Rubric:
         raise ConfigError(f"rubric {where}: no [[item]] (each item has name, points and checks)")
     items = [_item(t, f"rubric {where} item {n + 1}") for n, t in enumerate(raw)]
     names = [i.name for i in items]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
         raise ConfigError(f"rubric {where}: item names repeat ({', '.join(repeated)})")
     return Rubric(tuple(items), check.get("l2", "half"), tol, limits, str(where))
 

@@ -108,9 +108,6 @@ class Sandbox(contextlib.AbstractContextManager["Sandbox"]):
         self.mutated: list[str] = []  # what the last call changed in place
 
     def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
         self._kill()
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -87,8 +87,7 @@ def find_submissions(source: str) -> list[Submission]:
     if not entries:
         raise ConfigError(f"{source} holds no submissions (.py or .ipynb files, or folders)")
     ids = [re.sub(r"[^\w.-]", "_", i.strip())[:100].strip(".") or "_" for i, _ in entries]  # safe as file names
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
-    if repeated:
+    if repeated := sorted({i for i in ids if ids.count(i) > 1}):
         raise ConfigError(f"{source}: two submissions have the id {repeated[0]!r}; rename one")
     return [read_submission(p, i) for i, (_, p) in zip(ids, entries, strict=True)]
 
@@ -151,14 +150,12 @@ def _choose(sub: Submission) -> str:
     """The file to check; a notebook's definitions are added to ``sub.files`` as a .py file."""
     py = [n for n in sub.files if n.endswith(".py")]
     for wanted in ("neural_net.py", "layers.py"):
-        hits = sorted((n for n in py if Path(n).name == wanted), key=lambda n: n.count("/"))
-        if hits:
+        if hits := sorted((n for n in py if Path(n).name == wanted), key=lambda n: n.count("/")):
             return hits[0]
     classes = [n for n in py if re.search(rb"^class TwoLayerNet\b", sub.files[n], re.M)]
     if len(py) == 1 or classes:  # the only .py file, else the first defining the exercise's class
         return _importable(sub, (py if len(py) == 1 else classes)[0])
-    notebooks = sorted(n for n in sub.files if n.endswith(".ipynb"))
-    if notebooks:
+    if notebooks := sorted(n for n in sub.files if n.endswith(".ipynb")):
         name = _module_name(Path(notebooks[0]).stem) + ".py"
         sub.files[name] = notebook_definitions(sub.files[notebooks[0]])
         return name

@@ -155,11 +155,10 @@ class TwoLayerTarget:
     """Common interface over the two shapes of API a two-layer check accepts; itself the function with the
     backend contract ``loss_and_grads(params, X, y, reg) -> (loss, grads)`` (:class:`ClassTarget`: a class).
 
-    ``scores(params, X)``, ``loss_and_grads(params, X, y, reg)``,
-    ``predict(params, X)`` (None when absent) and ``init(D, H, C, std)``
-    (the parameters a fresh object draws; None for a function). Each call
-    hands the target fresh copies; :attr:`mutated` lists what the last call
-    changed in place.
+    ``loss_and_grads(params, X, y, reg)``, and where ``has_scores``, ``has_predict``, ``has_init``,
+    ``has_train`` say so ``scores(params, X)``, ``predict(params, X)``, ``init(D, H, C, std, seed)`` (the
+    parameters a fresh object draws) and ``train(X, y, options)`` (a function has none of these). Each call
+    hands the target fresh copies; :attr:`mutated` lists what the last call changed in place.
     """
 
     kind = "function"
@@ -173,18 +172,11 @@ class TwoLayerTarget:
         self.label = label
         self.mutated: list[str] = []
 
-    # Provided by the subclasses that have them (see has_scores, has_predict, has_init).
-    def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def predict(self, params: dict, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def init(self, D: int, H: int, C: int, std: float, seed: int) -> dict:
-        raise NotImplementedError
-
-    def train(self, X: np.ndarray, y: np.ndarray, options: dict) -> dict:
-        raise NotImplementedError
+    # Provided by the subclasses that have them (see has_scores, has_predict, has_init, has_train).
+    scores: Callable[[dict, np.ndarray], np.ndarray]  # (params, X) -> scores
+    predict: Callable[[dict, np.ndarray], np.ndarray]  # (params, X) -> labels
+    init: Callable[..., dict]  # (D, H, C, std, seed) -> params
+    train: Callable[[np.ndarray, np.ndarray, dict], dict]  # (X, y, options) -> params
 
     def _guard(self, call, what, seed=None):
         return guarded(call, f"{self.label.rpartition(':')[2] or self.label}.{what}", seed)
@@ -224,13 +216,10 @@ class ClassTarget(TwoLayerTarget):
         params = getattr(net, "params", None)
         if not isinstance(params, dict):
             raise TargetError(f"{self.label}: an instance has no dict attribute 'params' (got {type(params).__name__})")
-        missing = [k for k in PARAM_NAMES if k not in params]
-        if missing:
+        if missing := [k for k in PARAM_NAMES if k not in params]:
             raise TargetError(f"{self.label}: params has no {', '.join(missing)} (keys: {sorted(params)})")
-        expect = {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
-        for k, shape in expect.items():
-            got = np.shape(params[k])
-            if got != shape:
+        for k, shape in {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}.items():
+            if (got := np.shape(params[k])) != shape:
                 raise TargetError(f"{self.label}({D}, {H}, {C}): params[{k!r}] has shape {got}, expected {shape}")
         return net
 
@@ -262,10 +251,9 @@ class ClassTarget(TwoLayerTarget):
 
     def scores(self, params: dict, X: np.ndarray) -> np.ndarray:
         out = self._on_net(params, X, "loss", "loss(X)")
-        arr = np.asarray(out) if isinstance(out, np.ndarray) else None
-        if arr is None or arr.ndim != 2:
+        if not (isinstance(out, np.ndarray) and out.ndim == 2):
             raise TargetError(f"{self.label}.loss(X) must return the scores, an (N, C) array; got {_describe(out)}")
-        return arr
+        return np.asarray(out)
 
     def loss_and_grads(self, params: dict, X: np.ndarray, y: np.ndarray, reg: float):
         out = self._on_net(params, X, "loss", "loss(X, y, reg)", y=y.copy(), reg=reg)
@@ -302,8 +290,7 @@ def check_loss_return(out: Any, what: str) -> tuple[float, dict]:
     loss, grads = out
     if not isinstance(grads, dict):
         raise TargetError(f"{what} must return (loss, grads) with grads a dict; got grads as {_describe(grads)}")
-    missing = [k for k in PARAM_NAMES if k not in grads]
-    if missing:
+    if missing := [k for k in PARAM_NAMES if k not in grads]:
         raise TargetError(f"{what}: grads has no {', '.join(missing)} (keys: {sorted(grads)})")
     try:
         loss = float(np.asarray(loss).reshape(()))

@@ -8,12 +8,15 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from autonet.errors import ConfigError
+
 FD_SMALL = 1e-5  # below this |g| + |numeric|, a centred difference is mostly rounding noise: compare absolutely
 
 
 @dataclass(frozen=True)
 class Tolerances:
-    """Float64 tolerances of every check.
+    """Float64 tolerances of every check; :class:`~autonet.errors.ConfigError` (a ValueError) when one is not
+    in (0, 0.1].
 
     Attributes
     ----------
@@ -32,7 +35,7 @@ class Tolerances:
         for f in fields(self):
             value = getattr(self, f.name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 0.1):
-                raise ValueError(f"tolerance {f.name} must be a number in (0, 0.1], got {value!r}")
+                raise ConfigError(f"tolerance {f.name} must be a number in (0, 0.1], got {value!r}")
 
 
 def fd_error(got: np.ndarray, num: np.ndarray, atol: float) -> float:

@@ -18,6 +18,7 @@ import numpy as np
 
 from autonet.checking import cases as battery_cases
 from autonet.checking.cases import Case
+from autonet.checking.equations import L2_FACTORS, relu_variant_grads
 from autonet.checking.report import Check, Report
 from autonet.checking.target import (
     PARAM_NAMES,
@@ -27,7 +28,6 @@ from autonet.checking.target import (
     two_layer_target,
 )
 from autonet.checking.tolerances import Tolerances, fd_error
-from autonet.checking.variants import L2_FACTORS, relu_variant_grads
 from autonet.gradcheck import directional_derivatives, numerical_gradient, rel_error
 
 FD_KINK_MARGIN = 1e-4  # skip finite differences when a pre-activation is this close to the kink
@@ -63,11 +63,6 @@ class CaseRun:
     error: str | None = None
     mutated: set = field(default_factory=set)
     checks: dict = field(default_factory=dict)  # quantity -> Check
-
-
-def case_label(case: Case) -> str:
-    N, D, H, C = case.sizes
-    return f"{case.name} {N}x{D}-{H}-{C} reg={case.reg:g}"
 
 
 def reference(case: Case, l2: str = "half") -> Reference:
@@ -136,14 +131,13 @@ def run_case(
     """
     tol = tol or Tolerances()
     ref = reference(case, l2)
-    run = CaseRun(case, ref, case_label(case))
+    run = CaseRun(case, ref, "{} {}x{}-{}-{} reg={:g}".format(case.name, *case.sizes, case.reg))
     backs = [ref.by_backend[n] for n in REFERENCES]  # (scores, loss, grads) of each
     try:
-        params, X, y = case.copy_inputs()
-        if target.has_scores:
-            run.scores = target.scores(params, X)
+        if target.has_scores:  # a target calls the code on copies and reports what the call changed in them
+            run.scores = target.scores(case.params, case.X)
             run.mutated.update(target.mutated)
-        run.loss, run.grads = target.loss_and_grads(params, X, y, case.reg)
+        run.loss, run.grads = target.loss_and_grads(case.params, case.X, case.y, case.reg)
         run.mutated.update(target.mutated)
     except (UserCodeError, TargetError) as e:
         if first and isinstance(e, TargetError):
@@ -170,8 +164,7 @@ def run_case(
 
 def _accept_other_subgradient(run: CaseRun, l2: str, tol: Tolerances) -> None:
     """On a kink, 1[FC1_out >= 0] is as valid a subgradient as autonet's 1[FC1_out > 0]: pass it, with a note."""
-    bad = [k for k in ("W1", "b1") if not run.checks[k].ok]
-    if not bad:
+    if not (bad := [k for k in ("W1", "b1") if not run.checks[k].ok]):
         return
     ge = relu_variant_grads(run.case, run.ref, "ge", l2)
     assert run.grads is not None  # checked: some gradient entries were compared

@@ -8,7 +8,6 @@ import json
 from autonet.checking.sandbox import Limits
 from autonet.checking.tolerances import Tolerances
 from autonet.cli.common import _number_type, positive_float, positive_int
-from autonet.errors import ConfigError
 
 MAX_TIME_LIMIT = 86400.0  # one day; larger values overflow the timers that enforce the limit
 
@@ -71,10 +70,7 @@ def register(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     from autonet.checking.check import check_target
 
-    try:
-        tol = Tolerances(args.rtol, args.fd_rtol, args.atol, args.fd_step)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    tol = Tolerances(args.rtol, args.fd_rtol, args.atol, args.fd_step)  # ConfigError: exit 2 in cli.main
     total = args.total_time_limit
     limits = Limits(min(args.time_limit, total), total, args.memory_limit)
     report = check_target(args.target, l2=args.l2, tol=tol, limits=limits)  # TargetError: exit 2 in cli.main

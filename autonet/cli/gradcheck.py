@@ -50,7 +50,6 @@ def register(sub) -> None:
     p.add_argument(
         "--std",
         type=positive_float,
-        default=None,
         help="weight and bias std; default: weights N(0, 2/fan_in) per layer (He: scores of order 1 "
         f"at any width, no saturated softmax), biases N(0, {BIAS_STD}^2)",
     )
@@ -65,7 +64,6 @@ def register(sub) -> None:
         "--backend",
         action="append",
         choices=available_backends(),
-        default=None,
         help="check only this backend (repeatable); default: all",
     )
     p.add_argument(
