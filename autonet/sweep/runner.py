@@ -63,7 +63,7 @@ def run_trial(
     (``interrupts``: the caller's entered guard).
     """
     temporary = ship or run_dir is None
-    out = Path(tempfile.mkdtemp(prefix="autonet-trial-") if temporary else run_dir)
+    out = Path(run_dir if run_dir is not None and not ship else tempfile.mkdtemp(prefix="autonet-trial-"))
     try:
         with threadpool_limits(limits=blas_threads, user_api="blas"):  # None: no limit
             result = {**_train(trial, out, interrupts), "name": trial.name}
