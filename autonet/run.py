@@ -37,7 +37,7 @@ import numpy as np
 from autonet.backends import get_backend
 from autonet.config import DTYPES, GENERAL_RECIPE, Config, fitted_to_rows, identity
 from autonet.errors import ConfigError, DivergenceError, OutOfMemory, WriteError
-from autonet.images import image_options, require_image_rows
+from autonet.images import IMAGE_SHAPE, image_options, require_image_rows
 from autonet.interrupts import Interrupted, InterruptGuard
 from autonet.net import accuracy, fold_batchnorm, init_params, init_rng
 from autonet.preprocess import Preprocessor, fit_preprocess
@@ -230,7 +230,7 @@ def run(
     pre, train = preprocess_data(cfg, data)  # fitted on the training split only
     sizes = [train.X_train.shape[1], *cfg.hidden, len(data.class_names)]
     every = None if checkpoint_every is None and not resume else checkpoint_every or 0  # None: no checkpoints
-    estimate = check_memory(cfg, sizes, len(train.y_train), checkpoint=every is not None)
+    estimate = check_memory(cfg, sizes, len(train.y_train), data.image_shape, checkpoint=every is not None)
     if cfg.batch_size > len(train.y_train):
         warnings.warn(
             f"batch_size {cfg.batch_size} is larger than the {len(train.y_train)} training rows: every step is a "
@@ -408,9 +408,12 @@ def _refuse_occupied(out: Path, overwrite: bool) -> None:
     )
 
 
-def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool = True) -> str:
+def check_memory(
+    cfg: Config, sizes: list[int], n_train: int, image_shape: Sequence[int] | None, checkpoint: bool = True
+) -> str:
     """Refuse, before allocating, a run whose parameters, optimizer state and batch would not fit.
 
+    ``image_shape`` is the data's ``(H, W, C)``, which sizes the crop canvas (None: no images).
     Returns the estimate in words (for an out-of-memory error that still happens).
     """
     from autonet.augment import check_crop_padding
@@ -425,6 +428,7 @@ def check_memory(cfg: Config, sizes: list[int], n_train: int, checkpoint: bool =
         np.dtype(DTYPES[cfg.dtype]).itemsize,
         cfg.update,
         crop_padding=cfg.crop_padding if "crop" in cfg.augment else None,
+        image_shape=image_shape or IMAGE_SHAPE,  # no images: crop is refused when the trainer sets it up
         checkpoint=checkpoint,
     )
     hint = "lower --hidden or --batch-size" + (", or use --dtype float32" if cfg.dtype != "float32" else "")

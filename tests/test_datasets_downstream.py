@@ -170,6 +170,20 @@ def test_train_evaluate_plot_an_npz_dataset_end_to_end(tmp_path, rng, capsys, mo
         assert (out / "plots" / name).is_file() and f"wrote {out / 'plots' / name}" in printed
 
 
+def test_the_memory_estimate_sizes_the_crop_canvas_from_the_data_images(tmp_path, rng, monkeypatch):
+    import autonet.memory
+    from autonet.cli import main
+
+    X, y = striped_images(rng, 60)
+    np.savez(tmp_path / "stripes.npz", X_train=X, y_train=y)
+    seen = []
+    estimate = autonet.memory.training_bytes
+    monkeypatch.setattr(autonet.memory, "training_bytes", lambda *a, **kw: seen.append(kw) or estimate(*a, **kw))
+    argv = ["train", "--dataset", str(tmp_path / "stripes.npz"), "--out", str(tmp_path / "run"), *SMALL]
+    assert main([*argv, "--augment", "crop", "--crop-padding", "2"]) == 0
+    assert seen and tuple(seen[-1]["image_shape"]) == (8, 6, 1) and seen[-1]["crop_padding"] == 2
+
+
 def test_an_npz_run_is_reproducible_and_keeps_its_dataset_on_resume(tmp_path, rng, capsys):
     from autonet.cli import main
 
