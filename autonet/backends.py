@@ -31,7 +31,7 @@ from autonet.errors import ConfigError
 
 LossAndGrads = Callable[..., tuple]
 
-_REGISTRY: dict[str, str] = {
+_REGISTRY: dict[str, str | LossAndGrads] = {
     "manual": "autonet.manual.network:loss_and_grads",
     "autograd": "autonet.autograd_loss:loss_and_grads",
 }
@@ -44,7 +44,7 @@ def available_backends() -> list[str]:
 
 def register_backend(name: str, target: str | LossAndGrads) -> None:
     """Add a backend: a ``"module:function"`` string or the function itself."""
-    _REGISTRY[name] = target  # type: ignore[assignment]
+    _REGISTRY[name] = target
 
 
 def get_backend(name: str) -> LossAndGrads:
