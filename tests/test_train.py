@@ -46,6 +46,24 @@ def test_backends_give_the_same_loss_history(rng, sampling):
     assert lm[-10:].mean() < lm[:10].mean()  # it learned something
 
 
+def test_a_registered_backend_is_chosen_by_name_and_trains(rng, monkeypatch):
+    from autonet import backends
+
+    monkeypatch.setattr(backends, "_REGISTRY", dict(backends._REGISTRY))  # the test's registration is undone
+    calls = []
+
+    def counted(params, X, y, reg=0.0, **options):
+        calls.append(len(y))
+        return get_backend("manual")(params, X, y, reg=reg, **options)
+
+    backends.register_backend("counted", counted)
+    assert "counted" in backends.available_backends() and get_backend("counted") is counted
+    cfg = Config(backend="counted", num_iters=5, batch_size=10, progress=False)
+    X, y = blobs(rng)
+    Trainer(get_backend(cfg.backend), init_params([20, 8, 4], rng=rng), X, y, X, y, cfg).fit()
+    assert calls == [10] * 5
+
+
 def test_epochs_are_integers_and_decay_applies(rng):
     X, y = blobs(rng, n=250)
     cfg = Config(learning_rate=0.1, learning_rate_decay=0.5, num_iters=25, batch_size=40, progress=False)
